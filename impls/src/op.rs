@@ -1,0 +1,273 @@
+//! The op vocabulary shared by the MMU, the reference model and the op language
+//! (`shared/spec/ops-v1.md`). The text form (parser, printer) and the fuzz
+//! decoder live in the `rmaplab` crate; these are only the values.
+
+use std::fmt;
+
+/// Pages per process address window (page numbers `0..WINDOW_PAGES`).
+pub const WINDOW_PAGES: u64 = 256;
+/// Pages in each of the files `0..NR_FILES`.
+pub const FILE_PAGES: u64 = 64;
+/// Number of files (`file:F:OFF` takes `F < NR_FILES`).
+pub const NR_FILES: u8 = 4;
+
+/// A process, `pN` in the op language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Pid(pub u32);
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "p{}", self.0)
+    }
+}
+
+/// Protection of a mapping, as `mmap`/`mprotect` take it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Prot {
+    None,
+    R,
+    Rw,
+    Rx,
+    Rwx,
+}
+
+impl Prot {
+    pub const ALL: [Prot; 5] = [Prot::None, Prot::R, Prot::Rw, Prot::Rx, Prot::Rwx];
+    pub fn readable(self) -> bool {
+        !matches!(self, Prot::None)
+    }
+    pub fn writable(self) -> bool {
+        matches!(self, Prot::Rw | Prot::Rwx)
+    }
+    pub fn executable(self) -> bool {
+        matches!(self, Prot::Rx | Prot::Rwx)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Prot::None => "none",
+            Prot::R => "r",
+            Prot::Rw => "rw",
+            Prot::Rx => "rx",
+            Prot::Rwx => "rwx",
+        }
+    }
+}
+
+/// What a mapping maps (`KIND` in the op language).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// `MAP_PRIVATE | MAP_ANONYMOUS`
+    Anon,
+    /// `MAP_SHARED | MAP_ANONYMOUS`: each mmap is its own shmem object.
+    Shared,
+    /// `MAP_PRIVATE` of file `file` at page offset `off`.
+    File { file: u8, off: u64 },
+    /// `MAP_SHARED` of file `file` at page offset `off`.
+    SFile { file: u8, off: u64 },
+}
+
+/// `madvise` advice the op language knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Advice {
+    DontNeed,
+    DontFork,
+    DoFork,
+    WipeOnFork,
+    KeepOnFork,
+}
+
+impl Advice {
+    pub const ALL: [Advice; 5] = [
+        Advice::DontNeed,
+        Advice::DontFork,
+        Advice::DoFork,
+        Advice::WipeOnFork,
+        Advice::KeepOnFork,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Advice::DontNeed => "dontneed",
+            Advice::DontFork => "dontfork",
+            Advice::DoFork => "dofork",
+            Advice::WipeOnFork => "wipeonfork",
+            Advice::KeepOnFork => "keeponfork",
+        }
+    }
+}
+
+/// Linux errno values an op can report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Errno {
+    EINVAL,
+    ENOMEM,
+    EEXIST,
+    EFAULT,
+    ESRCH,
+}
+
+impl Errno {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Errno::EINVAL => "EINVAL",
+            Errno::ENOMEM => "ENOMEM",
+            Errno::EEXIST => "EEXIST",
+            Errno::EFAULT => "EFAULT",
+            Errno::ESRCH => "ESRCH",
+        }
+    }
+}
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The destination of a moving `mremap` (`MREMAP_MAYMOVE | MREMAP_FIXED`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MremapTo {
+    pub new: u64,
+    /// `MREMAP_DONTUNMAP`
+    pub dontunmap: bool,
+}
+
+/// One op of a stream. Addresses and lengths are in pages, relative to the
+/// window start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    Mmap {
+        pid: Pid,
+        addr: u64,
+        len: u64,
+        prot: Prot,
+        kind: Kind,
+        /// `MAP_FIXED` instead of `MAP_FIXED_NOREPLACE`.
+        replace: bool,
+    },
+    Munmap {
+        pid: Pid,
+        addr: u64,
+        len: u64,
+    },
+    Mprotect {
+        pid: Pid,
+        addr: u64,
+        len: u64,
+        prot: Prot,
+    },
+    Mremap {
+        pid: Pid,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        to: Option<MremapTo>,
+    },
+    Madvise {
+        pid: Pid,
+        addr: u64,
+        len: u64,
+        advice: Advice,
+    },
+    Fork {
+        pid: Pid,
+    },
+    Exit {
+        pid: Pid,
+    },
+    Read {
+        pid: Pid,
+        addr: u64,
+    },
+    Write {
+        pid: Pid,
+        addr: u64,
+        value: u64,
+    },
+    Swapout {
+        pid: Pid,
+        addr: u64,
+    },
+    Reclaim,
+    Migrate {
+        pid: Pid,
+        addr: u64,
+    },
+    FailAlloc {
+        n: u64,
+    },
+    Dump,
+}
+
+impl Op {
+    /// The process the op names, if any.
+    pub fn pid(&self) -> Option<Pid> {
+        match *self {
+            Op::Mmap { pid, .. }
+            | Op::Munmap { pid, .. }
+            | Op::Mprotect { pid, .. }
+            | Op::Mremap { pid, .. }
+            | Op::Madvise { pid, .. }
+            | Op::Fork { pid }
+            | Op::Exit { pid }
+            | Op::Read { pid, .. }
+            | Op::Write { pid, .. }
+            | Op::Swapout { pid, .. }
+            | Op::Migrate { pid, .. } => Some(pid),
+            Op::Reclaim | Op::FailAlloc { .. } | Op::Dump => None,
+        }
+    }
+
+    /// Ops that only the emulator can perform (the live kernel reports them
+    /// `unsupported`); they never change the reference semantics.
+    pub fn emulator_only(&self) -> bool {
+        matches!(
+            self,
+            Op::Swapout { .. } | Op::Reclaim | Op::Migrate { .. } | Op::FailAlloc { .. }
+        )
+    }
+
+    /// The op's keyword, also its kind name for coverage reports.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Op::Mmap { .. } => "mmap",
+            Op::Munmap { .. } => "munmap",
+            Op::Mprotect { .. } => "mprotect",
+            Op::Mremap { .. } => "mremap",
+            Op::Madvise { .. } => "madvise",
+            Op::Fork { .. } => "fork",
+            Op::Exit { .. } => "exit",
+            Op::Read { .. } => "read",
+            Op::Write { .. } => "write",
+            Op::Swapout { .. } => "swapout",
+            Op::Reclaim => "reclaim",
+            Op::Migrate { .. } => "migrate",
+            Op::FailAlloc { .. } => "fail-alloc",
+            Op::Dump => "dump",
+        }
+    }
+}
+
+/// What executing one op reports (ops-v1 "What executing a stream reports").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Ok,
+    /// `ok VALUE`, for a read.
+    Value(u64),
+    Segv,
+    Sigbus,
+    Err(Errno),
+    Unsupported,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Ok => f.write_str("ok"),
+            Outcome::Value(v) => write!(f, "ok {v:#x}"),
+            Outcome::Segv => f.write_str("segv"),
+            Outcome::Sigbus => f.write_str("sigbus"),
+            Outcome::Err(e) => write!(f, "err {e}"),
+            Outcome::Unsupported => f.write_str("unsupported"),
+        }
+    }
+}
