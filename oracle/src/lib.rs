@@ -1,0 +1,4 @@
+//! rmaplab: the op language, the reference model, the oracle, the
+//! differential runner and the CLI's library half.
+
+pub mod ops;
