@@ -6,3 +6,5 @@ pub mod arena;
 pub mod op;
 pub mod rmap;
 pub mod state;
+pub mod designs;
+pub mod mmu;

@@ -2,3 +2,4 @@
 //! differential runner and the CLI's library half.
 
 pub mod ops;
+pub mod model;

@@ -23,3 +23,7 @@ impl Stream {
 
 /// Lines the canonical print puts before the first op (`version 1`).
 pub const CANONICAL_HEADER_LINES: usize = 1;
+
+pub mod decode;
+pub mod parse;
+pub mod print;

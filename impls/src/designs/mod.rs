@@ -1,0 +1,3 @@
+//! The reverse-map designs behind [`crate::rmap::Rmap`].
+
+pub mod single_list_2004;

@@ -1,0 +1,1 @@
+//! The emulated MMU (Linux 6.18 semantics), design-agnostic.
