@@ -1,1 +1,965 @@
-//! Design 1: the 2004 single-list anon_vma (Linux 2.6.7).
+//! Design 1: the 2004 single-list anon_vma (`single-list-2004`).
+//!
+//! Andrea Arcangeli's anon_vma scheme as Hugh Dickins merged it for Linux
+//! 2.6.7 ("[PATCH] rmap 39 add anon_vma rmap", 18 May 2004; commit
+//! `8aa3448cabdf` in the git-ified pre-2005 history), plus the importer fix
+//! of 2.6.8 ("[PATCH] mprotect propagate anon_vma", Hugh Dickins, 18 Jun
+//! 2004, Message-ID `<Pine.LNX.4.44.0406181956000.26377-100000@localhost.localdomain>`).
+//! The code we follow is 2.6.11's `mm/rmap.c` and `mm/mmap.c`, which still
+//! have the 2004 algorithm unchanged (rmap-history.md §2).
+//!
+//! # Model
+//!
+//! * One anon_vma per *family*: a VMA, everything split from it, every VMA
+//!   forked from any of those, and every VMA that adopted the family's
+//!   anon_vma from a neighbour (`find_mergeable_anon_vma`) or as a merge
+//!   importer. The anon_vma holds ONE list of VMAs (`anon_vma->head`).
+//! * **List order.** 2.6.7 … 2.6.23 insert with `list_add`, i.e. at the
+//!   *head* (2.6.11 `anon_vma_prepare`, `__anon_vma_link`, `anon_vma_link`);
+//!   2.6.24 switched to `list_add_tail`. We follow 2.6.7/2.6.11: a newly
+//!   linked VMA goes to the head, and the walk visits the list head to tail,
+//!   so the newest VMA is visited first. (The order only matters for walks
+//!   that interleave with PTE moves, which the trait does not model; it is
+//!   still reported in this order so traces match the kernel.)
+//! * No refcount: an anon_vma is freed exactly when its list becomes empty
+//!   ("we're guaranteed no page can be pointing to this anon_vma once its vma
+//!   list is empty" — the 2004 comment). KSM's `ksm_refcount` (2.6.32) is
+//!   out of scope.
+//! * A page's `mapping` is fixed for its whole life: there is no
+//!   `page_move_anon_rmap` in this design, and both exclusive and shared
+//!   first mappings use `vma->anon_vma` (there is only one per family).
+//! * Walks are not keyed by pgoff: every VMA on the list is a candidate; the
+//!   MMU's `vma_address` skips those out of range.
+//!
+//! # Cost counters
+//!
+//! `bytes` = 24 per anon_vma (`{spinlock_t lock; struct list_head head}`,
+//! padded) + 24 per VMA the design knows (the `anon_vma_node` list_head and
+//! the `anon_vma` pointer rmap 39 added to `vm_area_struct`,
+//! rmap-history.md §8). The design only learns about a VMA when it gets an
+//! anon_vma (prepare, fork/clone/importer of a faulted VMA); an unfaulted
+//! VMA has no state here, so its 24 bytes are not counted — `counters()` is
+//! given no view of the live VMAs.
+//!
+//! # Re-injectable bugs
+//!
+//! * `b01` (rmap-history.md §7 B01, the 2.6.7 state before the 18 Jun 2004
+//!   fix): the importer step is skipped — [`Rmap::dup_anon_vma`] does
+//!   nothing, so when mprotect shifts a boundary (or a merge swallows a
+//!   faulted VMA) the expanding VMA does not join the shrinking one's
+//!   anon_vma. Off by default; enable with [`SingleList2004::with_bugs`].
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::fmt::Write as _;
+
+use crate::arena::{Arena, Handle, SecondaryMap};
+use crate::rmap::{
+    AllocSchedule, AnonMapping, CloneOp, Counters, MergeSrc, Rmap, RmapError, VmaId, VmaView,
+};
+
+/// Bytes of one `struct anon_vma { spinlock_t lock; struct list_head head; }`
+/// on x86-64 (rmap-history.md §8).
+pub const ANON_VMA_BYTES: u64 = 24;
+/// Bytes rmap 39 added to every `vm_area_struct` (`anon_vma_node` + pointer).
+pub const VMA_DELTA_BYTES: u64 = 24;
+
+/// Allocation site of the only metadata this design allocates.
+const SITE_ANON_VMA: &str = "anon_vma_prepare:anon_vma";
+
+/// The historical bugs this design can re-inject, with a one-line summary
+/// (ids as in rmap-history.md §7, lower case).
+pub const KNOWN_BUGS: &[(&str, &str)] = &[(
+    "b01",
+    "2.6.7: no vma_adjust importer step (dup_anon_vma does nothing), fixed 18 Jun 2004",
+)];
+
+/// One `struct anon_vma`: the family's list of VMAs, head first.
+#[derive(Clone, Debug, Default)]
+struct AnonVma {
+    /// `anon_vma->head`; index 0 is the list head (visited first).
+    head: Vec<VmaId>,
+}
+
+/// The design's per-VMA state: `vma->anon_vma` (and, implicitly, the
+/// `anon_vma_node` linking the VMA into that anon_vma's list).
+#[derive(Clone, Copy, Debug)]
+struct VmaState {
+    anon_vma: Handle,
+}
+
+/// Design 1 (`single-list-2004`): one anon_vma per family with one list of
+/// VMAs (Linux 2.6.7 + the 2.6.8 importer fix, list order of 2.6.7–2.6.23).
+#[derive(Clone, Default)]
+pub struct SingleList2004 {
+    anon_vmas: Arena<AnonVma>,
+    /// Only VMAs that have an anon_vma have an entry.
+    vmas: SecondaryMap<VmaState>,
+    alloc: AllocSchedule,
+    /// Re-injected bugs (ids of [`KNOWN_BUGS`]); empty by default.
+    bugs: BTreeSet<&'static str>,
+}
+
+impl fmt::Debug for SingleList2004 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lists: Vec<(Handle, Vec<VmaId>)> = self
+            .anon_vmas
+            .iter()
+            .map(|(h, av)| (h, av.head.clone()))
+            .collect();
+        let vmas: Vec<(VmaId, Handle)> = self.vmas.iter().map(|(v, s)| (v, s.anon_vma)).collect();
+        f.debug_struct("SingleList2004")
+            .field("anon_vmas", &lists)
+            .field("vmas", &vmas)
+            .field("alloc", &self.alloc)
+            .field("bugs", &self.bugs)
+            .finish()
+    }
+}
+
+/// The `Dangling` error for a freed anon_vma reached from `ctx` (the
+/// kernel's use-after-free of an `SLAB_DESTROY_BY_RCU` anon_vma).
+fn dangling_anon_vma(av: Handle, ctx: &str) -> RmapError {
+    RmapError::Dangling {
+        what: "anon_vma".into(),
+        detail: format!("{ctx}: anon_vma {av} was freed"),
+    }
+}
+
+/// The `Dangling` error for a freed VMA reached from `ctx` (a stale
+/// `anon_vma_node` in the kernel).
+fn dangling_vma(vma: VmaId, ctx: &str) -> RmapError {
+    RmapError::Dangling {
+        what: "vma".into(),
+        detail: format!("{ctx}: VMA {vma} was freed"),
+    }
+}
+
+impl SingleList2004 {
+    /// A design with no re-injected bug.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Re-injects the named bugs (ids of [`KNOWN_BUGS`], case-insensitive);
+    /// an unknown id is an error naming it.
+    pub fn with_bugs(mut self, bugs: &[&str]) -> Result<Self, String> {
+        for b in bugs {
+            let lower = b.to_ascii_lowercase();
+            match KNOWN_BUGS.iter().find(|(id, _)| *id == lower) {
+                Some((id, _)) => {
+                    self.bugs.insert(id);
+                }
+                None => {
+                    return Err(format!(
+                        "bug {b} is not re-injectable in single-list-2004 (known: {})",
+                        KNOWN_BUGS
+                            .iter()
+                            .map(|(id, _)| *id)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(self)
+    }
+
+    /// The re-injected bugs, sorted.
+    pub fn bugs(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.bugs.iter().copied()
+    }
+
+    /// Whether bug `id` is re-injected (gates the historical code paths).
+    fn bug(&self, id: &str) -> bool {
+        self.bugs.contains(id)
+    }
+
+    /// `vma->anon_vma`, without following it (the kernel's plain pointer
+    /// read, e.g. the early return of `anon_vma_prepare`).
+    fn anon_vma_of(&self, vma: VmaId) -> Option<Handle> {
+        self.vmas.get(vma).map(|s| s.anon_vma)
+    }
+
+    /// `vma->anon_vma`, followed: `Dangling` if it names a freed anon_vma,
+    /// so no hook ever acts on a freed object (every dereferencing path).
+    fn live_anon_vma_of(&self, vma: VmaId, ctx: &str) -> Result<Option<Handle>, RmapError> {
+        match self.anon_vma_of(vma) {
+            None => Ok(None),
+            Some(av) if self.anon_vmas.contains(av) => Ok(Some(av)),
+            Some(av) => Err(dangling_anon_vma(av, ctx)),
+        }
+    }
+
+    /// Sets `vma->anon_vma = av` and puts `vma` at the head of `av`'s list;
+    /// keeps "a VMA is on its anon_vma's list exactly once". Called by every
+    /// linking path (2.6.11 `anon_vma_prepare`, `__anon_vma_link`,
+    /// `anon_vma_link`, the `vma_adjust` importer; all `list_add`, rmap 39).
+    fn link(&mut self, vma: VmaId, av: Handle) -> Result<(), RmapError> {
+        if let Some(old) = self.anon_vma_of(vma) {
+            return Err(RmapError::Check {
+                name: "list-membership",
+                detail: format!(
+                    "VMA {vma} is already on anon_vma {old}'s list, cannot link to {av}"
+                ),
+            });
+        }
+        let list = self
+            .anon_vmas
+            .get_mut(av)
+            .ok_or_else(|| dangling_anon_vma(av, "link"))?;
+        list.head.insert(0, vma);
+        self.vmas.insert(vma, VmaState { anon_vma: av });
+        Ok(())
+    }
+
+    /// `find_mergeable_anon_vma` (2.6.11 mm/mmap.c, rmap 39/40): the first of
+    /// `next`, `prev` (candidates the MMU found `anon_vma_compatible`) that
+    /// has an anon_vma; 2004 has no singular-chain test (that is
+    /// `d0e9fe1758f2`, 2010, design 2 only). Keeps "anon_vma reuse only
+    /// among compatible neighbours"; called by `anon_vma_prepare`.
+    fn find_mergeable_anon_vma(
+        &self,
+        next: Option<VmaId>,
+        prev: Option<VmaId>,
+    ) -> Result<Option<Handle>, RmapError> {
+        for near in [next, prev].into_iter().flatten() {
+            if let Some(av) = self.live_anon_vma_of(near, "find_mergeable_anon_vma")? {
+                return Ok(Some(av));
+            }
+        }
+        Ok(None)
+    }
+
+    /// One VMA with its geometry from the view, for `describe`.
+    fn vma_line(&self, view: &dyn VmaView, vma: VmaId) -> String {
+        match view.vma_info(vma) {
+            Some(i) => format!("{vma} {} [{}, {}) pgoff {}", i.mm, i.start, i.end, i.pgoff),
+            None => format!("{vma} (FREED VMA)"),
+        }
+    }
+}
+
+impl Rmap for SingleList2004 {
+    /// The CLI name (ops-v1 "Names the CLI accepts").
+    fn name(&self) -> &'static str {
+        "single-list-2004"
+    }
+
+    /// Only the re-injected bugs distinguish runs of this design.
+    fn config(&self) -> Vec<(&'static str, String)> {
+        let mut c = Vec::new();
+        if !self.bugs.is_empty() {
+            c.push(("bugs", self.bugs().collect::<Vec<_>>().join(",")));
+        }
+        c
+    }
+
+    /// `vma->anon_vma != NULL` (checked by the fault path before
+    /// `anon_vma_prepare`, by `dup_mmap` before copying PTEs).
+    fn has_anon_vma(&self, vma: VmaId) -> bool {
+        self.anon_vma_of(vma).is_some()
+    }
+
+    /// `anon_vma_prepare` (2.6.11 mm/rmap.c, rmap 39 `8aa3448cabdf`), called
+    /// on the first fault needing an anonymous page in `vma`: afterwards
+    /// `vma` has an anon_vma and is on its list once — a compatible
+    /// neighbour's (next before prev) if one has one, else a new one (the
+    /// only allocation; on failure nothing changes).
+    fn anon_vma_prepare(
+        &mut self,
+        view: &dyn VmaView,
+        vma: VmaId,
+        next: Option<VmaId>,
+        prev: Option<VmaId>,
+    ) -> Result<(), RmapError> {
+        if self.anon_vma_of(vma).is_some() {
+            return Ok(());
+        }
+        if view.vma_info(vma).is_none() {
+            return Err(dangling_vma(vma, "anon_vma_prepare"));
+        }
+        let av = match self.find_mergeable_anon_vma(next, prev)? {
+            Some(av) => av,
+            None => {
+                self.alloc.alloc(SITE_ANON_VMA)?;
+                self.anon_vmas.insert(AnonVma::default())
+            }
+        };
+        self.link(vma, av)
+    }
+
+    /// `anon_vma_link` of the child's copy (2.6.11 `dup_mmap` in
+    /// kernel/fork.c, rmap 39): the child VMA inherits the parent's anon_vma
+    /// (`*tmp = *mpnt`) and joins the SAME list at its head; keeps "one
+    /// anon_vma per family". Allocates nothing, so it cannot fail for memory.
+    fn anon_vma_fork(
+        &mut self,
+        view: &dyn VmaView,
+        child: VmaId,
+        parent: VmaId,
+    ) -> Result<(), RmapError> {
+        if view.vma_info(parent).is_none() {
+            return Err(dangling_vma(parent, "anon_vma_fork (parent)"));
+        }
+        match self.live_anon_vma_of(parent, "anon_vma_fork")? {
+            Some(av) => self.link(child, av),
+            None => Ok(()),
+        }
+    }
+
+    /// `__anon_vma_link` of a VMA copied from `src` (2.6.11 `split_vma` →
+    /// `vma_adjust(insert)` → `__insert_vm_struct`; `copy_vma` → `vma_link`;
+    /// rmap 39): `dst` gets `src`'s anon_vma and joins its list, keeping
+    /// "a split or moved piece stays findable through the family list".
+    /// `MergeUnfaulted` behaves as [`Rmap::dup_anon_vma`].
+    fn anon_vma_clone(
+        &mut self,
+        view: &dyn VmaView,
+        dst: VmaId,
+        src: VmaId,
+        op: CloneOp,
+    ) -> Result<(), RmapError> {
+        if op == CloneOp::MergeUnfaulted {
+            return self.dup_anon_vma(view, dst, src);
+        }
+        if view.vma_info(dst).is_none() {
+            return Err(dangling_vma(dst, "anon_vma_clone (dst)"));
+        }
+        let Some(av) = self.live_anon_vma_of(src, "anon_vma_clone")? else {
+            return Ok(());
+        };
+        match self.anon_vma_of(dst) {
+            // Already there (vm_area_dup copied the pointer and someone linked it).
+            Some(d) if d == av => Ok(()),
+            Some(d) => Err(RmapError::Check {
+                name: "clone-dst",
+                detail: format!(
+                    "{op:?} clone into {dst} which has anon_vma {d}, source {src} has {av}"
+                ),
+            }),
+            None => self.link(dst, av),
+        }
+    }
+
+    /// The `vma_adjust` importer (2.6.8, "mprotect propagate anon_vma",
+    /// 18 Jun 2004; 2.6.11 mm/mmap.c): when a merge or boundary shift makes
+    /// `dst` cover pages of `src`, `dst` takes `src`'s anon_vma and joins its
+    /// list, keeping "imported pages stay findable". With `b01` this does
+    /// nothing (the 2.6.7 state).
+    fn dup_anon_vma(
+        &mut self,
+        view: &dyn VmaView,
+        dst: VmaId,
+        src: VmaId,
+    ) -> Result<(), RmapError> {
+        if self.bug("b01") {
+            return Ok(());
+        }
+        if view.vma_info(dst).is_none() {
+            return Err(dangling_vma(dst, "dup_anon_vma (dst)"));
+        }
+        let Some(av) = self.live_anon_vma_of(src, "dup_anon_vma")? else {
+            return Ok(());
+        };
+        if self.anon_vma_of(dst).is_some() {
+            return Ok(());
+        }
+        self.link(dst, av)
+    }
+
+    /// `anon_vma_unlink` (2.6.11 mm/rmap.c, rmap 39; also `__anon_vma_merge`
+    /// for the VMA a merge removes): `vma` leaves its anon_vma's list and
+    /// the anon_vma is freed when the list empties, keeping "no live
+    /// anon_vma with an empty list". Called from `remove_vm_struct` (munmap,
+    /// exit) and `vma_adjust` (merge).
+    fn unlink_anon_vmas(&mut self, _view: &dyn VmaView, vma: VmaId) -> Result<(), RmapError> {
+        let Some(av) = self.anon_vma_of(vma) else {
+            return Ok(());
+        };
+        let list = self
+            .anon_vmas
+            .get_mut(av)
+            .ok_or_else(|| dangling_anon_vma(av, "anon_vma_unlink"))?;
+        let Some(pos) = list.head.iter().position(|&v| v == vma) else {
+            return Err(RmapError::Check {
+                name: "list-membership",
+                detail: format!("unlink: VMA {vma} points to anon_vma {av} but is not on its list"),
+            });
+        };
+        list.head.remove(pos);
+        let empty = list.head.is_empty();
+        self.vmas.remove(vma);
+        if empty {
+            self.anon_vmas.remove(av);
+        }
+        Ok(())
+    }
+
+    /// `is_mergeable_anon_vma` of 2004–2.6.39 (2.6.11 mm/mmap.c):
+    /// `!a || !b || a == b`, keeping "a merged VMA has one anon_vma". Called
+    /// by `vma_merge` (`can_vma_merge_before/after`).
+    fn is_mergeable_anon_vma(&self, tgt: VmaId, src: MergeSrc) -> bool {
+        let a = self.anon_vma_of(tgt);
+        let b = match src {
+            MergeSrc::New => None,
+            MergeSrc::Existing(v) | MergeSrc::Copy(v) => self.anon_vma_of(v),
+        };
+        a.is_none() || b.is_none() || a == b
+    }
+
+    /// The three-way merge check of 2.6.11 `vma_merge` (cases 1, 6:
+    /// `is_mergeable_anon_vma(prev->anon_vma, next->anon_vma)`): same rule.
+    fn anon_vmas_compatible(&self, prev: VmaId, next: VmaId) -> bool {
+        let a = self.anon_vma_of(prev);
+        let b = self.anon_vma_of(next);
+        a.is_none() || b.is_none() || a == b
+    }
+
+    /// `page_add_anon_rmap` on the first mapping (2.6.11 mm/rmap.c, rmap
+    /// 39): the page's mapping is `vma->anon_vma`, exclusive or not — one
+    /// anon_vma per family. Called from the fault/COW paths.
+    fn folio_add_new_anon_rmap(
+        &mut self,
+        vma: VmaId,
+        _exclusive: bool,
+    ) -> Result<AnonMapping, RmapError> {
+        match self.live_anon_vma_of(vma, "page_add_anon_rmap")? {
+            Some(av) => Ok(av),
+            None => Err(RmapError::Check {
+                name: "no-anon-vma",
+                detail: format!("page_add_anon_rmap in VMA {vma} which has no anon_vma"),
+            }),
+        }
+    }
+
+    /// 2004 has no `page_move_anon_rmap` (that is `c44b674323f4`, 2010): a
+    /// page's mapping never changes, so the current one is returned.
+    fn folio_move_anon_rmap(
+        &mut self,
+        _vma: VmaId,
+        current: AnonMapping,
+    ) -> Result<AnonMapping, RmapError> {
+        Ok(current)
+    }
+
+    /// `page_referenced_anon` / `try_to_unmap_anon` (2.6.11 mm/rmap.c, rmap
+    /// 39): every VMA on the anon_vma's list, head to tail; `index` is not
+    /// used (no pgoff tree). `Dangling` if the page's anon_vma was freed.
+    fn rmap_walk(
+        &self,
+        _view: &dyn VmaView,
+        mapping: AnonMapping,
+        _index: u64,
+        out: &mut Vec<VmaId>,
+    ) -> Result<(), RmapError> {
+        let av = self
+            .anon_vmas
+            .get(mapping)
+            .ok_or_else(|| dangling_anon_vma(mapping, "rmap walk from page->mapping"))?;
+        out.extend(av.head.iter().copied());
+        Ok(())
+    }
+
+    /// Whether a page's `mapping` still names a live anon_vma (INV-LIVE).
+    fn mapping_alive(&self, mapping: AnonMapping) -> bool {
+        self.anon_vmas.contains(mapping)
+    }
+
+    /// Live anon_vmas, no chains, bytes by the §8 sizes (see the module
+    /// docs for which VMAs are counted), successful allocations.
+    fn counters(&self) -> Counters {
+        let anon_vmas = self.anon_vmas.len() as u64;
+        let vmas = self.vmas.len() as u64;
+        Counters {
+            anon_vmas,
+            avcs: 0,
+            bytes: anon_vmas * ANON_VMA_BYTES + vmas * VMA_DELTA_BYTES,
+            allocations: self.alloc.made(),
+        }
+    }
+
+    /// An anon_vma lives only while its list is non-empty and a VMA is on
+    /// one list, so anon_vmas ≤ VMAs.
+    fn claimed_bound(&self) -> Option<u64> {
+        Some(1)
+    }
+
+    /// Checks "every VMA's anon_vma is alive and lists the VMA exactly once"
+    /// (`list-membership`), "every listed VMA is alive and points back"
+    /// (`list-membership`, `Dangling` for freed VMAs), and "no live anon_vma
+    /// has an empty list" (`empty-anon-vma`) — 2.6.11's `validate_anon_vma`
+    /// (RMAP_DEBUG) generalised to the whole design.
+    fn self_check(&self, view: &dyn VmaView) -> Result<(), RmapError> {
+        for (vma, st) in self.vmas.iter() {
+            if view.vma_info(vma).is_none() {
+                return Err(dangling_vma(
+                    vma,
+                    &format!("design state (anon_vma {}) kept for", st.anon_vma),
+                ));
+            }
+            let list = self
+                .anon_vmas
+                .get(st.anon_vma)
+                .ok_or_else(|| dangling_anon_vma(st.anon_vma, &format!("VMA {vma}->anon_vma")))?;
+            let n = list.head.iter().filter(|&&v| v == vma).count();
+            if n != 1 {
+                return Err(RmapError::Check {
+                    name: "list-membership",
+                    detail: format!(
+                        "VMA {vma} is on its anon_vma {}'s list {n} times",
+                        st.anon_vma
+                    ),
+                });
+            }
+        }
+        for (av, list) in self.anon_vmas.iter() {
+            if list.head.is_empty() {
+                return Err(RmapError::Check {
+                    name: "empty-anon-vma",
+                    detail: format!("anon_vma {av} is alive with an empty list"),
+                });
+            }
+            for &v in &list.head {
+                if view.vma_info(v).is_none() {
+                    return Err(dangling_vma(v, &format!("anon_vma {av}'s list holds")));
+                }
+                match self.anon_vma_of(v) {
+                    Some(back) if back == av => {}
+                    other => {
+                        return Err(RmapError::Check {
+                            name: "list-membership",
+                            detail: format!(
+                                "VMA {v} is on anon_vma {av}'s list but its anon_vma is {}",
+                                other.map_or("none".to_string(), |h| h.to_string())
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The `fail-alloc` schedule; its only site is `anon_vma_prepare:anon_vma`.
+    fn alloc_schedule(&mut self) -> &mut AllocSchedule {
+        &mut self.alloc
+    }
+
+    /// The anon_vmas of `mapping` and of `vmas`, each with its list head
+    /// first (the walk order) and the VMAs' geometry, for failure reports.
+    fn describe(&self, view: &dyn VmaView, mapping: Option<AnonMapping>, vmas: &[VmaId]) -> String {
+        let mut s = String::new();
+        let mut avs: Vec<Handle> = Vec::new();
+        if let Some(m) = mapping {
+            avs.push(m);
+        }
+        for &v in vmas {
+            if let Some(av) = self.anon_vma_of(v)
+                && !avs.contains(&av)
+            {
+                avs.push(av);
+            }
+        }
+        let _ = writeln!(
+            s,
+            "single-list-2004 (list order: head insertion, 2.6.7-2.6.23)"
+        );
+        if !self.bugs.is_empty() {
+            let _ = writeln!(s, "  bugs: {}", self.bugs().collect::<Vec<_>>().join(","));
+        }
+        for av in avs {
+            let tag = if Some(av) == mapping {
+                " (page->mapping)"
+            } else {
+                ""
+            };
+            match self.anon_vmas.get(av) {
+                None => {
+                    let _ = writeln!(s, "  anon_vma {av}{tag}: FREED");
+                }
+                Some(list) => {
+                    let _ = writeln!(
+                        s,
+                        "  anon_vma {av}{tag}: {} VMA(s), head first:",
+                        list.head.len()
+                    );
+                    for &v in &list.head {
+                        let _ = writeln!(s, "    {}", self.vma_line(view, v));
+                    }
+                }
+            }
+        }
+        for &v in vmas {
+            let av = self
+                .anon_vma_of(v)
+                .map_or("none".to_string(), |h| h.to_string());
+            let _ = writeln!(s, "  {} -> anon_vma {av}", self.vma_line(view, v));
+        }
+        let _ = writeln!(
+            s,
+            "  live: {} anon_vma(s), {} linked VMA(s)",
+            self.anon_vmas.len(),
+            self.vmas.len()
+        );
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::Pid;
+    use crate::rmap::VmaInfo;
+
+    /// A tiny stand-in for the MMU: VMAs in a generational arena.
+    #[derive(Default)]
+    struct FakeView {
+        vmas: Arena<VmaInfo>,
+    }
+
+    impl FakeView {
+        fn add(&mut self, mm: u32, start: u64, end: u64) -> VmaId {
+            self.vmas.insert(VmaInfo {
+                mm: Pid(mm),
+                start,
+                end,
+                pgoff: start,
+            })
+        }
+        fn set(&mut self, v: VmaId, start: u64, end: u64, pgoff: u64) {
+            let i = self.vmas.get_mut(v).unwrap();
+            i.start = start;
+            i.end = end;
+            i.pgoff = pgoff;
+        }
+        /// Frees the VMA the way the MMU does: unlink first.
+        fn free(&mut self, d: &mut SingleList2004, v: VmaId) {
+            d.unlink_anon_vmas(self, v).unwrap();
+            self.vmas.remove(v).unwrap();
+        }
+    }
+
+    impl VmaView for FakeView {
+        fn vma_info(&self, vma: VmaId) -> Option<VmaInfo> {
+            self.vmas.get(vma).copied()
+        }
+        fn live_vmas(&self) -> Vec<VmaId> {
+            let mut v: Vec<(VmaInfo, VmaId)> = self.vmas.iter().map(|(h, i)| (*i, h)).collect();
+            v.sort_by_key(|(i, _)| (i.mm, i.start));
+            v.into_iter().map(|(_, h)| h).collect()
+        }
+    }
+
+    fn walk(d: &SingleList2004, view: &FakeView, m: AnonMapping) -> Vec<VmaId> {
+        let mut out = Vec::new();
+        d.rmap_walk(view, m, 0, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn prepare_allocates_once_and_reuses_neighbours_next_first() {
+        let mut view = FakeView::default();
+        let mut d = SingleList2004::new();
+        let a = view.add(0, 0, 4);
+        let b = view.add(0, 4, 8);
+        let c = view.add(0, 8, 12);
+        d.anon_vma_prepare(&view, a, None, None).unwrap();
+        d.anon_vma_prepare(&view, a, None, None).unwrap();
+        assert_eq!(d.counters().anon_vmas, 1);
+        assert_eq!(d.counters().allocations, 1);
+        d.anon_vma_prepare(&view, c, None, None).unwrap();
+        assert_eq!(d.counters().anon_vmas, 2);
+        // b sits between a (prev) and c (next): next is tried first.
+        d.anon_vma_prepare(&view, b, Some(c), Some(a)).unwrap();
+        assert_eq!(d.anon_vma_of(b), d.anon_vma_of(c));
+        assert_ne!(d.anon_vma_of(b), d.anon_vma_of(a));
+        assert_eq!(d.counters().anon_vmas, 2);
+        // Unfaulted next is skipped, prev is used.
+        let e = view.add(0, 20, 24);
+        let f = view.add(0, 24, 28);
+        let g = view.add(0, 28, 32);
+        d.anon_vma_prepare(&view, e, None, None).unwrap();
+        d.anon_vma_prepare(&view, f, Some(g), Some(e)).unwrap();
+        assert_eq!(d.anon_vma_of(f), d.anon_vma_of(e));
+        assert_eq!(
+            d.counters(),
+            Counters {
+                anon_vmas: 3,
+                avcs: 0,
+                bytes: 3 * 24 + 5 * 24,
+                allocations: 3
+            }
+        );
+        d.self_check(&view).unwrap();
+    }
+
+    #[test]
+    fn fork_joins_the_same_list_at_the_head() {
+        let mut view = FakeView::default();
+        let mut d = SingleList2004::new();
+        let p = view.add(0, 0, 4);
+        d.anon_vma_prepare(&view, p, None, None).unwrap();
+        let av = d.folio_add_new_anon_rmap(p, true).unwrap();
+        let c1 = view.add(1, 0, 4);
+        d.anon_vma_fork(&view, c1, p).unwrap();
+        let c2 = view.add(2, 0, 4);
+        d.anon_vma_fork(&view, c2, c1).unwrap();
+        assert_eq!(d.anon_vma_of(c1), Some(av));
+        assert_eq!(d.anon_vma_of(c2), Some(av));
+        assert_eq!(walk(&d, &view, av), vec![c2, c1, p]);
+        // Not exclusive: still the family's anon_vma.
+        assert_eq!(d.folio_add_new_anon_rmap(c2, false).unwrap(), av);
+        assert_eq!(d.folio_move_anon_rmap(c2, av).unwrap(), av);
+        assert_eq!(d.counters().anon_vmas, 1);
+        assert_eq!(d.counters().allocations, 1);
+        // Fork of an unfaulted VMA links nothing.
+        let u = view.add(0, 10, 12);
+        let uc = view.add(1, 10, 12);
+        d.anon_vma_fork(&view, uc, u).unwrap();
+        assert!(!d.has_anon_vma(uc));
+        d.self_check(&view).unwrap();
+    }
+
+    #[test]
+    fn split_and_remap_clone_onto_the_same_list() {
+        let mut view = FakeView::default();
+        let mut d = SingleList2004::new();
+        let a = view.add(0, 0, 8);
+        d.anon_vma_prepare(&view, a, None, None).unwrap();
+        let av = d.anon_vma_of(a).unwrap();
+        let lo = view.add(0, 0, 4);
+        d.anon_vma_clone(&view, lo, a, CloneOp::Split).unwrap();
+        view.set(a, 4, 8, 4);
+        let moved = view.add(0, 100, 104);
+        view.set(moved, 100, 104, 4);
+        d.anon_vma_clone(&view, moved, a, CloneOp::Remap).unwrap();
+        assert_eq!(walk(&d, &view, av), vec![moved, lo, a]);
+        assert!(d.is_mergeable_anon_vma(lo, MergeSrc::Existing(a)));
+        // Clone of an unfaulted source gives nothing.
+        let u = view.add(0, 50, 60);
+        let u2 = view.add(0, 55, 60);
+        d.anon_vma_clone(&view, u2, u, CloneOp::Split).unwrap();
+        assert!(!d.has_anon_vma(u2));
+        d.self_check(&view).unwrap();
+    }
+
+    #[test]
+    fn unlink_frees_the_anon_vma_when_its_list_empties() {
+        let mut view = FakeView::default();
+        let mut d = SingleList2004::new();
+        let p = view.add(0, 0, 4);
+        d.anon_vma_prepare(&view, p, None, None).unwrap();
+        let av = d.anon_vma_of(p).unwrap();
+        let c = view.add(1, 0, 4);
+        d.anon_vma_fork(&view, c, p).unwrap();
+        view.free(&mut d, p);
+        assert!(d.mapping_alive(av));
+        assert_eq!(walk(&d, &view, av), vec![c]);
+        d.self_check(&view).unwrap();
+        view.free(&mut d, c);
+        assert!(!d.mapping_alive(av));
+        assert_eq!(
+            d.counters(),
+            Counters {
+                allocations: 1,
+                ..Counters::default()
+            }
+        );
+        // Unlinking an unknown (unfaulted) VMA is a no-op.
+        let u = view.add(0, 0, 1);
+        view.free(&mut d, u);
+        d.self_check(&view).unwrap();
+        // A page still pointing at the freed anon_vma dangles.
+        let mut out = Vec::new();
+        assert!(matches!(
+            d.rmap_walk(&view, av, 0, &mut out),
+            Err(RmapError::Dangling { .. })
+        ));
+    }
+
+    #[test]
+    fn importer_joins_the_exporters_list_unless_b01() {
+        for bug in [false, true] {
+            let mut view = FakeView::default();
+            let mut d = SingleList2004::new();
+            if bug {
+                d = d.with_bugs(&["B01"]).unwrap();
+                assert_eq!(d.config(), vec![("bugs", "b01".to_string())]);
+            }
+            let prev = view.add(0, 0, 4);
+            let next = view.add(0, 4, 8);
+            d.anon_vma_prepare(&view, next, None, None).unwrap();
+            let av = d.anon_vma_of(next).unwrap();
+            // mprotect case 5: prev expands over part of next.
+            assert!(d.is_mergeable_anon_vma(prev, MergeSrc::Existing(next)));
+            d.dup_anon_vma(&view, prev, next).unwrap();
+            view.set(prev, 0, 6, 0);
+            view.set(next, 6, 8, 6);
+            if bug {
+                assert!(!d.has_anon_vma(prev));
+                view.free(&mut d, next);
+                assert!(!d.mapping_alive(av), "b01: imported pages dangle");
+            } else {
+                assert_eq!(d.anon_vma_of(prev), Some(av));
+                assert_eq!(walk(&d, &view, av), vec![prev, next]);
+                // A second import is a no-op.
+                d.dup_anon_vma(&view, prev, next).unwrap();
+                view.free(&mut d, next);
+                assert!(d.mapping_alive(av));
+                assert_eq!(walk(&d, &view, av), vec![prev]);
+            }
+            d.self_check(&view).unwrap();
+        }
+        assert!(SingleList2004::new().with_bugs(&["b16"]).is_err());
+    }
+
+    #[test]
+    fn merge_rule_is_null_or_equal() {
+        let mut view = FakeView::default();
+        let mut d = SingleList2004::new();
+        let a = view.add(0, 0, 4);
+        let b = view.add(0, 4, 8);
+        let u = view.add(0, 8, 12);
+        d.anon_vma_prepare(&view, a, None, None).unwrap();
+        d.anon_vma_prepare(&view, b, None, None).unwrap();
+        assert!(!d.is_mergeable_anon_vma(a, MergeSrc::Existing(b)));
+        assert!(!d.anon_vmas_compatible(a, b));
+        assert!(d.is_mergeable_anon_vma(a, MergeSrc::New));
+        assert!(d.is_mergeable_anon_vma(u, MergeSrc::Copy(a)));
+        assert!(d.anon_vmas_compatible(a, u));
+        assert!(d.is_mergeable_anon_vma(a, MergeSrc::Existing(a)));
+    }
+
+    #[test]
+    fn dangling_references_are_reported_not_panicked() {
+        let mut view = FakeView::default();
+        let mut d = SingleList2004::new();
+        let a = view.add(0, 0, 4);
+        d.anon_vma_prepare(&view, a, None, None).unwrap();
+        let av = d.anon_vma_of(a).unwrap();
+        // A bogus free behind the design's back.
+        d.anon_vmas.remove(av).unwrap();
+        assert!(!d.mapping_alive(av));
+        assert!(matches!(
+            d.self_check(&view),
+            Err(RmapError::Dangling { .. })
+        ));
+        assert!(matches!(
+            d.folio_add_new_anon_rmap(a, true),
+            Err(RmapError::Dangling { .. })
+        ));
+        let c = view.add(1, 0, 4);
+        assert!(matches!(
+            d.anon_vma_fork(&view, c, a),
+            Err(RmapError::Dangling { .. })
+        ));
+        let b = view.add(0, 4, 8);
+        assert!(matches!(
+            d.anon_vma_prepare(&view, b, None, Some(a)),
+            Err(RmapError::Dangling { .. })
+        ));
+        assert!(matches!(
+            d.unlink_anon_vmas(&view, a),
+            Err(RmapError::Dangling { .. })
+        ));
+        let text = d.describe(&view, Some(av), &[a]);
+        assert!(text.contains("FREED"), "{text}");
+
+        // A VMA freed by the MMU without unlink: the list holds a dangling VMA.
+        let mut d = SingleList2004::new();
+        let mut view = FakeView::default();
+        let a = view.add(0, 0, 4);
+        let c = view.add(1, 0, 4);
+        d.anon_vma_prepare(&view, a, None, None).unwrap();
+        d.anon_vma_fork(&view, c, a).unwrap();
+        view.vmas.remove(c).unwrap();
+        assert!(matches!(
+            d.self_check(&view),
+            Err(RmapError::Dangling { .. })
+        ));
+    }
+
+    #[test]
+    fn self_check_names_structural_failures() {
+        let mut view = FakeView::default();
+        let mut d = SingleList2004::new();
+        let a = view.add(0, 0, 4);
+        d.anon_vma_prepare(&view, a, None, None).unwrap();
+        let av = d.anon_vma_of(a).unwrap();
+        d.anon_vmas.get_mut(av).unwrap().head.push(a);
+        assert!(matches!(
+            d.self_check(&view),
+            Err(RmapError::Check {
+                name: "list-membership",
+                ..
+            })
+        ));
+        d.anon_vmas.get_mut(av).unwrap().head.clear();
+        assert!(matches!(
+            d.self_check(&view),
+            Err(RmapError::Check {
+                name: "list-membership",
+                ..
+            })
+        ));
+        d.vmas.remove(a);
+        assert!(matches!(
+            d.self_check(&view),
+            Err(RmapError::Check {
+                name: "empty-anon-vma",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn alloc_failure_returns_nomem_and_changes_nothing() {
+        let mut view = FakeView::default();
+        let mut d = SingleList2004::new();
+        let a = view.add(0, 0, 4);
+        let b = view.add(0, 10, 14);
+        d.anon_vma_prepare(&view, a, None, None).unwrap();
+        let before = d.counters();
+        d.alloc_schedule().fail_nth(1);
+        assert_eq!(
+            d.anon_vma_prepare(&view, b, None, None),
+            Err(RmapError::NoMem {
+                site: SITE_ANON_VMA
+            })
+        );
+        assert!(!d.has_anon_vma(b));
+        assert_eq!(d.counters(), before);
+        assert!(!d.alloc_schedule().pending());
+        d.self_check(&view).unwrap();
+        // Reuse allocates nothing, so a pending failure is not consumed.
+        let c = view.add(0, 4, 8);
+        d.alloc_schedule().fail_nth(1);
+        d.anon_vma_prepare(&view, c, None, Some(a)).unwrap();
+        assert!(d.alloc_schedule().pending());
+        // Fork allocates nothing either.
+        let ac = view.add(1, 0, 4);
+        d.anon_vma_fork(&view, ac, a).unwrap();
+        assert!(d.alloc_schedule().pending());
+        d.anon_vma_prepare(&view, b, None, None).unwrap_err();
+        d.anon_vma_prepare(&view, b, None, None).unwrap();
+        assert!(d.has_anon_vma(b));
+        assert_eq!(d.alloc_schedule().sites(), &[SITE_ANON_VMA]);
+        d.self_check(&view).unwrap();
+    }
+
+    #[test]
+    fn clone_and_debug_are_deep() {
+        let mut view = FakeView::default();
+        let mut d = SingleList2004::new();
+        let a = view.add(0, 0, 4);
+        d.anon_vma_prepare(&view, a, None, None).unwrap();
+        let snapshot = d.clone();
+        view.free(&mut d, a);
+        assert_eq!(snapshot.counters().anon_vmas, 1);
+        assert_eq!(d.counters().anon_vmas, 0);
+        assert!(format!("{snapshot:?}").contains("SingleList2004"));
+        assert_eq!(d.claimed_bound(), Some(1));
+        assert_eq!(d.name(), "single-list-2004");
+    }
+}
