@@ -26,16 +26,23 @@
 //!   mode only when a stream needs it.
 //! - **Swarm.** `k0 | k1 << 8` switches op kinds on (bit `i` is kind `i` in
 //!   the order mmap, munmap, mprotect, mremap, madvise, fork, exit, read,
-//!   write, swapout, reclaim, migrate, fail-alloc, dump); the low 4 bits of
-//!   `m` switch map kinds (anon, shared, file, sfile) on. Each mask is
+//!   write, swapout, reclaim, migrate, fail-alloc, dump), and bits 14 and
+//!   15 switch mmap and fork on as well (so that these two, without which
+//!   little happens, are on in 3/4 of the inputs); the low 4 bits of `m`
+//!   switch map kinds (anon, shared, file, sfile) on. Each mask is
 //!   intersected with the config's; an empty intersection means the
 //!   config's set. Other bits are ignored. Fewer than 3 bytes: empty stream.
 //! - **Kind byte.** The kinds allowed for this op are the enabled ones,
-//!   minus `fork` when `max_procs` processes are live, minus every kind that
-//!   names a process when none is. The byte modulo the sum of their weights
-//!   picks one by weight (mmap 6, munmap 3, mprotect 3, mremap 4, madvise 3,
-//!   fork 4, exit 2, read 3, write 4, swapout 3, reclaim 1, migrate 2,
-//!   fail-alloc 1, dump 1). No allowed kind: the stream ends.
+//!   minus `fork` when `max_procs` processes are live, minus `exit` when
+//!   only one process is, minus every kind that names a process when none
+//!   is. The byte modulo the sum of their weights picks one by weight
+//!   (mmap 6, munmap 3, mprotect 3, mremap 4, madvise 3, fork 4, exit 2,
+//!   read 3, write 4, swapout 3, reclaim 1, migrate 2, fail-alloc 1,
+//!   dump 1). Exception: when exactly one process is live and `exit` is
+//!   enabled, the byte `0xFF` is `exit` of that process (no `P` byte
+//!   follows), so that the last process exits rarely and an input is not
+//!   spent on ops that cannot name a process. No allowed kind: the stream
+//!   ends.
 //! - **Arguments**, in the order of the text form:
 //!   - `P` (one byte `s`): `s >= 0xC0` picks the newest live process,
 //!     otherwise `live[s % live_count]` in creation order. A fork's child
@@ -97,6 +104,8 @@ const MAP_WEIGHTS: [u8; 4] = [4, 1, 2, 1];
 const WIDE_MAGIC: [u8; 4] = *b"rmW1";
 /// In wide mode, a value field starting with this byte is a raw varint.
 const ESCAPE: u8 = 0xFF;
+/// With one process live, this kind byte is its `exit`.
+const LAST_EXIT: u8 = 0xFF;
 /// Process selector bytes from this one on pick the newest live process.
 const PICK_NEWEST: u8 = 0xC0;
 /// File offsets are drawn from `0..FILE_OFF_RANGE`.
@@ -374,7 +383,15 @@ impl Params {
 
     /// The kinds and map kinds an input's swarm header enables.
     fn swarm(&self, k0: u8, k1: u8, m: u8) -> (OpKinds, MapKinds) {
-        let kinds = self.kinds & OpKinds::from_bits_truncate(u16::from_le_bytes([k0, k1]));
+        let bits = u16::from_le_bytes([k0, k1]);
+        let mut on = OpKinds::from_bits_truncate(bits);
+        if bits & (1 << 14) != 0 {
+            on = on | OpKinds::MMAP;
+        }
+        if bits & (1 << 15) != 0 {
+            on = on | OpKinds::FORK;
+        }
+        let kinds = self.kinds & on;
         let maps = self.map_kinds & MapKinds::from_bits_truncate(m);
         (
             if kinds.is_empty() { self.kinds } else { kinds },
@@ -417,10 +434,19 @@ impl Live {
         if !self.can_fork(max_procs) {
             allowed = allowed - OpKinds::FORK;
         }
+        if self.len <= 1 {
+            // The last process's exit has its own byte, [`LAST_EXIT`].
+            allowed = allowed - OpKinds::EXIT;
+        }
         if self.len == 0 {
             allowed = allowed & OpKinds::PIDLESS;
         }
         allowed
+    }
+
+    /// Whether the kind byte [`LAST_EXIT`] is the last process's exit.
+    fn last_exit(&self, enabled: OpKinds) -> bool {
+        self.len == 1 && enabled.contains(OpKinds::EXIT)
     }
 
     /// The process a selector byte picks (there must be one).
@@ -649,8 +675,14 @@ fn decode_op(
     maps: MapKinds,
     live: &Live,
 ) -> Option<Op> {
+    let b = r.byte()?;
+    if b == LAST_EXIT && live.last_exit(kinds) {
+        return Some(Op::Exit {
+            pid: Pid(live.pids[0]),
+        });
+    }
     let allowed = live.allowed(kinds, p.max_procs);
-    let kind = pick_weighted(r.byte()?, allowed.bits(), &OP_WEIGHTS)?;
+    let kind = pick_weighted(b, allowed.bits(), &OP_WEIGHTS)?;
     if kind == 10 {
         return Some(Op::Reclaim);
     }
@@ -897,6 +929,10 @@ fn encode_op(
         ),
         None => None,
     };
+    if matches!(op, Op::Exit { .. }) && live.last_exit(kinds) {
+        w.out.push(LAST_EXIT);
+        return Ok(());
+    }
     let allowed = live.allowed(kinds, p.max_procs);
     if !allowed.contains(kind) {
         return Err(EncodeError::TooManyProcesses {
