@@ -3,8 +3,8 @@
 //! design, and the designs themselves.
 
 pub mod arena;
+pub mod designs;
+pub mod mmu;
 pub mod op;
 pub mod rmap;
 pub mod state;
-pub mod designs;
-pub mod mmu;

@@ -217,12 +217,8 @@ pub trait Rmap {
 
     /// `dup_anon_vma(dst, src)`: if `src` has an anon_vma and `dst` has none,
     /// `dst` takes it and clones `src`'s chain (the vma_adjust importer).
-    fn dup_anon_vma(
-        &mut self,
-        view: &dyn VmaView,
-        dst: VmaId,
-        src: VmaId,
-    ) -> Result<(), RmapError>;
+    fn dup_anon_vma(&mut self, view: &dyn VmaView, dst: VmaId, src: VmaId)
+    -> Result<(), RmapError>;
 
     /// `unlink_anon_vmas`: `vma` goes away (munmap, exit, the VMA a merge
     /// removes). Called for every VMA the MMU frees, faulted or not; the
@@ -231,6 +227,19 @@ pub trait Rmap {
 
     /// The era's `is_mergeable_anon_vma`: may `src` merge into `tgt`?
     fn is_mergeable_anon_vma(&self, tgt: VmaId, src: MergeSrc) -> bool;
+
+    /// `is_mergeable_anon_vma` as `vma_merge_extend` asks it (mremap growing
+    /// `src` in place; `tgt` is `src` itself for the left side, the next VMA
+    /// for the right side): the new range carries `src`'s anon_vma, but the
+    /// merge has neither a middle nor a copied-from VMA, so Linux 6.18
+    /// (`vmg->middle == NULL`, `vmg->copied_from == NULL`) applies no
+    /// fork-child test to `src`. The default answers as for
+    /// `MergeSrc::Existing(src)`, which is exact for every rule that ignores
+    /// the middle VMA (2004, 3.0–6.14); a design with the 2025 rule
+    /// overrides it.
+    fn is_mergeable_anon_vma_extend(&self, tgt: VmaId, src: VmaId) -> bool {
+        self.is_mergeable_anon_vma(tgt, MergeSrc::Existing(src))
+    }
 
     /// Whether `prev` and `next` may end up in one VMA (three-way merges):
     /// `are_anon_vmas_compatible`.
@@ -294,6 +303,5 @@ pub trait Rmap {
 
     /// A readable account of the design's objects around `mapping` and the
     /// given VMAs, for failure reports.
-    fn describe(&self, view: &dyn VmaView, mapping: Option<AnonMapping>, vmas: &[VmaId])
-    -> String;
+    fn describe(&self, view: &dyn VmaView, mapping: Option<AnonMapping>, vmas: &[VmaId]) -> String;
 }

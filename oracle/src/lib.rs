@@ -1,5 +1,5 @@
 //! rmaplab: the op language, the reference model, the oracle, the
 //! differential runner and the CLI's library half.
 
-pub mod ops;
 pub mod model;
+pub mod ops;

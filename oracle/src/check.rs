@@ -1,0 +1,202 @@
+//! The oracle's invariants (ops-v1 "Invariants every design must keep"),
+//! each one function returning which check failed and why.
+//!
+//! They read the MMU and ask the design to walk; they never trust the
+//! design's own account of what it maps.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rmaplab_impls::mmu::{AnonPte, Mmu, Violation};
+use rmaplab_impls::op::Pid;
+use rmaplab_impls::rmap::{Rmap, RmapError, VmaView};
+
+/// Names of the invariants, as reports spell them.
+pub mod invariant {
+    pub const FINDABILITY: &str = "findability";
+    pub const DANGLING: &str = "dangling";
+    pub const SEMANTICS: &str = "semantics";
+    pub const LEAK: &str = "leak";
+    pub const FAILED_OP_TRACE: &str = "failed-op-trace";
+    pub const BOUND: &str = "bound";
+    pub const DIFFERENTIAL: &str = "differential";
+}
+
+/// A broken invariant: its name, where (process and page when known), and
+/// a readable account including the design structures involved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Broken {
+    pub invariant: String,
+    pub pid: Option<Pid>,
+    pub page: Option<u64>,
+    pub detail: String,
+}
+
+impl fmt::Display for Broken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.invariant)?;
+        match (self.pid, self.page) {
+            (Some(p), Some(pg)) => write!(f, " at {p} page {pg}")?,
+            (Some(p), None) => write!(f, " at {p}")?,
+            _ => {}
+        }
+        write!(f, ": {}", self.detail)
+    }
+}
+
+impl Broken {
+    pub fn new(invariant: &str, detail: impl Into<String>) -> Broken {
+        Broken {
+            invariant: invariant.to_string(),
+            pid: None,
+            page: None,
+            detail: detail.into(),
+        }
+    }
+    fn at(mut self, pid: Pid, page: u64) -> Broken {
+        self.pid = Some(pid);
+        self.page = Some(page);
+        self
+    }
+}
+
+/// Maps an error raised inside a design hook to the invariant it breaks.
+pub fn from_rmap_error(e: &RmapError) -> Broken {
+    match e {
+        RmapError::Dangling { .. } => Broken::new(invariant::DANGLING, e.to_string()),
+        RmapError::Check { name, detail } => Broken::new(name, detail.clone()),
+        // An allocation failure is an outcome (ENOMEM), not a violation; if
+        // one escapes to here the MMU failed to propagate it.
+        RmapError::NoMem { site } => Broken::new(
+            invariant::FAILED_OP_TRACE,
+            format!("allocation failure at {site} escaped the op"),
+        ),
+    }
+}
+
+/// Maps a violation the MMU detected during an op.
+pub fn from_violation(v: &Violation) -> Broken {
+    match v {
+        Violation::Rmap(e) => from_rmap_error(e),
+        Violation::Findability { pid, page, detail } => {
+            Broken::new(invariant::FINDABILITY, detail.clone()).at(*pid, *page)
+        }
+        #[allow(unreachable_patterns)]
+        other => Broken::new("mmu", format!("{other:?}")),
+    }
+}
+
+/// **Findability** and **dangling** for every present anonymous PTE: the
+/// page's `mapping` is alive, and the design's walk from it reaches this
+/// process's VMA at the address of the PTE.
+pub fn check_findability<R: Rmap>(mmu: &Mmu<R>) -> Result<(), Broken> {
+    // One walk per (mapping, index): every PTE of a frame must be found by it.
+    let mut by_frame: BTreeMap<(u64, u64, u64), Vec<AnonPte>> = BTreeMap::new();
+    for pte in mmu.anon_ptes() {
+        by_frame
+            .entry((pte.mapping.raw(), pte.index, pte.frame))
+            .or_default()
+            .push(pte);
+    }
+    for ptes in by_frame.values() {
+        let first = &ptes[0];
+        if !mmu.rmap().mapping_alive(first.mapping) {
+            return Err(Broken::new(
+                invariant::DANGLING,
+                format!(
+                    "page index {:#x} mapped by {} PTE(s) has mapping {} which was freed\n{}",
+                    first.index,
+                    ptes.len(),
+                    first.mapping,
+                    mmu.rmap()
+                        .describe(mmu, Some(first.mapping), &[first.vma])
+                ),
+            )
+            .at(first.pid, first.page));
+        }
+        let walk = mmu
+            .rmap_walk(first.mapping, first.index)
+            .map_err(|e| from_rmap_error(&e).at(first.pid, first.page))?;
+        for pte in ptes {
+            if !walk.found.iter().any(|&(p, pg)| p == pte.pid && pg == pte.page) {
+                let found: Vec<String> = walk
+                    .found
+                    .iter()
+                    .map(|(p, pg)| format!("{p}:{pg}"))
+                    .collect();
+                return Err(Broken::new(
+                    invariant::FINDABILITY,
+                    format!(
+                        "{}:{} maps an anonymous page (mapping {}, index {:#x}, mapcount {}) \
+                         that the reverse-map walk does not reach; the walk visited {} VMA(s) \
+                         and found [{}]\n{}",
+                        pte.pid,
+                        pte.page,
+                        pte.mapping,
+                        pte.index,
+                        pte.mapcount,
+                        walk.visited,
+                        found.join(", "),
+                        mmu.rmap().describe(mmu, Some(pte.mapping), &[pte.vma])
+                    ),
+                )
+                .at(pte.pid, pte.page));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The design's own structural self-check (chain sets, counters, roots...).
+pub fn check_design<R: Rmap>(mmu: &Mmu<R>) -> Result<(), Broken> {
+    mmu.rmap().self_check(mmu).map_err(|e| {
+        let mut b = from_rmap_error(&e);
+        b.detail = format!("{}\n{}", b.detail, mmu.rmap().describe(mmu, None, &[]));
+        b
+    })
+}
+
+/// **Bounded metadata**, where the design claims a bound: live anon_vmas ≤
+/// bound × live VMAs.
+pub fn check_bound<R: Rmap>(mmu: &Mmu<R>) -> Result<(), Broken> {
+    let Some(k) = mmu.rmap().claimed_bound() else {
+        return Ok(());
+    };
+    let vmas = mmu.live_vmas().len() as u64;
+    let avs = mmu.rmap().counters().anon_vmas;
+    if avs > k * vmas {
+        return Err(Broken::new(
+            invariant::BOUND,
+            format!("{avs} live anon_vmas for {vmas} live VMAs exceeds the claimed bound {k}x"),
+        ));
+    }
+    Ok(())
+}
+
+/// Every check that runs after each op.
+pub fn check_after_op<R: Rmap>(mmu: &Mmu<R>) -> Result<(), Broken> {
+    check_findability(mmu)?;
+    check_design(mmu)?;
+    check_bound(mmu)
+}
+
+/// **Nothing leaked**: with every process gone, no design object and no
+/// anonymous page is left.
+pub fn check_leak<R: Rmap>(mmu: &Mmu<R>) -> Result<(), Broken> {
+    let c = mmu.rmap().counters();
+    let frames = mmu.anon_frames_live();
+    if c.anon_vmas != 0 || c.avcs != 0 || frames != 0 {
+        return Err(Broken::new(
+            invariant::LEAK,
+            format!(
+                "after every process exited: {} anon_vma(s), {} anon_vma_chain(s), {} anonymous \
+                 page(s) still alive\n{}",
+                c.anon_vmas,
+                c.avcs,
+                frames,
+                mmu.rmap().describe(mmu, None, &[])
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,461 @@
+//! What every fuzzing engine calls: raw bytes → the one decoder → every
+//! configured design with the oracle after every op. The libFuzzer and AFL
+//! targets in `fuzz/` and the built-in engine (`rmaplab fuzz`) are thin
+//! wrappers over [`check_bytes`].
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::design::{DesignSpec, canonical_specs};
+use crate::ops::decode::{DecodeConfig, decode, encode};
+use crate::ops::print::print_with_header;
+use crate::ops::{Op, Stream};
+use crate::runner::{RunOptions, run_all};
+use crate::shrink::{Signature, shrink, signature};
+
+/// A failing input found by an engine.
+#[derive(Clone, Debug)]
+pub struct Finding {
+    pub stream: Stream,
+    pub signature: Signature,
+    /// The failure as the runner reports it (op, invariant, detail).
+    pub report: String,
+}
+
+/// Decodes `data` and runs it on `specs`; `Err` describes the first failure.
+pub fn check_bytes(
+    data: &[u8],
+    cfg: &DecodeConfig,
+    specs: &[DesignSpec],
+) -> Result<(), Box<Finding>> {
+    let stream = decode(data, cfg);
+    check_stream(&stream, specs)
+}
+
+/// Runs `stream` on `specs` with the full oracle.
+pub fn check_stream(stream: &Stream, specs: &[DesignSpec]) -> Result<(), Box<Finding>> {
+    let (runs, cmp) = run_all(stream, specs, &RunOptions::fuzzing());
+    for (spec, run) in specs.iter().zip(&runs) {
+        if let Some(f) = &run.failure {
+            return Err(Box::new(Finding {
+                stream: stream.clone(),
+                signature: Signature {
+                    who: spec.label(),
+                    invariant: f.broken.invariant.clone(),
+                },
+                report: format!("{}: {f}", spec.label()),
+            }));
+        }
+    }
+    if let Some(f) = cmp.failure {
+        return Err(Box::new(Finding {
+            stream: stream.clone(),
+            signature: Signature {
+                who: "differential".into(),
+                invariant: f.broken.invariant.clone(),
+            },
+            report: f.to_string(),
+        }));
+    }
+    Ok(())
+}
+
+/// The glue for libFuzzer and AFL: the canonical designs on the default
+/// decoder; a failure panics with the `.ops` text of the input, which can
+/// be committed to `corpus/` as it is.
+pub fn fuzz_one(data: &[u8]) {
+    thread_local! {
+        static SPECS: Vec<DesignSpec> = canonical_specs();
+    }
+    let cfg = DecodeConfig::default();
+    SPECS.with(|specs| {
+        if let Err(f) = check_bytes(data, &cfg, specs) {
+            panic!(
+                "{}\n--- input as .ops ---\n{}",
+                f.report,
+                print_with_header(&f.stream, &[])
+            );
+        }
+    });
+}
+
+/// The `.ops` text of a finding: a header that says what it must do, then
+/// the stream.
+pub fn finding_file(f: &Finding, specs: &[DesignSpec]) -> String {
+    let mut header = vec![
+        "found by rmaplab fuzz; shrunk".to_string(),
+        format!("failure: {}", f.report.lines().next().unwrap_or_default()),
+    ];
+    for s in specs {
+        if s.label() == f.signature.who {
+            header.push(format!(
+                "expect [{}]: fail {}",
+                spec_words(s),
+                f.signature.invariant
+            ));
+        }
+    }
+    print_with_header(&f.stream, &header)
+}
+
+/// `chain-2010 era=2015 bug=b16`: the `[SPEC]` words of a corpus header.
+pub fn spec_words(s: &DesignSpec) -> String {
+    let mut w = s.design.name().to_string();
+    if let Some(e) = s.era {
+        w.push_str(&format!(" era={}", e.name()));
+    }
+    for b in &s.bugs {
+        w.push_str(&format!(" bug={b}"));
+    }
+    w
+}
+
+/// Settings of the built-in engine.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub seconds: u64,
+    /// Stop after this many executions (all jobs together), if set.
+    pub max_execs: Option<u64>,
+    pub jobs: usize,
+    pub seed: u64,
+    pub decode: DecodeConfig,
+    pub specs: Vec<DesignSpec>,
+    /// Where shrunk failures are written (`None`: not written).
+    pub out_dir: Option<PathBuf>,
+    /// Seed inputs (encoded `.ops` streams).
+    pub seeds: Vec<Vec<u8>>,
+    /// Stop at the first failure.
+    pub stop_on_failure: bool,
+    /// Print a progress line every second.
+    pub progress: bool,
+}
+
+/// What a run of the built-in engine did.
+#[derive(Clone, Debug, Default)]
+pub struct EngineStats {
+    pub execs: u64,
+    pub ops: u64,
+    pub elapsed: Duration,
+    /// Op kinds executed at least once.
+    pub op_kinds: BTreeSet<&'static str>,
+    /// Deepest fork chain seen (p0 = depth 0).
+    pub max_fork_depth: usize,
+    pub findings: Vec<(Finding, Option<PathBuf>)>,
+    /// Inputs kept in the pool because they reached something new.
+    pub pool: usize,
+    /// Executions until the first failure, if any.
+    pub execs_to_first_failure: Option<u64>,
+    pub time_to_first_failure: Option<Duration>,
+}
+
+/// Features of one execution that make an input worth keeping.
+fn features(stream: &Stream) -> Vec<u64> {
+    let mut f = Vec::new();
+    let mut depth = vec![0usize];
+    for w in stream.ops.windows(2) {
+        f.push(kind_index(&w[0]) * 16 + kind_index(&w[1]));
+    }
+    for op in &stream.ops {
+        if let Op::Fork { pid } = op {
+            let d = depth.get(pid.0 as usize).copied().unwrap_or(0) + 1;
+            depth.push(d);
+            f.push(1000 + d as u64);
+        }
+    }
+    f
+}
+
+fn kind_index(op: &Op) -> u64 {
+    match op {
+        Op::Mmap { .. } => 0,
+        Op::Munmap { .. } => 1,
+        Op::Mprotect { .. } => 2,
+        Op::Mremap { .. } => 3,
+        Op::Madvise { .. } => 4,
+        Op::Fork { .. } => 5,
+        Op::Exit { .. } => 6,
+        Op::Read { .. } => 7,
+        Op::Write { .. } => 8,
+        Op::Swapout { .. } => 9,
+        Op::Reclaim => 10,
+        Op::Migrate { .. } => 11,
+        Op::FailAlloc { .. } => 12,
+        Op::Dump => 13,
+    }
+}
+
+/// Depth of the deepest fork chain in a stream.
+pub fn fork_depth(stream: &Stream) -> usize {
+    let mut depth = vec![0usize];
+    let mut max = 0;
+    for op in &stream.ops {
+        if let Op::Fork { pid } = op {
+            let d = depth.get(pid.0 as usize).copied().unwrap_or(0) + 1;
+            depth.push(d);
+            max = max.max(d);
+        }
+    }
+    max
+}
+
+fn mutate(rng: &mut SmallRng, input: &[u8]) -> Vec<u8> {
+    let mut v = input.to_vec();
+    let n = rng.random_range(1..=4);
+    for _ in 0..n {
+        match rng.random_range(0..5) {
+            0 if !v.is_empty() => {
+                let i = rng.random_range(0..v.len());
+                v[i] = rng.random();
+            }
+            1 if !v.is_empty() => {
+                let i = rng.random_range(0..v.len());
+                v[i] ^= 1 << rng.random_range(0..8);
+            }
+            2 => {
+                let i = rng.random_range(0..=v.len());
+                let k = rng.random_range(1..=8);
+                for _ in 0..k {
+                    v.insert(i, rng.random());
+                }
+            }
+            3 if v.len() > 2 => {
+                let i = rng.random_range(0..v.len());
+                let k = rng.random_range(1..=8).min(v.len() - i);
+                v.drain(i..i + k);
+            }
+            _ => {
+                let len = rng.random_range(0..=64);
+                let start = v.len().saturating_sub(len);
+                let tail: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+                v.truncate(start);
+                v.extend(tail);
+            }
+        }
+    }
+    v
+}
+
+/// The built-in engine: random and mutated byte strings through the one
+/// decoder, `jobs` threads, shrinking and writing every new failure.
+pub fn run_engine(cfg: &EngineConfig) -> EngineStats {
+    let stop = Arc::new(AtomicBool::new(false));
+    let execs = Arc::new(AtomicU64::new(0));
+    let ops = Arc::new(AtomicU64::new(0));
+    let shared = Arc::new(Mutex::new(EngineStats::default()));
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(cfg.seconds);
+    let jobs = cfg.jobs.max(1);
+    std::thread::scope(|scope| {
+        for job in 0..jobs {
+            let stop = stop.clone();
+            let execs = execs.clone();
+            let ops = ops.clone();
+            let shared = shared.clone();
+            scope.spawn(move || worker(cfg, job, start, deadline, &stop, &execs, &ops, &shared));
+        }
+        if cfg.progress {
+            let mut last = (Instant::now(), 0u64);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(200));
+                if last.0.elapsed() >= Duration::from_secs(1) {
+                    let e = execs.load(Ordering::Relaxed);
+                    let st = shared.lock().expect("stats lock");
+                    eprintln!(
+                        "[{:>4}s] execs {:>9} ({:>7.0}/s)  ops {:>10}  op kinds {}/14  fork depth \
+                         {}  pool {}  failures {}",
+                        start.elapsed().as_secs(),
+                        e,
+                        (e - last.1) as f64 / last.0.elapsed().as_secs_f64(),
+                        ops.load(Ordering::Relaxed),
+                        st.op_kinds.len(),
+                        st.max_fork_depth,
+                        st.pool,
+                        st.findings.len()
+                    );
+                    last = (Instant::now(), e);
+                }
+                if cfg.max_execs.is_some_and(|m| execs.load(Ordering::Relaxed) >= m) {
+                    break;
+                }
+            }
+        }
+    });
+    let mut st = std::mem::take(&mut *shared.lock().expect("stats lock"));
+    st.execs = execs.load(Ordering::Relaxed);
+    st.ops = ops.load(Ordering::Relaxed);
+    st.elapsed = start.elapsed();
+    st
+}
+
+#[allow(clippy::too_many_arguments)]
+fn worker(
+    cfg: &EngineConfig,
+    job: usize,
+    start: Instant,
+    deadline: Instant,
+    stop: &AtomicBool,
+    execs: &AtomicU64,
+    ops_done: &AtomicU64,
+    shared: &Mutex<EngineStats>,
+) {
+    let mut rng = SmallRng::seed_from_u64(cfg.seed.wrapping_add(job as u64 * 0x9e37_79b9));
+    let mut pool: Vec<Vec<u8>> = cfg.seeds.clone();
+    let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    let mut kinds: BTreeSet<&'static str> = BTreeSet::new();
+    let mut max_depth = 0usize;
+    let mut seen_sigs: Vec<Signature> = Vec::new();
+    let mut local_execs = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        if local_execs % 64 == 0 && Instant::now() >= deadline {
+            break;
+        }
+        if let Some(m) = cfg.max_execs
+            && execs.load(Ordering::Relaxed) >= m
+        {
+            break;
+        }
+        let input = if !pool.is_empty() && rng.random_bool(0.5) {
+            let i = rng.random_range(0..pool.len());
+            mutate(&mut rng, &pool[i])
+        } else {
+            let len = rng.random_range(0..=400);
+            (0..len).map(|_| rng.random()).collect()
+        };
+        let stream = decode(&input, &cfg.decode);
+        local_execs += 1;
+        let n = execs.fetch_add(1, Ordering::Relaxed) + 1;
+        ops_done.fetch_add(stream.ops.len() as u64, Ordering::Relaxed);
+        let mut new = false;
+        for op in &stream.ops {
+            new |= kinds.insert(op.keyword());
+        }
+        let d = fork_depth(&stream);
+        if d > max_depth {
+            max_depth = d;
+            new = true;
+        }
+        for f in features(&stream) {
+            new |= seen.insert(f);
+        }
+        if new && pool.len() < 4096 {
+            pool.push(input.clone());
+        }
+        if let Err(f) = check_stream(&stream, &cfg.specs) {
+            if seen_sigs.contains(&f.signature) {
+                continue;
+            }
+            seen_sigs.push(f.signature.clone());
+            let found_at = start.elapsed();
+            let small = shrink(&f.stream, &cfg.specs, &f.signature, 4000);
+            let report = check_stream(&small, &cfg.specs)
+                .err()
+                .map(|g| g.report)
+                .unwrap_or(f.report.clone());
+            let finding = Finding {
+                stream: small,
+                signature: f.signature.clone(),
+                report,
+            };
+            let path = cfg
+                .out_dir
+                .as_ref()
+                .and_then(|dir| write_finding(dir, &finding, &cfg.specs).ok());
+            let mut st = shared.lock().expect("stats lock");
+            if st.execs_to_first_failure.is_none() {
+                st.execs_to_first_failure = Some(n);
+                st.time_to_first_failure = Some(found_at);
+            }
+            if !st.findings.iter().any(|(g, _)| g.signature == finding.signature) {
+                st.findings.push((finding, path));
+            }
+            if cfg.stop_on_failure {
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+        if local_execs % 256 == 0 {
+            let mut st = shared.lock().expect("stats lock");
+            st.op_kinds.extend(kinds.iter().copied());
+            st.max_fork_depth = st.max_fork_depth.max(max_depth);
+            st.pool = st.pool.max(pool.len());
+        }
+    }
+    let mut st = shared.lock().expect("stats lock");
+    st.op_kinds.extend(kinds.iter().copied());
+    st.max_fork_depth = st.max_fork_depth.max(max_depth);
+    st.pool = st.pool.max(pool.len());
+}
+
+/// Writes a finding as `DIR/<design>-<invariant>-<hash>.ops`.
+pub fn write_finding(dir: &Path, f: &Finding, specs: &[DesignSpec]) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let text = finding_file(f, specs);
+    let hash = text
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        });
+    let who: String = f
+        .signature
+        .who
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let path = dir.join(format!(
+        "{}-{}-{:08x}.ops",
+        who.trim_matches('-'),
+        f.signature.invariant,
+        hash as u32
+    ));
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// Encodes the `.ops` files under `dir` as seed inputs (files that do not
+/// fit the decoder's configuration are skipped).
+pub fn seeds_from_dir(dir: &Path, cfg: &DecodeConfig) -> Vec<Vec<u8>> {
+    let mut files = Vec::new();
+    collect_ops(dir, &mut files);
+    files
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter_map(|t| crate::ops::parse::parse(&t).ok())
+        .filter_map(|s| encode(&s, cfg).ok())
+        .collect()
+}
+
+/// Every `.ops` file under `dir`, sorted.
+pub fn collect_ops(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            collect_ops(&p, out);
+        } else if p.extension().is_some_and(|e| e == "ops") {
+            out.push(p);
+        }
+    }
+}
+
+/// The glue of the `parse` target: any text parses or fails cleanly, and
+/// what parses prints to a fixed point.
+pub fn parse_one(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(s) = crate::ops::parse::parse(text) {
+        let printed = crate::ops::print::print(&s);
+        let again = crate::ops::parse::parse(&printed)
+            .unwrap_or_else(|e| panic!("printed stream does not parse: {e}\n{printed}"));
+        assert_eq!(again.ops, s.ops, "print/parse round trip changed the stream");
+        assert_eq!(crate::ops::print::print(&again), printed, "print is not canonical");
+    }
+}

@@ -1,0 +1,403 @@
+//! The differential runner: one stream, executed by the reference model and
+//! by each design on the emulated MMU, with the oracle's checks after every
+//! op, and the designs' outcomes compared with each other.
+
+use std::fmt;
+
+use rmaplab_impls::mmu::{Mmu, MmuStats};
+use rmaplab_impls::op::{Op, Outcome, Pid};
+use rmaplab_impls::rmap::{Counters, Rmap};
+use rmaplab_impls::state::State;
+
+use crate::check::{self, Broken, invariant};
+use crate::design::DesignSpec;
+use crate::model::{Layout, Model};
+use crate::ops::{Stream, print::print_op};
+
+/// How much a run records.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Record every outcome and dump (reports); off for fuzzing.
+    pub record: bool,
+    /// Run the oracle's checks after every op (off only for benchmarks that
+    /// measure the checks' cost).
+    pub check: bool,
+    /// The command that replays the stream, quoted in failure details.
+    pub replay: Option<String>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            record: true,
+            check: true,
+            replay: None,
+        }
+    }
+}
+
+impl RunOptions {
+    /// What the fuzz loop uses: checks on, no recording.
+    pub fn fuzzing() -> RunOptions {
+        RunOptions {
+            record: false,
+            check: true,
+            replay: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpRecord {
+    pub index: usize,
+    pub line: usize,
+    pub op: Op,
+    pub outcome: Outcome,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DumpRecord {
+    pub line: usize,
+    pub state: State,
+}
+
+/// Where and how a run failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// Index of the op in the stream (0-based); `None` for end-of-stream
+    /// checks (leak).
+    pub op_index: Option<usize>,
+    /// Source line of that op (0 if the failure is after the last op).
+    pub line: usize,
+    pub broken: Broken,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.op_index {
+            Some(i) => write!(f, "op {} (line {}): {}", i, self.line, self.broken),
+            None => write!(f, "after the last op: {}", self.broken),
+        }
+    }
+}
+
+/// Counters at the end of a run (before teardown) and their peaks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunStats {
+    pub final_counters: Counters,
+    pub peak_anon_vmas: u64,
+    pub peak_avcs: u64,
+    pub peak_bytes: u64,
+    pub peak_vmas: u64,
+    pub mmu: MmuStats,
+}
+
+/// One design's execution of a stream.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    pub design: String,
+    pub config: Vec<(String, String)>,
+    pub outcomes: Vec<OpRecord>,
+    pub dumps: Vec<DumpRecord>,
+    pub failure: Option<Failure>,
+    /// Index of the op in which an injected allocation failure fired; the
+    /// semantics comparison stops there.
+    pub injected_at: Option<usize>,
+    pub stats: RunStats,
+    /// Number of ops executed (the run stops at the first failure).
+    pub executed: usize,
+}
+
+impl RunReport {
+    pub fn passed(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// The design's layout before an op, as the reference model asks for it
+/// (only `mremap` outcomes depend on VMA boundaries).
+struct MmuLayout<'a, R: Rmap>(&'a Mmu<R>);
+
+impl<R: Rmap> Layout for MmuLayout<'_, R> {
+    fn vma_bounds(&self, pid: Pid, page: u64) -> Option<(u64, u64)> {
+        self.0.vma_bounds(pid, page)
+    }
+}
+
+/// Runs `stream` on the reference model alone (no design, no checks but
+/// the model's own): what `rmaplab run --design reference` prints.
+pub fn run_reference(stream: &Stream) -> RunReport {
+    let mut model = Model::new();
+    let mut outcomes = Vec::new();
+    let mut dumps = Vec::new();
+    for (i, op) in stream.ops.iter().enumerate() {
+        let outcome = model.step(op, None);
+        outcomes.push(OpRecord {
+            index: i,
+            line: stream.lines[i],
+            op: *op,
+            outcome,
+        });
+        if matches!(op, Op::Dump) {
+            dumps.push(DumpRecord {
+                line: stream.lines[i],
+                state: model.state(),
+            });
+        }
+    }
+    dumps.push(DumpRecord {
+        line: stream.lines.last().copied().unwrap_or(0),
+        state: model.state(),
+    });
+    RunReport {
+        design: "reference".into(),
+        config: Vec::new(),
+        outcomes,
+        dumps,
+        failure: None,
+        injected_at: None,
+        stats: RunStats::default(),
+        executed: stream.ops.len(),
+    }
+}
+
+/// Runs `stream` with one design on the MMU: every op on the reference
+/// model (with the design's layout) and on the MMU, outcomes compared up to
+/// the first injected allocation failure, the oracle's checks after every
+/// op, then teardown of the remaining processes and the leak check.
+pub fn run_design<R: Rmap>(
+    stream: &Stream,
+    rmap: R,
+    spec: &DesignSpec,
+    opts: &RunOptions,
+) -> RunReport {
+    let mut mmu = Mmu::new(rmap);
+    let mut model = Model::new();
+    let mut report = RunReport {
+        design: spec.design.name().to_string(),
+        config: spec.config_pairs(),
+        outcomes: Vec::new(),
+        dumps: Vec::new(),
+        failure: None,
+        injected_at: None,
+        stats: RunStats::default(),
+        executed: 0,
+    };
+    let fail = |report: &mut RunReport, i: Option<usize>, line: usize, mut b: Broken| {
+        if let Some(cmd) = &opts.replay {
+            b.detail = format!("{}\nreplay: {cmd}", b.detail);
+        }
+        report.failure = Some(Failure {
+            op_index: i,
+            line,
+            broken: b,
+        });
+    };
+
+    for (i, op) in stream.ops.iter().enumerate() {
+        let line = stream.lines[i];
+        let expected = model.step(op, Some(&MmuLayout(&mmu)));
+        let pending = mmu.rmap_mut().alloc_schedule().pending();
+        let got = match mmu.apply(op) {
+            Ok(o) => o,
+            Err(v) => {
+                report.executed = i + 1;
+                fail(&mut report, Some(i), line, check::from_violation(&v));
+                return finish(report, &mmu);
+            }
+        };
+        report.executed = i + 1;
+        if pending && !mmu.rmap_mut().alloc_schedule().pending() && report.injected_at.is_none()
+        {
+            report.injected_at = Some(i);
+        }
+        if opts.record {
+            report.outcomes.push(OpRecord {
+                index: i,
+                line,
+                op: *op,
+                outcome: got,
+            });
+        }
+        if report.injected_at.is_none() && got != expected {
+            let b = Broken::new(
+                invariant::SEMANTICS,
+                format!(
+                    "`{}` gave `{got}` but the reference model (plain memory, Linux 6.18 \
+                     semantics) gives `{expected}`",
+                    print_op(op)
+                ),
+            );
+            let b = match op.pid() {
+                Some(p) => Broken { pid: Some(p), ..b },
+                None => b,
+            };
+            fail(&mut report, Some(i), line, b);
+            return finish(report, &mmu);
+        }
+        if opts.check
+            && let Err(b) = check::check_after_op(&mmu)
+        {
+            fail(&mut report, Some(i), line, b);
+            return finish(report, &mmu);
+        }
+        track_peaks(&mut report.stats, &mmu);
+        if opts.record && matches!(op, Op::Dump) {
+            report.dumps.push(DumpRecord {
+                line,
+                state: mmu.state(),
+            });
+        }
+    }
+    if opts.record {
+        report.dumps.push(DumpRecord {
+            line: stream.lines.last().copied().unwrap_or(0),
+            state: mmu.state(),
+        });
+    }
+    report.stats.final_counters = mmu.rmap().counters();
+
+    // Teardown: every process still alive exits, checked like any op, then
+    // nothing may be left.
+    for pid in mmu.live_pids() {
+        match mmu.apply(&Op::Exit { pid }) {
+            Ok(_) => {}
+            Err(v) => {
+                let mut b = check::from_violation(&v);
+                b.detail = format!("during teardown (exit {pid}): {}", b.detail);
+                fail(&mut report, None, 0, b);
+                return finish(report, &mmu);
+            }
+        }
+        if opts.check
+            && let Err(mut b) = check::check_after_op(&mmu)
+        {
+            b.detail = format!("during teardown (exit {pid}): {}", b.detail);
+            fail(&mut report, None, 0, b);
+            return finish(report, &mmu);
+        }
+    }
+    if opts.check
+        && let Err(b) = check::check_leak(&mmu)
+    {
+        fail(&mut report, None, 0, b);
+    }
+    finish(report, &mmu)
+}
+
+fn track_peaks<R: Rmap>(stats: &mut RunStats, mmu: &Mmu<R>) {
+    let c = mmu.rmap().counters();
+    stats.peak_anon_vmas = stats.peak_anon_vmas.max(c.anon_vmas);
+    stats.peak_avcs = stats.peak_avcs.max(c.avcs);
+    stats.peak_bytes = stats.peak_bytes.max(c.bytes);
+}
+
+fn finish<R: Rmap>(mut report: RunReport, mmu: &Mmu<R>) -> RunReport {
+    report.stats.mmu = mmu.stats();
+    report
+}
+
+/// Compares the designs' runs op by op. Outcomes must agree up to the first
+/// injected failure; a disagreement on an op whose outcome depends on VMA
+/// boundaries (mremap) where the layouts differ is reported as a layout
+/// difference, not a failure, and ends the comparison (the runs diverge).
+pub fn compare_runs(runs: &[RunReport]) -> Comparison {
+    let mut cmp = Comparison::default();
+    if runs.len() < 2 {
+        return cmp;
+    }
+    let base = &runs[0];
+    for other in &runs[1..] {
+        let limit = [base.injected_at, other.injected_at]
+            .into_iter()
+            .flatten()
+            .min();
+        for (a, b) in base.outcomes.iter().zip(&other.outcomes) {
+            if limit.is_some_and(|l| a.index >= l) {
+                break;
+            }
+            if a.outcome != b.outcome {
+                if matches!(a.op, Op::Mremap { .. }) {
+                    cmp.notes.push(format!(
+                        "line {}: `{}` gives `{}` with {} but `{}` with {} (mremap outcomes \
+                         depend on VMA boundaries, which differ); runs not compared further",
+                        a.line,
+                        print_op(&a.op),
+                        a.outcome,
+                        base.design,
+                        b.outcome,
+                        other.design
+                    ));
+                } else {
+                    cmp.failure.get_or_insert(Failure {
+                        op_index: Some(a.index),
+                        line: a.line,
+                        broken: Broken::new(
+                            invariant::DIFFERENTIAL,
+                            format!(
+                                "`{}` gives `{}` with {} but `{}` with {}",
+                                print_op(&a.op),
+                                a.outcome,
+                                base.design,
+                                b.outcome,
+                                other.design
+                            ),
+                        ),
+                    });
+                }
+                break;
+            }
+        }
+        for (da, db) in base.dumps.iter().zip(&other.dumps) {
+            for (pid, pa) in &da.state.procs {
+                let Some(pb) = db.state.procs.get(pid) else {
+                    continue;
+                };
+                if pa.vmas != pb.vmas {
+                    cmp.notes.push(format!(
+                        "dump at line {}: {} lays out {pid} as {} but {} as {}",
+                        da.line,
+                        base.design,
+                        layout_line(&pa.vmas),
+                        other.design,
+                        layout_line(&pb.vmas)
+                    ));
+                }
+            }
+        }
+    }
+    cmp
+}
+
+/// `0-8 8-12(r)`-style compact layout.
+pub fn layout_line(vmas: &[rmaplab_impls::state::VmaLine]) -> String {
+    vmas.iter()
+        .map(|v| {
+            if v.perms.starts_with("rw") {
+                format!("{}-{}", v.start, v.end)
+            } else {
+                format!("{}-{}({})", v.start, v.end, v.perms)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The result of comparing runs.
+#[derive(Clone, Debug, Default)]
+pub struct Comparison {
+    pub failure: Option<Failure>,
+    /// Layout differences and other expected divergences, for the report.
+    pub notes: Vec<String>,
+}
+
+/// Runs every spec, then compares them.
+pub fn run_all(
+    stream: &Stream,
+    specs: &[DesignSpec],
+    opts: &RunOptions,
+) -> (Vec<RunReport>, Comparison) {
+    let runs: Vec<RunReport> = specs.iter().map(|s| s.run(stream, opts)).collect();
+    let cmp = compare_runs(&runs);
+    (runs, cmp)
+}

@@ -1,0 +1,172 @@
+//! Delta debugging of failing streams: remove ops and simplify arguments
+//! while the same design still fails the same invariant.
+
+use crate::design::DesignSpec;
+use crate::ops::{MremapTo, Op, Stream};
+use crate::runner::{RunOptions, run_all};
+
+/// What a failure is, for "still the same failure" decisions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signature {
+    /// The design run that failed (label), or `differential`.
+    pub who: String,
+    pub invariant: String,
+}
+
+/// Runs `stream` on `specs` and returns the first failure's signature.
+pub fn signature(stream: &Stream, specs: &[DesignSpec]) -> Option<Signature> {
+    let (runs, cmp) = run_all(stream, specs, &RunOptions::fuzzing());
+    for (spec, run) in specs.iter().zip(&runs) {
+        if let Some(f) = &run.failure {
+            return Some(Signature {
+                who: spec.label(),
+                invariant: f.broken.invariant.clone(),
+            });
+        }
+    }
+    cmp.failure.map(|f| Signature {
+        who: "differential".into(),
+        invariant: f.broken.invariant,
+    })
+}
+
+/// Shrinks `stream` while `signature` stays `want`. Deterministic; bounded
+/// by `max_runs` executions.
+pub fn shrink(stream: &Stream, specs: &[DesignSpec], want: &Signature, max_runs: usize) -> Stream {
+    let mut runs = 0usize;
+    let mut still_fails = |ops: &[Op]| -> bool {
+        runs += 1;
+        let s = Stream::from_ops(ops.to_vec());
+        signature(&s, specs).as_ref() == Some(want)
+    };
+    let mut ops = stream.ops.clone();
+    // ddmin over chunks of ops, chunk size halving down to 1.
+    let mut chunk = ops.len().div_ceil(2).max(1);
+    loop {
+        let mut changed = false;
+        let mut start = 0;
+        while start < ops.len() {
+            if runs >= max_runs {
+                return Stream::from_ops(ops);
+            }
+            let end = (start + chunk).min(ops.len());
+            let candidate: Vec<Op> = ops[..start].iter().chain(&ops[end..]).copied().collect();
+            if still_fails(&candidate) {
+                ops = candidate;
+                changed = true;
+            } else {
+                start = end;
+            }
+        }
+        if chunk == 1 && !changed {
+            break;
+        }
+        if !changed {
+            chunk = chunk.div_ceil(2);
+        }
+    }
+    // Simplify each op's arguments.
+    let mut i = 0;
+    while i < ops.len() {
+        for candidate in simpler(&ops[i]) {
+            if runs >= max_runs {
+                return Stream::from_ops(ops);
+            }
+            let mut trial = ops.clone();
+            trial[i] = candidate;
+            if still_fails(&trial) {
+                ops = trial;
+            }
+        }
+        i += 1;
+    }
+    Stream::from_ops(ops)
+}
+
+/// Simpler variants of one op, most aggressive first.
+fn simpler(op: &Op) -> Vec<Op> {
+    let mut v = Vec::new();
+    match *op {
+        Op::Mmap {
+            pid,
+            addr,
+            len,
+            prot,
+            kind,
+            replace,
+        } => {
+            if replace {
+                v.push(Op::Mmap {
+                    pid,
+                    addr,
+                    len,
+                    prot,
+                    kind,
+                    replace: false,
+                });
+            }
+            if len > 1 {
+                v.push(Op::Mmap {
+                    pid,
+                    addr,
+                    len: len - 1,
+                    prot,
+                    kind,
+                    replace,
+                });
+            }
+        }
+        Op::Munmap { pid, addr, len } if len > 1 => v.push(Op::Munmap {
+            pid,
+            addr,
+            len: len - 1,
+        }),
+        Op::Mprotect {
+            pid,
+            addr,
+            len,
+            prot,
+        } if len > 1 => v.push(Op::Mprotect {
+            pid,
+            addr,
+            len: len - 1,
+            prot,
+        }),
+        Op::Madvise {
+            pid,
+            addr,
+            len,
+            advice,
+        } if len > 1 => v.push(Op::Madvise {
+            pid,
+            addr,
+            len: len - 1,
+            advice,
+        }),
+        Op::Mremap {
+            pid,
+            old,
+            old_len,
+            new_len,
+            to: Some(MremapTo { new, dontunmap }),
+        } if dontunmap => v.push(Op::Mremap {
+            pid,
+            old,
+            old_len,
+            new_len,
+            to: Some(MremapTo {
+                new,
+                dontunmap: false,
+            }),
+        }),
+        Op::Write { pid, addr, value } if value > 1 => {
+            v.push(Op::Write {
+                pid,
+                addr,
+                value: 1,
+            });
+        }
+        _ => {}
+    }
+    v
+}
