@@ -2,4 +2,5 @@
 //! differential runner and the CLI's library half.
 
 pub mod model;
+pub mod kernel;
 pub mod ops;

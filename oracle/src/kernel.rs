@@ -1,0 +1,192 @@
+//! The live-kernel backend: runs an op stream with real processes on the
+//! host's Linux kernel and reports the same observables as the emulator
+//! (issue 8; design and pitfalls in `shared/research/live-kernel.md` §12).
+//!
+//! Every process of the stream is a `rmaplab-puppet` (this crate's second
+//! binary) that does its own syscalls and memory accesses on command over a
+//! `SOCK_SEQPACKET` socket. A *zygote* puppet is started once per [`Kernel`]
+//! (fork + exec, re-exec with ASLR off) and every stream's `p0` is forked
+//! from it; `fork` ops are real `fork()`s in the puppet named by the op, so
+//! process trees and COW sharing are the kernel's own. The controller (the
+//! calling thread) and every puppet run on one CPU (§3.3: per-CPU LRU
+//! batches otherwise turn COW reuse into copies at random).
+//!
+//! At a `dump` the controller reads, per live puppet, `/proc/PID/maps`
+//! (the VMAs in the window) and `/proc/PID/pagemap` (the PFN of every
+//! present page), then `/proc/kpageflags` (the zero page is `KPF_ZERO_PAGE`)
+//! and `/proc/kpagecount` (the map count) for each PFN. PFNs become
+//! [`FrameRef::Frame`] identities, valid within that one snapshot (§12.5).
+//!
+//! Outcomes are decided as in the reference model where the kernel cannot
+//! be asked: emulator-only ops (`swapout`, `reclaim`, `migrate`,
+//! `fail-alloc`) are `unsupported`; an op naming a process that is not live
+//! is `ESRCH`; an op whose range leaves the 256-page window is `EINVAL`;
+//! neither is sent to a puppet. Two kernel errnos that ops-v1 cannot name
+//! are reported as the model reports them: `EBADF` and `EOVERFLOW` (a file
+//! offset whose end does not fit) as `EINVAL`; a file offset whose byte
+//! address does not fit in 64 bits is `EINVAL` without asking the kernel.
+//! Any other errno, a puppet's death or a timeout is an error of the run.
+//!
+//! Needs Linux on x86_64, root (PFNs in pagemap need `CAP_SYS_ADMIN`) and
+//! readable `/proc/kpagecount` and `/proc/kpageflags`; [`host_can_serve`]
+//! says which is missing. The puppet binary is looked up in
+//! `$RMAPLAB_PUPPET`, next to the running executable, then one directory up
+//! (integration tests run from `target/*/deps/`).
+
+use rmaplab_impls::op::Op;
+use rmaplab_impls::state::State;
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod linux;
+mod proto;
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub use linux::{Kernel, puppet_path};
+
+/// What a stream did on the live kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelRun {
+    /// One outcome per op, in stream order.
+    pub outcomes: Vec<rmaplab_impls::op::Outcome>,
+    /// One state per `dump` op, plus the state after the last op (also when
+    /// the stream ends with `dump`), as the emulator reports them.
+    pub dumps: Vec<State>,
+}
+
+/// `Ok` when this host can run streams on its kernel; otherwise which
+/// requirement is missing (not Linux/x86_64, not root, PFNs hidden in
+/// `/proc/PID/pagemap`, `/proc/kpagecount` or `/proc/kpageflags`
+/// unreadable, or no `rmaplab-puppet` binary).
+pub fn host_can_serve() -> Result<(), String> {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    {
+        linux::host_can_serve()
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    {
+        Err("the live-kernel backend needs Linux on x86_64".into())
+    }
+}
+
+/// Runs `ops` on the live kernel with this thread's [`Kernel`] (created,
+/// with its zygote, on first use and dropped with the thread). `Err` means
+/// the run itself failed (host unsuitable, a puppet died, an errno that
+/// ops-v1 cannot name); every puppet of the stream is gone either way.
+pub fn run_on_kernel(ops: &[Op]) -> Result<KernelRun, String> {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    {
+        linux::run_on_thread_kernel(ops)
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    {
+        let _ = ops;
+        Err("the live-kernel backend needs Linux on x86_64".into())
+    }
+}
+
+/// Streams per second on the live kernel for `n` small generated streams
+/// (about 20 ops, 3 processes, a file mapping, 2 dumps each), after one
+/// warm-up stream; 0.0 when the host cannot serve or a run fails (see
+/// [`try_bench_streams`] for the reason). A measurement, never asserted.
+pub fn bench_streams(n: usize) -> f64 {
+    try_bench_streams(n).unwrap_or(0.0)
+}
+
+/// [`bench_streams`] with the reason for a failure.
+pub fn try_bench_streams(n: usize) -> Result<f64, String> {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    {
+        host_can_serve()?;
+        let streams: Vec<Vec<Op>> = (0..n.max(1) as u64).map(bench_stream).collect();
+        let mut kernel = Kernel::new()?;
+        kernel.run(&streams[0])?;
+        let start = std::time::Instant::now();
+        for s in streams.iter().take(n) {
+            kernel.run(s)?;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        Ok(if secs > 0.0 { n as f64 / secs } else { 0.0 })
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    {
+        let _ = n;
+        Err("the live-kernel backend needs Linux on x86_64".into())
+    }
+}
+
+/// A small stream for [`bench_streams`], varied by `seed`.
+pub fn bench_stream(seed: u64) -> Vec<Op> {
+    use rmaplab_impls::op::{Advice, Kind, MremapTo, Pid, Prot};
+    // xorshift64*, seeded away from zero.
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut rnd = |m: u64| {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d) % m
+    };
+    let (p0, p1, p2) = (Pid(0), Pid(1), Pid(2));
+    let w = |pid, addr, value| Op::Write { pid, addr, value };
+    let file = rnd(4) as u8;
+    let mut ops = vec![
+        Op::Mmap {
+            pid: p0,
+            addr: 0,
+            len: 16,
+            prot: Prot::Rw,
+            kind: Kind::Anon,
+            replace: false,
+        },
+        Op::Mmap {
+            pid: p0,
+            addr: 32,
+            len: 8,
+            prot: Prot::Rw,
+            kind: Kind::File { file, off: 0 },
+            replace: false,
+        },
+    ];
+    for _ in 0..4 {
+        ops.push(w(p0, rnd(16), rnd(1000)));
+    }
+    ops.push(Op::Read {
+        pid: p0,
+        addr: 32 + rnd(8),
+    });
+    ops.push(Op::Fork { pid: p0 });
+    ops.push(w(p1, rnd(16), 1));
+    ops.push(w(p1, rnd(16), 2));
+    ops.push(w(p0, rnd(16), 3));
+    ops.push(Op::Mprotect {
+        pid: p1,
+        addr: 4,
+        len: 4,
+        prot: Prot::R,
+    });
+    ops.push(Op::Madvise {
+        pid: p0,
+        addr: 8,
+        len: 4,
+        advice: Advice::DontNeed,
+    });
+    ops.push(Op::Fork { pid: p1 });
+    ops.push(Op::Mremap {
+        pid: p2,
+        old: 0,
+        old_len: 4,
+        new_len: 4,
+        to: Some(MremapTo {
+            new: 64,
+            dontunmap: false,
+        }),
+    });
+    ops.push(Op::Read {
+        pid: p2,
+        addr: 64 + rnd(4),
+    });
+    ops.push(Op::Dump);
+    ops.push(Op::Exit { pid: p1 });
+    ops.push(w(p0, rnd(16), 4));
+    ops.push(w(p2, 64 + rnd(4), 5));
+    ops
+}
