@@ -406,14 +406,22 @@ impl Chain2010 {
         }
     }
 
-    /// Re-injects the named bugs (ids of [`KNOWN_BUGS`], case-insensitive);
-    /// an unknown id is an error naming it.
-    pub fn with_bugs(mut self, bugs: &[&str]) -> Result<Self, String> {
+    /// A design of `era` with the named bugs re-injected (ids of
+    /// [`KNOWN_BUGS`], case-insensitive). Panics on an id this design does
+    /// not know: callers validate user input first (the oracle's catalogue,
+    /// or [`Chain2010::try_with_bugs`]).
+    pub fn with_bugs(era: Era, bugs: &[&str]) -> Self {
+        Self::try_with_bugs(era, bugs).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`Chain2010::with_bugs`], with an unknown id as an error naming it.
+    pub fn try_with_bugs(era: Era, bugs: &[&str]) -> Result<Self, String> {
+        let mut d = Self::new(era);
         for b in bugs {
             let lower = b.to_ascii_lowercase();
             match KNOWN_BUGS.iter().find(|(id, _)| *id == lower) {
                 Some((id, _)) => {
-                    self.bugs.insert(id);
+                    d.bugs.insert(id);
                 }
                 None => {
                     return Err(format!(
@@ -427,7 +435,7 @@ impl Chain2010 {
                 }
             }
         }
-        Ok(self)
+        Ok(d)
     }
 
     /// The era this design runs.
@@ -1635,7 +1643,7 @@ mod tests {
         fn bugs(era: Era, bugs: &[&str]) -> Self {
             Sim {
                 view: FakeView::default(),
-                d: Chain2010::new(era).with_bugs(bugs).unwrap(),
+                d: Chain2010::with_bugs(era, bugs),
             }
         }
         /// mmap: a new VMA with pgoff = start (anonymous).
@@ -2296,15 +2304,14 @@ mod tests {
         assert_eq!(d.era(), Era::E2022);
         assert_eq!(d.name(), "chain-2010");
         assert_eq!(d.config(), vec![("era", "2022".to_string())]);
-        let d = Chain2010::new(Era::E2010)
-            .with_bugs(&["B03", "b16"])
-            .unwrap();
+        let d = Chain2010::with_bugs(Era::E2010, &["B03", "b16"]);
         assert_eq!(
             d.config(),
             vec![("era", "2010".to_string()), ("bugs", "b03,b16".to_string())]
         );
         assert_eq!(d.reuse(), Reuse::Degree);
-        assert!(Chain2010::default().with_bugs(&["b01"]).is_err());
+        assert!(Chain2010::try_with_bugs(Era::E2022, &["b01"]).is_err());
+        assert!(std::panic::catch_unwind(|| Chain2010::with_bugs(Era::E2022, &["b01"])).is_err());
         assert_eq!(Era::from_name("2015"), Some(Era::E2015));
         assert_eq!(Era::from_name("2016"), None);
         assert!(format!("{d:?}").contains("Chain2010"));

@@ -141,14 +141,23 @@ impl SingleList2004 {
         Self::default()
     }
 
-    /// Re-injects the named bugs (ids of [`KNOWN_BUGS`], case-insensitive);
-    /// an unknown id is an error naming it.
-    pub fn with_bugs(mut self, bugs: &[&str]) -> Result<Self, String> {
+    /// A design with the named bugs re-injected (ids of [`KNOWN_BUGS`],
+    /// case-insensitive). Panics on an id this design does not know: callers
+    /// validate user input first (the oracle's catalogue, or
+    /// [`SingleList2004::try_with_bugs`]).
+    pub fn with_bugs(bugs: &[&str]) -> Self {
+        Self::try_with_bugs(bugs).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`SingleList2004::with_bugs`], with an unknown id as an error
+    /// naming it.
+    pub fn try_with_bugs(bugs: &[&str]) -> Result<Self, String> {
+        let mut d = Self::default();
         for b in bugs {
             let lower = b.to_ascii_lowercase();
             match KNOWN_BUGS.iter().find(|(id, _)| *id == lower) {
                 Some((id, _)) => {
-                    self.bugs.insert(id);
+                    d.bugs.insert(id);
                 }
                 None => {
                     return Err(format!(
@@ -162,7 +171,7 @@ impl SingleList2004 {
                 }
             }
         }
-        Ok(self)
+        Ok(d)
     }
 
     /// The re-injected bugs, sorted.
@@ -784,7 +793,7 @@ mod tests {
             let mut view = FakeView::default();
             let mut d = SingleList2004::new();
             if bug {
-                d = d.with_bugs(&["B01"]).unwrap();
+                d = SingleList2004::with_bugs(&["B01"]);
                 assert_eq!(d.config(), vec![("bugs", "b01".to_string())]);
             }
             let prev = view.add(0, 0, 4);
@@ -811,7 +820,8 @@ mod tests {
             }
             d.self_check(&view).unwrap();
         }
-        assert!(SingleList2004::new().with_bugs(&["b16"]).is_err());
+        assert!(SingleList2004::try_with_bugs(&["b16"]).is_err());
+        assert!(std::panic::catch_unwind(|| SingleList2004::with_bugs(&["b16"])).is_err());
     }
 
     #[test]
