@@ -8,7 +8,7 @@
 //! |---|---|---|---|---|
 //! | [`Era::E2010`] | 2.6.36 | list, insertion order | none (B00: endless growth) | `!a \|\| !b \|\| a == b` |
 //! | [`Era::E2015`] | 3.19 … 5.19 | interval tree (3.7) | `degree < 2` (`7a3ef208e662`) | singular target (`965f55dea0e3`) |
-//! | [`Era::E2022`] | 6.0 … 6.18 (default) | interval tree | `num_children < 2 && num_active_vmas == 0` (`2555283eb40d`) | 6.18 (`879bca0a2c4f`, 2025) |
+//! | [`Era::E2022`] | 6.0 … 6.18.y (default) | interval tree | `num_children < 2 && num_active_vmas == 0` (`2555283eb40d`) | 6.18.y: `879bca0a2c4f` (2025) + the Jan 2026 `copied_from` fixes |
 //!
 //! # Model
 //!
@@ -820,6 +820,45 @@ impl Chain2010 {
         }
     }
 
+    /// `vma_is_fork_child` (6.18.y; `vma_had_uncowed_parents` in
+    /// `879bca0a2c4f`): the VMA has an anon_vma and a non-singular chain, i.e.
+    /// it was forked (or cloned from a forked VMA) and may hold CoW pages.
+    fn fork_child(&self, v: Option<VmaId>) -> bool {
+        v.is_some_and(|v| self.anon_vma_of(v).is_some() && self.chain_len(v) != 1)
+    }
+
+    /// The merge rule of the era for a range carrying `src_anon` onto `tgt`
+    /// (`middle` = `vmg->middle`, `copied_from` = `vmg->copied_from`).
+    /// 2022 is `879bca0a2c4f` (2025) plus the 6.18.y stable fixes of Jan
+    /// 2026 (`61f67c230a5e` "fix anon_vma UAF on mremap() faulted, unfaulted
+    /// merge" and "enforce VMA fork limit on unfaulted,faulted mremap merge
+    /// too"): only the source faulted → neither the middle nor the
+    /// copied-from VMA may be a fork child; only the target faulted → the
+    /// target must not be one; else the anon_vmas must be equal. (6.18.0
+    /// had `vmg->middle = NULL` and no `copied_from` for mremap copies, so it
+    /// allowed a forked source to merge into an unfaulted neighbour.)
+    fn mergeable(
+        &self,
+        tgt: VmaId,
+        src_anon: Option<Handle>,
+        middle: Option<VmaId>,
+        copied_from: Option<VmaId>,
+    ) -> bool {
+        let tgt_anon = self.anon_vma_of(tgt);
+        match self.era {
+            Era::E2010 => tgt_anon.is_none() || src_anon.is_none() || tgt_anon == src_anon,
+            Era::E2015 => {
+                ((tgt_anon.is_none() || src_anon.is_none()) && self.chain_len(tgt) == 1)
+                    || tgt_anon == src_anon
+            }
+            Era::E2022 => match (tgt_anon, src_anon) {
+                (None, Some(_)) => !self.fork_child(middle) && !self.fork_child(copied_from),
+                (Some(_), None) => !self.fork_child(Some(tgt)),
+                (t, s) => t == s,
+            },
+        }
+    }
+
     /// The recomputed counters of every live anon_vma (INV-COUNT), as
     /// `(num_children, num_active_vmas, refcount)`: children are the live
     /// anon_vmas whose parent it is, plus the self-parent link of a root
@@ -1081,47 +1120,26 @@ impl Rmap for Chain2010 {
     /// `is_mergeable_anon_vma` by era, keeping "a merge never joins VMAs
     /// whose chains differ": 2010 `!a || !b || a == b` (2004–2.6.39); 2015
     /// the singular-target rule of `965f55dea0e3` (3.0 … 6.14, which also
-    /// refuses faulted-into-unfaulted merges, B20); 2022 the 6.18 rule of
-    /// `879bca0a2c4f` (2025): if only the source is faulted it must not be a
-    /// fork child (`vma_had_uncowed_parents`; for a copy_vma source there is
-    /// no middle VMA, so 6.18.0 allows it — the `copied_from` check is
-    /// 6.18.8/6.19), if only the target is faulted the same for the target,
-    /// else the anon_vmas must be equal. Called by `vma_merge*`.
+    /// refuses faulted-into-unfaulted merges, B20); 2022 the rule of Linux
+    /// 6.18.y as measured on 6.18.44 (see `rule_2025`). Called by
+    /// `vma_merge*` for both neighbours.
     fn is_mergeable_anon_vma(&self, tgt: VmaId, src: MergeSrc) -> bool {
-        let tgt_anon = self.anon_vma_of(tgt);
-        let (src_vma, src_anon) = match src {
-            MergeSrc::New => (None, None),
-            MergeSrc::Existing(v) => (Some(v), self.anon_vma_of(v)),
-            MergeSrc::Copy(v) => (None, self.anon_vma_of(v)),
+        let (middle, copied_from, src_anon) = match src {
+            MergeSrc::New => (None, None, None),
+            MergeSrc::Existing(v) => (Some(v), None, self.anon_vma_of(v)),
+            MergeSrc::Copy(v) => (None, Some(v), self.anon_vma_of(v)),
         };
-        match self.era {
-            Era::E2010 => tgt_anon.is_none() || src_anon.is_none() || tgt_anon == src_anon,
-            Era::E2015 => {
-                if (tgt_anon.is_none() || src_anon.is_none()) && self.chain_len(tgt) == 1 {
-                    return true;
-                }
-                tgt_anon == src_anon
-            }
-            Era::E2022 => {
-                let had_uncowed_parents =
-                    |v: VmaId| self.anon_vma_of(v).is_some() && self.chain_len(v) != 1;
-                match (tgt_anon, src_anon) {
-                    (None, Some(_)) => !src_vma.is_some_and(had_uncowed_parents),
-                    (Some(_), None) => !had_uncowed_parents(tgt),
-                    (t, s) => t == s,
-                }
-            }
-        }
+        self.mergeable(tgt, src_anon, middle, copied_from)
     }
 
     /// `is_mergeable_anon_vma` for `vma_merge_extend` (mremap growing `src`
-    /// in place): the range carries `src`'s anon_vma with no middle VMA, so
-    /// the 6.18 rule (`879bca0a2c4f`) applies no fork-child test to `src` —
-    /// the same answer as for a copy_vma source. The 2010 and 2015 rules
-    /// ignore the middle VMA, so they answer as for `Existing(src)`.
+    /// in place): the range carries `src`'s anon_vma but `vmg->middle` and
+    /// `vmg->copied_from` are both NULL, so the 2025 rule applies no
+    /// fork-child test to `src`. The 2010 and 2015 rules ignore the middle
+    /// VMA, so they answer as for `Existing(src)`.
     fn is_mergeable_anon_vma_extend(&self, tgt: VmaId, src: VmaId) -> bool {
         match self.era {
-            Era::E2022 => self.is_mergeable_anon_vma(tgt, MergeSrc::Copy(src)),
+            Era::E2022 => self.mergeable(tgt, self.anon_vma_of(src), None, None),
             Era::E2010 | Era::E2015 => self.is_mergeable_anon_vma(tgt, MergeSrc::Existing(src)),
         }
     }
@@ -2061,10 +2079,11 @@ mod tests {
             let m = |t, src| s.d.is_mergeable_anon_vma(t, src);
             let e = MergeSrc::Existing;
             // (target, source) -> [2010, 2015, 2022]
-            let table: [(VmaId, MergeSrc, [bool; 3]); 9] = [
+            let table: [(VmaId, MergeSrc, [bool; 3]); 10] = [
                 (unfaulted, e(single), [true, false, true]),
                 (unfaulted, e(forked), [true, false, false]),
-                (unfaulted, MergeSrc::Copy(forked), [true, false, true]),
+                (unfaulted, MergeSrc::Copy(forked), [true, false, false]),
+                (unfaulted, MergeSrc::Copy(single), [true, false, true]),
                 (single, MergeSrc::New, [true, true, true]),
                 (forked, MergeSrc::New, [true, false, false]),
                 (single, e(unfaulted), [true, true, true]),
