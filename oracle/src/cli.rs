@@ -125,3 +125,188 @@ pub fn passes(stream: &Stream, specs: &[DesignSpec]) -> bool {
     let (runs, cmp) = run_all(stream, specs, &RunOptions::fuzzing());
     runs.iter().all(|r| r.passed()) && cmp.failure.is_none()
 }
+
+/// Arguments of `rmaplab fuzz`.
+#[derive(Clone, Debug)]
+pub struct FuzzArgs {
+    pub seconds: u64,
+    pub jobs: Option<usize>,
+    pub execs: Option<u64>,
+    pub seed: u64,
+    pub specs: Vec<DesignSpec>,
+    pub out: PathBuf,
+    pub seeds: PathBuf,
+    pub window: u64,
+    pub max_ops: usize,
+    pub keep_going: bool,
+}
+
+/// `rmaplab fuzz`: the built-in engine.
+pub fn fuzz(a: &FuzzArgs) -> ExitCode {
+    use crate::fuzzing::{EngineConfig, run_engine, seeds_from_dir};
+    use crate::ops::decode::DecodeConfig;
+    if a.window == 0 || a.window > rmaplab_impls::op::WINDOW_PAGES {
+        return usage_error("--window must be 1..=256 pages");
+    }
+    let decode = DecodeConfig {
+        window_len: a.window,
+        max_ops: a.max_ops,
+        ..DecodeConfig::default()
+    };
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let seeds = seeds_from_dir(&a.seeds, &decode);
+    let labels: Vec<String> = a.specs.iter().map(DesignSpec::label).collect();
+    eprintln!(
+        "rmaplab fuzz: {} for {}s on {jobs} job(s), seed {}, {} seed input(s), window {} pages, \
+         ≤{} ops",
+        labels.join(", "),
+        a.seconds,
+        a.seed,
+        seeds.len(),
+        a.window,
+        a.max_ops
+    );
+    let cfg = EngineConfig {
+        seconds: a.seconds,
+        max_execs: a.execs,
+        jobs,
+        seed: a.seed,
+        decode,
+        specs: a.specs.clone(),
+        out_dir: Some(a.out.clone()),
+        seeds,
+        stop_on_failure: !a.keep_going,
+        progress: true,
+    };
+    let st = run_engine(&cfg);
+    let secs = st.elapsed.as_secs_f64().max(1e-9);
+    eprintln!(
+        "done: {} execs in {:.1}s ({:.0}/s, {:.0}/s per job), {} ops, op kinds {}/14 [{}], \
+         deepest fork chain {}",
+        st.execs,
+        secs,
+        st.execs as f64 / secs,
+        st.execs as f64 / secs / jobs as f64,
+        st.ops,
+        st.op_kinds.len(),
+        st.op_kinds.iter().copied().collect::<Vec<_>>().join(" "),
+        st.max_fork_depth
+    );
+    if st.findings.is_empty() {
+        eprintln!("no failure");
+        return ExitCode::SUCCESS;
+    }
+    for (f, path) in &st.findings {
+        println!("FAIL {}", f.report.lines().next().unwrap_or_default());
+        if let Some(p) = path {
+            let spec = a.specs.iter().find(|s| s.label() == f.signature.who);
+            match spec {
+                Some(s) => println!("  replay: {}", replay_command(p, s)),
+                None => println!("  replay: rmaplab run {}", p.display()),
+            }
+        }
+    }
+    if let (Some(n), Some(t)) = (st.execs_to_first_failure, st.time_to_first_failure) {
+        eprintln!(
+            "first failure after {n} execs, {:.2}s",
+            t.as_secs_f64()
+        );
+    }
+    ExitCode::from(EXIT_FAIL)
+}
+
+/// `rmaplab import`: fuzzer bytes → `.ops` (default decoder settings, as
+/// the cargo-fuzz and AFL targets use).
+pub fn import(artifact: &Path, out: Option<&Path>) -> ExitCode {
+    let bytes = match std::fs::read(artifact) {
+        Ok(b) => b,
+        Err(e) => return usage_error(&format!("{}: cannot read: {e}", artifact.display())),
+    };
+    let stream = crate::ops::decode::decode(&bytes, &crate::ops::decode::DecodeConfig::default());
+    let header = vec![format!(
+        "imported from {} ({} bytes)",
+        artifact.display(),
+        bytes.len()
+    )];
+    let text = crate::ops::print::print_with_header(&stream, &header);
+    write_or_print(out, &text)
+}
+
+fn write_or_print(out: Option<&Path>, text: &str) -> ExitCode {
+    match out {
+        Some(p) => match std::fs::write(p, text) {
+            Ok(()) => {
+                eprintln!("wrote {}", p.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => usage_error(&format!("{}: cannot write: {e}", p.display())),
+        },
+        None => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// `rmaplab shrink`: delta debugging that keeps the same failing invariant.
+pub fn shrink(path: &Path, specs: &[DesignSpec], out: Option<&Path>) -> ExitCode {
+    let stream = match load(path) {
+        Ok(s) => s,
+        Err(e) => return usage_error(&e),
+    };
+    let Some(sig) = crate::shrink::signature(&stream, specs) else {
+        return usage_error(&format!(
+            "{} passes on the selected designs: nothing to shrink",
+            path.display()
+        ));
+    };
+    let small = crate::shrink::shrink(&stream, specs, &sig, 20_000);
+    eprintln!(
+        "{}: {} fails {}; shrunk {} -> {} ops",
+        path.display(),
+        sig.who,
+        sig.invariant,
+        stream.ops.len(),
+        small.ops.len()
+    );
+    let finding = crate::fuzzing::Finding {
+        stream: small,
+        signature: sig,
+        report: String::new(),
+    };
+    let text = crate::fuzzing::finding_file(&finding, specs);
+    write_or_print(out, &text)
+}
+
+/// `rmaplab seeds`: encode `.ops` files as seed inputs for libFuzzer/AFL.
+pub fn seeds(dir: &Path, out: &Path) -> ExitCode {
+    let cfg = crate::ops::decode::DecodeConfig::default();
+    let mut files = Vec::new();
+    crate::fuzzing::collect_ops(dir, &mut files);
+    if let Err(e) = std::fs::create_dir_all(out) {
+        return usage_error(&format!("{}: {e}", out.display()));
+    }
+    let (mut ok, mut skipped) = (0, 0);
+    for f in &files {
+        let enc = load(f)
+            .ok()
+            .and_then(|s| crate::ops::decode::encode(&s, &cfg).ok());
+        match enc {
+            Some(bytes) => {
+                let name = f.file_stem().map(|s| s.to_string_lossy().to_string());
+                let p = out.join(format!("{}.bin", name.unwrap_or_default()));
+                if std::fs::write(&p, bytes).is_ok() {
+                    ok += 1;
+                }
+            }
+            None => skipped += 1,
+        }
+    }
+    eprintln!(
+        "{ok} seed(s) written to {}, {skipped} file(s) skipped (unparsable or not encodable)",
+        out.display()
+    );
+    ExitCode::SUCCESS
+}

@@ -209,15 +209,20 @@ pub fn parse_corpus(text: &str) -> Result<CorpusFile, String> {
 }
 
 /// The normalised `vmas` and `pages` text of every process at a dump.
-fn observed(run: &RunReport, dump: DumpRef) -> Option<BTreeMap<(String, String), String>> {
+fn observed(
+    run: &RunReport,
+    dump: DumpRef,
+    dump_ops: usize,
+) -> Option<BTreeMap<(String, String), String>> {
     let d = match dump {
         DumpRef::Final => run.dumps.last()?,
-        // The last recorded dump is the final state, not a `dump` op.
+        // Recorded dumps are one per `dump` op, then the final state unless
+        // the stream ends with `dump`.
         DumpRef::Nth(n) => {
-            if n == 0 || n >= run.dumps.len() {
+            if n == 0 || n > dump_ops {
                 return None;
             }
-            &run.dumps[n - 1]
+            run.dumps.get(n - 1)?
         }
     };
     let mut m = BTreeMap::new();
@@ -302,7 +307,13 @@ fn check_dumps(file: &CorpusFile, spec: &DesignSpec, run: &RunReport, problems: 
         }
     }
     for ((dump, pid, field), exp) in chosen {
-        let Some(obs) = observed(run, dump) else {
+        let dump_ops = file
+            .stream
+            .ops
+            .iter()
+            .filter(|o| matches!(o, crate::ops::Op::Dump))
+            .count();
+        let Some(obs) = observed(run, dump, dump_ops) else {
             problems.push(format!(
                 "{}: line {}: the stream has no {dump:?}",
                 spec.label(),

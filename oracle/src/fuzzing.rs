@@ -17,7 +17,7 @@ use crate::ops::decode::{DecodeConfig, decode, encode};
 use crate::ops::print::print_with_header;
 use crate::ops::{Op, Stream};
 use crate::runner::{RunOptions, run_all};
-use crate::shrink::{Signature, shrink, signature};
+use crate::shrink::{Signature, shrink};
 
 /// A failing input found by an engine.
 #[derive(Clone, Debug)]

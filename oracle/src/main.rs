@@ -1,1 +1,180 @@
-fn main() {}
+//! `rmaplab`: run, check and format `.ops` streams.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use rmaplab::cli;
+use rmaplab::design::{DesignName, DesignSpec, EraName};
+
+#[derive(Parser)]
+#[command(
+    name = "rmaplab",
+    version,
+    about = "Differential testbed for Linux's anonymous reverse-map designs",
+    long_about = "Runs op streams (.ops files, shared/spec/ops-v1.md) on the reference model and \
+                  on each reverse-map design on an emulated MMU, checking after every op that \
+                  every mapped anonymous page is findable, nothing dangles and nothing leaks."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+/// Which designs a command runs.
+#[derive(clap::Args, Clone)]
+struct DesignArgs {
+    /// Design to run (repeatable; default: every canonical design).
+    /// `reference` runs the reference model alone.
+    #[arg(long = "design", value_name = "NAME")]
+    designs: Vec<DesignName>,
+    /// Era of chain-2010: 2010, 2015 or 2022 (default 2022).
+    #[arg(long, value_name = "YEAR")]
+    era: Option<EraName>,
+    /// Re-inject a historical bug (repeatable; see `rmaplab bugs`).
+    #[arg(long = "bug", value_name = "ID")]
+    bugs: Vec<String>,
+}
+
+impl DesignArgs {
+    fn specs(&self) -> Result<Vec<DesignSpec>, String> {
+        rmaplab::design::select(&self.designs, self.era, &self.bugs)
+    }
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a stream on the designs and check every invariant after every op.
+    Run {
+        file: PathBuf,
+        #[command(flatten)]
+        designs: DesignArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Print per-design counters (anon_vmas, chains, bytes, walks).
+        #[arg(long)]
+        stats: bool,
+    },
+    /// Parse files without running them.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print a stream in canonical form.
+    Fmt { file: PathBuf },
+    /// List the historical bugs that can be re-injected with --bug.
+    Bugs,
+    /// Fuzz with the built-in engine (stable Rust, no instrumentation):
+    /// random and mutated bytes through the one decoder, every failure
+    /// shrunk and written as an `.ops` file.
+    Fuzz {
+        /// How long to fuzz.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Stop after this many executions.
+        #[arg(long)]
+        execs: Option<u64>,
+        /// RNG seed (the same seed, jobs and execs give the same run).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[command(flatten)]
+        designs: DesignArgs,
+        /// Where failures are written.
+        #[arg(long, default_value = "fuzz-failures")]
+        out: PathBuf,
+        /// Seed the pool from the `.ops` files under this folder.
+        #[arg(long, default_value = "corpus")]
+        seeds: PathBuf,
+        /// Pages of the sub-window that ops address (small: ops collide).
+        #[arg(long, default_value_t = 24)]
+        window: u64,
+        /// Ops per stream at most.
+        #[arg(long, default_value_t = 64)]
+        max_ops: usize,
+        /// Keep fuzzing after the first failure.
+        #[arg(long)]
+        keep_going: bool,
+    },
+    /// Turn a fuzzer artifact (raw bytes) into an `.ops` stream.
+    Import {
+        artifact: PathBuf,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Shrink a failing `.ops` file while it keeps failing the same way.
+    Shrink {
+        file: PathBuf,
+        #[command(flatten)]
+        designs: DesignArgs,
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Encode the `.ops` files under a folder as fuzzer seed inputs.
+    Seeds {
+        #[arg(default_value = "corpus")]
+        dir: PathBuf,
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Run {
+            file,
+            designs,
+            format,
+            stats,
+        } => match designs.specs() {
+            Ok(specs) => cli::run(&file, &specs, matches!(format, Format::Json), stats),
+            Err(e) => cli::usage_error(&e),
+        },
+        Cmd::Check { files } => cli::check(&files),
+        Cmd::Fmt { file } => cli::fmt(&file),
+        Cmd::Bugs => cli::bugs(),
+        Cmd::Fuzz {
+            seconds,
+            jobs,
+            execs,
+            seed,
+            designs,
+            out,
+            seeds,
+            window,
+            max_ops,
+            keep_going,
+        } => match designs.specs() {
+            Ok(specs) => cli::fuzz(&cli::FuzzArgs {
+                seconds,
+                jobs,
+                execs,
+                seed,
+                specs,
+                out,
+                seeds,
+                window,
+                max_ops,
+                keep_going,
+            }),
+            Err(e) => cli::usage_error(&e),
+        },
+        Cmd::Import { artifact, out } => cli::import(&artifact, out.as_deref()),
+        Cmd::Shrink { file, designs, out } => match designs.specs() {
+            Ok(specs) => cli::shrink(&file, &specs, out.as_deref()),
+            Err(e) => cli::usage_error(&e),
+        },
+        Cmd::Seeds { dir, out } => cli::seeds(&dir, &out),
+    }
+}

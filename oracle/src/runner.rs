@@ -145,10 +145,12 @@ pub fn run_reference(stream: &Stream) -> RunReport {
             });
         }
     }
-    dumps.push(DumpRecord {
-        line: stream.lines.last().copied().unwrap_or(0),
-        state: model.state(),
-    });
+    if !matches!(stream.ops.last(), Some(Op::Dump)) {
+        dumps.push(DumpRecord {
+            line: stream.lines.last().copied().unwrap_or(0),
+            state: model.state(),
+        });
+    }
     RunReport {
         design: "reference".into(),
         config: Vec::new(),
@@ -249,7 +251,9 @@ pub fn run_design<R: Rmap>(
             });
         }
     }
-    if opts.record {
+    // The last dump is the state after the last op (ops-v1), so a stream
+    // ending with `dump` gets no extra one.
+    if opts.record && !matches!(stream.ops.last(), Some(Op::Dump)) {
         report.dumps.push(DumpRecord {
             line: stream.lines.last().copied().unwrap_or(0),
             state: mmu.state(),

@@ -33,9 +33,9 @@ pub fn signature(stream: &Stream, specs: &[DesignSpec]) -> Option<Signature> {
 /// Shrinks `stream` while `signature` stays `want`. Deterministic; bounded
 /// by `max_runs` executions.
 pub fn shrink(stream: &Stream, specs: &[DesignSpec], want: &Signature, max_runs: usize) -> Stream {
-    let mut runs = 0usize;
-    let mut still_fails = |ops: &[Op]| -> bool {
-        runs += 1;
+    let runs = std::cell::Cell::new(0usize);
+    let still_fails = |ops: &[Op]| -> bool {
+        runs.set(runs.get() + 1);
         let s = Stream::from_ops(ops.to_vec());
         signature(&s, specs).as_ref() == Some(want)
     };
@@ -46,7 +46,7 @@ pub fn shrink(stream: &Stream, specs: &[DesignSpec], want: &Signature, max_runs:
         let mut changed = false;
         let mut start = 0;
         while start < ops.len() {
-            if runs >= max_runs {
+            if runs.get() >= max_runs {
                 return Stream::from_ops(ops);
             }
             let end = (start + chunk).min(ops.len());
@@ -69,7 +69,7 @@ pub fn shrink(stream: &Stream, specs: &[DesignSpec], want: &Signature, max_runs:
     let mut i = 0;
     while i < ops.len() {
         for candidate in simpler(&ops[i]) {
-            if runs >= max_runs {
+            if runs.get() >= max_runs {
                 return Stream::from_ops(ops);
             }
             let mut trial = ops.clone();

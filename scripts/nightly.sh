@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The nightly fuzzing job: seed, minimise, fuzz every target with all cores,
+# minimise and import new crashes into corpus/found/, print a summary.
+#
+#   scripts/nightly.sh [MINUTES_PER_TARGET]   (default 10)
+#
+# Needs cargo-fuzz (`cargo install cargo-fuzz`); runs on stable with
+# `-s none` (shared/research/tooling.md §1). Optional: cargo-afl for the AFL
+# leg (skipped when absent). Exit status 1 when a new failure was found.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+minutes=${1:-10}
+secs=$((minutes * 60))
+cores=$(nproc)
+mkdir -p out/nightly
+summary=out/nightly/summary.txt
+: > "$summary"
+say() { echo "$*" | tee -a "$summary"; }
+
+cargo build --release -q -p rmaplab
+rmaplab=target/release/rmaplab
+
+say "== nightly $(date -u +%FT%TZ), $cores cores, $minutes min per target"
+
+# 1. Seeds: every corpus file the decoder can express, plus yesterday's corpus.
+mkdir -p fuzz/corpus/differential fuzz/corpus/parse
+"$rmaplab" seeds corpus --out fuzz/corpus/differential
+find corpus -name '*.ops' -exec cp {} fuzz/corpus/parse/ \;
+
+# 2. Minimise the corpus (cmin), then fuzz each target with every core.
+cargo fuzz build -s none -O
+for t in differential parse; do
+  cargo fuzz cmin -s none -O "$t" >/dev/null 2>&1 || true
+  cargo fuzz run -s none -O "$t" -- -fork="$cores" -max_total_time="$secs" \
+      -print_final_stats=1 > "out/nightly/$t.log" 2>&1 || true
+  say "$t: $(grep -o 'stat::average_exec_per_sec:.*' "out/nightly/$t.log" | tail -1) \
+$(grep -c 'Test unit written' "out/nightly/$t.log" || true) crash(es)"
+done
+
+# 3. AFL leg, if cargo-afl is installed.
+if cargo afl --version >/dev/null 2>&1; then
+  cargo afl build --release --manifest-path fuzz/Cargo.toml --no-default-features \
+      --features afl --bin differential_afl -q
+  AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 \
+    timeout $((secs + 30)) cargo afl fuzz -i fuzz/corpus/differential -o out/nightly/afl \
+      -V "$secs" fuzz/target/release/differential_afl > out/nightly/afl.log 2>&1 || true
+  say "afl: $(grep -E '^execs_per_sec|^saved_crashes' out/nightly/afl/default/fuzzer_stats 2>/dev/null | tr '\n' ' ')"
+fi
+
+# 4. The built-in engine, all cores.
+"$rmaplab" fuzz --seconds "$secs" --keep-going --out out/nightly/builtin \
+    > out/nightly/builtin.log 2>&1 || true
+say "builtin: $(grep '^done' out/nightly/builtin.log | tail -1)"
+
+# 5. Minimise and import every crash as an .ops file.
+mkdir -p corpus/found
+new=0
+for crash in fuzz/artifacts/differential/crash-* out/nightly/afl/default/crashes/id:*; do
+  [ -f "$crash" ] || continue
+  name=$(basename "$crash" | tr ':,' '__')
+  cargo fuzz tmin -s none -O differential "$crash" -- -runs=2000 >/dev/null 2>&1 || true
+  min=$(ls -t fuzz/artifacts/differential/minimized-from-* 2>/dev/null | head -1 || true)
+  "$rmaplab" import "${min:-$crash}" --out "out/nightly/$name.ops"
+  "$rmaplab" shrink "out/nightly/$name.ops" --out "corpus/found/$name.ops" || true
+  new=$((new + 1))
+done
+for f in out/nightly/builtin/*.ops; do
+  [ -f "$f" ] || continue
+  cp "$f" corpus/found/ && new=$((new + 1))
+done
+say "new failures imported into corpus/found/: $new"
+[ "$new" -eq 0 ]
