@@ -48,8 +48,9 @@ pub use linux::{Kernel, puppet_path};
 pub struct KernelRun {
     /// One outcome per op, in stream order.
     pub outcomes: Vec<rmaplab_impls::op::Outcome>,
-    /// One state per `dump` op, plus the state after the last op (also when
-    /// the stream ends with `dump`), as the emulator reports them.
+    /// One state per `dump` op, then the state after the last op unless
+    /// the stream ends with `dump` (the numbering of `runner.rs`), as the
+    /// emulator reports them.
     pub dumps: Vec<State>,
 }
 
