@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use rmaplab_impls::designs::chain_2010::{Chain2010, Era};
 use rmaplab_impls::designs::single_list_2004::SingleList2004;
 
 use crate::ops::Stream;
@@ -31,7 +32,7 @@ impl DesignName {
 
     /// The designs built so far, in the order runs are reported.
     pub fn canonical() -> &'static [DesignName] {
-        &[DesignName::SingleList2004]
+        &[DesignName::SingleList2004, DesignName::Chain2010]
     }
 
     pub fn is_built(self) -> bool {
@@ -172,9 +173,16 @@ impl DesignSpec {
                 let d = SingleList2004::with_bugs(&self.bug_refs());
                 run_design(stream, d, self, opts)
             }
-            DesignName::Chain2010 | DesignName::Prealloc2026 => {
-                unreachable!("validate() rejects designs that are not built")
+            DesignName::Chain2010 => {
+                let era = match self.era.unwrap_or(EraName::E2022) {
+                    EraName::E2010 => Era::E2010,
+                    EraName::E2015 => Era::E2015,
+                    EraName::E2022 => Era::E2022,
+                };
+                let d = Chain2010::with_bugs(era, &self.bug_refs());
+                run_design(stream, d, self, opts)
             }
+            DesignName::Prealloc2026 => RunReport::not_built(self),
         }
     }
 

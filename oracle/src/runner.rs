@@ -109,6 +109,25 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// The report of a design this build does not have (a usage error that
+    /// `DesignSpec::validate` normally catches first).
+    pub fn not_built(spec: &DesignSpec) -> RunReport {
+        RunReport {
+            design: spec.design.name().to_string(),
+            config: spec.config_pairs(),
+            outcomes: Vec::new(),
+            dumps: Vec::new(),
+            failure: Some(Failure {
+                op_index: None,
+                line: 0,
+                broken: Broken::new("usage", format!("design `{}` is not built", spec.design)),
+            }),
+            injected_at: None,
+            stats: RunStats::default(),
+            executed: 0,
+        }
+    }
+
     pub fn passed(&self) -> bool {
         self.failure.is_none()
     }
@@ -209,8 +228,7 @@ pub fn run_design<R: Rmap>(
             }
         };
         report.executed = i + 1;
-        if pending && !mmu.rmap_mut().alloc_schedule().pending() && report.injected_at.is_none()
-        {
+        if pending && !mmu.rmap_mut().alloc_schedule().pending() && report.injected_at.is_none() {
             report.injected_at = Some(i);
         }
         if opts.record {
