@@ -1,1 +1,1065 @@
 //! The emulated MMU (Linux 6.18 semantics), design-agnostic.
+//!
+//! It owns processes (an mm each: an ordered VMA tree and a page table of
+//! the 256-page window), VMAs, frames (anonymous, page cache, shmem and the
+//! zero page), shmem objects and swap slots, and calls the reverse-map
+//! design through [`Rmap`] exactly where Linux 6.18 calls the matching
+//! `mm/rmap.c` function. It never names a design.
+//!
+//! Layout of the submodules, named after the kernel files they follow:
+//! - [`vma`] (`mm/vma.c`): `__split_vma`, the merge machinery
+//!   (`vma_merge_new_range`, `vma_merge_existing_range`, `vma_expand`,
+//!   `commit_merge`, `dup_anon_vma`), `vma_modify`, `do_vmi_munmap`,
+//!   `__mmap_region`, `copy_vma`;
+//! - [`fault`] (`mm/memory.c`): `do_anonymous_page`, `do_wp_page`,
+//!   `wp_can_reuse_anon_folio`, `wp_page_copy`, `do_read_fault` with
+//!   fault-around, `do_cow_fault`, `do_shared_fault`, `anon_vma_prepare`'s
+//!   neighbour test (`anon_vma_compatible`);
+//! - [`fork`] (`mm/mmap.c` `dup_mmap`, `mm/memory.c` `copy_page_range`,
+//!   `exit_mmap`);
+//! - [`mprotect`] (`mm/mprotect.c`), [`madvise`] (`mm/madvise.c`),
+//!   [`mremap`] (`mm/mremap.c`, the 6.17+ `struct vma_remap_struct` code),
+//!   [`swap`] (`mm/vmscan.c`/`mm/rmap.c` `try_to_unmap`, `mm/migrate.c`,
+//!   `do_swap_page`).
+//!
+//! Addresses are window page numbers; the window base is 2 MiB aligned, so a
+//! page number is also its PTE index within the page table page.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+
+use crate::arena::{Arena, Handle};
+use crate::op::{Errno, FILE_PAGES, Kind, NR_FILES, Op, Outcome, Pid, Prot, WINDOW_PAGES};
+use crate::rmap::{AnonMapping, Rmap, RmapError, VmaId, VmaInfo, VmaView};
+use crate::state::{FrameRef, MapKind, ProcState, State, VmaLine};
+
+mod fault;
+mod fork;
+mod madvise;
+mod mprotect;
+mod mremap;
+mod swap;
+mod vma;
+
+#[cfg(test)]
+mod tests;
+
+/// A frame: a generational handle into the MMU's frame arena.
+pub type FrameId = Handle;
+/// A swap slot.
+pub type SwapId = Handle;
+
+/// `vm_flags` bits (the kernel's values).
+pub mod vm_flags {
+    pub const VM_READ: u32 = 0x0000_0001;
+    pub const VM_WRITE: u32 = 0x0000_0002;
+    pub const VM_EXEC: u32 = 0x0000_0004;
+    pub const VM_SHARED: u32 = 0x0000_0008;
+    pub const VM_MAYREAD: u32 = 0x0000_0010;
+    pub const VM_MAYWRITE: u32 = 0x0000_0020;
+    pub const VM_MAYEXEC: u32 = 0x0000_0040;
+    pub const VM_MAYSHARE: u32 = 0x0000_0080;
+    pub const VM_DONTCOPY: u32 = 0x0002_0000;
+    pub const VM_ACCOUNT: u32 = 0x0010_0000;
+    pub const VM_WIPEONFORK: u32 = 0x0200_0000;
+    /// `VM_ACCESS_FLAGS`: what `anon_vma_compatible` ignores.
+    pub const VM_ACCESS_FLAGS: u32 = VM_READ | VM_WRITE | VM_EXEC;
+}
+use vm_flags::*;
+
+/// What a VMA maps besides anonymous memory (`vma->vm_file`). Private and
+/// shared mappings of file F share one identity (one open file per F); every
+/// `MAP_SHARED|MAP_ANONYMOUS` mmap is its own shmem object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FileRef {
+    File(u8),
+    Shmem(Handle),
+}
+
+/// One VMA (`struct vm_area_struct` without the design's state, which the
+/// design keeps keyed by [`VmaId`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vma {
+    pub mm: Pid,
+    pub start: u64,
+    pub end: u64,
+    /// `vm_pgoff`: the address at mmap for private anonymous memory, the
+    /// file (or shmem object) offset otherwise.
+    pub pgoff: u64,
+    pub flags: u32,
+    pub file: Option<FileRef>,
+}
+
+impl Vma {
+    pub fn pages(&self) -> u64 {
+        self.end - self.start
+    }
+    /// `linear_page_index`: the page index of `addr` in this VMA.
+    pub fn linear_page_index(&self, addr: u64) -> u64 {
+        addr - self.start + self.pgoff
+    }
+    /// `vma_address`: where a page of this index sits in this VMA, if inside.
+    pub fn vma_address(&self, index: u64) -> Option<u64> {
+        let a = self.start.checked_add(index.checked_sub(self.pgoff)?)?;
+        (a < self.end).then_some(a)
+    }
+    /// `vma_is_anonymous`: no file and no shmem object.
+    pub fn is_anonymous(&self) -> bool {
+        self.file.is_none()
+    }
+    pub fn is_shared(&self) -> bool {
+        self.flags & (VM_SHARED | VM_MAYSHARE) != 0
+    }
+    fn map_kind(&self) -> MapKind {
+        match self.file {
+            None => MapKind::Anon,
+            Some(FileRef::Shmem(_)) => MapKind::Shared,
+            Some(FileRef::File(f)) if self.is_shared() => MapKind::SFile(f),
+            Some(FileRef::File(f)) => MapKind::File(f),
+        }
+    }
+    fn perms(&self) -> String {
+        let mut s = String::with_capacity(4);
+        s.push(if self.flags & VM_READ != 0 { 'r' } else { '-' });
+        s.push(if self.flags & VM_WRITE != 0 { 'w' } else { '-' });
+        s.push(if self.flags & VM_EXEC != 0 { 'x' } else { '-' });
+        s.push(if self.flags & VM_MAYSHARE != 0 {
+            's'
+        } else {
+            'p'
+        });
+        s
+    }
+}
+
+/// A page table entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pte {
+    #[default]
+    None,
+    Present {
+        frame: FrameId,
+        writable: bool,
+    },
+    /// A swap entry (`swp_entry_t`); the slot counts its entries.
+    Swap(SwapId),
+    /// A migration entry; exists only inside a `migrate` op.
+    Migration {
+        frame: FrameId,
+        writable: bool,
+    },
+}
+
+/// What a frame holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameKind {
+    /// The shared zero page: never counted, mapcount 0.
+    Zero,
+    /// An anonymous page: `folio->mapping` (the design's handle) and
+    /// `folio->index` (`linear_page_index` at its first mapping).
+    Anon { mapping: AnonMapping, index: u64 },
+    /// Page cache page of file `file` at offset `off`.
+    PageCache { file: u8, off: u64 },
+    /// Page of a shmem object (`MAP_SHARED|MAP_ANONYMOUS`).
+    Shmem { obj: Handle, off: u64 },
+}
+
+#[derive(Clone, Debug)]
+pub struct Frame {
+    pub kind: FrameKind,
+    /// PTEs mapping this frame, system-wide (`/proc/kpagecount`).
+    pub mapcount: u32,
+    /// The first 8 bytes of the page.
+    pub value: u64,
+    /// `PageAnonExclusive`.
+    pub exclusive: bool,
+    /// The swap slot whose swap cache holds this page.
+    pub swap: Option<SwapId>,
+}
+
+impl Frame {
+    fn anon(&self) -> Option<(AnonMapping, u64)> {
+        match self.kind {
+            FrameKind::Anon { mapping, index } => Some((mapping, index)),
+            _ => None,
+        }
+    }
+}
+
+/// A shmem object: its size (the mmap length) and the pages allocated so far.
+#[derive(Clone, Debug)]
+struct ShmemObj {
+    size: u64,
+    pages: Vec<Option<FrameId>>,
+    /// VMAs referencing it (`get_file`/`fput`).
+    users: u32,
+}
+
+/// A swap slot: what was written to it, how many swap PTEs reference it,
+/// and the swap cache page, if any.
+#[derive(Clone, Debug)]
+struct SwapSlot {
+    value: u64,
+    count: u32,
+    cache: Option<FrameId>,
+    /// `pte_swp_exclusive`: the page was `PageAnonExclusive` when unmapped.
+    exclusive: bool,
+}
+
+/// One process's mm.
+#[derive(Clone, Debug)]
+struct Mm {
+    /// The VMA tree: start page -> VMA.
+    vmas: BTreeMap<u64, VmaId>,
+    /// The page table of the window.
+    pt: Box<[Pte]>,
+}
+
+impl Mm {
+    fn new() -> Mm {
+        Mm {
+            vmas: BTreeMap::new(),
+            pt: vec![Pte::None; WINDOW_PAGES as usize].into_boxed_slice(),
+        }
+    }
+}
+
+/// Counters of what the MMU did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MmuStats {
+    /// Reverse-map walks (oracle checks, swapout, migration).
+    pub walks: u64,
+    /// Candidate VMAs the designs returned over all walks.
+    pub vmas_visited: u64,
+    /// Page faults taken (read, write, write-protect, swap-in).
+    pub faults: u64,
+    /// Write faults that copied a page (`wp_page_copy`).
+    pub cow_copies: u64,
+    /// Write faults that reused a page in place.
+    pub cow_reuses: u64,
+    /// Successful forks.
+    pub forks: u64,
+    /// `__split_vma` calls that succeeded.
+    pub vma_splits: u64,
+    /// Merges committed (`commit_merge`).
+    pub vma_merges: u64,
+    /// `anon_vma_prepare` calls that reached the design.
+    pub anon_vma_prepares: u64,
+    /// PTEs mapped by fault-around.
+    pub fault_around: u64,
+    /// Pages swapped out / swapped in / migrated.
+    pub swapouts: u64,
+    pub swapins: u64,
+    pub migrations: u64,
+}
+
+/// An invariant broken during an op.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// A hook reported a dangling reference or a failed design check.
+    Rmap(RmapError),
+    /// A PTE mapping an anonymous page that the design's walk did not reach
+    /// (found by swapout or migration).
+    Findability { pid: Pid, page: u64, detail: String },
+}
+
+/// Result of a reverse-map walk of one page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Walk {
+    /// `(process, page)` of every PTE the walk reached that maps a frame
+    /// with the walked `mapping` and `index`.
+    pub found: Vec<(Pid, u64)>,
+    /// Candidate VMAs the design returned.
+    pub visited: usize,
+}
+
+/// A present PTE mapping an anonymous frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnonPte {
+    pub pid: Pid,
+    pub page: u64,
+    pub vma: VmaId,
+    /// The frame's identity (unique over the run).
+    pub frame: u64,
+    pub mapping: AnonMapping,
+    pub index: u64,
+    pub mapcount: u32,
+}
+
+/// Why an op stopped: an injected allocation failure (reported `ENOMEM`) or
+/// a broken invariant.
+#[derive(Debug)]
+pub(crate) enum Fail {
+    NoMem,
+    Violation(Violation),
+}
+
+impl From<RmapError> for Fail {
+    fn from(e: RmapError) -> Fail {
+        match e {
+            RmapError::NoMem { .. } => Fail::NoMem,
+            e => Fail::Violation(Violation::Rmap(e)),
+        }
+    }
+}
+
+impl From<Violation> for Fail {
+    fn from(v: Violation) -> Fail {
+        Fail::Violation(v)
+    }
+}
+
+pub(crate) type KResult<T> = Result<T, Fail>;
+
+/// Everything but the design: processes, VMAs, frames, page cache, shmem
+/// objects, swap. It is the [`VmaView`] the hooks get.
+#[derive(Clone)]
+pub(crate) struct Machine {
+    procs: Vec<Option<Mm>>,
+    next_pid: u32,
+    vmas: Arena<Vma>,
+    frames: Arena<Frame>,
+    zero: FrameId,
+    page_cache: Vec<Option<FrameId>>,
+    shmem: Arena<ShmemObj>,
+    swap: Arena<SwapSlot>,
+    nr_anon_frames: usize,
+}
+
+impl VmaView for Machine {
+    fn vma_info(&self, vma: VmaId) -> Option<VmaInfo> {
+        self.vmas.get(vma).map(|v| VmaInfo {
+            mm: v.mm,
+            start: v.start,
+            end: v.end,
+            pgoff: v.pgoff,
+        })
+    }
+    fn live_vmas(&self) -> Vec<VmaId> {
+        self.procs
+            .iter()
+            .flatten()
+            .flat_map(|mm| mm.vmas.values().copied())
+            .collect()
+    }
+}
+
+impl Machine {
+    fn new() -> Machine {
+        let mut frames = Arena::new();
+        let zero = frames.insert(Frame {
+            kind: FrameKind::Zero,
+            mapcount: 0,
+            value: 0,
+            exclusive: false,
+            swap: None,
+        });
+        Machine {
+            procs: vec![Some(Mm::new())],
+            next_pid: 1,
+            vmas: Arena::new(),
+            frames,
+            zero,
+            page_cache: vec![None; (NR_FILES as u64 * FILE_PAGES) as usize],
+            shmem: Arena::new(),
+            swap: Arena::new(),
+            nr_anon_frames: 0,
+        }
+    }
+
+    fn mm(&self, pid: Pid) -> Option<&Mm> {
+        self.procs.get(pid.0 as usize).and_then(|m| m.as_ref())
+    }
+    fn mm_mut(&mut self, pid: Pid) -> &mut Mm {
+        self.procs[pid.0 as usize]
+            .as_mut()
+            .expect("mm of a live process")
+    }
+    fn alive(&self, pid: Pid) -> bool {
+        self.mm(pid).is_some()
+    }
+
+    /// The VMA behind a live handle (an MMU invariant: the MMU never keeps a
+    /// freed handle).
+    pub(crate) fn vma(&self, id: VmaId) -> &Vma {
+        self.vmas.get(id).expect("live VMA")
+    }
+    fn vma_mut(&mut self, id: VmaId) -> &mut Vma {
+        self.vmas.get_mut(id).expect("live VMA")
+    }
+
+    /// `vma_lookup`: the VMA containing `addr`.
+    fn vma_lookup(&self, pid: Pid, addr: u64) -> Option<VmaId> {
+        let mm = self.mm(pid)?;
+        let (_, &id) = mm.vmas.range(..=addr).next_back()?;
+        (self.vma(id).end > addr).then_some(id)
+    }
+    /// `find_vma`: the first VMA ending after `addr`.
+    fn find_vma(&self, pid: Pid, addr: u64) -> Option<VmaId> {
+        self.vma_lookup(pid, addr)
+            .or_else(|| self.vma_from(pid, addr))
+    }
+    /// The first VMA starting at or after `addr`.
+    fn vma_from(&self, pid: Pid, addr: u64) -> Option<VmaId> {
+        self.mm(pid)?.vmas.range(addr..).next().map(|(_, &id)| id)
+    }
+    /// The last VMA starting before `addr`.
+    fn vma_before(&self, pid: Pid, addr: u64) -> Option<VmaId> {
+        self.mm(pid)?
+            .vmas
+            .range(..addr)
+            .next_back()
+            .map(|(_, &id)| id)
+    }
+    /// `vma_prev`: the VMA before `id` in its mm.
+    fn vma_prev(&self, id: VmaId) -> Option<VmaId> {
+        let v = self.vma(id);
+        self.vma_before(v.mm, v.start)
+    }
+    /// The VMA starting exactly at `id`'s end (the adjacent next VMA).
+    fn vma_next_adjacent(&self, id: VmaId) -> Option<VmaId> {
+        let v = self.vma(id);
+        let n = self.vma_from(v.mm, v.end)?;
+        (self.vma(n).start == v.end).then_some(n)
+    }
+
+    /// Inserts a VMA into its mm's tree (`vma_iter_store`).
+    fn link(&mut self, id: VmaId) {
+        let (mm, start) = {
+            let v = self.vma(id);
+            (v.mm, v.start)
+        };
+        let old = self.mm_mut(mm).vmas.insert(start, id);
+        debug_assert!(old.is_none(), "VMA tree slot {start} taken");
+    }
+    /// Removes a VMA from its mm's tree.
+    fn unlink_tree(&mut self, id: VmaId) {
+        let (mm, start) = {
+            let v = self.vma(id);
+            (v.mm, v.start)
+        };
+        let old = self.mm_mut(mm).vmas.remove(&start);
+        debug_assert_eq!(old, Some(id));
+    }
+    /// `vma_set_range`, keeping the tree keyed by start.
+    fn set_range(&mut self, id: VmaId, start: u64, end: u64, pgoff: u64) {
+        let (mm, old_start) = {
+            let v = self.vma(id);
+            (v.mm, v.start)
+        };
+        if old_start != start {
+            let t = &mut self.mm_mut(mm).vmas;
+            if t.get(&old_start) == Some(&id) {
+                t.remove(&old_start);
+            }
+            t.insert(start, id);
+        }
+        let v = self.vma_mut(id);
+        v.start = start;
+        v.end = end;
+        v.pgoff = pgoff;
+    }
+
+    /// A new, unlinked VMA (`vm_area_alloc`/`vm_area_dup`), taking a file
+    /// reference (`get_file`).
+    fn vma_alloc(&mut self, v: Vma) -> VmaId {
+        self.file_get(v.file);
+        self.vmas.insert(v)
+    }
+    /// Frees an unlinked VMA (`vm_area_free` + `fput`).
+    fn vma_free(&mut self, id: VmaId) {
+        let v = self.vmas.remove(id).expect("live VMA");
+        self.file_put(v.file);
+    }
+
+    fn file_get(&mut self, f: Option<FileRef>) {
+        if let Some(FileRef::Shmem(o)) = f {
+            self.shmem.get_mut(o).expect("live shmem object").users += 1;
+        }
+    }
+    /// `fput`: the last reference to a shmem object frees it and its pages.
+    fn file_put(&mut self, f: Option<FileRef>) {
+        if let Some(FileRef::Shmem(o)) = f {
+            let obj = self.shmem.get_mut(o).expect("live shmem object");
+            obj.users -= 1;
+            if obj.users == 0 {
+                let obj = self.shmem.remove(o).expect("live shmem object");
+                for fr in obj.pages.into_iter().flatten() {
+                    debug_assert_eq!(self.frames.get(fr).map(|f| f.mapcount), Some(0));
+                    self.frames.remove(fr);
+                }
+            }
+        }
+    }
+
+    fn pte(&self, pid: Pid, addr: u64) -> Pte {
+        self.mm(pid).map_or(Pte::None, |mm| mm.pt[addr as usize])
+    }
+    fn set_pte(&mut self, pid: Pid, addr: u64, pte: Pte) {
+        self.mm_mut(pid).pt[addr as usize] = pte;
+    }
+
+    pub(crate) fn frame(&self, id: FrameId) -> &Frame {
+        self.frames.get(id).expect("live frame")
+    }
+    fn frame_mut(&mut self, id: FrameId) -> &mut Frame {
+        self.frames.get_mut(id).expect("live frame")
+    }
+    fn frame_value(&self, id: FrameId) -> u64 {
+        self.frame(id).value
+    }
+
+    /// A new anonymous frame with no mappings yet.
+    fn alloc_anon_frame(&mut self, mapping: AnonMapping, index: u64, value: u64) -> FrameId {
+        self.nr_anon_frames += 1;
+        self.frames.insert(Frame {
+            kind: FrameKind::Anon { mapping, index },
+            mapcount: 0,
+            value,
+            exclusive: true,
+            swap: None,
+        })
+    }
+    fn free_frame(&mut self, id: FrameId) {
+        let f = self.frames.remove(id).expect("live frame");
+        if matches!(f.kind, FrameKind::Anon { .. }) {
+            self.nr_anon_frames -= 1;
+        }
+    }
+
+    /// The page cache page of file `file` at `off` (all file pages are in
+    /// the page cache; the frame object is made on first use).
+    fn page_cache_frame(&mut self, file: u8, off: u64) -> FrameId {
+        let slot = (file as u64 * FILE_PAGES + off) as usize;
+        if let Some(f) = self.page_cache[slot] {
+            return f;
+        }
+        let f = self.frames.insert(Frame {
+            kind: FrameKind::PageCache { file, off },
+            mapcount: 0,
+            value: (file as u64) << 32 | off,
+            exclusive: false,
+            swap: None,
+        });
+        self.page_cache[slot] = Some(f);
+        f
+    }
+
+    /// Size in pages of what a file-backed VMA maps (EOF / shmem size).
+    fn file_size(&self, f: FileRef) -> u64 {
+        match f {
+            FileRef::File(_) => FILE_PAGES,
+            FileRef::Shmem(o) => self.shmem.get(o).expect("live shmem object").size,
+        }
+    }
+
+    /// `filemap_get_folio` for fault-around: the page at `off` if it is in
+    /// the cache (files: always below EOF; shmem: only once allocated).
+    fn file_page_present(&mut self, f: FileRef, off: u64) -> Option<FrameId> {
+        match f {
+            FileRef::File(file) => (off < FILE_PAGES).then(|| self.page_cache_frame(file, off)),
+            FileRef::Shmem(o) => {
+                let obj = self.shmem.get(o).expect("live shmem object");
+                obj.pages.get(off as usize).copied().flatten()
+            }
+        }
+    }
+
+    /// `shmem_get_folio`/`filemap_fault`: the page at `off`, allocating a
+    /// shmem page on first touch; `None` past EOF (SIGBUS).
+    fn file_page_get(&mut self, f: FileRef, off: u64) -> Option<FrameId> {
+        if off >= self.file_size(f) {
+            return None;
+        }
+        match f {
+            FileRef::File(file) => Some(self.page_cache_frame(file, off)),
+            FileRef::Shmem(o) => {
+                if let Some(p) = self.shmem.get(o).expect("live shmem").pages[off as usize] {
+                    return Some(p);
+                }
+                let p = self.frames.insert(Frame {
+                    kind: FrameKind::Shmem { obj: o, off },
+                    mapcount: 0,
+                    value: 0,
+                    exclusive: false,
+                    swap: None,
+                });
+                self.shmem.get_mut(o).expect("live shmem").pages[off as usize] = Some(p);
+                Some(p)
+            }
+        }
+    }
+
+    /// `folio_remove_rmap_pte` plus the freeing that follows the last
+    /// unmap (`free_pages_and_swap_cache`): an anonymous page dies with its
+    /// last mapping unless swap entries still need its swap cache copy;
+    /// page cache and shmem pages stay in their object.
+    fn remove_rmap(&mut self, id: FrameId) {
+        if id == self.zero {
+            return;
+        }
+        let f = self.frame_mut(id);
+        debug_assert!(f.mapcount > 0);
+        f.mapcount -= 1;
+        if f.mapcount > 0 || !matches!(f.kind, FrameKind::Anon { .. }) {
+            return;
+        }
+        match f.swap {
+            None => self.free_frame(id),
+            Some(s) => {
+                // free_swap_cache: drop the swap cache copy once no swap
+                // entry needs it.
+                if self.swap.get(s).expect("live slot").count == 0 {
+                    self.swap.remove(s);
+                    self.free_frame(id);
+                }
+            }
+        }
+    }
+
+    /// `swap_free` of one swap entry (`free_swap_and_cache`).
+    fn swap_entry_free(&mut self, s: SwapId) {
+        let slot = self.swap.get_mut(s).expect("live slot");
+        slot.count -= 1;
+        if slot.count > 0 {
+            return;
+        }
+        match slot.cache {
+            None => {
+                self.swap.remove(s);
+            }
+            Some(f) => {
+                if self.frame(f).mapcount == 0 {
+                    self.swap.remove(s);
+                    self.free_frame(f);
+                }
+            }
+        }
+    }
+
+    /// `zap_pte_range`: clears every PTE of `pid` in `[start, end)`.
+    fn zap_pte_range(&mut self, pid: Pid, start: u64, end: u64) {
+        for a in start..end {
+            let pte = std::mem::take(&mut self.mm_mut(pid).pt[a as usize]);
+            match pte {
+                Pte::None => {}
+                Pte::Present { frame, .. } | Pte::Migration { frame, .. } => {
+                    self.remove_rmap(frame)
+                }
+                Pte::Swap(s) => self.swap_entry_free(s),
+            }
+        }
+    }
+
+    /// Maps `frame` at `pid:addr` (`set_pte_at` + rmap add for an existing
+    /// page).
+    fn map_frame(&mut self, pid: Pid, addr: u64, frame: FrameId, writable: bool) {
+        debug_assert_eq!(self.pte(pid, addr), Pte::None);
+        if frame != self.zero {
+            self.frame_mut(frame).mapcount += 1;
+        }
+        self.set_pte(pid, addr, Pte::Present { frame, writable });
+    }
+
+    /// `anon_vma_compatible(a, b)`: `a` directly below `b`, same file,
+    /// flags equal but for read/write/exec, linear pgoff.
+    fn anon_vma_compatible(&self, a: VmaId, b: VmaId) -> bool {
+        let (a, b) = (self.vma(a), self.vma(b));
+        a.end == b.start
+            && a.file == b.file
+            && (a.flags ^ b.flags) & !VM_ACCESS_FLAGS == 0
+            && b.pgoff == a.pgoff + (b.start - a.start)
+    }
+}
+
+/// The emulated MMU with one reverse-map design.
+#[derive(Clone)]
+pub struct Mmu<R: Rmap> {
+    rmap: R,
+    m: Machine,
+    stats: Cell<MmuStats>,
+}
+
+impl<R: Rmap> VmaView for Mmu<R> {
+    fn vma_info(&self, vma: VmaId) -> Option<VmaInfo> {
+        self.m.vma_info(vma)
+    }
+    fn live_vmas(&self) -> Vec<VmaId> {
+        self.m.live_vmas()
+    }
+}
+
+/// `calc_vm_prot_bits`.
+fn prot_bits(p: Prot) -> u32 {
+    let mut f = 0;
+    if p.readable() {
+        f |= VM_READ;
+    }
+    if p.writable() {
+        f |= VM_WRITE;
+    }
+    if p.executable() {
+        f |= VM_EXEC;
+    }
+    f
+}
+
+/// Does `[addr, addr + len)` lie inside the window (and is it non-empty)?
+fn range_ok(addr: u64, len: u64) -> bool {
+    len != 0 && addr < WINDOW_PAGES && len <= WINDOW_PAGES - addr
+}
+
+impl<R: Rmap> Mmu<R> {
+    /// A machine with `p0` alive and empty.
+    pub fn new(rmap: R) -> Self {
+        Mmu {
+            rmap,
+            m: Machine::new(),
+            stats: Cell::new(MmuStats::default()),
+        }
+    }
+
+    pub fn rmap(&self) -> &R {
+        &self.rmap
+    }
+    pub fn rmap_mut(&mut self) -> &mut R {
+        &mut self.rmap
+    }
+
+    pub fn stats(&self) -> MmuStats {
+        self.stats.get()
+    }
+    fn bump(&self, f: impl FnOnce(&mut MmuStats)) {
+        let mut s = self.stats.get();
+        f(&mut s);
+        self.stats.set(s);
+    }
+
+    /// Live processes, by number.
+    pub fn live_pids(&self) -> Vec<Pid> {
+        self.m
+            .procs
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.is_some())
+            .map(|(i, _)| Pid(i as u32))
+            .collect()
+    }
+
+    /// The bounds of the VMA of `pid` containing `page`.
+    pub fn vma_bounds(&self, pid: Pid, page: u64) -> Option<(u64, u64)> {
+        let id = self.m.vma_lookup(pid, page)?;
+        let v = self.m.vma(id);
+        Some((v.start, v.end))
+    }
+
+    /// The VMA of `pid` containing `page`, for tests and reports.
+    pub fn vma_at(&self, pid: Pid, page: u64) -> Option<(VmaId, Vma)> {
+        let id = self.m.vma_lookup(pid, page)?;
+        Some((id, self.m.vma(id).clone()))
+    }
+
+    /// The PTE of `pid` at `page`.
+    pub fn pte(&self, pid: Pid, page: u64) -> Pte {
+        if page >= WINDOW_PAGES {
+            return Pte::None;
+        }
+        self.m.pte(pid, page)
+    }
+
+    /// Anonymous frames alive, including swap-cache pages (leak check).
+    pub fn anon_frames_live(&self) -> usize {
+        self.m.nr_anon_frames
+    }
+
+    /// Every present PTE, in any process, that maps an anonymous frame.
+    pub fn anon_ptes(&self) -> Vec<AnonPte> {
+        let mut out = Vec::new();
+        for (i, mm) in self.m.procs.iter().enumerate() {
+            let Some(mm) = mm else { continue };
+            for &vid in mm.vmas.values() {
+                let v = self.m.vma(vid);
+                for a in v.start..v.end {
+                    if let Pte::Present { frame, .. } = mm.pt[a as usize] {
+                        let f = self.m.frame(frame);
+                        if let FrameKind::Anon { mapping, index } = f.kind {
+                            out.push(AnonPte {
+                                pid: Pid(i as u32),
+                                page: a,
+                                vma: vid,
+                                frame: frame.raw(),
+                                mapping,
+                                index,
+                                mapcount: f.mapcount,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// `rmap_walk_anon`: asks the design for the candidate VMAs of
+    /// `(mapping, index)`, computes `vma_address` in each and reports the
+    /// PTEs there that map a frame with this mapping and index. A candidate
+    /// the MMU already freed is a dangling pointer.
+    pub fn rmap_walk(&self, mapping: AnonMapping, index: u64) -> Result<Walk, RmapError> {
+        let mut found = Vec::new();
+        let visited = self.walk_candidates(mapping, index, |pid, addr, pte, m| {
+            if let Pte::Present { frame, .. } = pte
+                && m.frame(frame).anon() == Some((mapping, index))
+            {
+                found.push((pid, addr));
+            }
+        })?;
+        Ok(Walk { found, visited })
+    }
+
+    /// The walk itself: calls `visit(pid, address, pte)` for every candidate
+    /// VMA whose `vma_address` of `index` lies inside it.
+    fn walk_candidates(
+        &self,
+        mapping: AnonMapping,
+        index: u64,
+        mut visit: impl FnMut(Pid, u64, Pte, &Machine),
+    ) -> Result<usize, RmapError> {
+        let mut cands = Vec::new();
+        self.rmap.rmap_walk(&self.m, mapping, index, &mut cands)?;
+        for &c in &cands {
+            let Some(v) = self.m.vmas.get(c) else {
+                return Err(RmapError::Dangling {
+                    what: "vma".into(),
+                    detail: format!(
+                        "the walk of mapping {mapping} index {index:#x} returned VMA {c}, \
+                         which the MMU freed"
+                    ),
+                });
+            };
+            if let Some(a) = v.vma_address(index) {
+                visit(v.mm, a, self.m.pte(v.mm, a), &self.m);
+            }
+        }
+        self.bump(|s| {
+            s.walks += 1;
+            s.vmas_visited += cands.len() as u64;
+        });
+        Ok(cands.len())
+    }
+
+    /// What a user sees: maps lines and present pages of every process.
+    pub fn state(&self) -> State {
+        let mut st = State::default();
+        for (i, mm) in self.m.procs.iter().enumerate() {
+            let Some(mm) = mm else { continue };
+            let mut ps = ProcState::default();
+            for &vid in mm.vmas.values() {
+                let v = self.m.vma(vid);
+                ps.vmas.push(VmaLine {
+                    start: v.start,
+                    end: v.end,
+                    perms: v.perms(),
+                    kind: v.map_kind(),
+                    offset: if v.is_anonymous() { 0 } else { v.pgoff },
+                });
+                for a in v.start..v.end {
+                    if let Pte::Present { frame, .. } = mm.pt[a as usize] {
+                        let e = if frame == self.m.zero {
+                            (FrameRef::Zero, 0)
+                        } else {
+                            (FrameRef::Frame(frame.raw()), self.m.frame(frame).mapcount)
+                        };
+                        ps.pages.insert(a, e);
+                    }
+                }
+            }
+            st.procs.insert(Pid(i as u32), ps);
+        }
+        st
+    }
+
+    /// Executes one op. An injected allocation failure becomes
+    /// `err ENOMEM` after the op undid what Linux undoes; a dangling
+    /// reference or failed design check is a [`Violation`].
+    pub fn apply(&mut self, op: &Op) -> Result<Outcome, Violation> {
+        let r = match *op {
+            Op::Mmap {
+                pid,
+                addr,
+                len,
+                prot,
+                kind,
+                replace,
+            } => self.op_mmap(pid, addr, len, prot, kind, replace),
+            Op::Munmap { pid, addr, len } => self.op_munmap(pid, addr, len),
+            Op::Mprotect {
+                pid,
+                addr,
+                len,
+                prot,
+            } => self.op_mprotect(pid, addr, len, prot),
+            Op::Mremap {
+                pid,
+                old,
+                old_len,
+                new_len,
+                to,
+            } => self.op_mremap(pid, old, old_len, new_len, to),
+            Op::Madvise {
+                pid,
+                addr,
+                len,
+                advice,
+            } => self.op_madvise(pid, addr, len, advice),
+            Op::Fork { pid } => self.op_fork(pid),
+            Op::Exit { pid } => self.op_exit(pid),
+            Op::Read { pid, addr } => self.op_read(pid, addr),
+            Op::Write { pid, addr, value } => self.op_write(pid, addr, value),
+            Op::Swapout { pid, addr } => self.op_swapout(pid, addr),
+            Op::Reclaim => self.op_reclaim(),
+            Op::Migrate { pid, addr } => self.op_migrate(pid, addr),
+            Op::FailAlloc { n } => {
+                self.rmap.alloc_schedule().fail_nth(n);
+                Ok(Outcome::Ok)
+            }
+            Op::Dump => Ok(Outcome::Ok),
+        };
+        match r {
+            Ok(o) => Ok(o),
+            Err(Fail::NoMem) => Ok(Outcome::Err(Errno::ENOMEM)),
+            Err(Fail::Violation(v)) => Err(v),
+        }
+    }
+
+    /// Checks common to ops on a range: `ESRCH` for a dead process, `EINVAL`
+    /// for an empty range or one reaching outside the window.
+    fn check_range(&self, pid: Pid, addr: u64, len: u64) -> Option<Outcome> {
+        if !self.m.alive(pid) {
+            return Some(Outcome::Err(Errno::ESRCH));
+        }
+        if !range_ok(addr, len) {
+            return Some(Outcome::Err(Errno::EINVAL));
+        }
+        None
+    }
+
+    fn op_mmap(
+        &mut self,
+        pid: Pid,
+        addr: u64,
+        len: u64,
+        prot: Prot,
+        kind: Kind,
+        replace: bool,
+    ) -> KResult<Outcome> {
+        if let Some(o) = self.check_range(pid, addr, len) {
+            return Ok(o);
+        }
+        self.do_mmap(pid, addr, len, prot, kind, replace)
+    }
+
+    fn op_munmap(&mut self, pid: Pid, addr: u64, len: u64) -> KResult<Outcome> {
+        if let Some(o) = self.check_range(pid, addr, len) {
+            return Ok(o);
+        }
+        self.do_vmi_munmap(pid, addr, addr + len)?;
+        Ok(Outcome::Ok)
+    }
+
+    fn op_mprotect(&mut self, pid: Pid, addr: u64, len: u64, prot: Prot) -> KResult<Outcome> {
+        if let Some(o) = self.check_range(pid, addr, len) {
+            return Ok(o);
+        }
+        self.do_mprotect_pkey(pid, addr, addr + len, prot)
+    }
+
+    fn op_madvise(
+        &mut self,
+        pid: Pid,
+        addr: u64,
+        len: u64,
+        advice: crate::op::Advice,
+    ) -> KResult<Outcome> {
+        if let Some(o) = self.check_range(pid, addr, len) {
+            return Ok(o);
+        }
+        self.madvise_walk_vmas(pid, addr, addr + len, advice)
+    }
+
+    fn op_fork(&mut self, pid: Pid) -> KResult<Outcome> {
+        if !self.m.alive(pid) {
+            return Ok(Outcome::Err(Errno::ESRCH));
+        }
+        self.dup_mmap(pid)
+    }
+
+    fn op_exit(&mut self, pid: Pid) -> KResult<Outcome> {
+        if !self.m.alive(pid) {
+            return Ok(Outcome::Err(Errno::ESRCH));
+        }
+        self.exit_mmap(pid)?;
+        Ok(Outcome::Ok)
+    }
+
+    fn op_read(&mut self, pid: Pid, addr: u64) -> KResult<Outcome> {
+        if let Some(o) = self.check_range(pid, addr, 1) {
+            return Ok(o);
+        }
+        self.handle_read(pid, addr)
+    }
+
+    fn op_write(&mut self, pid: Pid, addr: u64, value: u64) -> KResult<Outcome> {
+        if let Some(o) = self.check_range(pid, addr, 1) {
+            return Ok(o);
+        }
+        self.handle_write(pid, addr, value)
+    }
+
+    /// `anon_vma_prepare`: gives `vma` an anon_vma on its first anonymous
+    /// fault, offering the design the neighbours `find_mergeable_anon_vma`
+    /// may reuse (next first, then prev) when they pass
+    /// `anon_vma_compatible` (`mm/rmap.c` `__anon_vma_prepare`).
+    fn anon_vma_prepare(&mut self, vma: VmaId) -> KResult<()> {
+        if self.rmap.has_anon_vma(vma) {
+            return Ok(());
+        }
+        let next = self
+            .m
+            .vma_next_adjacent(vma)
+            .filter(|&n| self.m.anon_vma_compatible(vma, n));
+        let prev = self
+            .m
+            .vma_prev(vma)
+            .filter(|&p| self.m.anon_vma_compatible(p, vma));
+        self.bump(|s| s.anon_vma_prepares += 1);
+        self.rmap.anon_vma_prepare(&self.m, vma, next, prev)?;
+        Ok(())
+    }
+
+    /// `unlink_anon_vmas` for a VMA that is going away (or, for
+    /// `MREMAP_DONTUNMAP`, losing its anon_vma).
+    fn unlink_anon_vmas(&mut self, vma: VmaId) -> KResult<()> {
+        self.rmap.unlink_anon_vmas(&self.m, vma)?;
+        Ok(())
+    }
+
+    /// Every PTE of any process that maps `frame` (for reports of PTEs a
+    /// walk missed).
+    fn ptes_mapping(&self, frame: FrameId) -> Vec<(Pid, u64)> {
+        let mut out = Vec::new();
+        for (i, mm) in self.m.procs.iter().enumerate() {
+            let Some(mm) = mm else { continue };
+            for (a, pte) in mm.pt.iter().enumerate() {
+                match *pte {
+                    Pte::Present { frame: f, .. } | Pte::Migration { frame: f, .. }
+                        if f == frame =>
+                    {
+                        out.push((Pid(i as u32), a as u64))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+}

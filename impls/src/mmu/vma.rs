@@ -1,0 +1,568 @@
+//! VMA surgery after `mm/vma.c` (Linux 6.18 with the January 2026
+//! `copied_from` fix): splitting, the two merge entry points, munmap, mmap
+//! and mremap's `copy_vma`.
+
+use crate::op::{Errno, Kind, Outcome, Pid, Prot};
+use crate::rmap::{CloneOp, MergeSrc, Rmap, VmaId};
+
+use super::vm_flags::*;
+use super::{Fail, FileRef, KResult, Mmu, ShmemObj, Vma, prot_bits};
+
+/// What the range being merged carries (`vmg->anon_vma`, `vmg->middle`,
+/// `vmg->copied_from`), as `is_mergeable_anon_vma` needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Src {
+    /// A new range from mmap: no anon_vma.
+    New,
+    /// `vma_merge_existing_range`: the middle VMA being modified.
+    Existing(VmaId),
+    /// `copy_vma`: the VMA being moved (`copied_from`).
+    Copy(VmaId),
+    /// `vma_merge_extend`: the VMA being grown in place.
+    Extend(VmaId),
+}
+
+/// `struct vma_merge_struct`: a proposed range and what it would merge with.
+#[derive(Clone, Debug)]
+pub(super) struct Vmg {
+    pub start: u64,
+    pub end: u64,
+    pub pgoff: u64,
+    pub flags: u32,
+    pub file: Option<FileRef>,
+    pub prev: Option<VmaId>,
+    pub next: Option<VmaId>,
+    pub src: Src,
+    /// `vmg->just_expand`.
+    pub just_expand: bool,
+}
+
+/// A VMA whose range `commit_merge` rewrites: `(vma, start, end, pgoff)`.
+type NewRange = (VmaId, u64, u64, u64);
+
+impl<R: Rmap> Mmu<R> {
+    /// `__split_vma`: cuts `vma` at `addr`; the new VMA (below `addr` if
+    /// `new_below`, else above) gets `anon_vma_clone(.., CloneOp::Split)`
+    /// first, and the original's range change is bracketed by
+    /// `vma_pre_update`/`vma_post_update` when it has an anon_vma; on a
+    /// clone failure nothing changes (`mm/vma.c` `__split_vma`).
+    pub(super) fn split_vma(&mut self, vma: VmaId, addr: u64, new_below: bool) -> KResult<VmaId> {
+        let old = self.m.vma(vma).clone();
+        debug_assert!(old.start < addr && addr < old.end);
+        let mut new = old.clone();
+        if new_below {
+            new.end = addr;
+        } else {
+            new.start = addr;
+            new.pgoff += addr - old.start;
+        }
+        let nid = self.m.vma_alloc(new);
+        if let Err(e) = self.rmap.anon_vma_clone(&self.m, nid, vma, CloneOp::Split) {
+            self.m.vma_free(nid);
+            return Err(e.into());
+        }
+        let has = self.rmap.has_anon_vma(vma);
+        if has {
+            self.rmap.vma_pre_update(vma);
+        }
+        if new_below {
+            self.m
+                .set_range(vma, addr, old.end, old.pgoff + (addr - old.start));
+        } else {
+            self.m.set_range(vma, old.start, addr, old.pgoff);
+        }
+        self.m.link(nid);
+        if has {
+            self.rmap.vma_post_update(&self.m, vma);
+        }
+        self.bump(|s| s.vma_splits += 1);
+        Ok(nid)
+    }
+
+    /// `is_mergeable_vma`: same flags (no soft-dirty here) and same file.
+    fn is_mergeable_vma(&self, vmg: &Vmg, tgt: VmaId) -> bool {
+        let t = self.m.vma(tgt);
+        t.flags == vmg.flags && t.file == vmg.file
+    }
+
+    /// `is_mergeable_anon_vma`: asks the design whether the range's
+    /// anon_vma state may join `tgt`'s.
+    fn is_mergeable_anon_vma(&self, vmg: &Vmg, tgt: VmaId) -> bool {
+        match vmg.src {
+            Src::New => self.rmap.is_mergeable_anon_vma(tgt, MergeSrc::New),
+            Src::Existing(m) => self.rmap.is_mergeable_anon_vma(tgt, MergeSrc::Existing(m)),
+            Src::Copy(c) => self.rmap.is_mergeable_anon_vma(tgt, MergeSrc::Copy(c)),
+            Src::Extend(v) => self.rmap.is_mergeable_anon_vma_extend(tgt, v),
+        }
+    }
+
+    /// `can_vma_merge_after`: the range may be appended to `prev`.
+    fn can_vma_merge_after(&self, vmg: &Vmg, prev: VmaId) -> bool {
+        let p = self.m.vma(prev);
+        self.is_mergeable_vma(vmg, prev)
+            && self.is_mergeable_anon_vma(vmg, prev)
+            && p.pgoff + p.pages() == vmg.pgoff
+    }
+
+    /// `can_vma_merge_before`: the range may be prepended to `next`.
+    fn can_vma_merge_before(&self, vmg: &Vmg, next: VmaId) -> bool {
+        let n = self.m.vma(next);
+        self.is_mergeable_vma(vmg, next)
+            && self.is_mergeable_anon_vma(vmg, next)
+            && n.pgoff == vmg.pgoff + (vmg.end - vmg.start)
+    }
+
+    /// `can_vma_merge_left`: prev is adjacent and compatible.
+    fn can_vma_merge_left(&self, vmg: &Vmg) -> bool {
+        vmg.prev
+            .is_some_and(|p| self.m.vma(p).end == vmg.start && self.can_vma_merge_after(vmg, p))
+    }
+
+    /// `can_vma_merge_right`: next is adjacent and compatible, and for a
+    /// three-way merge prev's and next's anon_vmas are compatible with each
+    /// other (the design's `anon_vmas_compatible`).
+    fn can_vma_merge_right(&self, vmg: &Vmg, can_merge_left: bool) -> bool {
+        let Some(n) = vmg.next else { return false };
+        if self.m.vma(n).start != vmg.end || !self.can_vma_merge_before(vmg, n) {
+            return false;
+        }
+        if !can_merge_left {
+            return true;
+        }
+        let p = vmg.prev.expect("left merge has a prev");
+        self.rmap.anon_vmas_compatible(p, n)
+    }
+
+    /// `dup_anon_vma`: before a merge makes `dst` cover pages that `src`
+    /// mapped, `dst` takes `src`'s anon_vma if it has none (the design
+    /// checks both sides and cleans up after itself on failure).
+    fn dup_anon_vma(&mut self, dst: VmaId, src: VmaId) -> KResult<()> {
+        self.rmap.dup_anon_vma(&self.m, dst, src)?;
+        Ok(())
+    }
+
+    /// `commit_merge`: rewrites `vma`'s range (and `adjust`'s, the neighbour
+    /// whose start moves) inside `vma_pre_update`/`vma_post_update` when an
+    /// anon_vma is involved, then frees the VMAs the merge swallowed after
+    /// `unlink_anon_vmas` (`anon_vma_merge`), in `remove` order.
+    fn commit_merge(
+        &mut self,
+        vma: NewRange,
+        adjust: Option<NewRange>,
+        remove: &[VmaId],
+    ) -> KResult<()> {
+        let anon =
+            self.rmap.has_anon_vma(vma.0) || adjust.is_some_and(|a| self.rmap.has_anon_vma(a.0));
+        if anon {
+            self.rmap.vma_pre_update(vma.0);
+            if let Some(a) = adjust {
+                self.rmap.vma_pre_update(a.0);
+            }
+        }
+        for &r in remove {
+            self.m.unlink_tree(r);
+        }
+        // Keys may move past each other: take both out, then put back.
+        self.m.unlink_tree(vma.0);
+        if let Some(a) = adjust {
+            self.m.unlink_tree(a.0);
+        }
+        {
+            let v = self.m.vma_mut(vma.0);
+            (v.start, v.end, v.pgoff) = (vma.1, vma.2, vma.3);
+        }
+        self.m.link(vma.0);
+        if let Some(a) = adjust {
+            let v = self.m.vma_mut(a.0);
+            (v.start, v.end, v.pgoff) = (a.1, a.2, a.3);
+            self.m.link(a.0);
+        }
+        if anon {
+            self.rmap.vma_post_update(&self.m, vma.0);
+            if let Some(a) = adjust {
+                self.rmap.vma_post_update(&self.m, a.0);
+            }
+        }
+        for &r in remove {
+            self.unlink_anon_vmas(r)?;
+            self.m.vma_free(r);
+        }
+        self.bump(|s| s.vma_merges += 1);
+        Ok(())
+    }
+
+    /// `vma_expand`: grows `target` over `[start, end)`, swallowing `next`
+    /// when the range reaches its end; anon_vma state is propagated first
+    /// from `next` and, for mremap, from the copied-from VMA
+    /// (`dup_anon_vma`), and an allocation failure there changes nothing.
+    fn vma_expand(&mut self, vmg: &Vmg, target: VmaId) -> KResult<()> {
+        let remove_next = vmg
+            .next
+            .is_some_and(|n| n != target && vmg.end == self.m.vma(n).end);
+        if remove_next {
+            self.dup_anon_vma(target, vmg.next.expect("next"))?;
+        }
+        if let Src::Copy(from) = vmg.src {
+            self.dup_anon_vma(target, from)?;
+        }
+        let remove: Vec<VmaId> = if remove_next {
+            vec![vmg.next.expect("next")]
+        } else {
+            Vec::new()
+        };
+        self.commit_merge((target, vmg.start, vmg.end, vmg.pgoff), None, &remove)
+    }
+
+    /// `vma_merge_new_range`: tries to place the new range `[start, end)`
+    /// (nothing mapped there) into `prev` and/or `next`; returns the VMA
+    /// that now covers it, `None` if no merge is possible, `Err(NoMem)` if
+    /// propagating anon_vma state failed (nothing changed then).
+    pub(super) fn vma_merge_new_range(&mut self, vmg: &mut Vmg) -> KResult<Option<VmaId>> {
+        if vmg.prev.is_none() && vmg.next.is_none() {
+            return Ok(None);
+        }
+        let end = vmg.end;
+        let left = self.can_vma_merge_left(vmg);
+        let right = !vmg.just_expand && self.can_vma_merge_right(vmg, left);
+        let mut target = None;
+        if right {
+            let n = vmg.next.expect("next");
+            vmg.end = self.m.vma(n).end;
+            target = Some(n);
+        }
+        if left {
+            let p = vmg.prev.expect("prev");
+            let pv = self.m.vma(p);
+            vmg.start = pv.start;
+            vmg.pgoff = pv.pgoff;
+            target = Some(p);
+        }
+        let Some(t) = target else { return Ok(None) };
+        if let Err(e) = self.vma_expand(vmg, t) {
+            vmg.end = end;
+            return Err(e);
+        }
+        Ok(Some(t))
+    }
+
+    /// `vma_merge_existing_range`: after `[start, end)` of `middle` is to get
+    /// new flags, merges that part into prev and/or next when they match;
+    /// returns the merged VMA, `None` if nothing merges, `Err(NoMem)` when
+    /// `dup_anon_vma` failed (VMAs unchanged).
+    fn vma_merge_existing_range(&mut self, vmg: &Vmg, middle: VmaId) -> KResult<Option<VmaId>> {
+        let m = self.m.vma(middle).clone();
+        let (start, end) = (vmg.start, vmg.end);
+        let left_side = start == m.start;
+        let right_side = end == m.end;
+        if !left_side && !right_side {
+            return Ok(None);
+        }
+        let merge_left = left_side && self.can_vma_merge_left(vmg);
+        let mut vmg = vmg.clone();
+        let (merge_right, next) = if right_side {
+            vmg.next = self.m.vma_next_adjacent(middle);
+            (self.can_vma_merge_right(&vmg, merge_left), vmg.next)
+        } else {
+            (false, None)
+        };
+        if !merge_left && !merge_right {
+            return Ok(None);
+        }
+        let remove_middle = left_side && right_side;
+        if merge_left && merge_right {
+            // prev extends over middle and next; both go.
+            let (p, n) = (vmg.prev.expect("prev"), next.expect("next"));
+            let pv = self.m.vma(p).clone();
+            let nv_end = self.m.vma(n).end;
+            let src = if self.rmap.has_anon_vma(n) { n } else { middle };
+            self.dup_anon_vma(p, src)?;
+            self.commit_merge((p, pv.start, nv_end, pv.pgoff), None, &[middle, n])?;
+            Ok(Some(p))
+        } else if merge_left {
+            // prev extends over [start, end); middle shrinks or goes.
+            let p = vmg.prev.expect("prev");
+            let pv = self.m.vma(p).clone();
+            self.dup_anon_vma(p, middle)?;
+            if remove_middle {
+                self.commit_merge((p, pv.start, end, pv.pgoff), None, &[middle])?;
+            } else {
+                let adj = (middle, end, m.end, m.pgoff + (end - m.start));
+                self.commit_merge((p, pv.start, end, pv.pgoff), Some(adj), &[])?;
+            }
+            Ok(Some(p))
+        } else {
+            // next extends down over [start, end); middle shrinks or goes.
+            let n = next.expect("next");
+            let nv = self.m.vma(n).clone();
+            self.dup_anon_vma(n, middle)?;
+            if remove_middle {
+                let pgoff = nv.pgoff - (end - start);
+                self.commit_merge((n, start, nv.end, pgoff), None, &[middle])?;
+            } else {
+                let adj = (n, start, nv.end, nv.pgoff - (nv.start - start));
+                self.commit_merge((middle, m.start, start, m.pgoff), Some(adj), &[])?;
+            }
+            Ok(Some(n))
+        }
+    }
+
+    /// `vma_modify`: for a flags change of `[start, end)` inside `vma`, merge
+    /// with a neighbour if possible, else split off the parts outside the
+    /// range; returns the VMA that now is exactly the range (or the merged
+    /// one). An allocation failure in the merge changes nothing; one in the
+    /// second split leaves the first split in place, as Linux does.
+    pub(super) fn vma_modify(
+        &mut self,
+        vma: VmaId,
+        start: u64,
+        end: u64,
+        flags: u32,
+    ) -> KResult<VmaId> {
+        let v = self.m.vma(vma).clone();
+        let vmg = Vmg {
+            start,
+            end,
+            pgoff: v.pgoff + (start - v.start),
+            flags,
+            file: v.file,
+            prev: self.m.vma_prev(vma),
+            next: None,
+            src: Src::Existing(vma),
+            just_expand: false,
+        };
+        if let Some(merged) = self.vma_merge_existing_range(&vmg, vma)? {
+            return Ok(merged);
+        }
+        if v.start < start {
+            self.split_vma(vma, start, true)?;
+        }
+        if self.m.vma(vma).end > end {
+            self.split_vma(vma, end, false)?;
+        }
+        Ok(vma)
+    }
+
+    /// `vms_gather_munmap_vmas`: splits the VMAs straddling `start` and
+    /// `end` and returns every VMA inside `[start, end)`, in address order.
+    /// A failed split returns `ENOMEM` with the earlier split kept.
+    pub(super) fn gather_munmap_vmas(
+        &mut self,
+        pid: Pid,
+        start: u64,
+        end: u64,
+    ) -> KResult<Vec<VmaId>> {
+        let mut out = Vec::new();
+        let Some(first) = self.m.find_vma(pid, start) else {
+            return Ok(out);
+        };
+        if self.m.vma(first).start >= end {
+            return Ok(out);
+        }
+        if self.m.vma(first).start < start {
+            self.split_vma(first, start, true)?;
+        }
+        let mut cur = Some(first);
+        while let Some(v) = cur {
+            if self.m.vma(v).start >= end {
+                break;
+            }
+            if self.m.vma(v).end > end {
+                self.split_vma(v, end, false)?;
+            }
+            out.push(v);
+            cur = self.m.vma_from(pid, self.m.vma(v).end);
+        }
+        Ok(out)
+    }
+
+    /// `vms_complete_munmap_vmas`/`unmap_region`: detaches the gathered
+    /// VMAs, zaps all their PTEs, then `unlink_anon_vmas` each (as
+    /// `free_pgtables` does) and frees them.
+    pub(super) fn remove_vmas(&mut self, pid: Pid, vmas: &[VmaId]) -> KResult<()> {
+        for &v in vmas {
+            self.m.unlink_tree(v);
+        }
+        for &v in vmas {
+            let (s, e) = {
+                let x = self.m.vma(v);
+                (x.start, x.end)
+            };
+            self.m.zap_pte_range(pid, s, e);
+        }
+        for &v in vmas {
+            self.unlink_anon_vmas(v)?;
+        }
+        for &v in vmas {
+            self.m.vma_free(v);
+        }
+        Ok(())
+    }
+
+    /// `do_vmi_munmap`: unmaps `[start, end)`, splitting at both ends; never
+    /// merges.
+    pub(super) fn do_vmi_munmap(&mut self, pid: Pid, start: u64, end: u64) -> KResult<()> {
+        let vmas = self.gather_munmap_vmas(pid, start, end)?;
+        if vmas.is_empty() {
+            return Ok(());
+        }
+        self.remove_vmas(pid, &vmas)
+    }
+
+    /// `do_mmap` + `__mmap_region`: flags from prot and kind
+    /// (`accountable_mapping` gives private writable mappings `VM_ACCOUNT`),
+    /// `EEXIST` for `MAP_FIXED_NOREPLACE` over a mapping, `MAP_FIXED` unmaps
+    /// first, then the new range merges with its neighbours
+    /// (`vma_merge_new_range`) or becomes a new VMA.
+    pub(super) fn do_mmap(
+        &mut self,
+        pid: Pid,
+        addr: u64,
+        len: u64,
+        prot: Prot,
+        kind: Kind,
+        replace: bool,
+    ) -> KResult<Outcome> {
+        let end = addr + len;
+        let mut flags = prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+        let (file, pgoff, shared_anon) = match kind {
+            Kind::Anon => (None, addr, false),
+            Kind::Shared => {
+                flags |= VM_SHARED | VM_MAYSHARE;
+                (None, 0, true)
+            }
+            Kind::File { file, off } | Kind::SFile { file, off } => {
+                if file >= crate::op::NR_FILES {
+                    return Ok(Outcome::Err(Errno::EINVAL));
+                }
+                if matches!(kind, Kind::SFile { .. }) {
+                    flags |= VM_SHARED | VM_MAYSHARE;
+                }
+                (Some(FileRef::File(file)), off, false)
+            }
+        };
+        if flags & (VM_SHARED | VM_WRITE) == VM_WRITE {
+            flags |= VM_ACCOUNT;
+        }
+        let overlap = self
+            .m
+            .find_vma(pid, addr)
+            .is_some_and(|v| self.m.vma(v).start < end);
+        if overlap && !replace {
+            return Ok(Outcome::Err(Errno::EEXIST));
+        }
+        if overlap {
+            // __mmap_setup: gather, then vms_clean_up_area (zap +
+            // free_pgtables' unlink_anon_vmas) before the merge; the VMAs
+            // are freed after it in Linux, which no hook can tell apart.
+            let old = self.gather_munmap_vmas(pid, addr, end)?;
+            self.remove_vmas(pid, &old)?;
+        }
+        let mut vmg = Vmg {
+            start: addr,
+            end,
+            pgoff,
+            flags,
+            file,
+            prev: self.m.vma_before(pid, addr),
+            next: self.m.vma_from(pid, end),
+            src: Src::New,
+            just_expand: false,
+        };
+        match self.vma_merge_new_range(&mut vmg) {
+            Ok(Some(_)) => return Ok(Outcome::Ok),
+            Ok(None) | Err(Fail::NoMem) => {}
+            Err(e) => return Err(e),
+        }
+        // __mmap_new_vma (shmem_zero_setup for shared anonymous memory).
+        let file = if shared_anon {
+            let o = self.m.shmem.insert(ShmemObj {
+                size: len,
+                pages: vec![None; len as usize],
+                users: 0,
+            });
+            Some(FileRef::Shmem(o))
+        } else {
+            file
+        };
+        let id = self.m.vma_alloc(Vma {
+            mm: pid,
+            start: addr,
+            end,
+            pgoff,
+            flags,
+            file,
+        });
+        self.m.link(id);
+        Ok(Outcome::Ok)
+    }
+
+    /// `copy_vma`: the destination VMA of an mremap move of `vma`'s
+    /// `[.., +len)` to `addr`. An unfaulted anonymous VMA's pgoff is reset to
+    /// `addr`; the range first tries `vma_merge_copied_range` (which
+    /// propagates the anon_vma into an unfaulted neighbour it merges into),
+    /// else a new VMA gets `anon_vma_clone(.., CloneOp::Remap)`. Returns
+    /// `(new_vma, vma)` where `vma` is replaced by the merged VMA if the
+    /// source merged into it; `Err(NoMem)` if the clone failed.
+    pub(super) fn copy_vma(
+        &mut self,
+        vma: VmaId,
+        addr: u64,
+        len: u64,
+        pgoff: u64,
+    ) -> KResult<(VmaId, VmaId)> {
+        let v = self.m.vma(vma).clone();
+        let pid = v.mm;
+        let mut pgoff = pgoff;
+        let faulted_in_anon_vma = !v.is_anonymous() || self.rmap.has_anon_vma(vma);
+        if !faulted_in_anon_vma {
+            pgoff = addr;
+        }
+        if self
+            .m
+            .find_vma(pid, addr)
+            .is_some_and(|n| self.m.vma(n).start < addr + len)
+        {
+            // "should never get here"
+            return Err(Fail::NoMem);
+        }
+        let mut vmg = Vmg {
+            start: addr,
+            end: addr + len,
+            pgoff,
+            flags: v.flags,
+            file: v.file,
+            prev: self.m.vma_before(pid, addr),
+            next: self.m.vma_from(pid, addr),
+            src: Src::Copy(vma),
+            just_expand: false,
+        };
+        match self.vma_merge_new_range(&mut vmg) {
+            Ok(Some(nv)) => {
+                let n = self.m.vma(nv);
+                let vma = if v.start >= n.start && v.start < n.end {
+                    // Only an unfaulted VMA, whose pgoff was reset, can
+                    // merge with itself.
+                    debug_assert!(!faulted_in_anon_vma);
+                    nv
+                } else {
+                    vma
+                };
+                return Ok((nv, vma));
+            }
+            Ok(None) | Err(Fail::NoMem) => {}
+            Err(e) => return Err(e),
+        }
+        let new = self.m.vma_alloc(Vma {
+            start: addr,
+            end: addr + len,
+            pgoff,
+            ..v
+        });
+        if let Err(e) = self.rmap.anon_vma_clone(&self.m, new, vma, CloneOp::Remap) {
+            self.m.vma_free(new);
+            return Err(e.into());
+        }
+        self.m.link(new);
+        Ok((new, vma))
+    }
+}
