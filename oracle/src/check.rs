@@ -108,8 +108,7 @@ pub fn check_findability<R: Rmap>(mmu: &Mmu<R>) -> Result<(), Broken> {
                     first.index,
                     ptes.len(),
                     first.mapping,
-                    mmu.rmap()
-                        .describe(mmu, Some(first.mapping), &[first.vma])
+                    mmu.rmap().describe(mmu, Some(first.mapping), &[first.vma])
                 ),
             )
             .at(first.pid, first.page));
@@ -118,7 +117,11 @@ pub fn check_findability<R: Rmap>(mmu: &Mmu<R>) -> Result<(), Broken> {
             .rmap_walk(first.mapping, first.index)
             .map_err(|e| from_rmap_error(&e).at(first.pid, first.page))?;
         for pte in ptes {
-            if !walk.found.iter().any(|&(p, pg)| p == pte.pid && pg == pte.page) {
+            if !walk
+                .found
+                .iter()
+                .any(|&(p, pg)| p == pte.pid && pg == pte.page)
+            {
                 let found: Vec<String> = walk
                     .found
                     .iter()

@@ -209,10 +209,7 @@ pub fn fuzz(a: &FuzzArgs) -> ExitCode {
         }
     }
     if let (Some(n), Some(t)) = (st.execs_to_first_failure, st.time_to_first_failure) {
-        eprintln!(
-            "first failure after {n} execs, {:.2}s",
-            t.as_secs_f64()
-        );
+        eprintln!("first failure after {n} execs, {:.2}s", t.as_secs_f64());
     }
     ExitCode::from(EXIT_FAIL)
 }

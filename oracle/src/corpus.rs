@@ -81,7 +81,9 @@ fn parse_spec(text: &str) -> Result<DesignSpec, String> {
         } else if let Some(b) = w.strip_prefix("bug=") {
             spec.bugs.push(b.to_string());
         } else {
-            return Err(format!("unknown spec word `{w}` (expected era=YEAR or bug=ID)"));
+            return Err(format!(
+                "unknown spec word `{w}` (expected era=YEAR or bug=ID)"
+            ));
         }
     }
     Ok(spec)
@@ -93,7 +95,11 @@ fn split_directive(body: &str) -> Option<(&str, Option<&str>, &str)> {
     let head = head.trim();
     if let Some(open) = head.find('[') {
         let close = head.rfind(']')?;
-        Some((head[..open].trim(), Some(&head[open + 1..close]), value.trim()))
+        Some((
+            head[..open].trim(),
+            Some(&head[open + 1..close]),
+            value.trim(),
+        ))
     } else {
         Some((head, None, value.trim()))
     }
@@ -115,7 +121,9 @@ fn normalise_vmas(text: &str) -> Result<String, String> {
         let rest: Vec<&str> = parts.collect();
         // `file:1:3` splits into kind `file`, then `1`, then the offset.
         let off = if kind == "file" || kind == "sfile" {
-            let f = rest.first().ok_or_else(|| format!("`{tok}`: file kind needs F"))?;
+            let f = rest
+                .first()
+                .ok_or_else(|| format!("`{tok}`: file kind needs F"))?;
             kind = format!("{kind}:{f}");
             rest.get(1).copied().unwrap_or("0")
         } else {
@@ -161,15 +169,18 @@ pub fn parse_corpus(text: &str) -> Result<CorpusFile, String> {
                 None => general = Some(verdict),
                 Some(s) => specific.push((s, verdict)),
             }
-        } else if let Some(d) = key.strip_prefix("dump ").map(str::trim).or(if key == "final" {
-            Some("final")
-        } else {
-            None
-        }) {
+        } else if let Some(d) = key
+            .strip_prefix("dump ")
+            .map(str::trim)
+            .or(if key == "final" { Some("final") } else { None })
+        {
             let dump = if d == "final" {
                 DumpRef::Final
             } else {
-                DumpRef::Nth(d.parse().map_err(|_| err(format!("bad dump number `{d}`")))?)
+                DumpRef::Nth(
+                    d.parse()
+                        .map_err(|_| err(format!("bad dump number `{d}`")))?,
+                )
             };
             let mut words = value.splitn(3, char::is_whitespace);
             let pid = words.next().unwrap_or_default().to_string();

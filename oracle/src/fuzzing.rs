@@ -280,7 +280,10 @@ pub fn run_engine(cfg: &EngineConfig) -> EngineStats {
                     );
                     last = (Instant::now(), e);
                 }
-                if cfg.max_execs.is_some_and(|m| execs.load(Ordering::Relaxed) >= m) {
+                if cfg
+                    .max_execs
+                    .is_some_and(|m| execs.load(Ordering::Relaxed) >= m)
+                {
                     break;
                 }
             }
@@ -371,7 +374,11 @@ fn worker(
                 st.execs_to_first_failure = Some(n);
                 st.time_to_first_failure = Some(found_at);
             }
-            if !st.findings.iter().any(|(g, _)| g.signature == finding.signature) {
+            if !st
+                .findings
+                .iter()
+                .any(|(g, _)| g.signature == finding.signature)
+            {
                 st.findings.push((finding, path));
             }
             if cfg.stop_on_failure {
@@ -395,11 +402,9 @@ fn worker(
 pub fn write_finding(dir: &Path, f: &Finding, specs: &[DesignSpec]) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let text = finding_file(f, specs);
-    let hash = text
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-        });
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
     let who: String = f
         .signature
         .who
@@ -455,7 +460,14 @@ pub fn parse_one(data: &[u8]) {
         let printed = crate::ops::print::print(&s);
         let again = crate::ops::parse::parse(&printed)
             .unwrap_or_else(|e| panic!("printed stream does not parse: {e}\n{printed}"));
-        assert_eq!(again.ops, s.ops, "print/parse round trip changed the stream");
-        assert_eq!(crate::ops::print::print(&again), printed, "print is not canonical");
+        assert_eq!(
+            again.ops, s.ops,
+            "print/parse round trip changed the stream"
+        );
+        assert_eq!(
+            crate::ops::print::print(&again),
+            printed,
+            "print is not canonical"
+        );
     }
 }

@@ -16,7 +16,9 @@ pub struct Stream {
 impl Stream {
     /// A stream whose line numbers are those of its canonical print.
     pub fn from_ops(ops: Vec<Op>) -> Stream {
-        let lines = (1..=ops.len()).map(|i| i + CANONICAL_HEADER_LINES).collect();
+        let lines = (1..=ops.len())
+            .map(|i| i + CANONICAL_HEADER_LINES)
+            .collect();
         Stream { ops, lines }
     }
 }
