@@ -6,7 +6,7 @@ use std::fmt;
 
 use rmaplab_impls::mmu::{Mmu, MmuStats};
 use rmaplab_impls::op::{Op, Outcome, Pid};
-use rmaplab_impls::rmap::{Counters, Rmap};
+use rmaplab_impls::rmap::{Counters, Rmap, VmaView};
 use rmaplab_impls::state::State;
 
 use crate::check::{self, Broken, invariant};
@@ -255,13 +255,13 @@ pub fn run_design<R: Rmap>(
             fail(&mut report, Some(i), line, b);
             return finish(report, &mmu);
         }
+        track_peaks(&mut report.stats, &mmu);
         if opts.check
-            && let Err(b) = check::check_after_op(&mmu)
+            && let Err(b) = check::check_after_op(&mmu, report.stats.peak_vmas)
         {
             fail(&mut report, Some(i), line, b);
             return finish(report, &mmu);
         }
-        track_peaks(&mut report.stats, &mmu);
         if opts.record && matches!(op, Op::Dump) {
             report.dumps.push(DumpRecord {
                 line,
@@ -292,7 +292,7 @@ pub fn run_design<R: Rmap>(
             }
         }
         if opts.check
-            && let Err(mut b) = check::check_after_op(&mmu)
+            && let Err(mut b) = check::check_after_op(&mmu, report.stats.peak_vmas)
         {
             b.detail = format!("during teardown (exit {pid}): {}", b.detail);
             fail(&mut report, None, 0, b);
@@ -312,6 +312,7 @@ fn track_peaks<R: Rmap>(stats: &mut RunStats, mmu: &Mmu<R>) {
     stats.peak_anon_vmas = stats.peak_anon_vmas.max(c.anon_vmas);
     stats.peak_avcs = stats.peak_avcs.max(c.avcs);
     stats.peak_bytes = stats.peak_bytes.max(c.bytes);
+    stats.peak_vmas = stats.peak_vmas.max(mmu.live_vmas().len() as u64);
 }
 
 fn finish<R: Rmap>(mut report: RunReport, mmu: &Mmu<R>) -> RunReport {
