@@ -27,7 +27,16 @@ pub fn usage_error(msg: &str) -> ExitCode {
 pub fn load(path: &Path) -> Result<Stream, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    parse(&text).map_err(|e| format!("{}:{}:{}: {}", path.display(), e.line, e.col, e))
+    parse(&text).map_err(|e| {
+        format!(
+            "{}:{}:{}: expected {}, found {}",
+            path.display(),
+            e.line,
+            e.col,
+            e.expected,
+            e.found
+        )
+    })
 }
 
 /// The command that replays `path` with `specs`.

@@ -1,0 +1,145 @@
+//! The `rmaplab` binary: outcomes and dumps in text, the ops-v1 JSON
+//! schema, exit statuses, and clear errors for bad input.
+
+use std::io::Write;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const SAMPLE: &str = "\
+version 1
+mmap p0 0 8 rw anon
+write p0 0 0x11
+read p0 1
+fork p0
+write p1 0 0x22
+read p0 0
+write p1 300 1
+exit p9
+mprotect p1 2 2 r
+dump
+munmap p0 4 4
+";
+
+fn rmaplab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rmaplab"))
+        .args(args)
+        .output()
+        .expect("rmaplab runs")
+}
+
+fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rmaplab-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::File::create(&p)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    p
+}
+
+#[test]
+fn run_prints_outcomes_and_the_final_dump() {
+    let f = temp_file("sample.ops", SAMPLE);
+    let out = rmaplab(&["run", f.to_str().unwrap(), "--design", "single-list-2004"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("== single-list-2004"), "{text}");
+    assert!(
+        text.contains("read p0 0") && text.contains("ok 0x11"),
+        "{text}"
+    );
+    assert!(text.contains("err EINVAL"), "{text}");
+    assert!(text.contains("err ESRCH"), "{text}");
+    assert!(text.contains("final state:"), "{text}");
+    assert!(text.contains("pages 0:f0/1 1:Z/0"), "{text}");
+    assert!(text.contains("verdict: pass"), "{text}");
+}
+
+#[test]
+fn json_follows_the_ops_v1_schema() {
+    let f = temp_file("sample-json.ops", SAMPLE);
+    let out = rmaplab(&["run", f.to_str().unwrap(), "--format", "json"]);
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["verdict"], "pass");
+    let runs = v["runs"].as_array().unwrap();
+    assert!(runs.len() >= 2, "every canonical design by default");
+    for run in runs {
+        assert!(run["design"].is_string());
+        assert!(run["config"].is_object());
+        assert_eq!(run["verdict"], "pass");
+        let outcomes = run["outcomes"].as_array().unwrap();
+        assert_eq!(outcomes.len(), 11);
+        assert_eq!(outcomes[0]["line"], 2);
+        assert_eq!(outcomes[0]["op"], "mmap p0 0 8 rw anon");
+        assert_eq!(outcomes[0]["outcome"], "ok");
+        assert_eq!(outcomes[2]["outcome"], "ok");
+        assert_eq!(outcomes[2]["value"], 0);
+        assert_eq!(outcomes[5]["value"], 0x11);
+        assert_eq!(outcomes[6]["outcome"], "err");
+        assert_eq!(outcomes[6]["errno"], "EINVAL");
+        assert_eq!(outcomes[7]["errno"], "ESRCH");
+        let dumps = run["dumps"].as_array().unwrap();
+        assert_eq!(dumps.len(), 2, "the dump op and the final state");
+        assert_eq!(dumps[0]["line"], 11);
+        let p0 = &dumps[1]["processes"]["p0"];
+        assert_eq!(p0["vmas"][0], serde_json::json!([0, 4, "rw-p", "anon", 0]));
+        assert_eq!(p0["pages"]["0"], serde_json::json!(["f0", 1]));
+        assert_eq!(p0["pages"]["1"], serde_json::json!(["Z", 0]));
+    }
+    assert_eq!(runs[1]["config"]["era"], serde_json::Value::Null);
+}
+
+#[test]
+fn era_and_reference_runs_are_selectable() {
+    let f = temp_file("sample-era.ops", SAMPLE);
+    let out = rmaplab(&[
+        "run",
+        f.to_str().unwrap(),
+        "--era",
+        "2015",
+        "--format",
+        "json",
+    ]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(v["runs"][0]["design"], "chain-2010");
+    assert_eq!(v["runs"][0]["config"]["era"], "2015");
+    let out = rmaplab(&["run", f.to_str().unwrap(), "--design", "reference"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("== reference"));
+}
+
+#[test]
+fn malformed_input_exits_2_with_line_and_column() {
+    let f = temp_file("bad.ops", "mmap p0 0 4 rw anon\nmprotect p0 0 4 rq\n");
+    let out = rmaplab(&["run", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("bad.ops:2:17: expected a protection"), "{err}");
+    assert!(err.contains("expected a protection"), "{err}");
+    let out = rmaplab(&["check", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = rmaplab(&["run", "/nonexistent/x.ops"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = rmaplab(&["run", f.to_str().unwrap(), "--design", "nosuch"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = rmaplab(&["run", f.to_str().unwrap(), "--bug", "b99"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn fmt_prints_the_canonical_form() {
+    let f = temp_file(
+        "fmt.ops",
+        "# c\nmmap  p0 0x0 4 rw anon   # x\nwrite p0 0 0x11\n",
+    );
+    let out = rmaplab(&["fmt", f.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "version 1\nmmap p0 0 4 rw anon\nwrite p0 0 17\n"
+    );
+}
