@@ -704,9 +704,10 @@ fn prot_bits(p: Prot) -> u32 {
     f
 }
 
-/// Does `[addr, addr + len)` lie inside the window (and is it non-empty)?
+/// Does `[addr, addr + len)` lie inside the window? An empty range must
+/// still start on a window page.
 fn range_ok(addr: u64, len: u64) -> bool {
-    len != 0 && addr < WINDOW_PAGES && len <= WINDOW_PAGES - addr
+    addr < WINDOW_PAGES && len <= WINDOW_PAGES - addr
 }
 
 impl<R: Rmap> Mmu<R> {
@@ -932,7 +933,7 @@ impl<R: Rmap> Mmu<R> {
     }
 
     /// Checks common to ops on a range: `ESRCH` for a dead process, `EINVAL`
-    /// for an empty range or one reaching outside the window.
+    /// for a range reaching outside the window.
     fn check_range(&self, pid: Pid, addr: u64, len: u64) -> Option<Outcome> {
         if !self.m.alive(pid) {
             return Some(Outcome::Err(Errno::ESRCH));
@@ -955,12 +956,20 @@ impl<R: Rmap> Mmu<R> {
         if let Some(o) = self.check_range(pid, addr, len) {
             return Ok(o);
         }
+        if len == 0 {
+            // do_mmap
+            return Ok(Outcome::Err(Errno::EINVAL));
+        }
         self.do_mmap(pid, addr, len, prot, kind, replace)
     }
 
     fn op_munmap(&mut self, pid: Pid, addr: u64, len: u64) -> KResult<Outcome> {
         if let Some(o) = self.check_range(pid, addr, len) {
             return Ok(o);
+        }
+        if len == 0 {
+            // do_vmi_munmap
+            return Ok(Outcome::Err(Errno::EINVAL));
         }
         self.do_vmi_munmap(pid, addr, addr + len)?;
         Ok(Outcome::Ok)
@@ -969,6 +978,10 @@ impl<R: Rmap> Mmu<R> {
     fn op_mprotect(&mut self, pid: Pid, addr: u64, len: u64, prot: Prot) -> KResult<Outcome> {
         if let Some(o) = self.check_range(pid, addr, len) {
             return Ok(o);
+        }
+        if len == 0 {
+            // do_mprotect_pkey: nothing to do.
+            return Ok(Outcome::Ok);
         }
         self.do_mprotect_pkey(pid, addr, addr + len, prot)
     }
@@ -982,6 +995,10 @@ impl<R: Rmap> Mmu<R> {
     ) -> KResult<Outcome> {
         if let Some(o) = self.check_range(pid, addr, len) {
             return Ok(o);
+        }
+        if len == 0 {
+            // do_madvise: an empty range is a successful no-op.
+            return Ok(Outcome::Ok);
         }
         self.madvise_walk_vmas(pid, addr, addr + len, advice)
     }

@@ -1,7 +1,7 @@
 //! `mremap` after the 6.17+ `mm/mremap.c` (`struct vma_remap_struct`),
 //! including multi-VMA moves.
 
-use crate::op::{Errno, MremapTo, Outcome, Pid, WINDOW_PAGES};
+use crate::op::{Errno, MremapTo, Outcome, Pid};
 use crate::rmap::{Rmap, VmaId};
 
 use super::vm_flags::*;
@@ -46,7 +46,9 @@ impl Vrm {
 }
 
 impl<R: Rmap> Mmu<R> {
-    /// The `mremap` op: window and length checks, then `do_mremap`.
+    /// The `mremap` op: the window rule (old range; new range at `NEW`, or
+    /// `[old, old + new_len)` without a target), `EINVAL` for a zero new
+    /// length (`check_mremap_params`), then `do_mremap`.
     pub(super) fn op_mremap(
         &mut self,
         pid: Pid,
@@ -63,7 +65,7 @@ impl<R: Rmap> Mmu<R> {
             Some(t) => in_window(old, old_len) && in_window(t.new, new_len),
             None => in_window(old, old_len) && in_window(old, new_len),
         };
-        if !ok || old + old_len > WINDOW_PAGES {
+        if !ok || new_len == 0 {
             return Ok(Outcome::Err(Errno::EINVAL));
         }
         let vrm = Vrm {
@@ -108,8 +110,10 @@ impl<R: Rmap> Mmu<R> {
         }
     }
 
-    /// `check_prep_vma`: `EFAULT` without a VMA at `addr`, or when the
-    /// range to move or grow runs past the end of that VMA.
+    /// `check_prep_vma`: `EFAULT` without a VMA at `addr`; for a move or a
+    /// growth, `EINVAL` when `old_len` is 0 on a private mapping (only a
+    /// shared one may be duplicated that way) and `EFAULT` when the range
+    /// runs past the end of the VMA.
     fn check_prep_vma(&self, vrm: &mut Vrm) -> Result<(), Errno> {
         let Some(vid) = vrm.vma else {
             return Err(Errno::EFAULT);
@@ -120,6 +124,9 @@ impl<R: Rmap> Mmu<R> {
         let ty = vrm.remap_type();
         if ty != RemapType::Expand && !vrm.fixed {
             return Ok(());
+        }
+        if vrm.old_len == 0 && !self.m.vma(vid).is_shared() {
+            return Err(Errno::EINVAL);
         }
         let old_len = if ty == RemapType::Shrink {
             vrm.new_len

@@ -1692,3 +1692,30 @@ fn clone_is_independent() {
     assert_eq!(value(&mut s, 0, 0), 1);
     assert_eq!(s.live_pids(), [Pid(0)]);
 }
+
+#[test]
+fn zero_lengths_follow_linux() {
+    let mut m = mmu();
+    ok(&mut m, "mmap p0 0 4 rw shared; w p0 1 5; mmap p0 8 4 rw");
+    assert_eq!(one(&mut m, "mmap p0 20 0 rw"), Outcome::Err(Errno::EINVAL));
+    assert_eq!(one(&mut m, "munmap p0 0 0"), Outcome::Err(Errno::EINVAL));
+    assert_eq!(one(&mut m, "mprotect p0 100 0 r"), Outcome::Ok);
+    assert_eq!(one(&mut m, "madvise p0 100 0 dontneed"), Outcome::Ok);
+    assert_eq!(
+        one(&mut m, "madvise p0 256 0 dontneed"),
+        Outcome::Err(Errno::EINVAL)
+    );
+    assert_eq!(one(&mut m, "mremap p0 0 4 0"), Outcome::Err(Errno::EINVAL));
+    // old_len 0: a private mapping cannot be duplicated ...
+    assert_eq!(
+        one(&mut m, "mremap p0 8 0 2 to 40"),
+        Outcome::Err(Errno::EINVAL)
+    );
+    assert_eq!(one(&mut m, "mremap p0 8 0 2"), Outcome::Err(Errno::EINVAL));
+    // ... a shared one can: a second mapping of the same object.
+    ok(&mut m, "mremap p0 1 0 2 to 40");
+    assert_eq!(layout(&m, 0), "0-4(rw-s) 8-12 40-42(rw-s)");
+    assert_eq!(value(&mut m, 0, 40), 5);
+    assert_eq!(frame_at(&m, 0, 40), frame_at(&m, 0, 1));
+    teardown(&mut m);
+}

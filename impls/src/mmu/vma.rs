@@ -401,6 +401,10 @@ impl<R: Rmap> Mmu<R> {
     /// `do_vmi_munmap`: unmaps `[start, end)`, splitting at both ends; never
     /// merges.
     pub(super) fn do_vmi_munmap(&mut self, pid: Pid, start: u64, end: u64) -> KResult<()> {
+        if start == end {
+            // EINVAL in Linux; every caller here ignores it or cannot get it.
+            return Ok(());
+        }
         let vmas = self.gather_munmap_vmas(pid, start, end)?;
         if vmas.is_empty() {
             return Ok(());
