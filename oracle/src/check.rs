@@ -9,7 +9,7 @@ use std::fmt;
 
 use rmaplab_impls::mmu::{AnonPte, Mmu, Violation};
 use rmaplab_impls::op::Pid;
-use rmaplab_impls::rmap::{Rmap, RmapError, VmaView};
+use rmaplab_impls::rmap::{Rmap, RmapError};
 
 /// Names of the invariants, as reports spell them.
 pub mod invariant {
