@@ -197,6 +197,13 @@ const CASES_6_18: &[(&str, &str, u32, &str)] = &[
         "0-12",
     ),
     (
+        "copied_from",
+        "mmap p0 0 8 rw; w p0 4; w p0 5; mremap p0 4 4 4 to 20; munmap p0 0 4; \
+         mmap p0 0 4 rw; mremap p0 20 4 4 to 4 dontunmap",
+        0,
+        "0-8 20-24",
+    ),
+    (
         "R11b",
         "mmap p0 0 4 rw; mremap p0 0 4 4 to 4 dontunmap",
         0,

@@ -1719,3 +1719,33 @@ fn zero_lengths_follow_linux() {
     assert_eq!(frame_at(&m, 0, 40), frame_at(&m, 0, 1));
     teardown(&mut m);
 }
+
+/// A faulted VMA moved next to an unfaulted neighbour with linear pgoff
+/// merges into it, and the neighbour must get the anon_vma: `vma_expand`'s
+/// `dup_anon_vma(target, copied_from)` (61f67c230a5e, in 6.18.y). With
+/// DONTUNMAP the source then drops its links; the pages must stay findable.
+#[test]
+fn copy_vma_merge_into_unfaulted_neighbour_dups_the_anon_vma() {
+    for dontunmap in ["", " dontunmap"] {
+        let mut m = mmu();
+        ok(
+            &mut m,
+            &format!(
+                "mmap p0 0 8 rw; w p0 4 1; w p0 5 2; mremap p0 4 4 4 to 20; munmap p0 0 4; \
+                 mmap p0 0 4 rw; mremap p0 20 4 4 to 4{dontunmap}"
+            ),
+        );
+        assert_eq!(
+            layout(&m, 0),
+            if dontunmap.is_empty() {
+                "0-8"
+            } else {
+                "0-8 20-24"
+            }
+        );
+        assert!(m.rmap().has_anon_vma(m.vma_at(Pid(0), 0).unwrap().0));
+        assert_eq!((value(&mut m, 0, 4), value(&mut m, 0, 5)), (1, 2));
+        ok(&mut m, "swapout p0 4; migrate p0 5; r p0 4");
+        teardown(&mut m);
+    }
+}
