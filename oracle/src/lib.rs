@@ -12,6 +12,7 @@ pub mod corpus;
 pub mod design;
 pub mod fuzzing;
 pub mod kernel;
+pub mod kernel_diff;
 pub mod model;
 pub mod ops;
 pub mod report;
