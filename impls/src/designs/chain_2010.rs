@@ -1944,6 +1944,47 @@ mod tests {
         }
     }
 
+    /// Why `claimed_bound` stays `None` even against the peak VMA
+    /// population (the oracle's measure): a binary fork tree whose inner
+    /// processes exit keeps VMA-less anon_vmas with two children, and one
+    /// fork/exit per leaf adds a VMA-less level with one child under each
+    /// leaf (reusable only at the next fork through it). 4 leaves: 11
+    /// anon_vmas for 4 live VMAs, never more than 5 VMAs alive at once.
+    #[test]
+    fn reuse_eras_exceed_twice_the_peak_vma_population() {
+        for era in [Era::E2015, Era::E2022] {
+            let mut s = Sim::new(era);
+            let mut peak = 0u64;
+            let mut track = |s: &Sim| peak = peak.max(s.view.vmas.len() as u64);
+            let p0 = s.mmap(0, 0, 4);
+            s.fault(p0);
+            let p1 = s.fork(1, p0);
+            let p2 = s.fork(2, p0);
+            track(&s);
+            s.exit(p0);
+            let mut leaves = Vec::new();
+            let mut pid = 3;
+            for inner in [p1, p2] {
+                for _ in 0..2 {
+                    leaves.push(s.fork(pid, inner));
+                    pid += 1;
+                    track(&s);
+                }
+                s.exit(inner);
+            }
+            for leaf in leaves {
+                s.fork(pid, leaf);
+                pid += 1;
+                track(&s);
+                s.exit(leaf);
+            }
+            s.check();
+            assert_eq!(s.view.vmas.len(), 4);
+            assert_eq!(peak, 5, "{era}");
+            assert_eq!(s.d.counters().anon_vmas, 11, "{era}: 11 > 2 x 5");
+        }
+    }
+
     #[test]
     fn era_2015_degree_reuses_a_leaf_another_process_still_uses() {
         // R(p0) -> A1(p1) -> A2(p2); p1 exits; p3 (from p2) reuses A1, so

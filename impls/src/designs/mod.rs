@@ -59,6 +59,10 @@ mod tests {
         ptes: BTreeMap<(u32, u64), usize>,
         /// page id → (mapping, index).
         pages: Vec<(AnonMapping, u64)>,
+        /// The most VMAs alive at once so far.
+        peak: u64,
+        /// The largest `anon_vmas / peak` seen, as (anon_vmas, peak).
+        worst: (u64, u64),
     }
 
     const PAGES: u64 = 12;
@@ -79,6 +83,8 @@ mod tests {
                 next_pid: 1,
                 ptes: BTreeMap::new(),
                 pages: Vec::new(),
+                peak: 1,
+                worst: (0, 1),
             }
         }
 
@@ -251,8 +257,19 @@ mod tests {
             Ok(())
         }
 
-        /// INV-FIND and INV-LIVE for every PTE, then the self-check.
-        fn check(&self) -> Result<(), String> {
+        /// INV-FIND and INV-LIVE for every PTE, the self-check, and the
+        /// claimed bound against the peak VMA population (as the oracle).
+        fn check(&mut self) -> Result<(), String> {
+            self.peak = self.peak.max(self.view.vmas.len() as u64);
+            let avs = self.d.counters().anon_vmas;
+            if avs * self.worst.1 > self.worst.0 * self.peak {
+                self.worst = (avs, self.peak);
+            }
+            if let Some(k) = self.d.claimed_bound()
+                && avs > k * self.peak
+            {
+                return Err(format!("bound: {avs} anon_vmas > {k} x peak {}", self.peak));
+            }
             let mut out = Vec::new();
             for (&(pid, addr), &pg) in &self.ptes {
                 let (m, index) = self.pages[pg];
