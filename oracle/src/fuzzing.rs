@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use rmaplab_impls::mmu::MmuStats;
+
 use crate::design::{DesignSpec, canonical_specs};
 use crate::ops::decode::{DecodeConfig, decode, encode};
 use crate::ops::print::print_with_header;
@@ -40,7 +42,19 @@ pub fn check_bytes(
 
 /// Runs `stream` on `specs` with the full oracle.
 pub fn check_stream(stream: &Stream, specs: &[DesignSpec]) -> Result<(), Box<Finding>> {
+    check_stream_stats(stream, specs, &mut MmuStats::default())
+}
+
+/// [`check_stream`], adding what the MMUs did to `acc`.
+pub fn check_stream_stats(
+    stream: &Stream,
+    specs: &[DesignSpec],
+    acc: &mut MmuStats,
+) -> Result<(), Box<Finding>> {
     let (runs, cmp) = run_all(stream, specs, &RunOptions::fuzzing());
+    for r in &runs {
+        add_stats(acc, &r.stats.mmu);
+    }
     for (spec, run) in specs.iter().zip(&runs) {
         if let Some(f) = &run.failure {
             return Err(Box::new(Finding {
@@ -116,6 +130,23 @@ pub fn spec_words(s: &DesignSpec) -> String {
     w
 }
 
+/// Adds `b` to `a`, counter by counter.
+pub fn add_stats(a: &mut MmuStats, b: &MmuStats) {
+    a.walks += b.walks;
+    a.vmas_visited += b.vmas_visited;
+    a.faults += b.faults;
+    a.cow_copies += b.cow_copies;
+    a.cow_reuses += b.cow_reuses;
+    a.forks += b.forks;
+    a.vma_splits += b.vma_splits;
+    a.vma_merges += b.vma_merges;
+    a.anon_vma_prepares += b.anon_vma_prepares;
+    a.fault_around += b.fault_around;
+    a.swapouts += b.swapouts;
+    a.swapins += b.swapins;
+    a.migrations += b.migrations;
+}
+
 /// Settings of the built-in engine.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -149,6 +180,8 @@ pub struct EngineStats {
     pub findings: Vec<(Finding, Option<PathBuf>)>,
     /// Inputs kept in the pool because they reached something new.
     pub pool: usize,
+    /// What the MMUs did, summed over every execution and design.
+    pub mmu: MmuStats,
     /// Executions until the first failure, if any.
     pub execs_to_first_failure: Option<u64>,
     pub time_to_first_failure: Option<Duration>,
@@ -314,6 +347,7 @@ fn worker(
     let mut max_depth = 0usize;
     let mut seen_sigs: Vec<Signature> = Vec::new();
     let mut local_execs = 0u64;
+    let mut mmu = MmuStats::default();
     while !stop.load(Ordering::Relaxed) {
         if local_execs % 64 == 0 && Instant::now() >= deadline {
             break;
@@ -349,7 +383,7 @@ fn worker(
         if new && pool.len() < 4096 {
             pool.push(input.clone());
         }
-        if let Err(f) = check_stream(&stream, &cfg.specs) {
+        if let Err(f) = check_stream_stats(&stream, &cfg.specs, &mut mmu) {
             if seen_sigs.contains(&f.signature) {
                 continue;
             }
@@ -396,6 +430,7 @@ fn worker(
     st.op_kinds.extend(kinds.iter().copied());
     st.max_fork_depth = st.max_fork_depth.max(max_depth);
     st.pool = st.pool.max(pool.len());
+    add_stats(&mut st.mmu, &mmu);
 }
 
 /// Writes a finding as `DIR/<design>-<invariant>-<hash>.ops`.
