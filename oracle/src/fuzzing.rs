@@ -349,7 +349,7 @@ fn worker(
     let mut local_execs = 0u64;
     let mut mmu = MmuStats::default();
     while !stop.load(Ordering::Relaxed) {
-        if local_execs % 64 == 0 && Instant::now() >= deadline {
+        if local_execs.is_multiple_of(64) && Instant::now() >= deadline {
             break;
         }
         if let Some(m) = cfg.max_execs
@@ -419,7 +419,7 @@ fn worker(
                 stop.store(true, Ordering::Relaxed);
             }
         }
-        if local_execs % 256 == 0 {
+        if local_execs.is_multiple_of(256) {
             let mut st = shared.lock().expect("stats lock");
             st.op_kinds.extend(kinds.iter().copied());
             st.max_fork_depth = st.max_fork_depth.max(max_depth);
