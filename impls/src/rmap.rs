@@ -91,6 +91,21 @@ pub struct Counters {
     pub allocations: u64,
 }
 
+/// The metadata of one fork tree: a root anon_vma and every anon_vma
+/// descending from it (chain designs), or one family's anon_vma (2004).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TreeCounters {
+    /// The tree's root object.
+    pub root: Handle,
+    pub anon_vmas: u64,
+    pub avcs: u64,
+    /// Bytes of the tree's objects by the era's struct sizes, plus the
+    /// per-VMA rmap fields of the VMAs linked into it.
+    pub bytes: u64,
+    /// VMAs linked into the tree (a walk from its root visits at most these).
+    pub vmas: u64,
+}
+
 /// A failure inside a hook.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RmapError {
@@ -288,6 +303,16 @@ pub trait Rmap {
 
     /// Live metadata.
     fn counters(&self) -> Counters;
+
+    /// Counters per fork tree, in a deterministic order (for `--stats`).
+    fn fork_trees(&self) -> Vec<TreeCounters> {
+        Vec::new()
+    }
+
+    /// The fork tree a page with this `mapping` belongs to (its root).
+    fn tree_of(&self, _mapping: AnonMapping) -> Option<Handle> {
+        None
+    }
 
     /// The design's claimed bound: live anon_vmas never exceed this multiple
     /// of live VMAs. `None` where the design claims none.

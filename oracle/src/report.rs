@@ -151,6 +151,16 @@ fn stats_json(run: &RunReport) -> Value {
         "peak_bytes": s.peak_bytes,
         "walks": s.mmu.walks,
         "vmas_visited": s.mmu.vmas_visited,
+        "fork_trees": s.trees.iter().map(|t| json!({
+            "root": t.root,
+            "anon_vmas": t.anon_vmas,
+            "avcs": t.avcs,
+            "bytes": t.bytes,
+            "vmas": t.vmas,
+            "pages": t.pages,
+            "vmas_visited_per_walk": if t.pages == 0 { 0.0 } else { t.visited_total as f64 / t.pages as f64 },
+            "vmas_visited_max": t.visited_max,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -239,6 +249,19 @@ pub fn run_text(run: &RunReport, stats: bool) -> String {
             st.mmu.walks,
             st.mmu.vmas_visited
         );
+        for t in &st.trees {
+            let per = if t.pages == 0 {
+                0.0
+            } else {
+                t.visited_total as f64 / t.pages as f64
+            };
+            let _ = writeln!(
+                s,
+                "  fork tree {}: {} anon_vma(s), {} chain(s), {} bytes, {} VMA(s) linked; {} mapped \
+                 page(s), walk visits {per:.2} VMA(s) on average, {} at most",
+                t.root, t.anon_vmas, t.avcs, t.bytes, t.vmas, t.pages, t.visited_max
+            );
+        }
     }
     match &run.failure {
         None => {

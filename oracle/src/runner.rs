@@ -81,6 +81,23 @@ impl fmt::Display for Failure {
     }
 }
 
+/// One fork tree's cost at the end of a run: its objects, and how many
+/// candidate VMAs a walk of each of its mapped pages visits (the rmap scan
+/// cost of reclaim and migration).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TreeStat {
+    pub root: String,
+    pub anon_vmas: u64,
+    pub avcs: u64,
+    pub bytes: u64,
+    pub vmas: u64,
+    /// Distinct anonymous pages of the tree that are mapped.
+    pub pages: u64,
+    /// VMAs visited per walk: total over `pages` walks, and the maximum.
+    pub visited_total: u64,
+    pub visited_max: u64,
+}
+
 /// Counters at the end of a run (before teardown) and their peaks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunStats {
@@ -90,6 +107,8 @@ pub struct RunStats {
     pub peak_bytes: u64,
     pub peak_vmas: u64,
     pub mmu: MmuStats,
+    /// Per fork tree, at the end of the stream (recorded runs only).
+    pub trees: Vec<TreeStat>,
 }
 
 /// One design's execution of a stream.
@@ -278,6 +297,9 @@ pub fn run_design<R: Rmap>(
         });
     }
     report.stats.final_counters = mmu.rmap().counters();
+    if opts.record {
+        report.stats.trees = tree_stats(&mmu);
+    }
 
     // Teardown: every process still alive exits, checked like any op, then
     // nothing may be left.
@@ -305,6 +327,43 @@ pub fn run_design<R: Rmap>(
         fail(&mut report, None, 0, b);
     }
     finish(report, &mmu)
+}
+
+/// Walks every mapped anonymous page once and charges the VMAs visited to
+/// its fork tree.
+fn tree_stats<R: Rmap>(mmu: &Mmu<R>) -> Vec<TreeStat> {
+    let mut trees: Vec<TreeStat> = mmu
+        .rmap()
+        .fork_trees()
+        .iter()
+        .map(|t| TreeStat {
+            root: t.root.to_string(),
+            anon_vmas: t.anon_vmas,
+            avcs: t.avcs,
+            bytes: t.bytes,
+            vmas: t.vmas,
+            ..TreeStat::default()
+        })
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for pte in mmu.anon_ptes() {
+        if !seen.insert(pte.frame) {
+            continue;
+        }
+        let Some(root) = mmu.rmap().tree_of(pte.mapping) else {
+            continue;
+        };
+        let Ok(walk) = mmu.rmap_walk(pte.mapping, pte.index) else {
+            continue;
+        };
+        let root = root.to_string();
+        if let Some(t) = trees.iter_mut().find(|t| t.root == root) {
+            t.pages += 1;
+            t.visited_total += walk.visited as u64;
+            t.visited_max = t.visited_max.max(walk.visited as u64);
+        }
+    }
+    trees
 }
 
 fn track_peaks<R: Rmap>(stats: &mut RunStats, mmu: &Mmu<R>) {

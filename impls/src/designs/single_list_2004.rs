@@ -55,7 +55,8 @@ use std::fmt::Write as _;
 
 use crate::arena::{Arena, Handle, SecondaryMap};
 use crate::rmap::{
-    AllocSchedule, AnonMapping, CloneOp, Counters, MergeSrc, Rmap, RmapError, VmaId, VmaView,
+    AllocSchedule, AnonMapping, CloneOp, Counters, MergeSrc, Rmap, RmapError, TreeCounters, VmaId,
+    VmaView,
 };
 
 /// Bytes of one `struct anon_vma { spinlock_t lock; struct list_head head; }`
@@ -486,6 +487,25 @@ impl Rmap for SingleList2004 {
             bytes: anon_vmas * ANON_VMA_BYTES + vmas * VMA_DELTA_BYTES,
             allocations: self.alloc.made(),
         }
+    }
+
+    /// One tree per family: its anon_vma and the VMAs on its list.
+    fn fork_trees(&self) -> Vec<TreeCounters> {
+        self.anon_vmas
+            .iter()
+            .map(|(h, av)| TreeCounters {
+                root: h,
+                anon_vmas: 1,
+                avcs: 0,
+                bytes: ANON_VMA_BYTES + av.head.len() as u64 * VMA_DELTA_BYTES,
+                vmas: av.head.len() as u64,
+            })
+            .collect()
+    }
+
+    /// A page's family is its anon_vma, fixed for life.
+    fn tree_of(&self, mapping: AnonMapping) -> Option<Handle> {
+        self.anon_vmas.contains(mapping).then_some(mapping)
     }
 
     /// An anon_vma lives only while its list is non-empty and a VMA is on
