@@ -1,6 +1,7 @@
 //! The reverse-map designs behind [`crate::rmap::Rmap`].
 
 pub mod chain_2010;
+pub mod prealloc_2026;
 pub mod single_list_2004;
 
 /// Cross-design randomized check: a miniature MMU (one anonymous region per
