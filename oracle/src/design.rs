@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use rmaplab_impls::designs::chain_2010::{Chain2010, Era};
+use rmaplab_impls::designs::prealloc_2026::Prealloc2026;
 use rmaplab_impls::designs::single_list_2004::SingleList2004;
 
 use crate::ops::Stream;
@@ -32,7 +33,11 @@ impl DesignName {
 
     /// The designs built so far, in the order runs are reported.
     pub fn canonical() -> &'static [DesignName] {
-        &[DesignName::SingleList2004, DesignName::Chain2010]
+        &[
+            DesignName::SingleList2004,
+            DesignName::Chain2010,
+            DesignName::Prealloc2026,
+        ]
     }
 
     pub fn is_built(self) -> bool {
@@ -182,7 +187,10 @@ impl DesignSpec {
                 let d = Chain2010::with_bugs(era, &self.bug_refs());
                 run_design(stream, d, self, opts)
             }
-            DesignName::Prealloc2026 => RunReport::not_built(self),
+            DesignName::Prealloc2026 => {
+                let d = Prealloc2026::with_bugs(&self.bug_refs());
+                run_design(stream, d, self, opts)
+            }
         }
     }
 

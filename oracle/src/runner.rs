@@ -128,25 +128,6 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// The report of a design this build does not have (a usage error that
-    /// `DesignSpec::validate` normally catches first).
-    pub fn not_built(spec: &DesignSpec) -> RunReport {
-        RunReport {
-            design: spec.design.name().to_string(),
-            config: spec.config_pairs(),
-            outcomes: Vec::new(),
-            dumps: Vec::new(),
-            failure: Some(Failure {
-                op_index: None,
-                line: 0,
-                broken: Broken::new("usage", format!("design `{}` is not built", spec.design)),
-            }),
-            injected_at: None,
-            stats: RunStats::default(),
-            executed: 0,
-        }
-    }
-
     pub fn passed(&self) -> bool {
         self.failure.is_none()
     }
