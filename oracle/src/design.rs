@@ -241,14 +241,20 @@ pub fn select(
     let mut specs = Vec::new();
     for d in names {
         let mut s = DesignSpec::new(d);
-        if d == DesignName::Chain2010 {
-            s.era = era;
-        }
         s.bugs = bugs
             .iter()
             .filter(|b| crate::bugs::find(b).is_some_and(|bug| bug.design == d))
             .cloned()
             .collect();
+        if d == DesignName::Chain2010 {
+            // A bug lives in its era: without --era, run it there.
+            s.era = era.or_else(|| {
+                s.bugs
+                    .iter()
+                    .filter_map(|b| crate::bugs::find(b).and_then(|bug| bug.era))
+                    .next()
+            });
+        }
         s.validate()?;
         specs.push(s);
     }
