@@ -91,7 +91,8 @@ use std::fmt::Write as _;
 
 use crate::arena::{Arena, Handle, SecondaryMap};
 use crate::rmap::{
-    AllocSchedule, AnonMapping, CloneOp, Counters, MergeSrc, Rmap, RmapError, VmaId, VmaView,
+    AllocSchedule, AnonMapping, CloneOp, Counters, MergeSrc, Rmap, RmapError, TreeCounters, VmaId,
+    VmaView,
 };
 
 /// Bytes rmap adds to every `vm_area_struct` (`anon_vma_chain` + pointer).
@@ -1311,6 +1312,49 @@ impl Rmap for Chain2010 {
         }
     }
 
+    /// One tree per root anon_vma (`anon_vma->root`): its anon_vmas, the
+    /// AVCs into them, bytes by the era's sizes plus 24 per VMA linked into
+    /// the tree, and those VMAs (each once), in root-handle order.
+    fn fork_trees(&self) -> Vec<TreeCounters> {
+        let mut trees: BTreeMap<Handle, (TreeCounters, BTreeSet<VmaId>)> = BTreeMap::new();
+        for (_, a) in self.anon_vmas.iter() {
+            let (t, vmas) = trees.entry(a.root).or_insert_with(|| {
+                (
+                    TreeCounters {
+                        root: a.root,
+                        anon_vmas: 0,
+                        avcs: 0,
+                        bytes: 0,
+                        vmas: 0,
+                    },
+                    BTreeSet::new(),
+                )
+            });
+            t.anon_vmas += 1;
+            t.bytes += self.era.anon_vma_bytes();
+            for c in a.set.all() {
+                t.avcs += 1;
+                t.bytes += self.era.avc_bytes();
+                if let Some(avc) = self.avcs.get(c) {
+                    vmas.insert(avc.vma);
+                }
+            }
+        }
+        trees
+            .into_values()
+            .map(|(mut t, vmas)| {
+                t.vmas = vmas.len() as u64;
+                t.bytes += t.vmas * VMA_DELTA_BYTES;
+                t
+            })
+            .collect()
+    }
+
+    /// A page's tree is its anon_vma's root (the lock `rmap_walk_anon` takes).
+    fn tree_of(&self, mapping: AnonMapping) -> Option<Handle> {
+        self.anon_vmas.get(mapping).map(|a| a.root)
+    }
+
     /// None in every era: no multiple of live VMAs bounds live anon_vmas
     /// (module docs, "Bound").
     fn claimed_bound(&self) -> Option<u64> {
@@ -2092,6 +2136,25 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn fork_trees_group_by_root() {
+        let mut s = Sim::new(Era::E2022);
+        let a = s.mmap(0, 0, 4);
+        s.fault(a);
+        let r = s.av(a);
+        let ac = s.fork(1, a);
+        let b = s.mmap(0, 10, 14);
+        s.fault(b);
+        let trees = s.d.fork_trees();
+        assert_eq!(trees.len(), 2);
+        let t = trees.iter().find(|t| t.root == r).unwrap();
+        assert_eq!((t.anon_vmas, t.avcs, t.vmas), (2, 3, 2));
+        assert_eq!(t.bytes, 2 * 96 + 3 * 64 + 2 * VMA_DELTA_BYTES);
+        assert_eq!(s.d.tree_of(s.av(ac)), Some(r));
+        let total: u64 = trees.iter().map(|t| t.bytes).sum();
+        assert_eq!(total, s.d.counters().bytes);
     }
 
     #[test]
