@@ -316,3 +316,537 @@ pub fn seeds(dir: &Path, out: &Path) -> ExitCode {
     );
     ExitCode::SUCCESS
 }
+
+// ---------------------------------------------------------------------------
+// `rmaplab kernel` and `rmaplab export-c` (issue 8)
+
+/// Exit status of `rmaplab kernel` when the host cannot run streams on its
+/// kernel (not Linux/x86_64, not root, PFNs hidden, no puppet binary).
+pub const EXIT_HOST_CANNOT_SERVE: u8 = 3;
+
+/// The designs `rmaplab kernel` compares with: the default set
+/// ([`crate::kernel_diff::default_specs`]) unless `--design`, `--era` or
+/// `--bug` selects others.
+pub fn kernel_specs(
+    designs: &[crate::design::DesignName],
+    era: Option<crate::design::EraName>,
+    bugs: &[String],
+) -> Result<Vec<DesignSpec>, String> {
+    if designs.is_empty() && era.is_none() && bugs.is_empty() {
+        Ok(crate::kernel_diff::default_specs())
+    } else {
+        crate::design::select(designs, era, bugs)
+    }
+}
+
+/// `Err(status 3)` after saying why, when the host cannot serve.
+fn host_serves() -> Result<(), ExitCode> {
+    crate::kernel::host_can_serve().map_err(|why| {
+        eprintln!("rmaplab: this host cannot run streams on its kernel: {why}");
+        ExitCode::from(EXIT_HOST_CANNOT_SERVE)
+    })
+}
+
+/// `Linux 6.18.44` (the host's kernel release).
+fn host_kernel_name() -> String {
+    match std::fs::read_to_string("/proc/sys/kernel/osrelease") {
+        Ok(r) => format!("Linux {}", r.trim()),
+        Err(_) => "the host kernel".into(),
+    }
+}
+
+/// `rmaplab kernel FILE.ops`: the stream on the host kernel and on each
+/// design, every outcome side by side, a diff at every dump.
+pub fn kernel(path: &Path, specs: &[DesignSpec]) -> ExitCode {
+    use crate::kernel_diff::{MismatchKind, run_and_compare};
+    use rmaplab_impls::op::{Op, Outcome};
+    let stream = match load(path) {
+        Ok(s) => s,
+        Err(e) => return usage_error(&e),
+    };
+    if let Err(code) = host_serves() {
+        return code;
+    }
+    let kd = match run_and_compare(&stream, specs) {
+        Ok(kd) => kd,
+        Err(e) => {
+            eprintln!("rmaplab: the kernel run failed: {e}");
+            return ExitCode::from(EXIT_FAIL);
+        }
+    };
+    let labels: Vec<String> = specs.iter().map(DesignSpec::label).collect();
+    println!(
+        "{}: {} ops on {} (this host) against {}",
+        path.display(),
+        stream.ops.len(),
+        host_kernel_name(),
+        labels.join(", ")
+    );
+    let mut head = format!("{:>5}  {:<36} {:<14}", "line", "op", "kernel");
+    for l in &labels {
+        head.push_str(&format!(" {l:<14}"));
+    }
+    println!("{}", head.trim_end());
+    // The dump mismatches of one dump position (`None`: the final state).
+    let dump_report = |pos: Option<usize>, state: &rmaplab_impls::state::State| {
+        for line in report::state_text(state).lines() {
+            println!("       {line}");
+        }
+        for sd in &kd.per_spec {
+            let ms: Vec<_> = sd
+                .diff
+                .mismatches
+                .iter()
+                .filter(|m| {
+                    m.op_index == pos
+                        && !matches!(m.kind, MismatchKind::Outcome | MismatchKind::EmulatorFailed)
+                })
+                .collect();
+            let noted: Vec<_> = sd.diff.noted.iter().filter(|m| m.op_index == pos).collect();
+            if ms.is_empty() && noted.is_empty() {
+                println!("       = {}: same", sd.spec.label());
+            }
+            for m in noted {
+                let who = m
+                    .pid
+                    .as_deref()
+                    .map(|p| format!("{p} "))
+                    .unwrap_or_default();
+                println!(
+                    "       ~ {}: {who}{} (a note, not a mismatch: its merge rules are not \
+                     Linux 6.18's): kernel {}, emulator {}",
+                    sd.spec.label(),
+                    m.kind.name(),
+                    m.kernel,
+                    m.emulator
+                );
+            }
+            for m in ms {
+                let who = m
+                    .pid
+                    .as_deref()
+                    .map(|p| format!("{p} "))
+                    .unwrap_or_default();
+                println!(
+                    "       ≠ {}: {who}{}: kernel {}, emulator {}",
+                    sd.spec.label(),
+                    m.kind.name(),
+                    m.kernel,
+                    m.emulator
+                );
+                if !m.detail.is_empty() {
+                    println!("           {}", m.detail);
+                }
+            }
+        }
+    };
+    let mut kdumps = kd.kernel.dumps.iter();
+    for (i, op) in stream.ops.iter().enumerate() {
+        let k = kd.kernel.outcomes.get(i).copied();
+        let mut row = format!(
+            "{:>5}  {:<36} {:<14}",
+            stream.lines[i],
+            crate::ops::print::print_op(op),
+            k.map_or("-".into(), |o| o.to_string())
+        );
+        let mut differs = false;
+        for sd in &kd.per_spec {
+            let e = sd.run.outcomes.iter().find(|r| r.index == i);
+            row.push_str(&format!(
+                " {:<14}",
+                e.map_or("-".into(), |r| r.outcome.to_string())
+            ));
+            differs |= sd
+                .diff
+                .mismatches
+                .iter()
+                .any(|m| m.op_index == Some(i) && m.kind == MismatchKind::Outcome);
+        }
+        if k == Some(Outcome::Unsupported) {
+            row.push_str(" (skipped: emulator-only)");
+        } else if differs {
+            row.push_str(" <- differs");
+        }
+        println!("{}", row.trim_end());
+        if matches!(op, Op::Dump)
+            && let Some(state) = kdumps.next()
+        {
+            dump_report(Some(i), state);
+        }
+    }
+    if !matches!(stream.ops.last(), Some(Op::Dump))
+        && let Some(state) = kdumps.next()
+    {
+        println!("final state (kernel):");
+        dump_report(None, state);
+    }
+    println!();
+    for sd in &kd.per_spec {
+        let d = &sd.diff;
+        if d.agrees() {
+            println!(
+                "{}: agrees with the kernel ({} outcome(s) and {} dump(s) compared, {} \
+                 emulator-only op(s) skipped)",
+                sd.spec.label(),
+                d.ops_compared,
+                d.dumps_compared,
+                d.ops_unsupported
+            );
+        } else {
+            println!("{}: {} mismatch(es)", sd.spec.label(), d.mismatches.len());
+            for m in &d.mismatches {
+                println!("  {m}");
+            }
+        }
+        for n in &d.notes {
+            println!("  note: {n}");
+        }
+    }
+    if kd.agrees() {
+        println!("verdict: agree");
+        ExitCode::SUCCESS
+    } else {
+        println!("verdict: MISMATCH");
+        ExitCode::from(EXIT_FAIL)
+    }
+}
+
+/// Arguments of `rmaplab kernel --fuzz`.
+#[derive(Clone, Debug)]
+pub struct KernelFuzzArgs {
+    pub seconds: u64,
+    pub seed: u64,
+    pub out: PathBuf,
+    pub specs: Vec<DesignSpec>,
+    /// Worker threads, each with its own backend on its own CPU.
+    pub jobs: usize,
+    /// Stop after this many streams (all jobs together), if set.
+    pub execs: Option<u64>,
+    pub max_ops: usize,
+    /// Pages of the sub-window that ops address.
+    pub window: u64,
+    /// Longest range an op names, in pages.
+    pub max_len: u64,
+}
+
+/// Pins the calling thread to the `n`-th CPU it may run on (modulo their
+/// number), so that a live-kernel backend created on it uses that CPU.
+fn pin_thread_to_nth_cpu(n: usize) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: cpu_set_t is plain data (all-zero is the empty set); the
+    // affinity calls get valid pointers of the size passed, and CPU_ISSET /
+    // CPU_SET are given indices below CPU_SETSIZE.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return;
+        }
+        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect();
+        let Some(&cpu) = cpus.get(n % cpus.len().max(1)) else {
+            return;
+        };
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut one);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = n;
+}
+
+/// The signature a shrunk mismatch must keep: the first mismatch's design
+/// and kind.
+fn mismatch_signature(kd: &crate::kernel_diff::KernelDiff) -> Option<(String, &'static str)> {
+    kd.mismatches()
+        .first()
+        .map(|(who, m)| (who.clone(), m.kind.name()))
+}
+
+/// FNV-1a of a text, for file names.
+fn text_hash(text: &str) -> u32 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    }) as u32
+}
+
+/// Writes a stream that the kernel and the emulator disagree on (or that
+/// the kernel could not run) as `DIR/<who>-<what>-<hash>.ops`.
+fn write_kernel_finding(
+    dir: &Path,
+    stream: &Stream,
+    who: &str,
+    what: &str,
+    header: Vec<String>,
+) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let text = crate::ops::print::print_with_header(stream, &header);
+    let who: String = who
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let path = dir.join(format!(
+        "{}-{what}-{:08x}.ops",
+        who.trim_matches('-'),
+        text_hash(&text)
+    ));
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// `rmaplab kernel --fuzz`: random decoder streams (without emulator-only
+/// ops) on the host kernel and the designs; every mismatching stream is
+/// shrunk (ops dropped one at a time, bounded) and saved.
+pub fn kernel_fuzz(a: &KernelFuzzArgs) -> ExitCode {
+    use crate::kernel_diff::{run_and_compare, shrink_by_dropping};
+    use crate::ops::decode::{DecodeConfig, decode};
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
+
+    if let Err(code) = host_serves() {
+        return code;
+    }
+    if a.window == 0 || a.window > rmaplab_impls::op::WINDOW_PAGES {
+        return usage_error("--window must be 1..=256 pages");
+    }
+    let decode_cfg = DecodeConfig {
+        max_ops: a.max_ops,
+        window_len: a.window,
+        max_len: a.max_len.max(1),
+        ..DecodeConfig::live_kernel()
+    };
+    let jobs = a.jobs.max(1);
+    let labels: Vec<String> = a.specs.iter().map(DesignSpec::label).collect();
+    eprintln!(
+        "rmaplab kernel --fuzz: {} against {} for {}s on {jobs} job(s), seed {}, ≤{} ops per \
+         stream, window {} pages, ranges ≤{} pages, mismatches to {}",
+        host_kernel_name(),
+        labels.join(", "),
+        a.seconds,
+        a.seed,
+        a.max_ops,
+        a.window,
+        decode_cfg.max_len,
+        a.out.display()
+    );
+    let streams = AtomicU64::new(0);
+    let ops = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    // (first mismatch or error, path written)
+    let findings: Mutex<Vec<(String, Option<PathBuf>)>> = Mutex::new(Vec::new());
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(a.seconds);
+    let worker = |job: usize| {
+        pin_thread_to_nth_cpu(job);
+        let mut rng = SmallRng::seed_from_u64(a.seed.wrapping_add(job as u64 * 0x9e37_79b9));
+        let mut local = 0u64;
+        loop {
+            if stop.load(Ordering::Relaxed) || Instant::now() >= deadline {
+                break;
+            }
+            if let Some(m) = a.execs
+                && streams.load(Ordering::Relaxed) >= m
+            {
+                break;
+            }
+            let len = rng.random_range(0..=400);
+            let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+            let stream = decode(&bytes, &decode_cfg);
+            local += 1;
+            streams.fetch_add(1, Ordering::Relaxed);
+            ops.fetch_add(stream.ops.len() as u64, Ordering::Relaxed);
+            let origin = format!(
+                "found by rmaplab kernel --fuzz (seed {}, job {job}, stream {local})",
+                a.seed
+            );
+            let kd = match run_and_compare(&stream, &a.specs) {
+                Ok(kd) => kd,
+                Err(e) => {
+                    let header = vec![
+                        format!("{origin}; not shrunk"),
+                        format!("kernel run failed: {e}"),
+                    ];
+                    let path =
+                        write_kernel_finding(&a.out, &stream, "kernel", "error", header).ok();
+                    findings
+                        .lock()
+                        .expect("findings lock")
+                        .push((format!("kernel run failed: {e}"), path));
+                    continue;
+                }
+            };
+            let Some(sig) = mismatch_signature(&kd) else {
+                continue;
+            };
+            let small = shrink_by_dropping(&stream, 300, |s| {
+                run_and_compare(s, &a.specs)
+                    .ok()
+                    .is_some_and(|k| mismatch_signature(&k).as_ref() == Some(&sig))
+            });
+            let (mut small, small_kd) = match run_and_compare(&small, &a.specs) {
+                Ok(k) if !k.agrees() => (small, k),
+                _ => (stream.clone(), kd),
+            };
+            // Line numbers as in the file written: after the header.
+            let n = small_kd.mismatches().len();
+            let header_lines = 1 + n.min(10) + usize::from(n > 10);
+            for l in &mut small.lines {
+                *l += header_lines;
+            }
+            let per_spec = crate::kernel_diff::compare_specs(&small, &small_kd.kernel, &a.specs);
+            let small_kd = crate::kernel_diff::KernelDiff {
+                kernel: small_kd.kernel,
+                per_spec,
+            };
+            let mut header = vec![format!(
+                "{origin}; shrunk from {} to {} ops",
+                stream.ops.len(),
+                small.ops.len()
+            )];
+            let ms = small_kd.mismatches();
+            for (who, m) in ms.iter().take(10) {
+                header.push(format!("mismatch: {who}: {m}"));
+            }
+            if ms.len() > 10 {
+                header.push(format!("mismatch: ... {} more", ms.len() - 10));
+            }
+            let first = ms
+                .first()
+                .map(|(who, m)| format!("{who}: {m}"))
+                .unwrap_or_default();
+            let path = write_kernel_finding(&a.out, &small, &sig.0, sig.1, header).ok();
+            findings.lock().expect("findings lock").push((first, path));
+        }
+    };
+    std::thread::scope(|scope| {
+        for job in 0..jobs {
+            let worker = &worker;
+            scope.spawn(move || worker(job));
+        }
+        let mut last = (Instant::now(), 0u64);
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let n = streams.load(Ordering::Relaxed);
+            let done = Instant::now() >= deadline || a.execs.is_some_and(|m| n >= m);
+            if last.0.elapsed() >= Duration::from_secs(1) || done {
+                let secs = last.0.elapsed().as_secs_f64().max(1e-9);
+                eprintln!(
+                    "[{:>4}s] streams {:>8} ({:>5.0}/s)  ops {:>9}  mismatches {}",
+                    start.elapsed().as_secs(),
+                    n,
+                    (n - last.1) as f64 / secs,
+                    ops.load(Ordering::Relaxed),
+                    findings.lock().expect("findings lock").len()
+                );
+                last = (Instant::now(), n);
+            }
+            if done {
+                stop.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
+    });
+    let n = streams.load(Ordering::Relaxed);
+    let secs = start.elapsed().as_secs_f64().max(1e-9);
+    let findings = findings.into_inner().expect("findings lock");
+    eprintln!(
+        "done: {n} streams, {} ops in {secs:.1}s ({:.0} streams/s, {:.0}/s per job); {} \
+         disagreed",
+        ops.load(Ordering::Relaxed),
+        n as f64 / secs,
+        n as f64 / secs / jobs as f64,
+        findings.len()
+    );
+    if findings.is_empty() {
+        eprintln!("every stream agreed");
+        return ExitCode::SUCCESS;
+    }
+    for (what, path) in &findings {
+        println!("MISMATCH {what}");
+        if let Some(p) = path {
+            println!("  replay: rmaplab kernel {}", p.display());
+        }
+    }
+    ExitCode::from(EXIT_FAIL)
+}
+
+/// `rmaplab kernel --bench N`: streams per second on the host kernel.
+pub fn kernel_bench(n: usize) -> ExitCode {
+    use crate::kernel_diff::{default_specs, run_and_compare};
+    use crate::ops::decode::{DecodeConfig, decode};
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+    use std::time::Instant;
+    if let Err(code) = host_serves() {
+        return code;
+    }
+    let n = n.max(1);
+    println!("{}, one CPU, {n} streams each:", host_kernel_name());
+    match crate::kernel::try_bench_streams(n) {
+        Ok(rate) => println!(
+            "  kernel only, bench streams (~20 ops, 3 processes, 2 dumps): {rate:>7.0} streams/s"
+        ),
+        Err(e) => {
+            eprintln!("rmaplab: the benchmark failed: {e}");
+            return ExitCode::from(EXIT_FAIL);
+        }
+    }
+    let specs = default_specs();
+    let labels: Vec<String> = specs.iter().map(DesignSpec::label).collect();
+    let timed = |streams: &[Stream]| -> Result<f64, String> {
+        run_and_compare(&streams[0], &specs)?;
+        let t = Instant::now();
+        for s in streams {
+            run_and_compare(s, &specs)?;
+        }
+        Ok(streams.len() as f64 / t.elapsed().as_secs_f64().max(1e-9))
+    };
+    let bench: Vec<Stream> = (0..n as u64)
+        .map(|s| Stream::from_ops(crate::kernel::bench_stream(s)))
+        .collect();
+    let mut rng = SmallRng::seed_from_u64(1);
+    let cfg = DecodeConfig::live_kernel();
+    let random: Vec<Stream> = (0..n)
+        .map(|_| {
+            let len = rng.random_range(0..=400);
+            let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+            decode(&bytes, &cfg)
+        })
+        .collect();
+    let avg_ops = random.iter().map(|s| s.ops.len()).sum::<usize>() as f64 / n as f64;
+    for (what, streams) in [
+        ("bench streams", &bench),
+        (
+            &*format!("random decoder streams (~{avg_ops:.0} ops)"),
+            &random,
+        ),
+    ] {
+        match timed(streams) {
+            Ok(rate) => println!(
+                "  kernel + {} compared, {what}: {rate:>7.0} streams/s",
+                labels.join(" + ")
+            ),
+            Err(e) => {
+                eprintln!("rmaplab: the benchmark failed: {e}");
+                return ExitCode::from(EXIT_FAIL);
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `rmaplab export-c FILE.ops`: a standalone C reproducer.
+pub fn export_c(path: &Path, out: Option<&Path>) -> ExitCode {
+    let stream = match load(path) {
+        Ok(s) => s,
+        Err(e) => return usage_error(&e),
+    };
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into(),
+    );
+    write_or_print(out, &crate::export_c::export_c(&stream, &name))
+}

@@ -143,6 +143,9 @@ pub struct Diff {
     /// Differences that are expected and not counted (layouts under
     /// `layout_is_note`, parts not compared and why).
     pub notes: Vec<String>,
+    /// The layout differences behind the layout notes, in [`Mismatch`]
+    /// form (for reports that show them at their dump).
+    pub noted: Vec<Mismatch>,
     /// Ops whose outcomes were compared.
     pub ops_compared: usize,
     /// Ops skipped because the kernel reports them `unsupported`.
@@ -343,6 +346,8 @@ impl DumpCx<'_> {
                         "line {} `{}`: {} lays out {} as {et}, the kernel as {kt}",
                         self.line, self.op, self.design, k.pid
                     ));
+                    diff.noted
+                        .push(self.mismatch(MismatchKind::Layout, Some(&k.pid), kt, et));
                 } else {
                     diff.mismatches
                         .push(self.mismatch(MismatchKind::Layout, Some(&k.pid), kt, et));

@@ -10,6 +10,7 @@ pub mod check;
 pub mod cli;
 pub mod corpus;
 pub mod design;
+pub mod export_c;
 pub mod fuzzing;
 pub mod kernel;
 pub mod kernel_diff;

@@ -127,6 +127,59 @@ enum Cmd {
         #[arg(long, short)]
         out: PathBuf,
     },
+    /// Run a stream on the host's Linux kernel and on the emulator and diff
+    /// them: every outcome and value, and at every dump the VMA layout,
+    /// frame classes and map counts. Default designs: chain-2010 and
+    /// prealloc-2026 (or every built canonical design but single-list-2004).
+    /// Exit 0 all agree, 1 mismatch, 2 bad input, 3 the host cannot serve
+    /// (needs Linux/x86_64, root and readable PFNs).
+    Kernel {
+        /// The stream (absent with --fuzz or --bench).
+        #[arg(required_unless_present_any = ["fuzz", "bench"])]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        designs: DesignArgs,
+        /// Random decoder streams (without emulator-only ops) on the kernel
+        /// and the designs; every mismatch shrunk and saved as `.ops`.
+        #[arg(long, conflicts_with_all = ["file", "bench"])]
+        fuzz: bool,
+        /// How long to fuzz.
+        #[arg(long, default_value_t = 60, requires = "fuzz")]
+        seconds: u64,
+        /// RNG seed of --fuzz.
+        #[arg(long, default_value_t = 1, requires = "fuzz")]
+        seed: u64,
+        /// Where --fuzz writes mismatching streams.
+        #[arg(long, default_value = "kernel-mismatches", requires = "fuzz")]
+        out: PathBuf,
+        /// --fuzz worker threads, each with its own CPU.
+        #[arg(long, default_value_t = 1, requires = "fuzz")]
+        jobs: usize,
+        /// Stop --fuzz after this many streams.
+        #[arg(long, requires = "fuzz")]
+        execs: Option<u64>,
+        /// Ops per --fuzz stream at most.
+        #[arg(long, default_value_t = 64, requires = "fuzz")]
+        max_ops: usize,
+        /// Pages of the sub-window that --fuzz ops address.
+        #[arg(long, default_value_t = 24, requires = "fuzz")]
+        window: u64,
+        /// Longest range a --fuzz op names, in pages.
+        #[arg(long, default_value_t = 8, requires = "fuzz")]
+        max_len: u64,
+        /// Measure streams per second on the host kernel with N streams.
+        #[arg(long, value_name = "N", conflicts_with = "file")]
+        bench: Option<usize>,
+    },
+    /// Write a stream as a standalone C program that replays it with real
+    /// syscalls and prints every outcome (a reproducer for kernel
+    /// developers).
+    ExportC {
+        file: PathBuf,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -176,5 +229,41 @@ fn main() -> ExitCode {
             Err(e) => cli::usage_error(&e),
         },
         Cmd::Seeds { dir, out } => cli::seeds(&dir, &out),
+        Cmd::Kernel {
+            file,
+            designs,
+            fuzz,
+            seconds,
+            seed,
+            out,
+            jobs,
+            execs,
+            max_ops,
+            window,
+            max_len,
+            bench,
+        } => {
+            let specs = match cli::kernel_specs(&designs.designs, designs.era, &designs.bugs) {
+                Ok(s) => s,
+                Err(e) => return cli::usage_error(&e),
+            };
+            match (file, bench) {
+                (_, Some(n)) => cli::kernel_bench(n),
+                (Some(f), None) => cli::kernel(&f, &specs),
+                (None, None) if fuzz => cli::kernel_fuzz(&cli::KernelFuzzArgs {
+                    seconds,
+                    seed,
+                    out,
+                    specs,
+                    jobs,
+                    execs,
+                    max_ops,
+                    window,
+                    max_len,
+                }),
+                (None, None) => cli::usage_error("give a FILE.ops, --fuzz or --bench N"),
+            }
+        }
+        Cmd::ExportC { file, out } => cli::export_c(&file, out.as_deref()),
     }
 }
