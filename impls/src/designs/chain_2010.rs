@@ -108,6 +108,11 @@ const SITE_FORK_AVC: &str = "anon_vma_fork:avc";
 /// §7, lower case), with a one-line summary.
 pub const KNOWN_BUGS: &[(&str, &str)] = &[
     (
+        "b00",
+        "2010-2014: no reuse, so the fork/exit loop grows the hierarchy without end; injected as the \
+         2015 bound claim (2 x the peak VMA population) held against the 2010 algorithm",
+    ),
+    (
         "b03",
         "2.6.34-rc: vma_adjust importer clones the chain from `vma` (the lower VMA) instead of the exporter",
     ),
@@ -1356,9 +1361,13 @@ impl Rmap for Chain2010 {
     }
 
     /// None in every era: no multiple of live VMAs bounds live anon_vmas
-    /// (module docs, "Bound").
+    /// (module docs, "Bound"). With `b00` the design claims what
+    /// `7a3ef208e662` set out to guarantee — twice the VMA population, which
+    /// the oracle measures against the peak — so that the endless growth of
+    /// the 2010 algorithm under the fork/exit loop (B00) is reported as
+    /// `bound`.
     fn claimed_bound(&self) -> Option<u64> {
-        None
+        self.bugs.contains("b00").then_some(2)
     }
 
     /// INV-CHAIN (`chain-sets`), INV-ROOT (`one-root`), INV-COUNT and
