@@ -844,9 +844,11 @@ pub fn export_c(path: &Path, out: Option<&Path>) -> ExitCode {
         Ok(s) => s,
         Err(e) => return usage_error(&e),
     };
+    let text = std::fs::read_to_string(path).ok();
     let name = path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into(),
     );
-    write_or_print(out, &crate::export_c::export_c(&stream, &name))
+    let c = crate::export_c::export_c_annotated(&stream, &name, text.as_deref());
+    write_or_print(out, &c)
 }

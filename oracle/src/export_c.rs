@@ -24,7 +24,10 @@
 //!   language's words (`ok`, `ok 0x..`, `segv`, `sigbus`, `err ENOMEM`,
 //!   `unsupported` for the emulator-only ops); at every `dump`, and after
 //!   the last op unless the stream ends with one, each live process prints
-//!   its `/proc/self/maps` lines inside the window as `  pN LINE`.
+//!   its `/proc/self/maps` lines inside the window as `  pN LINE` and its
+//!   present pages as `  pN pages PAGE:pfn=0x../COUNT ...` (`PAGE:zero` for
+//!   the zero page; without root, which hides PFNs, `PAGE:excl` or
+//!   `PAGE:shared` from pagemap's exclusively-mapped bit).
 //!
 //! Outcomes the backend decides without asking the kernel are decided the
 //! same way here: an op naming a process that is not live is `err ESRCH`;
@@ -45,6 +48,40 @@ const PAGE: u64 = 4096;
 /// The C program for `stream`; `source` names where it came from (for the
 /// header comment).
 pub fn export_c(stream: &Stream, source: &str) -> String {
+    export_c_annotated(stream, source, None)
+}
+
+/// [`export_c`], with the comment lines of the stream's `.ops` text (`#
+/// ...`, e.g. a corpus file's description and expected snapshots) carried
+/// over as C comments before the op they precede.
+pub fn export_c_annotated(stream: &Stream, source: &str, ops_text: Option<&str>) -> String {
+    let comments: Vec<(usize, String)> = ops_text
+        .map(|t| {
+            t.lines()
+                .enumerate()
+                .filter_map(|(i, l)| {
+                    let c = l.trim_start().strip_prefix('#')?;
+                    Some((i + 1, comment_safe(c.trim())))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut next_comment = 0;
+    // The comments before source line `line` not emitted yet.
+    let mut comments_before = |line: usize| {
+        let mut out = String::new();
+        while let Some((l, c)) = comments.get(next_comment)
+            && *l < line
+        {
+            if c.is_empty() {
+                out.push('\n');
+            } else {
+                let _ = writeln!(out, "    /* {c} */");
+            }
+            next_comment += 1;
+        }
+        out
+    };
     let nprocs = 1 + stream
         .ops
         .iter()
@@ -53,8 +90,10 @@ pub fn export_c(stream: &Stream, source: &str) -> String {
     let mut body = String::new();
     for (i, op) in stream.ops.iter().enumerate() {
         let line = stream.lines.get(i).copied().unwrap_or(i + 1);
+        body.push_str(&comments_before(line));
         body.push_str(&statement(line, op));
     }
+    body.push_str(&comments_before(usize::MAX));
     if !matches!(stream.ops.last(), Some(Op::Dump)) {
         body.push_str("    final_state();\n");
     }
@@ -274,7 +313,8 @@ const PRELUDE: &str = r#"/*
  *
  * Build and run (no root needed):  cc -O0 -Wall -o repro repro.c && ./repro
  * Output: one line per op, `line N: OP => OUTCOME`; at each dump (and at
- * the end) the /proc/PID/maps lines of the window of every live process.
+ * the end), for every live process, its /proc/PID/maps lines in the window
+ * and its present pages (PFN and map count when run as root).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -471,6 +511,49 @@ static void print_maps(int me)
     fflush(stdout);
 }
 
+/* Prints this process's present pages in the window: `PAGE:pfn=0x../N`
+   (N: the map count from /proc/kpagecount), `PAGE:zero` for the zero page,
+   or without root (PFNs hidden) `PAGE:excl` / `PAGE:shared` from pagemap's
+   exclusively-mapped bit. */
+static void print_pages(int me)
+{
+    static uint64_t entries[WINDOW_PAGES];
+    static char line[WINDOW_PAGES * 40 + 64];
+    size_t len = 0;
+    int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (pm < 0)
+        die("open /proc/self/pagemap");
+    if (pread(pm, entries, sizeof entries, (off_t)(WINDOW / PAGE * 8)) != (ssize_t)sizeof entries)
+        die("read /proc/self/pagemap");
+    close(pm);
+    int counts = open("/proc/kpagecount", O_RDONLY | O_CLOEXEC);
+    int flags = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+    len += (size_t)snprintf(line + len, sizeof line - len, "  p%d pages", me);
+    for (int pg = 0; pg < WINDOW_PAGES; pg++) {
+        uint64_t e = entries[pg];
+        if (!(e >> 63 & 1))
+            continue;
+        uint64_t pfn = e & ((1ULL << 55) - 1);
+        uint64_t count = 0, kflags = 0;
+        if (pfn == 0 || counts < 0 || flags < 0 ||
+            pread(counts, &count, 8, (off_t)(pfn * 8)) != 8 ||
+            pread(flags, &kflags, 8, (off_t)(pfn * 8)) != 8)
+            len += (size_t)snprintf(line + len, sizeof line - len, " %d:%s", pg,
+                                    e >> 56 & 1 ? "excl" : "shared");
+        else if (kflags >> 24 & 1) /* KPF_ZERO_PAGE */
+            len += (size_t)snprintf(line + len, sizeof line - len, " %d:zero", pg);
+        else
+            len += (size_t)snprintf(line + len, sizeof line - len, " %d:pfn=0x%llx/%llu", pg,
+                                    (unsigned long long)pfn, (unsigned long long)count);
+    }
+    if (counts >= 0)
+        close(counts);
+    if (flags >= 0)
+        close(flags);
+    printf("%s\n", line);
+    fflush(stdout);
+}
+
 /* Process `me` does what it is sent until it exits. */
 static void serve(int me)
 {
@@ -533,6 +616,7 @@ static void serve(int me)
             _exit(0);
         case C_DUMP:
             print_maps(me);
+            print_pages(me);
             break;
         }
         write_full(reply_pipe[me][1], &r, sizeof r);
@@ -716,8 +800,8 @@ static inline void unsupported(int line, const char *text)
     print_outcome(line, text, "unsupported");
 }
 
-static inline struct cmd mmap_cmd(uint64_t page, uint64_t pages, int prot, int flags, int fd,
-                           uint64_t off)
+static inline struct cmd mmap_cmd(uint64_t page, uint64_t pages, int prot, int flags,
+                                  int fd, uint64_t off)
 {
     struct cmd c = { C_MMAP, 0, { WINDOW + page * PAGE, pages * PAGE, (uint64_t)prot,
                                   (uint64_t)flags, (uint64_t)(int64_t)fd, off } };
@@ -742,8 +826,8 @@ static inline struct cmd madvise_cmd(uint64_t page, uint64_t pages, int advice)
     return c;
 }
 
-static inline struct cmd mremap_cmd(uint64_t old, uint64_t old_pages, uint64_t new_pages, int flags,
-                             uint64_t new_page)
+static inline struct cmd mremap_cmd(uint64_t old, uint64_t old_pages, uint64_t new_pages,
+                                    int flags, uint64_t new_page)
 {
     struct cmd c = { C_MREMAP, 0, { WINDOW + old * PAGE, old_pages * PAGE, new_pages * PAGE,
                                     (uint64_t)flags, flags ? WINDOW + new_page * PAGE : 0 } };
@@ -874,6 +958,20 @@ mod tests {
         assert!(!c.contains("final_state();\n\n"));
         let s = parse("mmap p0 0 1 rw anon\n").unwrap();
         assert!(export_c(&s, "y").contains("    final_state();\n"));
+    }
+
+    #[test]
+    fn ops_comments_become_c_comments() {
+        let text = "# case: X */ y\nmmap p0 0 1 rw anon\n# then write\n#\nwrite p0 0 1\n# end\n";
+        let s = parse(text).unwrap();
+        let c = export_c_annotated(&s, "x.ops", Some(text));
+        let main = &c[c.find("int main(void)").unwrap()..];
+        let a = main.find("/* case: X * / y */").unwrap();
+        let b = main.find("do_op(2,").unwrap();
+        let d = main.find("/* then write */").unwrap();
+        let e = main.find("do_op(5,").unwrap();
+        let f = main.find("/* end */").unwrap();
+        assert!(a < b && b < d && d < e && e < f, "{main}");
     }
 
     #[test]

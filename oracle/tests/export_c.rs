@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use rmaplab::design::{DesignName, DesignSpec};
-use rmaplab::export_c::export_c;
+use rmaplab::export_c::export_c_annotated;
 use rmaplab::kernel::host_can_serve;
-use rmaplab::ops::Stream;
 use rmaplab::ops::decode::{DecodeConfig, decode};
 use rmaplab::ops::parse::parse;
-use rmaplab::ops::print::print_op;
+use rmaplab::ops::print::{print, print_op};
+use rmaplab::ops::{Op, Stream};
 use rmaplab::report::canonicalize;
 use rmaplab::runner::RunOptions;
 
@@ -41,6 +41,7 @@ read p0 1
 read p0 2
 read p0 300
 write p3 0 1
+dump
 swapout p0 1
 reclaim
 migrate p0 1
@@ -86,10 +87,11 @@ fn scratch_dir(name: &str) -> PathBuf {
 }
 
 /// Writes and compiles the reproducer of `stream`; the binary's path.
-fn compile(cc: &str, dir: &Path, name: &str, stream: &Stream) -> PathBuf {
+fn compile(cc: &str, dir: &Path, name: &str, stream: &Stream, text: &str) -> PathBuf {
     let src = dir.join(format!("{name}.c"));
     let bin = dir.join(name);
-    std::fs::write(&src, export_c(stream, name)).expect("write C");
+    let c = export_c_annotated(stream, name, Some(text));
+    std::fs::write(&src, c).expect("write C");
     let out = Command::new(cc)
         .args(["-std=c11", "-O0", "-Wall", "-Werror", "-o"])
         .arg(&bin)
@@ -107,16 +109,42 @@ fn compile(cc: &str, dir: &Path, name: &str, stream: &Stream) -> PathBuf {
 
 /// What the reproducer printed: per op `(line, text, outcome)`, and per
 /// dump (each `dump` op, then `final state:`) the maps lines per process
-/// as `(pid, "start-end perms")` in window pages.
+/// as `(pid, "start-end perms")` in window pages and the page cells per
+/// process as `(pid, page, cell)` (`pfn=0x../N`, `zero`, `excl`, `shared`).
 struct Printed {
     outcomes: Vec<(usize, String, String)>,
     dumps: Vec<Vec<(String, String)>>,
+    pages: Vec<Vec<(String, u64, String)>>,
+}
+
+/// The printed page cells of one dump with classes as ops-v1 numbers them
+/// (`Z`, `f0`, `f1`, ... by first appearance, processes by number, pages
+/// ascending) and map counts, as `(pid, "page:class/count")`; `None` when
+/// PFNs were hidden.
+fn printed_classes(cells: &[(String, u64, String)]) -> Option<Vec<(String, String)>> {
+    let mut classes: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    for (pid, page, cell) in cells {
+        let text = if cell == "zero" {
+            "Z/0".to_string()
+        } else {
+            let (pfn, count) = cell.strip_prefix("pfn=")?.split_once('/')?;
+            let n = classes.iter().position(|c| c == pfn).unwrap_or_else(|| {
+                classes.push(pfn.to_string());
+                classes.len() - 1
+            });
+            format!("f{n}/{count}")
+        };
+        out.push((pid.clone(), format!("{page}:{text}")));
+    }
+    Some(out)
 }
 
 fn parse_output(text: &str) -> Printed {
     let mut p = Printed {
         outcomes: Vec::new(),
         dumps: Vec::new(),
+        pages: Vec::new(),
     };
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("line ") {
@@ -126,12 +154,22 @@ fn parse_output(text: &str) -> Printed {
                 .push((num.parse().expect("line number"), op.into(), outcome.into()));
             if op == "dump" {
                 p.dumps.push(Vec::new());
+                p.pages.push(Vec::new());
             }
         } else if line == "final state:" {
             p.dumps.push(Vec::new());
+            p.pages.push(Vec::new());
         } else if let Some(rest) = line.strip_prefix("  p") {
             let (pid, maps) = rest.split_once(' ').expect("`  pN ...`");
             if maps == "maps:" {
+                continue;
+            }
+            if let Some(cells) = maps.strip_prefix("pages") {
+                let dump = p.pages.last_mut().expect("pages after a dump line");
+                for c in cells.split_whitespace() {
+                    let (page, cell) = c.split_once(':').expect("PAGE:CELL");
+                    dump.push((format!("p{pid}"), page.parse().expect("page"), cell.into()));
+                }
                 continue;
             }
             let mut f = maps.split_whitespace();
@@ -150,8 +188,9 @@ fn parse_output(text: &str) -> Printed {
 }
 
 /// Compiles, runs and compares one stream; the problems found.
-fn check_stream(cc: &str, dir: &Path, name: &str, stream: &Stream, run: bool) -> Vec<String> {
-    let bin = compile(cc, dir, name, stream);
+fn check_stream(cc: &str, dir: &Path, name: &str, text: &str, run: bool) -> Vec<String> {
+    let stream = &parse(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let bin = compile(cc, dir, name, stream, text);
     if !run {
         return Vec::new();
     }
@@ -223,6 +262,55 @@ fn check_stream(cc: &str, dir: &Path, name: &str, stream: &Stream, run: bool) ->
             ));
         }
     }
+    // Pages: classes and map counts where PFNs are visible (root), up to
+    // the first `swapout` (emulator-only: its pages are swapped out where
+    // the kernel's are still mapped, as `kernel_diff` says).
+    let swapout = stream
+        .ops
+        .iter()
+        .position(|o| matches!(o, Op::Swapout { .. }));
+    let mut dump_at: Vec<usize> = (0..stream.ops.len())
+        .filter(|&i| matches!(stream.ops[i], Op::Dump))
+        .collect();
+    dump_at.push(stream.ops.len());
+    for (k, (cells, want)) in printed.pages.iter().zip(&emu.dumps).enumerate() {
+        if swapout.is_some_and(|s| s < dump_at[k]) {
+            continue;
+        }
+        let want: Vec<(String, String)> = canonicalize(&want.state)
+            .into_iter()
+            .flat_map(|p| {
+                let pid = p.pid.clone();
+                p.pages
+                    .into_iter()
+                    .map(move |(pg, c, n)| (pid.clone(), format!("{pg}:{c}/{n}")))
+            })
+            .collect();
+        match printed_classes(cells) {
+            Some(got) if got != want => problems.push(format!(
+                "{name}: dump {}: C pages {got:?}, the emulator shows {want:?}",
+                k + 1
+            )),
+            Some(_) => {}
+            None => {
+                let got: Vec<(String, u64)> =
+                    cells.iter().map(|(p, pg, _)| (p.clone(), *pg)).collect();
+                let want: Vec<(String, u64)> = want
+                    .iter()
+                    .map(|(p, cell)| {
+                        let pg = cell.split(':').next().unwrap_or_default();
+                        (p.clone(), pg.parse().unwrap_or(u64::MAX))
+                    })
+                    .collect();
+                if got != want {
+                    problems.push(format!(
+                        "{name}: dump {}: C present pages {got:?}, the emulator's {want:?}",
+                        k + 1
+                    ));
+                }
+            }
+        }
+    }
     problems
 }
 
@@ -247,12 +335,10 @@ fn reproducers_compile_and_print_the_emulators_outcomes() {
     let mut problems = Vec::new();
     for f in CORPUS {
         let text = std::fs::read_to_string(root.join(f)).expect("corpus file");
-        let stream = parse(&text).expect("parses");
         let name = f.replace(['/', '.'], "_");
-        problems.extend(check_stream(&cc, &dir, &name, &stream, run));
+        problems.extend(check_stream(&cc, &dir, &name, &text, run));
     }
-    let edges = parse(EDGES).expect("parses");
-    problems.extend(check_stream(&cc, &dir, "edges", &edges, run));
+    problems.extend(check_stream(&cc, &dir, "edges", EDGES, run));
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -284,14 +370,8 @@ fn reproducers_of_random_streams_agree_with_the_emulator() {
                 x as u8
             })
             .collect();
-        let stream = decode(&bytes, &cfg);
-        problems.extend(check_stream(
-            &cc,
-            &dir,
-            &format!("random{n}"),
-            &stream,
-            true,
-        ));
+        let text = print(&decode(&bytes, &cfg));
+        problems.extend(check_stream(&cc, &dir, &format!("random{n}"), &text, true));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     let _ = std::fs::remove_dir_all(&dir);

@@ -162,15 +162,17 @@ fn measured_cases_agree_with_the_host_kernel() {
         files.len(),
         failures.join("\n")
     );
-    println!(
-        "{} measured cases agree ({})",
-        files.len(),
-        if on_kernel {
-            "host kernel and emulator"
-        } else {
-            "emulator only"
-        }
-    );
+    if on_kernel {
+        println!(
+            "{} measured cases agree (host kernel and emulator)",
+            files.len()
+        );
+    } else {
+        println!(
+            "{} measured cases run on the emulator without failure (host kernel not compared)",
+            files.len()
+        );
+    }
 }
 
 /// Streams of the random batch that are known to disagree for a documented
