@@ -68,7 +68,8 @@ pub struct CorpusFile {
     pub dumps: Vec<DumpExpect>,
 }
 
-fn parse_spec(text: &str) -> Result<DesignSpec, String> {
+/// Parses `[SPEC]` words: a design name, then `era=YEAR` and `bug=ID`.
+pub fn parse_spec(text: &str) -> Result<DesignSpec, String> {
     let mut words = text.split_whitespace();
     let name: DesignName = words
         .next()

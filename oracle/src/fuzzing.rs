@@ -83,9 +83,12 @@ pub fn check_stream_stats(
 /// The glue for libFuzzer and AFL: the canonical designs on the default
 /// decoder; a failure panics with the `.ops` text of the input, which can
 /// be committed to `corpus/` as it is.
+///
+/// `RMAPLAB_SPECS` selects other designs, `;`-separated in the corpus
+/// header's `[SPEC]` words (`chain-2010 era=2015;single-list-2004 bug=b01`).
 pub fn fuzz_one(data: &[u8]) {
     thread_local! {
-        static SPECS: Vec<DesignSpec> = canonical_specs();
+        static SPECS: Vec<DesignSpec> = specs_from_env();
     }
     let cfg = DecodeConfig::default();
     SPECS.with(|specs| {
@@ -97,6 +100,22 @@ pub fn fuzz_one(data: &[u8]) {
             );
         }
     });
+}
+
+/// The designs named by `RMAPLAB_SPECS`, else the canonical ones. A bad
+/// value aborts: a fuzzer must not silently test something else.
+pub fn specs_from_env() -> Vec<DesignSpec> {
+    match std::env::var("RMAPLAB_SPECS") {
+        Ok(v) if !v.trim().is_empty() => v
+            .split(';')
+            .map(|w| {
+                crate::corpus::parse_spec(w.trim())
+                    .and_then(|s| s.validate().map(|()| s))
+                    .unwrap_or_else(|e| panic!("RMAPLAB_SPECS: {e}"))
+            })
+            .collect(),
+        _ => canonical_specs(),
+    }
 }
 
 /// The `.ops` text of a finding: a header that says what it must do, then
