@@ -908,8 +908,15 @@ static void setup(void)
     if (pid < 0)
         die("fork");
     if (pid == 0) {
-        /* p0: children of stream processes are reaped by the kernel. */
+        /* p0: children of stream processes are reaped by the kernel. Only
+           the controller keeps the command pipes' write ends (and the reply
+           pipes' read ends), so that if it dies every stream process reads
+           end-of-file and exits instead of waiting forever. */
         signal(SIGCHLD, SIG_IGN);
+        for (int p = 0; p < NPROCS; p++) {
+            close(cmd_pipe[p][1]);
+            close(reply_pipe[p][0]);
+        }
         serve(0);
     }
     pids[0] = pid;

@@ -403,3 +403,53 @@ fn export_c_cli_writes_the_program() {
     assert_eq!(status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// PIDs of running processes of the executable `bin`.
+fn processes_of(bin: &Path) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == bin))
+        .collect()
+}
+
+#[test]
+fn stream_processes_exit_when_the_controller_dies() {
+    let cc = match cc() {
+        Ok(cc) => cc,
+        Err(why) => {
+            println!("skipped: {why}");
+            return;
+        }
+    };
+    let dir = scratch_dir("orphans");
+    let text = "mmap p0 0 1 rw anon\nfork p0\nfork p1\ndump\nwrite p2 0 1\n";
+    let stream = parse(text).expect("parses");
+    let bin = compile(&cc, &dir, "orphans", &stream, text);
+    let bin = bin.canonicalize().expect("path");
+    let mut child = Command::new(&bin)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the reproducer");
+    // Let it start, then kill the controller: p0, p1 and p2 must notice.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 8];
+    std::io::Read::read_exact(&mut stdout, &mut first).expect("some output");
+    child.kill().expect("kill the controller");
+    child.wait().expect("reap the controller");
+    drop(stdout);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut left = processes_of(&bin);
+    while !left.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        left = processes_of(&bin);
+    }
+    for &pid in &left {
+        // SAFETY: signals a process of our own reproducer, found above.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
+    assert!(left.is_empty(), "stream processes left behind: {left:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
