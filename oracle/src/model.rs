@@ -456,8 +456,8 @@ impl Model {
     /// (`shmem_zero_setup`).
     ///
     /// Not representable in ops-v1's errno set, reported as `EINVAL`: a file
-    /// number `>= NR_FILES` (Linux: `EBADF`) and an offset whose end
-    /// overflows (Linux: `EOVERFLOW`). The parser is expected to reject both.
+    /// number `>= NR_FILES` (Linux: `EBADF`), an offset whose end overflows
+    /// and a mapping ending past `MAX_LFS_FILESIZE` (Linux: `EOVERFLOW`).
     fn mmap(
         &mut self,
         pid: Pid,
@@ -494,6 +494,15 @@ impl Model {
         };
         if !replace && self.any_mapped(pid, addr, len) {
             return Err(Errno::EEXIST);
+        }
+        // file_mmap_ok (after EEXIST in do_mmap): a tmpfs file's last mapped
+        // byte must be below MAX_LFS_FILESIZE; Linux says EOVERFLOW.
+        if let Kind::File { off, .. } | Kind::SFile { off, .. } = kind {
+            const MAX_LFS_FILESIZE: u128 = i64::MAX as u128;
+            let bytes = len as u128 * 4096;
+            if bytes > MAX_LFS_FILESIZE || off as u128 > (MAX_LFS_FILESIZE - bytes) >> 12 {
+                return Err(Errno::EINVAL);
+            }
         }
         if let Kind::Shared = kind {
             self.objects.insert(

@@ -175,27 +175,6 @@ fn measured_cases_agree_with_the_host_kernel() {
     }
 }
 
-/// Streams of the random batch that are known to disagree for a documented
-/// reason. One limitation is known (see
-/// `file_offsets_past_max_lfs_filesize_are_a_known_emulator_limitation`),
-/// but the batch cannot hit it: outside the decoder's wide mode (an input
-/// starting with `rmW1`, which random bytes essentially never do) file
-/// offsets are below 72 pages. Streams that could are skipped all the same.
-fn known_limitation(stream: &Stream) -> Option<&'static str> {
-    stream
-        .ops
-        .iter()
-        .any(|op| match op {
-            Op::Mmap {
-                kind: Kind::File { off, .. } | Kind::SFile { off, .. },
-                len,
-                ..
-            } => !file_mapping_fits(*off, *len),
-            _ => false,
-        })
-        .then_some("a file offset past MAX_LFS_FILESIZE (the emulator maps it)")
-}
-
 /// Linux's `file_mmap_ok` for a shmem file: the mapping's end, in bytes,
 /// must not exceed `MAX_LFS_FILESIZE` (2^63 - 1), else `EOVERFLOW`.
 fn file_mapping_fits(off: u64, len: u64) -> bool {
@@ -206,17 +185,14 @@ fn file_mapping_fits(off: u64, len: u64) -> bool {
     off <= (MAX_LFS_FILESIZE - len_bytes) >> 12
 }
 
-/// Known emulator limitation, reported to the MMU's owner: Linux refuses a
-/// file mapping whose end lies past `MAX_LFS_FILESIZE` (2^63 - 1 bytes;
-/// `file_mmap_ok` in `do_mmap` gives `EOVERFLOW`, which ops-v1 reports as
-/// `EINVAL`), while the reference model and the MMU map it (and a later
-/// access there gives `sigbus` instead of `segv`). The boundary, measured:
-/// `file:0:0x7fffffffffffe` with LEN 1 maps, `0x7ffffffffffff` does not.
-/// This test pins the kernel's side, shows that `compare` reports the
-/// disagreement, and turns into an agreement check once the emulator
-/// implements the rule.
+/// Linux refuses a file mapping whose end lies past `MAX_LFS_FILESIZE`
+/// (2^63 - 1 bytes; `file_mmap_ok` in `do_mmap` gives `EOVERFLOW`, which
+/// ops-v1 reports as `EINVAL`). Found by `rmaplab kernel --fuzz` in wide
+/// mode; the reference model and the MMU now implement the rule. The
+/// boundary, measured: `file:0:0x7fffffffffffe` with LEN 1 maps,
+/// `0x7ffffffffffff` does not.
 #[test]
-fn file_offsets_past_max_lfs_filesize_are_a_known_emulator_limitation() {
+fn file_offsets_past_max_lfs_filesize_are_einval() {
     assert!(file_mapping_fits(0x7_ffff_ffff_fffe, 1));
     assert!(!file_mapping_fits(0x7_ffff_ffff_ffff, 1));
     assert!(!file_mapping_fits(0x7_ffff_ffff_fffe, 2));
@@ -234,25 +210,8 @@ fn file_offsets_past_max_lfs_filesize_are_a_known_emulator_limitation() {
     assert_eq!(kd.kernel.outcomes, vec![Outcome::Ok, einval, einval]);
     for sd in &kd.per_spec {
         let emu: Vec<Outcome> = sd.run.outcomes.iter().map(|r| r.outcome).collect();
-        if emu == kd.kernel.outcomes {
-            assert!(sd.diff.agrees(), "{:?}", sd.diff.mismatches);
-            println!("{}: the limitation is fixed", sd.spec.label());
-        } else {
-            assert_eq!(emu, vec![Outcome::Ok; 3], "{}", sd.spec.label());
-            let outcome_lines: Vec<usize> = sd
-                .diff
-                .mismatches
-                .iter()
-                .filter(|m| m.kind == MismatchKind::Outcome)
-                .map(|m| m.line)
-                .collect();
-            assert_eq!(outcome_lines, vec![2, 3], "{}", sd.spec.label());
-            println!(
-                "{}: known limitation still present: {}",
-                sd.spec.label(),
-                sd.diff.mismatches[0]
-            );
-        }
+        assert_eq!(emu, kd.kernel.outcomes, "{}", sd.spec.label());
+        assert!(sd.diff.agrees(), "{:?}", sd.diff.mismatches);
     }
 }
 
@@ -266,18 +225,13 @@ fn random_streams_agree_with_the_host_kernel() {
     let specs = default_specs();
     let mut rng = SmallRng::seed_from_u64(0x6b65_726e_656c);
     let mut failures = Vec::new();
-    let (mut agreed, mut skipped) = (0, 0);
+    let mut agreed = 0;
     let (mut ops, mut compared, mut dumps, mut procs) = (0, 0, 0, 0);
     for n in 0..STREAMS {
         let len = rng.random_range(0..=400);
         let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
         let stream = decode(&bytes, &cfg);
         assert!(!stream.ops.iter().any(Op::emulator_only));
-        if let Some(why) = known_limitation(&stream) {
-            skipped += 1;
-            println!("stream {n} skipped: {why}");
-            continue;
-        }
         match run_and_compare(&stream, &specs) {
             Err(e) => failures.push(format!(
                 "stream {n}: kernel run failed: {e}\n{}",
@@ -305,8 +259,7 @@ fn random_streams_agree_with_the_host_kernel() {
         }
     }
     println!(
-        "{agreed} of {STREAMS} random streams agree, {skipped} skipped as known limitations \
-         ({ops} ops, {compared} outcomes and {dumps} dumps with {procs} process states compared \
+        "{agreed} of {STREAMS} random streams agree ({ops} ops, {compared} outcomes and {dumps} dumps with {procs} process states compared \
          per design)"
     );
     assert!(

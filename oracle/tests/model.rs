@@ -1429,3 +1429,31 @@ fn mremap_to_past_the_window_is_einval() {
         ],
     );
 }
+
+/// `file_mmap_ok`: a file mapping may not end past `MAX_LFS_FILESIZE`
+/// (Linux `EOVERFLOW`, reported `EINVAL`), but `EEXIST` is checked first.
+#[test]
+fn file_mappings_past_max_lfs_filesize_are_einval() {
+    let mut m = rmaplab::model::Model::new();
+    let mmap = |addr, len, off| Op::Mmap {
+        pid: Pid(0),
+        addr,
+        len,
+        prot: Prot::R,
+        kind: Kind::File { file: 0, off },
+        replace: false,
+    };
+    assert_eq!(m.step(&mmap(0, 1, 0x7_ffff_ffff_fffe), None), Outcome::Ok);
+    assert_eq!(
+        m.step(&mmap(10, 1, 0x7_ffff_ffff_ffff), None),
+        Outcome::Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        m.step(&mmap(20, 2, 0x7_ffff_ffff_fffe), None),
+        Outcome::Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        m.step(&mmap(0, 1, 0x7_ffff_ffff_ffff), None),
+        Outcome::Err(Errno::EEXIST)
+    );
+}

@@ -441,6 +441,10 @@ impl<R: Rmap> Mmu<R> {
                 if matches!(kind, Kind::SFile { .. }) {
                     flags |= VM_SHARED | VM_MAYSHARE;
                 }
+                // do_mmap: "offset overflow?" (EOVERFLOW, reported EINVAL).
+                if off.checked_add(len).is_none() {
+                    return Ok(Outcome::Err(Errno::EINVAL));
+                }
                 (Some(FileRef::File(file)), off, false)
             }
         };
@@ -453,6 +457,9 @@ impl<R: Rmap> Mmu<R> {
             .is_some_and(|v| self.m.vma(v).start < end);
         if overlap && !replace {
             return Ok(Outcome::Err(Errno::EEXIST));
+        }
+        if file.is_some() && !file_mmap_ok(pgoff, len) {
+            return Ok(Outcome::Err(Errno::EINVAL));
         }
         if overlap {
             // __mmap_setup: gather, then vms_clean_up_area (zap +
@@ -569,4 +576,19 @@ impl<R: Rmap> Mmu<R> {
         self.m.link(new);
         Ok((new, vma))
     }
+}
+
+/// `file_mmap_ok` for a tmpfs file (`MAX_LFS_FILESIZE` = 2^63 - 1 bytes): the
+/// mapping's last byte must be a valid file offset. Linux says `EOVERFLOW`,
+/// which ops-v1 reports as `EINVAL`; checked after `EEXIST`, as `do_mmap`
+/// does.
+fn file_mmap_ok(pgoff: u64, len: u64) -> bool {
+    const MAX_LFS_FILESIZE: u64 = i64::MAX as u64;
+    let Some(bytes) = len.checked_mul(4096) else {
+        return false;
+    };
+    if bytes > MAX_LFS_FILESIZE {
+        return false;
+    }
+    pgoff <= (MAX_LFS_FILESIZE - bytes) >> 12
 }
