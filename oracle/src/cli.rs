@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
 use crate::bugs::CATALOGUE;
 use crate::design::DesignSpec;
 use crate::ops::{Stream, parse::parse, print::print};
@@ -277,10 +280,14 @@ pub fn shrink(path: &Path, specs: &[DesignSpec], out: Option<&Path>) -> ExitCode
         stream.ops.len(),
         small.ops.len()
     );
+    let report = crate::fuzzing::check_stream(&small, specs)
+        .err()
+        .map(|f| f.report)
+        .unwrap_or_default();
     let finding = crate::fuzzing::Finding {
         stream: small,
         signature: sig,
-        report: String::new(),
+        report,
     };
     let text = crate::fuzzing::finding_file(&finding, specs);
     write_or_print(out, &text)
@@ -851,4 +858,56 @@ pub fn export_c(path: &Path, out: Option<&Path>) -> ExitCode {
     );
     let c = crate::export_c::export_c_annotated(&stream, &name, text.as_deref());
     write_or_print(out, &c)
+}
+/// `rmaplab bench`: the figures issue reports quote, measured here.
+pub fn bench(specs: &[DesignSpec], execs: usize, rss_execs: usize) -> ExitCode {
+    use crate::bench::{execs_per_sec, ns_per_op, rss_kib, streams, vma_stream};
+    println!("# rmaplab bench (one core; full oracle after every op)");
+    let batch = streams(execs, 64, 1);
+    let avg_ops = batch.iter().map(|s| s.ops.len()).sum::<usize>() as f64 / batch.len() as f64;
+    println!(
+        "streams: {} decoded random streams, {avg_ops:.1} ops on average (max 64)",
+        batch.len()
+    );
+    for s in specs {
+        let r = execs_per_sec(&batch, std::slice::from_ref(s));
+        println!("execs/s {:<32} {r:>10.0}", s.label());
+    }
+    let all = execs_per_sec(&batch, specs);
+    println!("execs/s {:<32} {all:>10.0}", "all designs together");
+
+    println!("\n# per-op cost vs stream length (all designs)");
+    for len in [16usize, 32, 64, 128, 256] {
+        let b = streams((execs / 4).max(50), len, 2);
+        let ops = b.iter().map(|s| s.ops.len()).sum::<usize>() as f64 / b.len() as f64;
+        println!(
+            "max_ops {len:>4} (avg {ops:>6.1} ops): {:>8.0} ns/op",
+            ns_per_op(&b, specs)
+        );
+    }
+    println!("\n# per-op cost vs live VMAs (all designs; one-page VMAs, fork, writes)");
+    for vmas in [4u64, 16, 64, 128, 255] {
+        let s = vec![vma_stream(vmas, 64); 20];
+        println!("{vmas:>4} VMAs: {:>9.0} ns/op", ns_per_op(&s, specs));
+    }
+    if rss_execs > 0 {
+        println!("\n# RSS over {rss_execs} execs (all designs)");
+        let mut rng = SmallRng::seed_from_u64(3);
+        let cfg = crate::ops::decode::DecodeConfig::default();
+        let step = (rss_execs / 10).max(1);
+        for i in 0..rss_execs {
+            let bytes: Vec<u8> = (0..rng.random_range(0..800))
+                .map(|_| rng.random())
+                .collect();
+            let _ = crate::fuzzing::check_stream(&crate::ops::decode::decode(&bytes, &cfg), specs);
+            if (i + 1) % step == 0 {
+                println!(
+                    "after {:>8} execs: RSS {} KiB",
+                    i + 1,
+                    rss_kib().map_or("?".into(), |k| k.to_string())
+                );
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }

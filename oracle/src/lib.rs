@@ -5,6 +5,7 @@
 //! oracles (`check`) live here; the fuzz targets in `fuzz/` are a few lines
 //! of glue over [`fuzzing`].
 
+pub mod bench;
 pub mod bugs;
 pub mod check;
 pub mod cli;

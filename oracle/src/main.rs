@@ -120,6 +120,17 @@ enum Cmd {
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
+    /// Measure execs/s, RSS and per-op cost (figures, not tests).
+    Bench {
+        #[command(flatten)]
+        designs: DesignArgs,
+        /// Streams per throughput measurement.
+        #[arg(long, default_value_t = 20_000)]
+        execs: usize,
+        /// Executions for the RSS measurement (0: skip).
+        #[arg(long, default_value_t = 0)]
+        rss_execs: usize,
+    },
     /// Encode the `.ops` files under a folder as fuzzer seed inputs.
     Seeds {
         #[arg(default_value = "corpus")]
@@ -229,6 +240,14 @@ fn main() -> ExitCode {
             Err(e) => cli::usage_error(&e),
         },
         Cmd::Seeds { dir, out } => cli::seeds(&dir, &out),
+        Cmd::Bench {
+            designs,
+            execs,
+            rss_execs,
+        } => match designs.specs() {
+            Ok(specs) => cli::bench(&specs, execs, rss_execs),
+            Err(e) => cli::usage_error(&e),
+        },
         Cmd::Kernel {
             file,
             designs,

@@ -31,7 +31,7 @@ use rmaplab::ops::parse::parse;
 use rmaplab::ops::print::print;
 use rmaplab::report::canonicalize;
 use rmaplab::runner::{DumpRecord, OpRecord, RunReport, RunStats};
-use rmaplab_impls::op::{Errno, Kind, Op, Outcome, Pid};
+use rmaplab_impls::op::{Errno, Op, Outcome, Pid};
 use rmaplab_impls::state::{FrameRef, MapKind, ProcState, State, VmaLine};
 
 fn serves() -> bool {

@@ -1,0 +1,91 @@
+//! `rmaplab bench`: throughput and cost figures, measured (never asserted
+//! by tests): executions per second of the differential check on 64-op
+//! streams, RSS over many executions, and how the cost of an op grows with
+//! stream length and with the number of live VMAs.
+
+use std::time::Instant;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::design::DesignSpec;
+use crate::fuzzing::check_stream;
+use crate::ops::decode::{DecodeConfig, decode};
+use crate::ops::{Kind, Op, Pid, Prot, Stream};
+
+/// Random decoded streams of (nearly) `ops` ops each.
+pub fn streams(n: usize, ops: usize, seed: u64) -> Vec<Stream> {
+    let cfg = DecodeConfig {
+        max_ops: ops,
+        ..DecodeConfig::default()
+    };
+    let mut rng = SmallRng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let bytes: Vec<u8> = (0..ops * 12).map(|_| rng.random()).collect();
+            decode(&bytes, &cfg)
+        })
+        .collect()
+}
+
+/// Executions per second of the full differential check over `streams`.
+pub fn execs_per_sec(streams: &[Stream], specs: &[DesignSpec]) -> f64 {
+    let t = Instant::now();
+    for s in streams {
+        let _ = check_stream(s, specs);
+    }
+    streams.len() as f64 / t.elapsed().as_secs_f64()
+}
+
+/// Resident set size of this process in KiB (Linux), if readable.
+pub fn rss_kib() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4)
+}
+
+/// A stream that maps `vmas` one-page VMAs which cannot merge (alternating
+/// protections), faults each writable one, forks, then writes `work` pages
+/// spread over them: per-op cost as a function of live VMAs.
+pub fn vma_stream(vmas: u64, work: usize) -> Stream {
+    let p0 = Pid(0);
+    let mut ops = Vec::new();
+    for i in 0..vmas {
+        let prot = if i % 2 == 0 { Prot::Rw } else { Prot::R };
+        ops.push(Op::Mmap {
+            pid: p0,
+            addr: i,
+            len: 1,
+            prot,
+            kind: Kind::Anon,
+            replace: false,
+        });
+        if prot == Prot::Rw {
+            ops.push(Op::Write {
+                pid: p0,
+                addr: i,
+                value: i,
+            });
+        }
+    }
+    ops.push(Op::Fork { pid: p0 });
+    for k in 0..work {
+        let addr = (k as u64 * 2) % vmas.max(2);
+        ops.push(Op::Write {
+            pid: Pid((k % 2) as u32),
+            addr: addr - addr % 2,
+            value: k as u64,
+        });
+    }
+    Stream::from_ops(ops)
+}
+
+/// Nanoseconds per op of the differential check over `streams`.
+pub fn ns_per_op(streams: &[Stream], specs: &[DesignSpec]) -> f64 {
+    let ops: usize = streams.iter().map(|s| s.ops.len()).sum();
+    let t = Instant::now();
+    for s in streams {
+        let _ = check_stream(s, specs);
+    }
+    t.elapsed().as_nanos() as f64 / ops.max(1) as f64
+}
