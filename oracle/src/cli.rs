@@ -911,3 +911,145 @@ pub fn bench(specs: &[DesignSpec], execs: usize, rss_execs: usize) -> ExitCode {
     }
     ExitCode::SUCCESS
 }
+
+/// Arguments of `rmaplab hunt`.
+#[derive(Clone, Debug)]
+pub struct HuntArgs {
+    pub bug: String,
+    pub engine: String,
+    pub seconds: u64,
+    pub seed: u64,
+    /// Where the zoo file goes (`corpus/zoo/ID.ops`); `None`: not written.
+    pub zoo: Option<PathBuf>,
+}
+
+/// `rmaplab hunt`: fuzz one re-injected bug until the oracle fails, report
+/// time and execs to the first failure, shrink, and write a zoo file that
+/// must fail under the bug and pass on every canonical design.
+pub fn hunt(a: &HuntArgs) -> ExitCode {
+    let specs = match crate::design::select(&[], None, std::slice::from_ref(&a.bug)) {
+        Ok(s) => s,
+        Err(e) => return usage_error(&e),
+    };
+    let result = match a.engine.as_str() {
+        "builtin" => crate::zoo::hunt_builtin(&specs, a.seconds, a.seed),
+        "libfuzzer" => crate::zoo::hunt_libfuzzer(&specs, a.seconds, a.seed),
+        e => return usage_error(&format!("unknown engine `{e}` (builtin or libfuzzer)")),
+    };
+    let hunt = match result {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("rmaplab hunt: {e}");
+            return ExitCode::from(EXIT_FAIL);
+        }
+    };
+    let Some(found) = hunt.found.clone() else {
+        println!(
+            "{} {} seed {}: NOT FOUND in {:.1}s ({} execs)",
+            a.bug, a.engine, a.seed, hunt.seconds, hunt.execs
+        );
+        return ExitCode::from(EXIT_FAIL);
+    };
+    println!(
+        "{} {} seed {}: found after {:.2}s, {} execs: {}",
+        a.bug, a.engine, a.seed, hunt.seconds, hunt.execs, found.report
+    );
+    let canonical = crate::design::canonical_specs();
+    if let Err(f) = crate::fuzzing::check_stream(&found.stream, &canonical) {
+        eprintln!(
+            "the shrunk stream also fails a canonical design — not the injected bug alone:\n{}",
+            f.report
+        );
+        return ExitCode::from(EXIT_FAIL);
+    }
+    if let Some(path) = &a.zoo {
+        let text = crate::zoo::zoo_file(&a.bug, &specs[0], &found, &hunt, &a.engine, a.seed);
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Err(e) = std::fs::write(path, text) {
+            return usage_error(&format!("{}: cannot write: {e}", path.display()));
+        }
+        println!("wrote {}", path.display());
+    }
+    ExitCode::SUCCESS
+}
+
+/// `rmaplab hunt-table`: per bug and engine, the median and worst
+/// time-to-detect over seeds 1..=N on one core, as a Markdown table (the
+/// README's table).
+pub fn hunt_table(bugs: &[String], engines: &[String], seeds: u64, seconds: u64) -> ExitCode {
+    let bugs: Vec<String> = if bugs.is_empty() {
+        CATALOGUE
+            .iter()
+            .filter(|b| b.injectable.is_ok())
+            .map(|b| b.id.to_string())
+            .collect()
+    } else {
+        bugs.to_vec()
+    };
+    println!(
+        "| bug | design (era) | invariant | engine | found | median s | worst s | median execs |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for bug in &bugs {
+        let specs = match crate::design::select(&[], None, std::slice::from_ref(bug)) {
+            Ok(s) => s,
+            Err(e) => return usage_error(&e),
+        };
+        for engine in engines {
+            let mut times = Vec::new();
+            let mut execs = Vec::new();
+            let mut invariant = String::from("-");
+            let mut found = 0;
+            for seed in 1..=seeds {
+                let h = match engine.as_str() {
+                    "builtin" => crate::zoo::hunt_builtin(&specs, seconds, seed),
+                    "libfuzzer" => crate::zoo::hunt_libfuzzer(&specs, seconds, seed),
+                    e => return usage_error(&format!("unknown engine `{e}`")),
+                };
+                match h {
+                    Ok(h) => {
+                        if let Some(f) = &h.found {
+                            found += 1;
+                            invariant = f.signature.invariant.clone();
+                            times.push(h.seconds);
+                        } else {
+                            times.push(f64::INFINITY);
+                        }
+                        execs.push(h.execs);
+                    }
+                    Err(e) => {
+                        eprintln!("{bug} {engine} seed {seed}: {e}");
+                        times.push(f64::INFINITY);
+                    }
+                }
+                eprintln!(
+                    "{bug} {engine} seed {seed}: {}",
+                    times.last().map_or("?".into(), |t| if t.is_finite() {
+                        format!("{t:.2}s")
+                    } else {
+                        format!("not found in {seconds}s")
+                    })
+                );
+            }
+            times.sort_by(f64::total_cmp);
+            execs.sort_unstable();
+            let fmt = |t: f64| {
+                if t.is_finite() {
+                    format!("{t:.2}")
+                } else {
+                    format!(">{seconds}")
+                }
+            };
+            println!(
+                "| {bug} | {} | {invariant} | {engine} | {found}/{seeds} | {} | {} | {} |",
+                specs[0].label(),
+                fmt(times[times.len() / 2]),
+                fmt(*times.last().unwrap_or(&f64::INFINITY)),
+                execs.get(execs.len() / 2).copied().unwrap_or(0)
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -120,6 +120,36 @@ enum Cmd {
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
+    /// Fuzz one re-injected bug until the oracle fails: time and execs to
+    /// the first failure, shrink, and write corpus/zoo/ID.ops.
+    Hunt {
+        #[arg(long)]
+        bug: String,
+        /// builtin or libfuzzer (needs cargo-fuzz).
+        #[arg(long, default_value = "builtin")]
+        engine: String,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write the zoo file here (default corpus/zoo/ID.ops; `-` for none).
+        #[arg(long)]
+        zoo: Option<PathBuf>,
+    },
+    /// The time-to-detect table: every injectable bug, seeds 1..=N, one core.
+    HuntTable {
+        /// Bugs (default: every injectable one).
+        #[arg(long = "bug")]
+        bugs: Vec<String>,
+        /// Engines: builtin, libfuzzer.
+        #[arg(long = "engine", default_values_t = [String::from("builtin"), String::from("libfuzzer")])]
+        engines: Vec<String>,
+        #[arg(long, default_value_t = 5)]
+        seeds: u64,
+        /// Give up on one hunt after this long.
+        #[arg(long, default_value_t = 120)]
+        seconds: u64,
+    },
     /// Measure execs/s, RSS and per-op cost (figures, not tests).
     Bench {
         #[command(flatten)]
@@ -240,6 +270,32 @@ fn main() -> ExitCode {
             Err(e) => cli::usage_error(&e),
         },
         Cmd::Seeds { dir, out } => cli::seeds(&dir, &out),
+        Cmd::HuntTable {
+            bugs,
+            engines,
+            seeds,
+            seconds,
+        } => cli::hunt_table(&bugs, &engines, seeds, seconds),
+        Cmd::Hunt {
+            bug,
+            engine,
+            seconds,
+            seed,
+            zoo,
+        } => {
+            let zoo = match zoo {
+                Some(p) if p.as_os_str() == "-" => None,
+                Some(p) => Some(p),
+                None => Some(PathBuf::from(format!("corpus/zoo/{bug}.ops"))),
+            };
+            cli::hunt(&cli::HuntArgs {
+                bug,
+                engine,
+                seconds,
+                seed,
+                zoo,
+            })
+        }
         Cmd::Bench {
             designs,
             execs,

@@ -1,0 +1,171 @@
+//! The bug zoo: hunting re-injected historical bugs with the fuzzing
+//! engines (the generator, never a hand-written trigger, must find them),
+//! and the regression files that record what was found.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use crate::design::DesignSpec;
+use crate::fuzzing::{EngineConfig, Finding, check_stream, run_engine, spec_words};
+use crate::ops::decode::{DecodeConfig, decode};
+use crate::ops::print::print_with_header;
+use crate::shrink::{shrink, signature};
+
+/// What one hunt did.
+#[derive(Clone, Debug)]
+pub struct Hunt {
+    /// Seconds and executions until the first failure (or until giving up).
+    pub seconds: f64,
+    pub execs: u64,
+    /// The shrunk failing stream.
+    pub found: Option<Finding>,
+}
+
+/// Hunts with the built-in engine on one core, from an empty pool.
+pub fn hunt_builtin(specs: &[DesignSpec], seconds: u64, seed: u64) -> Result<Hunt, String> {
+    let st = run_engine(&EngineConfig {
+        seconds,
+        max_execs: None,
+        jobs: 1,
+        seed,
+        decode: DecodeConfig::default(),
+        specs: specs.to_vec(),
+        out_dir: None,
+        seeds: Vec::new(),
+        stop_on_failure: true,
+        progress: false,
+    });
+    Ok(match st.findings.into_iter().next() {
+        Some((f, _)) => Hunt {
+            seconds: st
+                .time_to_first_failure
+                .map_or(st.elapsed.as_secs_f64(), |t| t.as_secs_f64()),
+            execs: st.execs_to_first_failure.unwrap_or(st.execs),
+            found: Some(f),
+        },
+        None => Hunt {
+            seconds: st.elapsed.as_secs_f64(),
+            execs: st.execs,
+            found: None,
+        },
+    })
+}
+
+/// Hunts with libFuzzer (`cargo fuzz run -s none -O differential`, the
+/// target selecting the designs from `RMAPLAB_SPECS`), from an empty
+/// corpus; the crash artifact is decoded with the same decoder and shrunk.
+pub fn hunt_libfuzzer(specs: &[DesignSpec], seconds: u64, seed: u64) -> Result<Hunt, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let work = std::env::temp_dir().join(format!("rmaplab-hunt-{}-{seed}", std::process::id()));
+    let corpus = work.join("corpus");
+    std::fs::create_dir_all(&corpus).map_err(|e| e.to_string())?;
+    let env: Vec<String> = specs.iter().map(spec_words).collect();
+    let start = Instant::now();
+    let out = Command::new("cargo")
+        .current_dir(&root)
+        .env("RMAPLAB_SPECS", env.join(";"))
+        .args(["fuzz", "run", "-s", "none", "-O", "differential"])
+        .arg(&corpus)
+        .arg("--")
+        .arg(format!("-seed={seed}"))
+        .arg(format!("-max_total_time={seconds}"))
+        .arg("-print_final_stats=1")
+        .arg(format!("-artifact_prefix={}/", work.display()))
+        .output()
+        .map_err(|e| format!("cannot run cargo fuzz (cargo install cargo-fuzz): {e}"))?;
+    let elapsed = start.elapsed().as_secs_f64();
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    let execs = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("stat::number_of_executed_units:"))
+        .filter_map(|v| v.trim().parse::<u64>().ok())
+        .next_back()
+        .unwrap_or(0);
+    // The time to the crash: libFuzzer's last progress line before it.
+    let crash_time = log
+        .lines()
+        .filter(|l| l.starts_with('#'))
+        .filter_map(|l| {
+            let n: u64 = l[1..].split_whitespace().next()?.parse().ok()?;
+            let rate: f64 = l
+                .split("exec/s: ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()?;
+            (rate > 0.0).then_some(n as f64 / rate)
+        })
+        .next_back();
+    let artifact = std::fs::read_dir(&work)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("crash-"))
+        });
+    let Some(artifact) = artifact else {
+        if !out.status.success() {
+            return Err(format!(
+                "cargo fuzz failed without a crash artifact:\n{}",
+                log.lines().rev().take(20).collect::<Vec<_>>().join("\n")
+            ));
+        }
+        std::fs::remove_dir_all(&work).ok();
+        return Ok(Hunt {
+            seconds: elapsed,
+            execs,
+            found: None,
+        });
+    };
+    let bytes = std::fs::read(&artifact).map_err(|e| e.to_string())?;
+    std::fs::remove_dir_all(&work).ok();
+    let stream = decode(&bytes, &DecodeConfig::default());
+    let Some(sig) = signature(&stream, specs) else {
+        return Err("the libFuzzer artifact does not reproduce with this build".into());
+    };
+    let small = shrink(&stream, specs, &sig, 20_000);
+    let report = check_stream(&small, specs)
+        .err()
+        .map(|f| f.report)
+        .unwrap_or_default();
+    Ok(Hunt {
+        seconds: crash_time.unwrap_or(elapsed).min(elapsed),
+        execs,
+        found: Some(Finding {
+            stream: small,
+            signature: sig,
+            report,
+        }),
+    })
+}
+
+/// The zoo file: must fail with the invariant under the bug, and pass on
+/// every canonical design.
+pub fn zoo_file(
+    bug: &str,
+    spec: &DesignSpec,
+    f: &Finding,
+    h: &Hunt,
+    engine: &str,
+    seed: u64,
+) -> String {
+    let title = crate::bugs::find(bug).map_or("", |b| b.title);
+    let header = vec![
+        format!("zoo: {bug} — {title}"),
+        format!(
+            "found by `rmaplab hunt --bug {bug} --engine {engine} --seed {seed}` after {:.2}s, \
+             {} execs, then shrunk; no op was written by hand",
+            h.seconds, h.execs
+        ),
+        format!("failure: {}", f.report.lines().next().unwrap_or_default()),
+        "expect: pass".to_string(),
+        format!(
+            "expect [{}]: fail {}",
+            spec_words(spec),
+            f.signature.invariant
+        ),
+    ];
+    print_with_header(&f.stream, &header)
+}
