@@ -329,3 +329,53 @@ fn a_wrong_corpus_expectation_fails_the_corpus_check() {
     assert!(rmaplab::corpus::check_corpus(&bad).is_err());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Reclaim and migration walk the reverse map themselves: with the oracle's
+/// per-op checks off, a walk that misses a VMA is caught by `swapout` (a
+/// PTE left mapping the page) and by `migrate` (a PTE left on the old
+/// frame), at that op.
+#[test]
+fn swapout_and_migrate_catch_a_walk_that_skips_a_vma() {
+    let unchecked = RunOptions {
+        check: false,
+        ..RunOptions::default()
+    };
+    for (op, idx) in [("swapout p0 0", 3), ("migrate p1 0", 3)] {
+        let s = stream(&format!(
+            "mmap p0 0 4 rw anon\nwrite p0 0 1\nfork p0\n{op}\nread p1 0\n"
+        ));
+        let ok = run_design(
+            &s,
+            Chain2010::new(Era::E2022),
+            &DesignSpec::new(DesignName::Chain2010),
+            &unchecked,
+        );
+        assert_eq!(invariant(&ok), None, "{op}: {:?}", ok.failure);
+        for inner_is_2004 in [false, true] {
+            let r = if inner_is_2004 {
+                run_design(
+                    &s,
+                    Broken {
+                        inner: SingleList2004::default(),
+                        how: Sabotage::WalkSkipsLast,
+                    },
+                    &DesignSpec::new(DesignName::SingleList2004),
+                    &unchecked,
+                )
+            } else {
+                run_design(
+                    &s,
+                    Broken {
+                        inner: Chain2010::new(Era::E2022),
+                        how: Sabotage::WalkSkipsLast,
+                    },
+                    &DesignSpec::new(DesignName::Chain2010),
+                    &unchecked,
+                )
+            };
+            let f = r.failure.unwrap_or_else(|| panic!("{op}: not caught"));
+            assert_eq!(f.broken.invariant, "findability", "{op}: {f}");
+            assert_eq!(f.op_index, Some(idx), "{op}: {f}");
+        }
+    }
+}
