@@ -137,6 +137,8 @@ pub struct AllocSchedule {
     fail_in: Option<u64>,
     /// Sites reached, in first-reached order.
     sites: Vec<&'static str>,
+    /// The site of the injected failure, once it fired.
+    failed_at: Option<&'static str>,
 }
 
 impl AllocSchedule {
@@ -153,6 +155,7 @@ impl AllocSchedule {
         match self.fail_in {
             Some(0) => {
                 self.fail_in = None;
+                self.failed_at = Some(site);
                 Err(RmapError::NoMem { site })
             }
             Some(k) => {
@@ -173,6 +176,11 @@ impl AllocSchedule {
 
     pub fn sites(&self) -> &[&'static str] {
         &self.sites
+    }
+
+    /// Where the injected failure fired, if it did.
+    pub fn failed_at(&self) -> Option<&'static str> {
+        self.failed_at
     }
 
     /// Whether a failure is still pending.
@@ -322,6 +330,10 @@ pub trait Rmap {
     /// reference alive, counters equal to recomputed values, era-specific
     /// invariants. Errors name the check.
     fn self_check(&self, view: &dyn VmaView) -> Result<(), RmapError>;
+
+    /// Every site at which the design allocates metadata (the names it
+    /// passes to [`AllocSchedule::alloc`]), for fault-injection coverage.
+    fn alloc_sites(&self) -> &'static [&'static str];
 
     /// The allocation failure schedule (`fail-alloc N`).
     fn alloc_schedule(&mut self) -> &mut AllocSchedule;

@@ -125,6 +125,10 @@ pub struct RunReport {
     pub stats: RunStats,
     /// Number of ops executed (the run stops at the first failure).
     pub executed: usize,
+    /// The design's allocation sites this run reached (fault injection).
+    pub alloc_sites: Vec<&'static str>,
+    /// The site where the injected allocation failure fired, if it did.
+    pub failed_site: Option<&'static str>,
 }
 
 impl RunReport {
@@ -179,6 +183,8 @@ pub fn run_reference(stream: &Stream) -> RunReport {
         injected_at: None,
         stats: RunStats::default(),
         executed: stream.ops.len(),
+        alloc_sites: Vec::new(),
+        failed_site: None,
     }
 }
 
@@ -203,6 +209,8 @@ pub fn run_design<R: Rmap>(
         injected_at: None,
         stats: RunStats::default(),
         executed: 0,
+        alloc_sites: Vec::new(),
+        failed_site: None,
     };
     let fail = |report: &mut RunReport, i: Option<usize>, line: usize, mut b: Broken| {
         if let Some(cmd) = &opts.replay {
@@ -219,17 +227,29 @@ pub fn run_design<R: Rmap>(
         let line = stream.lines[i];
         let expected = model.step(op, Some(&MmuLayout(&mmu)));
         let pending = mmu.rmap_mut().alloc_schedule().pending();
+        // failed-op-trace: what a failing fork or fault must leave unchanged.
+        let before = (pending && opts.check && leaves_no_trace(op))
+            .then(|| (mmu.rmap().counters(), mmu.state()));
         let got = match mmu.apply(op) {
             Ok(o) => o,
             Err(v) => {
                 report.executed = i + 1;
                 fail(&mut report, Some(i), line, check::from_violation(&v));
-                return finish(report, &mmu);
+                return finish(report, &mut mmu);
             }
         };
         report.executed = i + 1;
-        if pending && !mmu.rmap_mut().alloc_schedule().pending() && report.injected_at.is_none() {
+        let fired = pending && !mmu.rmap_mut().alloc_schedule().pending();
+        if fired && report.injected_at.is_none() {
             report.injected_at = Some(i);
+        }
+        if fired
+            && got == Outcome::Err(rmaplab_impls::op::Errno::ENOMEM)
+            && let Some((c0, s0)) = &before
+            && let Err(b) = check_no_trace(&mmu, c0, s0)
+        {
+            fail(&mut report, Some(i), line, b);
+            return finish(report, &mut mmu);
         }
         if opts.record {
             report.outcomes.push(OpRecord {
@@ -253,14 +273,14 @@ pub fn run_design<R: Rmap>(
                 None => b,
             };
             fail(&mut report, Some(i), line, b);
-            return finish(report, &mmu);
+            return finish(report, &mut mmu);
         }
         track_peaks(&mut report.stats, &mmu);
         if opts.check
             && let Err(b) = check::check_after_op(&mmu, report.stats.peak_vmas)
         {
             fail(&mut report, Some(i), line, b);
-            return finish(report, &mmu);
+            return finish(report, &mut mmu);
         }
         if opts.record && matches!(op, Op::Dump) {
             report.dumps.push(DumpRecord {
@@ -291,7 +311,7 @@ pub fn run_design<R: Rmap>(
                 let mut b = check::from_violation(&v);
                 b.detail = format!("during teardown (exit {pid}): {}", b.detail);
                 fail(&mut report, None, 0, b);
-                return finish(report, &mmu);
+                return finish(report, &mut mmu);
             }
         }
         if opts.check
@@ -299,7 +319,7 @@ pub fn run_design<R: Rmap>(
         {
             b.detail = format!("during teardown (exit {pid}): {}", b.detail);
             fail(&mut report, None, 0, b);
-            return finish(report, &mmu);
+            return finish(report, &mut mmu);
         }
     }
     if opts.check
@@ -307,7 +327,7 @@ pub fn run_design<R: Rmap>(
     {
         fail(&mut report, None, 0, b);
     }
-    finish(report, &mmu)
+    finish(report, &mut mmu)
 }
 
 /// Walks every mapped anonymous page once and charges the VMAs visited to
@@ -347,6 +367,43 @@ fn tree_stats<R: Rmap>(mmu: &Mmu<R>) -> Vec<TreeStat> {
     trees
 }
 
+/// Ops that Linux undoes completely when an allocation fails: a fork (as
+/// if it never happened) and a fault (nothing mapped). Splits, merges and
+/// moves may legitimately leave part of their work (the first split of an
+/// mprotect stays when the second fails).
+fn leaves_no_trace(op: &Op) -> bool {
+    matches!(op, Op::Fork { .. } | Op::Read { .. } | Op::Write { .. })
+}
+
+/// **Failed ops leave no trace**: the design's objects (by count and size)
+/// and everything a user can observe are what they were before the op.
+fn check_no_trace<R: Rmap>(mmu: &Mmu<R>, c0: &Counters, s0: &State) -> Result<(), Broken> {
+    let c1 = mmu.rmap().counters();
+    if (c1.anon_vmas, c1.avcs, c1.bytes) != (c0.anon_vmas, c0.avcs, c0.bytes) {
+        return Err(Broken::new(
+            invariant::FAILED_OP_TRACE,
+            format!(
+                "the op failed with an injected ENOMEM but changed the design's objects: \
+                 {} anon_vma(s), {} chain(s), {} bytes before; {}, {}, {} after\n{}",
+                c0.anon_vmas,
+                c0.avcs,
+                c0.bytes,
+                c1.anon_vmas,
+                c1.avcs,
+                c1.bytes,
+                mmu.rmap().describe(mmu, None, &[])
+            ),
+        ));
+    }
+    if &mmu.state() != s0 {
+        return Err(Broken::new(
+            invariant::FAILED_OP_TRACE,
+            "the op failed with an injected ENOMEM but changed the processes' mappings or pages",
+        ));
+    }
+    Ok(())
+}
+
 fn track_peaks<R: Rmap>(stats: &mut RunStats, mmu: &Mmu<R>) {
     let c = mmu.rmap().counters();
     stats.peak_anon_vmas = stats.peak_anon_vmas.max(c.anon_vmas);
@@ -355,8 +412,10 @@ fn track_peaks<R: Rmap>(stats: &mut RunStats, mmu: &Mmu<R>) {
     stats.peak_vmas = stats.peak_vmas.max(mmu.live_vmas().len() as u64);
 }
 
-fn finish<R: Rmap>(mut report: RunReport, mmu: &Mmu<R>) -> RunReport {
+fn finish<R: Rmap>(mut report: RunReport, mmu: &mut Mmu<R>) -> RunReport {
     report.stats.mmu = mmu.stats();
+    report.alloc_sites = mmu.rmap_mut().alloc_schedule().sites().to_vec();
+    report.failed_site = mmu.rmap_mut().alloc_schedule().failed_at();
     report
 }
 

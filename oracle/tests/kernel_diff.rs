@@ -341,6 +341,8 @@ fn emu_report(stream: &Stream, outcomes: &[Outcome], dumps: Vec<State>) -> RunRe
         injected_at: None,
         stats: RunStats::default(),
         executed: stream.ops.len(),
+        alloc_sites: Vec::new(),
+        failed_site: None,
     }
 }
 

@@ -152,6 +152,9 @@ impl<R: Rmap> Rmap for Broken<R> {
         let _ = view;
         Ok(())
     }
+    fn alloc_sites(&self) -> &'static [&'static str] {
+        self.inner.alloc_sites()
+    }
     fn alloc_schedule(&mut self) -> &mut AllocSchedule {
         self.inner.alloc_schedule()
     }

@@ -104,6 +104,15 @@ const SITE_CLONE_AVC: &str = "anon_vma_clone:avc";
 const SITE_FORK_AV: &str = "anon_vma_fork:anon_vma";
 const SITE_FORK_AVC: &str = "anon_vma_fork:avc";
 
+/// Every allocation site of the design (fault-injection coverage).
+pub const ALLOC_SITES: &[&str] = &[
+    SITE_PREPARE_AVC,
+    SITE_PREPARE_AV,
+    SITE_CLONE_AVC,
+    SITE_FORK_AV,
+    SITE_FORK_AVC,
+];
+
 /// The historical bugs this design can re-inject (ids of rmap-history.md
 /// §7, lower case), with a one-line summary.
 pub const KNOWN_BUGS: &[(&str, &str)] = &[
@@ -1580,6 +1589,10 @@ impl Rmap for Chain2010 {
 
     /// The `fail-alloc` schedule; sites `anon_vma_prepare:{avc,anon_vma}`,
     /// `anon_vma_clone:avc`, `anon_vma_fork:{anon_vma,avc}`.
+    fn alloc_sites(&self) -> &'static [&'static str] {
+        ALLOC_SITES
+    }
+
     fn alloc_schedule(&mut self) -> &mut AllocSchedule {
         &mut self.alloc
     }

@@ -1626,6 +1626,10 @@ impl Rmap for Prealloc2026 {
     }
 
     /// The `fail-alloc` schedule (sites: [`ALLOC_SITES`]).
+    fn alloc_sites(&self) -> &'static [&'static str] {
+        ALLOC_SITES
+    }
+
     fn alloc_schedule(&mut self) -> &mut AllocSchedule {
         &mut self.alloc
     }

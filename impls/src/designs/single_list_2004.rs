@@ -68,6 +68,10 @@ pub const VMA_DELTA_BYTES: u64 = 24;
 /// Allocation site of the only metadata this design allocates.
 const SITE_ANON_VMA: &str = "anon_vma_prepare:anon_vma";
 
+/// Every allocation site of the design: only `anon_vma_prepare` allocates
+/// (fork, split and remap link the VMA into the family's list in place).
+pub const ALLOC_SITES: &[&str] = &[SITE_ANON_VMA];
+
 /// The historical bugs this design can re-inject, with a one-line summary
 /// (ids as in rmap-history.md §7, lower case).
 pub const KNOWN_BUGS: &[(&str, &str)] = &[(
@@ -571,6 +575,10 @@ impl Rmap for SingleList2004 {
     }
 
     /// The `fail-alloc` schedule; its only site is `anon_vma_prepare:anon_vma`.
+    fn alloc_sites(&self) -> &'static [&'static str] {
+        ALLOC_SITES
+    }
+
     fn alloc_schedule(&mut self) -> &mut AllocSchedule {
         &mut self.alloc
     }

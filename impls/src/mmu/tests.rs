@@ -242,6 +242,9 @@ impl Rmap for Toy {
         }
         Ok(())
     }
+    fn alloc_sites(&self) -> &'static [&'static str] {
+        &[]
+    }
     fn alloc_schedule(&mut self) -> &mut AllocSchedule {
         &mut self.sched
     }
