@@ -1,5 +1,5 @@
 //! "Is it fuzzing?": a fixed-seed, fixed-budget run of the built-in engine
-//! reaches every op kind, forks chains of at least 4 processes, splits and
+//! reaches every op kind, forks chains at least 5 deep, splits and
 //! merges VMAs, copies and reuses pages on COW, swaps and migrates, and
 //! catches a deliberately broken design (a re-injected historical bug)
 //! within its exec budget. Budgets are exec counts, never times.
@@ -33,17 +33,22 @@ fn the_engine_reaches_every_op_kind_and_deep_fork_chains() {
     );
     assert_eq!(st.op_kinds.len(), 14, "op kinds reached: {:?}", st.op_kinds);
     assert!(
-        st.max_fork_depth >= 4,
+        st.max_fork_depth >= 5,
         "deepest fork chain {}",
         st.max_fork_depth
     );
+    // About half of what the canonical designs reach with seed 7 (faults
+    // 71,935, COW copies 10,127 and reuses 2,106, forks 46,164, splits
+    // 43,517, merges 6,093, swap-outs 1,900, migrations 1,356, fault-around
+    // 20,963; fork depth 9).
     let m = st.mmu;
-    assert!(m.vma_splits > 100, "{m:?}");
-    assert!(m.vma_merges > 100, "{m:?}");
-    assert!(m.cow_copies > 10 && m.cow_reuses >= 1, "{m:?}");
-    assert!(m.forks > 1000, "{m:?}");
-    assert!(m.swapouts > 5 && m.migrations >= 1, "{m:?}");
-    assert!(m.fault_around > 10, "{m:?}");
+    assert!(m.faults > 35_000, "{m:?}");
+    assert!(m.vma_splits > 20_000, "{m:?}");
+    assert!(m.vma_merges > 3_000, "{m:?}");
+    assert!(m.cow_copies > 5_000 && m.cow_reuses > 1_000, "{m:?}");
+    assert!(m.forks > 20_000, "{m:?}");
+    assert!(m.swapouts > 900 && m.migrations > 600, "{m:?}");
+    assert!(m.fault_around > 10_000, "{m:?}");
 }
 
 #[test]

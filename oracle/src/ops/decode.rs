@@ -10,6 +10,16 @@
 //! `1..=max_len`. Running out of bytes ends the stream; a partly read op is
 //! dropped.
 //!
+//! The decoder steers random bytes towards the shapes reverse-map bugs need
+//! (`shared/research/rmap-history.md` §5, §9.1: fork chains with exits in
+//! between, mprotect splits in several processes, writes to inherited
+//! pages): it remembers roughly which pages each live process has mapped
+//! and written, most address bytes pick one of those pages, and the op
+//! weights depend on what is mapped and how many processes are live. This
+//! memory is computed from the ops alone (never from what a kernel or a
+//! design did), so it can be wrong; that costs only efficiency, never
+//! validity.
+//!
 //! # Byte format
 //!
 //! ```text
@@ -19,56 +29,121 @@
 //! ```
 //!
 //! - **Wide mode.** An input starting with the magic `rmW1` is in wide mode:
-//!   in it, a value field (below) whose first byte is `0xFF` is followed by
-//!   an unsigned LEB128 varint (at most 10 bytes) that gives the raw value,
-//!   unreduced: addresses, lengths, values, file offsets and `fail-alloc`
-//!   counts outside the sub-window can be expressed. [`encode`] uses wide
-//!   mode only when a stream needs it.
+//!   in it, a value field, ADDR\* or LEN\* (below) whose first byte is
+//!   `0xFF` is followed by an unsigned LEB128 varint (at most 10 bytes)
+//!   that gives the raw value, unreduced: addresses, lengths, values, file
+//!   offsets and `fail-alloc` counts outside the sub-window can be
+//!   expressed. [`encode`] uses wide mode only when a stream needs it.
 //! - **Swarm.** `k0 | k1 << 8` switches op kinds on (bit `i` is kind `i` in
 //!   the order mmap, munmap, mprotect, mremap, madvise, fork, exit, read,
-//!   write, swapout, reclaim, migrate, fail-alloc, dump), and bits 14 and
-//!   15 switch mmap and fork on as well (so that these two, without which
-//!   little happens, are on in 3/4 of the inputs); the low 4 bits of `m`
-//!   switch map kinds (anon, shared, file, sfile) on. Each mask is
-//!   intersected with the config's; an empty intersection means the
-//!   config's set. Other bits are ignored. Fewer than 3 bytes: empty stream.
+//!   write, swapout, reclaim, migrate, fail-alloc, dump). `mmap` is always
+//!   on (without it nothing ever happens). Bit 14 and bit 4 of `m` switch
+//!   `fork` on as well, bit 15 and bit 5 of `m` `write`, bit 6 of `m`
+//!   `read` and bit 7 of `m` `exit` (so `fork` and `write` are on in 7/8 of
+//!   the inputs, `read` and `exit` in 3/4); the low 4 bits of `m` switch
+//!   map kinds (anon, shared, file, sfile) on. Each mask is intersected
+//!   with the config's; an empty intersection means the config's set.
+//!   Fewer than 3 bytes: empty stream.
+//! - **Memory.** For each live process the decoder keeps two sets of pages
+//!   among the first `min(window_len, 256)` pages of the sub-window, MAPPED
+//!   and WRITTEN (a subset of MAPPED), and for the stream LAST, the ADDR\*
+//!   (below) of the last op that had one (none at first). After each op
+//!   (ranges clipped to those pages):
+//!   - `mmap` adds its range to MAPPED and removes it from WRITTEN (without
+//!     `replace`, only if no page of the range is in MAPPED: otherwise it
+//!     fails with `EEXIST`);
+//!   - `munmap` removes its range from both; `madvise .. dontneed` from
+//!     WRITTEN; `write` adds its page to WRITTEN if it is in MAPPED;
+//!   - `mremap` whose OLD is in MAPPED: in place, a shrink removes the
+//!     pages past NEWLEN from both and a growth adds the new pages to
+//!     MAPPED if none of them is in it; a move removes `OLD..OLD+OLDLEN`
+//!     from WRITTEN and, without `dontunmap`, from MAPPED, then adds
+//!     `NEW..NEW+NEWLEN` to MAPPED and removes it from WRITTEN;
+//!   - `fork` gives the child a copy of the parent's sets (`dontfork` is
+//!     ignored); `exit` drops the process's.
 //! - **Kind byte.** The kinds allowed for this op are the enabled ones,
 //!   minus `fork` when `max_procs` processes are live, minus `exit` when
 //!   only one process is, minus every kind that names a process when none
-//!   is. The byte modulo the sum of their weights picks one by weight
-//!   (mmap 6, munmap 3, mprotect 3, mremap 4, madvise 3, fork 4, exit 2,
-//!   read 3, write 4, swapout 3, reclaim 1, migrate 2, fail-alloc 1,
-//!   dump 1). Exception: when exactly one process is live and `exit` is
-//!   enabled, the byte `0xFF` is `exit` of that process (no `P` byte
-//!   follows), so that the last process exits rarely and an input is not
-//!   spent on ops that cannot name a process. No allowed kind: the stream
-//!   ends.
+//!   is. The byte modulo the sum of their weights picks one by weight, from
+//!   the first row of this table that applies:
+//!
+//!   | when                       | mmap | munmap | mprotect | mremap | madvise | fork | exit | read | write | swapout | reclaim | migrate | fail-alloc | dump |
+//!   |----------------------------|-----:|-------:|---------:|-------:|--------:|-----:|-----:|-----:|------:|--------:|--------:|--------:|-----------:|-----:|
+//!   | no MAPPED page at all      |   16 |      1 |        1 |      1 |       1 |    3 |    2 |    1 |     1 |       1 |       1 |       1 |          1 |    1 |
+//!   | no WRITTEN page at all     |    6 |      1 |        3 |      2 |       1 |    3 |    2 |    4 |    16 |       1 |       1 |       1 |          1 |    1 |
+//!   | 1 process live             |    9 |      2 |        5 |      3 |       2 |    9 |    1 |    5 |    13 |       2 |       1 |       2 |          1 |    1 |
+//!   | 2 or 3 live                |    7 |      2 |        6 |      3 |       2 |    7 |    5 |    6 |    15 |       2 |       1 |       2 |          1 |    1 |
+//!   | 4 or 5 live                |    6 |      2 |        6 |      3 |       2 |    4 |    8 |    6 |    16 |       2 |       1 |       2 |          1 |    1 |
+//!   | 6 or more live             |    5 |      2 |        5 |      3 |       2 |    2 |   12 |    6 |    17 |       2 |       1 |       2 |          1 |    1 |
+//!
+//!   Exception: when exactly one process is live and `exit` is enabled, a
+//!   kind byte `0xFF` is followed by another byte: `0xFF` again is `exit`
+//!   of that process (no `P` byte follows), any other byte is the kind
+//!   byte instead (so that the last process exits rarely and an input is
+//!   not spent on ops that cannot name a process). No allowed kind: the
+//!   stream ends.
 //! - **Arguments**, in the order of the text form:
-//!   - `P` (one byte `s`): `s >= 0xC0` picks the newest live process,
-//!     otherwise `live[s % live_count]` in creation order. A fork's child
-//!     is the next unused number.
+//!   - `P` (one byte `s`), for mmap, fork and exit: `s >= 0xC0` picks the
+//!     newest live process, otherwise `live[s % live_count]` in creation
+//!     order. For the kinds with an ADDR\* (munmap, mprotect, mremap,
+//!     madvise, read, write, swapout, migrate): `0x80 <= s < 0xC0` picks
+//!     `live[(s - 0x80) % live_count]`; otherwise, if some live process has
+//!     a MAPPED page, `s < 0x80` picks the `(s % m)`-th of the `m` such
+//!     processes (in creation order) and `s >= 0xC0` the newest of them,
+//!     and if none has, as for mmap. A fork's child is the next unused
+//!     number.
 //!   - value field `range(n)`: one byte `b`, `b % n`, when `n <= 256`;
 //!     otherwise two bytes, `u16::from_le_bytes([b0, b1]) % n`. Then
-//!     ADDR/OLD/NEW = `window_start + range(window_len)`,
-//!     LEN/OLDLEN/NEWLEN = `1 + range(max_len)`, OFF = `range(72)`
-//!     (file pages 64, plus some past the end), fail-alloc N = `1 + range(8)`.
+//!     ADDR/NEW = `window_start + range(window_len)`,
+//!     LEN/NEWLEN = `1 + range(max_len)`, OFF = `range(72)` (file pages
+//!     64, plus some past the end), fail-alloc N = `1 + range(8)`.
+//!   - ADDR\* (mapped-or-direct address, also OLD of mremap) of process `P`:
+//!     if `P` has no MAPPED page, ADDR. Otherwise one byte `b`:
+//!     - `b < 0x60`: page number `b % |MAPPED|` of MAPPED, in ascending
+//!       order from 0;
+//!     - `0x60 <= b < 0xC0`: page number `b % |WRITTEN|` of WRITTEN (a page
+//!       that is probably present, maybe shared with a relative); if
+//!       WRITTEN is empty, as for `b < 0x60`;
+//!     - `0xC0 <= b < 0xE0`: LAST if it is in MAPPED (a page another
+//!       process or op just used); otherwise as for `b < 0x60`;
+//!     - `b >= 0xE0`, the direct form: when `window_len <= 32`,
+//!       `window_start + (b - 0xE0) % window_len`; otherwise an ADDR
+//!       follows.
+//!   - LEN\* (run-or-direct length) at address `A` of process `P`: with
+//!     `c = min(r, max_len)`, `r` the number of consecutive MAPPED pages
+//!     from `A` on (0 if `A` is not in MAPPED): if `c = 0`, LEN. Otherwise
+//!     one byte `b`: `b < 0xE0` gives `1 + b % c` (a range inside the run,
+//!     often shorter than its mapping: mprotect and madvise split VMAs);
+//!     `b >= 0xE0`, the direct form: when `max_len <= 32`,
+//!     `1 + (b - 0xE0) % max_len`; otherwise a LEN follows.
 //!   - VALUE (one byte `b`): `b < 0x80` gives `b`; `0x80..=0xBF` gives the
 //!     initial contents of a file page, `((b >> 4) & 3) << 32 | (b & 0xF)`;
 //!     `0xC0..=0xFE` gives `0xC0DE_0000_0000_0000 | b`; `0xFF` gives
 //!     `u64::MAX`.
-//!   - mmap: `P ADDR LEN pr kd [OFF]`: PROT = `pr % 5` (none, r, rw, rx,
-//!     rwx), `replace` when `(pr / 5) % 4 == 3`; KIND by weight (anon 4,
-//!     shared 1, file 2, sfile 1) from `(kd & 0x3F) % total` over the
-//!     enabled map kinds, file number `kd >> 6`; OFF only for file kinds.
-//!   - mremap: `P sh OLD OLDLEN [NEWLEN] [NEW]` with `sh % 8`: 0..=2 in
-//!     place (NEWLEN read); 3 and 7 `to NEW` with NEWLEN = OLDLEN; 4 the
-//!     same with `dontunmap`; 5 `to NEW` (NEWLEN read); 6 the same with
-//!     `dontunmap`.
-//!   - mprotect `P ADDR LEN pr` (PROT `pr % 5`); madvise `P ADDR LEN ad`
-//!     (ADVICE `ad % 5`: dontneed, dontfork, dofork, wipeonfork,
-//!     keeponfork); munmap `P ADDR LEN`; fork, exit `P`; read, swapout,
-//!     migrate `P ADDR`; write `P ADDR VALUE`; fail-alloc `N`; reclaim and
-//!     dump take nothing.
+//!   - PROT of mmap (one byte `pr`): `pr & 15` picks from `rw` (10 times),
+//!     `rwx` (3 times), `r`, `rx`, `none`, in that order: mostly writable.
+//!     PROT of mprotect (one byte `pr`): `pr & 7` picks from `r`, `rw`,
+//!     `r`, `rw`, `rwx`, `rx`, `none`, `rw`: often not the `rw` of most
+//!     mappings (a split), often `rw` again (a merge back).
+//!   - mmap: `P ADDR LEN pr kd [OFF]`: PROT from `pr`, `replace` when
+//!     `(pr >> 4) & 3 == 3`; KIND by weight (anon 4, shared 1, file 2,
+//!     sfile 1) from `(kd & 0x3F) % total` over the enabled map kinds, file
+//!     number `kd >> 6`; OFF only for file kinds.
+//!   - mremap: `P sh OLD* OLDLEN* [NEWLEN] [NEW]` (OLD\* an ADDR\*, OLDLEN\*
+//!     a LEN\* at OLD) with `sh % 8`: 0..=2 in place (NEWLEN read); 3 and 7
+//!     `to NEW` with NEWLEN = OLDLEN; 4 the same with `dontunmap`; 5 `to
+//!     NEW` (NEWLEN read); 6 the same with `dontunmap`.
+//!   - mprotect `P ADDR* LEN* pr`; madvise `P ADDR* LEN* ad` (ADVICE
+//!     `ad % 5`: dontneed, dontfork, dofork, wipeonfork, keeponfork);
+//!     munmap `P ADDR* LEN`; fork, exit `P`; read, swapout, migrate
+//!     `P ADDR*`; write `P ADDR* VALUE`; fail-alloc `N`; reclaim and dump
+//!     take nothing. LEN\* is at the op's ADDR\*.
+//!
+//! [`encode`] writes every ADDR\* and LEN\* in its direct form, the
+//! smallest byte for every choice, and a selector byte that [`decode`] maps
+//! back to the op's process (below `0x80` for one with a MAPPED page,
+//! `0x80 +` its index otherwise, for the kinds with an ADDR\*), so that
+//! `decode(encode(s)) == s`.
 
 use std::fmt;
 use std::ops::{BitAnd, BitOr, Sub};
@@ -94,8 +169,76 @@ const OP_KEYWORDS: [&str; 14] = [
     "dump",
 ];
 
-/// Relative frequency of each op kind, in bit order.
-const OP_WEIGHTS: [u8; 14] = [6, 3, 3, 4, 3, 4, 2, 3, 4, 3, 1, 2, 1, 1];
+/// Relative frequency of each op kind, in bit order, by situation (see
+/// [`Live::weights`]): mmap while nothing is mapped, writes once something
+/// is, forks while few processes are live, exits once many are. Every
+/// weight is non-zero (an allowed kind must have a kind byte) and every row
+/// sums to at most 255 (so that [`weighted_byte`] is never [`LAST_EXIT`]).
+const OP_WEIGHTS: [[u8; 14]; 6] = [
+    // mmap munmap mprotect mremap madvise fork exit read write swapout
+    // reclaim migrate fail-alloc dump
+    // No live process has anything mapped.
+    [16, 1, 1, 1, 1, 3, 2, 1, 1, 1, 1, 1, 1, 1],
+    // Something is mapped, nothing written.
+    [6, 1, 3, 2, 1, 3, 2, 4, 16, 1, 1, 1, 1, 1],
+    // One process live (its exit has its own bytes, [`LAST_EXIT`]).
+    [9, 2, 5, 3, 2, 9, 1, 5, 13, 2, 1, 2, 1, 1],
+    // 2 or 3 live.
+    [7, 2, 6, 3, 2, 7, 5, 6, 15, 2, 1, 2, 1, 1],
+    // 4 or 5 live.
+    [6, 2, 6, 3, 2, 4, 8, 6, 16, 2, 1, 2, 1, 1],
+    // 6 or more live.
+    [5, 2, 5, 3, 2, 2, 12, 6, 17, 2, 1, 2, 1, 1],
+];
+
+// Checks the rules of [`OP_WEIGHTS`] at compile time.
+const _: () = {
+    let mut r = 0;
+    while r < OP_WEIGHTS.len() {
+        let (mut i, mut sum) = (0, 0u32);
+        while i < OP_WEIGHTS[r].len() {
+            assert!(OP_WEIGHTS[r][i] > 0);
+            sum += OP_WEIGHTS[r][i] as u32;
+            i += 1;
+        }
+        assert!(sum <= 255);
+        r += 1;
+    }
+};
+
+/// The low 4 bits of an mmap PROT byte: mostly writable, so that writes
+/// fault and copy.
+const PROTS: [Prot; 16] = [
+    Prot::Rw,
+    Prot::Rw,
+    Prot::Rw,
+    Prot::Rw,
+    Prot::Rw,
+    Prot::Rw,
+    Prot::Rw,
+    Prot::Rw,
+    Prot::Rw,
+    Prot::Rw,
+    Prot::Rwx,
+    Prot::Rwx,
+    Prot::Rwx,
+    Prot::R,
+    Prot::Rx,
+    Prot::None,
+];
+
+/// The low 3 bits of an mprotect PROT byte: often not the `rw` most
+/// mappings have, so that mprotect splits, and `rw` to merge back.
+const MPROTECT_PROTS: [Prot; 8] = [
+    Prot::R,
+    Prot::Rw,
+    Prot::R,
+    Prot::Rw,
+    Prot::Rwx,
+    Prot::Rx,
+    Prot::None,
+    Prot::Rw,
+];
 
 /// Relative frequency of each map kind: anon, shared, file, sfile.
 const MAP_WEIGHTS: [u8; 4] = [4, 1, 2, 1];
@@ -104,10 +247,14 @@ const MAP_WEIGHTS: [u8; 4] = [4, 1, 2, 1];
 const WIDE_MAGIC: [u8; 4] = *b"rmW1";
 /// In wide mode, a value field starting with this byte is a raw varint.
 const ESCAPE: u8 = 0xFF;
-/// With one process live, this kind byte is its `exit`.
+/// With one process live, this kind byte twice is its `exit`; once, followed
+/// by another byte, it is ignored.
 const LAST_EXIT: u8 = 0xFF;
 /// Process selector bytes from this one on pick the newest live process.
 const PICK_NEWEST: u8 = 0xC0;
+/// For the kinds with a mapped-or-direct address, selector bytes below
+/// this one pick among the processes that have something mapped.
+const PICK_ANY: u8 = 0x80;
 /// File offsets are drawn from `0..FILE_OFF_RANGE`.
 const FILE_OFF_RANGE: u64 = FILE_PAGES + 8;
 /// `fail-alloc N` takes `N` in `1..=FAIL_ALLOC_MAX`.
@@ -116,8 +263,21 @@ const FAIL_ALLOC_MAX: u64 = 8;
 pub const MAX_PROCS_LIMIT: usize = 64;
 /// Base of the distinctive write values.
 const VALUE_TAG: u64 = 0xC0DE_0000_0000_0000;
-/// The `replace` group of the mmap protection byte.
+/// The `replace` group of the mmap protection byte (its bits 4 and 5).
 const REPLACE_GROUP: u8 = 3;
+/// A tracked field whose first byte is below this one picks a choice (a
+/// mapped page, a run length); from this one on it is in the direct form.
+const DIRECT: u8 = 0xE0;
+/// A direct form whose range has at most this many values is carried by
+/// its first byte alone.
+const COMPACT: u64 = 0x100 - DIRECT as u64;
+/// A mapped address whose byte is in `WRITTEN..SAME` is a written page.
+const WRITTEN: u8 = 0x60;
+/// A mapped address whose byte is in `SAME..DIRECT` is the previous
+/// mapped-or-direct address, if this process maps it.
+const SAME: u8 = 0xC0;
+/// Pages a [`PageSet`] tracks (the first ones of the sub-window).
+const SET_PAGES: u64 = 256;
 
 /// A set of op kinds (bit `i` is the `i`-th keyword of the op language).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -381,15 +541,42 @@ impl Params {
         }
     }
 
+    /// Pages of the sub-window a [`PageSet`] tracks.
+    fn set_pages(&self) -> u64 {
+        self.window_len.min(SET_PAGES)
+    }
+
+    /// The [`PageSet`] bit of page `addr`, if it has one.
+    fn bit(&self, addr: u64) -> Option<u64> {
+        addr.checked_sub(self.window_start)
+            .filter(|&i| i < self.set_pages())
+    }
+
+    /// Pages `[addr, addr + len)` as a range of [`PageSet`] bits (clipped).
+    fn bits(&self, addr: u64, len: u64) -> (u64, u64) {
+        let lim = self.set_pages();
+        let lo = addr.saturating_sub(self.window_start).min(lim);
+        let hi = addr
+            .saturating_add(len)
+            .saturating_sub(self.window_start)
+            .min(lim);
+        (lo, hi.max(lo))
+    }
+
     /// The kinds and map kinds an input's swarm header enables.
     fn swarm(&self, k0: u8, k1: u8, m: u8) -> (OpKinds, MapKinds) {
         let bits = u16::from_le_bytes([k0, k1]);
-        let mut on = OpKinds::from_bits_truncate(bits);
-        if bits & (1 << 14) != 0 {
-            on = on | OpKinds::MMAP;
-        }
-        if bits & (1 << 15) != 0 {
-            on = on | OpKinds::FORK;
+        // Without mmap nothing ever happens: it is always on.
+        let mut on = OpKinds::from_bits_truncate(bits) | OpKinds::MMAP;
+        for (bit, kinds) in [
+            (bits & (1 << 14) != 0 || m & (1 << 4) != 0, OpKinds::FORK),
+            (bits & (1 << 15) != 0 || m & (1 << 5) != 0, OpKinds::WRITE),
+            (m & (1 << 6) != 0, OpKinds::READ),
+            (m & (1 << 7) != 0, OpKinds::EXIT),
+        ] {
+            if bit {
+                on = on | kinds;
+            }
         }
         let kinds = self.kinds & on;
         let maps = self.map_kinds & MapKinds::from_bits_truncate(m);
@@ -404,20 +591,143 @@ impl Params {
     }
 }
 
-/// The processes live at a point of the stream, in creation order.
+/// A set of pages: bit `i` is page `window_start + i`, for the first
+/// `min(window_len, 256)` pages of the sub-window.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct PageSet([u64; 4]);
+
+impl PageSet {
+    /// Bits `lo..hi` (`hi <= 256`) as a set.
+    fn range(lo: u64, hi: u64) -> PageSet {
+        let mut words = [0u64; 4];
+        for (i, w) in (0u64..).zip(words.iter_mut()) {
+            let (a, b) = (lo.max(64 * i), hi.min(64 * i + 64));
+            if a < b {
+                let ones = u64::MAX >> (64 - (b - a));
+                *w = ones << (a - 64 * i);
+            }
+        }
+        PageSet(words)
+    }
+
+    fn is_empty(&self) -> bool {
+        let [a, b, c, d] = self.0;
+        a | b | c | d == 0
+    }
+
+    fn count(&self) -> u64 {
+        self.0.iter().map(|w| u64::from(w.count_ones())).sum()
+    }
+
+    fn contains(&self, i: u64) -> bool {
+        i < SET_PAGES && (self.0[(i / 64) as usize] >> (i % 64)) & 1 != 0
+    }
+
+    fn intersects(&self, other: &PageSet) -> bool {
+        self.0.iter().zip(&other.0).any(|(a, b)| a & b != 0)
+    }
+
+    fn insert(&mut self, other: &PageSet) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a |= b;
+        }
+    }
+
+    fn remove(&mut self, other: &PageSet) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a &= !b;
+        }
+    }
+
+    /// The `k`-th bit set, in ascending order (`k < count()`).
+    fn nth(&self, mut k: u64) -> u64 {
+        for (i, &w) in (0u64..).zip(&self.0) {
+            let c = u64::from(w.count_ones());
+            if k < c {
+                // k < c <= 64.
+                return 64 * i + u64::from(nth_bit(w, k as u32));
+            }
+            k -= c;
+        }
+        0
+    }
+
+    /// How many consecutive bits are set from bit `i` on.
+    fn run_from(&self, mut i: u64) -> u64 {
+        let mut n = 0;
+        while i < SET_PAGES {
+            let bit = i % 64;
+            // Zeros shift in from the top: at most `64 - bit` ones.
+            let ones = u64::from((self.0[(i / 64) as usize] >> bit).trailing_ones());
+            n += ones;
+            if ones < 64 - bit {
+                break;
+            }
+            i += ones;
+        }
+        n
+    }
+}
+
+/// What the decoder remembers of a live process: a cheap approximation of
+/// its address space, a generation aid only (it never needs to be exact).
+#[derive(Clone, Copy, Default)]
+struct Proc {
+    /// Pages it has mapped.
+    mapped: PageSet,
+    /// Pages it (or an ancestor before the fork) has written since they
+    /// were mapped (a subset of `mapped`).
+    written: PageSet,
+}
+
+/// The processes live at a point of the stream, in creation order, and
+/// what the decoder remembers of them.
 struct Live {
     pids: [u32; MAX_PROCS_LIMIT],
+    procs: [Proc; MAX_PROCS_LIMIT],
     len: usize,
     next: u32,
+    /// The address of the last op with a mapped-or-direct address.
+    last: Option<u64>,
+    /// Bit `i`: slot `i` has something mapped.
+    mapping: u64,
+    /// Bit `i`: slot `i` has something written.
+    writing: u64,
+}
+
+/// `mask` without bit `i`, the bits above it moved down by one.
+fn remove_bit(mask: u64, i: usize) -> u64 {
+    let below = (1u64 << i) - 1;
+    (mask & below) | ((mask >> 1) & !below)
+}
+
+/// The index of the `k`-th bit set in `w` (`k < w.count_ones()`).
+fn nth_bit(mut w: u64, k: u32) -> u32 {
+    for _ in 0..k {
+        w &= w - 1;
+    }
+    w.trailing_zeros()
 }
 
 impl Live {
     fn new() -> Live {
         Live {
             pids: [0; MAX_PROCS_LIMIT],
+            procs: [Proc::default(); MAX_PROCS_LIMIT],
             len: 1,
             next: 1,
+            last: None,
+            mapping: 0,
+            writing: 0,
         }
+    }
+
+    /// Updates the masks for slot `i`.
+    fn refresh(&mut self, i: usize) {
+        let q = &self.procs[i];
+        let bit = 1u64 << i;
+        self.mapping = (self.mapping & !bit) | if q.mapped.is_empty() { 0 } else { bit };
+        self.writing = (self.writing & !bit) | if q.written.is_empty() { 0 } else { bit };
     }
 
     fn as_slice(&self) -> &[u32] {
@@ -435,7 +745,7 @@ impl Live {
             allowed = allowed - OpKinds::FORK;
         }
         if self.len <= 1 {
-            // The last process's exit has its own byte, [`LAST_EXIT`].
+            // The last process's exit has its own bytes, [`LAST_EXIT`].
             allowed = allowed - OpKinds::EXIT;
         }
         if self.len == 0 {
@@ -444,45 +754,186 @@ impl Live {
         allowed
     }
 
-    /// Whether the kind byte [`LAST_EXIT`] is the last process's exit.
+    /// The row of [`OP_WEIGHTS`] for the next op.
+    fn weights(&self) -> &'static [u8; 14] {
+        let row = if self.mapping == 0 {
+            0
+        } else if self.writing == 0 {
+            1
+        } else {
+            match self.len {
+                0 | 1 => 2,
+                2 | 3 => 3,
+                4 | 5 => 4,
+                _ => 5,
+            }
+        };
+        &OP_WEIGHTS[row]
+    }
+
+    /// Whether the kind bytes [`LAST_EXIT`] twice are the last process's
+    /// exit.
     fn last_exit(&self, enabled: OpKinds) -> bool {
         self.len == 1 && enabled.contains(OpKinds::EXIT)
     }
 
-    /// The process a selector byte picks (there must be one).
-    fn pick(&self, s: u8) -> Pid {
-        let live = self.as_slice();
-        let i = if s >= PICK_NEWEST {
-            live.len() - 1
+    /// The slot of the process a selector byte picks (there must be one);
+    /// `mapped` for the kinds with a mapped-or-direct address.
+    fn pick(&self, s: u8, mapped: bool) -> usize {
+        if mapped && (PICK_ANY..PICK_NEWEST).contains(&s) {
+            return usize::from(s - PICK_ANY) % self.len;
+        }
+        if !mapped || self.mapping == 0 {
+            return if s >= PICK_NEWEST {
+                self.len - 1
+            } else {
+                usize::from(s) % self.len
+            };
+        }
+        if s >= PICK_NEWEST {
+            63 - self.mapping.leading_zeros() as usize
         } else {
-            usize::from(s) % live.len()
+            nth_bit(self.mapping, u32::from(s) % self.mapping.count_ones()) as usize
+        }
+    }
+
+    fn slot(&self, pid: Pid) -> Option<usize> {
+        self.as_slice().iter().position(|&p| p == pid.0)
+    }
+
+    /// A selector byte that picks `pid`, if it is live (an inverse of
+    /// [`Live::pick`]).
+    fn selector(&self, pid: Pid, mapped: bool) -> Option<u8> {
+        let i = self.slot(pid)?;
+        let s = if !mapped {
+            i as u32
+        } else if self.mapping & (1 << i) == 0 {
+            u32::from(PICK_ANY) + i as u32
+        } else {
+            (self.mapping & ((1 << i) - 1)).count_ones()
         };
-        Pid(live[i])
+        u8::try_from(s).ok()
     }
 
-    /// A selector byte that picks `pid`, if it is live.
-    fn selector(&self, pid: Pid) -> Option<u8> {
-        let i = self.as_slice().iter().position(|&p| p == pid.0)?;
-        u8::try_from(i).ok()
-    }
-
-    /// Applies a fork or exit (the op's process is live).
-    fn apply(&mut self, op: &Op) {
+    /// Applies an op: forks and exits change the live set, and the ops
+    /// that map, unmap, write or zap pages change the page sets, roughly as
+    /// the kernel would (an mmap that would fail with `EEXIST`, an mremap
+    /// of an unmapped page and in-place growth into mapped pages change
+    /// nothing; moved pages are not remembered as written).
+    fn apply(&mut self, op: &Op, p: &Params) {
+        let Some(pid) = op.pid() else {
+            return;
+        };
+        let Some(i) = self.slot(pid) else {
+            return;
+        };
+        if let Some(addr) = mapped_addr(op) {
+            self.last = Some(addr);
+        }
         match *op {
             Op::Fork { .. } => {
                 self.pids[self.len] = self.next;
+                self.procs[self.len] = self.procs[i];
+                self.refresh(self.len);
                 self.len += 1;
                 self.next += 1;
+                return;
             }
-            Op::Exit { pid } => {
-                if let Some(i) = self.as_slice().iter().position(|&p| p == pid.0) {
-                    self.pids.copy_within(i + 1..self.len, i);
-                    self.len -= 1;
-                }
+            Op::Exit { .. } => {
+                self.pids.copy_within(i + 1..self.len, i);
+                self.procs.copy_within(i + 1..self.len, i);
+                self.mapping = remove_bit(self.mapping, i);
+                self.writing = remove_bit(self.writing, i);
+                self.len -= 1;
+                return;
             }
             _ => {}
         }
+        let q = &mut self.procs[i];
+        let range = |addr, len| {
+            let (lo, hi) = p.bits(addr, len);
+            PageSet::range(lo, hi)
+        };
+        match *op {
+            Op::Mmap {
+                addr, len, replace, ..
+            } => {
+                let pages = range(addr, len);
+                if replace || !q.mapped.intersects(&pages) {
+                    q.mapped.insert(&pages);
+                    q.written.remove(&pages);
+                }
+            }
+            Op::Munmap { addr, len, .. } => {
+                let pages = range(addr, len);
+                q.mapped.remove(&pages);
+                q.written.remove(&pages);
+            }
+            Op::Madvise {
+                addr,
+                len,
+                advice: Advice::DontNeed,
+                ..
+            } => q.written.remove(&range(addr, len)),
+            Op::Write { addr, .. } => {
+                if let Some(b) = p.bit(addr).filter(|&b| q.mapped.contains(b)) {
+                    q.written.insert(&PageSet::range(b, b + 1));
+                }
+            }
+            Op::Mremap {
+                old,
+                old_len,
+                new_len,
+                to,
+                ..
+            } => match to {
+                _ if !p.bit(old).is_some_and(|b| q.mapped.contains(b)) => {}
+                None if new_len < old_len => {
+                    let tail = range(old.saturating_add(new_len), old_len - new_len);
+                    q.mapped.remove(&tail);
+                    q.written.remove(&tail);
+                }
+                None => {
+                    let grown = range(old.saturating_add(old_len), new_len - old_len);
+                    if !q.mapped.intersects(&grown) {
+                        q.mapped.insert(&grown);
+                    }
+                }
+                Some(t) => {
+                    let source = range(old, old_len);
+                    if !t.dontunmap {
+                        q.mapped.remove(&source);
+                    }
+                    q.written.remove(&source);
+                    let dest = range(t.new, new_len);
+                    q.mapped.insert(&dest);
+                    q.written.remove(&dest);
+                }
+            },
+            _ => return,
+        }
+        self.refresh(i);
     }
+}
+
+/// The mapped-or-direct address of an op, if it has one.
+fn mapped_addr(op: &Op) -> Option<u64> {
+    match *op {
+        Op::Munmap { addr, .. }
+        | Op::Mprotect { addr, .. }
+        | Op::Madvise { addr, .. }
+        | Op::Read { addr, .. }
+        | Op::Write { addr, .. }
+        | Op::Swapout { addr, .. }
+        | Op::Migrate { addr, .. }
+        | Op::Mremap { old: addr, .. } => Some(addr),
+        _ => None,
+    }
+}
+
+/// Whether ops of kind `index` have a mapped-or-direct address.
+fn has_mapped_addr(index: usize) -> bool {
+    matches!(index, 1..=4 | 7..=9 | 11)
 }
 
 fn op_index(op: &Op) -> usize {
@@ -515,20 +966,26 @@ fn map_index(kind: &Kind) -> usize {
 
 /// Picks the index of an allowed entry by weight.
 fn pick_weighted(b: u8, allowed: u16, weights: &[u8]) -> Option<usize> {
-    let on = |i: usize| allowed & (1 << i) != 0;
-    let total: u32 = (0..weights.len())
-        .filter(|&i| on(i))
-        .map(|i| u32::from(weights[i]))
-        .sum();
+    let allowed = u32::from(allowed) & ((1 << weights.len()) - 1);
+    let mut total = 0;
+    let mut m = allowed;
+    while m != 0 {
+        total += u32::from(weights[m.trailing_zeros() as usize]);
+        m &= m - 1;
+    }
     if total == 0 {
         return None;
     }
     let mut r = u32::from(b) % total;
-    for (i, &w) in weights.iter().enumerate().filter(|&(i, _)| on(i)) {
-        if r < u32::from(w) {
+    let mut m = allowed;
+    while m != 0 {
+        let i = m.trailing_zeros() as usize;
+        let w = u32::from(weights[i]);
+        if r < w {
             return Some(i);
         }
-        r -= u32::from(w);
+        r -= w;
+        m &= m - 1;
     }
     None
 }
@@ -539,7 +996,7 @@ fn weighted_byte(index: usize, allowed: u16, weights: &[u8]) -> u8 {
         .filter(|&i| allowed & (1 << i) != 0)
         .map(|i| u32::from(weights[i]))
         .sum();
-    // Weights sum to less than 256.
+    // Weights sum to at most 255.
     start as u8
 }
 
@@ -606,6 +1063,48 @@ impl Reader<'_> {
         self.offset_field(1, p.max_len)
     }
 
+    /// A tracked field: with `choices`, a first byte `b` below [`DIRECT`]
+    /// picks a choice (`Ok(b)`); otherwise the direct form, a value field
+    /// of `range(n)` (`Err`). With choices, the direct form of a range of
+    /// at most [`COMPACT`] values is its first byte alone.
+    fn tracked(&mut self, choices: bool, n: u64) -> Option<Result<u8, Field>> {
+        if !choices {
+            return self.field(n).map(Err);
+        }
+        let b0 = self.byte()?;
+        if self.wide && b0 == ESCAPE {
+            return self.varint().map(|v| Err(Field::Wide(v)));
+        }
+        if b0 < DIRECT {
+            return Some(Ok(b0));
+        }
+        if n <= COMPACT {
+            return Some(Err(Field::Narrow(u64::from(b0 - DIRECT) % n)));
+        }
+        self.field(n).map(Err)
+    }
+
+    /// A mapped-or-direct address: a page the process maps (see
+    /// [`mapped_page`]), or ADDR.
+    fn mapped(&mut self, p: &Params, q: &Proc, last: Option<u64>) -> Option<u64> {
+        Some(match self.tracked(!q.mapped.is_empty(), p.window_len)? {
+            Ok(b) => mapped_page(b, p, q, last),
+            Err(Field::Narrow(v)) => p.window_start + v,
+            Err(Field::Wide(v)) => v,
+        })
+    }
+
+    /// A run-or-direct length: one within the run of mapped pages at
+    /// `addr` (see [`run_choices`]), or LEN.
+    fn run_len(&mut self, p: &Params, set: &PageSet, addr: u64) -> Option<u64> {
+        let choices = run_choices(p, set, addr);
+        Some(match self.tracked(choices > 0, p.max_len)? {
+            Ok(b) => 1 + u64::from(b) % choices,
+            Err(Field::Narrow(v)) => 1 + v,
+            Err(Field::Wide(v)) => v,
+        })
+    }
+
     fn value(&mut self) -> Option<u64> {
         let b = self.byte()?;
         if self.wide && b == ESCAPE {
@@ -613,6 +1112,29 @@ impl Reader<'_> {
         }
         Some(value_of(b))
     }
+}
+
+/// The lengths a run-or-direct length can choose from: `1..=` the run of
+/// consecutive pages of `set` from `addr` on, at most `max_len`.
+fn run_choices(p: &Params, set: &PageSet, addr: u64) -> u64 {
+    p.bit(addr).map_or(0, |b| set.run_from(b)).min(p.max_len)
+}
+
+/// The page a mapped address byte `b < DIRECT` picks, `q` mapping
+/// something: below [`WRITTEN`], the `(b % count)`-th mapped page; below
+/// [`SAME`], the `(b % count)`-th page of those it has written (if any);
+/// otherwise the `last` address (if it maps it). A form that does not
+/// apply falls back to the first.
+fn mapped_page(b: u8, p: &Params, q: &Proc, last: Option<u64>) -> u64 {
+    let k = u64::from(b);
+    if b >= SAME {
+        if let Some(last) = last.filter(|&a| p.bit(a).is_some_and(|i| q.mapped.contains(i))) {
+            return last;
+        }
+    } else if b >= WRITTEN && !q.written.is_empty() {
+        return p.window_start + q.written.nth(k % q.written.count());
+    }
+    p.window_start + q.mapped.nth(k % q.mapped.count())
 }
 
 /// The write value a narrow VALUE byte stands for.
@@ -661,7 +1183,7 @@ pub fn decode(bytes: &[u8], cfg: &DecodeConfig) -> Stream {
             let Some(op) = decode_op(&mut r, &p, kinds, maps, &live) else {
                 break;
             };
-            live.apply(&op);
+            live.apply(&op, &p);
             ops.push(op);
         }
     }
@@ -675,14 +1197,17 @@ fn decode_op(
     maps: MapKinds,
     live: &Live,
 ) -> Option<Op> {
-    let b = r.byte()?;
+    let mut b = r.byte()?;
     if b == LAST_EXIT && live.last_exit(kinds) {
-        return Some(Op::Exit {
-            pid: Pid(live.pids[0]),
-        });
+        b = r.byte()?;
+        if b == LAST_EXIT {
+            return Some(Op::Exit {
+                pid: Pid(live.pids[0]),
+            });
+        }
     }
     let allowed = live.allowed(kinds, p.max_procs);
-    let kind = pick_weighted(b, allowed.bits(), &OP_WEIGHTS)?;
+    let kind = pick_weighted(b, allowed.bits(), live.weights())?;
     if kind == 10 {
         return Some(Op::Reclaim);
     }
@@ -694,7 +1219,10 @@ fn decode_op(
     if kind == 13 {
         return Some(Op::Dump);
     }
-    let pid = live.pick(r.byte()?);
+    let slot = live.pick(r.byte()?, has_mapped_addr(kind));
+    let pid = Pid(live.pids[slot]);
+    let q = &live.procs[slot];
+    let set = &q.mapped;
     Some(match kind {
         0 => {
             let addr = r.addr(p)?;
@@ -718,26 +1246,29 @@ fn decode_op(
                 pid,
                 addr,
                 len,
-                prot: Prot::ALL[usize::from(pr % 5)],
+                prot: PROTS[usize::from(pr & 15)],
                 kind,
-                replace: (pr / 5) % 4 == REPLACE_GROUP,
+                replace: (pr >> 4) & 3 == REPLACE_GROUP,
             }
         }
         1 => Op::Munmap {
             pid,
-            addr: r.addr(p)?,
+            addr: r.mapped(p, q, live.last)?,
             len: r.len(p)?,
         },
-        2 => Op::Mprotect {
-            pid,
-            addr: r.addr(p)?,
-            len: r.len(p)?,
-            prot: Prot::ALL[usize::from(r.byte()? % 5)],
-        },
+        2 => {
+            let addr = r.mapped(p, q, live.last)?;
+            Op::Mprotect {
+                pid,
+                addr,
+                len: r.run_len(p, set, addr)?,
+                prot: MPROTECT_PROTS[usize::from(r.byte()? & 7)],
+            }
+        }
         3 => {
             let shape = r.byte()? % 8;
-            let old = r.addr(p)?;
-            let old_len = r.len(p)?;
+            let old = r.mapped(p, q, live.last)?;
+            let old_len = r.run_len(p, set, old)?;
             let (moves, same_len, dontunmap) = match shape {
                 0..=2 => (false, false, false),
                 3 | 7 => (true, true, false),
@@ -762,30 +1293,33 @@ fn decode_op(
                 to,
             }
         }
-        4 => Op::Madvise {
-            pid,
-            addr: r.addr(p)?,
-            len: r.len(p)?,
-            advice: Advice::ALL[usize::from(r.byte()? % 5)],
-        },
+        4 => {
+            let addr = r.mapped(p, q, live.last)?;
+            Op::Madvise {
+                pid,
+                addr,
+                len: r.run_len(p, set, addr)?,
+                advice: Advice::ALL[usize::from(r.byte()? % 5)],
+            }
+        }
         5 => Op::Fork { pid },
         6 => Op::Exit { pid },
         7 => Op::Read {
             pid,
-            addr: r.addr(p)?,
+            addr: r.mapped(p, q, live.last)?,
         },
         8 => Op::Write {
             pid,
-            addr: r.addr(p)?,
+            addr: r.mapped(p, q, live.last)?,
             value: r.value()?,
         },
         9 => Op::Swapout {
             pid,
-            addr: r.addr(p)?,
+            addr: r.mapped(p, q, live.last)?,
         },
         _ => Op::Migrate {
             pid,
-            addr: r.addr(p)?,
+            addr: r.mapped(p, q, live.last)?,
         },
     })
 }
@@ -871,6 +1405,38 @@ impl Writer {
         self.field(len, 1, p.max_len)
     }
 
+    /// Writes `value` as a tracked field standing for `base + v`, always in
+    /// its direct form.
+    fn tracked(&mut self, choices: bool, value: u64, base: u64, n: u64) -> Result<(), Fail> {
+        if !choices {
+            return self.field(value, base, n);
+        }
+        match value.checked_sub(base).filter(|&v| v < n) {
+            Some(v) if n <= COMPACT => {
+                // v < COMPACT: the byte is in DIRECT..=0xFF.
+                let b = DIRECT + v as u8;
+                if self.wide && b == ESCAPE {
+                    return self.escape(value);
+                }
+                self.out.push(b);
+                Ok(())
+            }
+            Some(_) => {
+                self.out.push(DIRECT);
+                self.field(value, base, n)
+            }
+            None => self.escape(value),
+        }
+    }
+
+    fn mapped(&mut self, addr: u64, p: &Params, set: &PageSet) -> Result<(), Fail> {
+        self.tracked(!set.is_empty(), addr, p.window_start, p.window_len)
+    }
+
+    fn run_len(&mut self, len: u64, p: &Params, set: &PageSet, addr: u64) -> Result<(), Fail> {
+        self.tracked(run_choices(p, set, addr) > 0, len, 1, p.max_len)
+    }
+
     fn value(&mut self, value: u64) -> Result<(), Fail> {
         match value_byte(value) {
             Some(b) if !(self.wide && b == ESCAPE) => {
@@ -904,7 +1470,7 @@ fn encode_mode(stream: &Stream, cfg: &DecodeConfig, wide: bool) -> Result<Vec<u8
     let mut live = Live::new();
     for (index, op) in stream.ops.iter().enumerate() {
         encode_op(&mut w, &p, kinds, maps, &live, index, op)?;
-        live.apply(op);
+        live.apply(op, &p);
     }
     Ok(w.out)
 }
@@ -922,15 +1488,19 @@ fn encode_op(
     if !kinds.contains(kind) {
         return Err(EncodeError::KindDisabled { index, op: *op }.into());
     }
-    let selector = match op.pid() {
-        Some(pid) => Some(
-            live.selector(pid)
-                .ok_or(EncodeError::NotLive { index, op: *op })?,
-        ),
-        None => None,
+    let (selector, mapped) = match op.pid() {
+        Some(pid) => {
+            let slot = live
+                .slot(pid)
+                .ok_or(EncodeError::NotLive { index, op: *op })?;
+            let kind_has_addr = has_mapped_addr(op_index(op));
+            (live.selector(pid, kind_has_addr), live.procs[slot].mapped)
+        }
+        None => (None, PageSet::default()),
     };
+    let set = &mapped;
     if matches!(op, Op::Exit { .. }) && live.last_exit(kinds) {
-        w.out.push(LAST_EXIT);
+        w.out.extend_from_slice(&[LAST_EXIT, LAST_EXIT]);
         return Ok(());
     }
     let allowed = live.allowed(kinds, p.max_procs);
@@ -943,7 +1513,7 @@ fn encode_op(
         .into());
     }
     w.out
-        .push(weighted_byte(op_index(op), allowed.bits(), &OP_WEIGHTS));
+        .push(weighted_byte(op_index(op), allowed.bits(), live.weights()));
     w.out.extend(selector);
     match *op {
         Op::Mmap {
@@ -957,7 +1527,7 @@ fn encode_op(
             w.addr(addr, p)?;
             w.len(len, p)?;
             let group = if replace { REPLACE_GROUP } else { 0 };
-            w.out.push(prot_index(prot) + 5 * group);
+            w.out.push(prot_byte(&PROTS, prot) | group << 4);
             if !maps.contains(MapKinds::of(&kind)) {
                 return Err(EncodeError::MapKindDisabled { index, op: *op }.into());
             }
@@ -974,15 +1544,15 @@ fn encode_op(
             }
         }
         Op::Munmap { addr, len, .. } => {
-            w.addr(addr, p)?;
+            w.mapped(addr, p, set)?;
             w.len(len, p)?;
         }
         Op::Mprotect {
             addr, len, prot, ..
         } => {
-            w.addr(addr, p)?;
-            w.len(len, p)?;
-            w.out.push(prot_index(prot));
+            w.mapped(addr, p, set)?;
+            w.run_len(len, p, set, addr)?;
+            w.out.push(prot_byte(&MPROTECT_PROTS, prot));
         }
         Op::Mremap {
             old,
@@ -1002,8 +1572,8 @@ fn encode_op(
                 },
             };
             w.out.push(shape);
-            w.addr(old, p)?;
-            w.len(old_len, p)?;
+            w.mapped(old, p, set)?;
+            w.run_len(old_len, p, set, old)?;
             if !(to.is_some() && same) {
                 w.len(new_len, p)?;
             }
@@ -1014,15 +1584,15 @@ fn encode_op(
         Op::Madvise {
             addr, len, advice, ..
         } => {
-            w.addr(addr, p)?;
-            w.len(len, p)?;
+            w.mapped(addr, p, set)?;
+            w.run_len(len, p, set, addr)?;
             w.out.push(advice_index(advice));
         }
         Op::Read { addr, .. } | Op::Swapout { addr, .. } | Op::Migrate { addr, .. } => {
-            w.addr(addr, p)?;
+            w.mapped(addr, p, set)?;
         }
         Op::Write { addr, value, .. } => {
-            w.addr(addr, p)?;
+            w.mapped(addr, p, set)?;
             w.value(value)?;
         }
         Op::FailAlloc { n } => w.field(n, 1, FAIL_ALLOC_MAX)?,
@@ -1031,14 +1601,11 @@ fn encode_op(
     Ok(())
 }
 
-fn prot_index(prot: Prot) -> u8 {
-    match prot {
-        Prot::None => 0,
-        Prot::R => 1,
-        Prot::Rw => 2,
-        Prot::Rx => 3,
-        Prot::Rwx => 4,
-    }
+/// The smallest PROT byte for `prot` in `table` ([`PROTS`] or
+/// [`MPROTECT_PROTS`], which have every protection).
+fn prot_byte(table: &[Prot], prot: Prot) -> u8 {
+    let i = table.iter().position(|&q| q == prot);
+    i.unwrap_or(0) as u8
 }
 
 fn advice_index(advice: Advice) -> u8 {
