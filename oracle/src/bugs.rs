@@ -263,7 +263,7 @@ pub const CATALOGUE: &[Bug] = &[
         years: "2026",
         design: DesignName::Prealloc2026,
         era: None,
-        invariant: "dangling",
+        invariant: "failed-op-trace",
         injectable: Ok(()),
     },
 ];
