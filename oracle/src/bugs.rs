@@ -101,8 +101,13 @@ pub const CATALOGUE: &[Bug] = &[
         years: "2010",
         design: DesignName::Chain2010,
         era: Some(EraName::E2010),
-        invariant: "dangling",
-        injectable: Err("not yet re-injected"),
+        // The failed fork leaves the cloned AVCs behind (the leak), which the
+        // oracle's failed-op trace sees before a walk meets the freed child.
+        invariant: "failed-op-trace",
+        // Only 4946d54cb55e (anon_vma_fork's own ENOMEM path) is injected:
+        // 31f2b0ebc01f needs a concurrent fault, and 2aeadc30de45's path
+        // (after a successful clone in __split_vma) cannot fail in this MMU.
+        injectable: Ok(()),
     },
     Bug {
         id: "b08",
@@ -163,8 +168,11 @@ pub const CATALOGUE: &[Bug] = &[
         years: "2013-2014 (3.12..3.18)",
         design: DesignName::Chain2010,
         era: Some(EraName::E2015),
-        invariant: "findability",
-        injectable: Err("not yet re-injected"),
+        // The new half's pages are unfindable, but the self-check meets its
+        // `->anon_vma` first: freed once the original's chain empties
+        // (dangling), or not on its empty chain (anon-vma-in-chain).
+        invariant: "dangling",
+        injectable: Ok(()),
     },
     Bug {
         id: "b14",
@@ -174,7 +182,7 @@ pub const CATALOGUE: &[Bug] = &[
         design: DesignName::Chain2010,
         era: Some(EraName::E2015),
         invariant: "counters",
-        injectable: Err("not yet re-injected"),
+        injectable: Ok(()),
     },
     Bug {
         id: "b15",

@@ -84,6 +84,34 @@
 //!   5.19 (`degree`) replaces the era's. Era 2015 *is* this bug, so `b16` is
 //!   a no-op there; on 2010 or 2022 it switches the counters and the reuse
 //!   test to `degree` (struct sizes and merge rule stay the era's).
+//! * `b07` (`4946d54cb55e`, 2.6.34-rc, era 2010): `anon_vma_fork`'s own
+//!   error path (its anon_vma or AVC allocation failing after a successful
+//!   `anon_vma_clone`) returns `-ENOMEM` without `unlink_anon_vmas(vma)`:
+//!   the cloned AVCs stay in the parent's anon_vmas' sets pointing at the
+//!   child VMA that `dup_mmap` then frees (the next walk or self-check meets
+//!   a dangling VMA). The other two B07 fixes are not re-injected:
+//!   `31f2b0ebc01f` (anon_vma_prepare leaking its AVC when another thread
+//!   installed `->anon_vma` first) needs two concurrent faults, and the
+//!   emulator serialises every op; `2aeadc30de45` (`__split_vma`'s later
+//!   error path, after a successful clone, not unlinking the new VMA's AVCs)
+//!   is unreachable here: in this MMU nothing after the clone can fail in
+//!   `__split_vma` (no `vm_ops->open`, mempolicy or file ref to fail).
+//! * `b13` (`c4ea95d7cd08`, 3.12 … 3.18, era 2015): `__split_vma` reuses
+//!   `err` before the clone, so a failed `anon_vma_clone` returns success.
+//!   On an allocation failure in a `CloneOp::Split` clone the clone's error
+//!   path runs as in 3.18 (`unlink_anon_vmas(dst)`, which then did not touch
+//!   `dst->anon_vma`: the AVCs it made are gone, but no counter moves) and
+//!   `Ok(())` is returned: the new VMA is inserted with `->anon_vma` as
+//!   `vm_area_dup` copied it (`src`'s) and an empty chain.
+//! * `b14` (Leon Yu, Mar 2015, "mm: fix anon_vma->degree underflow in
+//!   anon_vma endless growing prevention", 3.19 … 4.0-rc, era 2015): the
+//!   `enomem_failure` path of `anon_vma_clone` calls `unlink_anon_vmas(dst)`
+//!   without first clearing `dst->anon_vma`, so a `dst->anon_vma` whose
+//!   `degree++` (after the loop) never ran — one reused by fork, or the
+//!   copied one of a split/remap — is decremented anyway. The resulting
+//!   miscount (or an outright underflow, reported as the kernel's
+//!   `BUG_ON(anon_vma->degree)` "kernel BUG at mm/rmap.c:399" by the checked
+//!   decrement) surfaces as `counters`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -132,6 +160,21 @@ pub const KNOWN_BUGS: &[(&str, &str)] = &[
     (
         "b05",
         "2.6.34-rc: a possibly shared first mapping (swap-in) goes to vma->anon_vma instead of the root/oldest",
+    ),
+    (
+        "b07",
+        "2.6.34-rc (4946d54cb55e): anon_vma_fork's own ENOMEM path after a successful clone does not \
+         unlink_anon_vmas(child), leaving AVCs that point at the freed child VMA",
+    ),
+    (
+        "b13",
+        "3.12-3.18 (c4ea95d7cd08): __split_vma returns success after anon_vma_clone failed; the new \
+         VMA keeps src's anon_vma with an empty chain",
+    ),
+    (
+        "b14",
+        "3.19-4.0-rc (Leon Yu, Mar 2015): anon_vma_clone's ENOMEM path unlinks dst without clearing \
+         dst->anon_vma, decrementing a degree never incremented",
     ),
     (
         "b16",
@@ -418,6 +461,19 @@ fn check(name: &'static str, detail: String) -> RmapError {
     RmapError::Check { name, detail }
 }
 
+/// A counter of `av` decremented below zero in `unlink_anon_vmas` (reached
+/// as `what`): the kernel's `BUG_ON(anon_vma->degree)` after the wrap
+/// ("kernel BUG at mm/rmap.c:399", `b14`).
+fn underflow(av: Handle, what: &str) -> RmapError {
+    check(
+        "counters",
+        format!(
+            "unlink_anon_vmas: {what} {av}: degree / num_children / num_active_vmas underflow \
+             (kernel BUG at mm/rmap.c:399)"
+        ),
+    )
+}
+
 impl Chain2010 {
     /// A design of the given era with no re-injected bug.
     pub fn new(era: Era) -> Self {
@@ -653,15 +709,25 @@ impl Chain2010 {
     }
 
     /// A VMA no longer points to `av` (`degree--` / `num_active_vmas--`).
+    /// A decrement below zero is the kernel's `BUG_ON(anon_vma->degree)`
+    /// ("kernel BUG at mm/rmap.c:399", `b14`), reported as `counters`.
     fn vma_ref_put(&mut self, av: Handle) -> Result<(), RmapError> {
         let reuse = self.reuse();
         let a = self.av_mut(av, "unlink_anon_vmas: vma->anon_vma")?;
-        match reuse {
-            Reuse::Never => {}
-            Reuse::Degree => a.degree = a.degree.wrapping_sub(1),
-            Reuse::Counters => a.num_active_vmas = a.num_active_vmas.wrapping_sub(1),
+        let ok = match reuse {
+            Reuse::Never => true,
+            Reuse::Degree => a.degree.checked_sub(1).map(|d| a.degree = d).is_some(),
+            Reuse::Counters => a
+                .num_active_vmas
+                .checked_sub(1)
+                .map(|d| a.num_active_vmas = d)
+                .is_some(),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(underflow(av, "vma->anon_vma"))
         }
-        Ok(())
     }
 
     /// `parent` gains a child (or a root its self-parent link):
@@ -681,12 +747,20 @@ impl Chain2010 {
     fn child_ref_put(&mut self, parent: Handle) -> Result<(), RmapError> {
         let reuse = self.reuse();
         let a = self.av_mut(parent, "unlink_anon_vmas: anon_vma->parent")?;
-        match reuse {
-            Reuse::Never => {}
-            Reuse::Degree => a.degree = a.degree.wrapping_sub(1),
-            Reuse::Counters => a.num_children = a.num_children.wrapping_sub(1),
+        let ok = match reuse {
+            Reuse::Never => true,
+            Reuse::Degree => a.degree.checked_sub(1).map(|d| a.degree = d).is_some(),
+            Reuse::Counters => a
+                .num_children
+                .checked_sub(1)
+                .map(|d| a.num_children = d)
+                .is_some(),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(underflow(parent, "anon_vma->parent"))
         }
-        Ok(())
     }
 
     /// The reuse test of `anon_vma_clone` for fork (`!dst->anon_vma &&
@@ -764,8 +838,12 @@ impl Chain2010 {
 
     /// The `enomem_failure` path of `anon_vma_clone`: `dst->anon_vma = NULL`
     /// then `unlink_anon_vmas(dst)`, leaving no trace of the partial clone.
+    /// With `b14` (3.19 … 4.0-rc) `dst->anon_vma` is not cleared first, so
+    /// the unlink decrements a counter the clone never incremented.
     fn clone_failed(&mut self, dst: VmaId) -> Result<(), RmapError> {
-        if let Some(s) = self.vmas.get_mut(dst) {
+        if !self.bug("b14")
+            && let Some(s) = self.vmas.get_mut(dst)
+        {
             s.anon_vma = None;
         }
         self.unlink(dst)
@@ -1031,8 +1109,12 @@ impl Rmap for Chain2010 {
         if self.anon_vma_of(child).is_some() {
             return Ok(());
         }
+        // b07 (4946d54cb55e): 2.6.34-rc's `out_error` returned -ENOMEM
+        // without unlink_anon_vmas(vma).
         if let Err(e) = self.alloc.alloc(SITE_FORK_AV) {
-            self.unlink(child)?;
+            if !self.bug("b07") {
+                self.unlink(child)?;
+            }
             return Err(e);
         }
         let av = self.anon_vma_alloc();
@@ -1041,7 +1123,9 @@ impl Rmap for Chain2010 {
         }
         if let Err(e) = self.alloc.alloc(SITE_FORK_AVC) {
             self.put_anon_vma(av)?;
-            self.unlink(child)?;
+            if !self.bug("b07") {
+                self.unlink(child)?;
+            }
             return Err(e);
         }
         let root = self.av(pav, "anon_vma_fork")?.root;
@@ -1061,7 +1145,8 @@ impl Rmap for Chain2010 {
     /// `anon_vma_clone` for a split (`__split_vma`), a remap copy
     /// (`copy_vma`) or an importer (`dup_anon_vma`): `dst`, a copy of `src`
     /// made by `vm_area_dup`, gets `src`'s anon_vma and the same chain set.
-    /// `MergeUnfaulted` behaves as [`Rmap::dup_anon_vma`].
+    /// `MergeUnfaulted` behaves as [`Rmap::dup_anon_vma`]. With `b13` a
+    /// failed `Split` clone reports success (see the module doc).
     fn anon_vma_clone(
         &mut self,
         view: &dyn VmaView,
@@ -1091,7 +1176,23 @@ impl Rmap for Chain2010 {
                 chain: Vec::new(),
             },
         );
-        self.clone_chain(view, dst, src)
+        match self.clone_chain(view, dst, src) {
+            // b13 (c4ea95d7cd08, 3.12 … 3.18): __split_vma ignores the
+            // failure. The clone's error path has unlinked what it made (in
+            // 3.18 without touching dst->anon_vma), so dst keeps the
+            // anon_vma vm_area_dup copied, with an empty chain.
+            Err(RmapError::NoMem { .. }) if op == CloneOp::Split && self.bug("b13") => {
+                self.vmas.insert(
+                    dst,
+                    VmaState {
+                        anon_vma: Some(sav),
+                        chain: Vec::new(),
+                    },
+                );
+                Ok(())
+            }
+            r => r,
+        }
     }
 
     /// `dup_anon_vma` (mm/vma.c, 6.3 `0503ea8f5ba7`; the vma_adjust
@@ -2385,6 +2486,150 @@ mod tests {
                     SITE_PREPARE_AV,
                     SITE_PREPARE_AVC
                 ]
+            );
+        }
+    }
+
+    /// The name of a `Check` error (panics on anything else).
+    fn check_name(r: Result<(), RmapError>) -> &'static str {
+        match r {
+            Err(RmapError::Check { name, .. }) => name,
+            other => panic!("expected a Check error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn b07_fork_error_path_leaves_avcs_on_the_freed_child() {
+        for (site, n) in [(SITE_FORK_AV, 2), (SITE_FORK_AVC, 3)] {
+            for bug in [false, true] {
+                let mut s = if bug {
+                    Sim::bugs(Era::E2010, &["b07"])
+                } else {
+                    Sim::new(Era::E2010)
+                };
+                let p0 = s.mmap(0, 0, 4);
+                s.fault(p0);
+                let a0 = s.av(p0);
+                let before = s.fingerprint();
+                // dup_mmap: the clone's one AVC succeeds, then anon_vma_fork's
+                // own allocation fails; the MMU frees the child VMA.
+                let child = s.mmap(1, 0, 4);
+                s.d.alloc_schedule().fail_nth(n);
+                assert_eq!(
+                    s.d.anon_vma_fork(&s.view, child, p0),
+                    Err(RmapError::NoMem { site })
+                );
+                s.view.vmas.remove(child);
+                if !bug {
+                    assert_eq!(s.fingerprint(), before, "{site}");
+                    s.check();
+                    assert_eq!(s.walk(a0, 0), vec![p0]);
+                    continue;
+                }
+                // The cloned AVC is still in a0's set, pointing at the freed VMA.
+                assert_eq!(s.walk(a0, 0), vec![p0, child], "{site}");
+                assert!(
+                    matches!(
+                        s.d.self_check(&s.view),
+                        Err(RmapError::Dangling { ref what, .. }) if what == "vma"
+                    ),
+                    "{site}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn b13_split_reports_success_after_the_clone_failed() {
+        for bug in [false, true] {
+            let mut s = if bug {
+                Sim::bugs(Era::E2015, &["b13"])
+            } else {
+                Sim::new(Era::E2015)
+            };
+            let p0 = s.mmap(0, 0, 8);
+            s.fault(p0);
+            let p1 = s.fork(1, p0);
+            let a1 = s.av(p1);
+            let before = s.fingerprint();
+            // __split_vma of p1 (chain of two) failing at its second AVC.
+            let i = s.info(p1);
+            let new = s.view.vmas.insert(VmaInfo { end: 4, ..i });
+            s.d.alloc_schedule().fail_nth(2);
+            let r = s.d.anon_vma_clone(&s.view, new, p1, CloneOp::Split);
+            if !bug {
+                assert_eq!(
+                    r,
+                    Err(RmapError::NoMem {
+                        site: SITE_CLONE_AVC
+                    })
+                );
+                assert_eq!(s.fingerprint(), before);
+                s.view.vmas.remove(new);
+                s.check();
+                continue;
+            }
+            // "Success": the MMU finishes the split.
+            assert_eq!(r, Ok(()));
+            s.d.vma_pre_update(p1);
+            let vi = s.view.vmas.get_mut(p1).unwrap();
+            vi.pgoff += 4;
+            vi.start = 4;
+            s.d.vma_post_update(&s.view, p1);
+            assert_eq!(s.av(new), a1);
+            assert!(s.chain(new).is_empty());
+            // Pages of the new half (indices 0..4) are unfindable.
+            assert!(s.walk(a1, 0).is_empty());
+            assert_eq!(s.walk(a1, 4), vec![p1]);
+            assert_eq!(check_name(s.d.self_check(&s.view)), "anon-vma-in-chain");
+        }
+    }
+
+    #[test]
+    fn b14_clone_failure_after_reuse_underflows_degree() {
+        for bug in [false, true] {
+            let mut s = if bug {
+                Sim::bugs(Era::E2015, &["b14"])
+            } else {
+                Sim::new(Era::E2015)
+            };
+            let p0 = s.mmap(0, 0, 4);
+            s.fault(p0);
+            let p1 = s.fork(1, p0);
+            let b = s.av(p1);
+            let p2 = s.fork(2, p1);
+            // p1 exits: b keeps one child (p2's anon_vma) and no VMA.
+            s.exit(p1);
+            assert_eq!(s.node(b).degree, 1);
+            s.check();
+            let before = s.fingerprint();
+            // Fork of p2 (chain [b2, b, a0]): a0's AVC, b's AVC (b reused:
+            // degree 1 < 2), then b2's AVC fails.
+            let child = s.mmap(3, 0, 4);
+            s.d.alloc_schedule().fail_nth(3);
+            assert_eq!(
+                s.d.anon_vma_fork(&s.view, child, p2),
+                Err(RmapError::NoMem {
+                    site: SITE_CLONE_AVC
+                })
+            );
+            s.view.vmas.remove(child);
+            if !bug {
+                assert_eq!(s.fingerprint(), before);
+                s.check();
+                s.exit(p2);
+                s.check();
+                continue;
+            }
+            // b's degree was decremented without the increment.
+            assert_eq!(s.node(b).degree, 0);
+            assert_eq!(check_name(s.d.self_check(&s.view)), "counters");
+            // p2's exit empties b2 and drops b's child link below zero: the
+            // kernel BUG, reported (not a Rust overflow).
+            let e = s.d.unlink_anon_vmas(&s.view, p2).unwrap_err();
+            assert!(
+                matches!(&e, RmapError::Check { name: "counters", detail } if detail.contains("underflow")),
+                "{e}"
             );
         }
     }
