@@ -4,7 +4,6 @@
 //! They read the MMU and ask the design to walk; they never trust the
 //! design's own account of what it maps.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use rmaplab_impls::mmu::{AnonPte, Mmu, Violation};
@@ -91,14 +90,10 @@ pub fn from_violation(v: &Violation) -> Broken {
 /// process's VMA at the address of the PTE.
 pub fn check_findability<R: Rmap>(mmu: &Mmu<R>) -> Result<(), Broken> {
     // One walk per (mapping, index): every PTE of a frame must be found by it.
-    let mut by_frame: BTreeMap<(u64, u64, u64), Vec<AnonPte>> = BTreeMap::new();
-    for pte in mmu.anon_ptes() {
-        by_frame
-            .entry((pte.mapping.raw(), pte.index, pte.frame))
-            .or_default()
-            .push(pte);
-    }
-    for ptes in by_frame.values() {
+    let mut ptes: Vec<AnonPte> = mmu.anon_ptes();
+    ptes.sort_unstable_by_key(|p| (p.mapping.raw(), p.index, p.frame, p.pid, p.page));
+    for ptes in ptes.chunk_by(|a, b| (a.mapping, a.index, a.frame) == (b.mapping, b.index, b.frame))
+    {
         let first = &ptes[0];
         if !mmu.rmap().mapping_alive(first.mapping) {
             return Err(Broken::new(

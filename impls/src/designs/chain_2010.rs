@@ -433,7 +433,7 @@ impl fmt::Debug for Chain2010 {
 
 /// The `Dangling` error for a freed anon_vma reached from `ctx` (a UAF of an
 /// `SLAB_TYPESAFE_BY_RCU` anon_vma in the kernel).
-fn dangling_av(av: Handle, ctx: &str) -> RmapError {
+fn dangling_av(av: Handle, ctx: impl fmt::Display) -> RmapError {
     RmapError::Dangling {
         what: "anon_vma".into(),
         detail: format!("{ctx}: anon_vma {av} was freed"),
@@ -441,7 +441,7 @@ fn dangling_av(av: Handle, ctx: &str) -> RmapError {
 }
 
 /// The `Dangling` error for a freed anon_vma_chain reached from `ctx`.
-fn dangling_avc(avc: Handle, ctx: &str) -> RmapError {
+fn dangling_avc(avc: Handle, ctx: impl fmt::Display) -> RmapError {
     RmapError::Dangling {
         what: "anon_vma_chain".into(),
         detail: format!("{ctx}: anon_vma_chain {avc} was freed"),
@@ -449,7 +449,7 @@ fn dangling_avc(avc: Handle, ctx: &str) -> RmapError {
 }
 
 /// The `Dangling` error for a freed VMA reached from `ctx`.
-fn dangling_vma(vma: VmaId, ctx: &str) -> RmapError {
+fn dangling_vma(vma: VmaId, ctx: impl fmt::Display) -> RmapError {
     RmapError::Dangling {
         what: "vma".into(),
         detail: format!("{ctx}: VMA {vma} was freed"),
@@ -561,17 +561,17 @@ impl Chain2010 {
     }
 
     /// Follows an anon_vma pointer: `Dangling` if it was freed.
-    fn av(&self, h: Handle, ctx: &str) -> Result<&AnonVma, RmapError> {
+    fn av(&self, h: Handle, ctx: impl fmt::Display) -> Result<&AnonVma, RmapError> {
         self.anon_vmas.get(h).ok_or_else(|| dangling_av(h, ctx))
     }
 
     /// Follows an anon_vma pointer for writing: `Dangling` if it was freed.
-    fn av_mut(&mut self, h: Handle, ctx: &str) -> Result<&mut AnonVma, RmapError> {
+    fn av_mut(&mut self, h: Handle, ctx: impl fmt::Display) -> Result<&mut AnonVma, RmapError> {
         self.anon_vmas.get_mut(h).ok_or_else(|| dangling_av(h, ctx))
     }
 
     /// Follows an AVC pointer: `Dangling` if it was freed.
-    fn avc(&self, h: Handle, ctx: &str) -> Result<Avc, RmapError> {
+    fn avc(&self, h: Handle, ctx: impl fmt::Display) -> Result<Avc, RmapError> {
         self.avcs
             .get(h)
             .copied()
@@ -910,7 +910,12 @@ impl Chain2010 {
     }
 
     /// Checks that `vma` is alive in the view (every hook that acts on it).
-    fn alive(&self, view: &dyn VmaView, vma: VmaId, ctx: &str) -> Result<(), RmapError> {
+    fn alive(
+        &self,
+        view: &dyn VmaView,
+        vma: VmaId,
+        ctx: impl fmt::Display,
+    ) -> Result<(), RmapError> {
         match view.vma_info(vma) {
             Some(_) => Ok(()),
             None => Err(dangling_vma(vma, ctx)),
@@ -1501,14 +1506,14 @@ impl Rmap for Chain2010 {
             let mut set = BTreeSet::new();
             let mut root = None;
             for &c in &st.chain {
-                let a = self.avc(c, &format!("VMA {vma}'s chain"))?;
+                let a = self.avc(c, format_args!("VMA {vma}'s chain"))?;
                 if a.vma != vma {
                     return Err(check(
                         "chain-sets",
                         format!("AVC {c} on VMA {vma}'s chain belongs to VMA {}", a.vma),
                     ));
                 }
-                let av = self.av(a.anon_vma, &format!("AVC {c} of VMA {vma}"))?;
+                let av = self.av(a.anon_vma, format_args!("AVC {c} of VMA {vma}"))?;
                 if !set.insert(a.anon_vma) {
                     return Err(check(
                         "chain-sets",
@@ -1556,7 +1561,7 @@ impl Rmap for Chain2010 {
             }
             match st.anon_vma {
                 Some(av) => {
-                    self.av(av, &format!("VMA {vma}->anon_vma"))?;
+                    self.av(av, format_args!("VMA {vma}->anon_vma"))?;
                     if !set.contains(&av) {
                         return Err(check(
                             "anon-vma-in-chain",
@@ -1585,14 +1590,14 @@ impl Rmap for Chain2010 {
         // Per anon_vma.
         let recounted = self.recount_all();
         for (h, a) in self.anon_vmas.iter() {
-            let root = self.av(a.root, &format!("anon_vma {h}->root"))?;
+            let root = self.av(a.root, format_args!("anon_vma {h}->root"))?;
             if root.root != a.root {
                 return Err(check(
                     "one-root",
                     format!("anon_vma {h}'s root {} is not a root", a.root),
                 ));
             }
-            let parent = self.av(a.parent, &format!("anon_vma {h}->parent"))?;
+            let parent = self.av(a.parent, format_args!("anon_vma {h}->parent"))?;
             if parent.root != a.root {
                 return Err(check(
                     "one-root",
@@ -1603,7 +1608,7 @@ impl Rmap for Chain2010 {
                 ));
             }
             for c in a.set.all() {
-                let avc = self.avc(c, &format!("anon_vma {h}'s set"))?;
+                let avc = self.avc(c, format_args!("anon_vma {h}'s set"))?;
                 if avc.anon_vma != h || avc.key.is_none_or(|k| !a.set.contains(c, k)) {
                     return Err(check(
                         "interval-tree",
@@ -1613,7 +1618,7 @@ impl Rmap for Chain2010 {
                 if view.vma_info(avc.vma).is_none() {
                     return Err(dangling_vma(
                         avc.vma,
-                        &format!("AVC {c} in anon_vma {h}'s set"),
+                        format_args!("AVC {c} in anon_vma {h}'s set"),
                     ));
                 }
                 if !self.vmas.get(avc.vma).is_some_and(|s| s.chain.contains(&c)) {

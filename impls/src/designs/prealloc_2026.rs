@@ -321,7 +321,7 @@ impl fmt::Debug for Prealloc2026 {
 
 /// The `Dangling` error for a freed anon_vma reached from `ctx` (a UAF of
 /// an `SLAB_TYPESAFE_BY_RCU` anon_vma in the kernel); used by `av`/`av_mut`.
-fn dangling_av(av: Handle, ctx: &str) -> RmapError {
+fn dangling_av(av: Handle, ctx: impl fmt::Display) -> RmapError {
     RmapError::Dangling {
         what: "anon_vma".into(),
         detail: format!("{ctx}: anon_vma {av} was freed"),
@@ -330,7 +330,7 @@ fn dangling_av(av: Handle, ctx: &str) -> RmapError {
 
 /// The `Dangling` error for a freed anon_vma_chain reached from `ctx` (a
 /// UAF of an `anon_vma_chain` slab object); used by `avc`.
-fn dangling_avc(avc: Handle, ctx: &str) -> RmapError {
+fn dangling_avc(avc: Handle, ctx: impl fmt::Display) -> RmapError {
     RmapError::Dangling {
         what: "anon_vma_chain".into(),
         detail: format!("{ctx}: anon_vma_chain {avc} was freed"),
@@ -340,7 +340,7 @@ fn dangling_avc(avc: Handle, ctx: &str) -> RmapError {
 /// The `Dangling` error for a VMA the MMU freed, reached from `ctx` (the
 /// kernel's `avc->vma` UAF, B23); used by the walk, the self-check and
 /// every hook's entry check.
-fn dangling_vma(vma: VmaId, ctx: &str) -> RmapError {
+fn dangling_vma(vma: VmaId, ctx: impl fmt::Display) -> RmapError {
     RmapError::Dangling {
         what: "vma".into(),
         detail: format!("{ctx}: VMA {vma} was freed"),
@@ -428,19 +428,19 @@ impl Prealloc2026 {
     /// Follows an anon_vma pointer, keeping "no hook acts on a freed
     /// anon_vma": `Dangling` if it was freed. Used wherever the kernel
     /// dereferences one.
-    fn av(&self, h: Handle, ctx: &str) -> Result<&AnonVma, RmapError> {
+    fn av(&self, h: Handle, ctx: impl fmt::Display) -> Result<&AnonVma, RmapError> {
         self.anon_vmas.get(h).ok_or_else(|| dangling_av(h, ctx))
     }
 
     /// Follows an anon_vma pointer for writing (counters, refcounts, tree);
     /// `Dangling` if it was freed.
-    fn av_mut(&mut self, h: Handle, ctx: &str) -> Result<&mut AnonVma, RmapError> {
+    fn av_mut(&mut self, h: Handle, ctx: impl fmt::Display) -> Result<&mut AnonVma, RmapError> {
         self.anon_vmas.get_mut(h).ok_or_else(|| dangling_av(h, ctx))
     }
 
     /// Follows an anon_vma_chain pointer (a `same_vma` or tree entry);
     /// `Dangling` if it was freed.
-    fn avc(&self, h: Handle, ctx: &str) -> Result<Avc, RmapError> {
+    fn avc(&self, h: Handle, ctx: impl fmt::Display) -> Result<Avc, RmapError> {
         self.avcs
             .get(h)
             .copied()
@@ -449,7 +449,12 @@ impl Prealloc2026 {
 
     /// Checks that `vma` is alive in the MMU's view, keeping "no hook acts on
     /// a freed VMA"; called at the entry of prepare, fork, clone and dup.
-    fn alive(&self, view: &dyn VmaView, vma: VmaId, ctx: &str) -> Result<(), RmapError> {
+    fn alive(
+        &self,
+        view: &dyn VmaView,
+        vma: VmaId,
+        ctx: impl fmt::Display,
+    ) -> Result<(), RmapError> {
         match view.vma_info(vma) {
             Some(_) => Ok(()),
             None => Err(dangling_vma(vma, ctx)),
@@ -610,7 +615,7 @@ impl Prealloc2026 {
         let s = view
             .vma_info(src)
             .ok_or_else(|| dangling_vma(src, "anon_vma_clone (src)"))?;
-        let fail = |what: &str| {
+        let fail = |what: &dyn fmt::Display| {
             Err(check(
                 "check_anon_vma_clone",
                 format!("{} clone {src} -> {dst}: {what}", op.kernel_name()),
@@ -620,30 +625,30 @@ impl Prealloc2026 {
         let src_av = self.anon_vma_of(src);
         let dst_av = self.anon_vma_of(dst);
         if !fork && d.mm != s.mm {
-            return fail(&format!(
+            return fail(&format_args!(
                 "not a fork but dst is in {} and src in {}",
                 d.mm, s.mm
             ));
         }
         if src_av.is_none() && self.chain_len(src) != 0 {
-            return fail("src has no anon_vma but a non-empty anon_vma_chain");
+            return fail(&"src has no anon_vma but a non-empty anon_vma_chain");
         }
         if src_av.is_none() && dst_av.is_some() {
-            return fail("src has no anon_vma but dst has one");
+            return fail(&"src has no anon_vma but dst has one");
         }
         if self.chain_len(dst) != 0 {
-            return fail("dst's anon_vma_chain is not empty");
+            return fail(&"dst's anon_vma_chain is not empty");
         }
         if let Some(a) = dst_av
             && Some(a) != src_av
         {
-            return fail(&format!("dst->anon_vma {a} is not src->anon_vma"));
+            return fail(&format_args!("dst->anon_vma {a} is not src->anon_vma"));
         }
         if !fork && src_av.is_some() && dst_av.is_none() {
-            return fail("dst->anon_vma is not set for a non-fork clone");
+            return fail(&"dst->anon_vma is not set for a non-fork clone");
         }
         if op == VmaOperation::MergeUnfaulted && self.chain_len(src) != 1 {
-            return fail(&format!(
+            return fail(&format_args!(
                 "src's anon_vma_chain has {} entries, not one (a fork child)",
                 self.chain_len(src)
             ));
@@ -1011,14 +1016,14 @@ impl Prealloc2026 {
             let mut set = BTreeSet::new();
             let mut root = None;
             for &c in &st.chain {
-                let a = self.avc(c, &format!("VMA {vma}'s chain"))?;
+                let a = self.avc(c, format_args!("VMA {vma}'s chain"))?;
                 if a.vma != vma {
                     return Err(check(
                         "chain-sets",
                         format!("AVC {c} on VMA {vma}'s chain belongs to VMA {}", a.vma),
                     ));
                 }
-                let av = self.av(a.anon_vma, &format!("AVC {c} of VMA {vma}"))?;
+                let av = self.av(a.anon_vma, format_args!("AVC {c} of VMA {vma}"))?;
                 if !set.insert(a.anon_vma) {
                     return Err(check(
                         "chain-sets",
@@ -1067,7 +1072,7 @@ impl Prealloc2026 {
             }
             match st.anon_vma {
                 Some(av) => {
-                    self.av(av, &format!("VMA {vma}->anon_vma"))?;
+                    self.av(av, format_args!("VMA {vma}->anon_vma"))?;
                     if !set.contains(&av) {
                         return Err(check(
                             "chain-sets",
@@ -1102,14 +1107,14 @@ impl Prealloc2026 {
         }
         let recounted = self.recount_all();
         for (h, a) in self.anon_vmas.iter() {
-            let root = self.av(a.root, &format!("anon_vma {h}->root"))?;
+            let root = self.av(a.root, format_args!("anon_vma {h}->root"))?;
             if root.root != a.root {
                 return Err(check(
                     "one-root",
                     format!("anon_vma {h}'s root {} is not a root", a.root),
                 ));
             }
-            let parent = self.av(a.parent, &format!("anon_vma {h}->parent"))?;
+            let parent = self.av(a.parent, format_args!("anon_vma {h}->parent"))?;
             if parent.root != a.root {
                 return Err(check(
                     "one-root",
@@ -1120,7 +1125,7 @@ impl Prealloc2026 {
                 ));
             }
             for (&(start, seq), &c) in &a.tree {
-                let avc = self.avc(c, &format!("anon_vma {h}'s tree"))?;
+                let avc = self.avc(c, format_args!("anon_vma {h}'s tree"))?;
                 if avc.anon_vma != h || avc.key.is_none_or(|k| k.start != start || k.seq != seq) {
                     return Err(check(
                         "interval-tree",
@@ -1130,7 +1135,7 @@ impl Prealloc2026 {
                 if view.vma_info(avc.vma).is_none() {
                     return Err(dangling_vma(
                         avc.vma,
-                        &format!("AVC {c} in anon_vma {h}'s tree"),
+                        format_args!("AVC {c} in anon_vma {h}'s tree"),
                     ));
                 }
                 if !self.vmas.get(avc.vma).is_some_and(|s| s.chain.contains(&c)) {
@@ -1532,7 +1537,7 @@ impl Rmap for Prealloc2026 {
                 if view.vma_info(avc.vma).is_none() {
                     return Err(dangling_vma(
                         avc.vma,
-                        &format!("rmap walk of anon_vma {mapping} index {index}: AVC {c}"),
+                        format_args!("rmap walk of anon_vma {mapping} index {index}: AVC {c}"),
                     ));
                 }
                 out.push(avc.vma);

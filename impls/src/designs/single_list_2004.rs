@@ -124,7 +124,7 @@ impl fmt::Debug for SingleList2004 {
 
 /// The `Dangling` error for a freed anon_vma reached from `ctx` (the
 /// kernel's use-after-free of an `SLAB_DESTROY_BY_RCU` anon_vma).
-fn dangling_anon_vma(av: Handle, ctx: &str) -> RmapError {
+fn dangling_anon_vma(av: Handle, ctx: impl fmt::Display) -> RmapError {
     RmapError::Dangling {
         what: "anon_vma".into(),
         detail: format!("{ctx}: anon_vma {av} was freed"),
@@ -133,7 +133,7 @@ fn dangling_anon_vma(av: Handle, ctx: &str) -> RmapError {
 
 /// The `Dangling` error for a freed VMA reached from `ctx` (a stale
 /// `anon_vma_node` in the kernel).
-fn dangling_vma(vma: VmaId, ctx: &str) -> RmapError {
+fn dangling_vma(vma: VmaId, ctx: impl fmt::Display) -> RmapError {
     RmapError::Dangling {
         what: "vma".into(),
         detail: format!("{ctx}: VMA {vma} was freed"),
@@ -197,7 +197,11 @@ impl SingleList2004 {
 
     /// `vma->anon_vma`, followed: `Dangling` if it names a freed anon_vma,
     /// so no hook ever acts on a freed object (every dereferencing path).
-    fn live_anon_vma_of(&self, vma: VmaId, ctx: &str) -> Result<Option<Handle>, RmapError> {
+    fn live_anon_vma_of(
+        &self,
+        vma: VmaId,
+        ctx: impl fmt::Display,
+    ) -> Result<Option<Handle>, RmapError> {
         match self.anon_vma_of(vma) {
             None => Ok(None),
             Some(av) if self.anon_vmas.contains(av) => Ok(Some(av)),
@@ -528,13 +532,12 @@ impl Rmap for SingleList2004 {
             if view.vma_info(vma).is_none() {
                 return Err(dangling_vma(
                     vma,
-                    &format!("design state (anon_vma {}) kept for", st.anon_vma),
+                    format_args!("design state (anon_vma {}) kept for", st.anon_vma),
                 ));
             }
-            let list = self
-                .anon_vmas
-                .get(st.anon_vma)
-                .ok_or_else(|| dangling_anon_vma(st.anon_vma, &format!("VMA {vma}->anon_vma")))?;
+            let list = self.anon_vmas.get(st.anon_vma).ok_or_else(|| {
+                dangling_anon_vma(st.anon_vma, format_args!("VMA {vma}->anon_vma"))
+            })?;
             let n = list.head.iter().filter(|&&v| v == vma).count();
             if n != 1 {
                 return Err(RmapError::Check {
@@ -555,7 +558,7 @@ impl Rmap for SingleList2004 {
             }
             for &v in &list.head {
                 if view.vma_info(v).is_none() {
-                    return Err(dangling_vma(v, &format!("anon_vma {av}'s list holds")));
+                    return Err(dangling_vma(v, format_args!("anon_vma {av}'s list holds")));
                 }
                 match self.anon_vma_of(v) {
                     Some(back) if back == av => {}
