@@ -143,6 +143,12 @@ impl<T> Arena<T> {
         self.live
     }
 
+    /// Number of slots, live or free: every handle's index is below it
+    /// (sizes a [`SecondaryMap`] up front).
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.live == 0
     }
@@ -186,6 +192,13 @@ impl<T: Clone> Clone for SecondaryMap<T> {
 impl<T> SecondaryMap<T> {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty map with room for handles of index below `slots`.
+    pub fn with_slots(slots: usize) -> Self {
+        let mut v = Vec::with_capacity(slots);
+        v.resize_with(slots, || None);
+        SecondaryMap { slots: v }
     }
 
     pub fn insert(&mut self, h: Handle, value: T) -> Option<T> {

@@ -91,6 +91,7 @@ pub fn from_violation(v: &Violation) -> Broken {
 pub fn check_findability<R: Rmap>(mmu: &Mmu<R>) -> Result<(), Broken> {
     // One walk per (mapping, index): every PTE of a frame must be found by it.
     let mut ptes: Vec<AnonPte> = mmu.anon_ptes();
+    let mut found = Vec::new();
     ptes.sort_unstable_by_key(|p| (p.mapping.raw(), p.index, p.frame, p.pid, p.page));
     for ptes in ptes.chunk_by(|a, b| (a.mapping, a.index, a.frame) == (b.mapping, b.index, b.frame))
     {
@@ -108,20 +109,12 @@ pub fn check_findability<R: Rmap>(mmu: &Mmu<R>) -> Result<(), Broken> {
             )
             .at(first.pid, first.page));
         }
-        let walk = mmu
-            .rmap_walk(first.mapping, first.index)
+        let visited = mmu
+            .rmap_walk_into(first.mapping, first.index, &mut found)
             .map_err(|e| from_rmap_error(&e).at(first.pid, first.page))?;
         for pte in ptes {
-            if !walk
-                .found
-                .iter()
-                .any(|&(p, pg)| p == pte.pid && pg == pte.page)
-            {
-                let found: Vec<String> = walk
-                    .found
-                    .iter()
-                    .map(|(p, pg)| format!("{p}:{pg}"))
-                    .collect();
+            if !found.iter().any(|&(p, pg)| p == pte.pid && pg == pte.page) {
+                let found: Vec<String> = found.iter().map(|(p, pg)| format!("{p}:{pg}")).collect();
                 return Err(Broken::new(
                     invariant::FINDABILITY,
                     format!(
@@ -133,7 +126,7 @@ pub fn check_findability<R: Rmap>(mmu: &Mmu<R>) -> Result<(), Broken> {
                         pte.mapping,
                         pte.index,
                         pte.mapcount,
-                        walk.visited,
+                        visited,
                         found.join(", "),
                         mmu.rmap().describe(mmu, Some(pte.mapping), &[pte.vma])
                     ),

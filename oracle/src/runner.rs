@@ -6,7 +6,7 @@ use std::fmt;
 
 use rmaplab_impls::mmu::{Mmu, MmuStats};
 use rmaplab_impls::op::{Op, Outcome, Pid};
-use rmaplab_impls::rmap::{Counters, Rmap, VmaView};
+use rmaplab_impls::rmap::{Counters, Rmap};
 use rmaplab_impls::state::State;
 
 use crate::check::{self, Broken, invariant};
@@ -409,7 +409,7 @@ fn track_peaks<R: Rmap>(stats: &mut RunStats, mmu: &Mmu<R>) {
     stats.peak_anon_vmas = stats.peak_anon_vmas.max(c.anon_vmas);
     stats.peak_avcs = stats.peak_avcs.max(c.avcs);
     stats.peak_bytes = stats.peak_bytes.max(c.bytes);
-    stats.peak_vmas = stats.peak_vmas.max(mmu.live_vmas().len() as u64);
+    stats.peak_vmas = stats.peak_vmas.max(mmu.vma_count() as u64);
 }
 
 fn finish<R: Rmap>(mut report: RunReport, mmu: &mut Mmu<R>) -> RunReport {

@@ -298,11 +298,14 @@ impl AvcSet {
     }
 
     /// Every AVC in walk order.
-    fn all(&self) -> Vec<Handle> {
-        match self {
-            AvcSet::List(l) => l.clone(),
-            AvcSet::Tree(t) => t.values().copied().collect(),
-        }
+    fn all(&self) -> impl Iterator<Item = Handle> + '_ {
+        let (list, tree): (&[Handle], Option<&BTreeMap<(u64, u64), Handle>>) = match self {
+            AvcSet::List(l) => (l, None),
+            AvcSet::Tree(t) => (&[], Some(t)),
+        };
+        list.iter()
+            .copied()
+            .chain(tree.into_iter().flat_map(|t| t.values().copied()))
     }
 
     /// Tail insertion (list) or insertion under `(start, seq)` (tree).
@@ -405,7 +408,7 @@ impl fmt::Debug for Chain2010 {
                     a.degree,
                     a.num_children,
                     a.num_active_vmas,
-                    a.set.all()
+                    a.set.all().collect::<Vec<_>>()
                 )
             })
             .collect();
@@ -977,31 +980,28 @@ impl Chain2010 {
     /// for a root, one per live non-root anon_vma of its tree. `degree` is
     /// children + active (the 2015 definition, "linked vmas and directly
     /// descending anon_vmas").
-    fn recount_all(&self) -> BTreeMap<Handle, (u64, u64, u64)> {
-        let mut m: BTreeMap<Handle, (u64, u64, u64)> = self
-            .anon_vmas
-            .iter()
-            .map(|(h, a)| {
-                let linked = u64::from(!a.set.is_empty());
-                let self_link = if a.root == h { linked } else { 0 };
-                (h, (self_link, 0, linked))
-            })
-            .collect();
+    fn recount_all(&self) -> SecondaryMap<(u64, u64, u64)> {
+        let mut m = SecondaryMap::with_slots(self.anon_vmas.slots());
+        for (h, a) in self.anon_vmas.iter() {
+            let linked = u64::from(!a.set.is_empty());
+            let self_link = if a.root == h { linked } else { 0 };
+            m.insert(h, (self_link, 0, linked));
+        }
         for (h, a) in self.anon_vmas.iter() {
             if a.parent != h
-                && let Some(p) = m.get_mut(&a.parent)
+                && let Some(p) = m.get_mut(a.parent)
             {
                 p.0 += 1;
             }
             if a.root != h
-                && let Some(r) = m.get_mut(&a.root)
+                && let Some(r) = m.get_mut(a.root)
             {
                 r.2 += 1;
             }
         }
         for (_, st) in self.vmas.iter() {
             if let Some(av) = st.anon_vma
-                && let Some(e) = m.get_mut(&av)
+                && let Some(e) = m.get_mut(av)
             {
                 e.1 += 1;
             }
@@ -1497,13 +1497,18 @@ impl Rmap for Chain2010 {
         }
         let tree = self.era.has_tree();
         let mut chained_avcs = 0usize;
+        // The anon_vmas of the VMA being checked, in chain order (chains are
+        // short: a scratch vector beats a set on this hot path).
+        let mut set: Vec<Handle> = Vec::new();
+        // AVCs seen on a chain (each must be on exactly one: its VMA's).
+        let mut on_chain: SecondaryMap<()> = SecondaryMap::with_slots(self.avcs.slots());
         // Per VMA.
         for (vma, st) in self.vmas.iter() {
             let Some(info) = view.vma_info(vma) else {
                 return Err(dangling_vma(vma, "rmap state kept for"));
             };
             chained_avcs += st.chain.len();
-            let mut set = BTreeSet::new();
+            set.clear();
             let mut root = None;
             for &c in &st.chain {
                 let a = self.avc(c, format_args!("VMA {vma}'s chain"))?;
@@ -1513,13 +1518,20 @@ impl Rmap for Chain2010 {
                         format!("AVC {c} on VMA {vma}'s chain belongs to VMA {}", a.vma),
                     ));
                 }
+                if on_chain.insert(c, ()).is_some() {
+                    return Err(check(
+                        "chain-sets",
+                        format!("AVC {c} is on VMA {vma}'s chain twice"),
+                    ));
+                }
                 let av = self.av(a.anon_vma, format_args!("AVC {c} of VMA {vma}"))?;
-                if !set.insert(a.anon_vma) {
+                if set.contains(&a.anon_vma) {
                     return Err(check(
                         "chain-sets",
                         format!("VMA {vma} links anon_vma {} twice", a.anon_vma),
                     ));
                 }
+                set.push(a.anon_vma);
                 match root {
                     None => root = Some(av.root),
                     Some(r) if r == av.root => {}
@@ -1621,7 +1633,9 @@ impl Rmap for Chain2010 {
                         format_args!("AVC {c} in anon_vma {h}'s set"),
                     ));
                 }
-                if !self.vmas.get(avc.vma).is_some_and(|s| s.chain.contains(&c)) {
+                // Chained AVCs point back to the VMA whose chain holds them
+                // (checked above), so "on a chain" is "on its VMA's chain".
+                if on_chain.get(c).is_none() {
                     return Err(check(
                         "interval-tree",
                         format!(
@@ -1631,7 +1645,7 @@ impl Rmap for Chain2010 {
                     ));
                 }
             }
-            let (children, active, refcount) = recounted[&h];
+            let (children, active, refcount) = *recounted.get(h).expect("recounted every anon_vma");
             if a.set.is_empty() && refcount == 0 {
                 return Err(check(
                     "empty-anon-vma",
@@ -1664,30 +1678,37 @@ impl Rmap for Chain2010 {
             }
         }
         // INV-CHAIN: VMAs of one mm sharing ->anon_vma have the same chain set.
-        let mut groups: BTreeMap<(crate::op::Pid, Handle), (VmaId, BTreeSet<Handle>)> =
-            BTreeMap::new();
+        // Each VMA's set is stored sorted in one flat buffer; the VMAs are
+        // then grouped by (mm, anon_vma) (stable: in VMA order) and each is
+        // compared with the first of its group.
+        let mut sets: Vec<Handle> = Vec::new();
+        let mut groups: Vec<((crate::op::Pid, Handle), VmaId, usize, usize)> = Vec::new();
         for (vma, st) in self.vmas.iter() {
             let Some(av) = st.anon_vma else { continue };
             let mm = view.vma_info(vma).expect("checked above").mm;
-            let set: BTreeSet<Handle> = st
-                .chain
-                .iter()
-                .map(|&c| self.avcs.get(c).expect("checked above").anon_vma)
-                .collect();
-            match groups.get(&(mm, av)) {
-                None => {
-                    groups.insert((mm, av), (vma, set));
-                }
-                Some((first, s)) if *s != set => {
+            let start = sets.len();
+            sets.extend(
+                st.chain
+                    .iter()
+                    .map(|&c| self.avcs.get(c).expect("checked above").anon_vma),
+            );
+            sets[start..].sort_unstable();
+            groups.push(((mm, av), vma, start, sets.len()));
+        }
+        groups.sort_by_key(|g| g.0);
+        for family in groups.chunk_by(|a, b| a.0 == b.0) {
+            let &((mm, av), first, s, e) = &family[0];
+            for &(_, vma, start, end) in &family[1..] {
+                if sets[s..e] != sets[start..end] {
                     return Err(check(
                         "chain-sets",
                         format!(
                             "{mm}: VMAs {first} and {vma} share anon_vma {av} but their chains differ ({:?} vs {:?})",
-                            s, set
+                            &sets[s..e],
+                            &sets[start..end]
                         ),
                     ));
                 }
-                Some(_) => {}
             }
         }
         Ok(())

@@ -965,27 +965,26 @@ impl Prealloc2026 {
     /// whose `anon_vma` it is; the refcount is its own reference while its
     /// tree is non-empty plus one per live non-root anon_vma of its tree.
     /// Called by `self_check`.
-    fn recount_all(&self) -> BTreeMap<Handle, (u64, u64, u64)> {
-        let mut m: BTreeMap<Handle, (u64, u64, u64)> = self
-            .anon_vmas
-            .iter()
-            .map(|(h, a)| (h, (0, 0, u64::from(!a.tree.is_empty()))))
-            .collect();
+    fn recount_all(&self) -> SecondaryMap<(u64, u64, u64)> {
+        let mut m = SecondaryMap::with_slots(self.anon_vmas.slots());
+        for (h, a) in self.anon_vmas.iter() {
+            m.insert(h, (0, 0, u64::from(!a.tree.is_empty())));
+        }
         for (h, a) in self.anon_vmas.iter() {
             if !a.tree.is_empty()
-                && let Some(p) = m.get_mut(&a.parent)
+                && let Some(p) = m.get_mut(a.parent)
             {
                 p.0 += 1;
             }
             if a.root != h
-                && let Some(r) = m.get_mut(&a.root)
+                && let Some(r) = m.get_mut(a.root)
             {
                 r.2 += 1;
             }
         }
         for (_, st) in self.vmas.iter() {
             if let Some(av) = st.anon_vma
-                && let Some(e) = m.get_mut(&av)
+                && let Some(e) = m.get_mut(av)
             {
                 e.1 += 1;
             }
@@ -1006,14 +1005,18 @@ impl Prealloc2026 {
     /// invariant) rather than as the warning that preceded it.
     fn structural_check(&self, view: &dyn VmaView) -> Result<(), RmapError> {
         let mut chained_avcs = 0usize;
-        // (mm, anon_vma) -> (first VMA, its chain set), for INV-CHAIN.
-        let mut families: BTreeMap<(u32, Handle), (VmaId, BTreeSet<Handle>)> = BTreeMap::new();
+        // (mm, anon_vma) -> (first VMA, the range of its sorted chain set in
+        // `sets`), for INV-CHAIN. Chains are short: a scratch vector for the
+        // VMA being checked and one flat buffer beat per-VMA sets here.
+        let mut families: BTreeMap<(u32, Handle), (VmaId, usize, usize)> = BTreeMap::new();
+        let mut sets: Vec<Handle> = Vec::new();
+        let mut set: Vec<Handle> = Vec::new();
         for (vma, st) in self.vmas.iter() {
             let Some(info) = view.vma_info(vma) else {
                 return Err(dangling_vma(vma, "rmap state kept for"));
             };
             chained_avcs += st.chain.len();
-            let mut set = BTreeSet::new();
+            set.clear();
             let mut root = None;
             for &c in &st.chain {
                 let a = self.avc(c, format_args!("VMA {vma}'s chain"))?;
@@ -1024,12 +1027,13 @@ impl Prealloc2026 {
                     ));
                 }
                 let av = self.av(a.anon_vma, format_args!("AVC {c} of VMA {vma}"))?;
-                if !set.insert(a.anon_vma) {
+                if set.contains(&a.anon_vma) {
                     return Err(check(
                         "chain-sets",
                         format!("VMA {vma} links anon_vma {} twice", a.anon_vma),
                     ));
                 }
+                set.push(a.anon_vma);
                 match root {
                     None => root = Some(av.root),
                     Some(r) if r == av.root => {}
@@ -1079,17 +1083,21 @@ impl Prealloc2026 {
                             format!("VMA {vma}'s anon_vma {av} is not in its chain"),
                         ));
                     }
+                    set.sort_unstable();
                     match families.get(&(info.mm.0, av)) {
                         None => {
-                            families.insert((info.mm.0, av), (vma, set));
+                            families
+                                .insert((info.mm.0, av), (vma, sets.len(), sets.len() + set.len()));
+                            sets.extend_from_slice(&set);
                         }
-                        Some((first, first_set)) if *first_set != set => {
+                        Some(&(first, s, e)) if sets[s..e] != set[..] => {
                             return Err(check(
                                 "chain-sets",
                                 format!(
                                     "VMAs {first} and {vma} of {} share anon_vma {av} but link \
-                                     {first_set:?} and {set:?}",
-                                    info.mm
+                                     {:?} and {set:?}",
+                                    info.mm,
+                                    &sets[s..e]
                                 ),
                             ));
                         }
@@ -1148,7 +1156,7 @@ impl Prealloc2026 {
                     ));
                 }
             }
-            let (children, active, refs) = recounted[&h];
+            let (children, active, refs) = *recounted.get(h).expect("recounted every anon_vma");
             if (a.num_children, a.num_active_vmas, a.refcount) != (children, active, refs) {
                 return Err(check(
                     "counters",

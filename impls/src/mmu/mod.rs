@@ -25,7 +25,7 @@
 //! Addresses are window page numbers; the window base is 2 MiB aligned, so a
 //! page number is also its PTE index within the page table page.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use crate::arena::{Arena, Handle};
@@ -678,6 +678,10 @@ pub struct Mmu<R: Rmap> {
     rmap: R,
     m: Machine,
     stats: Cell<MmuStats>,
+    /// The candidate buffer of `walk_candidates`, kept between walks so the
+    /// oracle's walk of every mapped page does not allocate (never holds
+    /// anything between calls).
+    walk_scratch: RefCell<Vec<VmaId>>,
 }
 
 impl<R: Rmap> VmaView for Mmu<R> {
@@ -717,6 +721,7 @@ impl<R: Rmap> Mmu<R> {
             rmap,
             m: Machine::new(),
             stats: Cell::new(MmuStats::default()),
+            walk_scratch: RefCell::new(Vec::new()),
         }
     }
 
@@ -768,6 +773,12 @@ impl<R: Rmap> Mmu<R> {
         self.m.pte(pid, page)
     }
 
+    /// Number of live VMAs in every process (`live_vmas().len()` without
+    /// building the list; the runner tracks its peak after every op).
+    pub fn vma_count(&self) -> usize {
+        self.m.vmas.len()
+    }
+
     /// Anonymous frames alive, including swap-cache pages (leak check).
     pub fn anon_frames_live(&self) -> usize {
         self.m.nr_anon_frames
@@ -807,14 +818,26 @@ impl<R: Rmap> Mmu<R> {
     /// the MMU already freed is a dangling pointer.
     pub fn rmap_walk(&self, mapping: AnonMapping, index: u64) -> Result<Walk, RmapError> {
         let mut found = Vec::new();
-        let visited = self.walk_candidates(mapping, index, |pid, addr, pte, m| {
+        let visited = self.rmap_walk_into(mapping, index, &mut found)?;
+        Ok(Walk { found, visited })
+    }
+
+    /// [`Mmu::rmap_walk`] into a caller's buffer (cleared first): the
+    /// `(pid, address)` of each PTE found; returns the VMAs visited.
+    pub fn rmap_walk_into(
+        &self,
+        mapping: AnonMapping,
+        index: u64,
+        found: &mut Vec<(Pid, u64)>,
+    ) -> Result<usize, RmapError> {
+        found.clear();
+        self.walk_candidates(mapping, index, |pid, addr, pte, m| {
             if let Pte::Present { frame, .. } = pte
                 && m.frame(frame).anon() == Some((mapping, index))
             {
                 found.push((pid, addr));
             }
-        })?;
-        Ok(Walk { found, visited })
+        })
     }
 
     /// The walk itself: calls `visit(pid, address, pte)` for every candidate
@@ -823,11 +846,25 @@ impl<R: Rmap> Mmu<R> {
         &self,
         mapping: AnonMapping,
         index: u64,
+        visit: impl FnMut(Pid, u64, Pte, &Machine),
+    ) -> Result<usize, RmapError> {
+        let mut cands = self.walk_scratch.take();
+        cands.clear();
+        let r = self.walk_each(mapping, index, &mut cands, visit);
+        self.walk_scratch.replace(cands);
+        r
+    }
+
+    /// The body of [`Mmu::walk_candidates`], with the candidate buffer.
+    fn walk_each(
+        &self,
+        mapping: AnonMapping,
+        index: u64,
+        cands: &mut Vec<VmaId>,
         mut visit: impl FnMut(Pid, u64, Pte, &Machine),
     ) -> Result<usize, RmapError> {
-        let mut cands = Vec::new();
-        self.rmap.rmap_walk(&self.m, mapping, index, &mut cands)?;
-        for &c in &cands {
+        self.rmap.rmap_walk(&self.m, mapping, index, cands)?;
+        for &c in cands.iter() {
             let Some(v) = self.m.vmas.get(c) else {
                 return Err(RmapError::Dangling {
                     what: "vma".into(),
