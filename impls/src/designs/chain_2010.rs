@@ -299,9 +299,9 @@ impl AvcSet {
 
     /// Every AVC in walk order.
     fn all(&self) -> impl Iterator<Item = Handle> + '_ {
-        let (list, tree): (&[Handle], Option<&BTreeMap<(u64, u64), Handle>>) = match self {
-            AvcSet::List(l) => (l, None),
-            AvcSet::Tree(t) => (&[], Some(t)),
+        let (list, tree) = match self {
+            AvcSet::List(l) => (l.as_slice(), None),
+            AvcSet::Tree(t) => (&[][..], Some(t)),
         };
         list.iter()
             .copied()
@@ -1945,7 +1945,6 @@ mod tests {
                 let set: Vec<(Handle, Option<(u64, u64)>)> = a
                     .set
                     .all()
-                    .into_iter()
                     .map(|c| {
                         (
                             c,
