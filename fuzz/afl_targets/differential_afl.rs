@@ -1,5 +1,8 @@
 //! The AFL twin of `differential`: the same bytes, the same decoder.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     afl::fuzz!(|data: &[u8]| rmaplab::fuzzing::fuzz_one(data));
 }
