@@ -87,3 +87,36 @@ fn the_engine_is_deterministic_for_a_seed_and_budget() {
     assert_eq!(a.mmu, b.mmu);
     assert_eq!(a.op_kinds, b.op_kinds);
 }
+
+/// The libFuzzer custom mutator: deterministic for libFuzzer's seed, within
+/// `max_size`, and about half fresh inputs, half libFuzzer's own mutation.
+#[test]
+fn the_libfuzzer_mutator_mixes_fresh_inputs_with_libfuzzers_mutation() {
+    use rmaplab::fuzzing::libfuzzer_mutate;
+    fn marker(data: &mut [u8], _size: usize, _max: usize) -> usize {
+        data[0] = 0xAB;
+        1
+    }
+    let mut defaults = 0;
+    for seed in 0..1000u32 {
+        let mut a = vec![0u8; 4096];
+        let mut b = vec![0u8; 4096];
+        let na = libfuzzer_mutate(&mut a, 10, 4096, seed, marker);
+        let nb = libfuzzer_mutate(&mut b, 10, 4096, seed, marker);
+        assert_eq!(
+            (na, &a[..na]),
+            (nb, &b[..nb]),
+            "seed {seed} not deterministic"
+        );
+        assert!(na <= 400);
+        if na == 1 && a[0] == 0xAB {
+            defaults += 1;
+        }
+        let mut small = vec![0u8; 16];
+        assert!(libfuzzer_mutate(&mut small, 0, 16, seed, marker) <= 16);
+    }
+    assert!(
+        (400..=600).contains(&defaults),
+        "{defaults} of 1000 went to libFuzzer"
+    );
+}
