@@ -28,10 +28,10 @@ mkdir -p fuzz/corpus/differential fuzz/corpus/parse
 find corpus -name '*.ops' -exec cp {} fuzz/corpus/parse/ \;
 
 # 2. Minimise the corpus (cmin), then fuzz each target with every core.
-cargo fuzz build -s none -O
+cargo fuzz build -s none -O --no-trace-compares
 for t in differential parse; do
   cargo fuzz cmin -s none -O "$t" >/dev/null 2>&1 || true
-  cargo fuzz run -s none -O "$t" -- -fork="$cores" -max_total_time="$secs" \
+  cargo fuzz run -s none -O --no-trace-compares "$t" -- -fork="$cores" -max_total_time="$secs" \
       -print_final_stats=1 > "out/nightly/$t.log" 2>&1 || true
   say "$t: $(grep -o 'stat::average_exec_per_sec:.*' "out/nightly/$t.log" | tail -1) \
 $(grep -c 'Test unit written' "out/nightly/$t.log" || true) crash(es)"

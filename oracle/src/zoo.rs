@@ -52,7 +52,8 @@ pub fn hunt_builtin(specs: &[DesignSpec], seconds: u64, seed: u64) -> Result<Hun
     })
 }
 
-/// Hunts with libFuzzer (`cargo fuzz run -s none -O differential`, the
+/// Hunts with libFuzzer (`cargo fuzz run -s none -O --no-trace-compares
+/// differential`, the
 /// target selecting the designs from `RMAPLAB_SPECS`), from an empty
 /// corpus; the crash artifact is decoded with the same decoder and shrunk.
 pub fn hunt_libfuzzer(specs: &[DesignSpec], seconds: u64, seed: u64) -> Result<Hunt, String> {
@@ -65,7 +66,15 @@ pub fn hunt_libfuzzer(specs: &[DesignSpec], seconds: u64, seed: u64) -> Result<H
     let out = Command::new("cargo")
         .current_dir(&root)
         .env("RMAPLAB_SPECS", env.join(";"))
-        .args(["fuzz", "run", "-s", "none", "-O", "differential"])
+        .args([
+            "fuzz",
+            "run",
+            "-s",
+            "none",
+            "-O",
+            "--no-trace-compares",
+            "differential",
+        ])
         .arg(&corpus)
         .arg("--")
         .arg(format!("-seed={seed}"))
