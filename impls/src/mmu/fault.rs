@@ -15,13 +15,16 @@ impl<R: Rmap> Mmu<R> {
     /// the PTE maps, faulting it in first if needed.
     pub(super) fn handle_read(&mut self, pid: Pid, addr: u64) -> KResult<Outcome> {
         let Some(vid) = self.m.vma_lookup(pid, addr) else {
-            return Ok(Outcome::Segv);
+            return self.pure(Outcome::Segv);
         };
         if self.m.vma(vid).flags & VM_READ == 0 {
-            return Ok(Outcome::Segv);
+            return self.pure(Outcome::Segv);
         }
         match self.m.pte(pid, addr) {
-            Pte::Present { frame, .. } => Ok(Outcome::Value(self.m.frame_value(frame))),
+            Pte::Present { frame, .. } => {
+                let v = self.m.frame_value(frame);
+                self.pure(Outcome::Value(v))
+            }
             Pte::Swap(slot) => {
                 self.bump(|s| s.faults += 1);
                 let frame = self.do_swap_page(pid, addr, vid, slot, false)?;
@@ -47,18 +50,19 @@ impl<R: Rmap> Mmu<R> {
     /// PTE is written directly, anything else takes a write fault.
     pub(super) fn handle_write(&mut self, pid: Pid, addr: u64, value: u64) -> KResult<Outcome> {
         let Some(vid) = self.m.vma_lookup(pid, addr) else {
-            return Ok(Outcome::Segv);
+            return self.pure(Outcome::Segv);
         };
         if self.m.vma(vid).flags & VM_WRITE == 0 {
-            return Ok(Outcome::Segv);
+            return self.pure(Outcome::Segv);
         }
         match self.m.pte(pid, addr) {
             Pte::Present {
                 frame,
                 writable: true,
             } => {
+                // Contents only: nothing the structural checks read.
                 self.m.frame_mut(frame).value = value;
-                Ok(Outcome::Ok)
+                self.pure(Outcome::Ok)
             }
             Pte::Present {
                 frame,

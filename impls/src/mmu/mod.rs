@@ -682,6 +682,11 @@ pub struct Mmu<R: Rmap> {
     /// oracle's walk of every mapped page does not allocate (never holds
     /// anything between calls).
     walk_scratch: RefCell<Vec<VmaId>>,
+    /// Did the last [`Mmu::apply`] end on a path known to change nothing the
+    /// oracle's structural checks read (VMAs, PTEs, frames' `mapping` and
+    /// `index`, the design's objects)? Set only on those paths; any other
+    /// path, including every fault, leaves it `false`.
+    last_op_pure: bool,
 }
 
 impl<R: Rmap> VmaView for Mmu<R> {
@@ -722,7 +727,26 @@ impl<R: Rmap> Mmu<R> {
             m: Machine::new(),
             stats: Cell::new(MmuStats::default()),
             walk_scratch: RefCell::new(Vec::new()),
+            last_op_pure: false,
         }
+    }
+
+    /// Whether the last op took a path that changed no VMA, PTE, frame
+    /// mapping or design object: an error found before any work (`ESRCH`,
+    /// `EINVAL`, an empty range), a `segv`, a `dump`, a read of a present
+    /// page, a write through a writable PTE. The oracle's structural checks
+    /// (findability, dangling, self-check) are pure functions of that state,
+    /// so after such an op they would repeat the verdict of the previous op
+    /// exactly; the runner skips them then.
+    pub fn last_op_pure(&self) -> bool {
+        self.last_op_pure
+    }
+
+    /// Returns `o` from a path that changed nothing (see
+    /// [`Mmu::last_op_pure`]).
+    pub(super) fn pure(&mut self, o: Outcome) -> KResult<Outcome> {
+        self.last_op_pure = true;
+        Ok(o)
     }
 
     pub fn rmap(&self) -> &R {
@@ -920,6 +944,7 @@ impl<R: Rmap> Mmu<R> {
     /// `err ENOMEM` after the op undid what Linux undoes; a dangling
     /// reference or failed design check is a [`Violation`].
     pub fn apply(&mut self, op: &Op) -> Result<Outcome, Violation> {
+        self.last_op_pure = false;
         let r = match *op {
             Op::Mmap {
                 pid,
@@ -957,10 +982,11 @@ impl<R: Rmap> Mmu<R> {
             Op::Reclaim => self.op_reclaim(),
             Op::Migrate { pid, addr } => self.op_migrate(pid, addr),
             Op::FailAlloc { n } => {
+                // Arms the schedule only: no object changes yet.
                 self.rmap.alloc_schedule().fail_nth(n);
-                Ok(Outcome::Ok)
+                self.pure(Outcome::Ok)
             }
-            Op::Dump => Ok(Outcome::Ok),
+            Op::Dump => self.pure(Outcome::Ok),
         };
         match r {
             Ok(o) => Ok(o),
@@ -991,22 +1017,22 @@ impl<R: Rmap> Mmu<R> {
         replace: bool,
     ) -> KResult<Outcome> {
         if let Some(o) = self.check_range(pid, addr, len) {
-            return Ok(o);
+            return self.pure(o);
         }
         if len == 0 {
             // do_mmap
-            return Ok(Outcome::Err(Errno::EINVAL));
+            return self.pure(Outcome::Err(Errno::EINVAL));
         }
         self.do_mmap(pid, addr, len, prot, kind, replace)
     }
 
     fn op_munmap(&mut self, pid: Pid, addr: u64, len: u64) -> KResult<Outcome> {
         if let Some(o) = self.check_range(pid, addr, len) {
-            return Ok(o);
+            return self.pure(o);
         }
         if len == 0 {
             // do_vmi_munmap
-            return Ok(Outcome::Err(Errno::EINVAL));
+            return self.pure(Outcome::Err(Errno::EINVAL));
         }
         self.do_vmi_munmap(pid, addr, addr + len)?;
         Ok(Outcome::Ok)
@@ -1014,11 +1040,11 @@ impl<R: Rmap> Mmu<R> {
 
     fn op_mprotect(&mut self, pid: Pid, addr: u64, len: u64, prot: Prot) -> KResult<Outcome> {
         if let Some(o) = self.check_range(pid, addr, len) {
-            return Ok(o);
+            return self.pure(o);
         }
         if len == 0 {
             // do_mprotect_pkey: nothing to do.
-            return Ok(Outcome::Ok);
+            return self.pure(Outcome::Ok);
         }
         self.do_mprotect_pkey(pid, addr, addr + len, prot)
     }
@@ -1031,25 +1057,25 @@ impl<R: Rmap> Mmu<R> {
         advice: crate::op::Advice,
     ) -> KResult<Outcome> {
         if let Some(o) = self.check_range(pid, addr, len) {
-            return Ok(o);
+            return self.pure(o);
         }
         if len == 0 {
             // do_madvise: an empty range is a successful no-op.
-            return Ok(Outcome::Ok);
+            return self.pure(Outcome::Ok);
         }
         self.madvise_walk_vmas(pid, addr, addr + len, advice)
     }
 
     fn op_fork(&mut self, pid: Pid) -> KResult<Outcome> {
         if !self.m.alive(pid) {
-            return Ok(Outcome::Err(Errno::ESRCH));
+            return self.pure(Outcome::Err(Errno::ESRCH));
         }
         self.dup_mmap(pid)
     }
 
     fn op_exit(&mut self, pid: Pid) -> KResult<Outcome> {
         if !self.m.alive(pid) {
-            return Ok(Outcome::Err(Errno::ESRCH));
+            return self.pure(Outcome::Err(Errno::ESRCH));
         }
         self.exit_mmap(pid)?;
         Ok(Outcome::Ok)
@@ -1057,14 +1083,14 @@ impl<R: Rmap> Mmu<R> {
 
     fn op_read(&mut self, pid: Pid, addr: u64) -> KResult<Outcome> {
         if let Some(o) = self.check_range(pid, addr, 1) {
-            return Ok(o);
+            return self.pure(o);
         }
         self.handle_read(pid, addr)
     }
 
     fn op_write(&mut self, pid: Pid, addr: u64, value: u64) -> KResult<Outcome> {
         if let Some(o) = self.check_range(pid, addr, 1) {
-            return Ok(o);
+            return self.pure(o);
         }
         self.handle_write(pid, addr, value)
     }

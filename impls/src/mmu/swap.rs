@@ -41,10 +41,10 @@ impl<R: Rmap> Mmu<R> {
     /// findability violation. Nothing anonymous there: `ok`, no change.
     pub(super) fn op_swapout(&mut self, pid: Pid, addr: u64) -> KResult<Outcome> {
         if let Some(o) = self.check_range(pid, addr, 1) {
-            return Ok(o);
+            return self.pure(o);
         }
         let Some(frame) = self.anon_frame_at(pid, addr) else {
-            return Ok(Outcome::Ok);
+            return self.pure(Outcome::Ok);
         };
         let (mapping, index) = self.m.frame(frame).anon().expect("anonymous frame");
         let mut hits = Vec::new();
@@ -179,10 +179,10 @@ impl<R: Rmap> Mmu<R> {
     /// freed. A PTE either walk misses is a findability violation.
     pub(super) fn op_migrate(&mut self, pid: Pid, addr: u64) -> KResult<Outcome> {
         if let Some(o) = self.check_range(pid, addr, 1) {
-            return Ok(o);
+            return self.pure(o);
         }
         let Some(old) = self.anon_frame_at(pid, addr) else {
-            return Ok(Outcome::Ok);
+            return self.pure(Outcome::Ok);
         };
         let (mapping, index) = self.m.frame(old).anon().expect("anonymous frame");
         let mut hits = Vec::new();

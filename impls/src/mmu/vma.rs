@@ -436,14 +436,14 @@ impl<R: Rmap> Mmu<R> {
             }
             Kind::File { file, off } | Kind::SFile { file, off } => {
                 if file >= crate::op::NR_FILES {
-                    return Ok(Outcome::Err(Errno::EINVAL));
+                    return self.pure(Outcome::Err(Errno::EINVAL));
                 }
                 if matches!(kind, Kind::SFile { .. }) {
                     flags |= VM_SHARED | VM_MAYSHARE;
                 }
                 // do_mmap: "offset overflow?" (EOVERFLOW, reported EINVAL).
                 if off.checked_add(len).is_none() {
-                    return Ok(Outcome::Err(Errno::EINVAL));
+                    return self.pure(Outcome::Err(Errno::EINVAL));
                 }
                 (Some(FileRef::File(file)), off, false)
             }
@@ -456,10 +456,10 @@ impl<R: Rmap> Mmu<R> {
             .find_vma(pid, addr)
             .is_some_and(|v| self.m.vma(v).start < end);
         if overlap && !replace {
-            return Ok(Outcome::Err(Errno::EEXIST));
+            return self.pure(Outcome::Err(Errno::EEXIST));
         }
         if file.is_some() && !file_mmap_ok(pgoff, len) {
-            return Ok(Outcome::Err(Errno::EINVAL));
+            return self.pure(Outcome::Err(Errno::EINVAL));
         }
         if overlap {
             // __mmap_setup: gather, then vms_clean_up_area (zap +

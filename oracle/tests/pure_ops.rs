@@ -1,0 +1,140 @@
+//! The runner skips the structural checks (findability, dangling, the
+//! design's self-check) after an op that changed nothing they read
+//! (`Mmu::last_op_pure`), because they could only repeat the previous
+//! verdict. These tests show that the skip never changes a report: every
+//! canonical design and every re-injectable bug, on random streams, gives
+//! the same verdict, at the same op, with the same invariant, the same
+//! outcomes and the same dumps whether the checks are skipped or rerun.
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rmaplab::bugs::CATALOGUE;
+use rmaplab::corpus::parse_corpus;
+use rmaplab::design::{DesignSpec, canonical_specs};
+use rmaplab::ops::decode::{DecodeConfig, decode};
+use rmaplab::runner::RunOptions;
+use rmaplab_impls::designs::chain_2010::Chain2010;
+use rmaplab_impls::mmu::Mmu;
+
+fn random_streams(n: usize, seed: u64) -> Vec<rmaplab::ops::Stream> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let cfg = DecodeConfig::default();
+    (0..n)
+        .map(|_| {
+            let len = rng.random_range(0..=400);
+            let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+            decode(&bytes, &cfg)
+        })
+        .collect()
+}
+
+fn same_reports(spec: &DesignSpec, streams: &[rmaplab::ops::Stream]) -> usize {
+    let skip = RunOptions::default();
+    let recheck = RunOptions {
+        recheck_pure_ops: true,
+        ..RunOptions::default()
+    };
+    let mut failures = 0;
+    for s in streams {
+        let a = spec.run(s, &skip);
+        let b = spec.run(s, &recheck);
+        let key = |r: &rmaplab::runner::RunReport| {
+            r.failure.as_ref().map(|f| {
+                (
+                    f.op_index,
+                    f.broken.invariant.clone(),
+                    f.broken.pid,
+                    f.broken.page,
+                )
+            })
+        };
+        assert_eq!(
+            key(&a),
+            key(&b),
+            "{}: skipping the checks after pure ops changed the verdict of\n{s:?}",
+            spec.label()
+        );
+        assert_eq!(a.outcomes, b.outcomes, "{}", spec.label());
+        assert_eq!(a.dumps, b.dumps, "{}", spec.label());
+        failures += usize::from(a.failure.is_some());
+    }
+    failures
+}
+
+#[test]
+fn skipping_checks_after_pure_ops_never_changes_a_canonical_report() {
+    let streams = random_streams(1000, 11);
+    for spec in canonical_specs() {
+        assert_eq!(same_reports(&spec, &streams), 0, "{}", spec.label());
+    }
+}
+
+#[test]
+fn skipping_checks_after_pure_ops_never_hides_or_moves_a_bug() {
+    let streams = random_streams(1000, 12);
+    let mut caught = 0;
+    for bug in CATALOGUE.iter().filter(|b| b.injectable.is_ok()) {
+        let spec = DesignSpec {
+            design: bug.design,
+            era: bug.era,
+            bugs: vec![bug.id.to_string()],
+        };
+        caught += usize::from(same_reports(&spec, &streams) > 0);
+    }
+    // Not every bug shows on 1,000 streams; enough do for the comparison to
+    // cover failing runs as well as passing ones.
+    assert!(caught >= 4, "only {caught} bugs failed on these streams");
+}
+
+/// Every regression file, under every spec its header names (zoo files
+/// with their bug, which must fail at the same op either way).
+#[test]
+fn skipping_checks_after_pure_ops_never_changes_a_corpus_verdict() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus");
+    let mut files = Vec::new();
+    let mut dirs = vec![root];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "ops") {
+                files.push(p);
+            }
+        }
+    }
+    assert!(files.len() > 80, "{} corpus files", files.len());
+    let mut failing = 0;
+    for f in &files {
+        let file = parse_corpus(&std::fs::read_to_string(f).unwrap()).unwrap();
+        for (spec, _) in &file.expects {
+            failing += same_reports(spec, std::slice::from_ref(&file.stream));
+        }
+    }
+    assert!(failing >= 10, "{failing} failing corpus runs");
+}
+
+#[test]
+fn reads_of_present_pages_and_early_errors_are_pure_and_faults_are_not() {
+    use rmaplab::ops::parse::parse;
+    let s = parse(
+        "mmap p0 0 4 rw anon\nread p0 0\nread p0 0\nwrite p0 1 5\nwrite p0 1 6\n\
+         mmap p0 0 1 rw anon\nmunmap p0 300 1\nfork p9\nread p0 9\ndump\nfork p0\n",
+    )
+    .unwrap();
+    let mut mmu = Mmu::new(Chain2010::default());
+    let pure: Vec<bool> = s
+        .ops
+        .iter()
+        .map(|op| {
+            mmu.apply(op).unwrap();
+            mmu.last_op_pure()
+        })
+        .collect();
+    assert_eq!(
+        pure,
+        [
+            false, false, true, false, true, true, true, true, true, true, false
+        ]
+    );
+}
