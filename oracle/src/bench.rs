@@ -13,18 +13,27 @@ use crate::fuzzing::check_stream;
 use crate::ops::decode::{DecodeConfig, decode};
 use crate::ops::{Kind, Op, Pid, Prot, Stream};
 
-/// Random decoded streams of (nearly) `ops` ops each.
+/// Random decoded streams of (nearly) `ops` ops each: [`stream_inputs`]
+/// through the decoder.
 pub fn streams(n: usize, ops: usize, seed: u64) -> Vec<Stream> {
     let cfg = DecodeConfig {
         max_ops: ops,
         ..DecodeConfig::default()
     };
+    stream_inputs(n, ops, seed)
+        .iter()
+        .map(|bytes| decode(bytes, &cfg))
+        .collect()
+}
+
+/// The raw fuzzer inputs behind [`streams`]: random bytes, enough for
+/// `ops` ops. With `ops` = 64 (the decoder's default bound) the fuzz
+/// targets decode them to exactly the streams `rmaplab bench` times, so
+/// libFuzzer and AFL can be timed on the same work.
+pub fn stream_inputs(n: usize, ops: usize, seed: u64) -> Vec<Vec<u8>> {
     let mut rng = SmallRng::seed_from_u64(seed);
     (0..n)
-        .map(|_| {
-            let bytes: Vec<u8> = (0..ops * 12).map(|_| rng.random()).collect();
-            decode(&bytes, &cfg)
-        })
+        .map(|_| (0..ops * 12).map(|_| rng.random()).collect())
         .collect()
 }
 

@@ -860,8 +860,34 @@ pub fn export_c(path: &Path, out: Option<&Path>) -> ExitCode {
     write_or_print(out, &c)
 }
 /// `rmaplab bench`: the figures issue reports quote, measured here.
-pub fn bench(specs: &[DesignSpec], execs: usize, rss_execs: usize) -> ExitCode {
-    use crate::bench::{execs_per_sec, ns_per_op, rss_kib, streams, vma_stream};
+pub fn bench(
+    specs: &[DesignSpec],
+    execs: usize,
+    rss_execs: usize,
+    emit_inputs: Option<&Path>,
+) -> ExitCode {
+    use crate::bench::{execs_per_sec, ns_per_op, rss_kib, stream_inputs, streams, vma_stream};
+    if let Some(dir) = emit_inputs {
+        // The throughput streams as fuzzer inputs, nothing measured.
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            return usage_error(&format!("{}: {e}", dir.display()));
+        }
+        for (i, bytes) in stream_inputs(execs, 64, 1).iter().enumerate() {
+            let path = dir.join(format!("bench-{i:06}"));
+            if let Err(e) = std::fs::write(&path, bytes) {
+                eprintln!("rmaplab: {}: {e}", path.display());
+                return ExitCode::from(EXIT_FAIL);
+            }
+        }
+        println!(
+            "{execs} inputs written to {} (the 64-op streams of `rmaplab bench --execs {execs}`); \
+             time libFuzzer on them with\n  \
+             fuzz/target/x86_64-unknown-linux-gnu/release/differential -runs=0 -print_final_stats=1 {}",
+            dir.display(),
+            dir.display()
+        );
+        return ExitCode::SUCCESS;
+    }
     println!("# rmaplab bench (one core; full oracle after every op)");
     let batch = streams(execs, 64, 1);
     let avg_ops = batch.iter().map(|s| s.ops.len()).sum::<usize>() as f64 / batch.len() as f64;

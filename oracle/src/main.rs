@@ -160,6 +160,11 @@ enum Cmd {
         /// Executions for the RSS measurement (0: skip).
         #[arg(long, default_value_t = 0)]
         rss_execs: usize,
+        /// Measure nothing: write the `--execs` 64-op throughput streams
+        /// as raw fuzzer inputs under this folder, to time libFuzzer or
+        /// AFL on the same streams (`differential -runs=0 DIR`).
+        #[arg(long, value_name = "DIR")]
+        emit_inputs: Option<PathBuf>,
     },
     /// Encode the `.ops` files under a folder as fuzzer seed inputs.
     Seeds {
@@ -306,8 +311,9 @@ fn main() -> ExitCode {
             designs,
             execs,
             rss_execs,
+            emit_inputs,
         } => match designs.specs() {
-            Ok(specs) => cli::bench(&specs, execs, rss_execs),
+            Ok(specs) => cli::bench(&specs, execs, rss_execs, emit_inputs.as_deref()),
             Err(e) => cli::usage_error(&e),
         },
         Cmd::Kernel {

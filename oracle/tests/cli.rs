@@ -143,3 +143,32 @@ fn fmt_prints_the_canonical_form() {
         "version 1\nmmap p0 0 4 rw anon\nwrite p0 0 17\n"
     );
 }
+
+#[test]
+fn bench_emits_its_throughput_streams_as_fuzzer_inputs() {
+    let dir = std::env::temp_dir().join(format!("rmaplab-cli-inputs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = rmaplab(&[
+        "bench",
+        "--execs",
+        "7",
+        "--emit-inputs",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 7);
+    // What a fuzz target decodes from them is what `bench` times.
+    let cfg = rmaplab::ops::decode::DecodeConfig::default();
+    let timed = rmaplab::bench::streams(7, 64, 1);
+    for (f, s) in files.iter().zip(&timed) {
+        let bytes = std::fs::read(f).unwrap();
+        assert_eq!(&rmaplab::ops::decode::decode(&bytes, &cfg), s);
+        assert_eq!(s.ops.len(), 64);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
