@@ -792,6 +792,17 @@ pub fn kernel_bench(n: usize) -> ExitCode {
     }
     let n = n.max(1);
     println!("{}, one CPU, {n} streams each:", host_kernel_name());
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    if let Ok(p) = crate::kernel::puppet_path() {
+        match crate::kernel::elf_is_static(&p) {
+            Some(true) => println!("  puppet: {} (statically linked)", p.display()),
+            _ => println!(
+                "  puppet: {} (dynamically linked; `cargo rustc --release -p rmaplab --bin rmaplab-puppet \
+                 -- -C target-feature=+crt-static` builds a faster static one)",
+                p.display()
+            ),
+        }
+    }
     match crate::kernel::try_bench_streams(n) {
         Ok(rate) => println!(
             "  kernel only, bench streams (~20 ops, 3 processes, 2 dumps): {rate:>7.0} streams/s"
@@ -824,6 +835,23 @@ pub fn kernel_bench(n: usize) -> ExitCode {
         })
         .collect();
     let avg_ops = random.iter().map(|s| s.ops.len()).sum::<usize>() as f64 / n as f64;
+    let kernel_only = || -> Result<f64, String> {
+        crate::kernel::run_on_kernel(&random[0].ops)?;
+        let t = Instant::now();
+        for s in &random {
+            crate::kernel::run_on_kernel(&s.ops)?;
+        }
+        Ok(random.len() as f64 / t.elapsed().as_secs_f64().max(1e-9))
+    };
+    match kernel_only() {
+        Ok(rate) => println!(
+            "  kernel only, random decoder streams (~{avg_ops:.0} ops): {rate:>7.0} streams/s"
+        ),
+        Err(e) => {
+            eprintln!("rmaplab: the benchmark failed: {e}");
+            return ExitCode::from(EXIT_FAIL);
+        }
+    }
     for (what, streams) in [
         ("bench streams", &bench),
         (

@@ -685,3 +685,30 @@ fn outcomes_match_the_reference_model() {
         assert_eq!(r.outcomes, want, "seed {seed}");
     }
 }
+
+#[test]
+fn elf_is_static_reads_pt_interp() {
+    use rmaplab::kernel::elf_is_static;
+    // This test binary is dynamically linked (cargo's default on gnu).
+    let me = std::env::current_exe().unwrap();
+    assert_eq!(elf_is_static(&me), Some(false));
+    // Not ELF at all.
+    let dir = std::env::temp_dir().join(format!("rmaplab-elf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = dir.join("x.txt");
+    std::fs::write(&text, "not an ELF file").unwrap();
+    assert_eq!(elf_is_static(&text), None);
+    // A 64-bit ELF header with no program headers has no interpreter.
+    let mut elf = vec![0u8; 64];
+    elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+    let bare = dir.join("bare");
+    std::fs::write(&bare, &elf).unwrap();
+    assert_eq!(elf_is_static(&bare), Some(true));
+    // Truncated program header table: unreadable, not "static".
+    elf[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+    elf[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+    elf[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes());
+    std::fs::write(&bare, &elf).unwrap();
+    assert_eq!(elf_is_static(&bare), None);
+    let _ = std::fs::remove_dir_all(&dir);
+}
