@@ -203,11 +203,18 @@ pub fn run_design<R: Rmap>(
     spec: &DesignSpec,
     opts: &RunOptions,
 ) -> RunReport {
+    // The design's effective configuration (ops-v1's example: a default
+    // chain-2010 run reports `"config": {"era": "2022"}`).
+    let config = rmap
+        .config()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
     let mut mmu = Mmu::new(rmap);
     let mut model = Model::new();
     let mut report = RunReport {
         design: spec.design.name().to_string(),
-        config: spec.config_pairs(),
+        config,
         outcomes: Vec::new(),
         dumps: Vec::new(),
         failure: None,

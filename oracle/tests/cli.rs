@@ -90,7 +90,10 @@ fn json_follows_the_ops_v1_schema() {
         assert_eq!(p0["pages"]["0"], serde_json::json!(["f0", 1]));
         assert_eq!(p0["pages"]["1"], serde_json::json!(["Z", 0]));
     }
-    assert_eq!(runs[1]["config"]["era"], serde_json::Value::Null);
+    // The effective configuration, as ops-v1's example shows it.
+    assert_eq!(runs[1]["design"], "chain-2010");
+    assert_eq!(runs[1]["config"], serde_json::json!({"era": "2022"}));
+    assert_eq!(runs[0]["config"], serde_json::json!({}));
 }
 
 #[test]
