@@ -803,25 +803,6 @@ pub fn kernel_bench(n: usize) -> ExitCode {
             ),
         }
     }
-    match crate::kernel::try_bench_streams(n) {
-        Ok(rate) => println!(
-            "  kernel only, bench streams (~20 ops, 3 processes, 2 dumps): {rate:>7.0} streams/s"
-        ),
-        Err(e) => {
-            eprintln!("rmaplab: the benchmark failed: {e}");
-            return ExitCode::from(EXIT_FAIL);
-        }
-    }
-    let specs = default_specs();
-    let labels: Vec<String> = specs.iter().map(DesignSpec::label).collect();
-    let timed = |streams: &[Stream]| -> Result<f64, String> {
-        run_and_compare(&streams[0], &specs)?;
-        let t = Instant::now();
-        for s in streams {
-            run_and_compare(s, &specs)?;
-        }
-        Ok(streams.len() as f64 / t.elapsed().as_secs_f64().max(1e-9))
-    };
     let bench: Vec<Stream> = (0..n as u64)
         .map(|s| Stream::from_ops(crate::kernel::bench_stream(s)))
         .collect();
@@ -835,35 +816,33 @@ pub fn kernel_bench(n: usize) -> ExitCode {
         })
         .collect();
     let avg_ops = random.iter().map(|s| s.ops.len()).sum::<usize>() as f64 / n as f64;
-    let kernel_only = || -> Result<f64, String> {
-        crate::kernel::run_on_kernel(&random[0].ops)?;
-        let t = Instant::now();
-        for s in &random {
-            crate::kernel::run_on_kernel(&s.ops)?;
-        }
-        Ok(random.len() as f64 / t.elapsed().as_secs_f64().max(1e-9))
-    };
-    match kernel_only() {
-        Ok(rate) => println!(
-            "  kernel only, random decoder streams (~{avg_ops:.0} ops): {rate:>7.0} streams/s"
-        ),
-        Err(e) => {
-            eprintln!("rmaplab: the benchmark failed: {e}");
-            return ExitCode::from(EXIT_FAIL);
-        }
-    }
-    for (what, streams) in [
-        ("bench streams", &bench),
+    let specs = default_specs();
+    let labels: Vec<String> = specs.iter().map(DesignSpec::label).collect();
+    let compared = format!("kernel + {} compared", labels.join(" + "));
+    let random_what = format!("random decoder streams (~{avg_ops:.0} ops)");
+    let kernel_only = |s: &Stream| crate::kernel::run_on_kernel(&s.ops).map(drop);
+    let and_designs = |s: &Stream| run_and_compare(s, &specs).map(drop);
+    type Run<'a> = &'a dyn Fn(&Stream) -> Result<(), String>;
+    let rows: [(&str, &str, &[Stream], Run); 4] = [
         (
-            &*format!("random decoder streams (~{avg_ops:.0} ops)"),
-            &random,
+            "kernel only",
+            "bench streams (~20 ops, 3 processes, 2 dumps)",
+            &bench,
+            &kernel_only,
         ),
-    ] {
-        match timed(streams) {
-            Ok(rate) => println!(
-                "  kernel + {} compared, {what}: {rate:>7.0} streams/s",
-                labels.join(" + ")
-            ),
+        ("kernel only", &random_what, &random, &kernel_only),
+        (&compared, "bench streams", &bench, &and_designs),
+        (&compared, &random_what, &random, &and_designs),
+    ];
+    for (who, what, streams, run) in rows {
+        // One warm-up stream, then the timed batch.
+        let timed = run(&streams[0]).and_then(|()| {
+            let t = Instant::now();
+            streams.iter().try_for_each(run)?;
+            Ok(streams.len() as f64 / t.elapsed().as_secs_f64().max(1e-9))
+        });
+        match timed {
+            Ok(rate) => println!("  {who}, {what}: {rate:>7.0} streams/s"),
             Err(e) => {
                 eprintln!("rmaplab: the benchmark failed: {e}");
                 return ExitCode::from(EXIT_FAIL);

@@ -114,37 +114,8 @@ pub fn run_on_kernel(ops: &[Op]) -> Result<KernelRun, String> {
     }
 }
 
-/// Streams per second on the live kernel for `n` small generated streams
-/// (about 20 ops, 3 processes, a file mapping, 2 dumps each), after one
-/// warm-up stream; 0.0 when the host cannot serve or a run fails (see
-/// [`try_bench_streams`] for the reason). A measurement, never asserted.
-pub fn bench_streams(n: usize) -> f64 {
-    try_bench_streams(n).unwrap_or(0.0)
-}
-
-/// [`bench_streams`] with the reason for a failure.
-pub fn try_bench_streams(n: usize) -> Result<f64, String> {
-    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-    {
-        host_can_serve()?;
-        let streams: Vec<Vec<Op>> = (0..n.max(1) as u64).map(bench_stream).collect();
-        let mut kernel = Kernel::new()?;
-        kernel.run(&streams[0])?;
-        let start = std::time::Instant::now();
-        for s in streams.iter().take(n) {
-            kernel.run(s)?;
-        }
-        let secs = start.elapsed().as_secs_f64();
-        Ok(if secs > 0.0 { n as f64 / secs } else { 0.0 })
-    }
-    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
-    {
-        let _ = n;
-        Err("the live-kernel backend needs Linux on x86_64".into())
-    }
-}
-
-/// A small stream for [`bench_streams`], varied by `seed`.
+/// A small stream for `rmaplab kernel --bench` (about 20 ops, 3 processes,
+/// a file mapping, 2 dumps), varied by `seed`.
 pub fn bench_stream(seed: u64) -> Vec<Op> {
     use rmaplab_impls::op::{Advice, Kind, MremapTo, Pid, Prot};
     // xorshift64*, seeded away from zero.
