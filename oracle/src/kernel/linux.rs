@@ -348,6 +348,10 @@ struct Puppet {
     /// stream puppets are forked from the zygote after its re-exec and
     /// never exec, so their mm is final from the moment `fork` returned.
     pagemap: Option<File>,
+    /// `/proc/PID/maps`, opened at the first dump and re-read from offset
+    /// 0 at each later one (seq_file restarts at 0), which saves an
+    /// open/close pair per process and dump.
+    maps: Option<File>,
 }
 
 impl Puppet {
@@ -363,6 +367,7 @@ impl Puppet {
             sock,
             pidfd,
             pagemap: None,
+            maps: None,
         })
     }
 
@@ -380,6 +385,27 @@ impl Puppet {
         match self.call_raw(cmd)? {
             (reply, None) => Ok(reply),
             (_, Some(_)) => Err("unexpected fd in a reply".into()),
+        }
+    }
+
+    /// The whole text of `/proc/PID/maps` now, into `buf`.
+    fn read_maps(&mut self, buf: &mut Vec<u8>) -> Result<(), String> {
+        let path = || format!("/proc/{}/maps", self.os_pid);
+        if self.maps.is_none() {
+            self.maps = Some(File::open(path()).map_err(|e| format!("{}: {e}", path()))?);
+        }
+        let Some(f) = &self.maps else {
+            return Err("maps not open".into());
+        };
+        buf.clear();
+        let mut chunk = [0u8; 4096];
+        loop {
+            match f.read_at(&mut chunk, buf.len() as u64) {
+                Ok(0) => return Ok(()),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("{}: {e}", path())),
+            }
         }
     }
 
@@ -813,10 +839,12 @@ impl Kernel {
     fn dump(&mut self, tree: &mut Tree) -> Result<State, String> {
         let mut frames: HashMap<u64, (FrameRef, u32)> = HashMap::new();
         let mut state = State::default();
+        let mut text = Vec::new();
         for (&pid, p) in tree.procs.iter_mut() {
-            let path = format!("/proc/{}/maps", p.os_pid);
-            let maps = std::fs::read_to_string(&path).map_err(|e| format!("{pid}: {path}: {e}"))?;
-            let vmas = parse_maps(&maps).map_err(|e| format!("{pid}: {e}"))?;
+            p.read_maps(&mut text).map_err(|e| format!("{pid}: {e}"))?;
+            let maps = std::str::from_utf8(&text)
+                .map_err(|e| format!("{pid}: /proc/{}/maps: {e}", p.os_pid))?;
+            let vmas = parse_maps(maps).map_err(|e| format!("{pid}: {e}"))?;
             let mut entries = [0u8; WINDOW_PAGES as usize * 8];
             p.pagemap()?
                 .read_exact_at(&mut entries, WINDOW_BASE / PAGE_SIZE * 8)
