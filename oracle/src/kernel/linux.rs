@@ -476,8 +476,9 @@ pub struct Kernel {
     /// same `struct file` (as one process tree would) and so that the
     /// controller can restore their contents between streams.
     files: Vec<File>,
-    /// A stream mapped a file `MAP_SHARED` and may have written to it.
-    files_dirty: bool,
+    /// Bit `f`: a stream mapped file `f` `MAP_SHARED` and may have written
+    /// to it; it is rewritten before the next stream.
+    files_dirty: u8,
     zygote: Option<Zygote>,
     kpagecount: File,
     kpageflags: File,
@@ -508,7 +509,7 @@ impl Kernel {
             cpu,
             puppet,
             files,
-            files_dirty: false,
+            files_dirty: 0,
             zygote: None,
             kpagecount,
             kpageflags,
@@ -524,7 +525,7 @@ impl Kernel {
     /// Runs one stream in a fresh process tree forked from the zygote.
     pub fn run(&mut self, ops: &[Op]) -> Result<KernelRun, String> {
         let _pin = PinGuard::pin(self.cpu)?;
-        if self.files_dirty {
+        if self.files_dirty != 0 {
             self.restore_files()?;
         }
         let root = self.fork_root()?;
@@ -634,10 +635,12 @@ impl Kernel {
 
     fn restore_files(&mut self) -> Result<(), String> {
         for (f, file) in self.files.iter().enumerate() {
-            file.write_all_at(&file_image(f as u8), 0)
-                .map_err(|e| format!("restoring file {f}: {e}"))?;
+            if self.files_dirty & (1 << f) != 0 {
+                file.write_all_at(&file_image(f as u8), 0)
+                    .map_err(|e| format!("restoring file {f}: {e}"))?;
+            }
         }
-        self.files_dirty = false;
+        self.files_dirty = 0;
         Ok(())
     }
 
@@ -689,7 +692,7 @@ impl Kernel {
                         let share = if matches!(kind, Kind::File { .. }) {
                             libc::MAP_PRIVATE
                         } else {
-                            self.files_dirty = true;
+                            self.files_dirty |= 1 << file;
                             libc::MAP_SHARED
                         };
                         (share, FIRST_FILE_FD + i32::from(file), off)
