@@ -52,6 +52,8 @@ pub struct Arena<T> {
     slots: Vec<Slot<T>>,
     free: Vec<u32>,
     live: usize,
+    /// Mutating calls so far (see [`Arena::epoch`]).
+    epoch: u64,
 }
 
 impl<T> Default for Arena<T> {
@@ -60,6 +62,7 @@ impl<T> Default for Arena<T> {
             slots: Vec::new(),
             free: Vec::new(),
             live: 0,
+            epoch: 0,
         }
     }
 }
@@ -77,6 +80,7 @@ impl<T: Clone> Clone for Arena<T> {
                 .collect(),
             free: self.free.clone(),
             live: self.live,
+            epoch: self.epoch,
         }
     }
 }
@@ -86,8 +90,15 @@ impl<T> Arena<T> {
         Self::default()
     }
 
+    /// Bumped by every call that can change the arena (`insert`, `remove`,
+    /// `get_mut`): an unchanged epoch means unchanged contents.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     /// Stores `value` and returns its handle.
     pub fn insert(&mut self, value: T) -> Handle {
+        self.epoch += 1;
         self.live += 1;
         if let Some(idx) = self.free.pop() {
             let slot = &mut self.slots[idx as usize];
@@ -108,6 +119,7 @@ impl<T> Arena<T> {
 
     /// Frees the object; `None` if the handle was already dangling.
     pub fn remove(&mut self, h: Handle) -> Option<T> {
+        self.epoch += 1;
         let slot = self.slots.get_mut(h.index())?;
         if slot.generation != h.generation || slot.value.is_none() {
             return None;
@@ -131,6 +143,7 @@ impl<T> Arena<T> {
     }
 
     pub fn get_mut(&mut self, h: Handle) -> Option<&mut T> {
+        self.epoch += 1;
         let slot = self.slots.get_mut(h.index())?;
         if slot.generation != h.generation {
             return None;
@@ -173,11 +186,15 @@ impl<T> Arena<T> {
 /// for each MMU VMA, say). A stale handle never reads a newer object's entry.
 pub struct SecondaryMap<T> {
     slots: Vec<Option<(u32, T)>>,
+    epoch: u64,
 }
 
 impl<T> Default for SecondaryMap<T> {
     fn default() -> Self {
-        SecondaryMap { slots: Vec::new() }
+        SecondaryMap {
+            slots: Vec::new(),
+            epoch: 0,
+        }
     }
 }
 
@@ -185,6 +202,7 @@ impl<T: Clone> Clone for SecondaryMap<T> {
     fn clone(&self) -> Self {
         SecondaryMap {
             slots: self.slots.clone(),
+            epoch: self.epoch,
         }
     }
 }
@@ -198,10 +216,16 @@ impl<T> SecondaryMap<T> {
     pub fn with_slots(slots: usize) -> Self {
         let mut v = Vec::with_capacity(slots);
         v.resize_with(slots, || None);
-        SecondaryMap { slots: v }
+        SecondaryMap { slots: v, epoch: 0 }
+    }
+
+    /// As [`Arena::epoch`]: bumped by `insert`, `remove` and `get_mut`.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     pub fn insert(&mut self, h: Handle, value: T) -> Option<T> {
+        self.epoch += 1;
         if self.slots.len() <= h.index() {
             self.slots.resize_with(h.index() + 1, || None);
         }
@@ -221,6 +245,7 @@ impl<T> SecondaryMap<T> {
     }
 
     pub fn get_mut(&mut self, h: Handle) -> Option<&mut T> {
+        self.epoch += 1;
         match self.slots.get_mut(h.index()) {
             Some(Some((g, v))) if *g == h.generation => Some(v),
             _ => None,
@@ -228,6 +253,7 @@ impl<T> SecondaryMap<T> {
     }
 
     pub fn remove(&mut self, h: Handle) -> Option<T> {
+        self.epoch += 1;
         let slot = self.slots.get_mut(h.index())?;
         match slot {
             Some((g, _)) if *g == h.generation => slot.take().map(|(_, v)| v),

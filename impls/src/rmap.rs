@@ -309,6 +309,22 @@ pub trait Rmap {
     /// every mapped page).
     fn mapping_alive(&self, mapping: AnonMapping) -> bool;
 
+    /// Whether the design holds state for `vma` (a per-VMA entry), so that
+    /// freeing or resizing it may change what a walk finds. The default
+    /// says yes, which always asks for the full check.
+    fn tracks_vma(&self, _vma: VmaId) -> bool {
+        true
+    }
+
+    /// A number that changes whenever anything `self_check`,
+    /// `mapping_alive` or `rmap_walk` reads of the design may have changed
+    /// (the sum of its containers' mutation counts). `None`, the default,
+    /// means "unknown": the oracle then runs its full checks after every
+    /// op that is not pure.
+    fn epoch(&self) -> Option<u64> {
+        None
+    }
+
     /// Live metadata.
     fn counters(&self) -> Counters;
 

@@ -200,3 +200,49 @@ pub fn check_leak<R: Rmap>(mmu: &Mmu<R>) -> Result<(), Broken> {
     }
     Ok(())
 }
+
+/// **Findability** and **dangling** for the PTEs an op set present, when
+/// the design ([`Rmap::epoch`]) and the VMA geometry it tracks are
+/// unchanged (`Mmu::last_op_pte_delta`): every other PTE is found exactly
+/// as it was after the previous op, when the full check passed.
+pub fn check_findability_delta<R: Rmap>(mmu: &Mmu<R>, ptes: &[(Pid, u64)]) -> Result<(), Broken> {
+    let mut found = Vec::new();
+    for &(pid, page) in ptes {
+        let Some(pte) = mmu.anon_pte_at(pid, page) else {
+            continue;
+        };
+        if !mmu.rmap().mapping_alive(pte.mapping) {
+            return Err(Broken::new(
+                invariant::DANGLING,
+                format!(
+                    "page index {:#x} has mapping {} which was freed\n{}",
+                    pte.index,
+                    pte.mapping,
+                    mmu.rmap().describe(mmu, Some(pte.mapping), &[pte.vma])
+                ),
+            )
+            .at(pid, page));
+        }
+        let visited = mmu
+            .rmap_walk_into(pte.mapping, pte.index, &mut found)
+            .map_err(|e| from_rmap_error(&e).at(pid, page))?;
+        if !found.iter().any(|&(p, pg)| p == pid && pg == page) {
+            return Err(Broken::new(
+                invariant::FINDABILITY,
+                format!(
+                    "{}:{} maps an anonymous page (mapping {}, index {:#x}, mapcount {}) \
+                     that the reverse-map walk does not reach; the walk visited {} VMA(s)\n{}",
+                    pid,
+                    page,
+                    pte.mapping,
+                    pte.index,
+                    pte.mapcount,
+                    visited,
+                    mmu.rmap().describe(mmu, Some(pte.mapping), &[pte.vma])
+                ),
+            )
+            .at(pid, page));
+        }
+    }
+    Ok(())
+}

@@ -24,10 +24,14 @@ pub struct RunOptions {
     pub check: bool,
     /// The command that replays the stream, quoted in failure details.
     pub replay: Option<String>,
-    /// Run the structural checks after every op, even after an op that
-    /// changed nothing they read ([`Mmu::last_op_pure`]), where they can
-    /// only repeat the previous verdict. Off by default; the tests turn it
-    /// on to show that skipping them never changes a verdict.
+    /// The slow, obviously complete oracle: the full structural checks
+    /// after every op, even after an op that changed nothing they read
+    /// ([`Mmu::last_op_pure`]) or whose changes the incremental check
+    /// covers ([`Mmu::last_op_pte_delta`]); a failed-op-trace snapshot
+    /// before every op that may fail, even one that cannot reach an
+    /// allocation ([`Mmu::may_allocate`]); and, in [`run_all`], a reference
+    /// model of its own for every design. Off by default; the tests turn it
+    /// on to show that none of these savings changes a verdict or a report.
     pub recheck_pure_ops: bool,
 }
 
@@ -211,7 +215,13 @@ pub fn run_design<R: Rmap>(
         .map(|(k, v)| (k.to_string(), v))
         .collect();
     let mut mmu = Mmu::new(rmap);
-    let mut model = Model::new();
+    // The reference model is shared between the designs of one `run_all`
+    // (see `TRACE`): the first design records each op's outcome and the
+    // layout queries (mremap only) with their answers; the others reuse an
+    // outcome when their own layout gives the same answers, and otherwise
+    // rebuild the model by replaying the recorded ops and go on live.
+    let mode = TRACE.with(|t| t.borrow().0);
+    let mut model: Option<Model> = (mode != TraceMode::Replay).then(Model::new);
     let mut report = RunReport {
         design: spec.design.name().to_string(),
         config,
@@ -237,11 +247,51 @@ pub fn run_design<R: Rmap>(
 
     for (i, op) in stream.ops.iter().enumerate() {
         let line = stream.lines[i];
-        let expected = model.step(op, Some(&MmuLayout(&mmu)));
+        let expected = match (&mut model, mode) {
+            (Some(m), TraceMode::Record) => {
+                let rl = RecordingLayout {
+                    mmu: &mmu,
+                    log: Default::default(),
+                };
+                let o = m.step(op, Some(&rl));
+                TRACE.with(|t| t.borrow_mut().1.push((o, rl.log.into_inner())));
+                o
+            }
+            (Some(m), _) => m.step(op, Some(&MmuLayout(&mmu))),
+            (None, _) => {
+                let cached = TRACE.with(|t| {
+                    let t = t.borrow();
+                    let (o, q) = &t.1[i];
+                    q.iter()
+                        .all(|&(pid, page, ans)| mmu.vma_bounds(pid, page) == ans)
+                        .then_some(*o)
+                });
+                match cached {
+                    Some(o) => o,
+                    None => {
+                        // Diverged: rebuild the model up to op i from the record.
+                        let mut m = Model::new();
+                        TRACE.with(|t| {
+                            let t = t.borrow();
+                            for (j, op) in stream.ops[..i].iter().enumerate() {
+                                m.step(op, Some(&ReplayLayout(&t.1[j].1)));
+                            }
+                        });
+                        let o = m.step(op, Some(&MmuLayout(&mmu)));
+                        model = Some(m);
+                        o
+                    }
+                }
+            }
+        };
         let pending = mmu.rmap_mut().alloc_schedule().pending();
         // failed-op-trace: what a failing fork or fault must leave unchanged.
-        let before = (pending && opts.check && leaves_no_trace(op))
-            .then(|| (mmu.rmap().counters(), mmu.state()));
+        let before = (pending
+            && opts.check
+            && leaves_no_trace(op)
+            && (opts.recheck_pure_ops || mmu.may_allocate(op)))
+        .then(|| (mmu.rmap().counters(), mmu.state()));
+        let epoch0 = mmu.rmap().epoch();
         let got = match mmu.apply(op) {
             Ok(o) => o,
             Err(v) => {
@@ -255,6 +305,10 @@ pub fn run_design<R: Rmap>(
         if fired && report.injected_at.is_none() {
             report.injected_at = Some(i);
         }
+        debug_assert!(
+            !(fired && opts.check && leaves_no_trace(op) && before.is_none()),
+            "may_allocate said no but the op reached an allocation"
+        );
         if fired
             && got == Outcome::Err(rmaplab_impls::op::Errno::ENOMEM)
             && let Some((c0, s0)) = &before
@@ -294,7 +348,7 @@ pub fn run_design<R: Rmap>(
                 // they last passed: only the bound (peaks move) is new.
                 check::check_bound(&mmu, report.stats.peak_vmas)
             } else {
-                check::check_after_op(&mmu, report.stats.peak_vmas)
+                check_after_op_incremental(&mmu, opts, epoch0, report.stats.peak_vmas)
             }
         {
             fail(&mut report, Some(i), line, b);
@@ -323,6 +377,7 @@ pub fn run_design<R: Rmap>(
     // Teardown: every process still alive exits, checked like any op, then
     // nothing may be left.
     for pid in mmu.live_pids() {
+        let epoch0 = mmu.rmap().epoch();
         match mmu.apply(&Op::Exit { pid }) {
             Ok(_) => {}
             Err(v) => {
@@ -333,7 +388,8 @@ pub fn run_design<R: Rmap>(
             }
         }
         if opts.check
-            && let Err(mut b) = check::check_after_op(&mmu, report.stats.peak_vmas)
+            && let Err(mut b) =
+                check_after_op_incremental(&mmu, opts, epoch0, report.stats.peak_vmas)
         {
             b.detail = format!("during teardown (exit {pid}): {}", b.detail);
             fail(&mut report, None, 0, b);
@@ -389,6 +445,26 @@ fn tree_stats<R: Rmap>(mmu: &Mmu<R>) -> Vec<TreeStat> {
 /// if it never happened) and a fault (nothing mapped). Splits, merges and
 /// moves may legitimately leave part of their work (the first split of an
 /// mprotect stays when the second fails).
+/// The checks after an op that was not pure: only the PTEs it set present
+/// when the design's epoch did not move and no VMA it tracks was unlinked,
+/// freed or resized (`Mmu::last_op_pte_delta`), else everything.
+/// `recheck_pure_ops` asks for everything always (the tests compare).
+fn check_after_op_incremental<R: Rmap>(
+    mmu: &Mmu<R>,
+    opts: &RunOptions,
+    epoch0: Option<u64>,
+    peak_vmas: u64,
+) -> Result<(), Broken> {
+    let unchanged = epoch0.is_some() && mmu.rmap().epoch() == epoch0;
+    match mmu.last_op_pte_delta() {
+        Some(ptes) if unchanged && !opts.recheck_pure_ops => {
+            check::check_findability_delta(mmu, ptes)?;
+            check::check_bound(mmu, peak_vmas)
+        }
+        _ => check::check_after_op(mmu, peak_vmas),
+    }
+}
+
 fn leaves_no_trace(op: &Op) -> bool {
     matches!(op, Op::Fork { .. } | Op::Read { .. } | Op::Write { .. })
 }
@@ -537,7 +613,92 @@ pub fn run_all(
     specs: &[DesignSpec],
     opts: &RunOptions,
 ) -> (Vec<RunReport>, Comparison) {
-    let runs: Vec<RunReport> = specs.iter().map(|s| s.run(stream, opts)).collect();
+    let share = !opts.recheck_pure_ops;
+    // Whatever happens (a design's panic caught by an engine included), a
+    // later `DesignSpec::run` outside `run_all` must find the trace off.
+    struct OffAtExit;
+    impl Drop for OffAtExit {
+        fn drop(&mut self) {
+            TRACE.with(|t| t.borrow_mut().0 = TraceMode::Off);
+        }
+    }
+    let off_at_exit = OffAtExit;
+    let mut recorded = false;
+    let mut runs: Vec<RunReport> = Vec::with_capacity(specs.len());
+    for (k, s) in specs.iter().enumerate() {
+        TRACE.with(|t| {
+            let mut t = t.borrow_mut();
+            t.0 = if !share {
+                TraceMode::Off
+            } else if k == 0 {
+                t.1.clear();
+                TraceMode::Record
+            } else if recorded {
+                TraceMode::Replay
+            } else {
+                TraceMode::Off
+            };
+        });
+        let r = s.run(stream, opts);
+        // The record covers the whole stream only if design 0 ran it all
+        // (the reference model records nothing).
+        if k == 0 {
+            recorded = share
+                && r.executed == stream.ops.len()
+                && r.failure.is_none()
+                && TRACE.with(|t| t.borrow().1.len()) == stream.ops.len();
+        }
+        runs.push(r);
+    }
+    drop(off_at_exit);
     let cmp = compare_runs(&runs);
     (runs, cmp)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
+enum TraceMode {
+    #[default]
+    Off,
+    Record,
+    Replay,
+}
+
+/// A layout query of the model: process, page, the VMA bounds answered.
+type Query = (Pid, u64, Option<(u64, u64)>);
+
+/// The mode of the design now running, then per op the model's outcome and
+/// its layout queries.
+type Trace = (TraceMode, Vec<(Outcome, Vec<Query>)>);
+
+thread_local! {
+    /// The reference model's record shared by the designs of one
+    /// [`run_all`]: the mode of the design now running, then per op the
+    /// model's outcome and the layout queries it asked with their answers.
+    static TRACE: std::cell::RefCell<Trace> = Default::default();
+}
+
+/// The design's layout, each answer logged for the record.
+struct RecordingLayout<'a, R: Rmap> {
+    mmu: &'a Mmu<R>,
+    log: std::cell::RefCell<Vec<Query>>,
+}
+
+impl<R: Rmap> Layout for RecordingLayout<'_, R> {
+    fn vma_bounds(&self, pid: Pid, page: u64) -> Option<(u64, u64)> {
+        let a = self.mmu.vma_bounds(pid, page);
+        self.log.borrow_mut().push((pid, page, a));
+        a
+    }
+}
+
+/// Answers layout queries from a record (same queries, same order).
+struct ReplayLayout<'a>(&'a [Query]);
+
+impl Layout for ReplayLayout<'_> {
+    fn vma_bounds(&self, pid: Pid, page: u64) -> Option<(u64, u64)> {
+        self.0
+            .iter()
+            .find(|q| q.0 == pid && q.1 == page)
+            .and_then(|q| q.2)
+    }
 }

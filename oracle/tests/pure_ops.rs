@@ -5,14 +5,21 @@
 //! canonical design and every re-injectable bug, on random streams, gives
 //! the same verdict, at the same op, with the same invariant, the same
 //! outcomes and the same dumps whether the checks are skipped or rerun.
+//!
+//! The same holds for the runner's other savings, which `recheck_pure_ops`
+//! also turns off: the incremental findability check after ops that left
+//! the design and its VMAs alone (`Mmu::last_op_pte_delta`), the
+//! failed-op-trace snapshot only before ops that can allocate
+//! (`Mmu::may_allocate`), and one reference model shared by every design of
+//! a `run_all`.
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rmaplab::bugs::CATALOGUE;
 use rmaplab::corpus::parse_corpus;
-use rmaplab::design::{DesignSpec, canonical_specs};
+use rmaplab::design::{DesignName, DesignSpec, EraName, canonical_specs};
 use rmaplab::ops::decode::{DecodeConfig, decode};
-use rmaplab::runner::RunOptions;
+use rmaplab::runner::{RunOptions, run_all};
 use rmaplab_impls::designs::chain_2010::Chain2010;
 use rmaplab_impls::mmu::Mmu;
 
@@ -137,4 +144,81 @@ fn reads_of_present_pages_and_early_errors_are_pure_and_faults_are_not() {
             false, false, true, false, true, true, true, true, true, true, false
         ]
     );
+}
+
+/// One reference model shared by the designs of a `run_all` (its record
+/// replayed where their layouts agree, rebuilt where they differ) gives
+/// the same runs and the same comparison as a model per design: canonical
+/// designs in both orders (single-list-2004 first makes the others'
+/// mremap layouts diverge from the record), each era, each injectable bug
+/// beside the canonical designs.
+#[test]
+fn sharing_the_reference_model_never_changes_a_run_all() {
+    let mut streams = random_streams(300, 13);
+    // A layout-dependent outcome: single-list-2004 merges the child's new
+    // VMA with the inherited one (N10), so its model answers `ok` where the
+    // later designs must be told EFAULT (old range across two VMAs).
+    streams.push(
+        rmaplab::ops::parse::parse(
+            "mmap p0 0 4 rw anon\nwrite p0 0 1\nfork p0\nmmap p1 4 4 rw anon\nmremap p1 0 8 10\n",
+        )
+        .unwrap(),
+    );
+    let mut sets = vec![canonical_specs()];
+    sets.push(canonical_specs().into_iter().rev().collect());
+    sets.push(
+        [EraName::E2010, EraName::E2015, EraName::E2022]
+            .into_iter()
+            .map(|e| DesignSpec {
+                era: Some(e),
+                ..DesignSpec::new(DesignName::Chain2010)
+            })
+            .collect(),
+    );
+    for bug in CATALOGUE.iter().filter(|b| b.injectable.is_ok()) {
+        let mut set = vec![DesignSpec {
+            design: bug.design,
+            era: bug.era,
+            bugs: vec![bug.id.to_string()],
+        }];
+        set.extend(canonical_specs());
+        sets.push(set);
+    }
+    let fast = RunOptions::default();
+    let slow = RunOptions {
+        recheck_pure_ops: true,
+        ..RunOptions::default()
+    };
+    let mut failing = 0;
+    for specs in &sets {
+        for s in &streams {
+            let (ra, ca) = run_all(s, specs, &fast);
+            let (rb, cb) = run_all(s, specs, &slow);
+            let key = |r: &rmaplab::runner::RunReport| {
+                (
+                    r.executed,
+                    r.failure
+                        .as_ref()
+                        .map(|f| (f.op_index, f.broken.invariant.clone(), f.broken.pid)),
+                )
+            };
+            let ka: Vec<_> = ra.iter().map(key).collect();
+            let kb: Vec<_> = rb.iter().map(key).collect();
+            assert_eq!(ka, kb, "{specs:?} on\n{s:?}");
+            for (a, b) in ra.iter().zip(&rb) {
+                assert_eq!(a.outcomes, b.outcomes);
+            }
+            let cmp = |c: &rmaplab::runner::Comparison| {
+                (
+                    c.failure
+                        .as_ref()
+                        .map(|f| (f.op_index, f.broken.invariant.clone())),
+                    c.notes.clone(),
+                )
+            };
+            assert_eq!(cmp(&ca), cmp(&cb), "{specs:?} on\n{s:?}");
+            failing += usize::from(ra.iter().any(|r| r.failure.is_some()));
+        }
+    }
+    assert!(failing >= 10, "only {failing} failing run_alls");
 }

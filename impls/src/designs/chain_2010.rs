@@ -1411,6 +1411,21 @@ impl Rmap for Chain2010 {
         Ok(())
     }
 
+    /// Every VMA the design has seen has an entry (its anon_vma / chain).
+    fn tracks_vma(&self, vma: VmaId) -> bool {
+        self.vmas.get(vma).is_some()
+    }
+
+    /// Mutation counts of every container `self_check` and the walk read.
+    fn epoch(&self) -> Option<u64> {
+        Some(
+            self.anon_vmas.epoch()
+                + self.avcs.epoch()
+                + self.vmas.epoch()
+                + u64::from(self.deferred.is_some()),
+        )
+    }
+
     /// Whether a page's `mapping` still names a live anon_vma (INV-LIVE).
     fn mapping_alive(&self, mapping: AnonMapping) -> bool {
         self.anon_vmas.contains(mapping)

@@ -479,6 +479,16 @@ impl Rmap for SingleList2004 {
         Ok(())
     }
 
+    /// Every VMA the design has seen has an entry (its anon_vma / chain).
+    fn tracks_vma(&self, vma: VmaId) -> bool {
+        self.vmas.get(vma).is_some()
+    }
+
+    /// Mutation counts of every container `self_check` and the walk read.
+    fn epoch(&self) -> Option<u64> {
+        Some(self.anon_vmas.epoch() + self.vmas.epoch())
+    }
+
     /// Whether a page's `mapping` still names a live anon_vma (INV-LIVE).
     fn mapping_alive(&self, mapping: AnonMapping) -> bool {
         self.anon_vmas.contains(mapping)

@@ -324,6 +324,10 @@ pub(crate) struct Machine {
     shmem: Arena<ShmemObj>,
     swap: Arena<SwapSlot>,
     nr_anon_frames: usize,
+    /// VMAs unlinked, freed or resized since the start of the current op.
+    dirty_vmas: Vec<VmaId>,
+    /// PTEs set present since the start of the current op.
+    dirty_ptes: Vec<(Pid, u64)>,
 }
 
 impl VmaView for Machine {
@@ -364,6 +368,8 @@ impl Machine {
             shmem: Arena::new(),
             swap: Arena::new(),
             nr_anon_frames: 0,
+            dirty_vmas: Vec::new(),
+            dirty_ptes: Vec::new(),
         }
     }
 
@@ -434,6 +440,7 @@ impl Machine {
     }
     /// Removes a VMA from its mm's tree.
     fn unlink_tree(&mut self, id: VmaId) {
+        self.dirty_vmas.push(id);
         let (mm, start) = {
             let v = self.vma(id);
             (v.mm, v.start)
@@ -443,6 +450,7 @@ impl Machine {
     }
     /// `vma_set_range`, keeping the tree keyed by start.
     fn set_range(&mut self, id: VmaId, start: u64, end: u64, pgoff: u64) {
+        self.dirty_vmas.push(id);
         let (mm, old_start) = {
             let v = self.vma(id);
             (v.mm, v.start)
@@ -468,6 +476,7 @@ impl Machine {
     }
     /// Frees an unlinked VMA (`vm_area_free` + `fput`).
     fn vma_free(&mut self, id: VmaId) {
+        self.dirty_vmas.push(id);
         let v = self.vmas.remove(id).expect("live VMA");
         self.file_put(v.file);
     }
@@ -496,6 +505,9 @@ impl Machine {
         self.mm(pid).map_or(Pte::None, |mm| mm.pt[addr as usize])
     }
     fn set_pte(&mut self, pid: Pid, addr: u64, pte: Pte) {
+        if matches!(pte, Pte::Present { .. }) {
+            self.dirty_ptes.push((pid, addr));
+        }
         self.mm_mut(pid).pt[addr as usize] = pte;
     }
 
@@ -742,6 +754,63 @@ impl<R: Rmap> Mmu<R> {
         self.last_op_pure
     }
 
+    /// The PTEs the last op set present, if it unlinked, freed or resized
+    /// no VMA the design tracks. With the design's [`Rmap::epoch`] also
+    /// unchanged, every other present PTE is found by the walk exactly as
+    /// after the previous op, so only these need a findability check.
+    pub fn last_op_pte_delta(&self) -> Option<&[(Pid, u64)]> {
+        self.m
+            .dirty_vmas
+            .iter()
+            .all(|&v| !self.rmap.tracks_vma(v))
+            .then_some(&self.m.dirty_ptes[..])
+    }
+
+    /// Whether `op` can reach one of the design's allocation sites
+    /// (`anon_vma_prepare`, `anon_vma_clone`, `anon_vma_fork`)? Reads never
+    /// do; a write only in a VMA without an anon_vma; a fork only if one of
+    /// the parent's copied VMAs has one. Other ops: assume yes.
+    pub fn may_allocate(&self, op: &Op) -> bool {
+        match *op {
+            Op::Read { .. } => false,
+            Op::Write { pid, addr, .. } => {
+                addr < WINDOW_PAGES
+                    && self
+                        .m
+                        .vma_lookup(pid, addr)
+                        .is_some_and(|v| !self.rmap.has_anon_vma(v))
+            }
+            Op::Fork { pid } => self.m.mm(pid).is_some_and(|mm| {
+                mm.vmas.values().any(|&v| {
+                    self.m.vma(v).flags & (vm_flags::VM_DONTCOPY | vm_flags::VM_WIPEONFORK) == 0
+                        && self.rmap.has_anon_vma(v)
+                })
+            }),
+            _ => true,
+        }
+    }
+
+    /// The anonymous PTE at `pid:page`, if any.
+    pub fn anon_pte_at(&self, pid: Pid, page: u64) -> Option<AnonPte> {
+        let mm = self.m.mm(pid)?;
+        if let Pte::Present { frame, .. } = mm.pt[page as usize] {
+            let f = self.m.frame(frame);
+            if let FrameKind::Anon { mapping, index } = f.kind {
+                let vid = self.m.vma_lookup(pid, page)?;
+                return Some(AnonPte {
+                    pid,
+                    page,
+                    vma: vid,
+                    frame: frame.raw(),
+                    mapping,
+                    index,
+                    mapcount: f.mapcount,
+                });
+            }
+        }
+        None
+    }
+
     /// Returns `o` from a path that changed nothing (see
     /// [`Mmu::last_op_pure`]).
     pub(super) fn pure(&mut self, o: Outcome) -> KResult<Outcome> {
@@ -945,6 +1014,8 @@ impl<R: Rmap> Mmu<R> {
     /// reference or failed design check is a [`Violation`].
     pub fn apply(&mut self, op: &Op) -> Result<Outcome, Violation> {
         self.last_op_pure = false;
+        self.m.dirty_vmas.clear();
+        self.m.dirty_ptes.clear();
         let r = match *op {
             Op::Mmap {
                 pid,
