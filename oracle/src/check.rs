@@ -89,9 +89,25 @@ pub fn from_violation(v: &Violation) -> Broken {
 /// page's `mapping` is alive, and the design's walk from it reaches this
 /// process's VMA at the address of the PTE.
 pub fn check_findability<R: Rmap>(mmu: &Mmu<R>) -> Result<(), Broken> {
+    /// The PTEs to check and the PTEs a walk found.
+    type Scratch = (Vec<AnonPte>, Vec<(Pid, u64)>);
+    thread_local! {
+        // Scratch buffers reused by every call (this runs after most ops).
+        static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+    }
+    SCRATCH.with(|s| {
+        let (ptes, found) = &mut *s.borrow_mut();
+        findability_in(mmu, ptes, found)
+    })
+}
+
+fn findability_in<R: Rmap>(
+    mmu: &Mmu<R>,
+    ptes: &mut Vec<AnonPte>,
+    found: &mut Vec<(Pid, u64)>,
+) -> Result<(), Broken> {
     // One walk per (mapping, index): every PTE of a frame must be found by it.
-    let mut ptes: Vec<AnonPte> = mmu.anon_ptes();
-    let mut found = Vec::new();
+    mmu.anon_ptes_into(ptes);
     ptes.sort_unstable_by_key(|p| (p.mapping.raw(), p.index, p.frame, p.pid, p.page));
     for ptes in ptes.chunk_by(|a, b| (a.mapping, a.index, a.frame) == (b.mapping, b.index, b.frame))
     {
@@ -110,7 +126,7 @@ pub fn check_findability<R: Rmap>(mmu: &Mmu<R>) -> Result<(), Broken> {
             .at(first.pid, first.page));
         }
         let visited = mmu
-            .rmap_walk_into(first.mapping, first.index, &mut found)
+            .rmap_walk_into(first.mapping, first.index, found)
             .map_err(|e| from_rmap_error(&e).at(first.pid, first.page))?;
         for pte in ptes {
             if !found.iter().any(|&(p, pg)| p == pte.pid && pg == pte.page) {

@@ -880,6 +880,14 @@ impl<R: Rmap> Mmu<R> {
     /// Every present PTE, in any process, that maps an anonymous frame.
     pub fn anon_ptes(&self) -> Vec<AnonPte> {
         let mut out = Vec::new();
+        self.anon_ptes_into(&mut out);
+        out
+    }
+
+    /// [`Mmu::anon_ptes`] into a caller's buffer (cleared first), so that
+    /// the oracle's check after every op allocates nothing.
+    pub fn anon_ptes_into(&self, out: &mut Vec<AnonPte>) {
+        out.clear();
         for (i, mm) in self.m.procs.iter().enumerate() {
             let Some(mm) = mm else { continue };
             for &vid in mm.vmas.values() {
@@ -902,7 +910,6 @@ impl<R: Rmap> Mmu<R> {
                 }
             }
         }
-        out
     }
 
     /// `rmap_walk_anon`: asks the design for the candidate VMAs of
