@@ -113,45 +113,59 @@ fn findability_in<R: Rmap>(
     {
         let first = &ptes[0];
         if !mmu.rmap().mapping_alive(first.mapping) {
-            return Err(Broken::new(
-                invariant::DANGLING,
-                format!(
-                    "page index {:#x} mapped by {} PTE(s) has mapping {} which was freed\n{}",
-                    first.index,
-                    ptes.len(),
-                    first.mapping,
-                    mmu.rmap().describe(mmu, Some(first.mapping), &[first.vma])
-                ),
-            )
-            .at(first.pid, first.page));
+            return Err(freed_mapping(mmu, first, ptes.len()));
         }
         let visited = mmu
             .rmap_walk_into(first.mapping, first.index, found)
             .map_err(|e| from_rmap_error(&e).at(first.pid, first.page))?;
         for pte in ptes {
             if !found.iter().any(|&(p, pg)| p == pte.pid && pg == pte.page) {
-                let found: Vec<String> = found.iter().map(|(p, pg)| format!("{p}:{pg}")).collect();
-                return Err(Broken::new(
-                    invariant::FINDABILITY,
-                    format!(
-                        "{}:{} maps an anonymous page (mapping {}, index {:#x}, mapcount {}) \
-                         that the reverse-map walk does not reach; the walk visited {} VMA(s) \
-                         and found [{}]\n{}",
-                        pte.pid,
-                        pte.page,
-                        pte.mapping,
-                        pte.index,
-                        pte.mapcount,
-                        visited,
-                        found.join(", "),
-                        mmu.rmap().describe(mmu, Some(pte.mapping), &[pte.vma])
-                    ),
-                )
-                .at(pte.pid, pte.page));
+                return Err(not_reached(mmu, pte, visited, found));
             }
         }
     }
     Ok(())
+}
+
+/// **Dangling**: `pte` (one of `nptes` mapping its page) names a freed
+/// mapping.
+fn freed_mapping<R: Rmap>(mmu: &Mmu<R>, pte: &AnonPte, nptes: usize) -> Broken {
+    Broken::new(
+        invariant::DANGLING,
+        format!(
+            "page index {:#x} mapped by {nptes} PTE(s) has mapping {} which was freed\n{}",
+            pte.index,
+            pte.mapping,
+            mmu.rmap().describe(mmu, Some(pte.mapping), &[pte.vma])
+        ),
+    )
+    .at(pte.pid, pte.page)
+}
+
+/// **Findability**: the walk of `pte`'s page visited `visited` VMAs and
+/// found the PTEs `found`, not `pte`.
+fn not_reached<R: Rmap>(
+    mmu: &Mmu<R>,
+    pte: &AnonPte,
+    visited: usize,
+    found: &[(Pid, u64)],
+) -> Broken {
+    let found: Vec<String> = found.iter().map(|(p, pg)| format!("{p}:{pg}")).collect();
+    Broken::new(
+        invariant::FINDABILITY,
+        format!(
+            "{}:{} maps an anonymous page (mapping {}, index {:#x}, mapcount {}) that the \
+             reverse-map walk does not reach; the walk visited {visited} VMA(s) and found [{}]\n{}",
+            pte.pid,
+            pte.page,
+            pte.mapping,
+            pte.index,
+            pte.mapcount,
+            found.join(", "),
+            mmu.rmap().describe(mmu, Some(pte.mapping), &[pte.vma])
+        ),
+    )
+    .at(pte.pid, pte.page)
 }
 
 /// The design's own structural self-check (chain sets, counters, roots...).
@@ -228,36 +242,13 @@ pub fn check_findability_delta<R: Rmap>(mmu: &Mmu<R>, ptes: &[(Pid, u64)]) -> Re
             continue;
         };
         if !mmu.rmap().mapping_alive(pte.mapping) {
-            return Err(Broken::new(
-                invariant::DANGLING,
-                format!(
-                    "page index {:#x} has mapping {} which was freed\n{}",
-                    pte.index,
-                    pte.mapping,
-                    mmu.rmap().describe(mmu, Some(pte.mapping), &[pte.vma])
-                ),
-            )
-            .at(pid, page));
+            return Err(freed_mapping(mmu, &pte, 1));
         }
         let visited = mmu
             .rmap_walk_into(pte.mapping, pte.index, &mut found)
             .map_err(|e| from_rmap_error(&e).at(pid, page))?;
         if !found.iter().any(|&(p, pg)| p == pid && pg == page) {
-            return Err(Broken::new(
-                invariant::FINDABILITY,
-                format!(
-                    "{}:{} maps an anonymous page (mapping {}, index {:#x}, mapcount {}) \
-                     that the reverse-map walk does not reach; the walk visited {} VMA(s)\n{}",
-                    pid,
-                    page,
-                    pte.mapping,
-                    pte.index,
-                    pte.mapcount,
-                    visited,
-                    mmu.rmap().describe(mmu, Some(pte.mapping), &[pte.vma])
-                ),
-            )
-            .at(pid, page));
+            return Err(not_reached(mmu, &pte, visited, &found));
         }
     }
     Ok(())
