@@ -9,7 +9,7 @@ use rmaplab_impls::designs::prealloc_2026::Prealloc2026;
 use rmaplab_impls::designs::single_list_2004::SingleList2004;
 
 use crate::ops::Stream;
-use crate::runner::{RunOptions, RunReport, run_design, run_reference};
+use crate::runner::{RunOptions, RunReport, SharedModel, run_design_shared, run_reference};
 
 /// A design as the CLI names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -172,11 +172,22 @@ impl DesignSpec {
 
     /// Runs `stream` with this design.
     pub fn run(&self, stream: &Stream, opts: &RunOptions) -> RunReport {
+        self.run_shared(stream, opts, &mut SharedModel::default())
+    }
+
+    /// [`DesignSpec::run`] with a reference model shared by the designs of
+    /// one `run_all`.
+    pub(crate) fn run_shared(
+        &self,
+        stream: &Stream,
+        opts: &RunOptions,
+        shared: &mut SharedModel,
+    ) -> RunReport {
         match self.design {
             DesignName::Reference => run_reference(stream),
             DesignName::SingleList2004 => {
                 let d = SingleList2004::with_bugs(&self.bug_refs());
-                run_design(stream, d, self, opts)
+                run_design_shared(stream, d, self, opts, shared)
             }
             DesignName::Chain2010 => {
                 let era = match self.era.unwrap_or(EraName::E2022) {
@@ -185,11 +196,11 @@ impl DesignSpec {
                     EraName::E2022 => Era::E2022,
                 };
                 let d = Chain2010::with_bugs(era, &self.bug_refs());
-                run_design(stream, d, self, opts)
+                run_design_shared(stream, d, self, opts, shared)
             }
             DesignName::Prealloc2026 => {
                 let d = Prealloc2026::with_bugs(&self.bug_refs());
-                run_design(stream, d, self, opts)
+                run_design_shared(stream, d, self, opts, shared)
             }
         }
     }

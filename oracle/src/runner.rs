@@ -207,6 +207,18 @@ pub fn run_design<R: Rmap>(
     spec: &DesignSpec,
     opts: &RunOptions,
 ) -> RunReport {
+    run_design_shared(stream, rmap, spec, opts, &mut SharedModel::default())
+}
+
+/// [`run_design`], with the reference model recorded into or replayed
+/// from `shared` as its mode says (see [`run_all`]).
+pub(crate) fn run_design_shared<R: Rmap>(
+    stream: &Stream,
+    rmap: R,
+    spec: &DesignSpec,
+    opts: &RunOptions,
+    shared: &mut SharedModel,
+) -> RunReport {
     // The design's effective configuration (ops-v1's example: a default
     // chain-2010 run reports `"config": {"era": "2022"}`).
     let config = rmap
@@ -215,13 +227,13 @@ pub fn run_design<R: Rmap>(
         .map(|(k, v)| (k.to_string(), v))
         .collect();
     let mut mmu = Mmu::new(rmap);
-    // The reference model is shared between the designs of one `run_all`
-    // (see `TRACE`): the first design records each op's outcome and the
-    // layout queries (mremap only) with their answers; the others reuse an
-    // outcome when their own layout gives the same answers, and otherwise
-    // rebuild the model by replaying the recorded ops and go on live.
-    let mode = TRACE.with(|t| t.borrow().0);
-    let mut model: Option<Model> = (mode != TraceMode::Replay).then(Model::new);
+    // The reference model is shared between the designs of one `run_all`:
+    // the first design records each op's outcome and the layout queries
+    // (mremap only) with their answers; the others reuse an outcome when
+    // their own layout gives the same answers, and otherwise rebuild the
+    // model by replaying the recorded ops and go on live.
+    let mode = shared.mode;
+    let mut model: Option<Model> = (mode != ShareMode::Replay).then(Model::new);
     let mut report = RunReport {
         design: spec.design.name().to_string(),
         config,
@@ -248,39 +260,32 @@ pub fn run_design<R: Rmap>(
     for (i, op) in stream.ops.iter().enumerate() {
         let line = stream.lines[i];
         let expected = match (&mut model, mode) {
-            (Some(m), TraceMode::Record) => {
+            (Some(m), ShareMode::Record) => {
                 let rl = RecordingLayout {
                     mmu: &mmu,
                     log: Default::default(),
                 };
                 let o = m.step(op, Some(&rl));
-                TRACE.with(|t| t.borrow_mut().1.push((o, rl.log.into_inner())));
+                shared.record.push((o, rl.log.into_inner()));
                 o
             }
             (Some(m), _) => m.step(op, Some(&MmuLayout(&mmu))),
             (None, _) => {
-                let cached = TRACE.with(|t| {
-                    let t = t.borrow();
-                    let (o, q) = &t.1[i];
-                    q.iter()
-                        .all(|&(pid, page, ans)| mmu.vma_bounds(pid, page) == ans)
-                        .then_some(*o)
-                });
-                match cached {
-                    Some(o) => o,
-                    None => {
-                        // Diverged: rebuild the model up to op i from the record.
-                        let mut m = Model::new();
-                        TRACE.with(|t| {
-                            let t = t.borrow();
-                            for (j, op) in stream.ops[..i].iter().enumerate() {
-                                m.step(op, Some(&ReplayLayout(&t.1[j].1)));
-                            }
-                        });
-                        let o = m.step(op, Some(&MmuLayout(&mmu)));
-                        model = Some(m);
-                        o
+                let (o, queries) = &shared.record[i];
+                if queries
+                    .iter()
+                    .all(|&(pid, page, ans)| mmu.vma_bounds(pid, page) == ans)
+                {
+                    *o
+                } else {
+                    // Diverged: rebuild the model up to op i from the record.
+                    let mut m = Model::new();
+                    for (op, (_, queries)) in stream.ops[..i].iter().zip(&shared.record) {
+                        m.step(op, Some(&ReplayLayout(queries)));
                     }
+                    let o = m.step(op, Some(&MmuLayout(&mmu)));
+                    model = Some(m);
+                    o
                 }
             }
         };
@@ -441,10 +446,6 @@ fn tree_stats<R: Rmap>(mmu: &Mmu<R>) -> Vec<TreeStat> {
     trees
 }
 
-/// Ops that Linux undoes completely when an allocation fails: a fork (as
-/// if it never happened) and a fault (nothing mapped). Splits, merges and
-/// moves may legitimately leave part of their work (the first split of an
-/// mprotect stays when the second fails).
 /// The checks after an op that was not pure: only the PTEs it set present
 /// when the design's epoch did not move and no VMA it tracks was unlinked,
 /// freed or resized (`Mmu::last_op_pte_delta`), else everything.
@@ -455,16 +456,19 @@ fn check_after_op_incremental<R: Rmap>(
     epoch0: Option<u64>,
     peak_vmas: u64,
 ) -> Result<(), Broken> {
-    let unchanged = epoch0.is_some() && mmu.rmap().epoch() == epoch0;
-    match mmu.last_op_pte_delta() {
-        Some(ptes) if unchanged && !opts.recheck_pure_ops => {
-            check::check_findability_delta(mmu, ptes)?;
-            check::check_bound(mmu, peak_vmas)
-        }
-        _ => check::check_after_op(mmu, peak_vmas),
+    let unchanged = !opts.recheck_pure_ops && epoch0.is_some() && mmu.rmap().epoch() == epoch0;
+    if unchanged && let Some(ptes) = mmu.last_op_pte_delta() {
+        check::check_findability_delta(mmu, ptes)?;
+        check::check_bound(mmu, peak_vmas)
+    } else {
+        check::check_after_op(mmu, peak_vmas)
     }
 }
 
+/// Ops that Linux undoes completely when an allocation fails: a fork (as
+/// if it never happened) and a fault (nothing mapped). Splits, merges and
+/// moves may legitimately leave part of their work (the first split of an
+/// mprotect stays when the second fails).
 fn leaves_no_trace(op: &Op) -> bool {
     matches!(op, Op::Fork { .. } | Op::Read { .. } | Op::Write { .. })
 }
@@ -607,74 +611,61 @@ pub struct Comparison {
     pub notes: Vec<String>,
 }
 
-/// Runs every spec, then compares them.
+/// Runs every spec, then compares them. The specs share one reference
+/// model ([`SharedModel`]) unless `opts.recheck_pure_ops` asks for one each.
 pub fn run_all(
     stream: &Stream,
     specs: &[DesignSpec],
     opts: &RunOptions,
 ) -> (Vec<RunReport>, Comparison) {
     let share = !opts.recheck_pure_ops;
-    // Whatever happens (a design's panic caught by an engine included), a
-    // later `DesignSpec::run` outside `run_all` must find the trace off.
-    struct OffAtExit;
-    impl Drop for OffAtExit {
-        fn drop(&mut self) {
-            TRACE.with(|t| t.borrow_mut().0 = TraceMode::Off);
-        }
-    }
-    let off_at_exit = OffAtExit;
+    let mut shared = SharedModel::default();
     let mut recorded = false;
     let mut runs: Vec<RunReport> = Vec::with_capacity(specs.len());
     for (k, s) in specs.iter().enumerate() {
-        TRACE.with(|t| {
-            let mut t = t.borrow_mut();
-            t.0 = if !share {
-                TraceMode::Off
-            } else if k == 0 {
-                t.1.clear();
-                TraceMode::Record
-            } else if recorded {
-                TraceMode::Replay
-            } else {
-                TraceMode::Off
-            };
-        });
-        let r = s.run(stream, opts);
+        shared.mode = match (share, k, recorded) {
+            (false, _, _) => ShareMode::Off,
+            (true, 0, _) => ShareMode::Record,
+            (true, _, true) => ShareMode::Replay,
+            (true, _, false) => ShareMode::Off,
+        };
+        let r = s.run_shared(stream, opts, &mut shared);
         // The record covers the whole stream only if design 0 ran it all
         // (the reference model records nothing).
         if k == 0 {
             recorded = share
                 && r.executed == stream.ops.len()
                 && r.failure.is_none()
-                && TRACE.with(|t| t.borrow().1.len()) == stream.ops.len();
+                && shared.record.len() == stream.ops.len();
         }
         runs.push(r);
     }
-    drop(off_at_exit);
     let cmp = compare_runs(&runs);
     (runs, cmp)
 }
 
+/// What a design run does with the [`SharedModel`].
 #[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
-enum TraceMode {
+pub(crate) enum ShareMode {
+    /// A model of its own; the record is untouched.
     #[default]
     Off,
+    /// A model of its own, each op's outcome and queries appended.
     Record,
+    /// The record's outcomes where this design's layout answers alike.
     Replay,
 }
 
 /// A layout query of the model: process, page, the VMA bounds answered.
 type Query = (Pid, u64, Option<(u64, u64)>);
 
-/// The mode of the design now running, then per op the model's outcome and
-/// its layout queries.
-type Trace = (TraceMode, Vec<(Outcome, Vec<Query>)>);
-
-thread_local! {
-    /// The reference model's record shared by the designs of one
-    /// [`run_all`]: the mode of the design now running, then per op the
-    /// model's outcome and the layout queries it asked with their answers.
-    static TRACE: std::cell::RefCell<Trace> = Default::default();
+/// The reference model's record shared by the designs of one [`run_all`]:
+/// per op, the model's outcome and the layout queries it asked with their
+/// answers.
+#[derive(Default)]
+pub(crate) struct SharedModel {
+    mode: ShareMode,
+    record: Vec<(Outcome, Vec<Query>)>,
 }
 
 /// The design's layout, each answer logged for the record.

@@ -793,22 +793,28 @@ impl<R: Rmap> Mmu<R> {
     /// The anonymous PTE at `pid:page`, if any.
     pub fn anon_pte_at(&self, pid: Pid, page: u64) -> Option<AnonPte> {
         let mm = self.m.mm(pid)?;
-        if let Pte::Present { frame, .. } = mm.pt[page as usize] {
-            let f = self.m.frame(frame);
-            if let FrameKind::Anon { mapping, index } = f.kind {
-                let vid = self.m.vma_lookup(pid, page)?;
-                return Some(AnonPte {
-                    pid,
-                    page,
-                    vma: vid,
-                    frame: frame.raw(),
-                    mapping,
-                    index,
-                    mapcount: f.mapcount,
-                });
-            }
-        }
-        None
+        self.anon_pte_in(pid, mm, self.m.vma_lookup(pid, page)?, page)
+    }
+
+    /// `pid:page`, in VMA `vma` of `pid`'s `mm`, if it maps an anonymous
+    /// frame present.
+    fn anon_pte_in(&self, pid: Pid, mm: &Mm, vma: VmaId, page: u64) -> Option<AnonPte> {
+        let Pte::Present { frame, .. } = mm.pt[page as usize] else {
+            return None;
+        };
+        let f = self.m.frame(frame);
+        let FrameKind::Anon { mapping, index } = f.kind else {
+            return None;
+        };
+        Some(AnonPte {
+            pid,
+            page,
+            vma,
+            frame: frame.raw(),
+            mapping,
+            index,
+            mapcount: f.mapcount,
+        })
     }
 
     /// Returns `o` from a path that changed nothing (see
@@ -892,22 +898,9 @@ impl<R: Rmap> Mmu<R> {
             let Some(mm) = mm else { continue };
             for &vid in mm.vmas.values() {
                 let v = self.m.vma(vid);
-                for a in v.start..v.end {
-                    if let Pte::Present { frame, .. } = mm.pt[a as usize] {
-                        let f = self.m.frame(frame);
-                        if let FrameKind::Anon { mapping, index } = f.kind {
-                            out.push(AnonPte {
-                                pid: Pid(i as u32),
-                                page: a,
-                                vma: vid,
-                                frame: frame.raw(),
-                                mapping,
-                                index,
-                                mapcount: f.mapcount,
-                            });
-                        }
-                    }
-                }
+                out.extend(
+                    (v.start..v.end).filter_map(|a| self.anon_pte_in(Pid(i as u32), mm, vid, a)),
+                );
             }
         }
     }
