@@ -5,7 +5,7 @@
 #   scripts/nightly.sh [MINUTES_PER_TARGET]   (default 10)
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); runs on stable with
-# `-s none` (shared/research/tooling.md §1). Optional: cargo-afl for the AFL
+# `-s none` (docs/fuzzing.md). Optional: cargo-afl for the AFL
 # leg (skipped when absent). Exit status 1 when a new failure was found.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,21 +52,41 @@ fi
     > out/nightly/builtin.log 2>&1 || true
 say "builtin: $(grep '^done' out/nightly/builtin.log | tail -1)"
 
-# 5. Minimise and import every crash as an .ops file.
-mkdir -p corpus/found
+# 5. Minimise and import every crash. `cargo fuzz tmin` writes
+# minimized-from-<sha1 of the crash>; only that file belongs to this crash
+# (an older minimized-from-* belongs to another one). When tmin fails, the
+# crash itself is imported.
+mkdir -p corpus/found corpus/parse-crashes
 new=0
+minimized() { # TARGET CRASH -> the minimized input, or the crash
+  local sha min
+  sha=$(sha1sum "$2" | cut -d' ' -f1)
+  min="fuzz/artifacts/$1/minimized-from-$sha"
+  rm -f "$min"
+  if cargo fuzz tmin -s none -O "$1" "$2" -- -runs=2000 >/dev/null 2>&1 && [ -f "$min" ]; then
+    echo "$min"
+  else
+    echo "$2"
+  fi
+}
 for crash in fuzz/artifacts/differential/crash-* out/nightly/afl/default/crashes/id:*; do
   [ -f "$crash" ] || continue
   name=$(basename "$crash" | tr ':,' '__')
-  cargo fuzz tmin -s none -O differential "$crash" -- -runs=2000 >/dev/null 2>&1 || true
-  min=$(ls -t fuzz/artifacts/differential/minimized-from-* 2>/dev/null | head -1 || true)
-  "$rmaplab" import "${min:-$crash}" --out "out/nightly/$name.ops"
+  min=$(minimized differential "$crash")
+  "$rmaplab" import "$min" --out "out/nightly/$name.ops"
   "$rmaplab" shrink "out/nightly/$name.ops" --out "corpus/found/$name.ops" || true
+  new=$((new + 1))
+done
+# A parse crash is a text input on which the parser panicked or did not
+# round-trip: kept as raw bytes, replayed by the `parse_crashes` test.
+for crash in fuzz/artifacts/parse/crash-*; do
+  [ -f "$crash" ] || continue
+  cp "$(minimized parse "$crash")" "corpus/parse-crashes/$(basename "$crash")"
   new=$((new + 1))
 done
 for f in out/nightly/builtin/*.ops; do
   [ -f "$f" ] || continue
   cp "$f" corpus/found/ && new=$((new + 1))
 done
-say "new failures imported into corpus/found/: $new"
+say "new failures imported into corpus/found/ and corpus/parse-crashes/: $new"
 [ "$new" -eq 0 ]
