@@ -7,8 +7,8 @@
 use rmaplab_impls::designs::chain_2010::{Chain2010, Era};
 use rmaplab_impls::designs::single_list_2004::SingleList2004;
 use rmaplab_impls::mmu::Mmu;
-use rmaplab_impls::op::{Advice, Kind, MremapTo, Op, Outcome, Pid, Prot};
 use rmaplab_impls::rmap::Rmap;
+use rmaplab_ops::{Advice, Kind, MremapTo, Op, Outcome, Pid, Prot};
 
 fn parse(line: &str) -> Op {
     let w: Vec<&str> = line.split_whitespace().collect();

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 
 use super::*;
 use crate::arena::{Arena, SecondaryMap};
-use crate::op::{Advice, Kind, MremapTo};
 use crate::rmap::{AllocSchedule, CloneOp, Counters, MergeSrc};
+use rmaplab_ops::{Advice, Kind, MremapTo};
 
 #[derive(Clone, Copy, Debug)]
 struct ToyVma {

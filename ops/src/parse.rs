@@ -1,4 +1,4 @@
-//! The parser of the op language's text form (`shared/spec/ops-v1.md`).
+//! The parser of the op language's text form (docs/op-language.md).
 //!
 //! Lines are split on `\n`; `#` starts a comment anywhere on a line; tokens
 //! are separated by whitespace. The first non-comment line may be
@@ -9,7 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::{Advice, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Stream};
+use crate::{Advice, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Stream};
 
 /// Why a text did not parse, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
