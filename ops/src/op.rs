@@ -256,7 +256,8 @@ impl Op {
     }
 }
 
-/// What executing one op reports (ops-v1 "What executing a stream reports").
+/// What executing one op reports (docs/op-language.md, "What executing a
+/// stream reports").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
     Ok,
