@@ -2,7 +2,7 @@
 //! their exact positions, and print/parse round trips.
 
 use rmaplab_ops::decode::{DecodeConfig, decode};
-use rmaplab_ops::parse::{ParseError, parse};
+use rmaplab_ops::parse::{ParseError, check_round_trip, parse};
 use rmaplab_ops::print::{print, print_op, print_with_header};
 use rmaplab_ops::{Advice, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Stream};
 
@@ -657,5 +657,8 @@ fn parser_never_panics() {
             let line = text.split('\n').nth(e.line - 1).expect("error line exists");
             assert!(e.col <= line.chars().count() + 1, "{text:?}: {e}");
         }
+        // What the `parse` fuzz target checks.
+        check_round_trip(text.as_bytes());
     }
+    check_round_trip(&[b'd', 0xff, 0xfe]);
 }

@@ -530,25 +530,3 @@ pub fn collect_ops(dir: &Path, out: &mut Vec<PathBuf>) {
         }
     }
 }
-
-/// The glue of the `parse` target: any text parses or fails cleanly, and
-/// what parses prints to a fixed point.
-pub fn parse_one(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    if let Ok(s) = rmaplab_ops::parse::parse(text) {
-        let printed = rmaplab_ops::print::print(&s);
-        let again = rmaplab_ops::parse::parse(&printed)
-            .unwrap_or_else(|e| panic!("printed stream does not parse: {e}\n{printed}"));
-        assert_eq!(
-            again.ops, s.ops,
-            "print/parse round trip changed the stream"
-        );
-        assert_eq!(
-            rmaplab_ops::print::print(&again),
-            printed,
-            "print is not canonical"
-        );
-    }
-}
