@@ -12,6 +12,8 @@
 //! - The MMU's own behaviour beyond the measured cases: errors and partial
 //!   effects, madvise fork flags, fault injection, swap and migration, the
 //!   violation report of a design whose walks miss pages.
+//!
+//! Section numbers (§3.2, ...) are those of docs/linux-6.18.md.
 
 mod replay;
 mod toy;
