@@ -5,6 +5,5 @@
 pub mod arena;
 pub mod designs;
 pub mod mmu;
-pub mod op;
 pub mod rmap;
 pub mod state;

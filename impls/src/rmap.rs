@@ -11,7 +11,7 @@
 use std::fmt;
 
 use crate::arena::Handle;
-use crate::op::Pid;
+use rmaplab_ops::Pid;
 
 /// Identity of a VMA: a generational handle into the MMU's VMA arena. A
 /// design that keeps a `VmaId` after the MMU freed that VMA holds a

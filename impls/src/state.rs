@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::op::Pid;
+use rmaplab_ops::Pid;
 
 /// The mapping kind as `/proc/PID/maps` shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -4,73 +4,14 @@
 //! anonymous PTE found by the design's walk, its mapping alive, the
 //! design's self-check) and the leak check after every process exits.
 
+use std::path::Path;
+
 use rmaplab_impls::designs::chain_2010::{Chain2010, Era};
 use rmaplab_impls::designs::single_list_2004::SingleList2004;
 use rmaplab_impls::mmu::Mmu;
-use rmaplab_impls::op::{Advice, Kind, MremapTo, Op, Outcome, Pid, Prot};
 use rmaplab_impls::rmap::Rmap;
-
-fn parse(line: &str) -> Op {
-    let w: Vec<&str> = line.split_whitespace().collect();
-    let pid = |s: &str| Pid(s.trim_start_matches('p').parse().unwrap());
-    let n = |s: &str| s.parse::<u64>().unwrap();
-    let prot = |s: &str| match s {
-        "none" => Prot::None,
-        "r" => Prot::R,
-        "rw" => Prot::Rw,
-        "rx" => Prot::Rx,
-        _ => Prot::Rwx,
-    };
-    match w[0] {
-        "mmap" => Op::Mmap {
-            pid: pid(w[1]),
-            addr: n(w[2]),
-            len: n(w[3]),
-            prot: prot(w[4]),
-            kind: Kind::Anon,
-            replace: false,
-        },
-        "munmap" => Op::Munmap {
-            pid: pid(w[1]),
-            addr: n(w[2]),
-            len: n(w[3]),
-        },
-        "mprotect" => Op::Mprotect {
-            pid: pid(w[1]),
-            addr: n(w[2]),
-            len: n(w[3]),
-            prot: prot(w[4]),
-        },
-        "mremap" => Op::Mremap {
-            pid: pid(w[1]),
-            old: n(w[2]),
-            old_len: n(w[3]),
-            new_len: n(w[4]),
-            to: (w.get(5) == Some(&"to")).then(|| MremapTo {
-                new: n(w[6]),
-                dontunmap: w.get(7) == Some(&"dontunmap"),
-            }),
-        },
-        "dontneed" => Op::Madvise {
-            pid: pid(w[1]),
-            addr: n(w[2]),
-            len: n(w[3]),
-            advice: Advice::DontNeed,
-        },
-        "fork" => Op::Fork { pid: pid(w[1]) },
-        "exit" => Op::Exit { pid: pid(w[1]) },
-        "r" => Op::Read {
-            pid: pid(w[1]),
-            addr: n(w[2]),
-        },
-        "w" => Op::Write {
-            pid: pid(w[1]),
-            addr: n(w[2]),
-            value: 7,
-        },
-        o => panic!("op {o}"),
-    }
-}
+use rmaplab_ops::corpus::{DumpRef, Header, parse_header, vma_text};
+use rmaplab_ops::{Advice, Kind, MremapTo, Op, Outcome, Pid, Prot};
 
 /// The oracle's per-op checks.
 fn check<R: Rmap>(m: &Mmu<R>, what: &str) {
@@ -106,153 +47,128 @@ fn teardown<R: Rmap>(m: &mut Mmu<R>, what: &str) {
     assert_eq!(m.anon_frames_live(), 0, "{what}: pages leaked");
 }
 
-fn layout<R: Rmap>(m: &Mmu<R>, p: u32) -> String {
-    m.state().procs[&Pid(p)]
-        .vmas
-        .iter()
-        .map(|v| {
-            if v.perms == "rw-p" {
-                format!("{}-{}", v.start, v.end)
-            } else {
-                format!("{}-{}({})", v.start, v.end, v.perms)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn run<R: Rmap>(rmap: R, script: &str, p: u32) -> String {
-    let mut m = Mmu::new(rmap);
-    for line in script.split(';').map(str::trim) {
-        let o = m.apply(&parse(line)).expect(line);
-        assert!(matches!(o, Outcome::Ok | Outcome::Value(_)), "{line}: {o}");
-        check(&m, line);
+/// The header's general (Linux 6.18) `vmas` lines for dump `which`.
+fn check_layouts<R: Rmap>(m: &Mmu<R>, header: &Header, which: DumpRef, what: &str) {
+    let st = m.state();
+    for exp in &header.dumps {
+        if exp.spec.is_some() || exp.dump != which || exp.field != "vmas" {
+            continue;
+        }
+        let got = st
+            .procs
+            .iter()
+            .find(|(p, _)| p.to_string() == exp.pid)
+            .map(|(_, p)| {
+                p.vmas
+                    .iter()
+                    .map(|v| vma_text(v.start, v.end, &v.perms, &v.kind.name(), v.offset))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            });
+        assert_eq!(
+            got.as_deref(),
+            Some(exp.value.as_str()),
+            "{what}: line {}: {} vmas at {which:?}",
+            exp.line,
+            exp.pid
+        );
     }
-    let l = layout(&m, p);
-    teardown(&mut m, script);
-    l
 }
 
-/// Cases where Linux 6.18 (and chain-2010's 2022 era) lays VMAs out by the
-/// singular-chain rules of live-kernel.md §4.5.
-const CASES_6_18: &[(&str, &str, u32, &str)] = &[
-    (
-        "N4",
-        "mmap p0 0 4 rw; w p0 0; mmap p0 8 4 rw; w p0 8; mmap p0 4 4 rw",
-        0,
-        "0-8 8-12",
-    ),
-    (
-        "N10",
-        "mmap p0 0 4 rw; w p0 0; fork p0; mmap p1 4 4 rw; mmap p0 4 4 rw",
-        1,
-        "0-4 4-8",
-    ),
-    (
-        "N15",
-        "mmap p0 0 4 rw; w p0 0; fork p0; mmap p1 8 4 rw; w p1 8; mmap p1 4 4 rw",
-        1,
-        "0-4 4-12",
-    ),
-    (
-        "S4",
-        "mmap p0 0 8 rw; mprotect p0 2 2 r; w p0 0; w p0 5; mprotect p0 2 2 rw",
-        0,
-        "0-4 4-8",
-    ),
-    (
-        "S5",
-        "mmap p0 0 8 rw; mprotect p0 2 2 rwx; w p0 2; mprotect p0 2 2 rw",
-        0,
-        "0-8",
-    ),
-    (
-        "S12",
-        "mmap p0 0 4 rw; w p0 0; mprotect p0 2 2 r; fork p0; mprotect p1 2 2 rw",
-        1,
-        "0-2 2-4",
-    ),
-    (
-        "R3",
-        "mmap p0 0 4 rw; w p0 0; mmap p0 8 4 rw; mremap p0 8 4 4 to 4",
-        0,
-        "0-8",
-    ),
-    (
-        "R4",
-        "mmap p0 0 4 rw; mmap p0 8 4 rw; w p0 8; mremap p0 8 4 4 to 4",
-        0,
-        "0-4 4-8",
-    ),
-    (
-        "R6",
-        "mmap p0 0 8 rw; w p0 0; w p0 5; mremap p0 4 4 4 to 20; mremap p0 20 4 4 to 4",
-        0,
-        "0-8",
-    ),
-    (
-        "R8",
-        "mmap p0 0 4 rw; w p0 0; mmap p0 8 4 rw; mremap p0 0 4 8",
-        0,
-        "0-12",
-    ),
-    (
-        "copied_from",
-        "mmap p0 0 8 rw; w p0 4; w p0 5; mremap p0 4 4 4 to 20; munmap p0 0 4; \
-         mmap p0 0 4 rw; mremap p0 20 4 4 to 4 dontunmap",
-        0,
-        "0-8 20-24",
-    ),
-    (
-        "R11b",
-        "mmap p0 0 4 rw; mremap p0 0 4 4 to 4 dontunmap",
-        0,
-        "0-8",
-    ),
-    (
-        "F3",
-        "mmap p0 0 4 rw; w p0 0; mmap p0 8 4 rw; w p0 8; mmap p0 4 4 rwx; w p0 4; \
-         mprotect p0 4 4 rw",
-        0,
-        "0-4 4-12",
-    ),
-    (
-        "F5",
-        "mmap p0 0 4 rw; w p0 0; fork p0; mmap p1 4 4 rwx; w p1 4; mprotect p1 4 4 rw",
-        1,
-        "0-4 4-8",
-    ),
-    (
-        "A1",
-        "mmap p0 0 4 rw; w p0 0; dontneed p0 0 4; mremap p0 0 4 4 to 20; mmap p0 24 4 rw",
-        0,
-        "20-24 24-28",
-    ),
-    (
-        "U2",
-        "mmap p0 0 12 rw; w p0 0; w p0 11; munmap p0 4 4; fork p0; mmap p1 4 4 rw",
-        1,
-        "0-4 4-8 8-12",
-    ),
+/// Runs a stream in the corpus-file format on `rmap`: every op gives its
+/// stated outcome (`ok` when none is stated) and keeps the invariants;
+/// with `layouts`, every general `vmas` line holds; nothing leaks.
+fn run<R: Rmap>(rmap: R, what: &str, text: &str, layouts: bool) {
+    let stream = rmaplab_ops::parse::parse(text).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let header = parse_header(text, &stream, |s| Ok(s.to_string()))
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let mut m = Mmu::new(rmap);
+    let mut dumps = 0;
+    for (i, op) in stream.ops.iter().enumerate() {
+        let at = format!("{what}:{}", stream.lines[i]);
+        let o = m.apply(op).unwrap_or_else(|v| panic!("{at}: {v:?}"));
+        match header.outcome_of(i) {
+            Some(want) => assert_eq!(o, want, "{at}"),
+            None => assert!(matches!(o, Outcome::Ok | Outcome::Value(_)), "{at}: {o}"),
+        }
+        check(&m, &at);
+        if *op == Op::Dump {
+            dumps += 1;
+            if layouts {
+                check_layouts(&m, &header, DumpRef::Nth(dumps), what);
+            }
+        }
+    }
+    if layouts {
+        check_layouts(&m, &header, DumpRef::Final, what);
+    }
+    teardown(&mut m, what);
+}
+
+/// Measured cases (`corpus/live-kernel/`) where Linux 6.18 (and chain-2010's
+/// 2022 era) lays VMAs out by the singular-chain rules of
+/// docs/linux-6.18.md §4.5.
+const CASES_6_18: &[&str] = &[
+    "n04-mmap-between-two-anon-vmas",
+    "n10-mmap-in-forked-child",
+    "n15-child-mmap-between-inherited-and-own",
+    "s04-split-two-anon-vmas-restore",
+    "s05-middle-rwx-written-restore",
+    "s12-split-then-fork-restore",
+    "r03-move-unfaulted-next-to-faulted",
+    "r04-move-faulted-next-to-unfaulted",
+    "r06-move-half-away-and-back",
+    "r08-grow-into-unfaulted-next",
+    "r11b-dontunmap-unfaulted-adjacent",
+    "f03-first-write-tries-next-first",
+    "f05-child-first-write-no-reuse",
+    "a01-anon-vma-survives-dontneed",
+    "u02-refill-hole-in-child",
 ];
+
+/// Not a measured case: a faulted VMA moved back next to an unfaulted
+/// neighbour with linear pgoff merges into it (`vma_expand`'s
+/// `dup_anon_vma(target, copied_from)`, 61f67c230a5e).
+const COPIED_FROM: &str = "\
+mmap p0 0 8 rw anon
+write p0 4 1
+write p0 5 2
+mremap p0 4 4 4 to 20
+munmap p0 0 4
+mmap p0 0 4 rw anon
+mremap p0 20 4 4 to 4 dontunmap
+# final: p0 vmas 0-8 20-24
+";
+
+/// (name, text) of every case above.
+fn cases_6_18() -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/live-kernel");
+    let mut out: Vec<(String, String)> = CASES_6_18
+        .iter()
+        .map(|name| {
+            let path = dir.join(format!("{name}.ops"));
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            (name.to_string(), text)
+        })
+        .collect();
+    out.push(("copied_from".into(), COPIED_FROM.into()));
+    out
+}
 
 #[test]
 fn chain_2010_era_2022_lays_out_as_linux_6_18() {
-    for (id, script, p, want) in CASES_6_18 {
-        assert_eq!(
-            run(Chain2010::new(Era::E2022), script, *p),
-            *want,
-            "{id}: {script}"
-        );
+    for (name, text) in cases_6_18() {
+        run(Chain2010::new(Era::E2022), &name, &text, true);
     }
 }
 
 #[test]
 fn every_design_keeps_the_invariants_on_the_live_kernel_cases() {
-    for (_, script, p, _) in CASES_6_18 {
-        run(SingleList2004::new(), script, *p);
+    for (name, text) in cases_6_18() {
+        run(SingleList2004::new(), &name, &text, false);
         for era in Era::ALL {
-            run(Chain2010::new(era), script, *p);
+            run(Chain2010::new(era), &name, &text, false);
         }
     }
 }

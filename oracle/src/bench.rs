@@ -10,8 +10,8 @@ use rand::{Rng, SeedableRng};
 
 use crate::design::DesignSpec;
 use crate::fuzzing::check_stream;
-use crate::ops::decode::{DecodeConfig, decode};
-use crate::ops::{Kind, Op, Pid, Prot, Stream};
+use rmaplab_ops::decode::{DecodeConfig, decode};
+use rmaplab_ops::{Kind, Op, Pid, Prot, Stream};
 
 /// Random decoded streams of (nearly) `ops` ops each: [`stream_inputs`]
 /// through the decoder.

@@ -7,8 +7,8 @@
 use std::fmt;
 
 use rmaplab_impls::mmu::{AnonPte, Mmu, Violation};
-use rmaplab_impls::op::Pid;
 use rmaplab_impls::rmap::{Rmap, RmapError};
+use rmaplab_ops::Pid;
 
 /// Names of the invariants, as reports spell them.
 pub mod invariant {

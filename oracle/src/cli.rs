@@ -10,9 +10,9 @@ use rand::{Rng, SeedableRng};
 
 use crate::bugs::CATALOGUE;
 use crate::design::DesignSpec;
-use crate::ops::{Stream, parse::parse, print::print};
 use crate::report;
 use crate::runner::{RunOptions, run_all};
+use rmaplab_ops::{Stream, parse::parse, print::print};
 
 /// Exit status for a failed invariant.
 pub const EXIT_FAIL: u8 = 1;
@@ -156,8 +156,8 @@ pub struct FuzzArgs {
 /// `rmaplab fuzz`: the built-in engine.
 pub fn fuzz(a: &FuzzArgs) -> ExitCode {
     use crate::fuzzing::{EngineConfig, run_engine, seeds_from_dir};
-    use crate::ops::decode::DecodeConfig;
-    if a.window == 0 || a.window > rmaplab_impls::op::WINDOW_PAGES {
+    use rmaplab_ops::decode::DecodeConfig;
+    if a.window == 0 || a.window > rmaplab_ops::WINDOW_PAGES {
         return usage_error("--window must be 1..=256 pages");
     }
     let decode = DecodeConfig {
@@ -233,13 +233,13 @@ pub fn import(artifact: &Path, out: Option<&Path>) -> ExitCode {
         Ok(b) => b,
         Err(e) => return usage_error(&format!("{}: cannot read: {e}", artifact.display())),
     };
-    let stream = crate::ops::decode::decode(&bytes, &crate::ops::decode::DecodeConfig::default());
+    let stream = rmaplab_ops::decode::decode(&bytes, &rmaplab_ops::decode::DecodeConfig::default());
     let header = vec![format!(
         "imported from {} ({} bytes)",
         artifact.display(),
         bytes.len()
     )];
-    let text = crate::ops::print::print_with_header(&stream, &header);
+    let text = rmaplab_ops::print::print_with_header(&stream, &header);
     write_or_print(out, &text)
 }
 
@@ -295,7 +295,7 @@ pub fn shrink(path: &Path, specs: &[DesignSpec], out: Option<&Path>) -> ExitCode
 
 /// `rmaplab seeds`: encode `.ops` files as seed inputs for libFuzzer/AFL.
 pub fn seeds(dir: &Path, out: &Path) -> ExitCode {
-    let cfg = crate::ops::decode::DecodeConfig::default();
+    let cfg = rmaplab_ops::decode::DecodeConfig::default();
     let mut files = Vec::new();
     crate::fuzzing::collect_ops(dir, &mut files);
     if let Err(e) = std::fs::create_dir_all(out) {
@@ -305,7 +305,7 @@ pub fn seeds(dir: &Path, out: &Path) -> ExitCode {
     for f in &files {
         let enc = load(f)
             .ok()
-            .and_then(|s| crate::ops::decode::encode(&s, &cfg).ok());
+            .and_then(|s| rmaplab_ops::decode::encode(&s, &cfg).ok());
         match enc {
             Some(bytes) => {
                 let name = f.file_stem().map(|s| s.to_string_lossy().to_string());
@@ -366,7 +366,7 @@ fn host_kernel_name() -> String {
 /// design, every outcome side by side, a diff at every dump.
 pub fn kernel(path: &Path, specs: &[DesignSpec]) -> ExitCode {
     use crate::kernel_diff::{MismatchKind, run_and_compare};
-    use rmaplab_impls::op::{Op, Outcome};
+    use rmaplab_ops::{Op, Outcome};
     let stream = match load(path) {
         Ok(s) => s,
         Err(e) => return usage_error(&e),
@@ -453,7 +453,7 @@ pub fn kernel(path: &Path, specs: &[DesignSpec]) -> ExitCode {
         let mut row = format!(
             "{:>5}  {:<36} {:<14}",
             stream.lines[i],
-            crate::ops::print::print_op(op),
+            rmaplab_ops::print::print_op(op),
             k.map_or("-".into(), |o| o.to_string())
         );
         let mut differs = false;
@@ -587,7 +587,7 @@ fn write_kernel_finding(
     header: Vec<String>,
 ) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let text = crate::ops::print::print_with_header(stream, &header);
+    let text = rmaplab_ops::print::print_with_header(stream, &header);
     let who: String = who
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
@@ -606,9 +606,9 @@ fn write_kernel_finding(
 /// shrunk (ops dropped one at a time, bounded) and saved.
 pub fn kernel_fuzz(a: &KernelFuzzArgs) -> ExitCode {
     use crate::kernel_diff::{run_and_compare, shrink_by_dropping};
-    use crate::ops::decode::{DecodeConfig, decode};
     use rand::rngs::SmallRng;
     use rand::{Rng, SeedableRng};
+    use rmaplab_ops::decode::{DecodeConfig, decode};
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::time::{Duration, Instant};
@@ -616,7 +616,7 @@ pub fn kernel_fuzz(a: &KernelFuzzArgs) -> ExitCode {
     if let Err(code) = host_serves() {
         return code;
     }
-    if a.window == 0 || a.window > rmaplab_impls::op::WINDOW_PAGES {
+    if a.window == 0 || a.window > rmaplab_ops::WINDOW_PAGES {
         return usage_error("--window must be 1..=256 pages");
     }
     let decode_cfg = DecodeConfig {
@@ -783,9 +783,9 @@ pub fn kernel_fuzz(a: &KernelFuzzArgs) -> ExitCode {
 /// `rmaplab kernel --bench N`: streams per second on the host kernel.
 pub fn kernel_bench(n: usize) -> ExitCode {
     use crate::kernel_diff::{default_specs, run_and_compare};
-    use crate::ops::decode::{DecodeConfig, decode};
     use rand::rngs::SmallRng;
     use rand::{Rng, SeedableRng};
+    use rmaplab_ops::decode::{DecodeConfig, decode};
     use std::time::Instant;
     if let Err(code) = host_serves() {
         return code;
@@ -926,13 +926,13 @@ pub fn bench(
     if rss_execs > 0 {
         println!("\n# RSS over {rss_execs} execs (all designs)");
         let mut rng = SmallRng::seed_from_u64(3);
-        let cfg = crate::ops::decode::DecodeConfig::default();
+        let cfg = rmaplab_ops::decode::DecodeConfig::default();
         let step = (rss_execs / 10).max(1);
         for i in 0..rss_execs {
             let bytes: Vec<u8> = (0..rng.random_range(0..800))
                 .map(|_| rng.random())
                 .collect();
-            let _ = crate::fuzzing::check_stream(&crate::ops::decode::decode(&bytes, &cfg), specs);
+            let _ = crate::fuzzing::check_stream(&rmaplab_ops::decode::decode(&bytes, &cfg), specs);
             if (i + 1) % step == 0 {
                 println!(
                     "after {:>8} execs: RSS {} KiB",

@@ -8,8 +8,8 @@ use rmaplab_impls::designs::chain_2010::{Chain2010, Era};
 use rmaplab_impls::designs::prealloc_2026::Prealloc2026;
 use rmaplab_impls::designs::single_list_2004::SingleList2004;
 
-use crate::ops::Stream;
 use crate::runner::{RunOptions, RunReport, SharedModel, run_design_shared, run_reference};
+use rmaplab_ops::Stream;
 
 /// A design as the CLI names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -38,10 +38,10 @@
 
 use std::fmt::Write as _;
 
-use rmaplab_impls::op::{Advice, Kind, NR_FILES, Op, Prot, WINDOW_PAGES};
+use rmaplab_ops::{Advice, Kind, NR_FILES, Op, Prot, WINDOW_PAGES};
 
-use crate::ops::Stream;
-use crate::ops::print::print_op;
+use rmaplab_ops::Stream;
+use rmaplab_ops::print::print_op;
 
 const PAGE: u64 = 4096;
 
@@ -940,7 +940,7 @@ static void teardown(void)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::parse::parse;
+    use rmaplab_ops::parse::parse;
 
     #[test]
     fn one_statement_per_op_with_its_text() {

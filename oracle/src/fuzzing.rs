@@ -15,11 +15,11 @@ use rand::{Rng, SeedableRng};
 use rmaplab_impls::mmu::MmuStats;
 
 use crate::design::{DesignSpec, canonical_specs};
-use crate::ops::decode::{DecodeConfig, decode, encode};
-use crate::ops::print::print_with_header;
-use crate::ops::{Op, Stream};
 use crate::runner::{RunOptions, run_all};
 use crate::shrink::{Signature, shrink};
+use rmaplab_ops::decode::{DecodeConfig, decode, encode};
+use rmaplab_ops::print::print_with_header;
+use rmaplab_ops::{Op, Stream};
 
 /// A failing input found by an engine.
 #[derive(Clone, Debug)]
@@ -510,7 +510,7 @@ pub fn seeds_from_dir(dir: &Path, cfg: &DecodeConfig) -> Vec<Vec<u8>> {
     files
         .iter()
         .filter_map(|p| std::fs::read_to_string(p).ok())
-        .filter_map(|t| crate::ops::parse::parse(&t).ok())
+        .filter_map(|t| rmaplab_ops::parse::parse(&t).ok())
         .filter_map(|s| encode(&s, cfg).ok())
         .collect()
 }
@@ -528,27 +528,5 @@ pub fn collect_ops(dir: &Path, out: &mut Vec<PathBuf>) {
         } else if p.extension().is_some_and(|e| e == "ops") {
             out.push(p);
         }
-    }
-}
-
-/// The glue of the `parse` target: any text parses or fails cleanly, and
-/// what parses prints to a fixed point.
-pub fn parse_one(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    if let Ok(s) = crate::ops::parse::parse(text) {
-        let printed = crate::ops::print::print(&s);
-        let again = crate::ops::parse::parse(&printed)
-            .unwrap_or_else(|e| panic!("printed stream does not parse: {e}\n{printed}"));
-        assert_eq!(
-            again.ops, s.ops,
-            "print/parse round trip changed the stream"
-        );
-        assert_eq!(
-            crate::ops::print::print(&again),
-            printed,
-            "print is not canonical"
-        );
     }
 }

@@ -33,8 +33,8 @@
 //! `$RMAPLAB_PUPPET`, next to the running executable, then one directory up
 //! (integration tests run from `target/*/deps/`).
 
-use rmaplab_impls::op::Op;
 use rmaplab_impls::state::State;
+use rmaplab_ops::Op;
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod linux;
@@ -76,7 +76,7 @@ pub fn elf_is_static(path: &std::path::Path) -> Option<bool> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KernelRun {
     /// One outcome per op, in stream order.
-    pub outcomes: Vec<rmaplab_impls::op::Outcome>,
+    pub outcomes: Vec<rmaplab_ops::Outcome>,
     /// One state per `dump` op, then the state after the last op unless
     /// the stream ends with `dump` (the numbering of `runner.rs`), as the
     /// emulator reports them.
@@ -117,7 +117,7 @@ pub fn run_on_kernel(ops: &[Op]) -> Result<KernelRun, String> {
 /// A small stream for `rmaplab kernel --bench` (about 20 ops, 3 processes,
 /// a file mapping, 2 dumps), varied by `seed`.
 pub fn bench_stream(seed: u64) -> Vec<Op> {
-    use rmaplab_impls::op::{Advice, Kind, MremapTo, Pid, Prot};
+    use rmaplab_ops::{Advice, Kind, MremapTo, Pid, Prot};
     // xorshift64*, seeded away from zero.
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut rnd = |m: u64| {

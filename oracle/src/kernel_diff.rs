@@ -34,15 +34,15 @@
 
 use std::fmt;
 
-use rmaplab_impls::op::{Op, Outcome};
 use rmaplab_impls::state::State;
+use rmaplab_ops::{Op, Outcome};
 
 use crate::design::{DesignName, DesignSpec};
 use crate::kernel::KernelRun;
-use crate::ops::Stream;
-use crate::ops::print::print_op;
 use crate::report::{CanonProc, canonicalize};
 use crate::runner::{RunOptions, RunReport};
+use rmaplab_ops::Stream;
+use rmaplab_ops::print::print_op;
 
 /// At most this many differing page cells are spelled out per process.
 const MAX_CELLS_SHOWN: usize = 6;

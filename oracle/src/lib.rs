@@ -1,9 +1,9 @@
-//! rmaplab: the op language, the reference model, the oracle, the
-//! differential runner and the CLI's library half.
+//! rmaplab: the reference model, the oracle, the differential runner and
+//! the CLI's library half (the op language is the `rmaplab-ops` crate).
 //!
-//! Layout (wasmtime `crates/fuzzing` style): generators (`ops::decode`) and
-//! oracles (`check`) live here; the fuzz targets in `fuzz/` are a few lines
-//! of glue over [`fuzzing`].
+//! Layout (wasmtime `crates/fuzzing` style): the generator is
+//! `rmaplab_ops::decode`, the oracles (`check`) live here; the fuzz targets
+//! in `fuzz/` are a few lines of glue over [`fuzzing`].
 
 pub mod bench;
 pub mod bugs;
@@ -16,7 +16,6 @@ pub mod fuzzing;
 pub mod kernel;
 pub mod kernel_diff;
 pub mod model;
-pub mod ops;
 pub mod report;
 pub mod runner;
 pub mod shrink;

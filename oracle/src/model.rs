@@ -28,10 +28,10 @@
 
 use std::collections::BTreeMap;
 
-use rmaplab_impls::op::{
+use rmaplab_impls::state::{MapKind, ProcState, State, VmaLine};
+use rmaplab_ops::{
     Advice, Errno, FILE_PAGES, Kind, MremapTo, NR_FILES, Op, Outcome, Pid, Prot, WINDOW_PAGES,
 };
-use rmaplab_impls::state::{MapKind, ProcState, State, VmaLine};
 
 /// Where VMA boundaries are (only mremap outcomes depend on them).
 pub trait Layout {

@@ -6,12 +6,12 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use rmaplab_impls::op::Outcome;
 use rmaplab_impls::state::{FrameRef, State};
+use rmaplab_ops::Outcome;
 use serde_json::{Map, Value, json};
 
-use crate::ops::print::print_op;
 use crate::runner::{Comparison, Failure, RunReport};
+use rmaplab_ops::print::print_op;
 
 /// A dump with frame classes instead of frame identities.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -216,7 +216,7 @@ pub fn run_text(run: &RunReport, stats: bool) -> String {
     let mut dumps = run.dumps.iter().peekable();
     for r in &run.outcomes {
         let _ = writeln!(s, "{:>5}  {:<40} {}", r.line, print_op(&r.op), r.outcome);
-        if matches!(r.op, rmaplab_impls::op::Op::Dump)
+        if matches!(r.op, rmaplab_ops::Op::Dump)
             && let Some(d) = dumps.next_if(|d| d.line == r.line)
         {
             s.push_str(&state_text(&d.state));

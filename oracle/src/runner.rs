@@ -5,14 +5,14 @@
 use std::fmt;
 
 use rmaplab_impls::mmu::{Mmu, MmuStats};
-use rmaplab_impls::op::{Op, Outcome, Pid};
 use rmaplab_impls::rmap::{Counters, Rmap};
 use rmaplab_impls::state::State;
+use rmaplab_ops::{Op, Outcome, Pid};
 
 use crate::check::{self, Broken, invariant};
 use crate::design::DesignSpec;
 use crate::model::{Layout, Model};
-use crate::ops::{Stream, print::print_op};
+use rmaplab_ops::{Stream, print::print_op};
 
 /// How much a run records.
 #[derive(Clone, Debug)]
@@ -315,7 +315,7 @@ pub(crate) fn run_design_shared<R: Rmap>(
             "may_allocate said no but the op reached an allocation"
         );
         if fired
-            && got == Outcome::Err(rmaplab_impls::op::Errno::ENOMEM)
+            && got == Outcome::Err(rmaplab_ops::Errno::ENOMEM)
             && let Some((c0, s0)) = &before
             && let Err(b) = check_no_trace(&mmu, c0, s0)
         {

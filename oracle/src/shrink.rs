@@ -2,8 +2,8 @@
 //! while the same design still fails the same invariant.
 
 use crate::design::DesignSpec;
-use crate::ops::{MremapTo, Op, Stream};
 use crate::runner::{RunOptions, run_all};
+use rmaplab_ops::{MremapTo, Op, Stream};
 
 /// What a failure is, for "still the same failure" decisions.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use crate::design::DesignSpec;
 use crate::fuzzing::{EngineConfig, Finding, check_stream, run_engine, spec_words};
-use crate::ops::decode::{DecodeConfig, decode};
-use crate::ops::print::print_with_header;
 use crate::shrink::{shrink, signature};
+use rmaplab_ops::decode::{DecodeConfig, decode};
+use rmaplab_ops::print::print_with_header;
 
 /// What one hunt did.
 #[derive(Clone, Debug)]

@@ -166,11 +166,11 @@ fn bench_emits_its_throughput_streams_as_fuzzer_inputs() {
     files.sort();
     assert_eq!(files.len(), 7);
     // What a fuzz target decodes from them is what `bench` times.
-    let cfg = rmaplab::ops::decode::DecodeConfig::default();
+    let cfg = rmaplab_ops::decode::DecodeConfig::default();
     let timed = rmaplab::bench::streams(7, 64, 1);
     for (f, s) in files.iter().zip(&timed) {
         let bytes = std::fs::read(f).unwrap();
-        assert_eq!(&rmaplab::ops::decode::decode(&bytes, &cfg), s);
+        assert_eq!(&rmaplab_ops::decode::decode(&bytes, &cfg), s);
         assert_eq!(s.ops.len(), 64);
     }
     let _ = std::fs::remove_dir_all(&dir);

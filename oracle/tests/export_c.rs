@@ -12,12 +12,12 @@ use std::process::Command;
 use rmaplab::design::{DesignName, DesignSpec};
 use rmaplab::export_c::export_c_annotated;
 use rmaplab::kernel::host_can_serve;
-use rmaplab::ops::decode::{DecodeConfig, decode};
-use rmaplab::ops::parse::parse;
-use rmaplab::ops::print::{print, print_op};
-use rmaplab::ops::{Op, Stream};
 use rmaplab::report::canonicalize;
 use rmaplab::runner::RunOptions;
+use rmaplab_ops::decode::{DecodeConfig, decode};
+use rmaplab_ops::parse::parse;
+use rmaplab_ops::print::{print, print_op};
+use rmaplab_ops::{Op, Stream};
 
 /// Corpus files replayed through C (layouts, COW, errors, files, shmem).
 const CORPUS: &[&str] = &[

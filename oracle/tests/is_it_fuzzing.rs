@@ -6,7 +6,7 @@
 
 use rmaplab::design::{DesignName, DesignSpec, canonical_specs};
 use rmaplab::fuzzing::{EngineConfig, EngineStats, run_engine};
-use rmaplab::ops::decode::DecodeConfig;
+use rmaplab_ops::decode::DecodeConfig;
 
 fn engine(specs: Vec<DesignSpec>, execs: u64) -> EngineStats {
     run_engine(&EngineConfig {

@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 
 use rmaplab::kernel::{KernelRun, bench_stream, host_can_serve, run_on_kernel};
 use rmaplab::model::Model;
-use rmaplab::ops::parse::parse;
-use rmaplab_impls::op::{Errno, Outcome, Pid};
 use rmaplab_impls::state::{FrameRef, MapKind, State};
+use rmaplab_ops::parse::parse;
+use rmaplab_ops::{Errno, Outcome, Pid};
 
 /// Runs `text` on the kernel, or `None` (after saying why) when the host
 /// cannot serve.

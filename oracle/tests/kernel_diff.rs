@@ -25,14 +25,14 @@ use rmaplab::kernel_diff::{
     CompareOptions, MismatchKind, compare, compare_specs, compare_with, default_specs,
     run_and_compare,
 };
-use rmaplab::ops::Stream;
-use rmaplab::ops::decode::{DecodeConfig, decode};
-use rmaplab::ops::parse::parse;
-use rmaplab::ops::print::print;
 use rmaplab::report::canonicalize;
 use rmaplab::runner::{DumpRecord, OpRecord, RunReport, RunStats};
-use rmaplab_impls::op::{Errno, Op, Outcome, Pid};
 use rmaplab_impls::state::{FrameRef, MapKind, ProcState, State, VmaLine};
+use rmaplab_ops::Stream;
+use rmaplab_ops::decode::{DecodeConfig, decode};
+use rmaplab_ops::parse::parse;
+use rmaplab_ops::print::print;
+use rmaplab_ops::{Errno, Op, Outcome, Pid};
 
 fn serves() -> bool {
     match host_can_serve() {

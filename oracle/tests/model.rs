@@ -1,8 +1,8 @@
 //! The reference model, rule by rule (ops built with the `Op` enum).
 
 use rmaplab::model::{Layout, Model};
-use rmaplab_impls::op::{Advice, Errno, Kind, MremapTo, Op, Outcome, Pid, Prot};
 use rmaplab_impls::state::{MapKind, VmaLine};
+use rmaplab_ops::{Advice, Errno, Kind, MremapTo, Op, Outcome, Pid, Prot};
 
 const P0: Pid = Pid(0);
 const P1: Pid = Pid(1);

@@ -10,10 +10,10 @@ use std::path::Path;
 
 use rmaplab::design::canonical_specs;
 use rmaplab::fuzzing::collect_ops;
-use rmaplab::ops::decode::{DecodeConfig, decode};
-use rmaplab::ops::parse::parse;
-use rmaplab::ops::{Op, Stream};
 use rmaplab::runner::RunOptions;
+use rmaplab_ops::decode::{DecodeConfig, decode};
+use rmaplab_ops::parse::parse;
+use rmaplab_ops::{Op, Stream};
 
 fn streams() -> Vec<(String, Stream)> {
     let mut files = Vec::new();
@@ -87,7 +87,7 @@ fn failing_each_allocation_in_turn_keeps_every_invariant() {
                     "{}: {name} with allocation {n} of {count} failing: {}\n{}",
                     spec.label(),
                     r.failure.as_ref().unwrap(),
-                    rmaplab::ops::print::print(&injected)
+                    rmaplab_ops::print::print(&injected)
                 );
                 if let Some(site) = r.failed_site {
                     failed_sites

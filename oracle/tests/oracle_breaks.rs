@@ -4,14 +4,14 @@
 //! right invariant, and a corpus file whose expectation is wrong must fail.
 
 use rmaplab::design::{DesignName, DesignSpec};
-use rmaplab::ops::Stream;
-use rmaplab::ops::parse::parse;
 use rmaplab::runner::{RunOptions, RunReport, run_design};
 use rmaplab_impls::designs::chain_2010::{Chain2010, Era};
 use rmaplab_impls::designs::single_list_2004::SingleList2004;
 use rmaplab_impls::rmap::{
     AllocSchedule, AnonMapping, CloneOp, Counters, MergeSrc, Rmap, RmapError, VmaId, VmaView,
 };
+use rmaplab_ops::Stream;
+use rmaplab_ops::parse::parse;
 
 /// How a wrapped design is broken.
 #[derive(Clone, Copy, PartialEq, Eq)]

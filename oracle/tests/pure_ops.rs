@@ -18,12 +18,12 @@ use rand::{Rng, SeedableRng};
 use rmaplab::bugs::CATALOGUE;
 use rmaplab::corpus::parse_corpus;
 use rmaplab::design::{DesignName, DesignSpec, EraName, canonical_specs};
-use rmaplab::ops::decode::{DecodeConfig, decode};
 use rmaplab::runner::{RunOptions, run_all};
 use rmaplab_impls::designs::chain_2010::Chain2010;
 use rmaplab_impls::mmu::Mmu;
+use rmaplab_ops::decode::{DecodeConfig, decode};
 
-fn random_streams(n: usize, seed: u64) -> Vec<rmaplab::ops::Stream> {
+fn random_streams(n: usize, seed: u64) -> Vec<rmaplab_ops::Stream> {
     let mut rng = SmallRng::seed_from_u64(seed);
     let cfg = DecodeConfig::default();
     (0..n)
@@ -35,7 +35,7 @@ fn random_streams(n: usize, seed: u64) -> Vec<rmaplab::ops::Stream> {
         .collect()
 }
 
-fn same_reports(spec: &DesignSpec, streams: &[rmaplab::ops::Stream]) -> usize {
+fn same_reports(spec: &DesignSpec, streams: &[rmaplab_ops::Stream]) -> usize {
     let skip = RunOptions::default();
     let recheck = RunOptions {
         recheck_pure_ops: true,
@@ -123,7 +123,7 @@ fn skipping_checks_after_pure_ops_never_changes_a_corpus_verdict() {
 
 #[test]
 fn reads_of_present_pages_and_early_errors_are_pure_and_faults_are_not() {
-    use rmaplab::ops::parse::parse;
+    use rmaplab_ops::parse::parse;
     let s = parse(
         "mmap p0 0 4 rw anon\nread p0 0\nread p0 0\nwrite p0 1 5\nwrite p0 1 6\n\
          mmap p0 0 1 rw anon\nmunmap p0 300 1\nfork p9\nread p0 9\ndump\nfork p0\n",
@@ -159,7 +159,7 @@ fn sharing_the_reference_model_never_changes_a_run_all() {
     // VMA with the inherited one (N10), so its model answers `ok` where the
     // later designs must be told EFAULT (old range across two VMAs).
     streams.push(
-        rmaplab::ops::parse::parse(
+        rmaplab_ops::parse::parse(
             "mmap p0 0 4 rw anon\nwrite p0 0 1\nfork p0\nmmap p1 4 4 rw anon\nmremap p1 0 8 10\n",
         )
         .unwrap(),

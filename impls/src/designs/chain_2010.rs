@@ -1697,7 +1697,7 @@ impl Rmap for Chain2010 {
         // then grouped by (mm, anon_vma) (stable: in VMA order) and each is
         // compared with the first of its group.
         let mut sets: Vec<Handle> = Vec::new();
-        let mut groups: Vec<((crate::op::Pid, Handle), VmaId, usize, usize)> = Vec::new();
+        let mut groups: Vec<((rmaplab_ops::Pid, Handle), VmaId, usize, usize)> = Vec::new();
         for (vma, st) in self.vmas.iter() {
             let Some(av) = st.anon_vma else { continue };
             let mm = view.vma_info(vma).expect("checked above").mm;
@@ -1846,8 +1846,8 @@ impl Rmap for Chain2010 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::op::Pid;
     use crate::rmap::VmaInfo;
+    use rmaplab_ops::Pid;
 
     /// A tiny stand-in for the MMU: VMAs in a generational arena.
     #[derive(Default)]

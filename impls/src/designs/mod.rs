@@ -17,8 +17,8 @@ mod tests {
     use super::chain_2010::{Chain2010, Era};
     use super::single_list_2004::SingleList2004;
     use crate::arena::Arena;
-    use crate::op::Pid;
     use crate::rmap::{AnonMapping, CloneOp, MergeSrc, Rmap, VmaId, VmaInfo, VmaView};
+    use rmaplab_ops::Pid;
 
     #[derive(Default)]
     struct View {

@@ -1763,8 +1763,8 @@ impl Rmap for Prealloc2026 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::op::Pid;
     use crate::rmap::VmaInfo;
+    use rmaplab_ops::Pid;
 
     /// A tiny stand-in for the MMU: VMAs in a generational arena.
     #[derive(Clone, Default)]

@@ -659,8 +659,8 @@ impl Rmap for SingleList2004 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::op::Pid;
     use crate::rmap::VmaInfo;
+    use rmaplab_ops::Pid;
 
     /// A tiny stand-in for the MMU: VMAs in a generational arena.
     #[derive(Default)]

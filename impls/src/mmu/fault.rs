@@ -1,8 +1,8 @@
 //! Page faults after `mm/memory.c`: `handle_mm_fault` for one 8-byte load
 //! or store.
 
-use crate::op::{Outcome, Pid};
 use crate::rmap::{Rmap, VmaId};
+use rmaplab_ops::{Outcome, Pid};
 
 use super::vm_flags::*;
 use super::{Fail, FileRef, FrameId, FrameKind, KResult, Mmu, Pte, Violation};

@@ -1,8 +1,8 @@
 //! fork and exit: `dup_mmap` (`mm/mmap.c` since 6.15), `copy_page_range`
 //! (`mm/memory.c`) and `exit_mmap`.
 
-use crate::op::{Outcome, Pid};
 use crate::rmap::{Rmap, VmaId};
+use rmaplab_ops::{Outcome, Pid};
 
 use super::vm_flags::*;
 use super::{Fail, FrameKind, KResult, Mm, Mmu, Pte};

@@ -1,7 +1,7 @@
 //! `madvise` after `mm/madvise.c`.
 
-use crate::op::{Advice, Errno, Outcome, Pid};
 use crate::rmap::{Rmap, VmaId};
+use rmaplab_ops::{Advice, Errno, Outcome, Pid};
 
 use super::vm_flags::*;
 use super::{Fail, KResult, Mmu};

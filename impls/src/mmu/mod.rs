@@ -29,9 +29,9 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use crate::arena::{Arena, Handle};
-use crate::op::{Errno, FILE_PAGES, Kind, NR_FILES, Op, Outcome, Pid, Prot, WINDOW_PAGES};
 use crate::rmap::{AnonMapping, Rmap, RmapError, VmaId, VmaInfo, VmaView};
 use crate::state::{FrameRef, MapKind, ProcState, State, VmaLine};
+use rmaplab_ops::{Errno, FILE_PAGES, Kind, NR_FILES, Op, Outcome, Pid, Prot, WINDOW_PAGES};
 
 mod fault;
 mod fork;
@@ -1125,7 +1125,7 @@ impl<R: Rmap> Mmu<R> {
         pid: Pid,
         addr: u64,
         len: u64,
-        advice: crate::op::Advice,
+        advice: rmaplab_ops::Advice,
     ) -> KResult<Outcome> {
         if let Some(o) = self.check_range(pid, addr, len) {
             return self.pure(o);

@@ -1,7 +1,7 @@
 //! `mprotect` after `mm/mprotect.c`.
 
-use crate::op::{Errno, Outcome, Pid, Prot};
 use crate::rmap::{Rmap, VmaId};
+use rmaplab_ops::{Errno, Outcome, Pid, Prot};
 
 use super::vm_flags::*;
 use super::{Fail, FrameKind, KResult, Mmu, Pte, prot_bits};

@@ -1,8 +1,8 @@
 //! `mremap` after the 6.17+ `mm/mremap.c` (`struct vma_remap_struct`),
 //! including multi-VMA moves.
 
-use crate::op::{Errno, MremapTo, Outcome, Pid};
 use crate::rmap::{Rmap, VmaId};
+use rmaplab_ops::{Errno, MremapTo, Outcome, Pid};
 
 use super::vm_flags::*;
 use super::vma::{Src, Vmg};

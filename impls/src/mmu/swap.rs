@@ -2,8 +2,8 @@
 //! `rmap_walk`), reclaim of the swap cache, swap-in (`do_swap_page`) and
 //! migration (`try_to_migrate` + `remove_migration_ptes`).
 
-use crate::op::{Outcome, Pid};
 use crate::rmap::{Rmap, VmaId};
+use rmaplab_ops::{Outcome, Pid};
 
 use super::{Fail, FrameId, KResult, Mmu, Pte, SwapId, SwapSlot, Violation};
 

@@ -2,8 +2,8 @@
 //! `copied_from` fix): splitting, the two merge entry points, munmap, mmap
 //! and mremap's `copy_vma`.
 
-use crate::op::{Errno, Kind, Outcome, Pid, Prot};
 use crate::rmap::{CloneOp, MergeSrc, Rmap, VmaId};
+use rmaplab_ops::{Errno, Kind, Outcome, Pid, Prot};
 
 use super::vm_flags::*;
 use super::{Fail, FileRef, KResult, Mmu, ShmemObj, Vma, prot_bits};
@@ -435,7 +435,7 @@ impl<R: Rmap> Mmu<R> {
                 (None, 0, true)
             }
             Kind::File { file, off } | Kind::SFile { file, off } => {
-                if file >= crate::op::NR_FILES {
+                if file >= rmaplab_ops::NR_FILES {
                     return self.pure(Outcome::Err(Errno::EINVAL));
                 }
                 if matches!(kind, Kind::SFile { .. }) {

@@ -12,14 +12,14 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use rmaplab_impls::op::{
+use rmaplab_impls::state::{FrameRef, MapKind, ProcState, State, VmaLine};
+use rmaplab_ops::{
     Advice, Errno, FILE_PAGES, Kind, NR_FILES, Op, Outcome, Pid, Prot, WINDOW_PAGES,
 };
-use rmaplab_impls::state::{FrameRef, MapKind, ProcState, State, VmaLine};
 
 use super::KernelRun;
 use super::proto::*;
-use crate::ops::print::print_op;
+use rmaplab_ops::print::print_op;
 
 /// How long a puppet may take to answer one command.
 const REPLY_TIMEOUT_SECS: libc::time_t = 10;

@@ -1,4 +1,4 @@
-//! The parser of the op language's text form (`shared/spec/ops-v1.md`).
+//! The parser of the op language's text form (docs/op-language.md).
 //!
 //! Lines are split on `\n`; `#` starts a comment anywhere on a line; tokens
 //! are separated by whitespace. The first non-comment line may be
@@ -9,7 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::{Advice, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Stream};
+use crate::{Advice, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Stream};
 
 /// Why a text did not parse, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -375,4 +375,28 @@ fn kind(tok: &Tok<'_>) -> Result<Kind, ParseError> {
     } else {
         Kind::File { file, off }
     })
+}
+
+/// The property the `parse` fuzz target checks on any bytes: text either
+/// parses or fails with a [`ParseError`] (never a panic), and what parses
+/// prints to a stream that parses back to the same ops and prints the same
+/// again (the canonical print is a fixed point).
+pub fn check_round_trip(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(s) = parse(text) {
+        let printed = crate::print::print(&s);
+        let again = parse(&printed)
+            .unwrap_or_else(|e| panic!("printed stream does not parse: {e}\n{printed}"));
+        assert_eq!(
+            again.ops, s.ops,
+            "print/parse round trip changed the stream"
+        );
+        assert_eq!(
+            crate::print::print(&again),
+            printed,
+            "print is not canonical"
+        );
+    }
 }

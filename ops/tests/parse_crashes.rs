@@ -14,8 +14,12 @@ fn imported_parse_crashes_no_longer_fail() {
             continue;
         }
         let bytes = std::fs::read(&path).unwrap();
-        let outcome = std::panic::catch_unwind(|| rmaplab::fuzzing::parse_one(&bytes));
-        assert!(outcome.is_ok(), "{} still fails the parse check", path.display());
+        let outcome = std::panic::catch_unwind(|| rmaplab_ops::parse::check_round_trip(&bytes));
+        assert!(
+            outcome.is_ok(),
+            "{} still fails the parse check",
+            path.display()
+        );
         replayed += 1;
     }
     eprintln!("{replayed} imported parse crash(es) replayed");

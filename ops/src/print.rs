@@ -4,12 +4,12 @@
 //! line with single spaces and decimal numbers, except a `write` VALUE of
 //! `0x10000` or more, which is printed as lowercase `0x` hex. Parsing the
 //! print of a stream gives back its ops (as long as every file number is
-//! below [`NR_FILES`](super::NR_FILES)), with the line numbers of
+//! below [`NR_FILES`](crate::NR_FILES)), with the line numbers of
 //! [`Stream::from_ops`], and printing a parsed stream is a fixed point.
 
 use std::fmt::{self, Write as _};
 
-use super::{Kind, MremapTo, Op, Stream};
+use crate::{Kind, MremapTo, Op, Stream};
 
 /// `write` values from this one on are printed in hex.
 const HEX_VALUES_FROM: u64 = 0x10000;

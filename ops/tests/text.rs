@@ -1,10 +1,10 @@
 //! The op language's text form: parsing every op form, parse errors with
 //! their exact positions, and print/parse round trips.
 
-use rmaplab::ops::decode::{DecodeConfig, decode};
-use rmaplab::ops::parse::{ParseError, parse};
-use rmaplab::ops::print::{print, print_op, print_with_header};
-use rmaplab::ops::{Advice, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Stream};
+use rmaplab_ops::decode::{DecodeConfig, decode};
+use rmaplab_ops::parse::{ParseError, check_round_trip, parse};
+use rmaplab_ops::print::{print, print_op, print_with_header};
+use rmaplab_ops::{Advice, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Stream};
 
 /// splitmix64: a small deterministic PRNG for generated inputs.
 struct Rng(u64);
@@ -657,5 +657,8 @@ fn parser_never_panics() {
             let line = text.split('\n').nth(e.line - 1).expect("error line exists");
             assert!(e.col <= line.chars().count() + 1, "{text:?}: {e}");
         }
+        // What the `parse` fuzz target checks.
+        check_round_trip(text.as_bytes());
     }
+    check_round_trip(&[b'd', 0xff, 0xfe]);
 }

@@ -11,9 +11,8 @@
 //! dropped.
 //!
 //! The decoder steers random bytes towards the shapes reverse-map bugs need
-//! (`shared/research/rmap-history.md` §5, §9.1: fork chains with exits in
-//! between, mprotect splits in several processes, writes to inherited
-//! pages): it remembers roughly which pages each live process has mapped
+//! (docs/bugs.md: fork chains with exits in between, mprotect splits in
+//! several processes, writes to inherited pages): it remembers roughly which pages each live process has mapped
 //! and written, most address bytes pick one of those pages, and the op
 //! weights depend on what is mapped and how many processes are live. This
 //! memory is computed from the ops alone (never from what a kernel or a
@@ -148,8 +147,8 @@
 use std::fmt;
 use std::ops::{BitAnd, BitOr, Sub};
 
-use super::print::print_op;
-use super::{Advice, FILE_PAGES, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Stream};
+use crate::print::print_op;
+use crate::{Advice, FILE_PAGES, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Stream};
 
 /// Op keywords in bit order of [`OpKinds`].
 const OP_KEYWORDS: [&str; 14] = [

@@ -1,8 +1,10 @@
-//! The op vocabulary shared by the MMU, the reference model and the op language
-//! (`shared/spec/ops-v1.md`). The text form (parser, printer) and the fuzz
-//! decoder live in the `rmaplab` crate; these are only the values.
+//! The values of the op language (docs/op-language.md): what an op names
+//! and what executing it reports. The MMU, the reference model and the
+//! live-kernel backend all take these; the text form is in [`crate::parse`]
+//! and [`crate::print`], the fuzz decoder in [`crate::decode`].
 
 use std::fmt;
+use std::str::FromStr;
 
 /// Pages per process address window (page numbers `0..WINDOW_PAGES`).
 pub const WINDOW_PAGES: u64 = 256;
@@ -106,6 +108,13 @@ pub enum Errno {
 }
 
 impl Errno {
+    pub const ALL: [Errno; 5] = [
+        Errno::EINVAL,
+        Errno::ENOMEM,
+        Errno::EEXIST,
+        Errno::EFAULT,
+        Errno::ESRCH,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Errno::EINVAL => "EINVAL",
@@ -247,7 +256,8 @@ impl Op {
     }
 }
 
-/// What executing one op reports (ops-v1 "What executing a stream reports").
+/// What executing one op reports (docs/op-language.md, "What executing a
+/// stream reports").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
     Ok,
@@ -269,5 +279,41 @@ impl fmt::Display for Outcome {
             Outcome::Err(e) => write!(f, "err {e}"),
             Outcome::Unsupported => f.write_str("unsupported"),
         }
+    }
+}
+
+/// Reads what [`Outcome`]'s `Display` writes; a read's value may be decimal
+/// or `0x` hex.
+impl FromStr for Outcome {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Outcome, String> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let bad = || {
+            format!(
+                "expected an outcome (ok, ok VALUE, segv, sigbus, err ERRNO, unsupported), \
+                 found `{text}`"
+            )
+        };
+        Ok(match words[..] {
+            ["ok"] => Outcome::Ok,
+            ["ok", v] => Outcome::Value(
+                match v.strip_prefix("0x") {
+                    Some(hex) => u64::from_str_radix(hex, 16),
+                    None => v.parse(),
+                }
+                .map_err(|_| bad())?,
+            ),
+            ["segv"] => Outcome::Segv,
+            ["sigbus"] => Outcome::Sigbus,
+            ["unsupported"] => Outcome::Unsupported,
+            ["err", e] => Outcome::Err(
+                Errno::ALL
+                    .into_iter()
+                    .find(|x| x.as_str() == e)
+                    .ok_or_else(bad)?,
+            ),
+            _ => return Err(bad()),
+        })
     }
 }

@@ -1,0 +1,815 @@
+//! The fuzz-byte decoder: totality and validity on random inputs, swarm
+//! masks, coverage of every op kind, and `decode(encode(s)) == s`. (The
+//! rmap shapes random inputs give are measured on the reference model, in
+//! the `rmaplab` crate's tests.)
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rmaplab_ops::decode::{DecodeConfig, EncodeError, MapKinds, OpKinds, decode, encode};
+use rmaplab_ops::print::print;
+use rmaplab_ops::{Advice, FILE_PAGES, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Stream};
+
+/// splitmix64: a small deterministic PRNG for generated inputs.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+    fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+    /// Random bytes of a random length, mostly short, sometimes long.
+    fn input(&mut self) -> Vec<u8> {
+        let len = match self.below(4) {
+            0 => self.below(8),
+            1 => self.below(64),
+            2 => self.below(400),
+            _ => self.below(2000),
+        };
+        self.bytes(len as usize)
+    }
+}
+
+const WIDE_MAGIC: &[u8] = b"rmW1";
+
+fn configs() -> Vec<DecodeConfig> {
+    vec![
+        DecodeConfig::default(),
+        DecodeConfig::live_kernel(),
+        // A window wider than a byte: two-byte fields.
+        DecodeConfig {
+            window_start: 10,
+            window_len: 300,
+            max_len: 700,
+            max_ops: 200,
+            ..DecodeConfig::default()
+        },
+        DecodeConfig {
+            window_start: 200,
+            window_len: 56,
+            max_len: 1,
+            max_procs: 1,
+            map_kinds: MapKinds::FILE | MapKinds::SFILE,
+            ..DecodeConfig::default()
+        },
+        DecodeConfig {
+            max_ops: 5,
+            kinds: OpKinds::FORK | OpKinds::EXIT | OpKinds::DUMP,
+            ..DecodeConfig::default()
+        },
+        DecodeConfig {
+            kinds: OpKinds::MMAP | OpKinds::FORK | OpKinds::WRITE,
+            max_procs: 64,
+            max_ops: 500,
+            ..DecodeConfig::default()
+        },
+        // Degenerate values are normalised, never a panic.
+        DecodeConfig {
+            window_start: u64::MAX,
+            window_len: 0,
+            max_len: 0,
+            max_procs: 0,
+            map_kinds: MapKinds::NONE,
+            ..DecodeConfig::default()
+        },
+        DecodeConfig {
+            window_start: u64::MAX - 5,
+            window_len: u64::MAX,
+            max_len: u64::MAX,
+            max_procs: 1000,
+            ..DecodeConfig::default()
+        },
+    ]
+}
+
+/// Checks, independently of the decoder, what every decoded stream must
+/// satisfy; `narrow` adds the range properties (everything outside wide
+/// mode). Returns the depth of the deepest fork chain.
+fn check_valid(s: &Stream, cfg: &DecodeConfig, narrow: bool) -> usize {
+    let ctx = || print(s);
+    assert!(s.ops.len() <= cfg.max_ops, "{}", ctx());
+    assert_eq!(s, &Stream::from_ops(s.ops.clone()));
+    let max_procs = cfg.max_procs.clamp(1, 64);
+    let wlen = cfg.window_len.min(u64::MAX - cfg.window_start).max(1);
+    let in_window = |a: u64| a >= cfg.window_start && a - cfg.window_start < wlen;
+    let len_ok = |l: u64| (1..=cfg.max_len.max(1)).contains(&l);
+    let map_kinds = if cfg.map_kinds.is_empty() {
+        MapKinds::ALL
+    } else {
+        cfg.map_kinds
+    };
+    // Live processes and the depth of their fork chains.
+    let mut live = BTreeMap::from([(0u32, 0usize)]);
+    let mut next = 1;
+    let mut deepest = 0;
+    for op in &s.ops {
+        assert!(cfg.kinds.contains(OpKinds::of(op)), "{op:?}\n{}", ctx());
+        if let Some(pid) = op.pid() {
+            assert!(live.contains_key(&pid.0), "{op:?} not live\n{}", ctx());
+        }
+        let (addrs, lens): (Vec<u64>, Vec<u64>) = match *op {
+            Op::Mmap {
+                addr, len, kind, ..
+            } => {
+                assert!(map_kinds.contains(MapKinds::of(&kind)), "{op:?}");
+                if let Kind::File { file, off } | Kind::SFile { file, off } = kind {
+                    assert!(file < NR_FILES, "{op:?}");
+                    assert!(!narrow || off < FILE_PAGES + 8, "{op:?}");
+                }
+                (vec![addr], vec![len])
+            }
+            Op::Munmap { addr, len, .. }
+            | Op::Mprotect { addr, len, .. }
+            | Op::Madvise { addr, len, .. } => (vec![addr], vec![len]),
+            Op::Mremap {
+                old,
+                old_len,
+                new_len,
+                to,
+                ..
+            } => {
+                let mut addrs = vec![old];
+                addrs.extend(to.map(|t| t.new));
+                (addrs, vec![old_len, new_len])
+            }
+            Op::Read { addr, .. }
+            | Op::Write { addr, .. }
+            | Op::Swapout { addr, .. }
+            | Op::Migrate { addr, .. } => (vec![addr], vec![]),
+            Op::FailAlloc { n } => {
+                assert!(!narrow || (1..=8).contains(&n), "{op:?}");
+                (vec![], vec![])
+            }
+            Op::Fork { pid } => {
+                assert!(live.len() < max_procs, "fork past max_procs\n{}", ctx());
+                let depth = live[&pid.0] + 1;
+                deepest = deepest.max(depth);
+                live.insert(next, depth);
+                next += 1;
+                (vec![], vec![])
+            }
+            Op::Exit { pid } => {
+                live.remove(&pid.0);
+                (vec![], vec![])
+            }
+            Op::Reclaim | Op::Dump => (vec![], vec![]),
+        };
+        if narrow {
+            assert!(addrs.iter().all(|&a| in_window(a)), "{op:?}\n{}", ctx());
+            assert!(lens.iter().all(|&l| len_ok(l)), "{op:?}\n{}", ctx());
+        }
+    }
+    deepest
+}
+
+/// decode(encode(s)) == s, with canonical line numbers.
+fn assert_encodes(s: &Stream, cfg: &DecodeConfig) -> Vec<u8> {
+    let bytes = match encode(s, cfg) {
+        Ok(bytes) => bytes,
+        Err(e) => panic!("{e}\n{}", print(s)),
+    };
+    assert_eq!(
+        decode(&bytes, cfg),
+        Stream::from_ops(s.ops.clone()),
+        "{bytes:?}"
+    );
+    bytes
+}
+
+#[test]
+fn any_bytes_decode_to_a_valid_stream() {
+    let mut rng = Rng(10);
+    let cfgs = configs();
+    let mut inputs = 0;
+    for cfg in &cfgs {
+        for _ in 0..4_000 {
+            let bytes = rng.input();
+            let narrow = !bytes.starts_with(WIDE_MAGIC);
+            check_valid(&decode(&bytes, cfg), cfg, narrow);
+            inputs += 1;
+        }
+    }
+    assert!(inputs >= 32_000);
+}
+
+#[test]
+fn wide_mode_inputs_decode_to_live_streams() {
+    let mut rng = Rng(11);
+    for cfg in &configs() {
+        for _ in 0..1_000 {
+            let mut bytes = WIDE_MAGIC.to_vec();
+            bytes.extend(rng.input());
+            check_valid(&decode(&bytes, cfg), cfg, false);
+        }
+    }
+}
+
+#[test]
+fn short_inputs() {
+    let cfg = DecodeConfig::default();
+    assert_eq!(decode(&[], &cfg), Stream::default());
+    assert_eq!(decode(&[0xFF, 0xFF], &cfg), Stream::default());
+    assert_eq!(decode(WIDE_MAGIC, &cfg), Stream::default());
+    assert_eq!(decode(&[0xFF; 3], &cfg), Stream::default());
+    let none = DecodeConfig {
+        kinds: OpKinds::NONE,
+        ..cfg
+    };
+    assert_eq!(decode(&[0xFF; 100], &none), Stream::default());
+    let zero = DecodeConfig { max_ops: 0, ..cfg };
+    assert_eq!(decode(&[0xFF; 100], &zero), Stream::default());
+}
+
+/// Pins the byte format: corpus seeds must keep decoding the same way.
+#[test]
+fn byte_format_is_stable() {
+    let cfg = DecodeConfig::default();
+    let bytes = [
+        0xFF,
+        0xFF,
+        0xFF, // swarm: everything
+        // Nothing mapped (weights 16 1 1 1 1 3 - 1 ...): mmap is 0..16.
+        0,
+        0,
+        4,
+        5,
+        0,
+        0, // mmap p0 4 6 rw anon
+        // Nothing written (6 1 3 2 1 3 - 4 16 ...): write is 20..36.
+        20,
+        0,
+        2,
+        42, // write p0 6 42: the 2nd of mapped pages 4..=9
+        // One process (9 2 5 3 2 9 - 5 13 ...): fork is 21..30.
+        21,
+        0, // fork p0
+        // Two processes (7 2 6 3 2 7 5 6 15 2 1 2 1 1): write is 38..53.
+        38,
+        0xC0,
+        0x60,
+        0x91, // write p1 (newest) 6 (written) 0x100000001
+        38,
+        0,
+        0xC0,
+        0xC5, // write p0 6 (the last address) 0xc0de..c5
+        0,
+        0,
+        12,
+        2,
+        14 | 3 << 4,
+        5 | 2 << 6,
+        70, // mmap p0 12 3 rx file:2:70 replace
+        9,
+        0x81,
+        1,
+        2,
+        0, // mprotect p1 5 3 r: 1st mapped page, run 5..=9
+        32,
+        0xC0,
+        0xE0 + 20, // read p1 20: direct
+        27,
+        0, // exit p0
+        // One process: 0xFF then another byte is that kind byte; mremap
+        // is 16..19.
+        0xFF,
+        16,
+        0,
+        3,
+        0x61,
+        1,
+        14, // mremap p1 6 2 2 to 14
+        // Nothing written any more: fail-alloc is 39.
+        39,
+        3, // fail-alloc 4
+        0xFF,
+        0xFF, // exit p1 (the last process)
+        2,    // dump (reclaim 0, fail-alloc 1, dump 2)
+    ];
+    let s = decode(&bytes, &cfg);
+    assert_eq!(
+        print(&s),
+        "version 1\nmmap p0 4 6 rw anon\nwrite p0 6 42\nfork p0\nwrite p1 6 0x100000001\n\
+         write p0 6 0xc0de0000000000c5\nmmap p0 12 3 rx file:2:70 replace\nmprotect p1 5 3 r\n\
+         read p1 20\nexit p0\nmremap p1 6 2 2 to 14\nfail-alloc 4\nexit p1\ndump\n"
+    );
+    assert_eq!(encode(&s, &cfg).map(|b| decode(&b, &cfg)), Ok(s));
+}
+
+#[test]
+fn swarm_mask_switches_kinds() {
+    let mut rng = Rng(12);
+    let cfg = DecodeConfig::default();
+    let only = |bytes: &[u8], allowed: &[&str]| {
+        let s = decode(bytes, &cfg);
+        for op in &s.ops {
+            assert!(
+                allowed.contains(&op.keyword()),
+                "{op:?} for {:?}",
+                &bytes[..3]
+            );
+        }
+        s
+    };
+    for _ in 0..500 {
+        let tail = rng.bytes(300);
+        let with = |head: [u8; 3]| [&head[..], &tail].concat();
+        // Only mmap (always on), only anon.
+        let s = only(&with([0x01, 0x00, 0x01]), &["mmap"]);
+        assert!(!s.ops.is_empty());
+        for op in &s.ops {
+            assert!(
+                matches!(
+                    op,
+                    Op::Mmap {
+                        kind: Kind::Anon,
+                        ..
+                    }
+                ),
+                "{op:?}"
+            );
+        }
+        only(&with([0x00, 0x00, 0x00]), &["mmap"]);
+        // Bit 14 and bit 4 of m switch fork on, bit 15 and bit 5 of m
+        // write, bits 6 and 7 of m read and exit.
+        let s = only(&with([0x00, 0x40, 0x0F]), &["mmap", "fork"]);
+        assert!(s.ops.iter().any(|op| matches!(op, Op::Mmap { .. })));
+        only(&with([0x00, 0x00, 0x1F]), &["mmap", "fork"]);
+        only(&with([0x00, 0x80, 0x0F]), &["mmap", "write"]);
+        only(&with([0x00, 0x00, 0x2F]), &["mmap", "write"]);
+        only(&with([0x00, 0x00, 0x4F]), &["mmap", "read"]);
+        only(&with([0x20, 0x00, 0x8F]), &["mmap", "fork", "exit"]);
+        // Only swapout, which the live-kernel config disables: only mmap
+        // is left.
+        let live = DecodeConfig::live_kernel();
+        let bytes = with([0x00, 0x02, 0x00]);
+        assert!(
+            decode(&bytes, &live)
+                .ops
+                .iter()
+                .all(|op| matches!(op, Op::Mmap { .. }))
+        );
+        // Only swapout where mmap is not enabled either: the intersection
+        // is empty, so every enabled kind may occur.
+        let fed = DecodeConfig {
+            kinds: OpKinds::FORK | OpKinds::EXIT | OpKinds::DUMP,
+            ..cfg
+        };
+        let s = decode(&bytes, &fed);
+        check_valid(&s, &fed, true);
+        assert!(s.ops.iter().any(|op| matches!(op, Op::Fork { .. })));
+    }
+}
+
+#[test]
+fn truncated_input_decodes_to_a_prefix() {
+    let mut rng = Rng(17);
+    let cfg = DecodeConfig::default();
+    for _ in 0..200 {
+        let bytes = rng.bytes(200);
+        let full = decode(&bytes, &cfg);
+        for k in 0..=bytes.len() {
+            let part = decode(&bytes[..k], &cfg);
+            assert_eq!(part.ops[..], full.ops[..part.ops.len()]);
+        }
+    }
+}
+
+#[test]
+fn live_kernel_config_has_no_emulator_only_ops() {
+    let mut rng = Rng(13);
+    let cfg = DecodeConfig::live_kernel();
+    for _ in 0..2_000 {
+        let s = decode(&rng.input(), &cfg);
+        assert!(s.ops.iter().all(|op| !op.emulator_only()), "{}", print(&s));
+    }
+}
+
+#[test]
+fn decoder_reaches_every_kind_and_deep_fork_chains() {
+    let mut rng = Rng(14);
+    let cfg = DecodeConfig::default();
+    let mut kinds = BTreeSet::new();
+    let mut maps = MapKinds::NONE;
+    let (mut moves, mut dontunmap, mut replace, mut in_place) = (false, false, false, false);
+    let mut deepest = 0;
+    for _ in 0..2_000 {
+        let s = decode(&rng.bytes(300), &cfg);
+        deepest = deepest.max(check_valid(&s, &cfg, true));
+        for op in &s.ops {
+            kinds.insert(op.keyword());
+            match *op {
+                Op::Mmap {
+                    kind, replace: r, ..
+                } => {
+                    maps = maps | MapKinds::of(&kind);
+                    replace |= r;
+                }
+                Op::Mremap { to: None, .. } => in_place = true,
+                Op::Mremap { to: Some(t), .. } => {
+                    moves = true;
+                    dontunmap |= t.dontunmap;
+                }
+                _ => {}
+            }
+        }
+    }
+    let all: BTreeSet<_> = OpKinds::ALL.keywords().collect();
+    assert_eq!(kinds, all);
+    assert_eq!(maps, MapKinds::ALL);
+    assert!(moves && dontunmap && replace && in_place);
+    assert!(deepest >= 4, "deepest fork chain {deepest}");
+}
+
+#[test]
+fn encode_inverts_decode() {
+    let mut rng = Rng(15);
+    for cfg in &configs() {
+        for _ in 0..2_500 {
+            let s = decode(&rng.input(), cfg);
+            let bytes = assert_encodes(&s, cfg);
+            assert!(!bytes.starts_with(WIDE_MAGIC), "narrow streams stay narrow");
+        }
+        for _ in 0..500 {
+            let mut bytes = WIDE_MAGIC.to_vec();
+            bytes.extend(rng.input());
+            assert_encodes(&decode(&bytes, cfg), cfg);
+        }
+    }
+}
+
+fn p(n: u32) -> Pid {
+    Pid(n)
+}
+
+/// A stream that uses values no narrow field can carry.
+fn wide_stream() -> Stream {
+    Stream::from_ops(vec![
+        Op::Mmap {
+            pid: p(0),
+            addr: 255,
+            len: 0,
+            prot: Prot::Rwx,
+            kind: Kind::SFile {
+                file: 3,
+                off: 1 << 40,
+            },
+            replace: true,
+        },
+        Op::Fork { pid: p(0) },
+        Op::Write {
+            pid: p(1),
+            addr: u64::MAX,
+            value: 0xdead_beef_cafe,
+        },
+        Op::Write {
+            pid: p(1),
+            addr: 3,
+            value: u64::MAX,
+        },
+        Op::Mremap {
+            pid: p(1),
+            old: 300,
+            old_len: 1000,
+            new_len: 1000,
+            to: Some(MremapTo {
+                new: 0x7fff_ffff,
+                dontunmap: true,
+            }),
+        },
+        Op::Mremap {
+            pid: p(0),
+            old: 1,
+            old_len: 1,
+            new_len: 9,
+            to: None,
+        },
+        Op::Madvise {
+            pid: p(0),
+            addr: 23,
+            len: 8,
+            advice: Advice::WipeOnFork,
+        },
+        Op::Exit { pid: p(0) },
+        Op::FailAlloc { n: 0 },
+        Op::FailAlloc { n: 1000 },
+        Op::Mprotect {
+            pid: p(1),
+            addr: 1 << 63,
+            len: u64::MAX,
+            prot: Prot::None,
+        },
+        Op::Exit { pid: p(1) },
+        Op::Reclaim,
+        Op::Dump,
+    ])
+}
+
+#[test]
+fn encode_carries_wide_values() {
+    let s = wide_stream();
+    for cfg in &configs()[..2] {
+        let cfg = &DecodeConfig {
+            kinds: OpKinds::ALL,
+            ..*cfg
+        };
+        let bytes = assert_encodes(&s, cfg);
+        assert!(bytes.starts_with(WIDE_MAGIC));
+    }
+    // Random streams of arbitrary values round-trip through wide mode.
+    let mut rng = Rng(16);
+    let cfg = DecodeConfig {
+        max_ops: 1000,
+        ..DecodeConfig::default()
+    };
+    for _ in 0..2_000 {
+        let narrow = decode(&rng.bytes(200), &cfg);
+        let ops = narrow
+            .ops
+            .into_iter()
+            .map(|op| widen(&mut rng, op))
+            .collect();
+        assert_encodes(&Stream::from_ops(ops), &cfg);
+    }
+}
+
+/// Replaces the op's numbers with arbitrary ones, often out of range.
+fn widen(rng: &mut Rng, mut op: Op) -> Op {
+    let mut v = || match rng.below(4) {
+        0 => rng.below(300),
+        1 => u64::MAX - rng.below(2),
+        2 => 0xFF,
+        _ => rng.next() >> rng.below(64),
+    };
+    match &mut op {
+        Op::Mmap {
+            addr, len, kind, ..
+        } => {
+            (*addr, *len) = (v(), v());
+            if let Kind::File { off, .. } | Kind::SFile { off, .. } = kind {
+                *off = v();
+            }
+        }
+        Op::Munmap { addr, len, .. }
+        | Op::Mprotect { addr, len, .. }
+        | Op::Madvise { addr, len, .. } => (*addr, *len) = (v(), v()),
+        Op::Mremap {
+            old,
+            old_len,
+            new_len,
+            to,
+            ..
+        } => {
+            (*old, *old_len, *new_len) = (v(), v(), v());
+            if let Some(t) = to {
+                t.new = v();
+            }
+        }
+        Op::Read { addr, .. } | Op::Swapout { addr, .. } | Op::Migrate { addr, .. } => *addr = v(),
+        Op::Write { addr, value, .. } => (*addr, *value) = (v(), v()),
+        Op::FailAlloc { n } => *n = v(),
+        Op::Fork { .. } | Op::Exit { .. } | Op::Reclaim | Op::Dump => {}
+    }
+    op
+}
+
+#[test]
+fn encode_errors_say_why() {
+    let cfg = DecodeConfig::default();
+    let enc = |ops: Vec<Op>, cfg: &DecodeConfig| encode(&Stream::from_ops(ops), cfg);
+    assert_eq!(
+        enc(vec![Op::Dump; 65], &cfg),
+        Err(EncodeError::TooManyOps {
+            ops: 65,
+            max_ops: 64
+        })
+    );
+    let swapout = Op::Swapout { pid: p(0), addr: 0 };
+    assert_eq!(
+        enc(vec![swapout], &DecodeConfig::live_kernel()),
+        Err(EncodeError::KindDisabled {
+            index: 0,
+            op: swapout
+        })
+    );
+    let read = Op::Read { pid: p(0), addr: 0 };
+    assert_eq!(
+        enc(vec![Op::Exit { pid: p(0) }, read], &cfg),
+        Err(EncodeError::NotLive { index: 1, op: read })
+    );
+    let fork = Op::Fork { pid: p(2) };
+    assert_eq!(
+        enc(vec![Op::Fork { pid: p(0) }, fork], &cfg),
+        Err(EncodeError::NotLive { index: 1, op: fork })
+    );
+    let one = DecodeConfig {
+        max_procs: 1,
+        ..cfg
+    };
+    let fork = Op::Fork { pid: p(0) };
+    let err = enc(vec![fork], &one);
+    assert_eq!(
+        err,
+        Err(EncodeError::TooManyProcesses {
+            index: 0,
+            op: fork,
+            max_procs: 1
+        })
+    );
+    assert_eq!(
+        err.map_err(|e| e.to_string()),
+        Err("op 0 (`fork p0`) cannot be encoded: 1 processes are live already".to_string())
+    );
+    let mmap = |kind| Op::Mmap {
+        pid: p(0),
+        addr: 0,
+        len: 1,
+        prot: Prot::R,
+        kind,
+        replace: false,
+    };
+    let anon_only = DecodeConfig {
+        map_kinds: MapKinds::ANON,
+        ..cfg
+    };
+    assert_eq!(
+        enc(vec![mmap(Kind::Shared)], &anon_only),
+        Err(EncodeError::MapKindDisabled {
+            index: 0,
+            op: mmap(Kind::Shared)
+        })
+    );
+    let bad_file = mmap(Kind::File { file: 4, off: 0 });
+    assert_eq!(
+        enc(vec![bad_file], &cfg),
+        Err(EncodeError::BadFile {
+            index: 0,
+            op: bad_file
+        })
+    );
+    // Pid-less ops stay encodable once every process has exited.
+    let s = Stream::from_ops(vec![
+        Op::Exit { pid: p(0) },
+        Op::FailAlloc { n: 3 },
+        Op::Reclaim,
+        Op::Dump,
+    ]);
+    assert_encodes(&s, &cfg);
+}
+
+/// A random stream of `cfg`'s kinds that names only live processes and
+/// never has more than `max_procs` live: the decoder's ranges for `narrow`,
+/// arbitrary numbers otherwise. Unlike decoded streams, its addresses
+/// ignore what is mapped.
+fn live_stream(rng: &mut Rng, cfg: &DecodeConfig, narrow: bool) -> Stream {
+    let max_procs = cfg.max_procs.clamp(1, 64);
+    // Narrow fields of more than 256 values carry 16 bits.
+    let wlen = cfg
+        .window_len
+        .min(u64::MAX - cfg.window_start)
+        .clamp(1, 1 << 16);
+    let max_len = cfg.max_len.clamp(1, 1 << 16);
+    let mut live = vec![0u32];
+    let mut next = 1;
+    let mut ops = Vec::new();
+    let kinds: Vec<&str> = cfg.kinds.keywords().collect();
+    let maps: Vec<Kind> = [
+        Kind::Anon,
+        Kind::Shared,
+        Kind::File { file: 0, off: 0 },
+        Kind::SFile { file: 0, off: 0 },
+    ]
+    .into_iter()
+    .filter(|k| cfg.map_kinds.is_empty() || cfg.map_kinds.contains(MapKinds::of(k)))
+    .collect();
+    let wide = |rng: &mut Rng| rng.next() >> rng.below(64);
+    for _ in 0..rng.below(cfg.max_ops as u64 + 1) {
+        let addr = |rng: &mut Rng| match narrow || rng.below(3) > 0 {
+            true => cfg.window_start + rng.below(wlen),
+            false => wide(rng),
+        };
+        let len = |rng: &mut Rng| match narrow || rng.below(3) > 0 {
+            true => 1 + rng.below(max_len),
+            false => wide(rng),
+        };
+        let kind = rng.pick(&kinds);
+        if live.is_empty() && !matches!(kind, "reclaim" | "fail-alloc" | "dump") {
+            continue;
+        }
+        let pid = Pid(if live.is_empty() { 0 } else { rng.pick(&live) });
+        let op = match kind {
+            "mmap" => Op::Mmap {
+                pid,
+                addr: addr(rng),
+                len: len(rng),
+                prot: rng.pick(&Prot::ALL),
+                kind: match rng.pick(&maps) {
+                    Kind::File { .. } | Kind::SFile { .. } if rng.below(2) == 0 => Kind::File {
+                        file: rng.below(u64::from(NR_FILES)) as u8,
+                        off: if narrow { rng.below(72) } else { wide(rng) },
+                    },
+                    Kind::File { .. } | Kind::SFile { .. } => Kind::SFile {
+                        file: rng.below(u64::from(NR_FILES)) as u8,
+                        off: if narrow { rng.below(72) } else { wide(rng) },
+                    },
+                    k => k,
+                },
+                replace: rng.below(2) == 0,
+            },
+            "munmap" => Op::Munmap {
+                pid,
+                addr: addr(rng),
+                len: len(rng),
+            },
+            "mprotect" => Op::Mprotect {
+                pid,
+                addr: addr(rng),
+                len: len(rng),
+                prot: rng.pick(&Prot::ALL),
+            },
+            "mremap" => {
+                let old_len = len(rng);
+                let to = (rng.below(2) == 0).then(|| MremapTo {
+                    new: addr(rng),
+                    dontunmap: rng.below(2) == 0,
+                });
+                let new_len = if rng.below(2) == 0 { old_len } else { len(rng) };
+                Op::Mremap {
+                    pid,
+                    old: addr(rng),
+                    old_len,
+                    new_len,
+                    to,
+                }
+            }
+            "madvise" => Op::Madvise {
+                pid,
+                addr: addr(rng),
+                len: len(rng),
+                advice: rng.pick(&Advice::ALL),
+            },
+            "fork" if live.len() < max_procs => {
+                live.push(next);
+                next += 1;
+                Op::Fork { pid }
+            }
+            "fork" => continue,
+            "exit" => {
+                live.retain(|&p| p != pid.0);
+                Op::Exit { pid }
+            }
+            "read" => Op::Read {
+                pid,
+                addr: addr(rng),
+            },
+            "write" => Op::Write {
+                pid,
+                addr: addr(rng),
+                value: if narrow {
+                    let small = rng.below(0x80);
+                    rng.pick(&[small, 2 << 32 | 7, 0xC0DE_0000_0000_00C3, u64::MAX])
+                } else {
+                    wide(rng)
+                },
+            },
+            "swapout" => Op::Swapout {
+                pid,
+                addr: addr(rng),
+            },
+            "migrate" => Op::Migrate {
+                pid,
+                addr: addr(rng),
+            },
+            "reclaim" => Op::Reclaim,
+            "fail-alloc" => Op::FailAlloc {
+                n: if narrow { 1 + rng.below(8) } else { wide(rng) },
+            },
+            _ => Op::Dump,
+        };
+        ops.push(op);
+    }
+    Stream::from_ops(ops)
+}
+
+#[test]
+fn encode_inverts_decode_on_any_live_stream() {
+    let mut rng = Rng(19);
+    for cfg in &configs() {
+        for _ in 0..1_000 {
+            let s = live_stream(&mut rng, cfg, true);
+            let bytes = assert_encodes(&s, cfg);
+            assert!(!bytes.starts_with(WIDE_MAGIC), "narrow streams stay narrow");
+            assert_encodes(&live_stream(&mut rng, cfg, false), cfg);
+        }
+    }
+}
