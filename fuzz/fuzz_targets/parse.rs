@@ -1,4 +1,4 @@
 //! The `.ops` parser never panics, and what it accepts round-trips.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| rmaplab::fuzzing::parse_one(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| rmaplab::fuzz::parse_one(data));

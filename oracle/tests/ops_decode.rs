@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rmaplab::model::Model;
 use rmaplab::ops::decode::{DecodeConfig, EncodeError, MapKinds, OpKinds, decode, encode};
 use rmaplab::ops::print::print;
 use rmaplab::ops::{Advice, FILE_PAGES, Kind, MremapTo, NR_FILES, Op, Outcome, Pid, Prot, Stream};
+use rmaplab::oracle::model::Model;
 
 /// splitmix64: a small deterministic PRNG for generated inputs.
 struct Rng(u64);

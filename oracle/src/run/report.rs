@@ -1,5 +1,5 @@
 //! Reports: the text a person reads and the JSON other tools read
-//! (ops-v1 "Machine-readable report"). Frame identities become classes here:
+//! (`docs/op-language.md`, "Machine-readable report"). Frame identities become classes here:
 //! `Z` for the zero page, otherwise `f0`, `f1`, ... in order of first
 //! appearance, processes by number, pages ascending.
 
@@ -10,8 +10,8 @@ use rmaplab_impls::op::Outcome;
 use rmaplab_impls::state::{FrameRef, State};
 use serde_json::{Map, Value, json};
 
+use super::runner::{Comparison, Failure, RunReport};
 use crate::ops::print::print_op;
-use crate::runner::{Comparison, Failure, RunReport};
 
 /// A dump with frame classes instead of frame identities.
 #[derive(Clone, Debug, PartialEq, Eq)]

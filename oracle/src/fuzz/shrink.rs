@@ -1,9 +1,10 @@
 //! Delta debugging of failing streams: remove ops and simplify arguments
 //! while the same design still fails the same invariant.
 
-use crate::design::DesignSpec;
+use rmaplab_impls::designs::registry::DesignSpec;
+
 use crate::ops::{MremapTo, Op, Stream};
-use crate::runner::{RunOptions, run_all};
+use crate::run::runner::{RunOptions, run_all};
 
 /// What a failure is, for "still the same failure" decisions.
 #[derive(Clone, Debug, PartialEq, Eq)]

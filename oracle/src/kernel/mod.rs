@@ -1,6 +1,12 @@
-//! The live-kernel backend: runs an op stream with real processes on the
-//! host's Linux kernel and reports the same observables as the emulator
-//! (issue 8; design and pitfalls in `shared/research/live-kernel.md` §12).
+//! The host's Linux kernel as one more machine to run streams on. This
+//! module is the backend (below); [`diff`] compares a kernel run with the
+//! designs' runs, [`report`] prints that comparison, [`fuzz`] is the fuzz
+//! loop of `rmaplab kernel --fuzz`, and [`export_c`] writes a stream as a C
+//! program that replays it with real syscalls.
+//!
+//! The backend runs an op stream with real processes on the host's kernel
+//! and reports the same observables as the emulator (design and pitfalls in
+//! `docs/linux-6.18.md` §12).
 //!
 //! Every process of the stream is a `rmaplab-puppet` (this crate's second
 //! binary) that does its own syscalls and memory accesses on command over a
@@ -21,7 +27,7 @@
 //! be asked: emulator-only ops (`swapout`, `reclaim`, `migrate`,
 //! `fail-alloc`) are `unsupported`; an op naming a process that is not live
 //! is `ESRCH`; an op whose range leaves the 256-page window is `EINVAL`;
-//! neither is sent to a puppet. Two kernel errnos that ops-v1 cannot name
+//! neither is sent to a puppet. Two kernel errnos that the op language cannot name
 //! are reported as the model reports them: `EBADF` and `EOVERFLOW` (a file
 //! offset whose end does not fit) as `EINVAL`; a file offset whose byte
 //! address does not fit in 64 bits is `EINVAL` without asking the kernel.
@@ -36,9 +42,13 @@
 use rmaplab_impls::op::Op;
 use rmaplab_impls::state::State;
 
+pub mod diff;
+pub mod export_c;
+pub mod fuzz;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod linux;
 mod proto;
+pub mod report;
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub use linux::{Kernel, puppet_path};
@@ -101,7 +111,7 @@ pub fn host_can_serve() -> Result<(), String> {
 /// Runs `ops` on the live kernel with this thread's [`Kernel`] (created,
 /// with its zygote, on first use and dropped with the thread). `Err` means
 /// the run itself failed (host unsuitable, a puppet died, an errno that
-/// ops-v1 cannot name); every puppet of the stream is gone either way.
+/// the op language cannot name); every puppet of the stream is gone either way.
 pub fn run_on_kernel(ops: &[Op]) -> Result<KernelRun, String> {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     {

@@ -15,7 +15,8 @@
 //! # final: p0 vmas 0-4                      the state after the last op
 //! ```
 //!
-//! A `[SPEC]` is a design name followed by `era=YEAR` and `bug=ID` words.
+//! A `[SPEC]` is a design name followed by `era=YEAR` and `bug=ID` words
+//! (a `DesignSpec` of the registry, as it spells itself).
 //! `expect` lines without a spec apply to every canonical design; with a
 //! spec they add a run of that configuration (or override the canonical
 //! one). A VMA is `START-END[:PERMS[:KIND[:OFFSET]]]` with defaults `rw-p`,
@@ -27,10 +28,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::design::{DesignName, DesignSpec, EraName, canonical_specs};
+use rmaplab_impls::designs::registry::{DesignSpec, canonical_specs};
+
+use super::report::canonicalize;
+use super::runner::{RunOptions, RunReport, compare_runs, run_spec};
 use crate::ops::{Stream, parse::parse};
-use crate::report::canonicalize;
-use crate::runner::{RunOptions, RunReport, compare_runs};
 
 /// What a run must end with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,28 +68,6 @@ pub struct CorpusFile {
     /// Runs to make and what each must give.
     pub expects: Vec<(DesignSpec, Verdict)>,
     pub dumps: Vec<DumpExpect>,
-}
-
-/// Parses `[SPEC]` words: a design name, then `era=YEAR` and `bug=ID`.
-pub fn parse_spec(text: &str) -> Result<DesignSpec, String> {
-    let mut words = text.split_whitespace();
-    let name: DesignName = words
-        .next()
-        .ok_or_else(|| "empty design spec".to_string())?
-        .parse()?;
-    let mut spec = DesignSpec::new(name);
-    for w in words {
-        if let Some(e) = w.strip_prefix("era=") {
-            spec.era = Some(e.parse::<EraName>()?);
-        } else if let Some(b) = w.strip_prefix("bug=") {
-            spec.bugs.push(b.to_string());
-        } else {
-            return Err(format!(
-                "unknown spec word `{w}` (expected era=YEAR or bug=ID)"
-            ));
-        }
-    }
-    Ok(spec)
 }
 
 /// Splits `KEY [SPEC]: VALUE` into (key, spec, value).
@@ -155,7 +135,10 @@ pub fn parse_corpus(text: &str) -> Result<CorpusFile, String> {
             continue;
         };
         let err = |m: String| format!("line {line}: {m}");
-        let spec = spec.map(parse_spec).transpose().map_err(err)?;
+        let spec = spec
+            .map(str::parse::<DesignSpec>)
+            .transpose()
+            .map_err(err)?;
         if key == "expect" {
             let verdict = if value == "pass" {
                 Verdict::Pass
@@ -209,10 +192,7 @@ pub fn parse_corpus(text: &str) -> Result<CorpusFile, String> {
             expects.push((s, general.clone()));
         }
     }
-    for (s, v) in specific {
-        s.validate()?;
-        expects.push((s, v));
-    }
+    expects.extend(specific);
     Ok(CorpusFile {
         stream,
         expects,
@@ -264,10 +244,10 @@ pub fn check_corpus(path: &Path) -> Result<(), String> {
     let mut passing_runs = Vec::new();
     for (spec, want) in &file.expects {
         let opts = RunOptions {
-            replay: Some(crate::cli::replay_command(path, spec)),
+            replay: Some(spec.replay_command(path)),
             ..RunOptions::default()
         };
-        let run = spec.run(&file.stream, &opts);
+        let run = run_spec(&file.stream, spec, &opts);
         let got = match &run.failure {
             None => Verdict::Pass,
             Some(f) => Verdict::Fail(f.broken.invariant.clone()),
