@@ -247,16 +247,22 @@ fn run_design_shared<R: Rmap>(
     run.finish(verdict)
 }
 
-/// Where a failure is: an op (index and source line) or, for `None`, after
-/// the last op (teardown and leak, line 0).
+/// Where a failure is: an op, or after the last op (teardown and leak).
 #[derive(Clone, Copy)]
-struct At(Option<usize>, usize);
+struct At {
+    /// The op's index in the stream; `None` after the last op.
+    op: Option<usize>,
+    /// The op's source line (0 after the last op).
+    line: usize,
+}
 
 impl At {
+    const AFTER_LAST_OP: At = At { op: None, line: 0 };
+
     fn fail(self, broken: Broken) -> Failure {
         Failure {
-            op_index: self.0,
-            line: self.1,
+            op_index: self.op,
+            line: self.line,
             broken,
         }
     }
@@ -280,8 +286,9 @@ struct DesignRun<'o, R: Rmap> {
 
 impl<'o, R: Rmap> DesignRun<'o, R> {
     fn new(rmap: R, spec: &DesignSpec, opts: &'o RunOptions) -> Self {
-        // The design's effective configuration (`docs/op-language.md`'s example: a default
-        // chain-2010 run reports `"config": {"era": "2022"}`).
+        // The design's effective configuration (the example of
+        // `docs/op-language.md`: a default chain-2010 run reports
+        // `"config": {"era": "2022"}`).
         let config = rmap
             .config()
             .into_iter()
@@ -294,33 +301,50 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
         }
     }
 
-    /// Every op of the stream: expected outcome, apply, compare, check.
+    /// Every op of the stream, in four steps: the expected outcome, the op
+    /// applied, the outcomes compared, the checks. The first failure ends
+    /// the run.
     fn ops(&mut self, stream: &Stream, reference: &mut Reference<'_>) -> Result<(), Failure> {
         for (i, op) in stream.ops.iter().enumerate() {
-            let at = At(Some(i), stream.lines[i]);
+            let at = At {
+                op: Some(i),
+                line: stream.lines[i],
+            };
             // Asked before the op: the model reads the layout the op meets.
             let expected = reference.expect(stream, i, &self.mmu);
             self.report.executed = i + 1;
             let applied = self.apply(op, at)?;
-            if self.opts.record {
-                self.report.outcomes.push(OpRecord {
-                    index: i,
-                    line: at.1,
-                    op: *op,
-                    outcome: applied.outcome,
-                });
-            }
+            self.record_outcome(i, at.line, op, applied.outcome);
             self.compare(op, applied.outcome, expected, at)?;
             track_peaks(&mut self.report.stats, &self.mmu);
             self.check(applied.epoch0, at)?;
-            if self.opts.record && matches!(op, Op::Dump) {
-                self.report.dumps.push(DumpRecord {
-                    line: at.1,
-                    state: self.mmu.state(),
-                });
+            if matches!(op, Op::Dump) {
+                self.record_dump(at.line);
             }
         }
         Ok(())
+    }
+
+    /// Keeps the op's outcome for the report (recorded runs only).
+    fn record_outcome(&mut self, index: usize, line: usize, op: &Op, outcome: Outcome) {
+        if self.opts.record {
+            self.report.outcomes.push(OpRecord {
+                index,
+                line,
+                op: *op,
+                outcome,
+            });
+        }
+    }
+
+    /// Keeps the state for the report (recorded runs only), as of `line`.
+    fn record_dump(&mut self, line: usize) {
+        if self.opts.record {
+            self.report.dumps.push(DumpRecord {
+                line,
+                state: self.mmu.state(),
+            });
+        }
     }
 
     /// The op on the MMU. The op in which an injected allocation failure
@@ -342,7 +366,7 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             .map_err(|v| at.fail(check::from_violation(&v)))?;
         let fired = pending && !self.mmu.rmap_mut().alloc_schedule().pending();
         if fired && self.report.injected_at.is_none() {
-            self.report.injected_at = at.0;
+            self.report.injected_at = at.op;
         }
         debug_assert!(
             !(fired && opts.check && leaves_no_trace(op) && before.is_none()),
@@ -394,23 +418,20 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
     /// process still alive exits, checked like any op) and nothing may be
     /// left.
     fn end_of_stream(&mut self, stream: &Stream) -> Result<(), Failure> {
-        // The last dump is the state after the last op (`docs/op-language.md`), so a
-        // stream ending with `dump` gets no extra one.
-        if self.opts.record && !matches!(stream.ops.last(), Some(Op::Dump)) {
-            self.report.dumps.push(DumpRecord {
-                line: stream.lines.last().copied().unwrap_or(0),
-                state: self.mmu.state(),
-            });
+        // The last dump is the state after the last op
+        // (`docs/op-language.md`), so a stream ending with `dump` gets no
+        // extra one.
+        if !matches!(stream.ops.last(), Some(Op::Dump)) {
+            self.record_dump(stream.lines.last().copied().unwrap_or(0));
         }
         self.report.stats.final_counters = self.mmu.rmap().counters();
         if self.opts.record {
             self.report.stats.trees = tree_stats(&self.mmu);
         }
-        let after = At(None, 0);
         for pid in self.mmu.live_pids() {
             let in_teardown = |mut b: Broken| {
                 b.detail = format!("during teardown (exit {pid}): {}", b.detail);
-                after.fail(b)
+                At::AFTER_LAST_OP.fail(b)
             };
             let epoch0 = self.mmu.rmap().epoch();
             self.mmu
@@ -423,7 +444,7 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             }
         }
         if self.opts.check {
-            check::check_leak(&self.mmu).map_err(|b| after.fail(b))?;
+            check::check_leak(&self.mmu).map_err(|b| At::AFTER_LAST_OP.fail(b))?;
         }
         Ok(())
     }
