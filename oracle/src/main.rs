@@ -1,4 +1,5 @@
-//! `rmaplab`: run, check and format `.ops` streams.
+//! `rmaplab`: the command line. This file parses the arguments (clap) and
+//! hands each subcommand to `cli/`, which calls the library and prints.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -2,7 +2,7 @@
 //! with the oracle after every op ([`engine`]: the glue of the libFuzzer and
 //! AFL targets and the built-in engine), shrinking failures ([`shrink`]),
 //! hunting re-injected bugs for the bug zoo ([`zoo`]) and the throughput
-//! figures of `rmaplab bench` ([`bench`]).
+//! figures of `rmaplab bench` ([`mod@bench`]).
 
 pub mod bench;
 pub mod engine;

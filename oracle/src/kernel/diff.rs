@@ -1,6 +1,6 @@
-//! Host kernel against emulator: one stream run on the live
-//! kernel ([`crate::kernel`]) and on the emulated designs, compared op by op
-//! and at every dump, PFN-free (`docs/linux-6.18.md` §12.4–12.5).
+//! Host kernel against emulator: one stream run on the live kernel (the
+//! backend, [`super`]) and on the emulated designs, compared op by op and
+//! at every dump, PFN-free (`docs/linux-6.18.md` §12.4–12.5).
 //!
 //! What is compared:
 //!

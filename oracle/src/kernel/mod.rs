@@ -21,7 +21,7 @@
 //! (the VMAs in the window) and `/proc/PID/pagemap` (the PFN of every
 //! present page), then `/proc/kpageflags` (the zero page is `KPF_ZERO_PAGE`)
 //! and `/proc/kpagecount` (the map count) for each PFN. PFNs become
-//! [`FrameRef::Frame`] identities, valid within that one snapshot (§12.5).
+//! `FrameRef::Frame` identities, valid within that one snapshot (§12.5).
 //!
 //! Outcomes are decided as in the reference model where the kernel cannot
 //! be asked: emulator-only ops (`swapout`, `reclaim`, `migrate`,
@@ -88,7 +88,7 @@ pub struct KernelRun {
     /// One outcome per op, in stream order.
     pub outcomes: Vec<rmaplab_impls::op::Outcome>,
     /// One state per `dump` op, then the state after the last op unless
-    /// the stream ends with `dump` (the numbering of `runner.rs`), as the
+    /// the stream ends with `dump` (the numbering of `run::runner`), as the
     /// emulator reports them.
     pub dumps: Vec<State>,
 }

@@ -1,4 +1,4 @@
-//! The wire protocol between the live-kernel controller (`kernel.rs`) and
+//! The wire protocol between the live-kernel controller (`linux.rs`) and
 //! the `rmaplab-puppet` binary. Shared verbatim by both (the puppet includes
 //! this file with `#[path]`), so it holds only constants and plain arrays.
 //!

@@ -1,7 +1,7 @@
 //! Reports: the text a person reads and the JSON other tools read
-//! (`docs/op-language.md`, "Machine-readable report"). Frame identities become classes here:
-//! `Z` for the zero page, otherwise `f0`, `f1`, ... in order of first
-//! appearance, processes by number, pages ascending.
+//! (`docs/op-language.md`, "Machine-readable report"). Frame identities
+//! become classes here: `Z` for the zero page, otherwise `f0`, `f1`, ... in
+//! order of first appearance, processes by number, pages ascending.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

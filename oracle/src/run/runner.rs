@@ -1,5 +1,5 @@
 //! The differential runner: one stream on each design on the emulated MMU,
-//! op by op: the reference model's expected outcome ([`super::reference`]),
+//! op by op: the reference model's expected outcome (`run/reference.rs`),
 //! the op applied, the outcomes compared, the oracle's checks
 //! ([`crate::oracle::check`]); then teardown and the leak check. The
 //! designs' runs are compared with each other at the end ([`compare_runs`]).
@@ -663,7 +663,8 @@ pub struct Comparison {
 }
 
 /// Runs every spec, then compares them. The specs share one reference
-/// model ([`SharedModel`]) unless `opts.recheck_pure_ops` asks for one each.
+/// model (`run/reference.rs`) unless `opts.recheck_pure_ops` asks for one
+/// each.
 pub fn run_all(
     stream: &Stream,
     specs: &[DesignSpec],
