@@ -178,8 +178,8 @@ enum Cmd {
     },
     /// Run a stream on the host's Linux kernel and on the emulator and diff
     /// them: every outcome and value, and at every dump the VMA layout,
-    /// frame classes and map counts. Default designs: chain-2010 and
-    /// prealloc-2026 (or every built canonical design but single-list-2004).
+    /// frame classes and map counts. Default designs: those with Linux
+    /// 6.18's VMA semantics (chain-2010 and prealloc-2026).
     /// Exit 0 all agree, 1 mismatch, 2 bad input, 3 the host cannot serve
     /// (needs Linux/x86_64, root and readable PFNs).
     Kernel {
