@@ -3,17 +3,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
 use rmaplab::kernel::diff::{default_specs, run_and_compare};
 use rmaplab::kernel::export_c::export_c_annotated;
 use rmaplab::kernel::fuzz::KernelFuzzConfig;
 use rmaplab::kernel::report::report_text;
-use rmaplab::kernel::{self, bench_stream, host_can_serve, run_on_kernel};
-use rmaplab::ops::Stream;
-use rmaplab::ops::decode::{DecodeConfig, decode};
+use rmaplab::kernel::{self, host_can_serve, host_kernel_name};
+use rmaplab::ops::decode::DecodeConfig;
 use rmaplab_impls::designs::chain_2010::Era;
 use rmaplab_impls::designs::registry::{Design, DesignSpec, select};
 use rmaplab_impls::op::WINDOW_PAGES;
@@ -45,14 +41,6 @@ fn host_serves() -> Result<(), ExitCode> {
         eprintln!("rmaplab: this host cannot run streams on its kernel: {why}");
         ExitCode::from(EXIT_HOST_CANNOT_SERVE)
     })
-}
-
-/// `Linux 6.18.44` (the host's kernel release).
-fn host_kernel_name() -> String {
-    match std::fs::read_to_string("/proc/sys/kernel/osrelease") {
-        Ok(r) => format!("Linux {}", r.trim()),
-        Err(_) => "the host kernel".into(),
-    }
 }
 
 /// `rmaplab kernel FILE.ops`: the stream on the host kernel and on each
@@ -169,66 +157,13 @@ pub fn kernel_bench(n: usize) -> ExitCode {
     if let Err(code) = host_serves() {
         return code;
     }
-    let n = n.max(1);
-    println!("{}, one CPU, {n} streams each:", host_kernel_name());
-    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-    if let Ok(p) = rmaplab::kernel::puppet_path() {
-        match rmaplab::kernel::elf_is_static(&p) {
-            Some(true) => println!("  puppet: {} (statically linked)", p.display()),
-            _ => println!(
-                "  puppet: {} (dynamically linked; `cargo rustc --release -p rmaplab --bin rmaplab-puppet \
-                 -- -C target-feature=+crt-static` builds a faster static one)",
-                p.display()
-            ),
+    match kernel::bench::figures(&mut std::io::stdout().lock(), &host_kernel_name(), n) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rmaplab: the benchmark failed: {e}");
+            ExitCode::from(EXIT_FAIL)
         }
     }
-    let bench: Vec<Stream> = (0..n as u64)
-        .map(|s| Stream::from_ops(bench_stream(s)))
-        .collect();
-    let mut rng = SmallRng::seed_from_u64(1);
-    let cfg = DecodeConfig::live_kernel();
-    let random: Vec<Stream> = (0..n)
-        .map(|_| {
-            let len = rng.random_range(0..=400);
-            let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
-            decode(&bytes, &cfg)
-        })
-        .collect();
-    let avg_ops = random.iter().map(|s| s.ops.len()).sum::<usize>() as f64 / n as f64;
-    let specs = default_specs();
-    let labels: Vec<String> = specs.iter().map(DesignSpec::label).collect();
-    let compared = format!("kernel + {} compared", labels.join(" + "));
-    let random_what = format!("random decoder streams (~{avg_ops:.0} ops)");
-    let kernel_only = |s: &Stream| run_on_kernel(&s.ops).map(drop);
-    let and_designs = |s: &Stream| run_and_compare(s, &specs).map(drop);
-    type Run<'a> = &'a dyn Fn(&Stream) -> Result<(), String>;
-    let rows: [(&str, &str, &[Stream], Run); 4] = [
-        (
-            "kernel only",
-            "bench streams (~20 ops, 3 processes, 2 dumps)",
-            &bench,
-            &kernel_only,
-        ),
-        ("kernel only", &random_what, &random, &kernel_only),
-        (&compared, "bench streams", &bench, &and_designs),
-        (&compared, &random_what, &random, &and_designs),
-    ];
-    for (who, what, streams, run) in rows {
-        // One warm-up stream, then the timed batch.
-        let timed = run(&streams[0]).and_then(|()| {
-            let t = Instant::now();
-            streams.iter().try_for_each(run)?;
-            Ok(streams.len() as f64 / t.elapsed().as_secs_f64().max(1e-9))
-        });
-        match timed {
-            Ok(rate) => println!("  {who}, {what}: {rate:>7.0} streams/s"),
-            Err(e) => {
-                eprintln!("rmaplab: the benchmark failed: {e}");
-                return ExitCode::from(EXIT_FAIL);
-            }
-        }
-    }
-    ExitCode::SUCCESS
 }
 
 /// `rmaplab export-c FILE.ops`: a standalone C reproducer.

@@ -1,7 +1,8 @@
 //! The host's Linux kernel as one more machine to run streams on. This
 //! module is the backend (below); [`diff`] compares a kernel run with the
 //! designs' runs, [`report`] prints that comparison, [`fuzz`] is the fuzz
-//! loop of `rmaplab kernel --fuzz`, and [`export_c`] writes a stream as a C
+//! loop of `rmaplab kernel --fuzz`, [`bench`] the figures of `rmaplab
+//! kernel --bench`, and [`export_c`] writes a stream as a C
 //! program that replays it with real syscalls.
 //!
 //! The backend runs an op stream with real processes on the host's kernel
@@ -42,6 +43,7 @@
 use rmaplab_impls::op::Op;
 use rmaplab_impls::state::State;
 
+pub mod bench;
 pub mod diff;
 pub mod export_c;
 pub mod fuzz;
@@ -121,6 +123,14 @@ pub fn run_on_kernel(ops: &[Op]) -> Result<KernelRun, String> {
     {
         let _ = ops;
         Err("the live-kernel backend needs Linux on x86_64".into())
+    }
+}
+
+/// `Linux 6.18.44` (the host's kernel release).
+pub fn host_kernel_name() -> String {
+    match std::fs::read_to_string("/proc/sys/kernel/osrelease") {
+        Ok(r) => format!("Linux {}", r.trim()),
+        Err(_) => "the host kernel".into(),
     }
 }
 
