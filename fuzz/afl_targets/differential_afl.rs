@@ -4,5 +4,5 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    afl::fuzz!(|data: &[u8]| rmaplab::fuzzing::fuzz_one(data));
+    afl::fuzz!(|data: &[u8]| rmaplab::fuzz::fuzz_one(data));
 }

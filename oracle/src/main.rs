@@ -1,19 +1,22 @@
-//! `rmaplab`: run, check and format `.ops` streams.
+//! `rmaplab`: the command line. This file parses the arguments (clap) and
+//! hands each subcommand to `cli/`, which calls the library and prints.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use rmaplab::cli;
-use rmaplab::design::{DesignName, DesignSpec, EraName};
+use rmaplab_impls::designs::chain_2010::Era;
+use rmaplab_impls::designs::registry::{Design, DesignSpec, select};
+
+mod cli;
 
 #[derive(Parser)]
 #[command(
     name = "rmaplab",
     version,
     about = "Differential testbed for Linux's anonymous reverse-map designs",
-    long_about = "Runs op streams (.ops files, shared/spec/ops-v1.md) on the reference model and \
+    long_about = "Runs op streams (.ops files, docs/op-language.md) on the reference model and \
                   on each reverse-map design on an emulated MMU, checking after every op that \
                   every mapped anonymous page is findable, nothing dangles and nothing leaks."
 )]
@@ -34,10 +37,10 @@ struct DesignArgs {
     /// Design to run (repeatable; default: every canonical design).
     /// `reference` runs the reference model alone.
     #[arg(long = "design", value_name = "NAME")]
-    designs: Vec<DesignName>,
+    designs: Vec<Design>,
     /// Era of chain-2010: 2010, 2015 or 2022 (default 2022).
     #[arg(long, value_name = "YEAR")]
-    era: Option<EraName>,
+    era: Option<Era>,
     /// Re-inject a historical bug (repeatable; see `rmaplab bugs`).
     #[arg(long = "bug", value_name = "ID")]
     bugs: Vec<String>,
@@ -45,7 +48,7 @@ struct DesignArgs {
 
 impl DesignArgs {
     fn specs(&self) -> Result<Vec<DesignSpec>, String> {
-        rmaplab::design::select(&self.designs, self.era, &self.bugs)
+        select(&self.designs, self.era, &self.bugs)
     }
 }
 
@@ -175,8 +178,8 @@ enum Cmd {
     },
     /// Run a stream on the host's Linux kernel and on the emulator and diff
     /// them: every outcome and value, and at every dump the VMA layout,
-    /// frame classes and map counts. Default designs: chain-2010 and
-    /// prealloc-2026 (or every built canonical design but single-list-2004).
+    /// frame classes and map counts. Default designs: those with Linux
+    /// 6.18's VMA semantics (chain-2010 and prealloc-2026).
     /// Exit 0 all agree, 1 mismatch, 2 bad input, 3 the host cannot serve
     /// (needs Linux/x86_64, root and readable PFNs).
     Kernel {
@@ -243,12 +246,12 @@ fn main() -> ExitCode {
             format,
             stats,
         } => match designs.specs() {
-            Ok(specs) => cli::run(&file, &specs, matches!(format, Format::Json), stats),
+            Ok(specs) => cli::run::run(&file, &specs, matches!(format, Format::Json), stats),
             Err(e) => cli::usage_error(&e),
         },
-        Cmd::Check { files } => cli::check(&files),
-        Cmd::Fmt { file } => cli::fmt(&file),
-        Cmd::Bugs => cli::bugs(),
+        Cmd::Check { files } => cli::run::check(&files),
+        Cmd::Fmt { file } => cli::run::fmt(&file),
+        Cmd::Bugs => cli::run::bugs(),
         Cmd::Fuzz {
             seconds,
             jobs,
@@ -261,7 +264,7 @@ fn main() -> ExitCode {
             max_ops,
             keep_going,
         } => match designs.specs() {
-            Ok(specs) => cli::fuzz(&cli::FuzzArgs {
+            Ok(specs) => cli::fuzz::fuzz(&cli::fuzz::FuzzArgs {
                 seconds,
                 jobs,
                 execs,
@@ -275,18 +278,18 @@ fn main() -> ExitCode {
             }),
             Err(e) => cli::usage_error(&e),
         },
-        Cmd::Import { artifact, out } => cli::import(&artifact, out.as_deref()),
+        Cmd::Import { artifact, out } => cli::fuzz::import(&artifact, out.as_deref()),
         Cmd::Shrink { file, designs, out } => match designs.specs() {
-            Ok(specs) => cli::shrink(&file, &specs, out.as_deref()),
+            Ok(specs) => cli::fuzz::shrink(&file, &specs, out.as_deref()),
             Err(e) => cli::usage_error(&e),
         },
-        Cmd::Seeds { dir, out } => cli::seeds(&dir, &out),
+        Cmd::Seeds { dir, out } => cli::fuzz::seeds(&dir, &out),
         Cmd::HuntTable {
             bugs,
             engines,
             seeds,
             seconds,
-        } => cli::hunt_table(&bugs, &engines, seeds, seconds),
+        } => cli::fuzz::hunt_table(&bugs, &engines, seeds, seconds),
         Cmd::Hunt {
             bug,
             engine,
@@ -299,7 +302,7 @@ fn main() -> ExitCode {
                 Some(p) => Some(p),
                 None => Some(PathBuf::from(format!("corpus/zoo/{bug}.ops"))),
             };
-            cli::hunt(&cli::HuntArgs {
+            cli::fuzz::hunt(&cli::fuzz::HuntArgs {
                 bug,
                 engine,
                 seconds,
@@ -313,7 +316,7 @@ fn main() -> ExitCode {
             rss_execs,
             emit_inputs,
         } => match designs.specs() {
-            Ok(specs) => cli::bench(&specs, execs, rss_execs, emit_inputs.as_deref()),
+            Ok(specs) => cli::fuzz::bench(&specs, execs, rss_execs, emit_inputs.as_deref()),
             Err(e) => cli::usage_error(&e),
         },
         Cmd::Kernel {
@@ -330,14 +333,15 @@ fn main() -> ExitCode {
             max_len,
             bench,
         } => {
-            let specs = match cli::kernel_specs(&designs.designs, designs.era, &designs.bugs) {
-                Ok(s) => s,
-                Err(e) => return cli::usage_error(&e),
-            };
+            let specs =
+                match cli::kernel::kernel_specs(&designs.designs, designs.era, &designs.bugs) {
+                    Ok(s) => s,
+                    Err(e) => return cli::usage_error(&e),
+                };
             match (file, bench) {
-                (_, Some(n)) => cli::kernel_bench(n),
-                (Some(f), None) => cli::kernel(&f, &specs),
-                (None, None) if fuzz => cli::kernel_fuzz(&cli::KernelFuzzArgs {
+                (_, Some(n)) => cli::kernel::kernel_bench(n),
+                (Some(f), None) => cli::kernel::kernel(&f, &specs),
+                (None, None) if fuzz => cli::kernel::kernel_fuzz(&cli::kernel::KernelFuzzArgs {
                     seconds,
                     seed,
                     out,
@@ -351,6 +355,6 @@ fn main() -> ExitCode {
                 (None, None) => cli::usage_error("give a FILE.ops, --fuzz or --bench N"),
             }
         }
-        Cmd::ExportC { file, out } => cli::export_c(&file, out.as_deref()),
+        Cmd::ExportC { file, out } => cli::kernel::export_c(&file, out.as_deref()),
     }
 }

@@ -1,4 +1,4 @@
-//! The `rmaplab` binary: outcomes and dumps in text, the ops-v1 JSON
+//! The `rmaplab` binary: outcomes and dumps in text, the JSON
 //! schema, exit statuses, and clear errors for bad input.
 
 use std::io::Write;
@@ -90,7 +90,7 @@ fn json_follows_the_ops_v1_schema() {
         assert_eq!(p0["pages"]["0"], serde_json::json!(["f0", 1]));
         assert_eq!(p0["pages"]["1"], serde_json::json!(["Z", 0]));
     }
-    // The effective configuration, as ops-v1's example shows it.
+    // The effective configuration, as docs/op-language.md's example shows it.
     assert_eq!(runs[1]["design"], "chain-2010");
     assert_eq!(runs[1]["config"], serde_json::json!({"era": "2022"}));
     assert_eq!(runs[0]["config"], serde_json::json!({}));
@@ -167,7 +167,7 @@ fn bench_emits_its_throughput_streams_as_fuzzer_inputs() {
     assert_eq!(files.len(), 7);
     // What a fuzz target decodes from them is what `bench` times.
     let cfg = rmaplab_ops::decode::DecodeConfig::default();
-    let timed = rmaplab::bench::streams(7, 64, 1);
+    let timed = rmaplab::fuzz::bench::streams(7, 64, 1);
     for (f, s) in files.iter().zip(&timed) {
         let bytes = std::fs::read(f).unwrap();
         assert_eq!(&rmaplab_ops::decode::decode(&bytes, &cfg), s);

@@ -1,5 +1,5 @@
 //! Replays every `.ops` file under `corpus/` as its own test case, checking
-//! the expectations in its header (see `rmaplab::corpus`).
+//! the expectations in its header (see `rmaplab::run::corpus`).
 
 use std::path::{Path, PathBuf};
 
@@ -34,7 +34,7 @@ fn main() {
                 .display()
                 .to_string();
             Trial::test(name, move || {
-                rmaplab::corpus::check_corpus(&path).map_err(Into::into)
+                rmaplab::run::corpus::check_corpus(&path).map_err(Into::into)
             })
         })
         .collect();

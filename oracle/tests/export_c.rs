@@ -9,11 +9,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rmaplab::design::{DesignName, DesignSpec};
-use rmaplab::export_c::export_c_annotated;
+use rmaplab::kernel::export_c::export_c_annotated;
 use rmaplab::kernel::host_can_serve;
-use rmaplab::report::canonicalize;
-use rmaplab::runner::RunOptions;
+use rmaplab::run::report::canonicalize;
+use rmaplab::run::runner::{RunOptions, run_spec};
+use rmaplab_impls::designs::registry::{Design, DesignSpec};
 use rmaplab_ops::decode::{DecodeConfig, decode};
 use rmaplab_ops::parse::parse;
 use rmaplab_ops::print::{print, print_op};
@@ -117,7 +117,7 @@ struct Printed {
     pages: Vec<Vec<(String, u64, String)>>,
 }
 
-/// The printed page cells of one dump with classes as ops-v1 numbers them
+/// The printed page cells of one dump with classes as reports number them
 /// (`Z`, `f0`, `f1`, ... by first appearance, processes by number, pages
 /// ascending) and map counts, as `(pid, "page:class/count")`; `None` when
 /// PFNs were hidden.
@@ -205,8 +205,8 @@ fn check_stream(cc: &str, dir: &Path, name: &str, text: &str, run: bool) -> Vec<
     }
     let printed = parse_output(&stdout);
     // chain-2010 is Linux 6.18's design (its 2022 era, the 6.18 merge rule).
-    let spec = DesignSpec::new(DesignName::Chain2010);
-    let emu = spec.run(stream, &RunOptions::default());
+    let spec = DesignSpec::new(Design::Chain2010);
+    let emu = run_spec(stream, &spec, &RunOptions::default());
     let mut problems = Vec::new();
     if let Some(f) = &emu.failure {
         problems.push(format!("{name}: the emulator failed: {f}"));

@@ -4,8 +4,8 @@
 //! catches a deliberately broken design (a re-injected historical bug)
 //! within its exec budget. Budgets are exec counts, never times.
 
-use rmaplab::design::{DesignName, DesignSpec, canonical_specs};
-use rmaplab::fuzzing::{EngineConfig, EngineStats, run_engine};
+use rmaplab::fuzz::engine::{EngineConfig, EngineStats, run_engine};
+use rmaplab_impls::designs::registry::{Design, DesignSpec, canonical_specs};
 use rmaplab_ops::decode::DecodeConfig;
 
 fn engine(specs: Vec<DesignSpec>, execs: u64) -> EngineStats {
@@ -54,9 +54,9 @@ fn the_engine_reaches_every_op_kind_and_deep_fork_chains() {
 #[test]
 fn a_broken_design_is_caught_within_the_budget() {
     for (design, bug) in [
-        (DesignName::SingleList2004, "b01"),
-        (DesignName::Chain2010, "b03"),
-        (DesignName::Chain2010, "b04"),
+        (Design::SingleList2004, "b01"),
+        (Design::Chain2010, "b03"),
+        (Design::Chain2010, "b04"),
     ] {
         let mut spec = DesignSpec::new(design);
         spec.bugs.push(bug.to_string());
@@ -67,7 +67,7 @@ fn a_broken_design_is_caught_within_the_budget() {
             .unwrap_or_else(|| panic!("{bug} not caught in 50,000 execs"));
         assert!(f.signature.who.contains(bug), "{:?}", f.signature);
         // The shrunk stream still fails the same way.
-        let again = rmaplab::shrink::signature(
+        let again = rmaplab::fuzz::shrink::signature(
             &f.stream,
             &[{
                 let mut s = DesignSpec::new(design);
@@ -92,7 +92,7 @@ fn the_engine_is_deterministic_for_a_seed_and_budget() {
 /// `max_size`, and about half fresh inputs, half libFuzzer's own mutation.
 #[test]
 fn the_libfuzzer_mutator_mixes_fresh_inputs_with_libfuzzers_mutation() {
-    use rmaplab::fuzzing::libfuzzer_mutate;
+    use rmaplab::fuzz::engine::libfuzzer_mutate;
     fn marker(data: &mut [u8], _size: usize, _max: usize) -> usize {
         data[0] = 0xAB;
         1

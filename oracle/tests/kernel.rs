@@ -1,5 +1,5 @@
 //! The live-kernel backend against the measurements of
-//! `shared/research/live-kernel.md`: each test is one of its experiments
+//! `docs/linux-6.18.md`: each test is one of its experiments
 //! written in the op language, asserting what the note measured on Linux
 //! 6.18. Every test prints a line and passes when the host cannot serve
 //! (not root, PFNs hidden, not Linux/x86_64): the backend needs the real
@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use rmaplab::kernel::{KernelRun, bench_stream, host_can_serve, run_on_kernel};
-use rmaplab::model::Model;
+use rmaplab::oracle::model::Model;
 use rmaplab_impls::state::{FrameRef, MapKind, State};
 use rmaplab_ops::parse::parse;
 use rmaplab_ops::{Errno, Outcome, Pid};
@@ -88,7 +88,7 @@ fn present(s: &State, pid: u32) -> Vec<u64> {
     s.procs[&p(pid)].pages.keys().copied().collect()
 }
 
-/// Cells in the note's notation with ops-v1 classes (`Z`, `f0`, ... in
+/// Cells in the note's notation with the reports' classes (`Z`, `f0`, ... in
 /// order of first appearance, processes by number, pages ascending):
 /// `{pid: "0:f0/2 1:Z/0"}`.
 fn cells(s: &State) -> BTreeMap<u32, String> {

@@ -1,4 +1,4 @@
-//! Host kernel against emulator (`rmaplab::kernel_diff`, issue 8).
+//! Host kernel against emulator (`rmaplab::kernel::diff`).
 //!
 //! - Every measured case under `corpus/live-kernel/` is run on the host
 //!   kernel and on the default emulated designs; they must agree on every
@@ -18,15 +18,15 @@ use std::path::{Path, PathBuf};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use rmaplab::corpus::{DumpRef, parse_corpus};
-use rmaplab::design::{DesignName, DesignSpec};
-use rmaplab::kernel::{KernelRun, host_can_serve};
-use rmaplab::kernel_diff::{
+use rmaplab::kernel::diff::{
     CompareOptions, MismatchKind, compare, compare_specs, compare_with, default_specs,
     run_and_compare,
 };
-use rmaplab::report::canonicalize;
-use rmaplab::runner::{DumpRecord, OpRecord, RunReport, RunStats};
+use rmaplab::kernel::{KernelRun, host_can_serve};
+use rmaplab::run::corpus::{DumpRef, parse_corpus};
+use rmaplab::run::report::canonicalize;
+use rmaplab::run::runner::{DumpRecord, OpRecord, RunReport, RunStats, run_spec};
+use rmaplab_impls::designs::registry::{Design, DesignSpec};
 use rmaplab_impls::state::{FrameRef, MapKind, ProcState, State, VmaLine};
 use rmaplab_ops::Stream;
 use rmaplab_ops::decode::{DecodeConfig, decode};
@@ -45,7 +45,7 @@ fn serves() -> bool {
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    rmaplab::fuzzing::collect_ops(dir, out);
+    rmaplab::fuzz::engine::collect_ops(dir, out);
 }
 
 /// The normalised `vmas`/`pages` text of every process at every dump, as
@@ -119,7 +119,7 @@ fn measured_cases_agree_with_the_host_kernel() {
         root.display()
     );
     let specs = default_specs();
-    assert!(specs.iter().any(|s| s.design == DesignName::Chain2010));
+    assert!(specs.iter().any(|s| s.design == Design::Chain2010));
     let on_kernel = serves();
     let mut failures = Vec::new();
     for path in &files {
@@ -134,7 +134,7 @@ fn measured_cases_agree_with_the_host_kernel() {
             // The emulator against the snapshots is the corpus test's job;
             // here: every default design runs it without an oracle failure.
             for spec in &specs {
-                let run = spec.run(&stream, &Default::default());
+                let run = run_spec(&stream, spec, &Default::default());
                 if let Some(f) = &run.failure {
                     failures.push(format!("{name}: {}: {f}", spec.label()));
                 }
@@ -187,7 +187,7 @@ fn file_mapping_fits(off: u64, len: u64) -> bool {
 
 /// Linux refuses a file mapping whose end lies past `MAX_LFS_FILESIZE`
 /// (2^63 - 1 bytes; `file_mmap_ok` in `do_mmap` gives `EOVERFLOW`, which
-/// ops-v1 reports as `EINVAL`). Found by `rmaplab kernel --fuzz` in wide
+/// the op language reports as `EINVAL`). Found by `rmaplab kernel --fuzz` in wide
 /// mode; the reference model and the MMU now implement the rule. The
 /// boundary, measured: `file:0:0x7fffffffffffe` with LEN 1 maps,
 /// `0x7ffffffffffff` does not.
@@ -525,7 +525,7 @@ fn compare_finds_layout_and_process_differences_and_notes_them_for_2004() {
         (ms[0].kernel.as_str(), ms[0].emulator.as_str()),
         ("0-2 2-4", "0-4")
     );
-    let spec = DesignSpec::new(DesignName::SingleList2004);
+    let spec = DesignSpec::new(Design::SingleList2004);
     let d = compare_with(&s, &kernel, &emu, CompareOptions::for_spec(&spec));
     assert!(d.mismatches.is_empty());
     assert_eq!(d.notes.len(), 1, "{:?}", d.notes);

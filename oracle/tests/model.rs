@@ -1,6 +1,6 @@
 //! The reference model, rule by rule (ops built with the `Op` enum).
 
-use rmaplab::model::{Layout, Model};
+use rmaplab::oracle::model::{Layout, Model};
 use rmaplab_impls::state::{MapKind, VmaLine};
 use rmaplab_ops::{Advice, Errno, Kind, MremapTo, Op, Outcome, Pid, Prot};
 
@@ -574,7 +574,7 @@ fn mprotect_starting_in_a_hole_is_enomem_and_changes_nothing() {
 #[test]
 fn mprotect_stops_at_the_first_hole_keeping_the_changed_prefix() {
     let mut m = Model::new();
-    // live-kernel.md "partial effects": mmap 0 4 rw ; mprotect 2 4 r.
+    // docs/linux-6.18.md "partial effects": mmap 0 4 rw ; mprotect 2 4 r.
     ok(&mut m, &[anon(P0, 0, 4), anon(P0, 8, 2)]);
     run(&mut m, &[(mprotect(P0, 2, 8, Prot::R), ENOMEM)]);
     assert_eq!(
@@ -651,7 +651,7 @@ fn dontneed_zaps_private_data_only() {
 #[test]
 fn dontneed_over_a_hole_zaps_the_mapped_part_and_is_enomem() {
     let mut m = Model::new();
-    // live-kernel.md: mmap 10 4 ; w 10 ; w 13 ; dontneed 12 4 -> ENOMEM, 13 zapped.
+    // docs/linux-6.18.md: mmap 10 4 ; w 10 ; w 13 ; dontneed 12 4 -> ENOMEM, 13 zapped.
     ok(
         &mut m,
         &[anon(P0, 10, 4), write(P0, 10, 1), write(P0, 13, 2)],
@@ -1087,7 +1087,7 @@ fn mremap_grow_of_shared_anon_past_its_object_is_sigbus() {
     );
     assert_eq!(vmas(&m, P0), vec![vma(0, 6, "rw-s", MapKind::Shared, 0)]);
     assert_eq!(m.value_at(P0, 4), None);
-    // live-kernel.md §5: shared anon grown with a move, `2 2 6 fixed=40`:
+    // docs/linux-6.18.md §5: shared anon grown with a move, `2 2 6 fixed=40`:
     // VMA 40-46 at offset 2, SIGBUS from offset 4 on.
     run(
         &mut m,
@@ -1182,7 +1182,7 @@ fn mremap_to_overlapping_ranges_is_einval() {
 #[test]
 fn mremap_to_moves_values_and_unmaps_the_target_first() {
     let mut m = Model::new();
-    // live-kernel.md §5: `0 4 4 fixed=20` onto an existing mapping.
+    // docs/linux-6.18.md §5: `0 4 4 fixed=20` onto an existing mapping.
     ok(
         &mut m,
         &[
@@ -1250,7 +1250,7 @@ fn mremap_to_with_resize() {
 #[test]
 fn mremap_multi_vma_move_keeps_the_gaps() {
     let mut m = Model::new();
-    // live-kernel.md §5: [20,22) rw, gap, [23,25) r, [25,26) shared,
+    // docs/linux-6.18.md §5: [20,22) rw, gap, [23,25) r, [25,26) shared,
     // `20 6 6 fixed=40` -> 40-42 43-45 45-46.
     ok(
         &mut m,
@@ -1434,7 +1434,7 @@ fn mremap_to_past_the_window_is_einval() {
 /// (Linux `EOVERFLOW`, reported `EINVAL`), but `EEXIST` is checked first.
 #[test]
 fn file_mappings_past_max_lfs_filesize_are_einval() {
-    let mut m = rmaplab::model::Model::new();
+    let mut m = rmaplab::oracle::model::Model::new();
     let mmap = |addr, len, off| Op::Mmap {
         pid: Pid(0),
         addr,

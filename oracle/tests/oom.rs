@@ -8,9 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use rmaplab::design::canonical_specs;
-use rmaplab::fuzzing::collect_ops;
-use rmaplab::runner::RunOptions;
+use rmaplab::fuzz::engine::collect_ops;
+use rmaplab::run::runner::{RunOptions, run_spec};
+use rmaplab_impls::designs::registry::canonical_specs;
+use rmaplab_impls::rmap::Rmap;
 use rmaplab_ops::decode::{DecodeConfig, decode};
 use rmaplab_ops::parse::parse;
 use rmaplab_ops::{Op, Stream};
@@ -68,7 +69,7 @@ fn failing_each_allocation_in_turn_keeps_every_invariant() {
         let mut all_sites: BTreeSet<&'static str> = BTreeSet::new();
         let mut runs = 0;
         for (name, s) in &streams {
-            let base = spec.run(s, &opts);
+            let base = run_spec(s, &spec, &opts);
             assert!(
                 base.passed(),
                 "{name} fails {}: {:?}",
@@ -80,7 +81,7 @@ fn failing_each_allocation_in_turn_keeps_every_invariant() {
                 let mut ops = vec![Op::FailAlloc { n }];
                 ops.extend(s.ops.iter().copied());
                 let injected = Stream::from_ops(ops);
-                let r = spec.run(&injected, &opts);
+                let r = run_spec(&injected, &spec, &opts);
                 runs += 1;
                 assert!(
                     r.passed(),
@@ -97,18 +98,8 @@ fn failing_each_allocation_in_turn_keeps_every_invariant() {
                 all_sites.extend(r.alloc_sites.iter().copied());
             }
         }
-        let declared = {
-            let d = rmaplab_impls::designs::chain_2010::ALLOC_SITES;
-            match spec.design {
-                rmaplab::design::DesignName::SingleList2004 => {
-                    rmaplab_impls::designs::single_list_2004::ALLOC_SITES
-                }
-                rmaplab::design::DesignName::Prealloc2026 => {
-                    rmaplab_impls::designs::prealloc_2026::ALLOC_SITES
-                }
-                _ => d,
-            }
-        };
+        // Every site the design declares (its `ALLOC_SITES`).
+        let declared = spec.build().expect("a design").alloc_sites();
         for site in declared {
             assert!(
                 failed_sites.contains_key(site),

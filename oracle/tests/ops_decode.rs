@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rmaplab::model::Model;
+use rmaplab::oracle::model::Model;
 use rmaplab_ops::decode::{DecodeConfig, decode};
 use rmaplab_ops::{Op, Outcome, Pid};
 

@@ -3,9 +3,9 @@
 //! freed object, a re-injected historical bug) must be caught with the
 //! right invariant, and a corpus file whose expectation is wrong must fail.
 
-use rmaplab::design::{DesignName, DesignSpec};
-use rmaplab::runner::{RunOptions, RunReport, run_design};
+use rmaplab::run::runner::{RunOptions, RunReport, run_design};
 use rmaplab_impls::designs::chain_2010::{Chain2010, Era};
+use rmaplab_impls::designs::registry::{Design, DesignSpec};
 use rmaplab_impls::designs::single_list_2004::SingleList2004;
 use rmaplab_impls::rmap::{
     AllocSchedule, AnonMapping, CloneOp, Counters, MergeSrc, Rmap, RmapError, VmaId, VmaView,
@@ -171,7 +171,7 @@ fn run<R: Rmap>(s: &Stream, rmap: R) -> RunReport {
     run_design(
         s,
         rmap,
-        &DesignSpec::new(DesignName::SingleList2004),
+        &DesignSpec::new(Design::SingleList2004),
         &RunOptions::default(),
     )
 }
@@ -300,7 +300,7 @@ fn failures_name_the_replay_command() {
             inner: SingleList2004::default(),
             how: Sabotage::WalkSkipsLast,
         },
-        &DesignSpec::new(DesignName::SingleList2004),
+        &DesignSpec::new(Design::SingleList2004),
         &opts,
     );
     let f = r.failure.expect("fails");
@@ -325,11 +325,11 @@ fn a_wrong_corpus_expectation_fails_the_corpus_check() {
         format!("# dump 1: p0 vmas 0-4\n# dump 1: p0 pages 0:f0/2 1:Z/0\n{body}"),
     )
     .unwrap();
-    assert_eq!(rmaplab::corpus::check_corpus(&good), Ok(()));
-    let err = rmaplab::corpus::check_corpus(&bad).unwrap_err();
+    assert_eq!(rmaplab::run::corpus::check_corpus(&good), Ok(()));
+    let err = rmaplab::run::corpus::check_corpus(&bad).unwrap_err();
     assert!(err.contains("expected 0:f0/2 1:Z/0"), "{err}");
     std::fs::write(&bad, format!("# expect: fail findability\n{body}")).unwrap();
-    assert!(rmaplab::corpus::check_corpus(&bad).is_err());
+    assert!(rmaplab::run::corpus::check_corpus(&bad).is_err());
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -350,7 +350,7 @@ fn swapout_and_migrate_catch_a_walk_that_skips_a_vma() {
         let ok = run_design(
             &s,
             Chain2010::new(Era::E2022),
-            &DesignSpec::new(DesignName::Chain2010),
+            &DesignSpec::new(Design::Chain2010),
             &unchecked,
         );
         assert_eq!(invariant(&ok), None, "{op}: {:?}", ok.failure);
@@ -362,7 +362,7 @@ fn swapout_and_migrate_catch_a_walk_that_skips_a_vma() {
                         inner: SingleList2004::default(),
                         how: Sabotage::WalkSkipsLast,
                     },
-                    &DesignSpec::new(DesignName::SingleList2004),
+                    &DesignSpec::new(Design::SingleList2004),
                     &unchecked,
                 )
             } else {
@@ -372,7 +372,7 @@ fn swapout_and_migrate_catch_a_walk_that_skips_a_vma() {
                         inner: Chain2010::new(Era::E2022),
                         how: Sabotage::WalkSkipsLast,
                     },
-                    &DesignSpec::new(DesignName::Chain2010),
+                    &DesignSpec::new(Design::Chain2010),
                     &unchecked,
                 )
             };

@@ -15,11 +15,11 @@
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use rmaplab::bugs::CATALOGUE;
-use rmaplab::corpus::parse_corpus;
-use rmaplab::design::{DesignName, DesignSpec, EraName, canonical_specs};
-use rmaplab::runner::{RunOptions, run_all};
+use rmaplab::run::corpus::parse_corpus;
+use rmaplab::run::runner::{RunOptions, run_all, run_spec};
 use rmaplab_impls::designs::chain_2010::Chain2010;
+use rmaplab_impls::designs::chain_2010::Era;
+use rmaplab_impls::designs::registry::{Design, DesignSpec, bug_era, canonical_specs, catalogue};
 use rmaplab_impls::mmu::Mmu;
 use rmaplab_ops::decode::{DecodeConfig, decode};
 
@@ -43,9 +43,9 @@ fn same_reports(spec: &DesignSpec, streams: &[rmaplab_ops::Stream]) -> usize {
     };
     let mut failures = 0;
     for s in streams {
-        let a = spec.run(s, &skip);
-        let b = spec.run(s, &recheck);
-        let key = |r: &rmaplab::runner::RunReport| {
+        let a = run_spec(s, spec, &skip);
+        let b = run_spec(s, spec, &recheck);
+        let key = |r: &rmaplab::run::runner::RunReport| {
             r.failure.as_ref().map(|f| {
                 (
                     f.op_index,
@@ -80,10 +80,10 @@ fn skipping_checks_after_pure_ops_never_changes_a_canonical_report() {
 fn skipping_checks_after_pure_ops_never_hides_or_moves_a_bug() {
     let streams = random_streams(1000, 12);
     let mut caught = 0;
-    for bug in CATALOGUE.iter().filter(|b| b.injectable.is_ok()) {
+    for (design, bug) in catalogue().into_iter().filter(|(_, b)| b.is_injectable()) {
         let spec = DesignSpec {
-            design: bug.design,
-            era: bug.era,
+            design,
+            era: bug_era(design, bug),
             bugs: vec![bug.id.to_string()],
         };
         caught += usize::from(same_reports(&spec, &streams) > 0);
@@ -167,18 +167,18 @@ fn sharing_the_reference_model_never_changes_a_run_all() {
     let mut sets = vec![canonical_specs()];
     sets.push(canonical_specs().into_iter().rev().collect());
     sets.push(
-        [EraName::E2010, EraName::E2015, EraName::E2022]
+        [Era::E2010, Era::E2015, Era::E2022]
             .into_iter()
             .map(|e| DesignSpec {
                 era: Some(e),
-                ..DesignSpec::new(DesignName::Chain2010)
+                ..DesignSpec::new(Design::Chain2010)
             })
             .collect(),
     );
-    for bug in CATALOGUE.iter().filter(|b| b.injectable.is_ok()) {
+    for (design, bug) in catalogue().into_iter().filter(|(_, b)| b.is_injectable()) {
         let mut set = vec![DesignSpec {
-            design: bug.design,
-            era: bug.era,
+            design,
+            era: bug_era(design, bug),
             bugs: vec![bug.id.to_string()],
         }];
         set.extend(canonical_specs());
@@ -194,7 +194,7 @@ fn sharing_the_reference_model_never_changes_a_run_all() {
         for s in &streams {
             let (ra, ca) = run_all(s, specs, &fast);
             let (rb, cb) = run_all(s, specs, &slow);
-            let key = |r: &rmaplab::runner::RunReport| {
+            let key = |r: &rmaplab::run::runner::RunReport| {
                 (
                     r.executed,
                     r.failure
@@ -208,7 +208,7 @@ fn sharing_the_reference_model_never_changes_a_run_all() {
             for (a, b) in ra.iter().zip(&rb) {
                 assert_eq!(a.outcomes, b.outcomes);
             }
-            let cmp = |c: &rmaplab::runner::Comparison| {
+            let cmp = |c: &rmaplab::run::runner::Comparison| {
                 (
                     c.failure
                         .as_ref()

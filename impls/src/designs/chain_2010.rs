@@ -141,46 +141,249 @@ pub const ALLOC_SITES: &[&str] = &[
     SITE_FORK_AVC,
 ];
 
-/// The historical bugs this design can re-inject (ids of rmap-history.md
-/// §7, lower case), with a one-line summary.
-pub const KNOWN_BUGS: &[(&str, &str)] = &[
-    (
-        "b00",
-        "2010-2014: no reuse, so the fork/exit loop grows the hierarchy without end; injected as the \
-         2015 bound claim (2 x the peak VMA population) held against the 2010 algorithm",
-    ),
-    (
-        "b03",
-        "2.6.34-rc: vma_adjust importer clones the chain from `vma` (the lower VMA) instead of the exporter",
-    ),
-    (
-        "b04",
-        "2.6.34-rc: anon_vma_prepare reuses a neighbour's anon_vma without the singular-chain test",
-    ),
-    (
-        "b05",
-        "2.6.34-rc: a possibly shared first mapping (swap-in) goes to vma->anon_vma instead of the root/oldest",
-    ),
-    (
-        "b07",
-        "2.6.34-rc (4946d54cb55e): anon_vma_fork's own ENOMEM path after a successful clone does not \
-         unlink_anon_vmas(child), leaving AVCs that point at the freed child VMA",
-    ),
-    (
-        "b13",
-        "3.12-3.18 (c4ea95d7cd08): __split_vma returns success after anon_vma_clone failed; the new \
-         VMA keeps src's anon_vma with an empty chain",
-    ),
-    (
-        "b14",
-        "3.19-4.0-rc (Leon Yu, Mar 2015): anon_vma_clone's ENOMEM path unlinks dst without clearing \
-         dst->anon_vma, decrementing a degree never incremented",
-    ),
-    (
-        "b16",
-        "3.19-5.19: fork reuse by the ambiguous `degree` counter (CVE-2022-42703)",
-    ),
+use super::registry::bug::{Bug, Injection, count_injectable, injectable};
+
+/// The catalogued bugs of this design (`docs/bugs.md`), each described
+/// once; the registry gathers them.
+pub const BUGS: &[Bug] = &[
+    Bug {
+        id: "b00",
+        title: "endless anon_vma growth under fork/exit (no reuse before 3.19)",
+        commit: "fixed by 7a3ef208e662",
+        years: "2010-2015",
+        era: Some("2010"),
+        invariant: "bound",
+        injection: Injection::Injected(
+            "2010-2014: no reuse, so the fork/exit loop grows the hierarchy without end; injected \
+             as the 2015 bound claim (2 x the peak VMA population) held against the 2010 algorithm",
+        ),
+    },
+    Bug {
+        id: "b03",
+        title: "vma_adjust cloned the importer's chain from the wrong VMA",
+        commit: "287d97ac0321",
+        years: "2010 (2.6.34-rc1..rc3)",
+        era: Some("2010"),
+        invariant: "findability",
+        injection: Injection::Injected(
+            "2.6.34-rc: vma_adjust importer clones the chain from `vma` (the lower VMA) instead of \
+             the exporter",
+        ),
+    },
+    Bug {
+        id: "b04",
+        title: "anon_vma_prepare reused a non-singular neighbour's anon_vma",
+        commit: "d0e9fe1758f2",
+        years: "2010 (2.6.34-rc1..rc3)",
+        era: Some("2010"),
+        invariant: "chain-sets",
+        injection: Injection::Injected(
+            "2.6.34-rc: anon_vma_prepare reuses a neighbour's anon_vma without the singular-chain \
+             test",
+        ),
+    },
+    Bug {
+        id: "b05",
+        title: "swapped-in page pointed at a child's anon_vma",
+        commit: "ea90002b0fa7",
+        years: "2010 (2.6.34-rc1..rc3)",
+        era: Some("2010"),
+        invariant: "dangling",
+        injection: Injection::Injected(
+            "2.6.34-rc: a possibly shared first mapping (swap-in) goes to vma->anon_vma instead of \
+             the root/oldest",
+        ),
+    },
+    Bug {
+        id: "b06",
+        title: "chain cloned in the wrong order",
+        commit: "646d87b481da",
+        years: "2010",
+        era: Some("2010"),
+        invariant: "-",
+        injection: Injection::NotInjectable(
+            "only meaningful while the oldest anon_vma was found by chain position; the model has \
+             ->root",
+        ),
+    },
+    Bug {
+        id: "b07",
+        title: "error paths of anon_vma_fork/prepare/__split_vma left AVCs behind",
+        commit: "4946d54cb55e, 31f2b0ebc01f, 2aeadc30de45",
+        years: "2010",
+        era: Some("2010"),
+        // The failed fork leaves the cloned AVCs behind (the leak), which the
+        // oracle's failed-op trace sees before a walk meets the freed child.
+        invariant: "failed-op-trace",
+        // Only 4946d54cb55e (anon_vma_fork's own ENOMEM path) is injected:
+        // 31f2b0ebc01f needs a concurrent fault, and 2aeadc30de45's path
+        // (after a successful clone in __split_vma) cannot fail in this MMU.
+        injection: Injection::Injected(
+            "2.6.34-rc (4946d54cb55e): anon_vma_fork's own ENOMEM path after a successful clone \
+             does not unlink_anon_vmas(child), leaving AVCs that point at the freed child VMA",
+        ),
+    },
+    Bug {
+        id: "b08",
+        title: "new VMA inserted at the head of the anon_vma list",
+        commit: "26ba0cb63cb8",
+        years: "2010",
+        era: Some("2010"),
+        invariant: "(concurrency)",
+        injection: Injection::NotInjectable(
+            "needs a walk running while a VMA is added; the emulator serialises every op",
+        ),
+    },
+    Bug {
+        id: "b09",
+        title: "exec temporary stack move vs migration",
+        commit: "a8bef8ff6ea1",
+        years: "2010",
+        era: Some("2010"),
+        invariant: "(concurrency)",
+        injection: Injection::NotInjectable(
+            "exec is not in the op language and needs interleaved walks",
+        ),
+    },
+    Bug {
+        id: "b10",
+        title: "anon_vma root switching under page_lock_anon_vma (RCU reuse)",
+        commit: "f18194275c39, 1ce82b69e96c",
+        years: "2010-2011",
+        era: Some("2010"),
+        invariant: "(concurrency)",
+        injection: Injection::NotInjectable(
+            "RCU/SLAB_TYPESAFE_BY_RCU reuse races are not modelled",
+        ),
+    },
+    Bug {
+        id: "b11",
+        title: "page_address_in_vma with chains and KSM",
+        commit: "ab941e0fff39, 21d0d443cdc1",
+        years: "2010",
+        era: Some("2010"),
+        invariant: "-",
+        injection: Injection::NotInjectable("KSM and swapoff are not modelled"),
+    },
+    Bug {
+        id: "b12",
+        title: "mremap src/dst order vs the migration walk",
+        commit: "486cf46f3f9b",
+        years: "2011-2012",
+        era: Some("2010"),
+        invariant: "(concurrency)",
+        injection: Injection::NotInjectable("needs a migration walk interleaved with move_ptes"),
+    },
+    Bug {
+        id: "b13",
+        title: "__split_vma reported success after anon_vma_clone failed",
+        commit: "c4ea95d7cd08",
+        years: "2013-2014 (3.12..3.18)",
+        era: Some("2015"),
+        // The new half's pages are unfindable, but the self-check meets its
+        // `->anon_vma` first: freed once the original's chain empties
+        // (dangling), or not on its empty chain (anon-vma-in-chain).
+        invariant: "dangling",
+        injection: Injection::Injected(
+            "3.12-3.18 (c4ea95d7cd08): __split_vma returns success after anon_vma_clone failed; \
+             the new VMA keeps src's anon_vma with an empty chain",
+        ),
+    },
+    Bug {
+        id: "b14",
+        title: "degree underflow when anon_vma_clone fails after reuse",
+        commit: "Leon Yu, Mar 2015",
+        years: "2015",
+        era: Some("2015"),
+        invariant: "counters",
+        injection: Injection::Injected(
+            "3.19-4.0-rc (Leon Yu, Mar 2015): anon_vma_clone's ENOMEM path unlinks dst without \
+             clearing dst->anon_vma, decrementing a degree never incremented",
+        ),
+    },
+    Bug {
+        id: "b15",
+        title: "fork reused the previous VMA's anon_vma as parent",
+        commit: "4e4a9eb92133",
+        years: "2019-2020",
+        era: Some("2015"),
+        invariant: "-",
+        injection: Injection::NotInjectable("its final form is unverified (docs/bugs.md B15)"),
+    },
+    Bug {
+        id: "b16",
+        title: "CVE-2022-42703: double reuse through the ambiguous degree counter",
+        commit: "2555283eb40d (fixes 7a3ef208e662)",
+        years: "2015-2022",
+        era: Some("2015"),
+        invariant: "chain-sets",
+        injection: Injection::Injected(
+            "3.19-5.19: fork reuse by the ambiguous `degree` counter (CVE-2022-42703)",
+        ),
+    },
+    Bug {
+        id: "b17",
+        title: "PMD/PUD mremap without the rmap lock (stale TLB)",
+        commit: "Aneesh Kumar, Jun 2021",
+        years: "2021",
+        era: Some("2022"),
+        invariant: "(concurrency)",
+        injection: Injection::NotInjectable("needs a TLB model and interleaving"),
+    },
+    Bug {
+        id: "b18",
+        title: "per-VMA-lock faults vs anon_vma setup",
+        commit: "657b5146955e",
+        years: "2023",
+        era: Some("2022"),
+        invariant: "(concurrency)",
+        injection: Injection::NotInjectable(
+            "needs per-VMA-lock faults interleaved with dup_anon_vma",
+        ),
+    },
+    Bug {
+        id: "b19",
+        title: "vma_merge case 4 dup_anon_vma arguments after the 6.3 rewrite",
+        commit: "4c6759967826",
+        years: "2023 (6.3-rc)",
+        era: Some("2022"),
+        invariant: "findability",
+        injection: Injection::NotInjectable("not yet re-injected"),
+    },
+    Bug {
+        id: "b20",
+        title: "faulted->unfaulted merges refused 2011-2025 (merge-rule drift)",
+        commit: "Lorenzo Stoakes, Mar 2025",
+        years: "2011-2025",
+        era: Some("2015"),
+        invariant: "-",
+        injection: Injection::NotInjectable(
+            "not a safety bug: era 2015 has the old rule, era 2022 the new one",
+        ),
+    },
+    Bug {
+        id: "b21",
+        title: "vma_merge case 8 vs the rmap walk (permissions)",
+        commit: "e86f15ee64d8",
+        years: "2016",
+        era: Some("2015"),
+        invariant: "(concurrency)",
+        injection: Injection::NotInjectable("needs a walk concurrent with vma_merge"),
+    },
+    Bug {
+        id: "b22",
+        title: "failed fork left a partial mm reachable through the rmap",
+        commit: "Liam Howlett, 2025",
+        years: "2025",
+        era: Some("2022"),
+        invariant: "dangling",
+        injection: Injection::NotInjectable("not yet re-injected"),
+    },
 ];
+
+/// The injectable ids of [`BUGS`] with how each is injected: what
+/// [`Chain2010::with_bugs`] accepts.
+pub const KNOWN_BUGS: &[(&str, &str)] = &injectable::<{ count_injectable(BUGS) }>(BUGS);
 
 /// The era of the design (ops-v1: `--era 2010|2015|2022`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]

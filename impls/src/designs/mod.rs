@@ -2,6 +2,7 @@
 
 pub mod chain_2010;
 pub mod prealloc_2026;
+pub mod registry;
 pub mod single_list_2004;
 
 /// Cross-design randomized check: a miniature MMU (one anonymous region per

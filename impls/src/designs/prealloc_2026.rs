@@ -205,13 +205,27 @@ pub const ALLOC_SITES: &[&str] = &[
     SITE_CLONE_AVC,
 ];
 
-/// The historical bugs this design can re-inject (ids of rmap-history.md
-/// §7, lower case), with a one-line summary.
-pub const KNOWN_BUGS: &[(&str, &str)] = &[(
-    "b23",
-    "2026 series patch 3 without patch 2: anon_vma_fork allocates after the clone and its \
-     error path's unlink_anon_vmas returns early, leaving AVCs of the freed child VMA in the trees",
-)];
+use super::registry::bug::{Bug, Injection, count_injectable, injectable};
+
+/// The catalogued bugs of this design (`docs/bugs.md`), each described
+/// once; the registry gathers them.
+pub const BUGS: &[Bug] = &[Bug {
+    id: "b23",
+    title: "2026 series with patch 3 but not patch 2 (skip-unfaulted before prealloc-fork)",
+    commit: "synthetic (series-intermediate)",
+    years: "2026",
+    era: None,
+    invariant: "failed-op-trace",
+    injection: Injection::Injected(
+        "2026 series patch 3 without patch 2: anon_vma_fork allocates after the clone and its \
+         error path's unlink_anon_vmas returns early, leaving AVCs of the freed child VMA in the \
+         trees",
+    ),
+}];
+
+/// The injectable ids of [`BUGS`] with how each is injected: what
+/// [`Prealloc2026::with_bugs`] accepts.
+pub const KNOWN_BUGS: &[(&str, &str)] = &injectable::<{ count_injectable(BUGS) }>(BUGS);
 
 /// Why `anon_vma_clone` runs: the series' `enum vma_operation` (patch 9).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

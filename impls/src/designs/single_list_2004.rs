@@ -72,12 +72,38 @@ const SITE_ANON_VMA: &str = "anon_vma_prepare:anon_vma";
 /// (fork, split and remap link the VMA into the family's list in place).
 pub const ALLOC_SITES: &[&str] = &[SITE_ANON_VMA];
 
-/// The historical bugs this design can re-inject, with a one-line summary
-/// (ids as in rmap-history.md §7, lower case).
-pub const KNOWN_BUGS: &[(&str, &str)] = &[(
-    "b01",
-    "2.6.7: no vma_adjust importer step (dup_anon_vma does nothing), fixed 18 Jun 2004",
-)];
+use super::registry::bug::{Bug, Injection, count_injectable, injectable};
+
+/// The catalogued bugs of this design (`docs/bugs.md`), each described
+/// once; the registry gathers them.
+pub const BUGS: &[Bug] = &[
+    Bug {
+        id: "b01",
+        title: "mprotect boundary shift loses the anon_vma (no importer step)",
+        commit: "\"[PATCH] mprotect propagate anon_vma\" (Hugh Dickins, 18 Jun 2004)",
+        years: "2004",
+        era: None,
+        invariant: "findability",
+        injection: Injection::Injected(
+            "2.6.7: no vma_adjust importer step (dup_anon_vma does nothing), fixed 18 Jun 2004",
+        ),
+    },
+    Bug {
+        id: "b02",
+        title: "anon_vma_prepare published a new anon_vma without its lock",
+        commit: "d9d332e0874f",
+        years: "2008",
+        era: None,
+        invariant: "(concurrency)",
+        injection: Injection::NotInjectable(
+            "needs concurrent rmap walks; the emulator serialises every op",
+        ),
+    },
+];
+
+/// The injectable ids of [`BUGS`] with how each is injected: what
+/// [`SingleList2004::with_bugs`] accepts.
+pub const KNOWN_BUGS: &[(&str, &str)] = &injectable::<{ count_injectable(BUGS) }>(BUGS);
 
 /// One `struct anon_vma`: the family's list of VMAs, head first.
 #[derive(Clone, Debug, Default)]

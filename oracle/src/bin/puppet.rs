@@ -1,5 +1,5 @@
 //! `rmaplab-puppet`: one emulated process of the live-kernel backend
-//! (`rmaplab::kernel`, design in `shared/research/live-kernel.md` §12).
+//! (`rmaplab::kernel`, design in `docs/linux-6.18.md` §12).
 //!
 //! It is started by the controller only, with an `AF_UNIX`/`SOCK_SEQPACKET`
 //! socket on fd 3 and the four test files on fds 4..=7, and its one argument

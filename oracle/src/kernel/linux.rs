@@ -541,7 +541,7 @@ impl Kernel {
                 .map_err(|e| format!("op {} (`{}`): {e}", i + 1, print_op(op)))?;
             outcomes.push(outcome);
         }
-        // ops-v1 / runner.rs: the state after the last op, unless the
+        // docs/op-language.md / the runner: the state after the last op, unless the
         // stream's last op was a `dump` that already reported it.
         if !matches!(ops.last(), Some(Op::Dump)) {
             dumps.push(
@@ -975,7 +975,7 @@ fn outcome(reply: [u64; REPLY_WORDS]) -> Result<Outcome, String> {
                 libc::EBADF | libc::EOVERFLOW => Errno::EINVAL,
                 _ => {
                     return Err(format!(
-                        "errno ops-v1 cannot name: {}",
+                        "errno the op language cannot name: {}",
                         io::Error::from_raw_os_error(e)
                     ));
                 }

@@ -1,4 +1,4 @@
-//! The wire protocol between the live-kernel controller (`kernel.rs`) and
+//! The wire protocol between the live-kernel controller (`linux.rs`) and
 //! the `rmaplab-puppet` binary. Shared verbatim by both (the puppet includes
 //! this file with `#[path]`), so it holds only constants and plain arrays.
 //!
@@ -11,7 +11,7 @@
 
 /// Start of the op language's address window: page `N` is at
 /// `WINDOW_BASE + N * PAGE_SIZE`, far from the puppet's own mappings
-/// (`shared/research/live-kernel.md` §12.2).
+/// (`docs/linux-6.18.md` §12.2).
 pub const WINDOW_BASE: u64 = 0x1000_0000_0000;
 pub const PAGE_SIZE: u64 = 4096;
 

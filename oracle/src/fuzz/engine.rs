@@ -1,7 +1,10 @@
 //! What every fuzzing engine calls: raw bytes → the one decoder → every
-//! configured design with the oracle after every op. The libFuzzer and AFL
-//! targets in `fuzz/` and the built-in engine (`rmaplab fuzz`) are thin
-//! wrappers over [`check_bytes`].
+//! configured design with the oracle after every op ([`check_bytes`]). The
+//! libFuzzer and AFL targets in `fuzz/` are thin wrappers over it
+//! ([`fuzz_one`], [`libfuzzer_mutate`]); the built-in engine
+//! of `rmaplab fuzz` ([`run_engine`]) is here too: random and mutated
+//! inputs, a pool of inputs that reached new op pairs or fork depths, every
+//! new failure shrunk and written as an `.ops` file.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -12,11 +15,11 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use rmaplab_impls::designs::registry::{DesignSpec, canonical_specs};
 use rmaplab_impls::mmu::MmuStats;
 
-use crate::design::{DesignSpec, canonical_specs};
-use crate::runner::{RunOptions, run_all};
-use crate::shrink::{Signature, shrink};
+use super::shrink::{Signature, shrink};
+use crate::run::runner::{RunOptions, run_all};
 use rmaplab_ops::decode::{DecodeConfig, decode, encode};
 use rmaplab_ops::print::print_with_header;
 use rmaplab_ops::{Op, Stream};
@@ -136,8 +139,8 @@ pub fn specs_from_env() -> Vec<DesignSpec> {
         Ok(v) if !v.trim().is_empty() => v
             .split(';')
             .map(|w| {
-                crate::corpus::parse_spec(w.trim())
-                    .and_then(|s| s.validate().map(|()| s))
+                w.trim()
+                    .parse::<DesignSpec>()
                     .unwrap_or_else(|e| panic!("RMAPLAB_SPECS: {e}"))
             })
             .collect(),
@@ -154,26 +157,10 @@ pub fn finding_file(f: &Finding, specs: &[DesignSpec]) -> String {
     ];
     for s in specs {
         if s.label() == f.signature.who {
-            header.push(format!(
-                "expect [{}]: fail {}",
-                spec_words(s),
-                f.signature.invariant
-            ));
+            header.push(format!("expect [{s}]: fail {}", f.signature.invariant));
         }
     }
     print_with_header(&f.stream, &header)
-}
-
-/// `chain-2010 era=2015 bug=b16`: the `[SPEC]` words of a corpus header.
-pub fn spec_words(s: &DesignSpec) -> String {
-    let mut w = s.design.name().to_string();
-    if let Some(e) = s.era {
-        w.push_str(&format!(" era={}", e.name()));
-    }
-    for b in &s.bugs {
-        w.push_str(&format!(" bug={b}"));
-    }
-    w
 }
 
 /// Adds `b` to `a`, counter by counter.

@@ -1,8 +1,9 @@
 //! Delta debugging of failing streams: remove ops and simplify arguments
 //! while the same design still fails the same invariant.
 
-use crate::design::DesignSpec;
-use crate::runner::{RunOptions, run_all};
+use rmaplab_impls::designs::registry::DesignSpec;
+
+use crate::run::runner::{RunOptions, run_all};
 use rmaplab_ops::{MremapTo, Op, Stream};
 
 /// What a failure is, for "still the same failure" decisions.

@@ -1,14 +1,16 @@
 //! The bug zoo: hunting re-injected historical bugs with the fuzzing
 //! engines (the generator, never a hand-written trigger, must find them),
-//! and the regression files that record what was found.
+//! the time-to-detect table over seeds, and the regression files that
+//! record what was found (`corpus/zoo/ID.ops`).
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::design::DesignSpec;
-use crate::fuzzing::{EngineConfig, Finding, check_stream, run_engine, spec_words};
-use crate::shrink::{shrink, signature};
+use rmaplab_impls::designs::registry::{DesignSpec, find_bug};
+
+use super::engine::{EngineConfig, Finding, check_stream, run_engine};
+use super::shrink::{shrink, signature};
 use rmaplab_ops::decode::{DecodeConfig, decode};
 use rmaplab_ops::print::print_with_header;
 
@@ -61,7 +63,7 @@ pub fn hunt_libfuzzer(specs: &[DesignSpec], seconds: u64, seed: u64) -> Result<H
     let work = std::env::temp_dir().join(format!("rmaplab-hunt-{}-{seed}", std::process::id()));
     let corpus = work.join("corpus");
     std::fs::create_dir_all(&corpus).map_err(|e| e.to_string())?;
-    let env: Vec<String> = specs.iter().map(spec_words).collect();
+    let env: Vec<String> = specs.iter().map(DesignSpec::to_string).collect();
     let start = Instant::now();
     let out = Command::new("cargo")
         .current_dir(&root)
@@ -160,7 +162,7 @@ pub fn zoo_file(
     engine: &str,
     seed: u64,
 ) -> String {
-    let title = crate::bugs::find(bug).map_or("", |b| b.title);
+    let title = find_bug(bug).map_or("", |(_, b)| b.title);
     let header = vec![
         format!("zoo: {bug} — {title}"),
         format!(
@@ -170,11 +172,106 @@ pub fn zoo_file(
         ),
         format!("failure: {}", f.report.lines().next().unwrap_or_default()),
         "expect: pass".to_string(),
-        format!(
-            "expect [{}]: fail {}",
-            spec_words(spec),
-            f.signature.invariant
-        ),
+        format!("expect [{spec}]: fail {}", f.signature.invariant),
     ];
     print_with_header(&f.stream, &header)
+}
+
+/// The engines a hunt can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// The built-in engine ([`hunt_builtin`]).
+    Builtin,
+    /// libFuzzer through `cargo fuzz` ([`hunt_libfuzzer`]).
+    LibFuzzer,
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "builtin" => Ok(Engine::Builtin),
+            "libfuzzer" => Ok(Engine::LibFuzzer),
+            e => Err(format!("unknown engine `{e}` (builtin or libfuzzer)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Engine::Builtin => "builtin",
+            Engine::LibFuzzer => "libfuzzer",
+        })
+    }
+}
+
+/// Hunts with `engine`.
+pub fn hunt(engine: Engine, specs: &[DesignSpec], seconds: u64, seed: u64) -> Result<Hunt, String> {
+    match engine {
+        Engine::Builtin => hunt_builtin(specs, seconds, seed),
+        Engine::LibFuzzer => hunt_libfuzzer(specs, seconds, seed),
+    }
+}
+
+/// One row of the time-to-detect table: one bug hunted with one engine on
+/// seeds 1..=N.
+#[derive(Clone, Debug, Default)]
+pub struct HuntRow {
+    /// Seeds that found it.
+    pub found: u64,
+    /// The invariant the last finding broke (`-` if none).
+    pub invariant: String,
+    /// Seconds to the first failure per seed (infinite: not found or the
+    /// hunt failed), sorted.
+    pub times: Vec<f64>,
+    /// Executions per seed whose hunt ran, sorted.
+    pub execs: Vec<u64>,
+}
+
+impl HuntRow {
+    pub fn median_time(&self) -> f64 {
+        self.times[self.times.len() / 2]
+    }
+    pub fn worst_time(&self) -> f64 {
+        *self.times.last().unwrap_or(&f64::INFINITY)
+    }
+    pub fn median_execs(&self) -> u64 {
+        self.execs.get(self.execs.len() / 2).copied().unwrap_or(0)
+    }
+}
+
+/// Hunts with `engine` on seeds 1..=`seeds` (`seeds >= 1`), one core,
+/// `seconds` each; `each(seed, hunt)` is called after every seed.
+pub fn hunt_row(
+    engine: Engine,
+    specs: &[DesignSpec],
+    seeds: u64,
+    seconds: u64,
+    mut each: impl FnMut(u64, &Result<Hunt, String>),
+) -> HuntRow {
+    let mut row = HuntRow {
+        invariant: "-".into(),
+        ..HuntRow::default()
+    };
+    for seed in 1..=seeds {
+        let h = hunt(engine, specs, seconds, seed);
+        match &h {
+            Ok(h) => {
+                if let Some(f) = &h.found {
+                    row.found += 1;
+                    row.invariant = f.signature.invariant.clone();
+                    row.times.push(h.seconds);
+                } else {
+                    row.times.push(f64::INFINITY);
+                }
+                row.execs.push(h.execs);
+            }
+            Err(_) => row.times.push(f64::INFINITY),
+        }
+        each(seed, &h);
+    }
+    row.times.sort_by(f64::total_cmp);
+    row.execs.sort_unstable();
+    row
 }

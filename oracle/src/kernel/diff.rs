@@ -1,6 +1,6 @@
-//! Host kernel against emulator (issue 8): one stream run on the live
-//! kernel ([`crate::kernel`]) and on the emulated designs, compared op by op
-//! and at every dump, PFN-free (`shared/research/live-kernel.md` §12.4–12.5).
+//! Host kernel against emulator: one stream run on the live kernel (the
+//! backend, [`super`]) and on the emulated designs, compared op by op and
+//! at every dump, PFN-free (`docs/linux-6.18.md` §12.4–12.5).
 //!
 //! What is compared:
 //!
@@ -37,10 +37,11 @@ use std::fmt;
 use rmaplab_impls::state::State;
 use rmaplab_ops::{Op, Outcome};
 
-use crate::design::{DesignName, DesignSpec};
-use crate::kernel::KernelRun;
-use crate::report::{CanonProc, canonicalize};
-use crate::runner::{RunOptions, RunReport};
+use rmaplab_impls::designs::registry::{DesignSpec, VmaSemantics, canonical_specs};
+
+use super::KernelRun;
+use crate::run::report::{CanonProc, canonicalize};
+use crate::run::runner::{RunOptions, RunReport, run_spec};
 use rmaplab_ops::Stream;
 use rmaplab_ops::print::print_op;
 
@@ -128,10 +129,11 @@ pub struct CompareOptions {
 
 impl CompareOptions {
     /// The options for a design: layouts are notes for the 2004 design,
-    /// whose merge rules are not Linux 6.18's.
+    /// whose merges legitimately differ from Linux 6.18's where fork is
+    /// involved (its fork children share the parent's anon_vma).
     pub fn for_spec(spec: &DesignSpec) -> CompareOptions {
         CompareOptions {
-            layout_is_note: spec.design == DesignName::SingleList2004,
+            layout_is_note: spec.vma_semantics() == Some(VmaSemantics::Family2004),
         }
     }
 }
@@ -473,7 +475,7 @@ pub fn compare_specs(stream: &Stream, kernel: &KernelRun, specs: &[DesignSpec]) 
     specs
         .iter()
         .map(|spec| {
-            let run = spec.run(stream, &RunOptions::default());
+            let run = run_spec(stream, spec, &RunOptions::default());
             let diff = compare_with(stream, kernel, &run, CompareOptions::for_spec(spec));
             SpecDiff {
                 spec: spec.clone(),
@@ -485,60 +487,21 @@ pub fn compare_specs(stream: &Stream, kernel: &KernelRun, specs: &[DesignSpec]) 
 }
 
 /// Runs `stream` on the host kernel (this thread's backend,
-/// [`crate::kernel::run_on_kernel`]) and on each design; the mismatches per
+/// [`super::run_on_kernel`]) and on each design; the mismatches per
 /// design. `Err` when the kernel run itself failed (host cannot serve, a
-/// puppet died, an errno ops-v1 cannot name).
+/// puppet died, an errno the op language cannot name).
 pub fn run_and_compare(stream: &Stream, specs: &[DesignSpec]) -> Result<KernelDiff, String> {
-    let kernel = crate::kernel::run_on_kernel(&stream.ops)?;
+    let kernel = super::run_on_kernel(&stream.ops)?;
     let per_spec = compare_specs(stream, &kernel, specs);
     Ok(KernelDiff { kernel, per_spec })
 }
 
-/// The designs `rmaplab kernel` compares with by default: chain-2010 and
-/// prealloc-2026 when both are built, else every built canonical design
-/// except single-list-2004 (whose 2004 merge rules legitimately differ from
-/// Linux 6.18).
+/// The designs `rmaplab kernel` compares with by default: every canonical
+/// design whose default configuration has Linux 6.18's VMA semantics (the
+/// host's), i.e. chain-2010 (era 2022) and prealloc-2026.
 pub fn default_specs() -> Vec<DesignSpec> {
-    let names: Vec<DesignName> = if DesignName::Prealloc2026.is_built() {
-        vec![DesignName::Chain2010, DesignName::Prealloc2026]
-    } else {
-        DesignName::canonical()
-            .iter()
-            .copied()
-            .filter(|&d| d != DesignName::SingleList2004 && d.is_built())
-            .collect()
-    };
-    names.into_iter().map(DesignSpec::new).collect()
-}
-
-/// Drops ops one at a time (from the end backwards, repeatedly) while
-/// `still_fails` holds, at most `max_runs` calls; the smaller stream.
-pub fn shrink_by_dropping(
-    stream: &Stream,
-    max_runs: usize,
-    mut still_fails: impl FnMut(&Stream) -> bool,
-) -> Stream {
-    let mut ops = stream.ops.clone();
-    let mut runs = 0;
-    loop {
-        let mut changed = false;
-        let mut i = ops.len();
-        while i > 0 {
-            i -= 1;
-            if runs >= max_runs {
-                return Stream::from_ops(ops);
-            }
-            let mut candidate = ops.clone();
-            candidate.remove(i);
-            runs += 1;
-            if still_fails(&Stream::from_ops(candidate.clone())) {
-                ops = candidate;
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
-    Stream::from_ops(ops)
+    canonical_specs()
+        .into_iter()
+        .filter(|s| s.vma_semantics() == Some(VmaSemantics::Linux618))
+        .collect()
 }

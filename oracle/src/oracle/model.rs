@@ -15,10 +15,10 @@
 //! *coarse* layout: maximal runs of pages that are adjacent and have the same
 //! protection, the same madvise flags, the same kind and linear offsets. The
 //! coarse layout may merge VMAs that Linux keeps apart (e.g. after a fork,
-//! see `shared/research/live-kernel.md` §4.5); it is only a fallback and is
+//! see `docs/linux-6.18.md` §4.5); it is only a fallback and is
 //! also what [`Model::state`] reports.
 //!
-//! Conventions shared with the rest of the testbed (`shared/spec/ops-v1.md`):
+//! Conventions shared with the rest of the testbed (`docs/op-language.md`):
 //! - an op naming a process that is not live gets `ESRCH`, checked first;
 //! - an op whose range is not inside the window gets `EINVAL` and changes
 //!   nothing. A range `[addr, addr + len)` is inside the window when
@@ -455,7 +455,7 @@ impl Model {
     /// anonymous mmap is a new shmem object of `len` pages
     /// (`shmem_zero_setup`).
     ///
-    /// Not representable in ops-v1's errno set, reported as `EINVAL`: a file
+    /// Not representable in the op language's errno set, reported as `EINVAL`: a file
     /// number `>= NR_FILES` (Linux: `EBADF`), an offset whose end overflows
     /// and a mapping ending past `MAX_LFS_FILESIZE` (Linux: `EOVERFLOW`).
     fn mmap(

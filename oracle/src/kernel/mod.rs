@@ -1,6 +1,13 @@
-//! The live-kernel backend: runs an op stream with real processes on the
-//! host's Linux kernel and reports the same observables as the emulator
-//! (issue 8; design and pitfalls in `shared/research/live-kernel.md` §12).
+//! The host's Linux kernel as one more machine to run streams on. This
+//! module is the backend (below); [`diff`] compares a kernel run with the
+//! designs' runs, [`report`] prints that comparison, [`fuzz`] is the fuzz
+//! loop of `rmaplab kernel --fuzz`, [`bench`] the figures of `rmaplab
+//! kernel --bench`, and [`export_c`] writes a stream as a C
+//! program that replays it with real syscalls.
+//!
+//! The backend runs an op stream with real processes on the host's kernel
+//! and reports the same observables as the emulator (design and pitfalls in
+//! `docs/linux-6.18.md` §12).
 //!
 //! Every process of the stream is a `rmaplab-puppet` (this crate's second
 //! binary) that does its own syscalls and memory accesses on command over a
@@ -15,13 +22,13 @@
 //! (the VMAs in the window) and `/proc/PID/pagemap` (the PFN of every
 //! present page), then `/proc/kpageflags` (the zero page is `KPF_ZERO_PAGE`)
 //! and `/proc/kpagecount` (the map count) for each PFN. PFNs become
-//! [`FrameRef::Frame`] identities, valid within that one snapshot (§12.5).
+//! `FrameRef::Frame` identities, valid within that one snapshot (§12.5).
 //!
 //! Outcomes are decided as in the reference model where the kernel cannot
 //! be asked: emulator-only ops (`swapout`, `reclaim`, `migrate`,
 //! `fail-alloc`) are `unsupported`; an op naming a process that is not live
 //! is `ESRCH`; an op whose range leaves the 256-page window is `EINVAL`;
-//! neither is sent to a puppet. Two kernel errnos that ops-v1 cannot name
+//! neither is sent to a puppet. Two kernel errnos that the op language cannot name
 //! are reported as the model reports them: `EBADF` and `EOVERFLOW` (a file
 //! offset whose end does not fit) as `EINVAL`; a file offset whose byte
 //! address does not fit in 64 bits is `EINVAL` without asking the kernel.
@@ -36,9 +43,14 @@
 use rmaplab_impls::state::State;
 use rmaplab_ops::Op;
 
+pub mod bench;
+pub mod diff;
+pub mod export_c;
+pub mod fuzz;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod linux;
 mod proto;
+pub mod report;
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub use linux::{Kernel, puppet_path};
@@ -78,7 +90,7 @@ pub struct KernelRun {
     /// One outcome per op, in stream order.
     pub outcomes: Vec<rmaplab_ops::Outcome>,
     /// One state per `dump` op, then the state after the last op unless
-    /// the stream ends with `dump` (the numbering of `runner.rs`), as the
+    /// the stream ends with `dump` (the numbering of `run::runner`), as the
     /// emulator reports them.
     pub dumps: Vec<State>,
 }
@@ -101,7 +113,7 @@ pub fn host_can_serve() -> Result<(), String> {
 /// Runs `ops` on the live kernel with this thread's [`Kernel`] (created,
 /// with its zygote, on first use and dropped with the thread). `Err` means
 /// the run itself failed (host unsuitable, a puppet died, an errno that
-/// ops-v1 cannot name); every puppet of the stream is gone either way.
+/// the op language cannot name); every puppet of the stream is gone either way.
 pub fn run_on_kernel(ops: &[Op]) -> Result<KernelRun, String> {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     {
@@ -111,6 +123,14 @@ pub fn run_on_kernel(ops: &[Op]) -> Result<KernelRun, String> {
     {
         let _ = ops;
         Err("the live-kernel backend needs Linux on x86_64".into())
+    }
+}
+
+/// `Linux 6.18.44` (the host's kernel release).
+pub fn host_kernel_name() -> String {
+    match std::fs::read_to_string("/proc/sys/kernel/osrelease") {
+        Ok(r) => format!("Linux {}", r.trim()),
+        Err(_) => "the host kernel".into(),
     }
 }
 

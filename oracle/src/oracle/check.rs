@@ -1,5 +1,5 @@
-//! The oracle's invariants (ops-v1 "Invariants every design must keep"),
-//! each one function returning which check failed and why.
+//! The oracle's invariants (`docs/op-language.md`, "Invariants every design
+//! must keep"), each one function returning which check failed and why.
 //!
 //! They read the MMU and ask the design to walk; they never trust the
 //! design's own account of what it maps.

@@ -1,15 +1,17 @@
 //! `rmaplab bench`: throughput and cost figures, measured (never asserted
-//! by tests): executions per second of the differential check on 64-op
-//! streams, RSS over many executions, and how the cost of an op grows with
-//! stream length and with the number of live VMAs.
+//! by tests; [`figures`]): executions per second of the differential check
+//! on 64-op streams, RSS over many executions, and how the cost of an op
+//! grows with stream length and with the number of live VMAs.
 
+use std::io::{self, Write};
 use std::time::Instant;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::design::DesignSpec;
-use crate::fuzzing::check_stream;
+use rmaplab_impls::designs::registry::DesignSpec;
+
+use super::engine::check_stream;
 use rmaplab_ops::decode::{DecodeConfig, decode};
 use rmaplab_ops::{Kind, Op, Pid, Prot, Stream};
 
@@ -97,4 +99,73 @@ pub fn ns_per_op(streams: &[Stream], specs: &[DesignSpec]) -> f64 {
         let _ = check_stream(s, specs);
     }
     t.elapsed().as_nanos() as f64 / ops.max(1) as f64
+}
+
+/// The figures of `rmaplab bench` for `specs`, written to `out` as they are
+/// measured: execs/s on `execs` 64-op streams per design and all together,
+/// per-op cost against stream length and against live VMAs, and with
+/// `rss_execs > 0` the RSS over that many executions.
+pub fn figures(
+    out: &mut impl Write,
+    specs: &[DesignSpec],
+    execs: usize,
+    rss_execs: usize,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "# rmaplab bench (one core; full oracle after every op)"
+    )?;
+    let batch = streams(execs, 64, 1);
+    let avg_ops = batch.iter().map(|s| s.ops.len()).sum::<usize>() as f64 / batch.len() as f64;
+    writeln!(
+        out,
+        "streams: {} decoded random streams, {avg_ops:.1} ops on average (max 64)",
+        batch.len()
+    )?;
+    for s in specs {
+        let r = execs_per_sec(&batch, std::slice::from_ref(s));
+        writeln!(out, "execs/s {:<32} {r:>10.0}", s.label())?;
+    }
+    let all = execs_per_sec(&batch, specs);
+    writeln!(out, "execs/s {:<32} {all:>10.0}", "all designs together")?;
+
+    writeln!(out, "\n# per-op cost vs stream length (all designs)")?;
+    for len in [16usize, 32, 64, 128, 256] {
+        let b = streams((execs / 4).max(50), len, 2);
+        let ops = b.iter().map(|s| s.ops.len()).sum::<usize>() as f64 / b.len() as f64;
+        writeln!(
+            out,
+            "max_ops {len:>4} (avg {ops:>6.1} ops): {:>8.0} ns/op",
+            ns_per_op(&b, specs)
+        )?;
+    }
+    writeln!(
+        out,
+        "\n# per-op cost vs live VMAs (all designs; one-page VMAs, fork, writes)"
+    )?;
+    for vmas in [4u64, 16, 64, 128, 255] {
+        let s = vec![vma_stream(vmas, 64); 20];
+        writeln!(out, "{vmas:>4} VMAs: {:>9.0} ns/op", ns_per_op(&s, specs))?;
+    }
+    if rss_execs > 0 {
+        writeln!(out, "\n# RSS over {rss_execs} execs (all designs)")?;
+        let mut rng = SmallRng::seed_from_u64(3);
+        let cfg = DecodeConfig::default();
+        let step = (rss_execs / 10).max(1);
+        for i in 0..rss_execs {
+            let bytes: Vec<u8> = (0..rng.random_range(0..800))
+                .map(|_| rng.random())
+                .collect();
+            let _ = check_stream(&decode(&bytes, &cfg), specs);
+            if (i + 1) % step == 0 {
+                writeln!(
+                    out,
+                    "after {:>8} execs: RSS {} KiB",
+                    i + 1,
+                    rss_kib().map_or("?".into(), |k| k.to_string())
+                )?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! Reports: the text a person reads and the JSON other tools read
-//! (ops-v1 "Machine-readable report"). Frame identities become classes here:
-//! `Z` for the zero page, otherwise `f0`, `f1`, ... in order of first
-//! appearance, processes by number, pages ascending.
+//! (`docs/op-language.md`, "Machine-readable report"). Frame identities
+//! become classes here: `Z` for the zero page, otherwise `f0`, `f1`, ... in
+//! order of first appearance, processes by number, pages ascending.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -10,7 +10,7 @@ use rmaplab_impls::state::{FrameRef, State};
 use rmaplab_ops::Outcome;
 use serde_json::{Map, Value, json};
 
-use crate::runner::{Comparison, Failure, RunReport};
+use super::runner::{Comparison, Failure, RunReport};
 use rmaplab_ops::print::print_op;
 
 /// A dump with frame classes instead of frame identities.

@@ -1,17 +1,20 @@
-//! The differential runner: one stream, executed by the reference model and
-//! by each design on the emulated MMU, with the oracle's checks after every
-//! op, and the designs' outcomes compared with each other.
+//! The differential runner: one stream on each design on the emulated MMU,
+//! op by op: the reference model's expected outcome (`run/reference.rs`),
+//! the op applied, the outcomes compared, the oracle's checks
+//! ([`crate::oracle::check`]); then teardown and the leak check. The
+//! designs' runs are compared with each other at the end ([`compare_runs`]).
 
 use std::fmt;
 
+use rmaplab_impls::designs::registry::DesignSpec;
 use rmaplab_impls::mmu::{Mmu, MmuStats};
 use rmaplab_impls::rmap::{Counters, Rmap};
 use rmaplab_impls::state::State;
-use rmaplab_ops::{Op, Outcome, Pid};
+use rmaplab_ops::{Errno, Op, Outcome};
 
-use crate::check::{self, Broken, invariant};
-use crate::design::DesignSpec;
-use crate::model::{Layout, Model};
+use super::reference::{Reference, SharedModel};
+use crate::oracle::check::{self, Broken, invariant};
+use crate::oracle::model::Model;
 use rmaplab_ops::{Stream, print::print_op};
 
 /// How much a run records.
@@ -141,18 +144,24 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// A report of `design` with `config` before anything ran.
+    fn new(design: &str, config: Vec<(String, String)>) -> RunReport {
+        RunReport {
+            design: design.to_string(),
+            config,
+            outcomes: Vec::new(),
+            dumps: Vec::new(),
+            failure: None,
+            injected_at: None,
+            stats: RunStats::default(),
+            executed: 0,
+            alloc_sites: Vec::new(),
+            failed_site: None,
+        }
+    }
+
     pub fn passed(&self) -> bool {
         self.failure.is_none()
-    }
-}
-
-/// The design's layout before an op, as the reference model asks for it
-/// (only `mremap` outcomes depend on VMA boundaries).
-struct MmuLayout<'a, R: Rmap>(&'a Mmu<R>);
-
-impl<R: Rmap> Layout for MmuLayout<'_, R> {
-    fn vma_bounds(&self, pid: Pid, page: u64) -> Option<(u64, u64)> {
-        self.0.vma_bounds(pid, page)
     }
 }
 
@@ -184,16 +193,28 @@ pub fn run_reference(stream: &Stream) -> RunReport {
         });
     }
     RunReport {
-        design: "reference".into(),
-        config: Vec::new(),
         outcomes,
         dumps,
-        failure: None,
-        injected_at: None,
-        stats: RunStats::default(),
         executed: stream.ops.len(),
-        alloc_sites: Vec::new(),
-        failed_site: None,
+        ..RunReport::new("reference", Vec::new())
+    }
+}
+
+/// Runs `stream` with `spec` (the reference model alone for `reference`).
+pub fn run_spec(stream: &Stream, spec: &DesignSpec, opts: &RunOptions) -> RunReport {
+    run_spec_shared(stream, spec, opts, &mut SharedModel::default())
+}
+
+/// [`run_spec`], the expected outcomes from `shared` (see [`run_all`]).
+fn run_spec_shared(
+    stream: &Stream,
+    spec: &DesignSpec,
+    opts: &RunOptions,
+    shared: &mut SharedModel,
+) -> RunReport {
+    match spec.build() {
+        None => run_reference(stream),
+        Some(design) => run_design_shared(stream, design, spec, opts, shared),
     }
 }
 
@@ -210,203 +231,240 @@ pub fn run_design<R: Rmap>(
     run_design_shared(stream, rmap, spec, opts, &mut SharedModel::default())
 }
 
-/// [`run_design`], with the reference model recorded into or replayed
-/// from `shared` as its mode says (see [`run_all`]).
-pub(crate) fn run_design_shared<R: Rmap>(
+/// [`run_design`], the expected outcomes from `shared`.
+fn run_design_shared<R: Rmap>(
     stream: &Stream,
     rmap: R,
     spec: &DesignSpec,
     opts: &RunOptions,
     shared: &mut SharedModel,
 ) -> RunReport {
-    // The design's effective configuration (ops-v1's example: a default
-    // chain-2010 run reports `"config": {"era": "2022"}`).
-    let config = rmap
-        .config()
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-    let mut mmu = Mmu::new(rmap);
-    // The reference model is shared between the designs of one `run_all`:
-    // the first design records each op's outcome and the layout queries
-    // (mremap only) with their answers; the others reuse an outcome when
-    // their own layout gives the same answers, and otherwise rebuild the
-    // model by replaying the recorded ops and go on live.
-    let mode = shared.mode;
-    let mut model: Option<Model> = (mode != ShareMode::Replay).then(Model::new);
-    let mut report = RunReport {
-        design: spec.design.name().to_string(),
-        config,
-        outcomes: Vec::new(),
-        dumps: Vec::new(),
-        failure: None,
-        injected_at: None,
-        stats: RunStats::default(),
-        executed: 0,
-        alloc_sites: Vec::new(),
-        failed_site: None,
-    };
-    let fail = |report: &mut RunReport, i: Option<usize>, line: usize, mut b: Broken| {
-        if let Some(cmd) = &opts.replay {
-            b.detail = format!("{}\nreplay: {cmd}", b.detail);
-        }
-        report.failure = Some(Failure {
-            op_index: i,
-            line,
-            broken: b,
-        });
-    };
+    let mut run = DesignRun::new(rmap, spec, opts);
+    let mut reference = Reference::new(shared);
+    let verdict = run
+        .ops(stream, &mut reference)
+        .and_then(|()| run.end_of_stream(stream));
+    run.finish(verdict)
+}
 
-    for (i, op) in stream.ops.iter().enumerate() {
-        let line = stream.lines[i];
-        let expected = match (&mut model, mode) {
-            (Some(m), ShareMode::Record) => {
-                let rl = RecordingLayout {
-                    mmu: &mmu,
-                    log: Default::default(),
-                };
-                let o = m.step(op, Some(&rl));
-                shared.record.push((o, rl.log.into_inner()));
-                o
+/// Where a failure is: an op, or after the last op (teardown and leak).
+#[derive(Clone, Copy)]
+struct At {
+    /// The op's index in the stream; `None` after the last op.
+    op: Option<usize>,
+    /// The op's source line (0 after the last op).
+    line: usize,
+}
+
+impl At {
+    const AFTER_LAST_OP: At = At { op: None, line: 0 };
+
+    fn fail(self, broken: Broken) -> Failure {
+        Failure {
+            op_index: self.op,
+            line: self.line,
+            broken,
+        }
+    }
+}
+
+/// What applying one op gave.
+struct Applied {
+    outcome: Outcome,
+    /// The design's epoch before the op (the incremental check's question:
+    /// did anything the checks read change?).
+    epoch0: Option<u64>,
+}
+
+/// One design's run of a stream: the MMU with the design, and the report
+/// being filled.
+struct DesignRun<'o, R: Rmap> {
+    mmu: Mmu<R>,
+    opts: &'o RunOptions,
+    report: RunReport,
+}
+
+impl<'o, R: Rmap> DesignRun<'o, R> {
+    fn new(rmap: R, spec: &DesignSpec, opts: &'o RunOptions) -> Self {
+        // The design's effective configuration (the example of
+        // `docs/op-language.md`: a default chain-2010 run reports
+        // `"config": {"era": "2022"}`).
+        let config = rmap
+            .config()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        DesignRun {
+            mmu: Mmu::new(rmap),
+            opts,
+            report: RunReport::new(spec.design.name(), config),
+        }
+    }
+
+    /// Every op of the stream, in four steps: the expected outcome, the op
+    /// applied, the outcomes compared, the checks. The first failure ends
+    /// the run.
+    fn ops(&mut self, stream: &Stream, reference: &mut Reference<'_>) -> Result<(), Failure> {
+        for (i, op) in stream.ops.iter().enumerate() {
+            let at = At {
+                op: Some(i),
+                line: stream.lines[i],
+            };
+            // Asked before the op: the model reads the layout the op meets.
+            let expected = reference.expect(stream, i, &self.mmu);
+            self.report.executed = i + 1;
+            let applied = self.apply(op, at)?;
+            self.record_outcome(i, at.line, op, applied.outcome);
+            self.compare(op, applied.outcome, expected, at)?;
+            track_peaks(&mut self.report.stats, &self.mmu);
+            self.check(applied.epoch0, at)?;
+            if matches!(op, Op::Dump) {
+                self.record_dump(at.line);
             }
-            (Some(m), _) => m.step(op, Some(&MmuLayout(&mmu))),
-            (None, _) => {
-                let (o, queries) = &shared.record[i];
-                if queries
-                    .iter()
-                    .all(|&(pid, page, ans)| mmu.vma_bounds(pid, page) == ans)
-                {
-                    *o
-                } else {
-                    // Diverged: rebuild the model up to op i from the record.
-                    let mut m = Model::new();
-                    for (op, (_, queries)) in stream.ops[..i].iter().zip(&shared.record) {
-                        m.step(op, Some(&ReplayLayout(queries)));
-                    }
-                    let o = m.step(op, Some(&MmuLayout(&mmu)));
-                    model = Some(m);
-                    o
-                }
-            }
-        };
-        let pending = mmu.rmap_mut().alloc_schedule().pending();
-        // failed-op-trace: what a failing fork or fault must leave unchanged.
+        }
+        Ok(())
+    }
+
+    /// Keeps the op's outcome for the report (recorded runs only).
+    fn record_outcome(&mut self, index: usize, line: usize, op: &Op, outcome: Outcome) {
+        if self.opts.record {
+            self.report.outcomes.push(OpRecord {
+                index,
+                line,
+                op: *op,
+                outcome,
+            });
+        }
+    }
+
+    /// Keeps the state for the report (recorded runs only), as of `line`.
+    fn record_dump(&mut self, line: usize) {
+        if self.opts.record {
+            self.report.dumps.push(DumpRecord {
+                line,
+                state: self.mmu.state(),
+            });
+        }
+    }
+
+    /// The op on the MMU. The op in which an injected allocation failure
+    /// fires is noted (outcomes are compared only before it); a fork or a
+    /// fault it makes fail must leave no trace (failed-op-trace), so their
+    /// state is kept before the op while a failure is pending.
+    fn apply(&mut self, op: &Op, at: At) -> Result<Applied, Failure> {
+        let opts = self.opts;
+        let pending = self.mmu.rmap_mut().alloc_schedule().pending();
         let before = (pending
             && opts.check
             && leaves_no_trace(op)
-            && (opts.recheck_pure_ops || mmu.may_allocate(op)))
-        .then(|| (mmu.rmap().counters(), mmu.state()));
-        let epoch0 = mmu.rmap().epoch();
-        let got = match mmu.apply(op) {
-            Ok(o) => o,
-            Err(v) => {
-                report.executed = i + 1;
-                fail(&mut report, Some(i), line, check::from_violation(&v));
-                return finish(report, &mut mmu);
-            }
-        };
-        report.executed = i + 1;
-        let fired = pending && !mmu.rmap_mut().alloc_schedule().pending();
-        if fired && report.injected_at.is_none() {
-            report.injected_at = Some(i);
+            && (opts.recheck_pure_ops || self.mmu.may_allocate(op)))
+        .then(|| (self.mmu.rmap().counters(), self.mmu.state()));
+        let epoch0 = self.mmu.rmap().epoch();
+        let outcome = self
+            .mmu
+            .apply(op)
+            .map_err(|v| at.fail(check::from_violation(&v)))?;
+        let fired = pending && !self.mmu.rmap_mut().alloc_schedule().pending();
+        if fired && self.report.injected_at.is_none() {
+            self.report.injected_at = at.op;
         }
         debug_assert!(
             !(fired && opts.check && leaves_no_trace(op) && before.is_none()),
             "may_allocate said no but the op reached an allocation"
         );
         if fired
-            && got == Outcome::Err(rmaplab_ops::Errno::ENOMEM)
+            && outcome == Outcome::Err(Errno::ENOMEM)
             && let Some((c0, s0)) = &before
-            && let Err(b) = check_no_trace(&mmu, c0, s0)
         {
-            fail(&mut report, Some(i), line, b);
-            return finish(report, &mut mmu);
+            check_no_trace(&self.mmu, c0, s0).map_err(|b| at.fail(b))?;
         }
-        if opts.record {
-            report.outcomes.push(OpRecord {
-                index: i,
-                line,
-                op: *op,
-                outcome: got,
-            });
-        }
-        if report.injected_at.is_none() && got != expected {
-            let b = Broken::new(
-                invariant::SEMANTICS,
-                format!(
-                    "`{}` gave `{got}` but the reference model (plain memory, Linux 6.18 \
-                     semantics) gives `{expected}`",
-                    print_op(op)
-                ),
-            );
-            let b = match op.pid() {
-                Some(p) => Broken { pid: Some(p), ..b },
-                None => b,
-            };
-            fail(&mut report, Some(i), line, b);
-            return finish(report, &mut mmu);
-        }
-        track_peaks(&mut report.stats, &mmu);
-        if opts.check
-            && let Err(b) = if mmu.last_op_pure() && !opts.recheck_pure_ops {
-                // Nothing the structural checks read has changed since
-                // they last passed: only the bound (peaks move) is new.
-                check::check_bound(&mmu, report.stats.peak_vmas)
-            } else {
-                check_after_op_incremental(&mmu, opts, epoch0, report.stats.peak_vmas)
-            }
-        {
-            fail(&mut report, Some(i), line, b);
-            return finish(report, &mut mmu);
-        }
-        if opts.record && matches!(op, Op::Dump) {
-            report.dumps.push(DumpRecord {
-                line,
-                state: mmu.state(),
-            });
-        }
-    }
-    // The last dump is the state after the last op (ops-v1), so a stream
-    // ending with `dump` gets no extra one.
-    if opts.record && !matches!(stream.ops.last(), Some(Op::Dump)) {
-        report.dumps.push(DumpRecord {
-            line: stream.lines.last().copied().unwrap_or(0),
-            state: mmu.state(),
-        });
-    }
-    report.stats.final_counters = mmu.rmap().counters();
-    if opts.record {
-        report.stats.trees = tree_stats(&mmu);
+        Ok(Applied { outcome, epoch0 })
     }
 
-    // Teardown: every process still alive exits, checked like any op, then
-    // nothing may be left.
-    for pid in mmu.live_pids() {
-        let epoch0 = mmu.rmap().epoch();
-        match mmu.apply(&Op::Exit { pid }) {
-            Ok(_) => {}
-            Err(v) => {
-                let mut b = check::from_violation(&v);
+    /// The outcome against the reference model's, until an injected
+    /// allocation failure has fired (after it the runs legitimately differ).
+    fn compare(&self, op: &Op, got: Outcome, expected: Outcome, at: At) -> Result<(), Failure> {
+        if self.report.injected_at.is_some() || got == expected {
+            return Ok(());
+        }
+        let b = Broken::new(
+            invariant::SEMANTICS,
+            format!(
+                "`{}` gave `{got}` but the reference model (plain memory, Linux 6.18 \
+                 semantics) gives `{expected}`",
+                print_op(op)
+            ),
+        );
+        Err(at.fail(Broken { pid: op.pid(), ..b }))
+    }
+
+    /// The oracle's checks after an op. After a pure op (nothing the
+    /// structural checks read has changed since they last passed) only the
+    /// bound, whose peaks move, is new.
+    fn check(&self, epoch0: Option<u64>, at: At) -> Result<(), Failure> {
+        if !self.opts.check {
+            return Ok(());
+        }
+        let peak = self.report.stats.peak_vmas;
+        if self.mmu.last_op_pure() && !self.opts.recheck_pure_ops {
+            check::check_bound(&self.mmu, peak)
+        } else {
+            check_after_op_incremental(&self.mmu, self.opts, epoch0, peak)
+        }
+        .map_err(|b| at.fail(b))
+    }
+
+    /// After the last op: the final dump and counters, then teardown (every
+    /// process still alive exits, checked like any op) and nothing may be
+    /// left.
+    fn end_of_stream(&mut self, stream: &Stream) -> Result<(), Failure> {
+        // The last dump is the state after the last op
+        // (`docs/op-language.md`), so a stream ending with `dump` gets no
+        // extra one.
+        if !matches!(stream.ops.last(), Some(Op::Dump)) {
+            self.record_dump(stream.lines.last().copied().unwrap_or(0));
+        }
+        self.report.stats.final_counters = self.mmu.rmap().counters();
+        if self.opts.record {
+            self.report.stats.trees = tree_stats(&self.mmu);
+        }
+        for pid in self.mmu.live_pids() {
+            let in_teardown = |mut b: Broken| {
                 b.detail = format!("during teardown (exit {pid}): {}", b.detail);
-                fail(&mut report, None, 0, b);
-                return finish(report, &mut mmu);
+                At::AFTER_LAST_OP.fail(b)
+            };
+            let epoch0 = self.mmu.rmap().epoch();
+            self.mmu
+                .apply(&Op::Exit { pid })
+                .map_err(|v| in_teardown(check::from_violation(&v)))?;
+            if self.opts.check {
+                let peak = self.report.stats.peak_vmas;
+                check_after_op_incremental(&self.mmu, self.opts, epoch0, peak)
+                    .map_err(in_teardown)?;
             }
         }
-        if opts.check
-            && let Err(mut b) =
-                check_after_op_incremental(&mmu, opts, epoch0, report.stats.peak_vmas)
-        {
-            b.detail = format!("during teardown (exit {pid}): {}", b.detail);
-            fail(&mut report, None, 0, b);
-            return finish(report, &mut mmu);
+        if self.opts.check {
+            check::check_leak(&self.mmu).map_err(|b| At::AFTER_LAST_OP.fail(b))?;
         }
+        Ok(())
     }
-    if opts.check
-        && let Err(b) = check::check_leak(&mmu)
-    {
-        fail(&mut report, None, 0, b);
+
+    /// The report, with the verdict (a failure's detail ends with the
+    /// command that replays it) and what the MMU and the allocator saw.
+    fn finish(mut self, verdict: Result<(), Failure>) -> RunReport {
+        if let Err(mut f) = verdict {
+            if let Some(cmd) = &self.opts.replay {
+                f.broken.detail = format!("{}\nreplay: {cmd}", f.broken.detail);
+            }
+            self.report.failure = Some(f);
+        }
+        let mut report = self.report;
+        report.stats.mmu = self.mmu.stats();
+        let alloc = self.mmu.rmap_mut().alloc_schedule();
+        report.alloc_sites = alloc.sites().to_vec();
+        report.failed_site = alloc.failed_at();
+        report
     }
-    finish(report, &mut mmu)
 }
 
 /// Walks every mapped anonymous page once and charges the VMAs visited to
@@ -510,13 +568,6 @@ fn track_peaks<R: Rmap>(stats: &mut RunStats, mmu: &Mmu<R>) {
     stats.peak_vmas = stats.peak_vmas.max(mmu.vma_count() as u64);
 }
 
-fn finish<R: Rmap>(mut report: RunReport, mmu: &mut Mmu<R>) -> RunReport {
-    report.stats.mmu = mmu.stats();
-    report.alloc_sites = mmu.rmap_mut().alloc_schedule().sites().to_vec();
-    report.failed_site = mmu.rmap_mut().alloc_schedule().failed_at();
-    report
-}
-
 /// Compares the designs' runs op by op. Outcomes must agree up to the first
 /// injected failure; a disagreement on an op whose outcome depends on VMA
 /// boundaries (mremap) where the layouts differ is reported as a layout
@@ -612,84 +663,21 @@ pub struct Comparison {
 }
 
 /// Runs every spec, then compares them. The specs share one reference
-/// model ([`SharedModel`]) unless `opts.recheck_pure_ops` asks for one each.
+/// model (`run/reference.rs`) unless `opts.recheck_pure_ops` asks for one
+/// each.
 pub fn run_all(
     stream: &Stream,
     specs: &[DesignSpec],
     opts: &RunOptions,
 ) -> (Vec<RunReport>, Comparison) {
-    let share = !opts.recheck_pure_ops;
-    let mut shared = SharedModel::default();
-    let mut recorded = false;
+    let mut shared = SharedModel::new(!opts.recheck_pure_ops);
     let mut runs: Vec<RunReport> = Vec::with_capacity(specs.len());
     for (k, s) in specs.iter().enumerate() {
-        shared.mode = match (share, k, recorded) {
-            (false, _, _) => ShareMode::Off,
-            (true, 0, _) => ShareMode::Record,
-            (true, _, true) => ShareMode::Replay,
-            (true, _, false) => ShareMode::Off,
-        };
-        let r = s.run_shared(stream, opts, &mut shared);
-        // The record covers the whole stream only if design 0 ran it all
-        // (the reference model records nothing).
-        if k == 0 {
-            recorded = share
-                && r.executed == stream.ops.len()
-                && r.failure.is_none()
-                && shared.record.len() == stream.ops.len();
-        }
+        shared.begin_design(k);
+        let r = run_spec_shared(stream, s, opts, &mut shared);
+        shared.end_design(k, r.executed, r.passed(), stream.ops.len());
         runs.push(r);
     }
     let cmp = compare_runs(&runs);
     (runs, cmp)
-}
-
-/// What a design run does with the [`SharedModel`].
-#[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
-pub(crate) enum ShareMode {
-    /// A model of its own; the record is untouched.
-    #[default]
-    Off,
-    /// A model of its own, each op's outcome and queries appended.
-    Record,
-    /// The record's outcomes where this design's layout answers alike.
-    Replay,
-}
-
-/// A layout query of the model: process, page, the VMA bounds answered.
-type Query = (Pid, u64, Option<(u64, u64)>);
-
-/// The reference model's record shared by the designs of one [`run_all`]:
-/// per op, the model's outcome and the layout queries it asked with their
-/// answers.
-#[derive(Default)]
-pub(crate) struct SharedModel {
-    mode: ShareMode,
-    record: Vec<(Outcome, Vec<Query>)>,
-}
-
-/// The design's layout, each answer logged for the record.
-struct RecordingLayout<'a, R: Rmap> {
-    mmu: &'a Mmu<R>,
-    log: std::cell::RefCell<Vec<Query>>,
-}
-
-impl<R: Rmap> Layout for RecordingLayout<'_, R> {
-    fn vma_bounds(&self, pid: Pid, page: u64) -> Option<(u64, u64)> {
-        let a = self.mmu.vma_bounds(pid, page);
-        self.log.borrow_mut().push((pid, page, a));
-        a
-    }
-}
-
-/// Answers layout queries from a record (same queries, same order).
-struct ReplayLayout<'a>(&'a [Query]);
-
-impl Layout for ReplayLayout<'_> {
-    fn vma_bounds(&self, pid: Pid, page: u64) -> Option<(u64, u64)> {
-        self.0
-            .iter()
-            .find(|q| q.0 == pid && q.1 == page)
-            .and_then(|q| q.2)
-    }
 }

@@ -17,13 +17,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::design::{DesignName, DesignSpec, EraName, canonical_specs};
-use crate::report::canonicalize;
-use crate::runner::{RunOptions, RunReport, compare_runs};
+use rmaplab_impls::designs::registry::{DesignSpec, canonical_specs};
 use rmaplab_ops::corpus::{OutcomeExpect, page_text, parse_header, vma_text};
 use rmaplab_ops::{Stream, parse::parse};
 
 pub use rmaplab_ops::corpus::{DumpRef, Verdict};
+
+use super::report::canonicalize;
+use super::runner::{RunOptions, RunReport, compare_runs, run_spec};
 
 /// One expected field of one process at one dump, for every run or for one
 /// design configuration.
@@ -40,32 +41,10 @@ pub struct CorpusFile {
     pub outcomes: Vec<OutcomeExpect>,
 }
 
-/// Parses `[SPEC]` words: a design name, then `era=YEAR` and `bug=ID`.
-pub fn parse_spec(text: &str) -> Result<DesignSpec, String> {
-    let mut words = text.split_whitespace();
-    let name: DesignName = words
-        .next()
-        .ok_or_else(|| "empty design spec".to_string())?
-        .parse()?;
-    let mut spec = DesignSpec::new(name);
-    for w in words {
-        if let Some(e) = w.strip_prefix("era=") {
-            spec.era = Some(e.parse::<EraName>()?);
-        } else if let Some(b) = w.strip_prefix("bug=") {
-            spec.bugs.push(b.to_string());
-        } else {
-            return Err(format!(
-                "unknown spec word `{w}` (expected era=YEAR or bug=ID)"
-            ));
-        }
-    }
-    Ok(spec)
-}
-
 /// Parses a regression file's text.
 pub fn parse_corpus(text: &str) -> Result<CorpusFile, String> {
     let stream = parse(text).map_err(|e| format!("{}:{}: {e}", e.line, e.col))?;
-    let header = parse_header(text, &stream, parse_spec)?;
+    let header = parse_header(text, &stream, |s| s.parse::<DesignSpec>())?;
     let mut expects: Vec<(DesignSpec, Verdict)> = Vec::new();
     let general = header.general.unwrap_or(Verdict::Pass);
     for s in canonical_specs() {
@@ -73,10 +52,8 @@ pub fn parse_corpus(text: &str) -> Result<CorpusFile, String> {
             expects.push((s, general.clone()));
         }
     }
-    for (s, v) in header.specific {
-        s.validate()?;
-        expects.push((s, v));
-    }
+    // A `[SPEC]` validated as it was parsed.
+    expects.extend(header.specific);
     Ok(CorpusFile {
         stream,
         expects,
@@ -129,10 +106,10 @@ pub fn check_corpus(path: &Path) -> Result<(), String> {
     let mut passing_runs = Vec::new();
     for (spec, want) in &file.expects {
         let opts = RunOptions {
-            replay: Some(crate::cli::replay_command(path, spec)),
+            replay: Some(spec.replay_command(path)),
             ..RunOptions::default()
         };
-        let run = spec.run(&file.stream, &opts);
+        let run = run_spec(&file.stream, spec, &opts);
         let got = match &run.failure {
             None => Verdict::Pass,
             Some(f) => Verdict::Fail(f.broken.invariant.clone()),

@@ -1,0 +1,719 @@
+//! The one place that says which designs exist: their names, eras and
+//! bugs, a configured design ([`DesignSpec`]: design + era + bugs) in the
+//! spelling of the CLI and of corpus headers, its validation, and
+//! [`DesignSpec::build`], which makes the design by name (as wasmtime's
+//! fuzzing oracles build an engine by name). Designs and eras are described
+//! in `docs/designs.md`, the bugs in `docs/bugs.md`.
+//!
+//! Each design module describes its own bugs once (`BUGS`, of type
+//! [`Bug`]); the registry gathers them ([`catalogue`]). Adding a design
+//! means a variant of [`Design`] (the compiler then lists every `match`
+//! here to extend) and its module.
+//!
+//! [`VmaSemantics`] says which configurations lay out VMAs alike: the MMU
+//! is the same Linux 6.18 code for every design, but the merge decisions
+//! are the design's (`is_mergeable_anon_vma`), so runs with the same
+//! semantics must agree on every layout and runs with different ones may
+//! not.
+
+pub mod bug;
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+pub use bug::{Bug, Injection};
+
+use super::chain_2010::{self, Chain2010, Era};
+use super::prealloc_2026::{self, Prealloc2026};
+use super::single_list_2004::{self, SingleList2004};
+use crate::arena::Handle;
+use crate::rmap::{
+    AllocSchedule, AnonMapping, CloneOp, Counters, MergeSrc, Rmap, RmapError, TreeCounters, VmaId,
+    VmaView,
+};
+
+/// A design as the CLI names it (`--design NAME`, the first word of a
+/// corpus header's `[SPEC]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Design {
+    /// Not a design: the oracle's reference model alone (no MMU, no rmap);
+    /// [`DesignSpec::build`] gives `None` for it.
+    Reference,
+    SingleList2004,
+    Chain2010,
+    Prealloc2026,
+}
+
+impl Design {
+    /// Every name the CLI accepts, canonical designs first.
+    pub const ALL: [Design; 4] = [
+        Design::SingleList2004,
+        Design::Chain2010,
+        Design::Prealloc2026,
+        Design::Reference,
+    ];
+
+    /// The designs, in the order runs are reported (what runs when no
+    /// design is named).
+    pub fn canonical() -> &'static [Design] {
+        &[
+            Design::SingleList2004,
+            Design::Chain2010,
+            Design::Prealloc2026,
+        ]
+    }
+
+    /// The name as the CLI spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Design::Reference => "reference",
+            Design::SingleList2004 => "single-list-2004",
+            Design::Chain2010 => "chain-2010",
+            Design::Prealloc2026 => "prealloc-2026",
+        }
+    }
+
+    /// One line on what it is.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Design::Reference => "the reference model alone: plain memory, Linux 6.18 semantics",
+            Design::SingleList2004 => {
+                "one anon_vma and one VMA list per fork family (Linux 2.6.7 + the 2.6.8 importer fix)"
+            }
+            Design::Chain2010 => {
+                "anon_vma + anon_vma_chain (Linux 2.6.34 ... 6.18), in eras 2010, 2015 and 2022"
+            }
+            Design::Prealloc2026 => {
+                "Linux 6.18's anon_vma_chain with the January 2026 series \"mm: clean up anon_vma \
+                 implementation\""
+            }
+        }
+    }
+
+    /// The eras `--era` may select, oldest first; empty for a design that
+    /// has only one.
+    pub fn eras(self) -> &'static [Era] {
+        match self {
+            Design::Chain2010 => &Era::ALL,
+            Design::Reference | Design::SingleList2004 | Design::Prealloc2026 => &[],
+        }
+    }
+
+    /// The era a run gets without `--era` (`None`: the design has none).
+    pub fn default_era(self) -> Option<Era> {
+        match self {
+            Design::Chain2010 => Some(Era::default()),
+            Design::Reference | Design::SingleList2004 | Design::Prealloc2026 => None,
+        }
+    }
+
+    /// The catalogued bugs this design's module describes.
+    pub fn bugs(self) -> &'static [Bug] {
+        match self {
+            Design::Reference => &[],
+            Design::SingleList2004 => single_list_2004::BUGS,
+            Design::Chain2010 => chain_2010::BUGS,
+            Design::Prealloc2026 => prealloc_2026::BUGS,
+        }
+    }
+
+    /// The designs with eras, for messages (`chain-2010`).
+    fn with_eras() -> String {
+        let names: Vec<&str> = Design::ALL
+            .iter()
+            .filter(|d| !d.eras().is_empty())
+            .map(|d| d.name())
+            .collect();
+        names.join(", ")
+    }
+}
+
+impl fmt::Display for Design {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Design {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Design::ALL
+            .into_iter()
+            .find(|d| d.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Design::canonical().iter().map(|d| d.name()).collect();
+                format!(
+                    "unknown design `{s}` (expected {} or {})",
+                    names.join(", "),
+                    Design::Reference
+                )
+            })
+    }
+}
+
+impl FromStr for Era {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Era::from_name(s).ok_or_else(|| {
+            let names: Vec<&str> = Era::ALL.iter().map(|e| e.as_str()).collect();
+            let (last, rest) = names.split_last().expect("eras exist");
+            format!("unknown era `{s}` (expected {} or {last})", rest.join(", "))
+        })
+    }
+}
+
+/// Which VMA layouts a configuration produces: the merge rule its design
+/// answers `is_mergeable_anon_vma` with, over its kind of anon_vma. Runs
+/// with the same semantics lay out every stream alike; across semantics,
+/// layouts (and the `mremap` outcomes that depend on them) may differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VmaSemantics {
+    /// Linux 6.18.y: `879bca0a2c4f` (2025) and the January 2026 stable
+    /// fixes (a fork child's anon_vma does not spread by merging).
+    /// chain-2010 era 2022 and prealloc-2026; what the host kernel does.
+    Linux618,
+    /// 3.0 ... 6.14: the singular-target rule of `965f55dea0e3`, which also
+    /// refuses faulted-into-unfaulted merges (B20). chain-2010 era 2015.
+    SingularTarget,
+    /// 2.6.34 ... 2.6.39: `!a || !b || a == b` over per-process
+    /// anon_vmas. chain-2010 era 2010.
+    AnyOrEqual2010,
+    /// 2.6.7 ... 2.6.33: `!a || !b || a == b` over one anon_vma per fork
+    /// family, so a child's VMAs merge where the chain designs' do not:
+    /// layouts differ where fork is involved. single-list-2004.
+    Family2004,
+}
+
+/// One configured design: what a run is of.
+///
+/// Spelled `chain-2010 era=2015 bug=b16` ([`fmt::Display`], [`FromStr`],
+/// the corpus header's `[SPEC]`) or `--design chain-2010 --era 2015 --bug
+/// b16` ([`DesignSpec::cli_flags`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesignSpec {
+    pub design: Design,
+    /// `None`: the design's default era (and the label says none).
+    pub era: Option<Era>,
+    /// Bug ids as given (lower case in the catalogue).
+    pub bugs: Vec<String>,
+}
+
+impl DesignSpec {
+    /// `design` in its default configuration.
+    pub fn new(design: Design) -> DesignSpec {
+        DesignSpec {
+            design,
+            era: None,
+            bugs: Vec::new(),
+        }
+    }
+
+    /// Checks that the spec names something that exists: an era of its
+    /// design, bugs that design can re-inject.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(era) = self.era
+            && !self.design.eras().contains(&era)
+        {
+            return Err(format!(
+                "--era applies to {}, not {}",
+                Design::with_eras(),
+                self.design
+            ));
+        }
+        for b in &self.bugs {
+            let ok = self
+                .design
+                .bugs()
+                .iter()
+                .any(|bug| bug.id == b && bug.is_injectable());
+            if !ok {
+                return Err(format!(
+                    "bug `{b}` cannot be injected into {} (see `rmaplab bugs`)",
+                    self.label()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The era the run has: the spec's, else the design's default.
+    pub fn effective_era(&self) -> Option<Era> {
+        self.era.or(self.design.default_era())
+    }
+
+    /// The VMA semantics of this configuration (`None` for the reference
+    /// model, whose coarse layout is no kernel's).
+    pub fn vma_semantics(&self) -> Option<VmaSemantics> {
+        Some(match (self.design, self.effective_era()) {
+            (Design::Reference, _) => return None,
+            (Design::SingleList2004, _) => VmaSemantics::Family2004,
+            (Design::Chain2010, Some(Era::E2010)) => VmaSemantics::AnyOrEqual2010,
+            (Design::Chain2010, Some(Era::E2015)) => VmaSemantics::SingularTarget,
+            (Design::Chain2010, _) | (Design::Prealloc2026, _) => VmaSemantics::Linux618,
+        })
+    }
+
+    /// `(key, value)` pairs of the configuration the spec names.
+    fn config_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        if let Some(e) = self.era {
+            v.push(("era", e.as_str().to_string()));
+        }
+        if !self.bugs.is_empty() {
+            v.push(("bugs", self.bugs.join(",")));
+        }
+        v
+    }
+
+    /// `chain-2010 (era 2015, bugs b16)`-style label (reports, failure
+    /// signatures).
+    pub fn label(&self) -> String {
+        let pairs = self.config_pairs();
+        if pairs.is_empty() {
+            self.design.name().to_string()
+        } else {
+            let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            format!("{} ({})", self.design, inner.join(", "))
+        }
+    }
+
+    /// The CLI flags that select this spec.
+    pub fn cli_flags(&self) -> String {
+        let mut s = format!("--design {}", self.design);
+        if let Some(e) = self.era {
+            s.push_str(&format!(" --era {e}"));
+        }
+        for b in &self.bugs {
+            s.push_str(&format!(" --bug {b}"));
+        }
+        s
+    }
+
+    /// The command that replays the stream in `path` with this spec.
+    pub fn replay_command(&self, path: &Path) -> String {
+        format!("rmaplab run {} {}", path.display(), self.cli_flags())
+    }
+
+    /// The design, configured; `None` for the reference model. Panics on a
+    /// spec [`DesignSpec::validate`] rejects.
+    pub fn build(&self) -> Option<Box<dyn Rmap>> {
+        let bugs: Vec<&str> = self.bugs.iter().map(String::as_str).collect();
+        Some(match self.design {
+            Design::Reference => return None,
+            Design::SingleList2004 => Box::new(SingleList2004::with_bugs(&bugs)),
+            Design::Chain2010 => Box::new(Chain2010::with_bugs(
+                self.effective_era().unwrap_or_default(),
+                &bugs,
+            )),
+            Design::Prealloc2026 => Box::new(Prealloc2026::with_bugs(&bugs)),
+        })
+    }
+}
+
+impl fmt::Display for DesignSpec {
+    /// The corpus header's words: `chain-2010 era=2015 bug=b16`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.design.name())?;
+        if let Some(e) = self.era {
+            write!(f, " era={e}")?;
+        }
+        for b in &self.bugs {
+            write!(f, " bug={b}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for DesignSpec {
+    type Err = String;
+    /// Parses the corpus header's words (a design name, then `era=YEAR`
+    /// and `bug=ID`) and validates the result.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let mut words = text.split_whitespace();
+        let design: Design = words
+            .next()
+            .ok_or_else(|| "empty design spec".to_string())?
+            .parse()?;
+        let mut spec = DesignSpec::new(design);
+        for w in words {
+            if let Some(e) = w.strip_prefix("era=") {
+                spec.era = Some(e.parse()?);
+            } else if let Some(b) = w.strip_prefix("bug=") {
+                spec.bugs.push(b.to_string());
+            } else {
+                return Err(format!(
+                    "unknown spec word `{w}` (expected era=YEAR or bug=ID)"
+                ));
+            }
+        }
+        spec.validate()?;
+        Ok(spec)
+    }
+}
+
+/// The canonical designs, each in its default configuration.
+pub fn canonical_specs() -> Vec<DesignSpec> {
+    Design::canonical()
+        .iter()
+        .map(|&d| DesignSpec::new(d))
+        .collect()
+}
+
+/// Every catalogued bug with the design whose module describes it, in id
+/// order.
+pub fn catalogue() -> Vec<(Design, &'static Bug)> {
+    let mut v: Vec<(Design, &'static Bug)> = Design::ALL
+        .iter()
+        .flat_map(|&d| d.bugs().iter().map(move |b| (d, b)))
+        .collect();
+    v.sort_by_key(|(_, b)| b.id);
+    v
+}
+
+/// Looks a bug up by id (`b01`), with its design.
+pub fn find_bug(id: &str) -> Option<(Design, &'static Bug)> {
+    Design::ALL
+        .iter()
+        .find_map(|&d| d.bugs().iter().find(|b| b.id == id).map(|b| (d, b)))
+}
+
+/// The era bug `bug` of `design` lived in.
+pub fn bug_era(design: Design, bug: &Bug) -> Option<Era> {
+    let era = bug.era?;
+    design.eras().iter().copied().find(|e| e.as_str() == era)
+}
+
+/// Turns `--design`, `--era` and `--bug` into specs. With no `--design`:
+/// the designs the bugs belong to if bugs are named, the designs with eras
+/// if an era is, else every canonical design. A design with eras runs a
+/// named bug in the bug's era unless `--era` says otherwise.
+pub fn select(
+    designs: &[Design],
+    era: Option<Era>,
+    bugs: &[String],
+) -> Result<Vec<DesignSpec>, String> {
+    for b in bugs {
+        if find_bug(b).is_none() {
+            return Err(format!("unknown bug `{b}` (see `rmaplab bugs`)"));
+        }
+    }
+    let names: Vec<Design> = if !designs.is_empty() {
+        designs.to_vec()
+    } else if !bugs.is_empty() {
+        let mut v = Vec::new();
+        for b in bugs {
+            if let Some((d, _)) = find_bug(b)
+                && !v.contains(&d)
+            {
+                v.push(d);
+            }
+        }
+        v
+    } else if era.is_some() {
+        Design::canonical()
+            .iter()
+            .copied()
+            .filter(|d| !d.eras().is_empty())
+            .collect()
+    } else {
+        Design::canonical().to_vec()
+    };
+    let mut specs = Vec::new();
+    for d in names {
+        let mut s = DesignSpec::new(d);
+        s.bugs = bugs
+            .iter()
+            .filter(|b| find_bug(b).is_some_and(|(bd, _)| bd == d))
+            .cloned()
+            .collect();
+        if !d.eras().is_empty() {
+            // A bug lives in its era: without --era, run it there.
+            s.era = era.or_else(|| {
+                s.bugs
+                    .iter()
+                    .filter_map(|b| find_bug(b).and_then(|(bd, bug)| bug_era(bd, bug)))
+                    .next()
+            });
+        }
+        s.validate()?;
+        specs.push(s);
+    }
+    for b in bugs {
+        if !specs.iter().any(|s| s.bugs.contains(b)) {
+            return Err(format!(
+                "bug `{b}` belongs to none of the selected designs (see `rmaplab bugs`)"
+            ));
+        }
+    }
+    if era.is_some() && !specs.iter().any(|s| !s.design.eras().is_empty()) {
+        return Err(format!(
+            "--era applies to {}, which is not selected",
+            Design::with_eras()
+        ));
+    }
+    Ok(specs)
+}
+
+/// A built design behind a box is a design: every hook, including the
+/// defaulted ones, goes to the boxed design's own.
+impl<R: Rmap + ?Sized> Rmap for Box<R> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn config(&self) -> Vec<(&'static str, String)> {
+        (**self).config()
+    }
+    fn has_anon_vma(&self, vma: VmaId) -> bool {
+        (**self).has_anon_vma(vma)
+    }
+    fn anon_vma_prepare(
+        &mut self,
+        view: &dyn VmaView,
+        vma: VmaId,
+        next: Option<VmaId>,
+        prev: Option<VmaId>,
+    ) -> Result<(), RmapError> {
+        (**self).anon_vma_prepare(view, vma, next, prev)
+    }
+    fn anon_vma_fork(
+        &mut self,
+        view: &dyn VmaView,
+        child: VmaId,
+        parent: VmaId,
+    ) -> Result<(), RmapError> {
+        (**self).anon_vma_fork(view, child, parent)
+    }
+    fn anon_vma_clone(
+        &mut self,
+        view: &dyn VmaView,
+        dst: VmaId,
+        src: VmaId,
+        op: CloneOp,
+    ) -> Result<(), RmapError> {
+        (**self).anon_vma_clone(view, dst, src, op)
+    }
+    fn dup_anon_vma(
+        &mut self,
+        view: &dyn VmaView,
+        dst: VmaId,
+        src: VmaId,
+    ) -> Result<(), RmapError> {
+        (**self).dup_anon_vma(view, dst, src)
+    }
+    fn unlink_anon_vmas(&mut self, view: &dyn VmaView, vma: VmaId) -> Result<(), RmapError> {
+        (**self).unlink_anon_vmas(view, vma)
+    }
+    fn is_mergeable_anon_vma(&self, tgt: VmaId, src: MergeSrc) -> bool {
+        (**self).is_mergeable_anon_vma(tgt, src)
+    }
+    fn is_mergeable_anon_vma_extend(&self, tgt: VmaId, src: VmaId) -> bool {
+        (**self).is_mergeable_anon_vma_extend(tgt, src)
+    }
+    fn anon_vmas_compatible(&self, prev: VmaId, next: VmaId) -> bool {
+        (**self).anon_vmas_compatible(prev, next)
+    }
+    fn vma_pre_update(&mut self, vma: VmaId) {
+        (**self).vma_pre_update(vma)
+    }
+    fn vma_post_update(&mut self, view: &dyn VmaView, vma: VmaId) {
+        (**self).vma_post_update(view, vma)
+    }
+    fn folio_add_new_anon_rmap(
+        &mut self,
+        vma: VmaId,
+        exclusive: bool,
+    ) -> Result<AnonMapping, RmapError> {
+        (**self).folio_add_new_anon_rmap(vma, exclusive)
+    }
+    fn folio_move_anon_rmap(
+        &mut self,
+        vma: VmaId,
+        current: AnonMapping,
+    ) -> Result<AnonMapping, RmapError> {
+        (**self).folio_move_anon_rmap(vma, current)
+    }
+    fn rmap_walk(
+        &self,
+        view: &dyn VmaView,
+        mapping: AnonMapping,
+        index: u64,
+        out: &mut Vec<VmaId>,
+    ) -> Result<(), RmapError> {
+        (**self).rmap_walk(view, mapping, index, out)
+    }
+    fn mapping_alive(&self, mapping: AnonMapping) -> bool {
+        (**self).mapping_alive(mapping)
+    }
+    fn tracks_vma(&self, vma: VmaId) -> bool {
+        (**self).tracks_vma(vma)
+    }
+    fn epoch(&self) -> Option<u64> {
+        (**self).epoch()
+    }
+    fn counters(&self) -> Counters {
+        (**self).counters()
+    }
+    fn fork_trees(&self) -> Vec<TreeCounters> {
+        (**self).fork_trees()
+    }
+    fn tree_of(&self, mapping: AnonMapping) -> Option<Handle> {
+        (**self).tree_of(mapping)
+    }
+    fn claimed_bound(&self) -> Option<u64> {
+        (**self).claimed_bound()
+    }
+    fn self_check(&self, view: &dyn VmaView) -> Result<(), RmapError> {
+        (**self).self_check(view)
+    }
+    fn alloc_sites(&self) -> &'static [&'static str] {
+        (**self).alloc_sites()
+    }
+    fn alloc_schedule(&mut self) -> &mut AllocSchedule {
+        (**self).alloc_schedule()
+    }
+    fn describe(&self, view: &dyn VmaView, mapping: Option<AnonMapping>, vmas: &[VmaId]) -> String {
+        (**self).describe(view, mapping, vmas)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalogue_is_b00_to_b23_each_once_with_its_design_and_era() {
+        let ids: Vec<&str> = catalogue().iter().map(|(_, b)| b.id).collect();
+        let want: Vec<String> = (0..24).map(|i| format!("b{i:02}")).collect();
+        assert_eq!(ids, want);
+        for (d, b) in catalogue() {
+            assert_eq!(find_bug(b.id).map(|(fd, _)| fd), Some(d));
+            match b.era {
+                Some(e) => assert!(
+                    bug_era(d, b).is_some(),
+                    "{}: era {e} is not an era of {d}",
+                    b.id
+                ),
+                None => assert!(d.eras().is_empty(), "{}: {d} needs an era", b.id),
+            }
+        }
+    }
+
+    /// Every injectable bug builds into its design, and the design's own
+    /// table (`KNOWN_BUGS`, what its constructor accepts) is exactly the
+    /// injectable part of its `BUGS`.
+    #[test]
+    fn every_injectable_bug_builds_and_the_constructors_agree() {
+        let known: [(Design, &[(&str, &str)]); 3] = [
+            (Design::SingleList2004, single_list_2004::KNOWN_BUGS),
+            (Design::Chain2010, chain_2010::KNOWN_BUGS),
+            (Design::Prealloc2026, prealloc_2026::KNOWN_BUGS),
+        ];
+        for (d, table) in known {
+            let ids: Vec<&str> = table.iter().map(|(id, _)| *id).collect();
+            let injectable: Vec<&str> = d
+                .bugs()
+                .iter()
+                .filter(|b| b.is_injectable())
+                .map(|b| b.id)
+                .collect();
+            assert_eq!(ids, injectable, "{d}");
+        }
+        for (d, b) in catalogue() {
+            let mut s = DesignSpec::new(d);
+            s.bugs.push(b.id.to_string());
+            s.era = bug_era(d, b);
+            assert_eq!(s.validate().is_ok(), b.is_injectable(), "{}", b.id);
+            if b.is_injectable() {
+                let built = s.build().expect("a design");
+                assert_eq!(built.name(), d.name());
+                let bugs = built.config().into_iter().find(|(k, _)| *k == "bugs");
+                assert_eq!(bugs.map(|(_, v)| v), Some(b.id.to_string()));
+            }
+        }
+    }
+
+    #[test]
+    fn specs_round_trip_through_their_spelling() {
+        for text in [
+            "chain-2010",
+            "chain-2010 era=2015 bug=b16",
+            "single-list-2004 bug=b01",
+            "prealloc-2026 bug=b23",
+            "reference",
+        ] {
+            let s: DesignSpec = text.parse().unwrap();
+            assert_eq!(s.to_string(), text);
+        }
+        let s: DesignSpec = "chain-2010 era=2010 bug=b03".parse().unwrap();
+        assert_eq!(s.label(), "chain-2010 (era 2010, bugs b03)");
+        assert_eq!(s.cli_flags(), "--design chain-2010 --era 2010 --bug b03");
+        assert_eq!(
+            s.replay_command(Path::new("x.ops")),
+            "rmaplab run x.ops --design chain-2010 --era 2010 --bug b03"
+        );
+        for bad in ["", "nosuch", "chain-2010 era=1999", "chain-2010 x=1"] {
+            assert!(bad.parse::<DesignSpec>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            "single-list-2004 era=2015".parse::<DesignSpec>(),
+            Err("--era applies to chain-2010, not single-list-2004".to_string())
+        );
+        assert_eq!(
+            "chain-2010 bug=b01".parse::<DesignSpec>(),
+            Err(
+                "bug `b01` cannot be injected into chain-2010 (bugs b01) (see `rmaplab bugs`)"
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            "x".parse::<Design>(),
+            Err(
+                "unknown design `x` (expected single-list-2004, chain-2010, prealloc-2026 or \
+                 reference)"
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            "1999".parse::<Era>(),
+            Err("unknown era `1999` (expected 2010, 2015 or 2022)".to_string())
+        );
+    }
+
+    #[test]
+    fn selection_follows_the_bugs_and_the_era() {
+        let b = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(select(&[], None, &[]).unwrap(), canonical_specs());
+        let s = select(&[], None, &b(&["b16"])).unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].to_string(), "chain-2010 era=2015 bug=b16");
+        let s = select(&[], Some(Era::E2022), &b(&["b16"])).unwrap();
+        assert_eq!(s[0].to_string(), "chain-2010 era=2022 bug=b16");
+        let s = select(&[], Some(Era::E2010), &[]).unwrap();
+        assert_eq!(s[0].to_string(), "chain-2010 era=2010");
+        assert!(select(&[], None, &b(&["b99"])).is_err());
+        assert!(select(&[], None, &b(&["b02"])).is_err());
+        assert!(select(&[Design::Prealloc2026], None, &b(&["b16"])).is_err());
+        assert_eq!(
+            select(&[Design::Prealloc2026], Some(Era::E2010), &[]),
+            Err("--era applies to chain-2010, which is not selected".to_string())
+        );
+    }
+
+    #[test]
+    fn vma_semantics_group_the_configurations() {
+        let sem = |t: &str| t.parse::<DesignSpec>().unwrap().vma_semantics();
+        assert_eq!(sem("chain-2010"), sem("prealloc-2026"));
+        assert_eq!(sem("chain-2010 era=2022"), Some(VmaSemantics::Linux618));
+        assert_eq!(
+            sem("chain-2010 era=2015"),
+            Some(VmaSemantics::SingularTarget)
+        );
+        assert_eq!(
+            sem("chain-2010 era=2010"),
+            Some(VmaSemantics::AnyOrEqual2010)
+        );
+        assert_eq!(sem("single-list-2004"), Some(VmaSemantics::Family2004));
+        assert_eq!(sem("reference"), None);
+    }
+}

@@ -1,0 +1,96 @@
+//! `rmaplab run`, `check`, `fmt` and `bugs`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use rmaplab::run::report;
+use rmaplab::run::runner::{RunOptions, compare_runs, run_spec};
+use rmaplab_impls::designs::registry::{DesignSpec, catalogue};
+use rmaplab_ops::print::print;
+
+use super::{EXIT_BAD_INPUT, EXIT_FAIL, load, usage_error};
+
+/// `rmaplab run`.
+pub fn run(path: &Path, specs: &[DesignSpec], json: bool, stats: bool) -> ExitCode {
+    let stream = match load(path) {
+        Ok(s) => s,
+        Err(e) => return usage_error(&e),
+    };
+    let mut runs = Vec::new();
+    for spec in specs {
+        let opts = RunOptions {
+            replay: Some(spec.replay_command(path)),
+            ..RunOptions::default()
+        };
+        runs.push(run_spec(&stream, spec, &opts));
+    }
+    let cmp = compare_runs(&runs);
+    if json {
+        let v = report::report_json(&runs, &cmp, stats);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).expect("JSON values always serialise")
+        );
+    } else {
+        print!("{}", report::report_text(&runs, &cmp, stats));
+    }
+    if runs.iter().all(|r| r.passed()) && cmp.failure.is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAIL)
+    }
+}
+
+/// `rmaplab check`: parse only.
+pub fn check(files: &[PathBuf]) -> ExitCode {
+    let mut bad = false;
+    for f in files {
+        match load(f) {
+            Ok(s) => println!("{}: ok, {} ops", f.display(), s.ops.len()),
+            Err(e) => {
+                eprintln!("{e}");
+                bad = true;
+            }
+        }
+    }
+    if bad {
+        ExitCode::from(EXIT_BAD_INPUT)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `rmaplab fmt`: canonical print.
+pub fn fmt(path: &Path) -> ExitCode {
+    match load(path) {
+        Ok(s) => {
+            print!("{}", print(&s));
+            ExitCode::SUCCESS
+        }
+        Err(e) => usage_error(&e),
+    }
+}
+
+/// `rmaplab bugs`.
+pub fn bugs() -> ExitCode {
+    println!(
+        "{:<5} {:<17} {:<6} {:<12} {:<12} title / commit / injectable",
+        "id", "design", "era", "years", "invariant"
+    );
+    for (design, b) in catalogue() {
+        println!(
+            "{:<5} {:<17} {:<6} {:<12} {:<12} {}",
+            b.id,
+            design.name(),
+            b.era.unwrap_or("-"),
+            b.years,
+            b.invariant,
+            b.title
+        );
+        println!("{:<56} commit {}", "", b.commit);
+        if let Some(why) = b.why_not() {
+            println!("{:<56} not injectable: {why}", "");
+        }
+    }
+    ExitCode::SUCCESS
+}

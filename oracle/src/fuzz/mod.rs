@@ -1,0 +1,12 @@
+//! Fuzzing: raw bytes through the one decoder into every configured design
+//! with the oracle after every op ([`engine`]: the glue of the libFuzzer and
+//! AFL targets and the built-in engine), shrinking failures ([`shrink`]),
+//! hunting re-injected bugs for the bug zoo ([`zoo`]) and the throughput
+//! figures of `rmaplab bench` ([`mod@bench`]).
+
+pub mod bench;
+pub mod engine;
+pub mod shrink;
+pub mod zoo;
+
+pub use engine::{fuzz_one, libfuzzer_mutate};

@@ -1,0 +1,279 @@
+//! The fuzz loop of `rmaplab kernel --fuzz`: random decoder streams
+//! (without emulator-only ops) on the host kernel and on the designs, each
+//! mismatching stream shrunk (ops dropped one at a time, bounded) and
+//! written as an `.ops` file. Each worker thread has its own backend,
+//! pinned to its own CPU. No pool of inputs is kept: every stream is fresh
+//! random bytes through the live-kernel decoder.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rmaplab_impls::designs::registry::DesignSpec;
+
+use super::diff::{KernelDiff, compare_specs, run_and_compare};
+use rmaplab_ops::Stream;
+use rmaplab_ops::decode::{DecodeConfig, decode};
+
+/// Settings of the loop.
+#[derive(Clone, Debug)]
+pub struct KernelFuzzConfig {
+    pub seconds: u64,
+    pub seed: u64,
+    /// Where mismatching streams are written.
+    pub out: PathBuf,
+    pub specs: Vec<DesignSpec>,
+    /// Worker threads, each with its own backend on its own CPU.
+    pub jobs: usize,
+    /// Stop after this many streams (all jobs together), if set.
+    pub execs: Option<u64>,
+    /// The decoder's settings (`DecodeConfig::live_kernel` and the window).
+    pub decode: DecodeConfig,
+}
+
+/// What a run of the loop did.
+#[derive(Clone, Debug, Default)]
+pub struct KernelFuzzStats {
+    pub streams: u64,
+    pub ops: u64,
+    pub elapsed: Duration,
+    /// Per mismatching stream (or failed kernel run): the first mismatch
+    /// or the error, and the file written.
+    pub findings: Vec<(String, Option<PathBuf>)>,
+}
+
+/// Runs the loop with `cfg.jobs` threads until the time or the stream
+/// budget is spent; a progress line goes to standard error every second.
+pub fn run(cfg: &KernelFuzzConfig) -> KernelFuzzStats {
+    let jobs = cfg.jobs.max(1);
+    let streams = AtomicU64::new(0);
+    let ops = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    // (first mismatch or error, path written)
+    let findings: Mutex<Vec<(String, Option<PathBuf>)>> = Mutex::new(Vec::new());
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(cfg.seconds);
+    let worker = |job: usize| {
+        pin_thread_to_nth_cpu(job);
+        let mut rng = SmallRng::seed_from_u64(cfg.seed.wrapping_add(job as u64 * 0x9e37_79b9));
+        let mut local = 0u64;
+        loop {
+            if stop.load(Ordering::Relaxed) || Instant::now() >= deadline {
+                break;
+            }
+            if let Some(m) = cfg.execs
+                && streams.load(Ordering::Relaxed) >= m
+            {
+                break;
+            }
+            let len = rng.random_range(0..=400);
+            let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+            let stream = decode(&bytes, &cfg.decode);
+            local += 1;
+            streams.fetch_add(1, Ordering::Relaxed);
+            ops.fetch_add(stream.ops.len() as u64, Ordering::Relaxed);
+            let origin = format!(
+                "found by rmaplab kernel --fuzz (seed {}, job {job}, stream {local})",
+                cfg.seed
+            );
+            if let Some(finding) = check_one(cfg, &stream, &origin) {
+                findings.lock().expect("findings lock").push(finding);
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        for job in 0..jobs {
+            let worker = &worker;
+            scope.spawn(move || worker(job));
+        }
+        let mut last = (Instant::now(), 0u64);
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let n = streams.load(Ordering::Relaxed);
+            let done = Instant::now() >= deadline || cfg.execs.is_some_and(|m| n >= m);
+            if last.0.elapsed() >= Duration::from_secs(1) || done {
+                let secs = last.0.elapsed().as_secs_f64().max(1e-9);
+                eprintln!(
+                    "[{:>4}s] streams {:>8} ({:>5.0}/s)  ops {:>9}  mismatches {}",
+                    start.elapsed().as_secs(),
+                    n,
+                    (n - last.1) as f64 / secs,
+                    ops.load(Ordering::Relaxed),
+                    findings.lock().expect("findings lock").len()
+                );
+                last = (Instant::now(), n);
+            }
+            if done {
+                stop.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
+    });
+    let findings = findings.into_inner().expect("findings lock");
+    KernelFuzzStats {
+        streams: streams.load(Ordering::Relaxed),
+        ops: ops.load(Ordering::Relaxed),
+        elapsed: start.elapsed(),
+        findings,
+    }
+}
+
+/// Runs one stream on the kernel and the designs; on a mismatch (or a
+/// failed kernel run) writes the stream, shrunk while the first mismatch
+/// keeps its design and kind, and says what and where.
+fn check_one(
+    cfg: &KernelFuzzConfig,
+    stream: &Stream,
+    origin: &str,
+) -> Option<(String, Option<PathBuf>)> {
+    let kd = match run_and_compare(stream, &cfg.specs) {
+        Ok(kd) => kd,
+        Err(e) => {
+            let header = vec![
+                format!("{origin}; not shrunk"),
+                format!("kernel run failed: {e}"),
+            ];
+            let path = write_kernel_finding(&cfg.out, stream, "kernel", "error", header).ok();
+            return Some((format!("kernel run failed: {e}"), path));
+        }
+    };
+    let sig = mismatch_signature(&kd)?;
+    let small = shrink_by_dropping(stream, 300, |s| {
+        run_and_compare(s, &cfg.specs)
+            .ok()
+            .is_some_and(|k| mismatch_signature(&k).as_ref() == Some(&sig))
+    });
+    let (mut small, small_kd) = match run_and_compare(&small, &cfg.specs) {
+        Ok(k) if !k.agrees() => (small, k),
+        _ => (stream.clone(), kd),
+    };
+    // Line numbers as in the file written: after the header.
+    let n = small_kd.mismatches().len();
+    let header_lines = 1 + n.min(10) + usize::from(n > 10);
+    for l in &mut small.lines {
+        *l += header_lines;
+    }
+    let per_spec = compare_specs(&small, &small_kd.kernel, &cfg.specs);
+    let small_kd = KernelDiff {
+        kernel: small_kd.kernel,
+        per_spec,
+    };
+    let mut header = vec![format!(
+        "{origin}; shrunk from {} to {} ops",
+        stream.ops.len(),
+        small.ops.len()
+    )];
+    let ms = small_kd.mismatches();
+    for (who, m) in ms.iter().take(10) {
+        header.push(format!("mismatch: {who}: {m}"));
+    }
+    if ms.len() > 10 {
+        header.push(format!("mismatch: ... {} more", ms.len() - 10));
+    }
+    let first = ms
+        .first()
+        .map(|(who, m)| format!("{who}: {m}"))
+        .unwrap_or_default();
+    let path = write_kernel_finding(&cfg.out, &small, &sig.0, sig.1, header).ok();
+    Some((first, path))
+}
+
+/// Pins the calling thread to the `n`-th CPU it may run on (modulo their
+/// number), so that a live-kernel backend created on it uses that CPU.
+fn pin_thread_to_nth_cpu(n: usize) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: cpu_set_t is plain data (all-zero is the empty set); the
+    // affinity calls get valid pointers of the size passed, and CPU_ISSET /
+    // CPU_SET are given indices below CPU_SETSIZE.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return;
+        }
+        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect();
+        let Some(&cpu) = cpus.get(n % cpus.len().max(1)) else {
+            return;
+        };
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut one);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = n;
+}
+
+/// The signature a shrunk mismatch must keep: the first mismatch's design
+/// and kind.
+fn mismatch_signature(kd: &KernelDiff) -> Option<(String, &'static str)> {
+    kd.mismatches()
+        .first()
+        .map(|(who, m)| (who.clone(), m.kind.name()))
+}
+
+/// FNV-1a of a text, for file names.
+fn text_hash(text: &str) -> u32 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    }) as u32
+}
+
+/// Writes a stream that the kernel and the emulator disagree on (or that
+/// the kernel could not run) as `DIR/<who>-<what>-<hash>.ops`.
+fn write_kernel_finding(
+    dir: &Path,
+    stream: &Stream,
+    who: &str,
+    what: &str,
+    header: Vec<String>,
+) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let text = rmaplab_ops::print::print_with_header(stream, &header);
+    let who: String = who
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let path = dir.join(format!(
+        "{}-{what}-{:08x}.ops",
+        who.trim_matches('-'),
+        text_hash(&text)
+    ));
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// Drops ops one at a time (from the end backwards, repeatedly) while
+/// `still_fails` holds, at most `max_runs` calls; the smaller stream.
+pub fn shrink_by_dropping(
+    stream: &Stream,
+    max_runs: usize,
+    mut still_fails: impl FnMut(&Stream) -> bool,
+) -> Stream {
+    let mut ops = stream.ops.clone();
+    let mut runs = 0;
+    loop {
+        let mut changed = false;
+        let mut i = ops.len();
+        while i > 0 {
+            i -= 1;
+            if runs >= max_runs {
+                return Stream::from_ops(ops);
+            }
+            let mut candidate = ops.clone();
+            candidate.remove(i);
+            runs += 1;
+            if still_fails(&Stream::from_ops(candidate.clone())) {
+                ops = candidate;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    Stream::from_ops(ops)
+}
