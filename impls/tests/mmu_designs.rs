@@ -1,10 +1,12 @@
 //! The emulated MMU driving the real designs through the public API: the
-//! live-kernel merge cases (6.18 layouts for chain-2010's 2022 era), and
+//! live-kernel merge cases (6.18 layouts for chain-2010's 2022 era and
+//! prealloc-2026, invariants for every design and era), and
 //! seeded random streams with the oracle's per-op invariants (every
 //! anonymous PTE found by the design's walk, its mapping alive, the
 //! design's self-check) and the leak check after every process exits.
 
 use rmaplab_impls::designs::chain_2010::{Chain2010, Era};
+use rmaplab_impls::designs::prealloc_2026::Prealloc2026;
 use rmaplab_impls::designs::single_list_2004::SingleList2004;
 use rmaplab_impls::mmu::Mmu;
 use rmaplab_impls::op::{Advice, Kind, MremapTo, Op, Outcome, Pid, Prot};
@@ -133,8 +135,8 @@ fn run<R: Rmap>(rmap: R, script: &str, p: u32) -> String {
     l
 }
 
-/// Cases where Linux 6.18 (and chain-2010's 2022 era) lays VMAs out by the
-/// singular-chain rules of live-kernel.md §4.5.
+/// Cases where Linux 6.18 (and chain-2010's 2022 era, and prealloc-2026)
+/// lays VMAs out by the singular-chain rules of docs/linux-6.18.md §4.5.
 const CASES_6_18: &[(&str, &str, u32, &str)] = &[
     (
         "N4",
@@ -237,12 +239,17 @@ const CASES_6_18: &[(&str, &str, u32, &str)] = &[
 ];
 
 #[test]
-fn chain_2010_era_2022_lays_out_as_linux_6_18() {
+fn chain_2010_era_2022_and_prealloc_2026_lay_out_as_linux_6_18() {
     for (id, script, p, want) in CASES_6_18 {
         assert_eq!(
             run(Chain2010::new(Era::E2022), script, *p),
             *want,
-            "{id}: {script}"
+            "chain-2010 {id}: {script}"
+        );
+        assert_eq!(
+            run(Prealloc2026::new(), script, *p),
+            *want,
+            "prealloc-2026 {id}: {script}"
         );
     }
 }
@@ -254,6 +261,7 @@ fn every_design_keeps_the_invariants_on_the_live_kernel_cases() {
         for era in Era::ALL {
             run(Chain2010::new(era), script, *p);
         }
+        run(Prealloc2026::new(), script, *p);
     }
 }
 
@@ -368,4 +376,9 @@ fn random_streams_chain_2010_every_era() {
     for era in Era::ALL {
         random_streams(|| Chain2010::new(era), era.as_str());
     }
+}
+
+#[test]
+fn random_streams_prealloc_2026() {
+    random_streams(Prealloc2026::new, "prealloc-2026");
 }

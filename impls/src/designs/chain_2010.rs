@@ -95,15 +95,12 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use super::avc::{AvcRmap, Core, Model, Reuse, Variant, VmaState, check};
+use super::avc::{
+    AnonVma, AvcRmap, Core, Model, Reuse, SITE_CLONE_AVC, SITE_FORK_AV, SITE_FORK_AVC,
+    SITE_PREPARE_AV, SITE_PREPARE_AVC, Variant, VmaState, check,
+};
 use crate::arena::Handle;
 use crate::rmap::{AnonMapping, CloneOp, RmapError, VmaId, VmaView};
-
-const SITE_PREPARE_AVC: &str = "anon_vma_prepare:avc";
-const SITE_PREPARE_AV: &str = "anon_vma_prepare:anon_vma";
-const SITE_CLONE_AVC: &str = "anon_vma_clone:avc";
-const SITE_FORK_AV: &str = "anon_vma_fork:anon_vma";
-const SITE_FORK_AVC: &str = "anon_vma_fork:avc";
 
 /// Every allocation site of the design (fault-injection coverage).
 pub const ALLOC_SITES: &[&str] = &[
@@ -286,69 +283,61 @@ fn underflow(av: Handle, what: &str) -> RmapError {
     )
 }
 
-/// A VMA now points to `av` (`degree++` / `num_active_vmas++`).
-pub(super) fn vma_ref_get(core: &mut Core, av: Handle) -> Result<(), RmapError> {
+/// The two kinds of reference an anon_vma's reuse counters count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Ref {
+    /// A VMA points to it (`vma->anon_vma`): `degree` / `num_active_vmas`.
+    Vma,
+    /// A child anon_vma, or a root's self-parent link, has it as parent:
+    /// `degree` / `num_children`.
+    Child,
+}
+
+impl Ref {
+    /// The pointer the reference is, for reports.
+    fn what(self) -> &'static str {
+        match self {
+            Ref::Vma => "vma->anon_vma",
+            Ref::Child => "anon_vma->parent",
+        }
+    }
+
+    /// The counter of `a` this reference is counted in, if the era has one.
+    fn counter(self, reuse: Reuse, a: &mut AnonVma) -> Option<&mut u64> {
+        match (reuse, self) {
+            (Reuse::Never, _) => None,
+            (Reuse::Degree, _) => Some(&mut a.degree),
+            (Reuse::Counters, Ref::Vma) => Some(&mut a.num_active_vmas),
+            (Reuse::Counters, Ref::Child) => Some(&mut a.num_children),
+        }
+    }
+}
+
+/// `av` gains a reference of kind `r` (`degree++`, `num_active_vmas++` or
+/// `num_children++`, where the kernel does them).
+pub(super) fn ref_get(core: &mut Core, av: Handle, r: Ref) -> Result<(), RmapError> {
     let reuse = core.model.reuse;
-    let a = core.av_mut(av, "vma reference")?;
-    match reuse {
-        Reuse::Never => {}
-        Reuse::Degree => a.degree = a.degree.wrapping_add(1),
-        Reuse::Counters => a.num_active_vmas = a.num_active_vmas.wrapping_add(1),
+    let a = core.av_mut(av, r.what())?;
+    if let Some(c) = r.counter(reuse, a) {
+        *c = c.wrapping_add(1);
     }
     Ok(())
 }
 
-/// A VMA no longer points to `av` (`degree--` / `num_active_vmas--`). A
-/// decrement below zero is reported as [`underflow`].
-fn vma_ref_put(core: &mut Core, av: Handle) -> Result<(), RmapError> {
+/// `av` loses a reference of kind `r` in `unlink_anon_vmas`. A decrement
+/// below zero is reported as [`underflow`].
+fn ref_put(core: &mut Core, av: Handle, r: Ref) -> Result<(), RmapError> {
     let reuse = core.model.reuse;
-    let a = core.av_mut(av, "unlink_anon_vmas: vma->anon_vma")?;
-    let ok = match reuse {
-        Reuse::Never => true,
-        Reuse::Degree => a.degree.checked_sub(1).map(|d| a.degree = d).is_some(),
-        Reuse::Counters => a
-            .num_active_vmas
-            .checked_sub(1)
-            .map(|d| a.num_active_vmas = d)
-            .is_some(),
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(underflow(av, "vma->anon_vma"))
-    }
-}
-
-/// `parent` gains a child (or a root its self-parent link):
-/// `degree++` / `num_children++`.
-pub(super) fn child_ref_get(core: &mut Core, parent: Handle) -> Result<(), RmapError> {
-    let reuse = core.model.reuse;
-    let a = core.av_mut(parent, "anon_vma->parent")?;
-    match reuse {
-        Reuse::Never => {}
-        Reuse::Degree => a.degree = a.degree.wrapping_add(1),
-        Reuse::Counters => a.num_children = a.num_children.wrapping_add(1),
-    }
-    Ok(())
-}
-
-/// `parent` loses a child (or a root its self-parent link).
-fn child_ref_put(core: &mut Core, parent: Handle) -> Result<(), RmapError> {
-    let reuse = core.model.reuse;
-    let a = core.av_mut(parent, "unlink_anon_vmas: anon_vma->parent")?;
-    let ok = match reuse {
-        Reuse::Never => true,
-        Reuse::Degree => a.degree.checked_sub(1).map(|d| a.degree = d).is_some(),
-        Reuse::Counters => a
-            .num_children
-            .checked_sub(1)
-            .map(|d| a.num_children = d)
-            .is_some(),
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(underflow(parent, "anon_vma->parent"))
+    let a = core.av_mut(av, format_args!("unlink_anon_vmas: {}", r.what()))?;
+    match r.counter(reuse, a) {
+        None => Ok(()),
+        Some(c) => match c.checked_sub(1) {
+            Some(n) => {
+                *c = n;
+                Ok(())
+            }
+            None => Err(underflow(av, r.what())),
+        },
     }
 }
 
@@ -435,7 +424,7 @@ pub(super) fn anon_vma_prepare(
         },
     );
     core.anon_vma_chain_link(view, vma, av)?;
-    vma_ref_get(core, av)
+    ref_get(core, av, Ref::Vma)
 }
 
 /// `anon_vma_clone(dst, src)` (mm/rmap.c; reverse walk `646d87b481da`,
@@ -452,11 +441,7 @@ fn clone_chain(
     dst: VmaId,
     src: VmaId,
 ) -> Result<(), RmapError> {
-    let src_chain: Vec<Handle> = core
-        .vmas
-        .get(src)
-        .map(|s| s.chain.clone())
-        .unwrap_or_default();
+    let src_chain = core.chain_of(src);
     let src_av = core.anon_vma_of(src);
     for &pavc in src_chain.iter().rev() {
         let av = core.avc(pavc, "anon_vma_clone: src chain")?.anon_vma;
@@ -474,7 +459,7 @@ fn clone_chain(
         }
     }
     if let Some(d) = core.anon_vma_of(dst) {
-        vma_ref_get(core, d)?;
+        ref_get(core, d, Ref::Vma)?;
     }
     Ok(())
 }
@@ -521,14 +506,14 @@ pub(super) fn unlink_anon_vmas(core: &mut Core, vma: VmaId) -> Result<(), RmapEr
         let a = core.av(av, "unlink_anon_vmas")?;
         if a.set.is_empty() {
             let parent = a.parent;
-            child_ref_put(core, parent)?;
+            ref_put(core, parent, Ref::Child)?;
             kept.push(c);
             continue;
         }
         core.avcs.remove(c);
     }
     if let Some(o) = own {
-        vma_ref_put(core, o)?;
+        ref_put(core, o, Ref::Vma)?;
     }
     // "Leave empty anon_vmas on the list - we'll need to free them outside
     // the lock": the counters are settled before any anon_vma is put.
@@ -552,6 +537,45 @@ pub(super) fn unlink_anon_vmas(core: &mut Core, vma: VmaId) -> Result<(), RmapEr
     }
     core.vmas.remove(vma);
     Ok(())
+}
+
+/// The start of `anon_vma_fork`: an unfaulted parent gives nothing
+/// (`None`); else both VMAs and the parent's anon_vma must be alive. The
+/// 2026 series keeps it.
+pub(super) fn fork_parent_anon_vma(
+    core: &Core,
+    view: &dyn VmaView,
+    child: VmaId,
+    parent: VmaId,
+) -> Result<Option<Handle>, RmapError> {
+    let Some(pav) = core.anon_vma_of(parent) else {
+        return Ok(None);
+    };
+    core.alive(view, parent, "anon_vma_fork (parent)")?;
+    core.alive(view, child, "anon_vma_fork (child)")?;
+    core.av(pav, "anon_vma_fork: pvma->anon_vma")?;
+    Ok(Some(pav))
+}
+
+/// `dup_anon_vma`'s test `src->anon_vma && !dst->anon_vma`: the anon_vma
+/// `dst` imports (both VMAs and it alive), or `None` when there is nothing
+/// to do. The 2026 series keeps it.
+pub(super) fn dup_anon_vma_source(
+    core: &Core,
+    view: &dyn VmaView,
+    dst: VmaId,
+    src: VmaId,
+) -> Result<Option<Handle>, RmapError> {
+    let Some(sav) = core.anon_vma_of(src) else {
+        return Ok(None);
+    };
+    if core.anon_vma_of(dst).is_some() {
+        return Ok(None);
+    }
+    core.alive(view, dst, "dup_anon_vma (dst)")?;
+    core.alive(view, src, "dup_anon_vma (src)")?;
+    core.av(sav, "dup_anon_vma: src->anon_vma")?;
+    Ok(Some(sav))
 }
 
 /// The tail of `anon_vma_fork` when no anon_vma was reused: the child's
@@ -578,7 +602,7 @@ pub(super) fn fork_own_anon_vma(
     core.state_mut(child).anon_vma = Some(av);
     core.anon_vma_chain_assign(child, avc);
     core.anon_vma_interval_tree_insert(view, avc)?;
-    child_ref_get(core, pav)
+    ref_get(core, pav, Ref::Child)
 }
 
 /// The merge rule of 2010 (2004–2.6.39): `!a || !b || a == b`.
@@ -634,12 +658,9 @@ impl Variant for Era {
         child: VmaId,
         parent: VmaId,
     ) -> Result<(), RmapError> {
-        let Some(pav) = core.anon_vma_of(parent) else {
+        let Some(pav) = fork_parent_anon_vma(core, view, child, parent)? else {
             return Ok(());
         };
-        core.alive(view, parent, "anon_vma_fork (parent)")?;
-        core.alive(view, child, "anon_vma_fork (child)")?;
-        core.av(pav, "anon_vma_fork: pvma->anon_vma")?;
         if core.vmas.get(child).is_some() {
             return Err(check(
                 "fork-child",
@@ -729,15 +750,9 @@ impl Variant for Era {
         dst: VmaId,
         src: VmaId,
     ) -> Result<(), RmapError> {
-        let Some(sav) = core.anon_vma_of(src) else {
+        let Some(sav) = dup_anon_vma_source(core, view, dst, src)? else {
             return Ok(());
         };
-        if core.anon_vma_of(dst).is_some() {
-            return Ok(());
-        }
-        core.alive(view, dst, "dup_anon_vma (dst)")?;
-        core.alive(view, src, "dup_anon_vma (src)")?;
-        core.av(sav, "dup_anon_vma")?;
         if core.chain_len(dst) != 0 {
             return Err(check(
                 "anon-vma-in-chain",

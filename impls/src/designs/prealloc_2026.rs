@@ -68,16 +68,13 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use super::avc::{AvcRmap, Core, Model, Variant, VmaState, check, dangling_vma};
-use super::chain_2010;
+use super::avc::{
+    AvcRmap, Core, Model, SITE_CLONE_AVC, SITE_FORK_AV, SITE_FORK_AVC, SITE_PREPARE_AV,
+    SITE_PREPARE_AVC, Variant, VmaState, check, dangling_vma,
+};
+use super::chain_2010::{self, Ref};
 use crate::arena::Handle;
 use crate::rmap::{CloneOp, RmapError, VmaId, VmaView};
-
-const SITE_PREPARE_AVC: &str = "anon_vma_prepare:avc";
-const SITE_PREPARE_AV: &str = "anon_vma_prepare:anon_vma";
-const SITE_CLONE_AVC: &str = "anon_vma_clone:avc";
-const SITE_FORK_AV: &str = "anon_vma_fork:anon_vma";
-const SITE_FORK_AVC: &str = "anon_vma_fork:avc";
 
 /// Every allocation site of this design, in kernel allocation order per
 /// function.
@@ -256,7 +253,7 @@ fn maybe_reuse_anon_vma(core: &mut Core, dst: VmaId, av: Handle) -> Result<(), R
     if a.num_active_vmas > 0 || a.num_children > 1 {
         return Ok(());
     }
-    chain_2010::vma_ref_get(core, av)?;
+    chain_2010::ref_get(core, av, Ref::Vma)?;
     core.state_mut(dst).anon_vma = Some(av);
     Ok(())
 }
@@ -283,9 +280,8 @@ fn anon_vma_clone(
         return Ok(());
     };
     core.av(active, "anon_vma_clone: src->anon_vma")?;
-    let src_chain = core.vmas.get(src).map(|s| s.chain.clone());
     let mut targets = Vec::new();
-    for &p in src_chain.iter().flatten() {
+    for p in core.chain_of(src) {
         let av = core.avc(p, "anon_vma_clone: src chain")?.anon_vma;
         core.av(av, "anon_vma_clone: src chain")?;
         targets.push(av);
@@ -315,7 +311,7 @@ fn anon_vma_clone(
         let d = core
             .anon_vma_of(dst)
             .expect("check_anon_vma_clone: dst->anon_vma set");
-        chain_2010::vma_ref_get(core, d)?;
+        chain_2010::ref_get(core, d, Ref::Vma)?;
     }
     Ok(())
 }
@@ -370,12 +366,9 @@ fn anon_vma_fork(
     child: VmaId,
     parent: VmaId,
 ) -> Result<(), RmapError> {
-    let Some(pav) = core.anon_vma_of(parent) else {
+    let Some(pav) = chain_2010::fork_parent_anon_vma(core, view, child, parent)? else {
         return Ok(());
     };
-    core.alive(view, parent, "anon_vma_fork (parent)")?;
-    core.alive(view, child, "anon_vma_fork (child)")?;
-    core.av(pav, "anon_vma_fork: pvma->anon_vma")?;
     if core.vmas.get(child).is_some() {
         return Err(check(
             "check_anon_vma_clone",
@@ -401,7 +394,7 @@ fn anon_vma_fork(
         tidy(core, child);
         return rc;
     }
-    chain_2010::vma_ref_get(core, av)?;
+    chain_2010::ref_get(core, av, Ref::Vma)?;
     chain_2010::fork_own_anon_vma(core, view, child, pav, av, avc)
 }
 
@@ -435,7 +428,7 @@ fn anon_vma_fork_b23(
         return Err(e);
     }
     let avc = core.avc_alloc(child, av);
-    chain_2010::vma_ref_get(core, av)?;
+    chain_2010::ref_get(core, av, Ref::Vma)?;
     chain_2010::fork_own_anon_vma(core, view, child, pav, av, avc)
 }
 
@@ -518,15 +511,9 @@ impl Variant for Series {
         dst: VmaId,
         src: VmaId,
     ) -> Result<(), RmapError> {
-        let Some(sav) = core.anon_vma_of(src) else {
+        let Some(sav) = chain_2010::dup_anon_vma_source(core, view, dst, src)? else {
             return Ok(());
         };
-        if core.anon_vma_of(dst).is_some() {
-            return Ok(());
-        }
-        core.alive(view, dst, "dup_anon_vma (dst)")?;
-        core.alive(view, src, "dup_anon_vma (src)")?;
-        core.av(sav, "dup_anon_vma: src->anon_vma")?;
         let before = core.vmas.get(dst).cloned();
         let mut st = before.clone().unwrap_or_default();
         st.anon_vma = Some(sav);

@@ -6,7 +6,7 @@
 //! of 2.6.8 ("[PATCH] mprotect propagate anon_vma", Hugh Dickins, 18 Jun
 //! 2004, Message-ID `<Pine.LNX.4.44.0406181956000.26377-100000@localhost.localdomain>`).
 //! The code we follow is 2.6.11's `mm/rmap.c` and `mm/mmap.c`, which still
-//! have the 2004 algorithm unchanged (rmap-history.md §2).
+//! have the 2004 algorithm unchanged (docs/designs.md).
 //!
 //! # Model
 //!
@@ -36,14 +36,14 @@
 //! `bytes` = 24 per anon_vma (`{spinlock_t lock; struct list_head head}`,
 //! padded) + 24 per VMA the design knows (the `anon_vma_node` list_head and
 //! the `anon_vma` pointer rmap 39 added to `vm_area_struct`,
-//! rmap-history.md §8). The design only learns about a VMA when it gets an
+//! docs/designs.md). The design only learns about a VMA when it gets an
 //! anon_vma (prepare, fork/clone/importer of a faulted VMA); an unfaulted
 //! VMA has no state here, so its 24 bytes are not counted — `counters()` is
 //! given no view of the live VMAs.
 //!
 //! # Re-injectable bugs
 //!
-//! * `b01` (rmap-history.md §7 B01, the 2.6.7 state before the 18 Jun 2004
+//! * `b01` (docs/bugs.md B01, the 2.6.7 state before the 18 Jun 2004
 //!   fix): the importer step is skipped — [`Rmap::dup_anon_vma`] does
 //!   nothing, so when mprotect shifts a boundary (or a merge swallows a
 //!   faulted VMA) the expanding VMA does not join the shrinking one's
@@ -60,7 +60,7 @@ use crate::rmap::{
 };
 
 /// Bytes of one `struct anon_vma { spinlock_t lock; struct list_head head; }`
-/// on x86-64 (rmap-history.md §8).
+/// on x86-64 (docs/designs.md).
 pub const ANON_VMA_BYTES: u64 = 24;
 /// Bytes rmap 39 added to every `vm_area_struct` (`anon_vma_node` + pointer).
 pub const VMA_DELTA_BYTES: u64 = 24;
@@ -478,7 +478,7 @@ impl Rmap for SingleList2004 {
         self.anon_vmas.contains(mapping)
     }
 
-    /// Live anon_vmas, no chains, bytes by the §8 sizes (see the module
+    /// Live anon_vmas, no chains, bytes by the struct sizes (see the module
     /// docs for which VMAs are counted), successful allocations.
     fn counters(&self) -> Counters {
         let anon_vmas = self.anon_vmas.len() as u64;

@@ -119,10 +119,9 @@ impl Core {
         }
         let _ = writeln!(
             s,
-            "  live: {} anon_vma(s), {} AVC(s), {} VMA(s) with rmap state",
+            "  live: {} anon_vma(s), {} AVC(s)",
             self.anon_vmas.len(),
-            self.avcs.len(),
-            self.vmas.len()
+            self.avcs.len()
         );
         s
     }

@@ -62,6 +62,14 @@ use crate::rmap::{AllocSchedule, AnonMapping, Counters, RmapError, TreeCounters,
 /// Bytes rmap adds to every `vm_area_struct` (`anon_vma_chain` + pointer).
 pub const VMA_DELTA_BYTES: u64 = 24;
 
+/// The allocation sites of the anon_vma_chain designs (the names they give
+/// [`AllocSchedule::alloc`]): the kernel function, then what it allocates.
+pub(crate) const SITE_PREPARE_AVC: &str = "anon_vma_prepare:avc";
+pub(crate) const SITE_PREPARE_AV: &str = "anon_vma_prepare:anon_vma";
+pub(crate) const SITE_CLONE_AVC: &str = "anon_vma_clone:avc";
+pub(crate) const SITE_FORK_AV: &str = "anon_vma_fork:anon_vma";
+pub(crate) const SITE_FORK_AVC: &str = "anon_vma_fork:avc";
+
 /// Which reuse bookkeeping the anon_vmas carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reuse {
@@ -217,6 +225,15 @@ impl Core {
     /// Length of `vma->anon_vma_chain` (`list_is_singular` is `== 1`).
     pub(crate) fn chain_len(&self, vma: VmaId) -> usize {
         self.vmas.get(vma).map_or(0, |s| s.chain.len())
+    }
+
+    /// A copy of `vma`'s chain (empty without state), to walk while the
+    /// chain changes.
+    pub(crate) fn chain_of(&self, vma: VmaId) -> Vec<Handle> {
+        self.vmas
+            .get(vma)
+            .map(|s| s.chain.clone())
+            .unwrap_or_default()
     }
 
     /// `vma`'s state, which the caller created.
@@ -394,11 +411,7 @@ impl Core {
         if !self.model.tree {
             return;
         }
-        let chain = self
-            .vmas
-            .get(vma)
-            .map(|s| s.chain.clone())
-            .unwrap_or_default();
+        let chain = self.chain_of(vma);
         for c in chain {
             if let Err(e) = self.anon_vma_interval_tree_remove(c) {
                 self.defer(e);
@@ -419,11 +432,7 @@ impl Core {
         if !self.model.tree {
             return;
         }
-        let chain = self
-            .vmas
-            .get(vma)
-            .map(|s| s.chain.clone())
-            .unwrap_or_default();
+        let chain = self.chain_of(vma);
         for c in chain {
             match self.avcs.get(c).copied() {
                 None => self.defer(dangling_avc(c, "post_update")),
