@@ -632,7 +632,7 @@ impl Variant for Era {
         format!("chain-2010 era {self} (reuse {:?})", core.model.reuse)
     }
 
-    /// See [`anon_vma_prepare`].
+    /// The module's `anon_vma_prepare` (prealloc-2026 calls it too).
     fn anon_vma_prepare(
         &self,
         core: &mut Core,
@@ -776,7 +776,8 @@ impl Variant for Era {
         clone_chain(core, view, dst, clone_from)
     }
 
-    /// See [`unlink_anon_vmas`].
+    /// The module's `unlink_anon_vmas` (prealloc-2026 calls it after patch 3's
+    /// early return).
     fn unlink_anon_vmas(&self, core: &mut Core, vma: VmaId) -> Result<(), RmapError> {
         unlink_anon_vmas(core, vma)
     }

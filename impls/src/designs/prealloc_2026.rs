@@ -122,7 +122,7 @@ impl VmaOperation {
 
 impl From<CloneOp> for VmaOperation {
     /// The trait's clone reasons map one-to-one onto patch 9's kinds (fork
-    /// has its own hook); used by [`Rmap::anon_vma_clone`].
+    /// has its own hook); used by [`crate::rmap::Rmap::anon_vma_clone`].
     fn from(op: CloneOp) -> Self {
         match op {
             CloneOp::Split => VmaOperation::Split,
@@ -455,7 +455,7 @@ impl Variant for Series {
         chain_2010::anon_vma_prepare(core, view, vma, next, prev)
     }
 
-    /// See `anon_vma_fork`.
+    /// The module's `anon_vma_fork` (patch 2).
     fn anon_vma_fork(
         &self,
         core: &mut Core,
@@ -530,7 +530,7 @@ impl Variant for Series {
         r
     }
 
-    /// See `unlink_anon_vmas`.
+    /// The module's `unlink_anon_vmas` (patches 1, 3).
     fn unlink_anon_vmas(&self, core: &mut Core, vma: VmaId) -> Result<(), RmapError> {
         unlink_anon_vmas(core, vma)
     }

@@ -77,7 +77,7 @@ pub trait Variant: Clone + fmt::Debug {
     /// `unlink_anon_vmas`: `vma` goes away.
     fn unlink_anon_vmas(&self, core: &mut Core, vma: VmaId) -> Result<(), RmapError>;
 
-    /// `is_mergeable_anon_vma` (see [`Core::is_mergeable_anon_vma`], the
+    /// `is_mergeable_anon_vma` (see `Core::is_mergeable_anon_vma`, the
     /// default).
     fn is_mergeable_anon_vma(
         &self,
@@ -90,7 +90,7 @@ pub trait Variant: Clone + fmt::Debug {
         core.is_mergeable_anon_vma(tgt, src_anon, middle, copied_from)
     }
 
-    /// `__folio_set_anon` (see [`Core::folio_add_new_anon_rmap`], the
+    /// `__folio_set_anon` (see `Core::folio_add_new_anon_rmap`, the
     /// default).
     fn folio_add_new_anon_rmap(
         &self,
