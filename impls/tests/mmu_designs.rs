@@ -1,5 +1,6 @@
 //! The emulated MMU driving the real designs through the public API: the
-//! live-kernel merge cases (6.18 layouts for chain-2010's 2022 era), and
+//! live-kernel merge cases (6.18 layouts for chain-2010's 2022 era and
+//! prealloc-2026, invariants for every design and era), and
 //! seeded random streams with the oracle's per-op invariants (every
 //! anonymous PTE found by the design's walk, its mapping alive, the
 //! design's self-check) and the leak check after every process exits.
@@ -7,6 +8,7 @@
 use std::path::Path;
 
 use rmaplab_impls::designs::chain_2010::{Chain2010, Era};
+use rmaplab_impls::designs::prealloc_2026::Prealloc2026;
 use rmaplab_impls::designs::single_list_2004::SingleList2004;
 use rmaplab_impls::mmu::Mmu;
 use rmaplab_impls::rmap::Rmap;
@@ -157,9 +159,15 @@ fn cases_6_18() -> Vec<(String, String)> {
 }
 
 #[test]
-fn chain_2010_era_2022_lays_out_as_linux_6_18() {
+fn chain_2010_era_2022_and_prealloc_2026_lay_out_as_linux_6_18() {
     for (name, text) in cases_6_18() {
         run(Chain2010::new(Era::E2022), &name, &text, true);
+        run(
+            Prealloc2026::new(),
+            &format!("prealloc-2026 {name}"),
+            &text,
+            true,
+        );
     }
 }
 
@@ -170,6 +178,12 @@ fn every_design_keeps_the_invariants_on_the_live_kernel_cases() {
         for era in Era::ALL {
             run(Chain2010::new(era), &name, &text, false);
         }
+        run(
+            Prealloc2026::new(),
+            &format!("prealloc-2026 {name}"),
+            &text,
+            false,
+        );
     }
 }
 
@@ -284,4 +298,9 @@ fn random_streams_chain_2010_every_era() {
     for era in Era::ALL {
         random_streams(|| Chain2010::new(era), era.as_str());
     }
+}
+
+#[test]
+fn random_streams_prealloc_2026() {
+    random_streams(Prealloc2026::new, "prealloc-2026");
 }

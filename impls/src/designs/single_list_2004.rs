@@ -6,7 +6,7 @@
 //! of 2.6.8 ("[PATCH] mprotect propagate anon_vma", Hugh Dickins, 18 Jun
 //! 2004, Message-ID `<Pine.LNX.4.44.0406181956000.26377-100000@localhost.localdomain>`).
 //! The code we follow is 2.6.11's `mm/rmap.c` and `mm/mmap.c`, which still
-//! have the 2004 algorithm unchanged (rmap-history.md §2).
+//! have the 2004 algorithm unchanged (docs/designs.md).
 //!
 //! # Model
 //!
@@ -36,14 +36,14 @@
 //! `bytes` = 24 per anon_vma (`{spinlock_t lock; struct list_head head}`,
 //! padded) + 24 per VMA the design knows (the `anon_vma_node` list_head and
 //! the `anon_vma` pointer rmap 39 added to `vm_area_struct`,
-//! rmap-history.md §8). The design only learns about a VMA when it gets an
+//! docs/designs.md). The design only learns about a VMA when it gets an
 //! anon_vma (prepare, fork/clone/importer of a faulted VMA); an unfaulted
 //! VMA has no state here, so its 24 bytes are not counted — `counters()` is
 //! given no view of the live VMAs.
 //!
 //! # Re-injectable bugs
 //!
-//! * `b01` (rmap-history.md §7 B01, the 2.6.7 state before the 18 Jun 2004
+//! * `b01` (docs/bugs.md B01, the 2.6.7 state before the 18 Jun 2004
 //!   fix): the importer step is skipped — [`Rmap::dup_anon_vma`] does
 //!   nothing, so when mprotect shifts a boundary (or a merge swallows a
 //!   faulted VMA) the expanding VMA does not join the shrinking one's
@@ -60,7 +60,7 @@ use crate::rmap::{
 };
 
 /// Bytes of one `struct anon_vma { spinlock_t lock; struct list_head head; }`
-/// on x86-64 (rmap-history.md §8).
+/// on x86-64 (docs/designs.md).
 pub const ANON_VMA_BYTES: u64 = 24;
 /// Bytes rmap 39 added to every `vm_area_struct` (`anon_vma_node` + pointer).
 pub const VMA_DELTA_BYTES: u64 = 24;
@@ -183,26 +183,10 @@ impl SingleList2004 {
     /// As [`SingleList2004::with_bugs`], with an unknown id as an error
     /// naming it.
     pub fn try_with_bugs(bugs: &[&str]) -> Result<Self, String> {
-        let mut d = Self::default();
-        for b in bugs {
-            let lower = b.to_ascii_lowercase();
-            match KNOWN_BUGS.iter().find(|(id, _)| *id == lower) {
-                Some((id, _)) => {
-                    d.bugs.insert(id);
-                }
-                None => {
-                    return Err(format!(
-                        "bug {b} is not re-injectable in single-list-2004 (known: {})",
-                        KNOWN_BUGS
-                            .iter()
-                            .map(|(id, _)| *id)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                }
-            }
-        }
-        Ok(d)
+        Ok(SingleList2004 {
+            bugs: super::bug_set("single-list-2004", KNOWN_BUGS, bugs)?,
+            ..Self::default()
+        })
     }
 
     /// The re-injected bugs, sorted.
@@ -520,7 +504,7 @@ impl Rmap for SingleList2004 {
         self.anon_vmas.contains(mapping)
     }
 
-    /// Live anon_vmas, no chains, bytes by the §8 sizes (see the module
+    /// Live anon_vmas, no chains, bytes by the struct sizes (see the module
     /// docs for which VMAs are counted), successful allocations.
     fn counters(&self) -> Counters {
         let anon_vmas = self.anon_vmas.len() as u64;
@@ -685,81 +669,34 @@ impl Rmap for SingleList2004 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rmap::VmaInfo;
-    use rmaplab_ops::Pid;
-
-    /// A tiny stand-in for the MMU: VMAs in a generational arena.
-    #[derive(Default)]
-    struct FakeView {
-        vmas: Arena<VmaInfo>,
-    }
-
-    impl FakeView {
-        fn add(&mut self, mm: u32, start: u64, end: u64) -> VmaId {
-            self.vmas.insert(VmaInfo {
-                mm: Pid(mm),
-                start,
-                end,
-                pgoff: start,
-            })
-        }
-        fn set(&mut self, v: VmaId, start: u64, end: u64, pgoff: u64) {
-            let i = self.vmas.get_mut(v).unwrap();
-            i.start = start;
-            i.end = end;
-            i.pgoff = pgoff;
-        }
-        /// Frees the VMA the way the MMU does: unlink first.
-        fn free(&mut self, d: &mut SingleList2004, v: VmaId) {
-            d.unlink_anon_vmas(self, v).unwrap();
-            self.vmas.remove(v).unwrap();
-        }
-    }
-
-    impl VmaView for FakeView {
-        fn vma_info(&self, vma: VmaId) -> Option<VmaInfo> {
-            self.vmas.get(vma).copied()
-        }
-        fn live_vmas(&self) -> Vec<VmaId> {
-            let mut v: Vec<(VmaInfo, VmaId)> = self.vmas.iter().map(|(h, i)| (*i, h)).collect();
-            v.sort_by_key(|(i, _)| (i.mm, i.start));
-            v.into_iter().map(|(_, h)| h).collect()
-        }
-    }
-
-    fn walk(d: &SingleList2004, view: &FakeView, m: AnonMapping) -> Vec<VmaId> {
-        let mut out = Vec::new();
-        d.rmap_walk(view, m, 0, &mut out).unwrap();
-        out
-    }
+    use crate::designs::testkit::Sim;
 
     #[test]
     fn prepare_allocates_once_and_reuses_neighbours_next_first() {
-        let mut view = FakeView::default();
-        let mut d = SingleList2004::new();
-        let a = view.add(0, 0, 4);
-        let b = view.add(0, 4, 8);
-        let c = view.add(0, 8, 12);
-        d.anon_vma_prepare(&view, a, None, None).unwrap();
-        d.anon_vma_prepare(&view, a, None, None).unwrap();
-        assert_eq!(d.counters().anon_vmas, 1);
-        assert_eq!(d.counters().allocations, 1);
-        d.anon_vma_prepare(&view, c, None, None).unwrap();
-        assert_eq!(d.counters().anon_vmas, 2);
+        let mut s = Sim::new(SingleList2004::new());
+        let a = s.mmap(0, 0, 4);
+        let b = s.mmap(0, 4, 8);
+        let c = s.mmap(0, 8, 12);
+        s.d.anon_vma_prepare(&s.view, a, None, None).unwrap();
+        s.d.anon_vma_prepare(&s.view, a, None, None).unwrap();
+        assert_eq!(s.d.counters().anon_vmas, 1);
+        assert_eq!(s.d.counters().allocations, 1);
+        s.d.anon_vma_prepare(&s.view, c, None, None).unwrap();
+        assert_eq!(s.d.counters().anon_vmas, 2);
         // b sits between a (prev) and c (next): next is tried first.
-        d.anon_vma_prepare(&view, b, Some(c), Some(a)).unwrap();
-        assert_eq!(d.anon_vma_of(b), d.anon_vma_of(c));
-        assert_ne!(d.anon_vma_of(b), d.anon_vma_of(a));
-        assert_eq!(d.counters().anon_vmas, 2);
+        s.d.anon_vma_prepare(&s.view, b, Some(c), Some(a)).unwrap();
+        assert_eq!(s.d.anon_vma_of(b), s.d.anon_vma_of(c));
+        assert_ne!(s.d.anon_vma_of(b), s.d.anon_vma_of(a));
+        assert_eq!(s.d.counters().anon_vmas, 2);
         // Unfaulted next is skipped, prev is used.
-        let e = view.add(0, 20, 24);
-        let f = view.add(0, 24, 28);
-        let g = view.add(0, 28, 32);
-        d.anon_vma_prepare(&view, e, None, None).unwrap();
-        d.anon_vma_prepare(&view, f, Some(g), Some(e)).unwrap();
-        assert_eq!(d.anon_vma_of(f), d.anon_vma_of(e));
+        let e = s.mmap(0, 20, 24);
+        let f = s.mmap(0, 24, 28);
+        let g = s.mmap(0, 28, 32);
+        s.d.anon_vma_prepare(&s.view, e, None, None).unwrap();
+        s.d.anon_vma_prepare(&s.view, f, Some(g), Some(e)).unwrap();
+        assert_eq!(s.d.anon_vma_of(f), s.d.anon_vma_of(e));
         assert_eq!(
-            d.counters(),
+            s.d.counters(),
             Counters {
                 anon_vmas: 3,
                 avcs: 0,
@@ -767,89 +704,87 @@ mod tests {
                 allocations: 3
             }
         );
-        d.self_check(&view).unwrap();
+        s.d.self_check(&s.view).unwrap();
     }
 
     #[test]
     fn fork_joins_the_same_list_at_the_head() {
-        let mut view = FakeView::default();
-        let mut d = SingleList2004::new();
-        let p = view.add(0, 0, 4);
-        d.anon_vma_prepare(&view, p, None, None).unwrap();
-        let av = d.folio_add_new_anon_rmap(p, true).unwrap();
-        let c1 = view.add(1, 0, 4);
-        d.anon_vma_fork(&view, c1, p).unwrap();
-        let c2 = view.add(2, 0, 4);
-        d.anon_vma_fork(&view, c2, c1).unwrap();
-        assert_eq!(d.anon_vma_of(c1), Some(av));
-        assert_eq!(d.anon_vma_of(c2), Some(av));
-        assert_eq!(walk(&d, &view, av), vec![c2, c1, p]);
+        let mut s = Sim::new(SingleList2004::new());
+        let p = s.mmap(0, 0, 4);
+        s.d.anon_vma_prepare(&s.view, p, None, None).unwrap();
+        let av = s.d.folio_add_new_anon_rmap(p, true).unwrap();
+        let c1 = s.mmap(1, 0, 4);
+        s.d.anon_vma_fork(&s.view, c1, p).unwrap();
+        let c2 = s.mmap(2, 0, 4);
+        s.d.anon_vma_fork(&s.view, c2, c1).unwrap();
+        assert_eq!(s.d.anon_vma_of(c1), Some(av));
+        assert_eq!(s.d.anon_vma_of(c2), Some(av));
+        assert_eq!(s.walk(av, 0), vec![c2, c1, p]);
         // Not exclusive: still the family's anon_vma.
-        assert_eq!(d.folio_add_new_anon_rmap(c2, false).unwrap(), av);
-        assert_eq!(d.folio_move_anon_rmap(c2, av).unwrap(), av);
-        assert_eq!(d.counters().anon_vmas, 1);
-        assert_eq!(d.counters().allocations, 1);
+        assert_eq!(s.d.folio_add_new_anon_rmap(c2, false).unwrap(), av);
+        assert_eq!(s.d.folio_move_anon_rmap(c2, av).unwrap(), av);
+        assert_eq!(s.d.counters().anon_vmas, 1);
+        assert_eq!(s.d.counters().allocations, 1);
         // Fork of an unfaulted VMA links nothing.
-        let u = view.add(0, 10, 12);
-        let uc = view.add(1, 10, 12);
-        d.anon_vma_fork(&view, uc, u).unwrap();
-        assert!(!d.has_anon_vma(uc));
-        d.self_check(&view).unwrap();
+        let u = s.mmap(0, 10, 12);
+        let uc = s.mmap(1, 10, 12);
+        s.d.anon_vma_fork(&s.view, uc, u).unwrap();
+        assert!(!s.d.has_anon_vma(uc));
+        s.d.self_check(&s.view).unwrap();
     }
 
     #[test]
     fn split_and_remap_clone_onto_the_same_list() {
-        let mut view = FakeView::default();
-        let mut d = SingleList2004::new();
-        let a = view.add(0, 0, 8);
-        d.anon_vma_prepare(&view, a, None, None).unwrap();
-        let av = d.anon_vma_of(a).unwrap();
-        let lo = view.add(0, 0, 4);
-        d.anon_vma_clone(&view, lo, a, CloneOp::Split).unwrap();
-        view.set(a, 4, 8, 4);
-        let moved = view.add(0, 100, 104);
-        view.set(moved, 100, 104, 4);
-        d.anon_vma_clone(&view, moved, a, CloneOp::Remap).unwrap();
-        assert_eq!(walk(&d, &view, av), vec![moved, lo, a]);
-        assert!(d.is_mergeable_anon_vma(lo, MergeSrc::Existing(a)));
+        let mut s = Sim::new(SingleList2004::new());
+        let a = s.mmap(0, 0, 8);
+        s.d.anon_vma_prepare(&s.view, a, None, None).unwrap();
+        let av = s.d.anon_vma_of(a).unwrap();
+        let lo = s.mmap(0, 0, 4);
+        s.d.anon_vma_clone(&s.view, lo, a, CloneOp::Split).unwrap();
+        s.view.set(a, 4, 8, 4);
+        let moved = s.mmap(0, 100, 104);
+        s.view.set(moved, 100, 104, 4);
+        s.d.anon_vma_clone(&s.view, moved, a, CloneOp::Remap)
+            .unwrap();
+        assert_eq!(s.walk(av, 0), vec![moved, lo, a]);
+        assert!(s.d.is_mergeable_anon_vma(lo, MergeSrc::Existing(a)));
         // Clone of an unfaulted source gives nothing.
-        let u = view.add(0, 50, 60);
-        let u2 = view.add(0, 55, 60);
-        d.anon_vma_clone(&view, u2, u, CloneOp::Split).unwrap();
-        assert!(!d.has_anon_vma(u2));
-        d.self_check(&view).unwrap();
+        let u = s.mmap(0, 50, 60);
+        let u2 = s.mmap(0, 55, 60);
+        s.d.anon_vma_clone(&s.view, u2, u, CloneOp::Split).unwrap();
+        assert!(!s.d.has_anon_vma(u2));
+        s.d.self_check(&s.view).unwrap();
     }
 
     #[test]
     fn unlink_frees_the_anon_vma_when_its_list_empties() {
-        let mut view = FakeView::default();
-        let mut d = SingleList2004::new();
-        let p = view.add(0, 0, 4);
-        d.anon_vma_prepare(&view, p, None, None).unwrap();
-        let av = d.anon_vma_of(p).unwrap();
-        let c = view.add(1, 0, 4);
-        d.anon_vma_fork(&view, c, p).unwrap();
-        view.free(&mut d, p);
-        assert!(d.mapping_alive(av));
-        assert_eq!(walk(&d, &view, av), vec![c]);
-        d.self_check(&view).unwrap();
-        view.free(&mut d, c);
-        assert!(!d.mapping_alive(av));
+        let mut s = Sim::new(SingleList2004::new());
+        let p = s.mmap(0, 0, 4);
+        s.d.anon_vma_prepare(&s.view, p, None, None).unwrap();
+        let av = s.d.anon_vma_of(p).unwrap();
+        let c = s.mmap(1, 0, 4);
+        s.d.anon_vma_fork(&s.view, c, p).unwrap();
+        s.exit(p);
+        assert!(s.d.mapping_alive(av));
+        assert_eq!(s.walk(av, 0), vec![c]);
+        s.d.self_check(&s.view).unwrap();
+        s.exit(c);
+        assert!(!s.d.mapping_alive(av));
         assert_eq!(
-            d.counters(),
+            s.d.counters(),
             Counters {
                 allocations: 1,
                 ..Counters::default()
             }
         );
         // Unlinking an unknown (unfaulted) VMA is a no-op.
-        let u = view.add(0, 0, 1);
-        view.free(&mut d, u);
-        d.self_check(&view).unwrap();
+        let u = s.mmap(0, 0, 1);
+        s.exit(u);
+        s.d.self_check(&s.view).unwrap();
         // A page still pointing at the freed anon_vma dangles.
         let mut out = Vec::new();
         assert!(matches!(
-            d.rmap_walk(&view, av, 0, &mut out),
+            s.d.rmap_walk(&s.view, av, 0, &mut out),
             Err(RmapError::Dangling { .. })
         ));
     }
@@ -857,35 +792,34 @@ mod tests {
     #[test]
     fn importer_joins_the_exporters_list_unless_b01() {
         for bug in [false, true] {
-            let mut view = FakeView::default();
-            let mut d = SingleList2004::new();
+            let mut s = Sim::new(SingleList2004::new());
             if bug {
-                d = SingleList2004::with_bugs(&["B01"]);
-                assert_eq!(d.config(), vec![("bugs", "b01".to_string())]);
+                s.d = SingleList2004::with_bugs(&["B01"]);
+                assert_eq!(s.d.config(), vec![("bugs", "b01".to_string())]);
             }
-            let prev = view.add(0, 0, 4);
-            let next = view.add(0, 4, 8);
-            d.anon_vma_prepare(&view, next, None, None).unwrap();
-            let av = d.anon_vma_of(next).unwrap();
+            let prev = s.mmap(0, 0, 4);
+            let next = s.mmap(0, 4, 8);
+            s.d.anon_vma_prepare(&s.view, next, None, None).unwrap();
+            let av = s.d.anon_vma_of(next).unwrap();
             // mprotect case 5: prev expands over part of next.
-            assert!(d.is_mergeable_anon_vma(prev, MergeSrc::Existing(next)));
-            d.dup_anon_vma(&view, prev, next).unwrap();
-            view.set(prev, 0, 6, 0);
-            view.set(next, 6, 8, 6);
+            assert!(s.d.is_mergeable_anon_vma(prev, MergeSrc::Existing(next)));
+            s.d.dup_anon_vma(&s.view, prev, next).unwrap();
+            s.view.set(prev, 0, 6, 0);
+            s.view.set(next, 6, 8, 6);
             if bug {
-                assert!(!d.has_anon_vma(prev));
-                view.free(&mut d, next);
-                assert!(!d.mapping_alive(av), "b01: imported pages dangle");
+                assert!(!s.d.has_anon_vma(prev));
+                s.exit(next);
+                assert!(!s.d.mapping_alive(av), "b01: imported pages dangle");
             } else {
-                assert_eq!(d.anon_vma_of(prev), Some(av));
-                assert_eq!(walk(&d, &view, av), vec![prev, next]);
+                assert_eq!(s.d.anon_vma_of(prev), Some(av));
+                assert_eq!(s.walk(av, 0), vec![prev, next]);
                 // A second import is a no-op.
-                d.dup_anon_vma(&view, prev, next).unwrap();
-                view.free(&mut d, next);
-                assert!(d.mapping_alive(av));
-                assert_eq!(walk(&d, &view, av), vec![prev]);
+                s.d.dup_anon_vma(&s.view, prev, next).unwrap();
+                s.exit(next);
+                assert!(s.d.mapping_alive(av));
+                assert_eq!(s.walk(av, 0), vec![prev]);
             }
-            d.self_check(&view).unwrap();
+            s.d.self_check(&s.view).unwrap();
         }
         assert!(SingleList2004::try_with_bugs(&["b16"]).is_err());
         assert!(std::panic::catch_unwind(|| SingleList2004::with_bugs(&["b16"])).is_err());
@@ -893,96 +827,92 @@ mod tests {
 
     #[test]
     fn merge_rule_is_null_or_equal() {
-        let mut view = FakeView::default();
-        let mut d = SingleList2004::new();
-        let a = view.add(0, 0, 4);
-        let b = view.add(0, 4, 8);
-        let u = view.add(0, 8, 12);
-        d.anon_vma_prepare(&view, a, None, None).unwrap();
-        d.anon_vma_prepare(&view, b, None, None).unwrap();
-        assert!(!d.is_mergeable_anon_vma(a, MergeSrc::Existing(b)));
-        assert!(!d.anon_vmas_compatible(a, b));
-        assert!(d.is_mergeable_anon_vma(a, MergeSrc::New));
-        assert!(d.is_mergeable_anon_vma(u, MergeSrc::Copy(a)));
-        assert!(d.anon_vmas_compatible(a, u));
-        assert!(d.is_mergeable_anon_vma(a, MergeSrc::Existing(a)));
+        let mut s = Sim::new(SingleList2004::new());
+        let a = s.mmap(0, 0, 4);
+        let b = s.mmap(0, 4, 8);
+        let u = s.mmap(0, 8, 12);
+        s.d.anon_vma_prepare(&s.view, a, None, None).unwrap();
+        s.d.anon_vma_prepare(&s.view, b, None, None).unwrap();
+        assert!(!s.d.is_mergeable_anon_vma(a, MergeSrc::Existing(b)));
+        assert!(!s.d.anon_vmas_compatible(a, b));
+        assert!(s.d.is_mergeable_anon_vma(a, MergeSrc::New));
+        assert!(s.d.is_mergeable_anon_vma(u, MergeSrc::Copy(a)));
+        assert!(s.d.anon_vmas_compatible(a, u));
+        assert!(s.d.is_mergeable_anon_vma(a, MergeSrc::Existing(a)));
     }
 
     #[test]
     fn dangling_references_are_reported_not_panicked() {
-        let mut view = FakeView::default();
-        let mut d = SingleList2004::new();
-        let a = view.add(0, 0, 4);
-        d.anon_vma_prepare(&view, a, None, None).unwrap();
-        let av = d.anon_vma_of(a).unwrap();
+        let mut s = Sim::new(SingleList2004::new());
+        let a = s.mmap(0, 0, 4);
+        s.d.anon_vma_prepare(&s.view, a, None, None).unwrap();
+        let av = s.d.anon_vma_of(a).unwrap();
         // A bogus free behind the design's back.
-        d.anon_vmas.remove(av).unwrap();
-        assert!(!d.mapping_alive(av));
+        s.d.anon_vmas.remove(av).unwrap();
+        assert!(!s.d.mapping_alive(av));
         assert!(matches!(
-            d.self_check(&view),
+            s.d.self_check(&s.view),
             Err(RmapError::Dangling { .. })
         ));
         assert!(matches!(
-            d.folio_add_new_anon_rmap(a, true),
+            s.d.folio_add_new_anon_rmap(a, true),
             Err(RmapError::Dangling { .. })
         ));
-        let c = view.add(1, 0, 4);
+        let c = s.mmap(1, 0, 4);
         assert!(matches!(
-            d.anon_vma_fork(&view, c, a),
+            s.d.anon_vma_fork(&s.view, c, a),
             Err(RmapError::Dangling { .. })
         ));
-        let b = view.add(0, 4, 8);
+        let b = s.mmap(0, 4, 8);
         assert!(matches!(
-            d.anon_vma_prepare(&view, b, None, Some(a)),
+            s.d.anon_vma_prepare(&s.view, b, None, Some(a)),
             Err(RmapError::Dangling { .. })
         ));
         assert!(matches!(
-            d.unlink_anon_vmas(&view, a),
+            s.d.unlink_anon_vmas(&s.view, a),
             Err(RmapError::Dangling { .. })
         ));
-        let text = d.describe(&view, Some(av), &[a]);
+        let text = s.d.describe(&s.view, Some(av), &[a]);
         assert!(text.contains("FREED"), "{text}");
 
         // A VMA freed by the MMU without unlink: the list holds a dangling VMA.
-        let mut d = SingleList2004::new();
-        let mut view = FakeView::default();
-        let a = view.add(0, 0, 4);
-        let c = view.add(1, 0, 4);
-        d.anon_vma_prepare(&view, a, None, None).unwrap();
-        d.anon_vma_fork(&view, c, a).unwrap();
-        view.vmas.remove(c).unwrap();
+        let mut s = Sim::new(SingleList2004::new());
+        let a = s.mmap(0, 0, 4);
+        let c = s.mmap(1, 0, 4);
+        s.d.anon_vma_prepare(&s.view, a, None, None).unwrap();
+        s.d.anon_vma_fork(&s.view, c, a).unwrap();
+        s.view.vmas.remove(c).unwrap();
         assert!(matches!(
-            d.self_check(&view),
+            s.d.self_check(&s.view),
             Err(RmapError::Dangling { .. })
         ));
     }
 
     #[test]
     fn self_check_names_structural_failures() {
-        let mut view = FakeView::default();
-        let mut d = SingleList2004::new();
-        let a = view.add(0, 0, 4);
-        d.anon_vma_prepare(&view, a, None, None).unwrap();
-        let av = d.anon_vma_of(a).unwrap();
-        d.anon_vmas.get_mut(av).unwrap().head.push(a);
+        let mut s = Sim::new(SingleList2004::new());
+        let a = s.mmap(0, 0, 4);
+        s.d.anon_vma_prepare(&s.view, a, None, None).unwrap();
+        let av = s.d.anon_vma_of(a).unwrap();
+        s.d.anon_vmas.get_mut(av).unwrap().head.push(a);
         assert!(matches!(
-            d.self_check(&view),
+            s.d.self_check(&s.view),
             Err(RmapError::Check {
                 name: "list-membership",
                 ..
             })
         ));
-        d.anon_vmas.get_mut(av).unwrap().head.clear();
+        s.d.anon_vmas.get_mut(av).unwrap().head.clear();
         assert!(matches!(
-            d.self_check(&view),
+            s.d.self_check(&s.view),
             Err(RmapError::Check {
                 name: "list-membership",
                 ..
             })
         ));
-        d.vmas.remove(a);
+        s.d.vmas.remove(a);
         assert!(matches!(
-            d.self_check(&view),
+            s.d.self_check(&s.view),
             Err(RmapError::Check {
                 name: "empty-anon-vma",
                 ..
@@ -992,51 +922,49 @@ mod tests {
 
     #[test]
     fn alloc_failure_returns_nomem_and_changes_nothing() {
-        let mut view = FakeView::default();
-        let mut d = SingleList2004::new();
-        let a = view.add(0, 0, 4);
-        let b = view.add(0, 10, 14);
-        d.anon_vma_prepare(&view, a, None, None).unwrap();
-        let before = d.counters();
-        d.alloc_schedule().fail_nth(1);
+        let mut s = Sim::new(SingleList2004::new());
+        let a = s.mmap(0, 0, 4);
+        let b = s.mmap(0, 10, 14);
+        s.d.anon_vma_prepare(&s.view, a, None, None).unwrap();
+        let before = s.d.counters();
+        s.d.alloc_schedule().fail_nth(1);
         assert_eq!(
-            d.anon_vma_prepare(&view, b, None, None),
+            s.d.anon_vma_prepare(&s.view, b, None, None),
             Err(RmapError::NoMem {
                 site: SITE_ANON_VMA
             })
         );
-        assert!(!d.has_anon_vma(b));
-        assert_eq!(d.counters(), before);
-        assert!(!d.alloc_schedule().pending());
-        d.self_check(&view).unwrap();
+        assert!(!s.d.has_anon_vma(b));
+        assert_eq!(s.d.counters(), before);
+        assert!(!s.d.alloc_schedule().pending());
+        s.d.self_check(&s.view).unwrap();
         // Reuse allocates nothing, so a pending failure is not consumed.
-        let c = view.add(0, 4, 8);
-        d.alloc_schedule().fail_nth(1);
-        d.anon_vma_prepare(&view, c, None, Some(a)).unwrap();
-        assert!(d.alloc_schedule().pending());
+        let c = s.mmap(0, 4, 8);
+        s.d.alloc_schedule().fail_nth(1);
+        s.d.anon_vma_prepare(&s.view, c, None, Some(a)).unwrap();
+        assert!(s.d.alloc_schedule().pending());
         // Fork allocates nothing either.
-        let ac = view.add(1, 0, 4);
-        d.anon_vma_fork(&view, ac, a).unwrap();
-        assert!(d.alloc_schedule().pending());
-        d.anon_vma_prepare(&view, b, None, None).unwrap_err();
-        d.anon_vma_prepare(&view, b, None, None).unwrap();
-        assert!(d.has_anon_vma(b));
-        assert_eq!(d.alloc_schedule().sites(), &[SITE_ANON_VMA]);
-        d.self_check(&view).unwrap();
+        let ac = s.mmap(1, 0, 4);
+        s.d.anon_vma_fork(&s.view, ac, a).unwrap();
+        assert!(s.d.alloc_schedule().pending());
+        s.d.anon_vma_prepare(&s.view, b, None, None).unwrap_err();
+        s.d.anon_vma_prepare(&s.view, b, None, None).unwrap();
+        assert!(s.d.has_anon_vma(b));
+        assert_eq!(s.d.alloc_schedule().sites(), &[SITE_ANON_VMA]);
+        s.d.self_check(&s.view).unwrap();
     }
 
     #[test]
     fn clone_and_debug_are_deep() {
-        let mut view = FakeView::default();
-        let mut d = SingleList2004::new();
-        let a = view.add(0, 0, 4);
-        d.anon_vma_prepare(&view, a, None, None).unwrap();
-        let snapshot = d.clone();
-        view.free(&mut d, a);
+        let mut s = Sim::new(SingleList2004::new());
+        let a = s.mmap(0, 0, 4);
+        s.d.anon_vma_prepare(&s.view, a, None, None).unwrap();
+        let snapshot = s.d.clone();
+        s.exit(a);
         assert_eq!(snapshot.counters().anon_vmas, 1);
-        assert_eq!(d.counters().anon_vmas, 0);
+        assert_eq!(s.d.counters().anon_vmas, 0);
         assert!(format!("{snapshot:?}").contains("SingleList2004"));
-        assert_eq!(d.claimed_bound(), Some(1));
-        assert_eq!(d.name(), "single-list-2004");
+        assert_eq!(s.d.claimed_bound(), Some(1));
+        assert_eq!(s.d.name(), "single-list-2004");
     }
 }
