@@ -4,7 +4,7 @@
 //! generation number, so following a handle to a freed object is detected
 //! (and reported as the `dangling` invariant) instead of reaching a recycled
 //! object or panicking. Slots are recycled LIFO, as the kernel's per-CPU free
-//! lists recycle frames (live-kernel.md §9), which makes use-after-free show
+//! lists recycle frames (docs/linux-6.18.md §9), which makes use-after-free show
 //! up as a generation mismatch rather than silently aliasing.
 
 use std::fmt;

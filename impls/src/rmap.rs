@@ -84,7 +84,7 @@ pub struct Counters {
     pub anon_vmas: u64,
     /// Live anon_vma_chain objects (0 for designs without chains).
     pub avcs: u64,
-    /// Bytes of rmap metadata by the era's struct sizes (rmap-history.md §8),
+    /// Bytes of rmap metadata by the era's struct sizes (docs/designs.md §6),
     /// including the per-VMA fields the design adds.
     pub bytes: u64,
     /// Metadata allocations made so far (successful ones).

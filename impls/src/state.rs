@@ -1,4 +1,4 @@
-//! What a user can observe of a machine at a `dump` (ops-v1 "What executing
+//! What a user can observe of a machine at a `dump` (docs/op-language.md, "What executing
 //! a stream reports"): `/proc/PID/maps` lines inside the window and, per
 //! present page, the frame it maps and that frame's map count. Frames are
 //! named by an identity private to the producer; the report turns them into

@@ -355,7 +355,7 @@ pub const BUGS: &[Bug] = &[
 /// [`Chain2010::with_bugs`] accepts.
 pub const KNOWN_BUGS: &[(&str, &str)] = &injectable::<{ count_injectable(BUGS) }>(BUGS);
 
-/// The era of the design (ops-v1: `--era 2010|2015|2022`).
+/// The era of the design (docs/op-language.md: `--era 2010|2015|2022`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Era {
     /// 2.6.36: list per anon_vma, no reuse, `!a || !b || a == b` merges.

@@ -269,7 +269,7 @@ impl SingleList2004 {
 }
 
 impl Rmap for SingleList2004 {
-    /// The CLI name (ops-v1 "Names the CLI accepts").
+    /// The CLI name (docs/op-language.md, "Names the CLI accepts").
     fn name(&self) -> &'static str {
         "single-list-2004"
     }

@@ -580,7 +580,7 @@ impl<R: Rmap> Mmu<R> {
 
 /// `file_mmap_ok` for a tmpfs file (`MAX_LFS_FILESIZE` = 2^63 - 1 bytes): the
 /// mapping's last byte must be a valid file offset. Linux says `EOVERFLOW`,
-/// which ops-v1 reports as `EINVAL`; checked after `EEXIST`, as `do_mmap`
+/// which the op language reports as `EINVAL`; checked after `EEXIST`, as `do_mmap`
 /// does.
 fn file_mmap_ok(pgoff: u64, len: u64) -> bool {
     const MAX_LFS_FILESIZE: u64 = i64::MAX as u64;

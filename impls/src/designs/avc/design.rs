@@ -153,7 +153,7 @@ impl<V: Variant> fmt::Debug for AvcRmap<V> {
 }
 
 impl<V: Variant> Rmap for AvcRmap<V> {
-    /// The CLI name (ops-v1 "Names the CLI accepts").
+    /// The CLI name (docs/op-language.md, "Names the CLI accepts").
     fn name(&self) -> &'static str {
         V::NAME
     }
