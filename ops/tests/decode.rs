@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rmaplab_ops::decode::{DecodeConfig, EncodeError, MapKinds, OpKinds, decode, encode};
 use rmaplab_ops::print::print;
-use rmaplab_ops::{Advice, FILE_PAGES, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Stream};
+use rmaplab_ops::{
+    Advice, Block, FILE_PAGES, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Sched, Stream,
+};
 
 /// splitmix64: a small deterministic PRNG for generated inputs.
 struct Rng(u64);
@@ -99,7 +101,11 @@ fn configs() -> Vec<DecodeConfig> {
 fn check_valid(s: &Stream, cfg: &DecodeConfig, narrow: bool) -> usize {
     let ctx = || print(s);
     assert!(s.ops.len() <= cfg.max_ops, "{}", ctx());
-    assert_eq!(s, &Stream::from_ops(s.ops.clone()));
+    assert_eq!(s, &Stream::with_blocks(s.ops.clone(), s.blocks.clone()));
+    if s.blocks.is_empty() {
+        assert_eq!(s, &Stream::from_ops(s.ops.clone()));
+    }
+    check_blocks(s, cfg);
     let max_procs = cfg.max_procs.clamp(1, 64);
     let wlen = cfg.window_len.min(u64::MAX - cfg.window_start).max(1);
     let in_window = |a: u64| a >= cfg.window_start && a - cfg.window_start < wlen;
@@ -146,7 +152,8 @@ fn check_valid(s: &Stream, cfg: &DecodeConfig, narrow: bool) -> usize {
             Op::Read { addr, .. }
             | Op::Write { addr, .. }
             | Op::Swapout { addr, .. }
-            | Op::Migrate { addr, .. } => (vec![addr], vec![]),
+            | Op::Migrate { addr, .. }
+            | Op::Referenced { addr, .. } => (vec![addr], vec![]),
             Op::FailAlloc { n } => {
                 assert!(!narrow || (1..=8).contains(&n), "{op:?}");
                 (vec![], vec![])
@@ -173,6 +180,42 @@ fn check_valid(s: &Stream, cfg: &DecodeConfig, narrow: bool) -> usize {
     deepest
 }
 
+/// The shape of every decoded block: a mutator first or last, one or two
+/// walkers, an optional fault, raw schedule bytes; blocks only where the
+/// config enables them.
+fn check_blocks(s: &Stream, cfg: &DecodeConfig) {
+    let mut end = 0;
+    for b in &s.blocks {
+        assert!(cfg.kinds.contains(OpKinds::PAR), "{}", print(s));
+        assert!(b.first >= end && (2..=4).contains(&b.actors), "{b:?}");
+        end = b.first + b.actors;
+        let ops = &s.ops[b.ops()];
+        let mutator = |op: &Op| OpKinds::MUTATORS.contains(OpKinds::of(op));
+        let rest = if mutator(&ops[0]) {
+            &ops[1..]
+        } else {
+            assert!(mutator(&ops[ops.len() - 1]), "{}", print(s));
+            &ops[..ops.len() - 1]
+        };
+        let walkers = rest
+            .iter()
+            .take_while(|op| OpKinds::WALKERS.contains(OpKinds::of(op)))
+            .count();
+        assert!((1..=2).contains(&walkers), "{}", print(s));
+        assert!(
+            rest[walkers..]
+                .iter()
+                .all(|op| matches!(op, Op::Read { .. } | Op::Write { .. }))
+                && rest.len() - walkers <= 1,
+            "{}",
+            print(s)
+        );
+        assert!(matches!(&b.sched, Sched::Bytes(x) if x.len() <= 31));
+    }
+    assert!(end <= s.ops.len());
+    assert_eq!(s.version, if s.needed_version() > 1 { 2 } else { 1 });
+}
+
 /// decode(encode(s)) == s, with canonical line numbers.
 fn assert_encodes(s: &Stream, cfg: &DecodeConfig) -> Vec<u8> {
     let bytes = match encode(s, cfg) {
@@ -181,7 +224,7 @@ fn assert_encodes(s: &Stream, cfg: &DecodeConfig) -> Vec<u8> {
     };
     assert_eq!(
         decode(&bytes, cfg),
-        Stream::from_ops(s.ops.clone()),
+        Stream::with_blocks(s.ops.clone(), s.blocks.clone()),
         "{bytes:?}"
     );
     bytes
@@ -406,6 +449,9 @@ fn decoder_reaches_every_kind_and_deep_fork_chains() {
     for _ in 0..2_000 {
         let s = decode(&rng.bytes(300), &cfg);
         deepest = deepest.max(check_valid(&s, &cfg, true));
+        if !s.blocks.is_empty() {
+            kinds.insert("par");
+        }
         for op in &s.ops {
             kinds.insert(op.keyword());
             match *op {
@@ -575,7 +621,10 @@ fn widen(rng: &mut Rng, mut op: Op) -> Op {
                 t.new = v();
             }
         }
-        Op::Read { addr, .. } | Op::Swapout { addr, .. } | Op::Migrate { addr, .. } => *addr = v(),
+        Op::Read { addr, .. }
+        | Op::Swapout { addr, .. }
+        | Op::Migrate { addr, .. }
+        | Op::Referenced { addr, .. } => *addr = v(),
         Op::Write { addr, value, .. } => (*addr, *value) = (v(), v()),
         Op::FailAlloc { n } => *n = v(),
         Op::Fork { .. } | Op::Exit { .. } | Op::Reclaim | Op::Dump => {}
