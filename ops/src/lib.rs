@@ -59,7 +59,21 @@ impl Stream {
     /// A stream without blocks whose line numbers are those of its
     /// canonical print.
     pub fn from_ops(ops: Vec<Op>) -> Stream {
-        Stream::with_blocks(ops, Vec::new())
+        // The decoder's hot path: no blocks, one line per op.
+        let lines = (1..=ops.len())
+            .map(|i| i + CANONICAL_HEADER_LINES)
+            .collect();
+        let version = if ops.iter().any(|op| op.version() > 1) {
+            2
+        } else {
+            1
+        };
+        Stream {
+            version,
+            ops,
+            lines,
+            blocks: Vec::new(),
+        }
     }
 
     /// A stream with these blocks (disjoint ranges of `ops`, in order),

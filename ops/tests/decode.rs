@@ -7,9 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rmaplab_ops::decode::{DecodeConfig, EncodeError, MapKinds, OpKinds, decode, encode};
 use rmaplab_ops::print::print;
-use rmaplab_ops::{
-    Advice, Block, FILE_PAGES, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Sched, Stream,
-};
+use rmaplab_ops::{Advice, FILE_PAGES, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Sched, Stream};
 
 /// splitmix64: a small deterministic PRNG for generated inputs.
 struct Rng(u64);
