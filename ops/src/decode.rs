@@ -35,14 +35,19 @@
 //!   expressed. [`encode`] uses wide mode only when a stream needs it.
 //! - **Swarm.** `k0 | k1 << 8` switches op kinds on (bit `i` is kind `i` in
 //!   the order mmap, munmap, mprotect, mremap, madvise, fork, exit, read,
-//!   write, swapout, reclaim, migrate, fail-alloc, dump). `mmap` is always
-//!   on (without it nothing ever happens). Bit 14 and bit 4 of `m` switch
-//!   `fork` on as well, bit 15 and bit 5 of `m` `write`, bit 6 of `m`
-//!   `read` and bit 7 of `m` `exit` (so `fork` and `write` are on in 7/8 of
-//!   the inputs, `read` and `exit` in 3/4); the low 4 bits of `m` switch
-//!   map kinds (anon, shared, file, sfile) on. Each mask is intersected
-//!   with the config's; an empty intersection means the config's set.
-//!   Fewer than 3 bytes: empty stream.
+//!   write, swapout, reclaim, migrate, fail-alloc, dump, for bits 0..=13).
+//!   `mmap` is always on (without it nothing ever happens). Bit 14 and bit
+//!   4 of `m` switch `fork` on as well, bit 15 and bit 5 of `m` `write`,
+//!   bit 6 of `m` `read` and bit 7 of `m` `exit` (so `fork` and `write` are
+//!   on in 7/8 of the inputs, `read` and `exit` in 3/4); the low 4 bits of
+//!   `m` switch map kinds (anon, shared, file, sfile) on. Version 2: bit 14
+//!   *and* bit 4 of `m` switch concurrent blocks (`par`, kind 15) on, bit
+//!   15 *and* bit 5 of `m` `referenced` (kind 14), each in 1/4 of the
+//!   inputs; an input whose header switches neither decodes as it did
+//!   before version 2. Each mask is intersected with the config's; an empty
+//!   intersection means the config's set; `par` is off when the config
+//!   enables no walker (swapout, migrate, referenced). Fewer than 3 bytes:
+//!   empty stream.
 //! - **Memory.** For each live process the decoder keeps two sets of pages
 //!   among the first `min(window_len, 256)` pages of the sub-window, MAPPED
 //!   and WRITTEN (a subset of MAPPED), and for the stream LAST, the ADDR\*
@@ -66,14 +71,18 @@
 //!   is. The byte modulo the sum of their weights picks one by weight, from
 //!   the first row of this table that applies:
 //!
-//!   | when                       | mmap | munmap | mprotect | mremap | madvise | fork | exit | read | write | swapout | reclaim | migrate | fail-alloc | dump |
-//!   |----------------------------|-----:|-------:|---------:|-------:|--------:|-----:|-----:|-----:|------:|--------:|--------:|--------:|-----------:|-----:|
-//!   | no MAPPED page at all      |   16 |      1 |        1 |      1 |       1 |    3 |    2 |    1 |     1 |       1 |       1 |       1 |          1 |    1 |
-//!   | no WRITTEN page at all     |    6 |      1 |        3 |      2 |       1 |    3 |    2 |    4 |    16 |       1 |       1 |       1 |          1 |    1 |
-//!   | 1 process live             |    9 |      2 |        5 |      3 |       2 |    9 |    1 |    5 |    13 |       2 |       1 |       2 |          1 |    1 |
-//!   | 2 or 3 live                |    7 |      2 |        6 |      3 |       2 |    7 |    5 |    6 |    15 |       2 |       1 |       2 |          1 |    1 |
-//!   | 4 or 5 live                |    6 |      2 |        6 |      3 |       2 |    4 |    8 |    6 |    16 |       2 |       1 |       2 |          1 |    1 |
-//!   | 6 or more live             |    5 |      2 |        5 |      3 |       2 |    2 |   12 |    6 |    17 |       2 |       1 |       2 |          1 |    1 |
+//!   | when                       | mmap | munmap | mprotect | mremap | madvise | fork | exit | read | write | swapout | reclaim | migrate | fail-alloc | dump | referenced | par |
+//!   |----------------------------|-----:|-------:|---------:|-------:|--------:|-----:|-----:|-----:|------:|--------:|--------:|--------:|-----------:|-----:|-----------:|----:|
+//!   | no MAPPED page at all      |   16 |      1 |        1 |      1 |       1 |    3 |    2 |    1 |     1 |       1 |       1 |       1 |          1 |    1 |          1 |   1 |
+//!   | no WRITTEN page at all     |    6 |      1 |        3 |      2 |       1 |    3 |    2 |    4 |    16 |       1 |       1 |       1 |          1 |    1 |          1 |   2 |
+//!   | 1 process live             |    9 |      2 |        5 |      3 |       2 |    9 |    1 |    5 |    13 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |
+//!   | 2 or 3 live                |    7 |      2 |        6 |      3 |       2 |    7 |    5 |    6 |    15 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |
+//!   | 4 or 5 live                |    6 |      2 |        6 |      3 |       2 |    4 |    8 |    6 |    16 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |
+//!   | 6 or more live             |    5 |      2 |        5 |      3 |       2 |    2 |   12 |    6 |    17 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |
+//!
+//!   `par` is not allowed while no live process has a MAPPED page. The two
+//!   new kinds come last, so the byte of every older kind is unchanged
+//!   ([`encode`] writes the smallest byte of each kind).
 //!
 //!   Exception: when exactly one process is live and `exit` is enabled, a
 //!   kind byte `0xFF` is followed by another byte: `0xFF` again is `exit`
@@ -136,7 +145,28 @@
 //!     `ad % 5`: dontneed, dontfork, dofork, wipeonfork, keeponfork);
 //!     munmap `P ADDR* LEN`; fork, exit `P`; read, swapout, migrate
 //!     `P ADDR*`; write `P ADDR* VALUE`; fail-alloc `N`; reclaim and dump
-//!     take nothing. LEN\* is at the op's ADDR\*.
+//!     take nothing. LEN\* is at the op's ADDR\*. referenced (sequential)
+//!     `P ADDR*`, like swapout.
+//! - **Blocks** (`par`): `sh actor+ n byte{n % 32}`. The shape byte `sh`
+//!   gives the actors in letter order: a mutator (first, or last when bit
+//!   6 is set), one walker (two when bit 0 is set), a fault when bit 1 is
+//!   set and `read` or `write` is on. Walker j's kind is the
+//!   `((sh >> (2 + 2j)) & 3) % w`-th of the `w` walker kinds on (swapout,
+//!   migrate, referenced in that order; the swarm's, or the config's when
+//!   the swarm has none). Each actor is read, and applied to the memory,
+//!   in letter order (as a consumer that ignores blocks runs them):
+//!   - mutator: a kind byte picked by the table's row among the enabled
+//!     kinds mmap .. exit that are allowed, then that op's `P` and
+//!     arguments as above;
+//!   - walker: `P` (as for the kinds with an ADDR\*) and a target, a
+//!     tracked field like ADDR\* whose choice `b < 0xE0` is page
+//!     `b % |WRITTEN|` of WRITTEN (of MAPPED when WRITTEN is empty);
+//!   - fault: one byte (bit 0: `write` when both are on), `P`, ADDR\*, and
+//!     VALUE for a write.
+//!
+//!   Then the schedule: a byte whose low 5 bits are the number of schedule
+//!   bytes that follow (`#HEX`). A block that does not fit in `max_ops`, or
+//!   runs out of bytes, ends the stream.
 //!
 //! [`encode`] writes every ADDR\* and LEN\* in its direct form, the
 //! smallest byte for every choice, and a selector byte that [`decode`] maps
