@@ -35,14 +35,19 @@
 //!   expressed. [`encode`] uses wide mode only when a stream needs it.
 //! - **Swarm.** `k0 | k1 << 8` switches op kinds on (bit `i` is kind `i` in
 //!   the order mmap, munmap, mprotect, mremap, madvise, fork, exit, read,
-//!   write, swapout, reclaim, migrate, fail-alloc, dump). `mmap` is always
-//!   on (without it nothing ever happens). Bit 14 and bit 4 of `m` switch
-//!   `fork` on as well, bit 15 and bit 5 of `m` `write`, bit 6 of `m`
-//!   `read` and bit 7 of `m` `exit` (so `fork` and `write` are on in 7/8 of
-//!   the inputs, `read` and `exit` in 3/4); the low 4 bits of `m` switch
-//!   map kinds (anon, shared, file, sfile) on. Each mask is intersected
-//!   with the config's; an empty intersection means the config's set.
-//!   Fewer than 3 bytes: empty stream.
+//!   write, swapout, reclaim, migrate, fail-alloc, dump, for bits 0..=13).
+//!   `mmap` is always on (without it nothing ever happens). Bit 14 and bit
+//!   4 of `m` switch `fork` on as well, bit 15 and bit 5 of `m` `write`,
+//!   bit 6 of `m` `read` and bit 7 of `m` `exit` (so `fork` and `write` are
+//!   on in 7/8 of the inputs, `read` and `exit` in 3/4); the low 4 bits of
+//!   `m` switch map kinds (anon, shared, file, sfile) on. Version 2: bit 14
+//!   *and* bit 4 of `m` switch concurrent blocks (`par`, kind 15) on, bit
+//!   15 *and* bit 5 of `m` `referenced` (kind 14), each in 1/4 of the
+//!   inputs; an input whose header switches neither decodes as it did
+//!   before version 2. Each mask is intersected with the config's; an empty
+//!   intersection means the config's set; `par` is off when the config
+//!   enables no walker (swapout, migrate, referenced). Fewer than 3 bytes:
+//!   empty stream.
 //! - **Memory.** For each live process the decoder keeps two sets of pages
 //!   among the first `min(window_len, 256)` pages of the sub-window, MAPPED
 //!   and WRITTEN (a subset of MAPPED), and for the stream LAST, the ADDR\*
@@ -66,14 +71,18 @@
 //!   is. The byte modulo the sum of their weights picks one by weight, from
 //!   the first row of this table that applies:
 //!
-//!   | when                       | mmap | munmap | mprotect | mremap | madvise | fork | exit | read | write | swapout | reclaim | migrate | fail-alloc | dump |
-//!   |----------------------------|-----:|-------:|---------:|-------:|--------:|-----:|-----:|-----:|------:|--------:|--------:|--------:|-----------:|-----:|
-//!   | no MAPPED page at all      |   16 |      1 |        1 |      1 |       1 |    3 |    2 |    1 |     1 |       1 |       1 |       1 |          1 |    1 |
-//!   | no WRITTEN page at all     |    6 |      1 |        3 |      2 |       1 |    3 |    2 |    4 |    16 |       1 |       1 |       1 |          1 |    1 |
-//!   | 1 process live             |    9 |      2 |        5 |      3 |       2 |    9 |    1 |    5 |    13 |       2 |       1 |       2 |          1 |    1 |
-//!   | 2 or 3 live                |    7 |      2 |        6 |      3 |       2 |    7 |    5 |    6 |    15 |       2 |       1 |       2 |          1 |    1 |
-//!   | 4 or 5 live                |    6 |      2 |        6 |      3 |       2 |    4 |    8 |    6 |    16 |       2 |       1 |       2 |          1 |    1 |
-//!   | 6 or more live             |    5 |      2 |        5 |      3 |       2 |    2 |   12 |    6 |    17 |       2 |       1 |       2 |          1 |    1 |
+//!   | when                       | mmap | munmap | mprotect | mremap | madvise | fork | exit | read | write | swapout | reclaim | migrate | fail-alloc | dump | referenced | par |
+//!   |----------------------------|-----:|-------:|---------:|-------:|--------:|-----:|-----:|-----:|------:|--------:|--------:|--------:|-----------:|-----:|-----------:|----:|
+//!   | no MAPPED page at all      |   16 |      1 |        1 |      1 |       1 |    3 |    2 |    1 |     1 |       1 |       1 |       1 |          1 |    1 |          1 |   1 |
+//!   | no WRITTEN page at all     |    6 |      1 |        3 |      2 |       1 |    3 |    2 |    4 |    16 |       1 |       1 |       1 |          1 |    1 |          1 |   2 |
+//!   | 1 process live             |    9 |      2 |        5 |      3 |       2 |    9 |    1 |    5 |    13 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |
+//!   | 2 or 3 live                |    7 |      2 |        6 |      3 |       2 |    7 |    5 |    6 |    15 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |
+//!   | 4 or 5 live                |    6 |      2 |        6 |      3 |       2 |    4 |    8 |    6 |    16 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |
+//!   | 6 or more live             |    5 |      2 |        5 |      3 |       2 |    2 |   12 |    6 |    17 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |
+//!
+//!   `par` is not allowed while no live process has a MAPPED page. The two
+//!   new kinds come last, so the byte of every older kind is unchanged
+//!   ([`encode`] writes the smallest byte of each kind).
 //!
 //!   Exception: when exactly one process is live and `exit` is enabled, a
 //!   kind byte `0xFF` is followed by another byte: `0xFF` again is `exit`
@@ -136,7 +145,28 @@
 //!     `ad % 5`: dontneed, dontfork, dofork, wipeonfork, keeponfork);
 //!     munmap `P ADDR* LEN`; fork, exit `P`; read, swapout, migrate
 //!     `P ADDR*`; write `P ADDR* VALUE`; fail-alloc `N`; reclaim and dump
-//!     take nothing. LEN\* is at the op's ADDR\*.
+//!     take nothing. LEN\* is at the op's ADDR\*. referenced (sequential)
+//!     `P ADDR*`, like swapout.
+//! - **Blocks** (`par`): `sh actor+ n byte{n % 32}`. The shape byte `sh`
+//!   gives the actors in letter order: a mutator (first, or last when bit
+//!   6 is set), one walker (two when bit 0 is set), a fault when bit 1 is
+//!   set and `read` or `write` is on. Walker j's kind is the
+//!   `((sh >> (2 + 2j)) & 3) % w`-th of the `w` walker kinds on (swapout,
+//!   migrate, referenced in that order; the swarm's, or the config's when
+//!   the swarm has none). Each actor is read, and applied to the memory,
+//!   in letter order (as a consumer that ignores blocks runs them):
+//!   - mutator: a kind byte picked by the table's row among the enabled
+//!     kinds mmap .. exit that are allowed, then that op's `P` and
+//!     arguments as above;
+//!   - walker: `P` (as for the kinds with an ADDR\*) and a target, a
+//!     tracked field like ADDR\* whose choice `b < 0xE0` is page
+//!     `b % |WRITTEN|` of WRITTEN (of MAPPED when WRITTEN is empty);
+//!   - fault: one byte (bit 0: `write` when both are on), `P`, ADDR\*, and
+//!     VALUE for a write.
+//!
+//!   Then the schedule: a byte whose low 5 bits are the number of schedule
+//!   bytes that follow (`#HEX`). A block that does not fit in `max_ops`, or
+//!   runs out of bytes, ends the stream.
 //!
 //! [`encode`] writes every ADDR\* and LEN\* in its direct form, the
 //! smallest byte for every choice, and a selector byte that [`decode`] maps
@@ -148,10 +178,10 @@ use std::fmt;
 use std::ops::{BitAnd, BitOr, Sub};
 
 use crate::print::print_op;
-use crate::{Advice, FILE_PAGES, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Stream};
+use crate::{Advice, Block, FILE_PAGES, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Sched, Stream};
 
-/// Op keywords in bit order of [`OpKinds`].
-const OP_KEYWORDS: [&str; 14] = [
+/// Op keywords in bit order of [`OpKinds`] (`par` is a concurrent block).
+const OP_KEYWORDS: [&str; 16] = [
     "mmap",
     "munmap",
     "mprotect",
@@ -166,6 +196,8 @@ const OP_KEYWORDS: [&str; 14] = [
     "migrate",
     "fail-alloc",
     "dump",
+    "referenced",
+    "par",
 ];
 
 /// Relative frequency of each op kind, in bit order, by situation (see
@@ -173,21 +205,21 @@ const OP_KEYWORDS: [&str; 14] = [
 /// is, forks while few processes are live, exits once many are. Every
 /// weight is non-zero (an allowed kind must have a kind byte) and every row
 /// sums to at most 255 (so that [`weighted_byte`] is never [`LAST_EXIT`]).
-const OP_WEIGHTS: [[u8; 14]; 6] = [
+const OP_WEIGHTS: [[u8; 16]; 6] = [
     // mmap munmap mprotect mremap madvise fork exit read write swapout
-    // reclaim migrate fail-alloc dump
+    // reclaim migrate fail-alloc dump referenced par
     // No live process has anything mapped.
-    [16, 1, 1, 1, 1, 3, 2, 1, 1, 1, 1, 1, 1, 1],
+    [16, 1, 1, 1, 1, 3, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1],
     // Something is mapped, nothing written.
-    [6, 1, 3, 2, 1, 3, 2, 4, 16, 1, 1, 1, 1, 1],
+    [6, 1, 3, 2, 1, 3, 2, 4, 16, 1, 1, 1, 1, 1, 1, 2],
     // One process live (its exit has its own bytes, [`LAST_EXIT`]).
-    [9, 2, 5, 3, 2, 9, 1, 5, 13, 2, 1, 2, 1, 1],
+    [9, 2, 5, 3, 2, 9, 1, 5, 13, 2, 1, 2, 1, 1, 2, 3],
     // 2 or 3 live.
-    [7, 2, 6, 3, 2, 7, 5, 6, 15, 2, 1, 2, 1, 1],
+    [7, 2, 6, 3, 2, 7, 5, 6, 15, 2, 1, 2, 1, 1, 2, 3],
     // 4 or 5 live.
-    [6, 2, 6, 3, 2, 4, 8, 6, 16, 2, 1, 2, 1, 1],
+    [6, 2, 6, 3, 2, 4, 8, 6, 16, 2, 1, 2, 1, 1, 2, 3],
     // 6 or more live.
-    [5, 2, 5, 3, 2, 2, 12, 6, 17, 2, 1, 2, 1, 1],
+    [5, 2, 5, 3, 2, 2, 12, 6, 17, 2, 1, 2, 1, 1, 2, 3],
 ];
 
 // Checks the rules of [`OP_WEIGHTS`] at compile time.
@@ -297,15 +329,29 @@ impl OpKinds {
     pub const MIGRATE: OpKinds = OpKinds(1 << 11);
     pub const FAIL_ALLOC: OpKinds = OpKinds(1 << 12);
     pub const DUMP: OpKinds = OpKinds(1 << 13);
+    pub const REFERENCED: OpKinds = OpKinds(1 << 14);
+    /// Concurrent blocks (version 2).
+    pub const PAR: OpKinds = OpKinds(1 << 15);
     pub const NONE: OpKinds = OpKinds(0);
-    pub const ALL: OpKinds = OpKinds((1 << 14) - 1);
-    /// The kinds only the emulator can perform.
-    pub const EMULATOR_ONLY: OpKinds =
-        OpKinds(Self::SWAPOUT.0 | Self::RECLAIM.0 | Self::MIGRATE.0 | Self::FAIL_ALLOC.0);
+    pub const ALL: OpKinds = OpKinds(u16::MAX);
+    /// The kinds only the emulator can perform (blocks interleave rmap
+    /// walks, which only the emulator has).
+    pub const EMULATOR_ONLY: OpKinds = OpKinds(
+        Self::SWAPOUT.0
+            | Self::RECLAIM.0
+            | Self::MIGRATE.0
+            | Self::FAIL_ALLOC.0
+            | Self::REFERENCED.0
+            | Self::PAR.0,
+    );
+    /// The kinds a block's mutator may have.
+    pub const MUTATORS: OpKinds = OpKinds((1 << 7) - 1);
+    /// The rmap walks, a block's walkers.
+    pub const WALKERS: OpKinds = OpKinds(Self::SWAPOUT.0 | Self::MIGRATE.0 | Self::REFERENCED.0);
     /// The kinds that name no process.
     pub const PIDLESS: OpKinds = OpKinds(Self::RECLAIM.0 | Self::FAIL_ALLOC.0 | Self::DUMP.0);
 
-    /// The set with these bits (bits beyond the 14 kinds are dropped).
+    /// The set with these bits.
     pub const fn from_bits_truncate(bits: u16) -> OpKinds {
         OpKinds(bits & Self::ALL.0)
     }
@@ -318,11 +364,13 @@ impl OpKinds {
     pub const fn is_empty(self) -> bool {
         self.0 == 0
     }
-    /// The kind of one op.
+    /// The kind of one op (never [`OpKinds::PAR`]: a block's ops have
+    /// their own kinds).
     pub fn of(op: &Op) -> OpKinds {
         OpKinds(1 << op_index(op))
     }
-    /// The kind with this keyword (`mmap`, ..., `fail-alloc`, `dump`).
+    /// The kind with this keyword (`mmap`, ..., `dump`, `referenced`,
+    /// `par`).
     pub fn from_keyword(keyword: &str) -> Option<OpKinds> {
         let i = OP_KEYWORDS.iter().position(|&k| k == keyword)?;
         Some(OpKinds(1 << i))
@@ -474,6 +522,11 @@ pub enum EncodeError {
     },
     /// Op `index` maps a file number past the last file.
     BadFile { index: usize, op: Op },
+    /// The block whose actor `A` is op `first` has no encoding: the
+    /// decoder makes blocks of one mutator (first or last), one or two
+    /// walkers and an optional fault, with a `#HEX` schedule of at most 31
+    /// bytes, once some page is mapped.
+    BadBlock { first: usize, why: &'static str },
 }
 
 impl fmt::Display for EncodeError {
@@ -498,6 +551,9 @@ impl fmt::Display for EncodeError {
             } => (index, op, format!("{max_procs} processes are live already")),
             EncodeError::BadFile { index, op } => {
                 (index, op, format!("files are 0..={}", NR_FILES - 1))
+            }
+            EncodeError::BadBlock { first, why } => {
+                return write!(f, "the block at op {first} cannot be encoded: {why}");
             }
         };
         write!(
@@ -566,12 +622,16 @@ impl Params {
     fn swarm(&self, k0: u8, k1: u8, m: u8) -> (OpKinds, MapKinds) {
         let bits = u16::from_le_bytes([k0, k1]);
         // Without mmap nothing ever happens: it is always on.
-        let mut on = OpKinds::from_bits_truncate(bits) | OpKinds::MMAP;
+        let mut on = OpKinds::from_bits_truncate(bits & 0x3FFF) | OpKinds::MMAP;
+        let (k14, k15) = (bits & (1 << 14) != 0, bits & (1 << 15) != 0);
+        let (m4, m5) = (m & (1 << 4) != 0, m & (1 << 5) != 0);
         for (bit, kinds) in [
-            (bits & (1 << 14) != 0 || m & (1 << 4) != 0, OpKinds::FORK),
-            (bits & (1 << 15) != 0 || m & (1 << 5) != 0, OpKinds::WRITE),
+            (k14 || m4, OpKinds::FORK),
+            (k15 || m5, OpKinds::WRITE),
             (m & (1 << 6) != 0, OpKinds::READ),
             (m & (1 << 7) != 0, OpKinds::EXIT),
+            (k14 && m4, OpKinds::PAR),
+            (k15 && m5, OpKinds::REFERENCED),
         ] {
             if bit {
                 on = on | kinds;
@@ -579,8 +639,14 @@ impl Params {
         }
         let kinds = self.kinds & on;
         let maps = self.map_kinds & MapKinds::from_bits_truncate(m);
+        let kinds = if kinds.is_empty() { self.kinds } else { kinds };
         (
-            if kinds.is_empty() { self.kinds } else { kinds },
+            // A block needs a walker the config enables.
+            if (self.kinds & OpKinds::WALKERS).is_empty() {
+                kinds - OpKinds::PAR
+            } else {
+                kinds
+            },
             if maps.is_empty() {
                 self.map_kinds
             } else {
@@ -750,11 +816,15 @@ impl Live {
         if self.len == 0 {
             allowed = allowed & OpKinds::PIDLESS;
         }
+        if self.mapping == 0 {
+            // A block's walkers aim at mapped pages.
+            allowed = allowed - OpKinds::PAR;
+        }
         allowed
     }
 
     /// The row of [`OP_WEIGHTS`] for the next op.
-    fn weights(&self) -> &'static [u8; 14] {
+    fn weights(&self) -> &'static [u8; 16] {
         let row = if self.mapping == 0 {
             0
         } else if self.writing == 0 {
@@ -925,6 +995,7 @@ fn mapped_addr(op: &Op) -> Option<u64> {
         | Op::Write { addr, .. }
         | Op::Swapout { addr, .. }
         | Op::Migrate { addr, .. }
+        | Op::Referenced { addr, .. }
         | Op::Mremap { old: addr, .. } => Some(addr),
         _ => None,
     }
@@ -932,7 +1003,7 @@ fn mapped_addr(op: &Op) -> Option<u64> {
 
 /// Whether ops of kind `index` have a mapped-or-direct address.
 fn has_mapped_addr(index: usize) -> bool {
-    matches!(index, 1..=4 | 7..=9 | 11)
+    matches!(index, 1..=4 | 7..=9 | 11 | 14)
 }
 
 fn op_index(op: &Op) -> usize {
@@ -951,6 +1022,7 @@ fn op_index(op: &Op) -> usize {
         Op::Migrate { .. } => 11,
         Op::FailAlloc { .. } => 12,
         Op::Dump => 13,
+        Op::Referenced { .. } => 14,
     }
 }
 
@@ -1093,6 +1165,24 @@ impl Reader<'_> {
         })
     }
 
+    /// A walker's target: like a mapped-or-direct address, but a choice
+    /// picks among the pages `q` has written (probably present anonymous
+    /// pages) when it has any, otherwise among its mapped pages.
+    fn target(&mut self, p: &Params, q: &Proc) -> Option<u64> {
+        Some(match self.tracked(!q.mapped.is_empty(), p.window_len)? {
+            Ok(b) => {
+                let set = if q.written.is_empty() {
+                    &q.mapped
+                } else {
+                    &q.written
+                };
+                p.window_start + set.nth(u64::from(b) % set.count())
+            }
+            Err(Field::Narrow(v)) => p.window_start + v,
+            Err(Field::Wide(v)) => v,
+        })
+    }
+
     /// A run-or-direct length: one within the run of mapped pages at
     /// `addr` (see [`run_choices`]), or LEN.
     fn run_len(&mut self, p: &Params, set: &PageSet, addr: u64) -> Option<u64> {
@@ -1175,19 +1265,55 @@ pub fn decode(bytes: &[u8], cfg: &DecodeConfig) -> Stream {
         None => Reader { bytes, wide: false },
     };
     let mut ops = Vec::with_capacity(p.max_ops.min(r.bytes.len()));
+    let mut blocks = Vec::new();
     if let (Some(k0), Some(k1), Some(m)) = (r.byte(), r.byte(), r.byte()) {
         let (kinds, maps) = p.swarm(k0, k1, m);
         let mut live = Live::new();
         while ops.len() < p.max_ops {
-            let Some(op) = decode_op(&mut r, &p, kinds, maps, &live) else {
-                break;
-            };
-            live.apply(&op, &p);
-            ops.push(op);
+            match decode_op(&mut r, &p, kinds, maps, &live) {
+                Some(Decoded::Op(op)) => {
+                    live.apply(&op, &p);
+                    ops.push(op);
+                }
+                Some(Decoded::Par) => {
+                    let Some((actors, sched)) = decode_block(&mut r, &p, kinds, maps, &mut live)
+                    else {
+                        break;
+                    };
+                    if ops.len() + actors.len() > p.max_ops {
+                        break;
+                    }
+                    blocks.push(Block {
+                        first: ops.len(),
+                        actors: actors.len(),
+                        sched,
+                        line: 0,
+                        sched_line: 0,
+                        sched_col: 0,
+                    });
+                    ops.extend(actors);
+                }
+                None => break,
+            }
         }
     }
-    Stream::from_ops(ops)
+    if blocks.is_empty() {
+        Stream::from_ops(ops)
+    } else {
+        Stream::with_blocks(ops, blocks)
+    }
 }
+
+/// What a kind byte started: an op, or a concurrent block.
+enum Decoded {
+    Op(Op),
+    Par,
+}
+
+/// Index of `par` in [`OP_KEYWORDS`].
+const PAR_INDEX: usize = 15;
+/// Most schedule bytes of a decoded block (the length byte's low 5 bits).
+const MAX_SCHED_BYTES: usize = 31;
 
 fn decode_op(
     r: &mut Reader<'_>,
@@ -1195,18 +1321,153 @@ fn decode_op(
     kinds: OpKinds,
     maps: MapKinds,
     live: &Live,
-) -> Option<Op> {
+) -> Option<Decoded> {
     let mut b = r.byte()?;
     if b == LAST_EXIT && live.last_exit(kinds) {
         b = r.byte()?;
         if b == LAST_EXIT {
-            return Some(Op::Exit {
+            return Some(Decoded::Op(Op::Exit {
                 pid: Pid(live.pids[0]),
-            });
+            }));
         }
     }
     let allowed = live.allowed(kinds, p.max_procs);
     let kind = pick_weighted(b, allowed.bits(), live.weights())?;
+    if kind == PAR_INDEX {
+        return Some(Decoded::Par);
+    }
+    decode_args(kind, r, p, maps, live).map(Decoded::Op)
+}
+
+/// A block's actors, in letter order (see the module doc, "Blocks").
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Role {
+    Mutator,
+    /// The walker kind's value (bits of the shape byte).
+    Walker(u8),
+    Fault,
+}
+
+/// The roles a shape byte gives, in letter order; `faults` whether a
+/// fault may be generated at all.
+fn block_roles(sh: u8, faults: bool) -> ([Role; 4], usize) {
+    let mut roles = [Role::Mutator; 4];
+    let mut n = 0;
+    let mut push = |r| {
+        roles[n] = r;
+        n += 1;
+    };
+    let last = sh & 0x40 != 0;
+    if !last {
+        push(Role::Mutator);
+    }
+    push(Role::Walker((sh >> 2) & 3));
+    if sh & 1 != 0 {
+        push(Role::Walker((sh >> 4) & 3));
+    }
+    if sh & 2 != 0 && faults {
+        push(Role::Fault);
+    }
+    if last {
+        push(Role::Mutator);
+    }
+    (roles, n)
+}
+
+/// The walker kinds a block may use: the swarm's, else the config's.
+fn walker_kinds(kinds: OpKinds, p: &Params) -> OpKinds {
+    let w = kinds & OpKinds::WALKERS;
+    if w.is_empty() {
+        p.kinds & OpKinds::WALKERS
+    } else {
+        w
+    }
+}
+
+/// The op index of the walker kind a 2-bit value picks among `walkers`.
+fn walker_index(walkers: OpKinds, v: u8) -> usize {
+    let bits = walkers.bits();
+    nth_bit(u64::from(bits), u32::from(v) % bits.count_ones()) as usize
+}
+
+/// The fault kinds a block may use.
+fn fault_kinds(kinds: OpKinds) -> OpKinds {
+    kinds & (OpKinds::READ | OpKinds::WRITE)
+}
+
+/// A concurrent block after its kind byte: its actors (applied to `live`
+/// in letter order, as a consumer that ignores blocks runs them) and its
+/// schedule bytes.
+fn decode_block(
+    r: &mut Reader<'_>,
+    p: &Params,
+    kinds: OpKinds,
+    maps: MapKinds,
+    live: &mut Live,
+) -> Option<(Vec<Op>, Sched)> {
+    let sh = r.byte()?;
+    let walkers = walker_kinds(kinds, p);
+    let faults = fault_kinds(kinds);
+    let (roles, n) = block_roles(sh, !faults.is_empty());
+    let mut ops = Vec::with_capacity(n);
+    for &role in &roles[..n] {
+        let op = match role {
+            Role::Mutator => {
+                let allowed = live.allowed(kinds & OpKinds::MUTATORS, p.max_procs);
+                let kind = pick_weighted(r.byte()?, allowed.bits(), live.weights())?;
+                decode_args(kind, r, p, maps, live)?
+            }
+            Role::Walker(v) => {
+                if live.len == 0 {
+                    return None;
+                }
+                let slot = live.pick(r.byte()?, true);
+                let pid = Pid(live.pids[slot]);
+                let addr = r.target(p, &live.procs[slot])?;
+                match walker_index(walkers, v) {
+                    9 => Op::Swapout { pid, addr },
+                    11 => Op::Migrate { pid, addr },
+                    _ => Op::Referenced { pid, addr },
+                }
+            }
+            Role::Fault => {
+                if live.len == 0 {
+                    return None;
+                }
+                let b = r.byte()?;
+                let write = faults.contains(OpKinds::WRITE)
+                    && (b & 1 != 0 || !faults.contains(OpKinds::READ));
+                let slot = live.pick(r.byte()?, true);
+                let pid = Pid(live.pids[slot]);
+                let addr = r.mapped(p, &live.procs[slot], live.last)?;
+                if write {
+                    Op::Write {
+                        pid,
+                        addr,
+                        value: r.value()?,
+                    }
+                } else {
+                    Op::Read { pid, addr }
+                }
+            }
+        };
+        live.apply(&op, p);
+        ops.push(op);
+    }
+    let len = usize::from(r.byte()?) & MAX_SCHED_BYTES;
+    let bytes = r.bytes.get(..len)?.to_vec();
+    r.bytes = &r.bytes[len..];
+    Some((ops, Sched::Bytes(bytes)))
+}
+
+/// The process selector and arguments of an op of kind `kind` (not `par`).
+fn decode_args(
+    kind: usize,
+    r: &mut Reader<'_>,
+    p: &Params,
+    maps: MapKinds,
+    live: &Live,
+) -> Option<Op> {
     if kind == 10 {
         return Some(Op::Reclaim);
     }
@@ -1316,7 +1577,11 @@ fn decode_op(
             pid,
             addr: r.mapped(p, q, live.last)?,
         },
-        _ => Op::Migrate {
+        11 => Op::Migrate {
+            pid,
+            addr: r.mapped(p, q, live.last)?,
+        },
+        _ => Op::Referenced {
             pid,
             addr: r.mapped(p, q, live.last)?,
         },
@@ -1467,11 +1732,156 @@ fn encode_mode(stream: &Stream, cfg: &DecodeConfig, wide: bool) -> Result<Vec<u8
     w.out.extend_from_slice(&[0xFF, 0xFF, 0xFF]);
     let (kinds, maps) = p.swarm(0xFF, 0xFF, 0xFF);
     let mut live = Live::new();
-    for (index, op) in stream.ops.iter().enumerate() {
+    let mut blocks = stream.blocks.iter().peekable();
+    let mut index = 0;
+    while index < stream.ops.len() {
+        if let Some(block) = blocks.next_if(|b| b.first == index) {
+            encode_block(&mut w, &p, kinds, maps, &mut live, stream, block)?;
+            index += block.actors;
+            continue;
+        }
+        let op = &stream.ops[index];
         encode_op(&mut w, &p, kinds, maps, &live, index, op)?;
         live.apply(op, &p);
+        index += 1;
+    }
+    if let Some(block) = blocks.next() {
+        return Err(EncodeError::BadBlock {
+            first: block.first,
+            why: "its ops are not in the stream, or it overlaps another block",
+        }
+        .into());
     }
     Ok(w.out)
+}
+
+/// Writes a block: the `par` kind byte, its shape byte, each actor as
+/// [`decode_block`] reads it, then its schedule bytes.
+fn encode_block(
+    w: &mut Writer,
+    p: &Params,
+    kinds: OpKinds,
+    maps: MapKinds,
+    live: &mut Live,
+    stream: &Stream,
+    block: &Block,
+) -> Result<(), Fail> {
+    let bad = |why| {
+        Fail::Error(EncodeError::BadBlock {
+            first: block.first,
+            why,
+        })
+    };
+    let ops = stream
+        .ops
+        .get(block.ops())
+        .ok_or(bad("its ops are not in the stream"))?;
+    let allowed = live.allowed(kinds, p.max_procs);
+    if !kinds.contains(OpKinds::PAR) || !allowed.contains(OpKinds::PAR) {
+        return Err(bad(
+            "blocks are not enabled, or no page is mapped before it",
+        ));
+    }
+    let Sched::Bytes(sched) = &block.sched else {
+        return Err(bad("its schedule is not raw decision bytes (#HEX)"));
+    };
+    if sched.len() > MAX_SCHED_BYTES {
+        return Err(bad("its schedule has more than 31 bytes"));
+    }
+    let walkers = walker_kinds(kinds, p);
+    let faults = fault_kinds(kinds);
+    let is_mutator = |op: &Op| OpKinds::MUTATORS.contains(OpKinds::of(op));
+    let (last, rest) = match ops {
+        [m, rest @ ..] if is_mutator(m) => (false, rest),
+        [rest @ .., m] if is_mutator(m) => (true, rest),
+        _ => return Err(bad("its first or last op must be a mutator (mmap .. exit)")),
+    };
+    let is_fault = |op: &Op| matches!(op, Op::Read { .. } | Op::Write { .. });
+    let (walker_ops, fault) = match rest {
+        [ws @ .., f] if is_fault(f) => (ws, true),
+        ws => (ws, false),
+    };
+    if walker_ops.is_empty() || walker_ops.len() > 2 {
+        return Err(bad(
+            "it must have one or two walkers (swapout, migrate, referenced)",
+        ));
+    }
+    let mut sh = u8::from(last) << 6 | u8::from(walker_ops.len() == 2) | u8::from(fault) << 1;
+    for (j, op) in walker_ops.iter().enumerate() {
+        let kind = OpKinds::of(op);
+        if !OpKinds::WALKERS.contains(kind) {
+            return Err(bad(
+                "it must have one or two walkers (swapout, migrate, referenced)",
+            ));
+        }
+        if !walkers.contains(kind) {
+            return Err(bad("one of its walker kinds is not enabled"));
+        }
+        let v = (walkers.bits() & (kind.bits() - 1)).count_ones() as u8;
+        sh |= v << (2 + 2 * j);
+    }
+    if fault && !faults.contains(OpKinds::of(&rest[rest.len() - 1])) {
+        return Err(bad("its fault's kind is not enabled"));
+    }
+    w.out
+        .push(weighted_byte(PAR_INDEX, allowed.bits(), live.weights()));
+    w.out.push(sh);
+    let (roles, n) = block_roles(sh, !faults.is_empty());
+    for (k, (&role, op)) in roles[..n].iter().zip(ops).enumerate() {
+        let index = block.first + k;
+        let not_live = || Fail::Error(EncodeError::NotLive { index, op: *op });
+        match role {
+            Role::Mutator => {
+                let allowed = live.allowed(kinds & OpKinds::MUTATORS, p.max_procs);
+                let kind = OpKinds::of(op);
+                if !kinds.contains(kind) {
+                    return Err(EncodeError::KindDisabled { index, op: *op }.into());
+                }
+                live.slot(op.pid().expect("a mutator names a process"))
+                    .ok_or_else(not_live)?;
+                if !allowed.contains(kind) {
+                    return Err(EncodeError::TooManyProcesses {
+                        index,
+                        op: *op,
+                        max_procs: p.max_procs,
+                    }
+                    .into());
+                }
+                w.out
+                    .push(weighted_byte(op_index(op), allowed.bits(), live.weights()));
+                encode_args(w, p, maps, live, index, op)?;
+            }
+            Role::Walker(_) => {
+                let (pid, addr) = match *op {
+                    Op::Swapout { pid, addr }
+                    | Op::Migrate { pid, addr }
+                    | Op::Referenced { pid, addr } => (pid, addr),
+                    _ => unreachable!("checked above"),
+                };
+                let slot = live.slot(pid).ok_or_else(not_live)?;
+                w.out.extend(live.selector(pid, true));
+                w.mapped(addr, p, &live.procs[slot].mapped)?;
+            }
+            Role::Fault => {
+                let (pid, addr, value) = match *op {
+                    Op::Read { pid, addr } => (pid, addr, None),
+                    Op::Write { pid, addr, value } => (pid, addr, Some(value)),
+                    _ => unreachable!("checked above"),
+                };
+                let slot = live.slot(pid).ok_or_else(not_live)?;
+                w.out.push(u8::from(value.is_some()));
+                w.out.extend(live.selector(pid, true));
+                w.mapped(addr, p, &live.procs[slot].mapped)?;
+                if let Some(v) = value {
+                    w.value(v)?;
+                }
+            }
+        }
+        live.apply(op, p);
+    }
+    w.out.push(sched.len() as u8);
+    w.out.extend_from_slice(sched);
+    Ok(())
 }
 
 fn encode_op(
@@ -1487,17 +1897,11 @@ fn encode_op(
     if !kinds.contains(kind) {
         return Err(EncodeError::KindDisabled { index, op: *op }.into());
     }
-    let (selector, mapped) = match op.pid() {
-        Some(pid) => {
-            let slot = live
-                .slot(pid)
-                .ok_or(EncodeError::NotLive { index, op: *op })?;
-            let kind_has_addr = has_mapped_addr(op_index(op));
-            (live.selector(pid, kind_has_addr), live.procs[slot].mapped)
-        }
-        None => (None, PageSet::default()),
-    };
-    let set = &mapped;
+    if let Some(pid) = op.pid()
+        && live.slot(pid).is_none()
+    {
+        return Err(EncodeError::NotLive { index, op: *op }.into());
+    }
     if matches!(op, Op::Exit { .. }) && live.last_exit(kinds) {
         w.out.extend_from_slice(&[LAST_EXIT, LAST_EXIT]);
         return Ok(());
@@ -1513,6 +1917,29 @@ fn encode_op(
     }
     w.out
         .push(weighted_byte(op_index(op), allowed.bits(), live.weights()));
+    encode_args(w, p, maps, live, index, op)
+}
+
+/// Writes an op's process selector and arguments (after its kind byte).
+fn encode_args(
+    w: &mut Writer,
+    p: &Params,
+    maps: MapKinds,
+    live: &Live,
+    index: usize,
+    op: &Op,
+) -> Result<(), Fail> {
+    let (selector, mapped) = match op.pid() {
+        Some(pid) => {
+            let slot = live
+                .slot(pid)
+                .ok_or(EncodeError::NotLive { index, op: *op })?;
+            let kind_has_addr = has_mapped_addr(op_index(op));
+            (live.selector(pid, kind_has_addr), live.procs[slot].mapped)
+        }
+        None => (None, PageSet::default()),
+    };
+    let set = &mapped;
     w.out.extend(selector);
     match *op {
         Op::Mmap {
@@ -1587,7 +2014,10 @@ fn encode_op(
             w.run_len(len, p, set, addr)?;
             w.out.push(advice_index(advice));
         }
-        Op::Read { addr, .. } | Op::Swapout { addr, .. } | Op::Migrate { addr, .. } => {
+        Op::Read { addr, .. }
+        | Op::Swapout { addr, .. }
+        | Op::Migrate { addr, .. }
+        | Op::Referenced { addr, .. } => {
             w.mapped(addr, p, set)?;
         }
         Op::Write { addr, value, .. } => {

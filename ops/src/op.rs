@@ -201,6 +201,13 @@ pub enum Op {
         pid: Pid,
         addr: u64,
     },
+    /// `folio_referenced` of the anonymous page at `pid:addr` (version 2):
+    /// an rmap walk that only reads (and clears accessed bits); its outcome
+    /// is `ok N` ([`Outcome::Value`]) with N the mappings it found.
+    Referenced {
+        pid: Pid,
+        addr: u64,
+    },
     FailAlloc {
         n: u64,
     },
@@ -221,7 +228,8 @@ impl Op {
             | Op::Read { pid, .. }
             | Op::Write { pid, .. }
             | Op::Swapout { pid, .. }
-            | Op::Migrate { pid, .. } => Some(pid),
+            | Op::Migrate { pid, .. }
+            | Op::Referenced { pid, .. } => Some(pid),
             Op::Reclaim | Op::FailAlloc { .. } | Op::Dump => None,
         }
     }
@@ -231,7 +239,11 @@ impl Op {
     pub fn emulator_only(&self) -> bool {
         matches!(
             self,
-            Op::Swapout { .. } | Op::Reclaim | Op::Migrate { .. } | Op::FailAlloc { .. }
+            Op::Swapout { .. }
+                | Op::Reclaim
+                | Op::Migrate { .. }
+                | Op::Referenced { .. }
+                | Op::FailAlloc { .. }
         )
     }
 
@@ -250,9 +262,27 @@ impl Op {
             Op::Swapout { .. } => "swapout",
             Op::Reclaim => "reclaim",
             Op::Migrate { .. } => "migrate",
+            Op::Referenced { .. } => "referenced",
             Op::FailAlloc { .. } => "fail-alloc",
             Op::Dump => "dump",
         }
+    }
+}
+
+impl Op {
+    /// The language version that has this op (`referenced` is version 2).
+    pub fn version(&self) -> u8 {
+        if matches!(self, Op::Referenced { .. }) {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Whether the op may be an actor of a concurrent block (every op but
+    /// `fail-alloc` and `dump`).
+    pub fn may_run_in_block(&self) -> bool {
+        !matches!(self, Op::FailAlloc { .. } | Op::Dump)
     }
 }
 
@@ -261,7 +291,8 @@ impl Op {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
     Ok,
-    /// `ok VALUE`, for a read.
+    /// `ok VALUE`: the value a read loads, or the number of mappings a
+    /// `referenced` walk found.
     Value(u64),
     Segv,
     Sigbus,

@@ -1,11 +1,15 @@
 //! The canonical printer of the op language's text form.
 //!
-//! The canonical form is `version 1` on the first line, then one op per
-//! line with single spaces and decimal numbers, except a `write` VALUE of
-//! `0x10000` or more, which is printed as lowercase `0x` hex. Parsing the
-//! print of a stream gives back its ops (as long as every file number is
-//! below [`NR_FILES`](crate::NR_FILES)), with the line numbers of
-//! [`Stream::from_ops`], and printing a parsed stream is a fixed point.
+//! The canonical form is `version N` on the first line (the stream's
+//! version, at least the one it needs), then one op per line with single
+//! spaces and decimal numbers, except a `write` VALUE of `0x10000` or more,
+//! which is printed as lowercase `0x` hex. A concurrent block (version 2) is
+//! printed in the multi-line form: `par`, its ops indented by two spaces,
+//! `end sched SCHED` with the schedule always named. Parsing the print of a
+//! stream gives back its ops and blocks (as long as every file number is
+//! below [`NR_FILES`](crate::NR_FILES) and every block is valid), with the
+//! line numbers of [`Stream::renumber`], and printing a parsed stream is a
+//! fixed point.
 
 use std::fmt::{self, Write as _};
 
@@ -95,9 +99,10 @@ pub fn write_op(out: &mut impl fmt::Write, op: &Op) -> fmt::Result {
             advice,
         } => write!(out, "{kw} {pid} {addr} {len} {}", advice.as_str()),
         Op::Fork { pid } | Op::Exit { pid } => write!(out, "{kw} {pid}"),
-        Op::Read { pid, addr } | Op::Swapout { pid, addr } | Op::Migrate { pid, addr } => {
-            write!(out, "{kw} {pid} {addr}")
-        }
+        Op::Read { pid, addr }
+        | Op::Swapout { pid, addr }
+        | Op::Migrate { pid, addr }
+        | Op::Referenced { pid, addr } => write!(out, "{kw} {pid} {addr}"),
         Op::Write { pid, addr, value } if value >= HEX_VALUES_FROM => {
             write!(out, "{kw} {pid} {addr} {value:#x}")
         }
@@ -118,10 +123,21 @@ fn write_kind(out: &mut impl fmt::Write, kind: Kind) -> fmt::Result {
 
 impl fmt::Display for Stream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("version 1\n")?;
-        for op in &self.ops {
+        writeln!(f, "version {}", self.version.max(self.needed_version()))?;
+        let mut blocks = self.blocks.iter().peekable();
+        for (i, op) in self.ops.iter().enumerate() {
+            let in_block = blocks.peek().is_some_and(|b| b.ops().contains(&i));
+            if blocks.peek().is_some_and(|b| b.first == i) {
+                f.write_str("par\n")?;
+            }
+            if in_block {
+                f.write_str("  ")?;
+            }
             write_op(f, op)?;
             f.write_char('\n')?;
+            if let Some(b) = blocks.next_if(|b| i + 1 == b.first + b.actors) {
+                writeln!(f, "end sched {}", b.sched)?;
+            }
         }
         Ok(())
     }

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rmaplab_ops::decode::{DecodeConfig, EncodeError, MapKinds, OpKinds, decode, encode};
 use rmaplab_ops::print::print;
-use rmaplab_ops::{Advice, FILE_PAGES, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Stream};
+use rmaplab_ops::{
+    Advice, Block, FILE_PAGES, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Sched, Stream,
+};
 
 /// splitmix64: a small deterministic PRNG for generated inputs.
 struct Rng(u64);
@@ -99,7 +101,11 @@ fn configs() -> Vec<DecodeConfig> {
 fn check_valid(s: &Stream, cfg: &DecodeConfig, narrow: bool) -> usize {
     let ctx = || print(s);
     assert!(s.ops.len() <= cfg.max_ops, "{}", ctx());
-    assert_eq!(s, &Stream::from_ops(s.ops.clone()));
+    assert_eq!(s, &Stream::with_blocks(s.ops.clone(), s.blocks.clone()));
+    if s.blocks.is_empty() {
+        assert_eq!(s, &Stream::from_ops(s.ops.clone()));
+    }
+    check_blocks(s, cfg);
     let max_procs = cfg.max_procs.clamp(1, 64);
     let wlen = cfg.window_len.min(u64::MAX - cfg.window_start).max(1);
     let in_window = |a: u64| a >= cfg.window_start && a - cfg.window_start < wlen;
@@ -146,7 +152,8 @@ fn check_valid(s: &Stream, cfg: &DecodeConfig, narrow: bool) -> usize {
             Op::Read { addr, .. }
             | Op::Write { addr, .. }
             | Op::Swapout { addr, .. }
-            | Op::Migrate { addr, .. } => (vec![addr], vec![]),
+            | Op::Migrate { addr, .. }
+            | Op::Referenced { addr, .. } => (vec![addr], vec![]),
             Op::FailAlloc { n } => {
                 assert!(!narrow || (1..=8).contains(&n), "{op:?}");
                 (vec![], vec![])
@@ -173,6 +180,42 @@ fn check_valid(s: &Stream, cfg: &DecodeConfig, narrow: bool) -> usize {
     deepest
 }
 
+/// The shape of every decoded block: a mutator first or last, one or two
+/// walkers, an optional fault, raw schedule bytes; blocks only where the
+/// config enables them.
+fn check_blocks(s: &Stream, cfg: &DecodeConfig) {
+    let mut end = 0;
+    for b in &s.blocks {
+        assert!(cfg.kinds.contains(OpKinds::PAR), "{}", print(s));
+        assert!(b.first >= end && (2..=4).contains(&b.actors), "{b:?}");
+        end = b.first + b.actors;
+        let ops = &s.ops[b.ops()];
+        let mutator = |op: &Op| OpKinds::MUTATORS.contains(OpKinds::of(op));
+        let rest = if mutator(&ops[0]) {
+            &ops[1..]
+        } else {
+            assert!(mutator(&ops[ops.len() - 1]), "{}", print(s));
+            &ops[..ops.len() - 1]
+        };
+        let walkers = rest
+            .iter()
+            .take_while(|op| OpKinds::WALKERS.contains(OpKinds::of(op)))
+            .count();
+        assert!((1..=2).contains(&walkers), "{}", print(s));
+        assert!(
+            rest[walkers..]
+                .iter()
+                .all(|op| matches!(op, Op::Read { .. } | Op::Write { .. }))
+                && rest.len() - walkers <= 1,
+            "{}",
+            print(s)
+        );
+        assert!(matches!(&b.sched, Sched::Bytes(x) if x.len() <= 31));
+    }
+    assert!(end <= s.ops.len());
+    assert_eq!(s.version, if s.needed_version() > 1 { 2 } else { 1 });
+}
+
 /// decode(encode(s)) == s, with canonical line numbers.
 fn assert_encodes(s: &Stream, cfg: &DecodeConfig) -> Vec<u8> {
     let bytes = match encode(s, cfg) {
@@ -181,7 +224,7 @@ fn assert_encodes(s: &Stream, cfg: &DecodeConfig) -> Vec<u8> {
     };
     assert_eq!(
         decode(&bytes, cfg),
-        Stream::from_ops(s.ops.clone()),
+        Stream::with_blocks(s.ops.clone(), s.blocks.clone()),
         "{bytes:?}"
     );
     bytes
@@ -406,6 +449,9 @@ fn decoder_reaches_every_kind_and_deep_fork_chains() {
     for _ in 0..2_000 {
         let s = decode(&rng.bytes(300), &cfg);
         deepest = deepest.max(check_valid(&s, &cfg, true));
+        if !s.blocks.is_empty() {
+            kinds.insert("par");
+        }
         for op in &s.ops {
             kinds.insert(op.keyword());
             match *op {
@@ -575,7 +621,10 @@ fn widen(rng: &mut Rng, mut op: Op) -> Op {
                 t.new = v();
             }
         }
-        Op::Read { addr, .. } | Op::Swapout { addr, .. } | Op::Migrate { addr, .. } => *addr = v(),
+        Op::Read { addr, .. }
+        | Op::Swapout { addr, .. }
+        | Op::Migrate { addr, .. }
+        | Op::Referenced { addr, .. } => *addr = v(),
         Op::Write { addr, value, .. } => (*addr, *value) = (v(), v()),
         Op::FailAlloc { n } => *n = v(),
         Op::Fork { .. } | Op::Exit { .. } | Op::Reclaim | Op::Dump => {}
@@ -812,4 +861,161 @@ fn encode_inverts_decode_on_any_live_stream() {
             assert_encodes(&live_stream(&mut rng, cfg, false), cfg);
         }
     }
+}
+
+/// Pins the byte format of a block (version 2).
+#[test]
+fn block_byte_format_is_stable() {
+    let cfg = DecodeConfig::default();
+    let bytes = [
+        0xFF,
+        0xFF,
+        0xFF, // swarm: everything, blocks and referenced too
+        0,
+        0,
+        4,
+        5,
+        0,
+        0, // mmap p0 4 6 rw anon
+        // Nothing written, one process (6 1 3 2 1 3 - 4 16 1 1 1 1 1 1 2):
+        // par is 42..44.
+        42,
+        // Shape: two walkers (migrate, referenced), a fault, mutator first.
+        0x01 | 1 << 2 | 2 << 4 | 0x02,
+        7,
+        0,
+        0,
+        1,
+        0, // mutator: mprotect p0 4 2 r
+        0,
+        2, // migrate p0 6: the 3rd mapped page (nothing written)
+        0,
+        0xE0 + 9, // referenced p0 9: direct
+        1,
+        0,
+        0x61,
+        42, // write p0 5 42
+        0x22,
+        0xAB,
+        0x01, // schedule: 2 bytes
+        54,   // dump (1 process, something written)
+    ];
+    let s = decode(&bytes, &cfg);
+    assert_eq!(
+        print(&s),
+        "version 2\nmmap p0 4 6 rw anon\npar\n  mprotect p0 4 2 r\n  migrate p0 6\n  \
+         referenced p0 9\n  write p0 5 42\nend sched #ab01\ndump\n"
+    );
+    assert_eq!(s.blocks[0].sched, Sched::Bytes(vec![0xAB, 0x01]));
+    assert_eq!(s.lines, vec![2, 4, 5, 6, 7, 9]);
+    let enc = encode(&s, &cfg).expect("encodable");
+    assert_eq!(decode(&enc, &cfg), s);
+    // Truncated inside the block: the stream ends before it.
+    assert_eq!(decode(&bytes[..20], &cfg).ops.len(), 1);
+    // The same bytes with the blocks bit of the swarm off decode as v1.
+    let mut v1 = bytes;
+    v1[1] &= !0x40;
+    assert!(decode(&v1, &cfg).blocks.is_empty());
+}
+
+#[test]
+fn decoded_blocks_have_every_shape_and_round_trip() {
+    let mut rng = Rng(21);
+    let cfg = DecodeConfig::default();
+    let (mut blocks, mut last, mut two, mut fault) = (0, false, false, false);
+    let mut walkers = BTreeSet::new();
+    for _ in 0..3_000 {
+        let mut bytes = rng.bytes(300);
+        // Blocks on.
+        bytes[1] |= 0x40;
+        bytes[2] |= 0x10;
+        let s = decode(&bytes, &cfg);
+        check_valid(&s, &cfg, true);
+        assert_encodes(&s, &cfg);
+        for b in &s.blocks {
+            blocks += 1;
+            let ops = &s.ops[b.ops()];
+            last |= !OpKinds::MUTATORS.contains(OpKinds::of(&ops[0]));
+            fault |= matches!(ops[ops.len() - 1], Op::Read { .. } | Op::Write { .. });
+            let w: Vec<_> = ops
+                .iter()
+                .filter(|op| OpKinds::WALKERS.contains(OpKinds::of(op)))
+                .collect();
+            two |= w.len() == 2;
+            walkers.extend(w.iter().map(|op| op.keyword()));
+        }
+    }
+    assert!(blocks > 1_000, "{blocks} blocks");
+    assert!(last && two && fault);
+    assert_eq!(walkers.len(), 3, "{walkers:?}");
+    // Without the swarm bits, never a block; the live-kernel config never
+    // has one.
+    for _ in 0..1_000 {
+        let mut bytes = rng.bytes(300);
+        bytes[1] &= !0x40;
+        assert!(decode(&bytes, &cfg).blocks.is_empty());
+        bytes[1] |= 0x40;
+        bytes[2] |= 0x10;
+        assert!(
+            decode(&bytes, &DecodeConfig::live_kernel())
+                .blocks
+                .is_empty()
+        );
+    }
+}
+
+#[test]
+fn blocks_the_decoder_cannot_make_are_encode_errors() {
+    let cfg = DecodeConfig::default();
+    let mmap = Op::Mmap {
+        pid: p(0),
+        addr: 0,
+        len: 2,
+        prot: Prot::Rw,
+        kind: Kind::Anon,
+        replace: false,
+    };
+    let swapout = Op::Swapout { pid: p(0), addr: 0 };
+    let read = Op::Read { pid: p(0), addr: 1 };
+    let block = |first, actors, sched| Block {
+        first,
+        actors,
+        sched,
+        line: 0,
+        sched_line: 0,
+        sched_col: 0,
+    };
+    let bytes = Sched::Bytes(vec![1, 2]);
+    let enc = |ops: Vec<Op>, b: Block| encode(&Stream::with_blocks(ops, vec![b]), &cfg);
+    let why = |r: Result<Vec<u8>, EncodeError>| match r {
+        Err(EncodeError::BadBlock { why, .. }) => why,
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        why(enc(
+            vec![mmap, mmap, swapout],
+            block(1, 2, Sched::default())
+        ))
+        .contains("#HEX")
+    );
+    assert!(
+        why(enc(
+            vec![mmap, mmap, swapout],
+            block(1, 2, Sched::Bytes(vec![0; 32]))
+        ))
+        .contains("31")
+    );
+    assert!(why(enc(vec![mmap, swapout, read], block(1, 2, bytes.clone()))).contains("mutator"));
+    assert!(why(enc(vec![mmap, mmap, read], block(1, 2, bytes.clone()))).contains("walkers"));
+    assert!(why(enc(vec![mmap, swapout], block(0, 2, bytes.clone()))).contains("mapped"));
+    // What the decoder makes encodes: mutator last, two walkers, a fault.
+    let ops = vec![
+        mmap,
+        swapout,
+        Op::Referenced { pid: p(0), addr: 1 },
+        read,
+        mmap,
+    ];
+    let s = Stream::with_blocks(ops, vec![block(1, 4, bytes)]);
+    assert_encodes(&s, &cfg);
 }

@@ -772,7 +772,7 @@ impl<R: Rmap> Mmu<R> {
     /// the parent's copied VMAs has one. Other ops: assume yes.
     pub fn may_allocate(&self, op: &Op) -> bool {
         match *op {
-            Op::Read { .. } => false,
+            Op::Read { .. } | Op::Referenced { .. } => false,
             Op::Write { pid, addr, .. } => {
                 addr < WINDOW_PAGES
                     && self
@@ -856,6 +856,21 @@ impl<R: Rmap> Mmu<R> {
         let id = self.m.vma_lookup(pid, page)?;
         let v = self.m.vma(id);
         Some((v.start, v.end))
+    }
+
+    /// How many PTEs map the anonymous page `pid:page` maps, counted in the
+    /// page tables (0 if it maps none): what a complete rmap walk of that
+    /// page finds.
+    pub fn anon_mappings(&self, pid: Pid, page: u64) -> u64 {
+        if page >= WINDOW_PAGES || self.m.mm(pid).is_none() {
+            return 0;
+        }
+        match self.m.pte(pid, page) {
+            Pte::Present { frame, .. } if self.m.frame(frame).anon().is_some() => {
+                self.ptes_mapping(frame).len() as u64
+            }
+            _ => 0,
+        }
     }
 
     /// The VMA of `pid` containing `page`, for tests and reports.
@@ -1052,6 +1067,7 @@ impl<R: Rmap> Mmu<R> {
             Op::Swapout { pid, addr } => self.op_swapout(pid, addr),
             Op::Reclaim => self.op_reclaim(),
             Op::Migrate { pid, addr } => self.op_migrate(pid, addr),
+            Op::Referenced { pid, addr } => self.op_referenced(pid, addr),
             Op::FailAlloc { n } => {
                 // Arms the schedule only: no object changes yet.
                 self.rmap.alloc_schedule().fail_nth(n);

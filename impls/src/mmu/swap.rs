@@ -95,6 +95,49 @@ impl<R: Rmap> Mmu<R> {
         Ok(Outcome::Ok)
     }
 
+    /// `referenced`: `folio_referenced` of the anonymous page at
+    /// `pid:addr`, an rmap walk that only reads: `ok N` with N the PTEs
+    /// mapping the page that the walk reached. The emulator has no accessed
+    /// bits, so there is nothing to clear. Nothing runs beside it, so a PTE
+    /// the walk did not reach is a findability violation. Nothing anonymous
+    /// there: `ok 0`.
+    pub(super) fn op_referenced(&mut self, pid: Pid, addr: u64) -> KResult<Outcome> {
+        if let Some(o) = self.check_range(pid, addr, 1) {
+            return self.pure(o);
+        }
+        let Some(frame) = self.anon_frame_at(pid, addr) else {
+            return self.pure(Outcome::Value(0));
+        };
+        let (mapping, index) = self.m.frame(frame).anon().expect("anonymous frame");
+        let mut hits = Vec::new();
+        self.walk_candidates(mapping, index, |p, a, pte, _| {
+            if matches!(pte, Pte::Present { frame: f, .. } if f == frame) {
+                hits.push((p, a));
+            }
+        })?;
+        hits.sort_unstable();
+        hits.dedup();
+        let missed: Vec<(Pid, u64)> = self
+            .ptes_mapping(frame)
+            .into_iter()
+            .filter(|pte| hits.binary_search(pte).is_err())
+            .collect();
+        if let Some(&(pid, page)) = missed.first() {
+            let list: Vec<String> = missed.iter().map(|(p, a)| format!("{p}:{a}")).collect();
+            return Err(Fail::Violation(Violation::Findability {
+                pid,
+                page,
+                detail: format!(
+                    "referenced: the reverse-map walk of mapping {mapping} index {index:#x} \
+                     found {} of the PTEs mapping the page and missed [{}]",
+                    hits.len(),
+                    list.join(", ")
+                ),
+            }));
+        }
+        self.pure(Outcome::Value(hits.len() as u64))
+    }
+
     /// `reclaim`: every swap cache page no PTE maps is freed (its contents
     /// stay in the slot, which goes too if no swap entry needs it).
     pub(super) fn op_reclaim(&mut self) -> KResult<Outcome> {

@@ -253,6 +253,7 @@ fn kind_index(op: &Op) -> u64 {
         Op::Migrate { .. } => 11,
         Op::FailAlloc { .. } => 12,
         Op::Dump => 13,
+        Op::Referenced { .. } => 14,
     }
 }
 

@@ -289,7 +289,11 @@ fn statement(line: usize, op: &Op) -> String {
         Op::Fork { pid } => format!("    do_fork({line}, {text}, {});\n", pid.0),
         Op::Exit { pid } => format!("    do_exit({line}, {text}, {});\n", pid.0),
         Op::Dump => format!("    do_dump({line}, {text});\n"),
-        Op::Swapout { .. } | Op::Reclaim | Op::Migrate { .. } | Op::FailAlloc { .. } => {
+        Op::Swapout { .. }
+        | Op::Reclaim
+        | Op::Migrate { .. }
+        | Op::Referenced { .. }
+        | Op::FailAlloc { .. } => {
             format!(
                 "    /* emulator-only: a live kernel cannot be made to do exactly this */\n    \
                  unsupported({line}, {text});\n"

@@ -833,6 +833,7 @@ impl Kernel {
             Op::Swapout { .. }
             | Op::Reclaim
             | Op::Migrate { .. }
+            | Op::Referenced { .. }
             | Op::FailAlloc { .. }
             | Op::Dump => Ok(Outcome::Unsupported),
         }

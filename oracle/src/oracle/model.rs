@@ -38,6 +38,14 @@ pub trait Layout {
     /// The `[start, end)` of the VMA of process `pid` that contains `page`,
     /// or `None` if no VMA contains it.
     fn vma_bounds(&self, pid: Pid, page: u64) -> Option<(u64, u64)>;
+
+    /// How many PTEs map the anonymous page `pid:page` maps (0 if none),
+    /// if the layout knows: the page tables of the machine under test do,
+    /// the model (which has no frames) does not. The expected outcome of
+    /// `referenced`.
+    fn anon_mappings(&self, _pid: Pid, _page: u64) -> Option<u64> {
+        None
+    }
 }
 
 /// What one mapped page is backed by, with the data a private page owns.
@@ -281,6 +289,13 @@ impl Model {
             Op::Swapout { addr, .. } | Op::Migrate { addr, .. } => {
                 window(addr, 1).map(|()| Outcome::Ok)
             }
+            // A complete walk finds every PTE that maps the page; without
+            // page tables to count them in, the model cannot say.
+            Op::Referenced { pid, addr } => window(addr, 1).map(|()| {
+                layout
+                    .and_then(|l| l.anon_mappings(pid, addr))
+                    .map_or(Outcome::Unsupported, Outcome::Value)
+            }),
             Op::Reclaim | Op::FailAlloc { .. } | Op::Dump => Ok(Outcome::Ok),
         };
         result.unwrap_or_else(Outcome::Err)

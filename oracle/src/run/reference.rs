@@ -19,9 +19,23 @@ use rmaplab_ops::{Outcome, Pid};
 use crate::oracle::model::{Layout, Model};
 use rmaplab_ops::Stream;
 
-/// A layout question of the model: process, page, and the VMA bounds the
-/// design's MMU answered.
-type Query = (Pid, u64, Option<(u64, u64)>);
+/// A layout question of the model with the answer the design's MMU gave:
+/// the VMA bounds at a page, or the PTEs mapping its anonymous page.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Query {
+    Bounds(Pid, u64, Option<(u64, u64)>),
+    Mappings(Pid, u64, u64),
+}
+
+impl Query {
+    /// Whether `mmu` answers the question the same way.
+    fn holds<R: Rmap>(&self, mmu: &Mmu<R>) -> bool {
+        match *self {
+            Query::Bounds(pid, page, ans) => mmu.vma_bounds(pid, page) == ans,
+            Query::Mappings(pid, page, n) => mmu.anon_mappings(pid, page) == n,
+        }
+    }
+}
 
 /// What one design run does with the [`SharedModel`].
 #[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
@@ -113,10 +127,7 @@ impl<'s> Reference<'s> {
             Some(m) => m.step(op, Some(&MmuLayout(mmu))),
             None => {
                 let (o, queries) = &self.shared.record[i];
-                if queries
-                    .iter()
-                    .all(|&(pid, page, ans)| mmu.vma_bounds(pid, page) == ans)
-                {
+                if queries.iter().all(|q| q.holds(mmu)) {
                     return *o;
                 }
                 // Diverged: rebuild the model up to op i from the record,
@@ -141,6 +152,10 @@ impl<R: Rmap> Layout for MmuLayout<'_, R> {
     fn vma_bounds(&self, pid: Pid, page: u64) -> Option<(u64, u64)> {
         self.0.vma_bounds(pid, page)
     }
+
+    fn anon_mappings(&self, pid: Pid, page: u64) -> Option<u64> {
+        Some(self.0.anon_mappings(pid, page))
+    }
 }
 
 /// The design's layout, each answer logged for the record.
@@ -152,8 +167,14 @@ struct RecordingLayout<'a, R: Rmap> {
 impl<R: Rmap> Layout for RecordingLayout<'_, R> {
     fn vma_bounds(&self, pid: Pid, page: u64) -> Option<(u64, u64)> {
         let a = self.mmu.vma_bounds(pid, page);
-        self.log.borrow_mut().push((pid, page, a));
+        self.log.borrow_mut().push(Query::Bounds(pid, page, a));
         a
+    }
+
+    fn anon_mappings(&self, pid: Pid, page: u64) -> Option<u64> {
+        let n = self.mmu.anon_mappings(pid, page);
+        self.log.borrow_mut().push(Query::Mappings(pid, page, n));
+        Some(n)
     }
 }
 
@@ -162,9 +183,16 @@ struct ReplayLayout<'a>(&'a [Query]);
 
 impl Layout for ReplayLayout<'_> {
     fn vma_bounds(&self, pid: Pid, page: u64) -> Option<(u64, u64)> {
-        self.0
-            .iter()
-            .find(|q| q.0 == pid && q.1 == page)
-            .and_then(|q| q.2)
+        self.0.iter().find_map(|q| match *q {
+            Query::Bounds(p, g, ans) if (p, g) == (pid, page) => Some(ans),
+            _ => None,
+        })?
+    }
+
+    fn anon_mappings(&self, pid: Pid, page: u64) -> Option<u64> {
+        self.0.iter().find_map(|q| match *q {
+            Query::Mappings(p, g, n) if (p, g) == (pid, page) => Some(n),
+            _ => None,
+        })
     }
 }
