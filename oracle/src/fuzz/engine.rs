@@ -272,20 +272,7 @@ fn decoder_panic(input: &[u8], p: &Panic) -> Finding {
 /// design's run (the checker panics too), which stay failing files.
 pub fn corpus_file(stream: &Stream, sig: &Signature, specs: &[DesignSpec], origin: &str) -> String {
     let failing = specs.iter().find(|s| s.label() == sig.who);
-    // The checker's runs: the canonical designs, the failing configuration
-    // overriding its canonical twin.
-    let mut checked: Vec<&DesignSpec> = Vec::new();
-    let canonical = canonical_specs();
-    checked.extend(canonical.iter().filter(|c| Some(*c) != failing));
-    checked.extend(failing);
-    let mut expects = vec!["expect: pass".to_string()];
-    for s in checked {
-        // As the checker runs it (recording, which walks every page at
-        // the end).
-        if let Some(f) = run_spec(stream, s, &RunOptions::default()).failure {
-            expects.push(format!("expect [{s}]: fail {}", f.broken.invariant));
-        }
-    }
+    let expects = expect_lines(stream, failing.cloned().as_slice());
     let replay = match failing {
         Some(s) => s.replay_command(Path::new("FILE.ops")),
         None => "rmaplab run FILE.ops".to_string(),
@@ -308,6 +295,24 @@ pub fn corpus_file(stream: &Stream, sig: &Signature, specs: &[DesignSpec], origi
     ];
     header.extend(expects);
     print_with_header(&shifted, &header)
+}
+
+/// The `expect` lines of a corpus file of `stream`: `expect: pass`, then
+/// `expect [SPEC]: fail INVARIANT` for every run the corpus checker makes
+/// that fails: every canonical design, and the configurations `extra` (each
+/// overriding its canonical twin).
+pub fn expect_lines(stream: &Stream, extra: &[DesignSpec]) -> Vec<String> {
+    let canonical = canonical_specs();
+    let checked = canonical.iter().filter(|c| !extra.contains(c)).chain(extra);
+    let mut expects = vec!["expect: pass".to_string()];
+    for s in checked {
+        // As the checker runs it (recording, which walks every page at
+        // the end).
+        if let Some(f) = run_spec(stream, s, &RunOptions::default()).failure {
+            expects.push(format!("expect [{s}]: fail {}", f.broken.invariant));
+        }
+    }
+    expects
 }
 
 fn first_line(text: &str) -> &str {
