@@ -27,8 +27,9 @@ use rmaplab_impls::mmu::MmuStats;
 
 use super::shrink::{Signature, shrink};
 use crate::oracle::check::invariant;
+use crate::run::corpus::expect_lines;
 use crate::run::panic::{Panic, catch};
-use crate::run::runner::{RunOptions, run_all, run_spec};
+use crate::run::runner::{RunOptions, run_all};
 use rmaplab_ops::decode::{DecodeConfig, decode, encode};
 use rmaplab_ops::print::print_with_header;
 use rmaplab_ops::{Op, Stream};
@@ -295,24 +296,6 @@ pub fn corpus_file(stream: &Stream, sig: &Signature, specs: &[DesignSpec], origi
     ];
     header.extend(expects);
     print_with_header(&shifted, &header)
-}
-
-/// The `expect` lines of a corpus file of `stream`: `expect: pass`, then
-/// `expect [SPEC]: fail INVARIANT` for every run the corpus checker makes
-/// that fails: every canonical design, and the configurations `extra` (each
-/// overriding its canonical twin).
-pub fn expect_lines(stream: &Stream, extra: &[DesignSpec]) -> Vec<String> {
-    let canonical = canonical_specs();
-    let checked = canonical.iter().filter(|c| !extra.contains(c)).chain(extra);
-    let mut expects = vec!["expect: pass".to_string()];
-    for s in checked {
-        // As the checker runs it (recording, which walks every page at
-        // the end).
-        if let Some(f) = run_spec(stream, s, &RunOptions::default()).failure {
-            expects.push(format!("expect [{s}]: fail {}", f.broken.invariant));
-        }
-    }
-    expects
 }
 
 fn first_line(text: &str) -> &str {

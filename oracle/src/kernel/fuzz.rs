@@ -23,8 +23,8 @@ use rand::{Rng, SeedableRng};
 use rmaplab_impls::designs::registry::DesignSpec;
 
 use super::diff::{KernelDiff, MismatchKind, compare_specs, run_and_compare};
-use crate::fuzz::engine::expect_lines;
 use crate::oracle::check::invariant;
+use crate::run::corpus::expect_lines;
 use crate::run::panic::{Panic, catch};
 use rmaplab_ops::Stream;
 use rmaplab_ops::decode::{DecodeConfig, decode};
