@@ -681,3 +681,29 @@ pub fn collect_ops(dir: &Path, out: &mut Vec<PathBuf>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A decoder panic leaves no stream: its file keeps the input's bytes,
+    /// and `rmaplab import` of them (after `xxd -r -p`) reproduces it.
+    #[test]
+    fn a_decoder_panic_is_written_with_its_input_bytes() {
+        let p = Panic {
+            message: "boom".into(),
+            location: Some("ops/src/decode.rs:1:2".into()),
+        };
+        let f = decoder_panic(&[0x00, 0xab, 0x10], &p);
+        assert_eq!(f.signature.who, DECODER);
+        assert_eq!(f.signature.panic.as_deref(), Some("boom"));
+        let text = finding_file(&f, &canonical_specs());
+        assert_eq!(
+            text,
+            "# decoder: panic: boom (at ops/src/decode.rs:1:2)\n# the decoder panicked on this \
+             input (hex; `xxd -r -p` gives the bytes, `rmaplab import` decodes them):\n# 00ab10\n\
+             version 1\n"
+        );
+        assert!(crate::run::corpus::parse_corpus(&text).is_ok());
+    }
+}
