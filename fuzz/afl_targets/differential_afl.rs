@@ -1,4 +1,5 @@
-//! The AFL twin of `differential`: the same bytes, the same decoder.
+//! The AFL twin of `differential`: the same bytes, the same decoder; a
+//! failure, a panic included, is printed as a corpus file before the crash.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

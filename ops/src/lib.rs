@@ -2,7 +2,9 @@
 //! protections, kinds, advice, errnos, outcomes), its text form ([`parse`],
 //! [`print`]), the one decoder from raw fuzz bytes ([`decode`], with its
 //! inverse [`decode::encode`]) and the comment header of corpus files
-//! ([`corpus`]). docs/op-language.md describes the language; the ops model
+//! ([`corpus`]), and [`OpStream`], the decoder's stream as a typed fuzz
+//! target's input (`arbitrary::Arbitrary` with the `arbitrary` feature).
+//! docs/op-language.md describes the language; the ops model
 //! the Linux 6.18 system calls `mmap`, `munmap`, `mprotect`, `mremap`,
 //! `madvise`, `fork` and `exit`, page accesses, and the emulator-only
 //! reclaim, migration and allocation-failure hooks.
@@ -13,9 +15,11 @@
 
 mod block;
 mod op;
+mod op_stream;
 
 pub use block::*;
 pub use op::*;
+pub use op_stream::OpStream;
 
 pub mod corpus;
 pub mod decode;

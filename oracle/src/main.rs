@@ -108,7 +108,9 @@ enum Cmd {
         #[arg(long)]
         keep_going: bool,
     },
-    /// Turn a fuzzer artifact (raw bytes) into an `.ops` stream.
+    /// Turn a fuzzer artifact (raw bytes) into an `.ops` stream; a failing
+    /// one (on the designs of `RMAPLAB_SPECS`, as the fuzz targets read it)
+    /// into the corpus file the target printed.
     Import {
         artifact: PathBuf,
         /// Write here instead of standard output.

@@ -6,13 +6,13 @@ use std::process::ExitCode;
 
 use rmaplab::fuzz::bench;
 use rmaplab::fuzz::engine::{
-    EngineConfig, Finding, check_stream, collect_ops, finding_file, run_engine, seeds_from_dir,
+    EngineConfig, Finding, check_stream, collect_ops, finding_file, import_file, run_engine,
+    seeds_from_dir, try_specs_from_env,
 };
 use rmaplab::fuzz::shrink::{self, signature};
 use rmaplab::fuzz::zoo::{self, Engine};
 use rmaplab_impls::designs::registry::{DesignSpec, canonical_specs, catalogue, select};
-use rmaplab_ops::decode::{DecodeConfig, decode, encode};
-use rmaplab_ops::print::print_with_header;
+use rmaplab_ops::decode::{DecodeConfig, encode};
 
 use super::{EXIT_FAIL, load, usage_error, write_or_print};
 
@@ -103,20 +103,19 @@ pub fn fuzz(a: &FuzzArgs) -> ExitCode {
 }
 
 /// `rmaplab import`: fuzzer bytes → `.ops` (default decoder settings, as
-/// the cargo-fuzz and AFL targets use).
+/// the cargo-fuzz and AFL targets use); a failing artifact (on the designs
+/// of `RMAPLAB_SPECS`, as the targets read it) becomes the corpus file the
+/// target printed.
 pub fn import(artifact: &Path, out: Option<&Path>) -> ExitCode {
     let bytes = match std::fs::read(artifact) {
         Ok(b) => b,
         Err(e) => return usage_error(&format!("{}: cannot read: {e}", artifact.display())),
     };
-    let stream = decode(&bytes, &DecodeConfig::default());
-    let header = vec![format!(
-        "imported from {} ({} bytes)",
-        artifact.display(),
-        bytes.len()
-    )];
-    let text = print_with_header(&stream, &header);
-    write_or_print(out, &text)
+    let specs = match try_specs_from_env() {
+        Ok(s) => s,
+        Err(e) => return usage_error(&e),
+    };
+    write_or_print(out, &import_file(&bytes, artifact, &specs))
 }
 
 /// `rmaplab shrink`: delta debugging that keeps the same failing invariant.

@@ -29,9 +29,7 @@ pub fn run(path: &Path, specs: &[DesignSpec], json: bool, stats: bool) -> ExitCo
     let note = letter_order_note(&stream);
     if json {
         let mut v = report::report_json(&runs, &cmp, stats);
-        if let (Some(note), Some(m)) = (note, v.as_object_mut()) {
-            m.insert("schedule".into(), note.into());
-        }
+        v.schedule = note.map(str::to_string);
         println!(
             "{}",
             serde_json::to_string_pretty(&v).expect("JSON values always serialise")

@@ -5,6 +5,13 @@
 //! of `rmaplab fuzz` ([`run_engine`]) is here too: random and mutated
 //! inputs, a pool of inputs that reached new op pairs or fork depths, every
 //! new failure shrunk and written as an `.ops` file.
+//!
+//! Whatever the engine, a failure ends up as a corpus file: the stream
+//! after a header that says what it must do ([`corpus_file`]), ready for
+//! `corpus/` as it is. A panic is a failure like any other (invariant
+//! `panic`): the runner catches it per design run, and what would panic
+//! outside a design's run (decoding, comparing the runs) is caught per
+//! execution here.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -19,6 +26,9 @@ use rmaplab_impls::designs::registry::{DesignSpec, canonical_specs};
 use rmaplab_impls::mmu::MmuStats;
 
 use super::shrink::{Signature, shrink};
+use crate::oracle::check::invariant;
+use crate::run::corpus::expect_lines;
+use crate::run::panic::{Panic, catch};
 use crate::run::runner::{RunOptions, run_all};
 use rmaplab_ops::decode::{DecodeConfig, decode, encode};
 use rmaplab_ops::print::print_with_header;
@@ -54,7 +64,12 @@ pub fn check_stream_stats(
     specs: &[DesignSpec],
     acc: &mut MmuStats,
 ) -> Result<(), Box<Finding>> {
-    let (runs, cmp) = run_all(stream, specs, &RunOptions::fuzzing());
+    // A design's panic is its run's failure; one outside the runs (while
+    // comparing them) is caught here.
+    let (runs, cmp) = match catch(|| run_all(stream, specs, &RunOptions::fuzzing())) {
+        Ok(r) => r,
+        Err(p) => return Err(Box::new(outside_panic(stream.clone(), &p))),
+    };
     for r in &runs {
         add_stats(acc, &r.stats.mmu);
     }
@@ -62,10 +77,7 @@ pub fn check_stream_stats(
         if let Some(f) = &run.failure {
             return Err(Box::new(Finding {
                 stream: stream.clone(),
-                signature: Signature {
-                    who: spec.label(),
-                    invariant: f.broken.invariant.clone(),
-                },
+                signature: Signature::new(spec.label(), &f.broken),
                 report: format!("{}: {f}", spec.label()),
             }));
         }
@@ -73,36 +85,97 @@ pub fn check_stream_stats(
     if let Some(f) = cmp.failure {
         return Err(Box::new(Finding {
             stream: stream.clone(),
-            signature: Signature {
-                who: "differential".into(),
-                invariant: f.broken.invariant.clone(),
-            },
+            signature: Signature::new(invariant::DIFFERENTIAL, &f.broken),
             report: f.to_string(),
         }));
     }
     Ok(())
 }
 
-/// The glue for libFuzzer and AFL: the canonical designs on the default
-/// decoder; a failure panics with the `.ops` text of the input, which can
-/// be committed to `corpus/` as it is.
+/// A panic outside every design's run, as a finding.
+fn outside_panic(stream: Stream, p: &Panic) -> Finding {
+    Finding {
+        stream,
+        signature: Signature::outside(p),
+        report: format!("{}: {}: {p}", super::shrink::RMAPLAB, invariant::PANIC),
+    }
+}
+
+/// [`Signature::who`] of a panic in the decoder (no stream to show).
+pub const DECODER: &str = "decoder";
+
+/// The glue for libFuzzer and AFL: the canonical designs (or
+/// `RMAPLAB_SPECS`) on the stream the default decoder makes of `data`
+/// ([`fuzz_stream`]).
+pub fn fuzz_one(data: &[u8]) {
+    fuzz_stream(&decode(data, &DecodeConfig::default()));
+}
+
+/// Runs `stream` on the designs of `RMAPLAB_SPECS` (default: the canonical
+/// ones) with the full oracle. On a failure, including a panic, prints the
+/// stream as a corpus file ([`target_finding_file`], the same text
+/// `rmaplab import` makes of the crash artifact) to standard error, then
+/// panics, which libFuzzer and AFL record as a crash.
 ///
 /// `RMAPLAB_SPECS` selects other designs, `;`-separated in the corpus
 /// header's `[SPEC]` words (`chain-2010 era=2015;single-list-2004 bug=b01`).
-pub fn fuzz_one(data: &[u8]) {
+pub fn fuzz_stream(stream: &Stream) {
     thread_local! {
         static SPECS: Vec<DesignSpec> = specs_from_env();
     }
-    let cfg = DecodeConfig::default();
     SPECS.with(|specs| {
-        if let Err(f) = check_bytes(data, &cfg, specs) {
-            panic!(
-                "{}\n--- input as .ops ---\n{}",
-                f.report,
-                print_with_header(&f.stream, &[])
+        if let Some((text, failure)) = target_finding(stream, specs) {
+            eprintln!(
+                "\n==== rmaplab: the input as a corpus file (`rmaplab import` of the crash \
+                 artifact gives the same) ====\n{text}==== end of the corpus file ====\n"
             );
+            // Outside `catch`: the fuzzer's panic hook aborts the process.
+            panic!("rmaplab: {failure}");
         }
     });
+}
+
+/// What a fuzz target prints for `stream` before it crashes: `None` when
+/// the stream passes on `specs`, else the corpus file of the failure
+/// ([`corpus_file`], not shrunk: AFL would count a crash that takes a
+/// shrink's time as a hang, and `cargo fuzz tmin` runs a crash thousands of
+/// times; `rmaplab shrink` shrinks the file).
+pub fn target_finding_file(stream: &Stream, specs: &[DesignSpec]) -> Option<String> {
+    target_finding(stream, specs).map(|(text, _)| text)
+}
+
+/// [`target_finding_file`] and the failure's first line.
+fn target_finding(stream: &Stream, specs: &[DesignSpec]) -> Option<(String, String)> {
+    let f = check_stream(stream, specs).err()?;
+    let shrink_cmd = match specs.iter().find(|s| s.label() == f.signature.who) {
+        Some(s) => format!("rmaplab shrink FILE.ops {}", s.cli_flags()),
+        None => "rmaplab shrink FILE.ops".to_string(),
+    };
+    let origin = format!("found by a fuzz target (libFuzzer or AFL); not shrunk: {shrink_cmd}");
+    let text = corpus_file(&f.stream, &f.signature, specs, &origin);
+    // The failure as the file states it (its line numbers are the file's).
+    let failure = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# failure: "))
+        .unwrap_or(first_line(&f.report))
+        .to_string();
+    Some((text, failure))
+}
+
+/// `rmaplab import`: the stream the default decoder (the fuzz targets')
+/// makes of `bytes`. When it fails on `specs`, the corpus file a fuzz
+/// target prints for it ([`target_finding_file`]), else the stream after a
+/// line saying where it came from.
+pub fn import_file(bytes: &[u8], artifact: &Path, specs: &[DesignSpec]) -> String {
+    let stream = decode(bytes, &DecodeConfig::default());
+    target_finding_file(&stream, specs).unwrap_or_else(|| {
+        let header = vec![format!(
+            "imported from {} ({} bytes)",
+            artifact.display(),
+            bytes.len()
+        )];
+        print_with_header(&stream, &header)
+    })
 }
 
 /// The libFuzzer custom mutator: half of the time a fresh random input of
@@ -135,32 +208,98 @@ pub fn libfuzzer_mutate(
 /// The designs named by `RMAPLAB_SPECS`, else the canonical ones. A bad
 /// value aborts: a fuzzer must not silently test something else.
 pub fn specs_from_env() -> Vec<DesignSpec> {
+    try_specs_from_env().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`specs_from_env`], a bad value an error.
+pub fn try_specs_from_env() -> Result<Vec<DesignSpec>, String> {
     match std::env::var("RMAPLAB_SPECS") {
         Ok(v) if !v.trim().is_empty() => v
             .split(';')
             .map(|w| {
                 w.trim()
                     .parse::<DesignSpec>()
-                    .unwrap_or_else(|e| panic!("RMAPLAB_SPECS: {e}"))
+                    .map_err(|e| format!("RMAPLAB_SPECS: {e}"))
             })
             .collect(),
-        _ => canonical_specs(),
+        _ => Ok(canonical_specs()),
     }
 }
 
-/// The `.ops` text of a finding: a header that says what it must do, then
-/// the stream.
+/// The `.ops` text of a finding of the built-in engine ([`corpus_file`];
+/// for a panic in the decoder, which leaves no stream, the input's bytes
+/// in the header).
 pub fn finding_file(f: &Finding, specs: &[DesignSpec]) -> String {
-    let mut header = vec![
-        "found by rmaplab fuzz; shrunk".to_string(),
-        format!("failure: {}", f.report.lines().next().unwrap_or_default()),
-    ];
-    for s in specs {
-        if s.label() == f.signature.who {
-            header.push(format!("expect [{s}]: fail {}", f.signature.invariant));
-        }
+    if f.signature.who == DECODER {
+        let header: Vec<String> = f.report.lines().map(str::to_string).collect();
+        return print_with_header(&f.stream, &header);
     }
-    print_with_header(&f.stream, &header)
+    corpus_file(
+        &f.stream,
+        &f.signature,
+        specs,
+        "found by rmaplab fuzz; shrunk",
+    )
+}
+
+/// A panic in the decoder as a finding: no stream, the input's bytes in
+/// hex in the report.
+fn decoder_panic(input: &[u8], p: &Panic) -> Finding {
+    let hex: String = input.iter().map(|b| format!("{b:02x}")).collect();
+    Finding {
+        stream: Stream::default(),
+        signature: Signature {
+            who: DECODER.into(),
+            invariant: invariant::PANIC.into(),
+            panic: Some(p.message.clone()),
+        },
+        report: format!(
+            "{DECODER}: {}: {p}\nthe decoder panicked on this input (hex; `xxd -r -p` gives the \
+             bytes, `rmaplab import` decodes them):\n{hex}",
+            invariant::PANIC
+        ),
+    }
+}
+
+/// The corpus file of a failing stream, as every engine writes it: `origin`
+/// (who found it), the failure, the command that replays it, then `expect`
+/// lines for every run the corpus checker (`cargo test`) makes of it, so
+/// that it passes the checker as it is: every canonical design and the
+/// failing configuration, each `pass` or `fail INVARIANT` as it runs
+/// (`panic` for a panic). Line numbers in the failure are the file's.
+///
+/// Not expressible in a header: the designs disagreeing (`differential`;
+/// the checker reports `designs disagree`) and a panic outside every
+/// design's run (the checker panics too), which stay failing files.
+pub fn corpus_file(stream: &Stream, sig: &Signature, specs: &[DesignSpec], origin: &str) -> String {
+    let failing = specs.iter().find(|s| s.label() == sig.who);
+    let expects = expect_lines(stream, failing.cloned().as_slice());
+    let replay = match failing {
+        Some(s) => s.replay_command(Path::new("FILE.ops")),
+        None => "rmaplab run FILE.ops".to_string(),
+    };
+    // The header is origin, failure, replay and the expects: the ops come
+    // after it and `version 1`.
+    let header_len = 3 + expects.len();
+    let mut shifted = Stream::from_ops(stream.ops.clone());
+    for l in &mut shifted.lines {
+        *l += header_len;
+    }
+    let failure = match check_stream(&shifted, specs) {
+        Err(f) => first_line(&f.report).to_string(),
+        Ok(()) => format!("{} {} (does not reproduce)", sig.who, sig.invariant),
+    };
+    let mut header = vec![
+        origin.to_string(),
+        format!("failure: {failure}"),
+        format!("replay: {replay}"),
+    ];
+    header.extend(expects);
+    print_with_header(&shifted, &header)
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
 }
 
 /// Adds `b` to `a`, counter by counter.
@@ -398,9 +537,19 @@ fn worker(
             let len = rng.random_range(0..=400);
             (0..len).map(|_| rng.random()).collect()
         };
-        let stream = decode(&input, &cfg.decode);
         local_execs += 1;
         let n = execs.fetch_add(1, Ordering::Relaxed) + 1;
+        let stream = match catch(|| decode(&input, &cfg.decode)) {
+            Ok(s) => s,
+            Err(p) => {
+                let f = decoder_panic(&input, &p);
+                if !seen_sigs.contains(&f.signature) {
+                    seen_sigs.push(f.signature.clone());
+                    record_finding(cfg, shared, stop, f, n, start.elapsed());
+                }
+                continue;
+            }
+        };
         ops_done.fetch_add(stream.ops.len() as u64, Ordering::Relaxed);
         let mut new = false;
         for op in &stream.ops {
@@ -423,6 +572,8 @@ fn worker(
             }
             seen_sigs.push(f.signature.clone());
             let found_at = start.elapsed();
+            // The same design failing the same invariant (a panic: with
+            // the same message).
             let small = shrink(&f.stream, &cfg.specs, &f.signature, 4000);
             let report = check_stream(&small, &cfg.specs)
                 .err()
@@ -433,25 +584,7 @@ fn worker(
                 signature: f.signature.clone(),
                 report,
             };
-            let path = cfg
-                .out_dir
-                .as_ref()
-                .and_then(|dir| write_finding(dir, &finding, &cfg.specs).ok());
-            let mut st = shared.lock().expect("stats lock");
-            if st.execs_to_first_failure.is_none() {
-                st.execs_to_first_failure = Some(n);
-                st.time_to_first_failure = Some(found_at);
-            }
-            if !st
-                .findings
-                .iter()
-                .any(|(g, _)| g.signature == finding.signature)
-            {
-                st.findings.push((finding, path));
-            }
-            if cfg.stop_on_failure {
-                stop.store(true, Ordering::Relaxed);
-            }
+            record_finding(cfg, shared, stop, finding, n, found_at);
         }
         if local_execs.is_multiple_of(256) {
             let mut st = shared.lock().expect("stats lock");
@@ -465,6 +598,37 @@ fn worker(
     st.max_fork_depth = st.max_fork_depth.max(max_depth);
     st.pool = st.pool.max(pool.len());
     add_stats(&mut st.mmu, &mmu);
+}
+
+/// Writes a new finding (when the engine has an output folder) and adds it
+/// to the shared stats.
+fn record_finding(
+    cfg: &EngineConfig,
+    shared: &Mutex<EngineStats>,
+    stop: &AtomicBool,
+    finding: Finding,
+    n: u64,
+    found_at: Duration,
+) {
+    let path = cfg
+        .out_dir
+        .as_ref()
+        .and_then(|dir| write_finding(dir, &finding, &cfg.specs).ok());
+    let mut st = shared.lock().expect("stats lock");
+    if st.execs_to_first_failure.is_none() {
+        st.execs_to_first_failure = Some(n);
+        st.time_to_first_failure = Some(found_at);
+    }
+    if !st
+        .findings
+        .iter()
+        .any(|(g, _)| g.signature == finding.signature)
+    {
+        st.findings.push((finding, path));
+    }
+    if cfg.stop_on_failure {
+        stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Writes a finding as `DIR/<design>-<invariant>-<hash>.ops`.
@@ -516,5 +680,31 @@ pub fn collect_ops(dir: &Path, out: &mut Vec<PathBuf>) {
         } else if p.extension().is_some_and(|e| e == "ops") {
             out.push(p);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A decoder panic leaves no stream: its file keeps the input's bytes,
+    /// and `rmaplab import` of them (after `xxd -r -p`) reproduces it.
+    #[test]
+    fn a_decoder_panic_is_written_with_its_input_bytes() {
+        let p = Panic {
+            message: "boom".into(),
+            location: Some("ops/src/decode.rs:1:2".into()),
+        };
+        let f = decoder_panic(&[0x00, 0xab, 0x10], &p);
+        assert_eq!(f.signature.who, DECODER);
+        assert_eq!(f.signature.panic.as_deref(), Some("boom"));
+        let text = finding_file(&f, &canonical_specs());
+        assert_eq!(
+            text,
+            "# decoder: panic: boom (at ops/src/decode.rs:1:2)\n# the decoder panicked on this \
+             input (hex; `xxd -r -p` gives the bytes, `rmaplab import` decodes them):\n# 00ab10\n\
+             version 1\n"
+        );
+        assert!(crate::run::corpus::parse_corpus(&text).is_ok());
     }
 }

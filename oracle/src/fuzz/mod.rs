@@ -9,4 +9,4 @@ pub mod engine;
 pub mod shrink;
 pub mod zoo;
 
-pub use engine::{fuzz_one, libfuzzer_mutate};
+pub use engine::{fuzz_one, fuzz_stream, libfuzzer_mutate};

@@ -1,34 +1,64 @@
 //! Delta debugging of failing streams: remove ops and simplify arguments
-//! while the same design still fails the same invariant.
+//! while the same design still fails the same invariant (and, for a panic,
+//! panics with the same message).
 
 use rmaplab_impls::designs::registry::DesignSpec;
 
+use crate::oracle::check::{Broken, invariant};
+use crate::run::panic::{Panic, catch};
 use crate::run::runner::{RunOptions, run_all};
 use rmaplab_ops::{MremapTo, Op, Stream};
 
 /// What a failure is, for "still the same failure" decisions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Signature {
-    /// The design run that failed (label), or `differential`.
+    /// The design run that failed (label), `differential`, or [`RMAPLAB`]
+    /// for a panic outside every design's run.
     pub who: String,
     pub invariant: String,
+    /// The message of a `panic` (without its location): a shrunk stream
+    /// must panic the same way, not just somewhere.
+    pub panic: Option<String>,
+}
+
+/// [`Signature::who`] of a panic outside the designs' runs (comparing
+/// them, building the report).
+pub const RMAPLAB: &str = "rmaplab";
+
+impl Signature {
+    /// The signature of `who` failing with `broken`.
+    pub fn new(who: impl Into<String>, broken: &Broken) -> Signature {
+        Signature {
+            who: who.into(),
+            invariant: broken.invariant.clone(),
+            panic: (broken.invariant == invariant::PANIC)
+                .then(|| Panic::message_of(&broken.detail).to_string()),
+        }
+    }
+
+    /// The signature of a panic outside the designs' runs.
+    pub fn outside(p: &Panic) -> Signature {
+        Signature {
+            who: RMAPLAB.into(),
+            invariant: invariant::PANIC.into(),
+            panic: Some(p.message.clone()),
+        }
+    }
 }
 
 /// Runs `stream` on `specs` and returns the first failure's signature.
 pub fn signature(stream: &Stream, specs: &[DesignSpec]) -> Option<Signature> {
-    let (runs, cmp) = run_all(stream, specs, &RunOptions::fuzzing());
+    let (runs, cmp) = match catch(|| run_all(stream, specs, &RunOptions::fuzzing())) {
+        Ok(r) => r,
+        Err(p) => return Some(Signature::outside(&p)),
+    };
     for (spec, run) in specs.iter().zip(&runs) {
         if let Some(f) = &run.failure {
-            return Some(Signature {
-                who: spec.label(),
-                invariant: f.broken.invariant.clone(),
-            });
+            return Some(Signature::new(spec.label(), &f.broken));
         }
     }
-    cmp.failure.map(|f| Signature {
-        who: "differential".into(),
-        invariant: f.broken.invariant,
-    })
+    cmp.failure
+        .map(|f| Signature::new(invariant::DIFFERENTIAL, &f.broken))
 }
 
 /// Shrinks `stream` while `signature` stays `want`. Deterministic; bounded

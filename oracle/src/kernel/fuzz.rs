@@ -4,6 +4,14 @@
 //! written as an `.ops` file. Each worker thread has its own backend,
 //! pinned to its own CPU. No pool of inputs is kept: every stream is fresh
 //! random bytes through the live-kernel decoder.
+//!
+//! A panic is a finding too: in a design's run it is that run's `panic`
+//! failure (a mismatch: the emulator's oracle failed), shrunk while the same
+//! design panics with the same message, and the file's header expects
+//! `fail panic` of it (and of every other run the corpus checker makes that
+//! fails); anywhere else in one stream's check (the diff, the backend) it
+//! is caught per stream, shrunk the same way and written with the panic in
+//! the header. Either way the loop goes on.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -14,7 +22,10 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rmaplab_impls::designs::registry::DesignSpec;
 
-use super::diff::{KernelDiff, compare_specs, run_and_compare};
+use super::diff::{KernelDiff, MismatchKind, compare_specs, run_and_compare};
+use crate::oracle::check::invariant;
+use crate::run::corpus::expect_lines;
+use crate::run::panic::{Panic, catch};
 use rmaplab_ops::Stream;
 use rmaplab_ops::decode::{DecodeConfig, decode};
 
@@ -79,7 +90,9 @@ pub fn run(cfg: &KernelFuzzConfig) -> KernelFuzzStats {
                 "found by rmaplab kernel --fuzz (seed {}, job {job}, stream {local})",
                 cfg.seed
             );
-            if let Some(finding) = check_one(cfg, &stream, &origin) {
+            let finding = catch(|| check_one(cfg, &stream, &origin))
+                .unwrap_or_else(|p| Some(panic_finding(cfg, &stream, &origin, &p)));
+            if let Some(finding) = finding {
                 findings.lock().expect("findings lock").push(finding);
             }
         }
@@ -150,9 +163,27 @@ fn check_one(
         Ok(k) if !k.agrees() => (small, k),
         _ => (stream.clone(), kd),
     };
+    // A design's run that panicked: the file expects it (and whatever else
+    // the corpus checker would see fail).
+    let panicked: Vec<DesignSpec> = small_kd
+        .per_spec
+        .iter()
+        .filter(|d| {
+            d.run
+                .failure
+                .as_ref()
+                .is_some_and(|f| f.broken.invariant == invariant::PANIC)
+        })
+        .map(|d| d.spec.clone())
+        .collect();
+    let expects = if panicked.is_empty() {
+        Vec::new()
+    } else {
+        expect_lines(&small, &panicked)
+    };
     // Line numbers as in the file written: after the header.
     let n = small_kd.mismatches().len();
-    let header_lines = 1 + n.min(10) + usize::from(n > 10);
+    let header_lines = 1 + n.min(10) + usize::from(n > 10) + expects.len();
     for l in &mut small.lines {
         *l += header_lines;
     }
@@ -173,12 +204,43 @@ fn check_one(
     if ms.len() > 10 {
         header.push(format!("mismatch: ... {} more", ms.len() - 10));
     }
+    header.extend(expects);
     let first = ms
         .first()
         .map(|(who, m)| format!("{who}: {m}"))
         .unwrap_or_default();
-    let path = write_kernel_finding(&cfg.out, &small, &sig.0, sig.1, header).ok();
+    let what = if sig.2.is_some() {
+        invariant::PANIC
+    } else {
+        sig.1
+    };
+    let path = write_kernel_finding(&cfg.out, &small, &sig.0, what, header).ok();
     Some((first, path))
+}
+
+/// A panic while checking `stream` outside the designs' runs (the diff,
+/// the backend): the stream shrunk while checking it panics with the same
+/// message, written with the panic in its header.
+fn panic_finding(
+    cfg: &KernelFuzzConfig,
+    stream: &Stream,
+    origin: &str,
+    p: &Panic,
+) -> (String, Option<PathBuf>) {
+    let small = shrink_by_dropping(stream, 300, |s| {
+        catch(|| run_and_compare(s, &cfg.specs)).is_err_and(|q| q.message == p.message)
+    });
+    let what = format!("panic while comparing with the kernel: {p}");
+    let header = vec![
+        format!(
+            "{origin}; shrunk from {} to {} ops",
+            stream.ops.len(),
+            small.ops.len()
+        ),
+        what.clone(),
+    ];
+    let path = write_kernel_finding(&cfg.out, &small, "rmaplab", invariant::PANIC, header).ok();
+    (what, path)
 }
 
 /// Pins the calling thread to the `n`-th CPU it may run on (modulo their
@@ -208,11 +270,17 @@ fn pin_thread_to_nth_cpu(n: usize) {
 }
 
 /// The signature a shrunk mismatch must keep: the first mismatch's design
-/// and kind.
-fn mismatch_signature(kd: &KernelDiff) -> Option<(String, &'static str)> {
-    kd.mismatches()
-        .first()
-        .map(|(who, m)| (who.clone(), m.kind.name()))
+/// and kind, and when that design's run panicked, the panic's message.
+fn mismatch_signature(kd: &KernelDiff) -> Option<(String, &'static str, Option<String>)> {
+    let ms = kd.mismatches();
+    let (who, m) = ms.first()?;
+    let panic = (m.kind == MismatchKind::EmulatorFailed)
+        .then(|| kd.per_spec.iter().find(|d| d.spec.label() == *who))
+        .flatten()
+        .and_then(|d| d.run.failure.as_ref())
+        .filter(|f| f.broken.invariant == invariant::PANIC)
+        .map(|f| Panic::message_of(&f.broken.detail).to_string());
+    Some((who.clone(), m.kind.name(), panic))
 }
 
 /// FNV-1a of a text, for file names.
@@ -276,4 +344,63 @@ pub fn shrink_by_dropping(
         }
     }
     Stream::from_ops(ops)
+}
+
+#[cfg(all(test, feature = "test-panic"))]
+mod tests {
+    use super::*;
+    use crate::kernel::diff::default_specs;
+    use crate::run::corpus::check_corpus;
+    use crate::run::runner::test_panic;
+
+    /// A design's run that panics on the stream (the `test-panic` write) is
+    /// a mismatch, shrunk while the same design panics with the same
+    /// message, written with `expect [DESIGN]: fail panic`; the file passes
+    /// the corpus checker as it is.
+    #[test]
+    fn a_panic_in_a_design_run_is_written_as_a_corpus_file() {
+        if let Err(e) = crate::kernel::host_can_serve() {
+            println!("skipped, the host cannot run the live-kernel backend: {e}");
+            return;
+        }
+        let out = std::env::temp_dir().join(format!("rmaplab-kfuzz-panic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let cfg = KernelFuzzConfig {
+            seconds: 0,
+            seed: 0,
+            out: out.clone(),
+            specs: default_specs(),
+            jobs: 1,
+            execs: None,
+            decode: DecodeConfig::live_kernel(),
+        };
+        let stream = rmaplab_ops::parse::parse(&format!(
+            "mmap p0 0 8 rw anon\nwrite p0 1 5\nfork p0\nwrite p0 2 {:#x}\nwrite p1 3 7\n\
+             exit p1\n",
+            test_panic::VALUE
+        ))
+        .unwrap();
+        let (first, path) = check_one(&cfg, &stream, "test").expect("a mismatch");
+        assert!(first.starts_with(test_panic::DESIGN), "{first}");
+        assert!(first.contains(test_panic::MESSAGE), "{first}");
+        let path = path.expect("written");
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        assert!(name.starts_with("prealloc-2026-panic-"), "{name}");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains(&format!(
+                "\n# expect [{}]: fail panic\n",
+                test_panic::DESIGN
+            )),
+            "{text}"
+        );
+        // Shrunk to the write (the panic comes before the op runs).
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("write ")).count(),
+            1,
+            "{text}"
+        );
+        check_corpus(&path).expect("the file passes the checker as it is");
+        let _ = std::fs::remove_dir_all(&out);
+    }
 }

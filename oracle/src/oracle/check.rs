@@ -19,6 +19,8 @@ pub mod invariant {
     pub const FAILED_OP_TRACE: &str = "failed-op-trace";
     pub const BOUND: &str = "bound";
     pub const DIFFERENTIAL: &str = "differential";
+    /// A panic while running the stream (rmaplab's own code or a design's).
+    pub const PANIC: &str = "panic";
 }
 
 /// A broken invariant: its name, where (process and page when known), and

@@ -13,6 +13,9 @@
 //! a spec-specific line replaces the general one for that run. `outcome`
 //! lines apply to every run that passes. A file with no `expect` line is
 //! expected to pass.
+//!
+//! [`expect_lines`] writes the `expect` lines of a new file (a fuzzing
+//! engine's finding) so that it passes this check as it is.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -214,4 +217,22 @@ fn check_dumps(file: &CorpusFile, spec: &DesignSpec, run: &RunReport, problems: 
             ));
         }
     }
+}
+
+/// The `expect` lines of a corpus file of `stream`: `expect: pass`, then
+/// `expect [SPEC]: fail INVARIANT` for every run the corpus checker makes
+/// that fails: every canonical design, and the configurations `extra` (each
+/// overriding its canonical twin).
+pub fn expect_lines(stream: &Stream, extra: &[DesignSpec]) -> Vec<String> {
+    let canonical = canonical_specs();
+    let checked = canonical.iter().filter(|c| !extra.contains(c)).chain(extra);
+    let mut expects = vec!["expect: pass".to_string()];
+    for s in checked {
+        // As the checker runs it (recording, which walks every page at
+        // the end).
+        if let Some(f) = run_spec(stream, s, &RunOptions::default()).failure {
+            expects.push(format!("expect [{s}]: fail {}", f.broken.invariant));
+        }
+    }
+    expects
 }

@@ -1,5 +1,6 @@
 //! Reports: the text a person reads and the JSON other tools read
-//! (`docs/op-language.md`, "Machine-readable report"). Frame identities
+//! (`docs/op-language.md`, "Machine-readable report"; the types of
+//! [`super::json`]). Frame identities
 //! become classes here: `Z` for the zero page, otherwise `f0`, `f1`, ... in
 //! order of first appearance, processes by number, pages ascending.
 
@@ -8,8 +9,8 @@ use std::fmt::Write as _;
 
 use rmaplab_impls::state::{FrameRef, State};
 use rmaplab_ops::Outcome;
-use serde_json::{Map, Value, json};
 
+use super::json::{self, Object, OutcomeName};
 use super::runner::{Comparison, Failure, RunReport};
 use rmaplab_ops::print::print_op;
 
@@ -53,132 +54,125 @@ pub fn canonicalize(state: &State) -> Vec<CanonProc> {
     out
 }
 
-fn outcome_json(line: usize, op: &str, o: &Outcome) -> Value {
-    let mut m = Map::new();
-    m.insert("line".into(), json!(line));
-    m.insert("op".into(), json!(op));
-    match o {
-        Outcome::Ok => {
-            m.insert("outcome".into(), json!("ok"));
-        }
-        Outcome::Value(v) => {
-            m.insert("outcome".into(), json!("ok"));
-            m.insert("value".into(), json!(v));
-        }
-        Outcome::Segv => {
-            m.insert("outcome".into(), json!("segv"));
-        }
-        Outcome::Sigbus => {
-            m.insert("outcome".into(), json!("sigbus"));
-        }
-        Outcome::Err(e) => {
-            m.insert("outcome".into(), json!("err"));
-            m.insert("errno".into(), json!(e.as_str()));
-        }
-        Outcome::Unsupported => {
-            m.insert("outcome".into(), json!("unsupported"));
-        }
+fn outcome_json(line: usize, op: String, o: &Outcome) -> json::OpOutcome {
+    let (outcome, value, errno) = match o {
+        Outcome::Ok => (OutcomeName::Ok, None, None),
+        Outcome::Value(v) => (OutcomeName::Ok, Some(*v), None),
+        Outcome::Segv => (OutcomeName::Segv, None, None),
+        Outcome::Sigbus => (OutcomeName::Sigbus, None, None),
+        Outcome::Err(e) => (OutcomeName::Err, None, Some(e.as_str().to_string())),
+        Outcome::Unsupported => (OutcomeName::Unsupported, None, None),
+    };
+    json::OpOutcome {
+        line,
+        op,
+        outcome,
+        value,
+        errno,
     }
-    Value::Object(m)
 }
 
 /// The `processes` object of one dump.
-pub fn state_json(state: &State) -> Value {
-    let mut procs = Map::new();
-    for p in canonicalize(state) {
-        let vmas: Vec<Value> = p
-            .vmas
-            .iter()
-            .map(|(s, e, perms, kind, off)| json!([s, e, perms, kind, off]))
-            .collect();
-        let mut pages = Map::new();
-        for (page, class, count) in &p.pages {
-            pages.insert(page.to_string(), json!([class, count]));
-        }
-        procs.insert(p.pid, json!({"vmas": vmas, "pages": pages}));
-    }
-    Value::Object(procs)
+pub fn state_json(state: &State) -> Object<String, json::Process> {
+    Object(
+        canonicalize(state)
+            .into_iter()
+            .map(|p| {
+                let pages = p
+                    .pages
+                    .into_iter()
+                    .map(|(page, class, count)| (page, (class, count)))
+                    .collect();
+                let process = json::Process {
+                    vmas: p.vmas,
+                    pages: Object(pages),
+                };
+                (p.pid, process)
+            })
+            .collect(),
+    )
 }
 
-fn verdict_json(f: Option<&Failure>) -> Value {
+fn verdict_json(f: Option<&Failure>) -> json::Verdict {
     match f {
-        None => json!("pass"),
-        Some(f) => json!({"fail": {
-            "line": f.line,
-            "invariant": f.broken.invariant,
-            "detail": f.broken.to_string(),
-        }}),
+        None => json::Verdict::Pass,
+        Some(f) => json::Verdict::Fail(json::Fail {
+            line: f.line,
+            invariant: f.broken.invariant.clone(),
+            detail: f.broken.to_string(),
+        }),
     }
 }
 
-/// The JSON object of one run.
-pub fn run_json(run: &RunReport, stats: bool) -> Value {
-    let mut config = Map::new();
-    for (k, v) in &run.config {
-        config.insert(k.clone(), json!(v));
+/// One run as the JSON report has it.
+pub fn run_json(run: &RunReport, stats: bool) -> json::Run {
+    json::Run {
+        design: run.design.clone(),
+        config: Object(run.config.clone()),
+        outcomes: run
+            .outcomes
+            .iter()
+            .map(|r| outcome_json(r.line, print_op(&r.op), &r.outcome))
+            .collect(),
+        dumps: run
+            .dumps
+            .iter()
+            .map(|d| json::Dump {
+                line: d.line,
+                processes: state_json(&d.state),
+            })
+            .collect(),
+        verdict: verdict_json(run.failure.as_ref()),
+        stats: stats.then(|| stats_json(run)),
     }
-    let outcomes: Vec<Value> = run
-        .outcomes
-        .iter()
-        .map(|r| outcome_json(r.line, &print_op(&r.op), &r.outcome))
-        .collect();
-    let dumps: Vec<Value> = run
-        .dumps
-        .iter()
-        .map(|d| json!({"line": d.line, "processes": state_json(&d.state)}))
-        .collect();
-    let mut m = Map::new();
-    m.insert("design".into(), json!(run.design));
-    m.insert("config".into(), Value::Object(config));
-    m.insert("outcomes".into(), json!(outcomes));
-    m.insert("dumps".into(), json!(dumps));
-    m.insert("verdict".into(), verdict_json(run.failure.as_ref()));
-    if stats {
-        m.insert("stats".into(), stats_json(run));
-    }
-    Value::Object(m)
 }
 
-fn stats_json(run: &RunReport) -> Value {
+fn stats_json(run: &RunReport) -> json::Stats {
     let s = &run.stats;
-    json!({
-        "anon_vmas": s.final_counters.anon_vmas,
-        "avcs": s.final_counters.avcs,
-        "bytes": s.final_counters.bytes,
-        "allocations": s.final_counters.allocations,
-        "peak_anon_vmas": s.peak_anon_vmas,
-        "peak_avcs": s.peak_avcs,
-        "peak_bytes": s.peak_bytes,
-        "walks": s.mmu.walks,
-        "vmas_visited": s.mmu.vmas_visited,
-        "fork_trees": s.trees.iter().map(|t| json!({
-            "root": t.root,
-            "anon_vmas": t.anon_vmas,
-            "avcs": t.avcs,
-            "bytes": t.bytes,
-            "vmas": t.vmas,
-            "pages": t.pages,
-            "vmas_visited_per_walk": if t.pages == 0 { 0.0 } else { t.visited_total as f64 / t.pages as f64 },
-            "vmas_visited_max": t.visited_max,
-        })).collect::<Vec<_>>(),
-    })
+    json::Stats {
+        anon_vmas: s.final_counters.anon_vmas,
+        avcs: s.final_counters.avcs,
+        bytes: s.final_counters.bytes,
+        allocations: s.final_counters.allocations,
+        peak_anon_vmas: s.peak_anon_vmas,
+        peak_avcs: s.peak_avcs,
+        peak_bytes: s.peak_bytes,
+        walks: s.mmu.walks,
+        vmas_visited: s.mmu.vmas_visited,
+        fork_trees: s
+            .trees
+            .iter()
+            .map(|t| json::ForkTree {
+                root: t.root.clone(),
+                anon_vmas: t.anon_vmas,
+                avcs: t.avcs,
+                bytes: t.bytes,
+                vmas: t.vmas,
+                pages: t.pages,
+                vmas_visited_per_walk: if t.pages == 0 {
+                    0.0
+                } else {
+                    t.visited_total as f64 / t.pages as f64
+                },
+                vmas_visited_max: t.visited_max,
+            })
+            .collect(),
+    }
 }
 
-/// The whole report: `{"version": 1, "runs": [...], "verdict": ...}`.
-pub fn report_json(runs: &[RunReport], cmp: &Comparison, stats: bool) -> Value {
+/// The whole report (`rmaplab run --format json`): `{"version": 1,
+/// "runs": [...], "verdict": ...}`, as [`json::Report`] (print it with
+/// `serde_json`). The verdict is the first failing run's, else the
+/// comparison's.
+pub fn report_json(runs: &[RunReport], cmp: &Comparison, stats: bool) -> json::Report {
     let failed = runs.iter().find_map(|r| r.failure.as_ref());
-    let verdict = verdict_json(failed.or(cmp.failure.as_ref()));
-    let mut m = Map::new();
-    m.insert("version".into(), json!(1));
-    m.insert(
-        "runs".into(),
-        json!(runs.iter().map(|r| run_json(r, stats)).collect::<Vec<_>>()),
-    );
-    if !cmp.notes.is_empty() {
-        m.insert("notes".into(), json!(cmp.notes));
+    json::Report {
+        version: 1,
+        runs: runs.iter().map(|r| run_json(r, stats)).collect(),
+        notes: cmp.notes.clone(),
+        schedule: None,
+        verdict: verdict_json(failed.or(cmp.failure.as_ref())),
     }
-    m.insert("verdict".into(), verdict);
-    Value::Object(m)
 }
 
 /// The text of one dump, indented.

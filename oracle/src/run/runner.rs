@@ -3,6 +3,9 @@
 //! the op applied, the outcomes compared, the oracle's checks
 //! ([`crate::oracle::check`]); then teardown and the leak check. The
 //! designs' runs are compared with each other at the end ([`compare_runs`]).
+//! A panic anywhere in one design's run (the design, the MMU, the model,
+//! the checks) ends that run with a `panic` failure at the op it happened
+//! in ([`super::panic`]); the other designs still run.
 
 use std::fmt;
 
@@ -12,6 +15,7 @@ use rmaplab_impls::rmap::{Counters, Rmap};
 use rmaplab_impls::state::State;
 use rmaplab_ops::{Errno, Op, Outcome};
 
+use super::panic::catch;
 use super::reference::{Reference, SharedModel};
 use crate::oracle::check::{self, Broken, invariant};
 use crate::oracle::model::Model;
@@ -169,35 +173,42 @@ impl RunReport {
 /// the model's own): what `rmaplab run --design reference` prints.
 pub fn run_reference(stream: &Stream) -> RunReport {
     let mut model = Model::new();
-    let mut outcomes = Vec::new();
-    let mut dumps = Vec::new();
-    for (i, op) in stream.ops.iter().enumerate() {
-        let outcome = model.step(op, None);
-        outcomes.push(OpRecord {
-            index: i,
-            line: stream.lines[i],
-            op: *op,
-            outcome,
-        });
-        if matches!(op, Op::Dump) {
-            dumps.push(DumpRecord {
+    let mut run = RunReport::new("reference", Vec::new());
+    // Where a panic happened.
+    let at = std::cell::Cell::new(At::AFTER_LAST_OP);
+    let panicked = catch(|| {
+        for (i, op) in stream.ops.iter().enumerate() {
+            at.set(At {
+                op: Some(i),
                 line: stream.lines[i],
+            });
+            let outcome = model.step(op, None);
+            run.outcomes.push(OpRecord {
+                index: i,
+                line: stream.lines[i],
+                op: *op,
+                outcome,
+            });
+            run.executed = i + 1;
+            if matches!(op, Op::Dump) {
+                run.dumps.push(DumpRecord {
+                    line: stream.lines[i],
+                    state: model.state(),
+                });
+            }
+        }
+        at.set(At::AFTER_LAST_OP);
+        if !matches!(stream.ops.last(), Some(Op::Dump)) {
+            run.dumps.push(DumpRecord {
+                line: stream.lines.last().copied().unwrap_or(0),
                 state: model.state(),
             });
         }
+    });
+    if let Err(p) = panicked {
+        run.failure = Some(at.get().fail(Broken::new(invariant::PANIC, p.to_string())));
     }
-    if !matches!(stream.ops.last(), Some(Op::Dump)) {
-        dumps.push(DumpRecord {
-            line: stream.lines.last().copied().unwrap_or(0),
-            state: model.state(),
-        });
-    }
-    RunReport {
-        outcomes,
-        dumps,
-        executed: stream.ops.len(),
-        ..RunReport::new("reference", Vec::new())
-    }
+    run
 }
 
 /// Runs `stream` with `spec` (the reference model alone for `reference`).
@@ -241,9 +252,14 @@ fn run_design_shared<R: Rmap>(
 ) -> RunReport {
     let mut run = DesignRun::new(rmap, spec, opts);
     let mut reference = Reference::new(shared);
-    let verdict = run
-        .ops(stream, &mut reference)
-        .and_then(|()| run.end_of_stream(stream));
+    // A panic leaves the MMU and the model half-updated: the run ends
+    // there (the shared model's record is then incomplete, so the next
+    // design runs a model of its own).
+    let verdict = catch(|| {
+        run.ops(stream, &mut reference)
+            .and_then(|()| run.end_of_stream(stream))
+    })
+    .unwrap_or_else(|p| Err(run.at.fail(Broken::new(invariant::PANIC, p.to_string()))));
     run.finish(verdict)
 }
 
@@ -282,6 +298,8 @@ struct DesignRun<'o, R: Rmap> {
     mmu: Mmu<R>,
     opts: &'o RunOptions,
     report: RunReport,
+    /// Where the run is (where a panic happened).
+    at: At,
 }
 
 impl<'o, R: Rmap> DesignRun<'o, R> {
@@ -298,6 +316,7 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             mmu: Mmu::new(rmap),
             opts,
             report: RunReport::new(spec.design.name(), config),
+            at: At::AFTER_LAST_OP,
         }
     }
 
@@ -310,6 +329,7 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
                 op: Some(i),
                 line: stream.lines[i],
             };
+            self.at = at;
             // Asked before the op: the model reads the layout the op meets.
             let expected = reference.expect(stream, i, &self.mmu);
             self.report.executed = i + 1;
@@ -360,6 +380,8 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             && (opts.recheck_pure_ops || self.mmu.may_allocate(op)))
         .then(|| (self.mmu.rmap().counters(), self.mmu.state()));
         let epoch0 = self.mmu.rmap().epoch();
+        #[cfg(feature = "test-panic")]
+        test_panic::maybe_panic(op, &self.report.design);
         let outcome = self
             .mmu
             .apply(op)
@@ -418,6 +440,7 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
     /// process still alive exits, checked like any op) and nothing may be
     /// left.
     fn end_of_stream(&mut self, stream: &Stream) -> Result<(), Failure> {
+        self.at = At::AFTER_LAST_OP;
         // The last dump is the state after the last op
         // (`docs/op-language.md`), so a stream ending with `dump` gets no
         // extra one.
@@ -680,4 +703,28 @@ pub fn run_all(
     }
     let cmp = compare_runs(&runs);
     (runs, cmp)
+}
+
+/// Test builds only (the `test-panic` feature, which rmaplab's own tests
+/// turn on and nothing else does): a way to make a design's run panic, so
+/// that the tests can show what every engine does with a panic.
+#[cfg(feature = "test-panic")]
+pub mod test_panic {
+    use rmaplab_ops::Op;
+
+    /// The `write` value that panics (`"panic!"` in ASCII): the decoder
+    /// gives it only in wide mode, as a 7-byte varint, so no other test
+    /// meets it.
+    pub const VALUE: u64 = 0x7061_6e69_6321;
+    /// The design whose run panics (the others pass, so a finding's header
+    /// must name the one that fails).
+    pub const DESIGN: &str = "prealloc-2026";
+    /// The panic's message.
+    pub const MESSAGE: &str = "test-panic: a write of the test value";
+
+    pub(super) fn maybe_panic(op: &Op, design: &str) {
+        if matches!(op, Op::Write { value: VALUE, .. }) && design == DESIGN {
+            panic!("{MESSAGE}");
+        }
+    }
 }
