@@ -238,6 +238,12 @@ enum Cmd {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // `rmaplab __puppet CPU`: a process of `rmaplab kernel`'s streams
+    // (rmaplab::kernel::puppet), before anything else runs.
+    if std::env::args_os().nth(1).as_deref() == Some(rmaplab::kernel::puppet::SUBCOMMAND.as_ref()) {
+        rmaplab::kernel::puppet::main();
+    }
+    rmaplab::kernel::running_exe_serves_as_puppet();
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Run {

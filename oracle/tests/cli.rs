@@ -175,3 +175,60 @@ fn bench_emits_its_throughput_streams_as_fuzzer_inputs() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `rmaplab kernel` needs no second binary: a copy of `rmaplab` alone in
+/// a folder (no `rmaplab-puppet` next to it or one level up) serves as its
+/// own puppet. Passes after saying why when the host cannot serve.
+#[test]
+fn kernel_runs_with_rmaplab_as_its_own_puppet() {
+    if let Err(e) = rmaplab::kernel::host_can_serve() {
+        println!("skipped, the host cannot run the live-kernel backend: {e}");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("rmaplab-cli-alone-{}", std::process::id()));
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let exe = bin.join("rmaplab");
+    std::fs::copy(env!("CARGO_BIN_EXE_rmaplab"), &exe).unwrap();
+    let case = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../corpus/live-kernel/e3-cow-reuse.ops"
+    );
+    let out = Command::new(&exe)
+        .args(["kernel", case])
+        .env_remove("RMAPLAB_PUPPET")
+        .output()
+        .expect("rmaplab runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("verdict: agree"), "{text}");
+    let out = Command::new(&exe)
+        .args(["kernel", "--bench", "1"])
+        .env_remove("RMAPLAB_PUPPET")
+        .output()
+        .expect("rmaplab runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("puppet: {} __puppet", exe.display())),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The hidden puppet mode is dispatched before argument parsing: without
+/// its CPU argument it refuses with its usage line.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[test]
+fn puppet_mode_without_a_cpu_prints_its_usage() {
+    let out = rmaplab(&["__puppet"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("usage: rmaplab-puppet CPU or rmaplab __puppet CPU"),
+        "{err}"
+    );
+}
