@@ -213,7 +213,7 @@ enum Cmd {
     #[command(mut_arg("designs", |a| a.help(
         "Design to compare with (repeatable; default: chain-2010 and prealloc-2026, \
          the designs with Linux 6.18's VMA semantics). `reference` compares the \
-         reference model")))]
+         reference model, which has outcomes and values but no pages")))]
     Kernel {
         /// The stream (absent with --fuzz or --bench).
         #[arg(required_unless_present_any = ["fuzz", "bench"])]
