@@ -185,11 +185,15 @@ fn kernel_runs_with_rmaplab_as_its_own_puppet() {
         println!("skipped, the host cannot run the live-kernel backend: {e}");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("rmaplab-cli-alone-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("rmaplab-cli-alone-{}", std::process::id()));
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let exe = bin.join("rmaplab");
-    std::fs::copy(env!("CARGO_BIN_EXE_rmaplab"), &exe).unwrap();
+    // A hard link runs under its own path (as /proc/self/exe shows it).
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_rmaplab"), &exe).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_rmaplab"), &exe).unwrap();
+    }
     let case = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../corpus/live-kernel/e3-cow-reuse.ops"
