@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use rmaplab::fuzz::bench;
 use rmaplab::fuzz::engine::{
-    EngineConfig, Finding, Progress, check_stream, collect_ops, finding_file, progress_line,
+    EngineConfig, Finding, Progress, check_stream, collect_ops, finding_file, run_engine,
     run_engine_with, seeds_from_dir,
 };
 use rmaplab::fuzz::shrink::{self, signature};
@@ -107,13 +107,8 @@ pub fn fuzz(a: &FuzzArgs) -> ExitCode {
         bar.finish_and_clear();
         st
     } else {
-        let mut last = Duration::ZERO;
-        run_engine_with(&cfg, |p| {
-            if p.elapsed >= last + Duration::from_secs(10) {
-                last = p.elapsed;
-                eprintln!("{}", progress_line(p));
-            }
-        })
+        // A plain line every 10 s.
+        run_engine(&cfg)
     };
     let secs = st.elapsed.as_secs_f64().max(1e-9);
     eprintln!(

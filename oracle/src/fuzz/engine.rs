@@ -352,10 +352,11 @@ fn mutate(rng: &mut SmallRng, input: &[u8]) -> Vec<u8> {
 /// decoder, `jobs` threads, shrinking and writing every new failure. With
 /// `cfg.progress`, prints a line to standard error every 10 s.
 pub fn run_engine(cfg: &EngineConfig) -> EngineStats {
-    let mut last = Duration::ZERO;
+    // Lines at 10 s, 20 s, … (not drifting with the observer's ticks).
+    let mut next = 10;
     run_engine_with(cfg, |p| {
-        if p.elapsed >= last + Duration::from_secs(10) {
-            last = p.elapsed;
+        if p.elapsed.as_secs() >= next {
+            next = p.elapsed.as_secs() / 10 * 10 + 10;
             eprintln!("{}", progress_line(p));
         }
     })
