@@ -56,9 +56,11 @@ impl DesignArgs {
 enum Cmd {
     /// Run a stream on the designs and check every invariant after every op.
     Run {
+        /// The `.ops` stream to run.
         file: PathBuf,
         #[command(flatten)]
         designs: DesignArgs,
+        /// Report format: text, or the JSON report of docs/op-language.md.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         /// Print per-design counters (anon_vmas, chains, bytes, walks).
@@ -67,42 +69,51 @@ enum Cmd {
     },
     /// Parse files without running them.
     Check {
-        #[arg(required = true)]
+        /// The `.ops` files to parse.
+        #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
     /// Print a stream in canonical form.
-    Fmt { file: PathBuf },
+    Fmt {
+        /// The `.ops` file to print.
+        file: PathBuf,
+    },
     /// List the historical bugs that can be re-injected with --bug.
     Bugs,
     /// Fuzz with the built-in engine (stable Rust, no instrumentation):
     /// random and mutated bytes through the one decoder, every failure
     /// shrunk and written as an `.ops` file.
     Fuzz {
-        /// How long to fuzz.
-        #[arg(long, default_value_t = 60)]
-        seconds: u64,
+        /// Stop after this many seconds (default 60; no time limit when
+        /// only --execs is given).
+        #[arg(long)]
+        seconds: Option<u64>,
         /// Worker threads (default: all cores).
-        #[arg(long)]
+        #[arg(long, value_name = "N")]
         jobs: Option<usize>,
-        /// Stop after this many executions.
-        #[arg(long)]
+        /// Stop after this many executions, all jobs together (split
+        /// between them up front: the same seed, jobs and execs give the
+        /// same run).
+        #[arg(long, value_name = "N")]
         execs: Option<u64>,
-        /// RNG seed (the same seed, jobs and execs give the same run).
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        /// RNG seed (default: a fresh one per run, printed first; give it
+        /// again to repeat a run).
+        #[arg(long)]
+        seed: Option<u64>,
         #[command(flatten)]
         designs: DesignArgs,
-        /// Where failures are written.
-        #[arg(long, default_value = "fuzz-failures")]
+        /// Folder the shrunk failures are written to (the only thing
+        /// written).
+        #[arg(long, value_name = "DIR", default_value = "fuzz-failures")]
         out: PathBuf,
-        /// Seed the pool from the `.ops` files under this folder.
-        #[arg(long, default_value = "corpus")]
+        /// Seed the mutation pool with the `.ops` files under this folder.
+        #[arg(long, value_name = "DIR", default_value = "corpus")]
         seeds: PathBuf,
         /// Pages of the sub-window that ops address (small: ops collide).
-        #[arg(long, default_value_t = 24)]
+        #[arg(long, value_name = "PAGES", default_value_t = 24)]
         window: u64,
         /// Ops per stream at most.
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, value_name = "N", default_value_t = 64)]
         max_ops: usize,
         /// Keep fuzzing after the first failure.
         #[arg(long)]
@@ -112,6 +123,7 @@ enum Cmd {
     /// one (on the designs of `RMAPLAB_SPECS`, as the fuzz targets read it)
     /// into the corpus file the target printed.
     Import {
+        /// The raw input bytes (a libFuzzer `crash-…` file, an AFL crash).
         artifact: PathBuf,
         /// Write here instead of standard output.
         #[arg(long, short)]
@@ -119,39 +131,52 @@ enum Cmd {
     },
     /// Shrink a failing `.ops` file while it keeps failing the same way.
     Shrink {
+        /// The failing `.ops` file.
         file: PathBuf,
         #[command(flatten)]
         designs: DesignArgs,
+        /// Write the shrunk stream here instead of standard output.
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
     /// Fuzz one re-injected bug until the oracle fails: time and execs to
-    /// the first failure, shrink, and write corpus/zoo/ID.ops.
+    /// the first failure, shrink, and write the zoo file OUT/zoo/ID.ops
+    /// (corpus/zoo/ID.ops too with --update-zoo).
     Hunt {
-        #[arg(long)]
+        /// The bug to hunt (an injectable id of `rmaplab bugs`, e.g. b16),
+        /// injected in the design and era it shipped in.
+        #[arg(long, value_name = "ID")]
         bug: String,
         /// builtin or libfuzzer (needs cargo-fuzz).
         #[arg(long, default_value = "builtin")]
         engine: String,
+        /// Give up after this many seconds.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
+        /// RNG seed (libFuzzer's -seed= with --engine libfuzzer); the zoo
+        /// file's header records it.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Write the zoo file here (default corpus/zoo/ID.ops; `-` for none).
+        /// Folder the zoo file is written to, as DIR/zoo/ID.ops.
+        #[arg(long, value_name = "DIR", default_value = "fuzz-failures")]
+        out: PathBuf,
+        /// Also write corpus/zoo/ID.ops (from the repository's root), the
+        /// regression file `cargo test` replays.
         #[arg(long)]
-        zoo: Option<PathBuf>,
+        update_zoo: bool,
     },
     /// The time-to-detect table: every injectable bug, seeds 1..=N, one core.
     HuntTable {
-        /// Bugs (default: every injectable one).
-        #[arg(long = "bug")]
+        /// Bugs to hunt (repeatable; default: every injectable one).
+        #[arg(long = "bug", value_name = "ID")]
         bugs: Vec<String>,
-        /// Engines: builtin, libfuzzer.
-        #[arg(long = "engine", default_values_t = [String::from("builtin"), String::from("libfuzzer")])]
+        /// Engines: builtin, libfuzzer (repeatable).
+        #[arg(long = "engine", value_name = "ENGINE", default_values_t = [String::from("builtin"), String::from("libfuzzer")])]
         engines: Vec<String>,
-        #[arg(long, default_value_t = 5)]
+        /// Hunts per bug and engine, with seeds 1..=N.
+        #[arg(long, value_name = "N", default_value_t = 5)]
         seeds: u64,
-        /// Give up on one hunt after this long.
+        /// Give up on one hunt after this many seconds.
         #[arg(long, default_value_t = 120)]
         seconds: u64,
     },
@@ -160,10 +185,10 @@ enum Cmd {
         #[command(flatten)]
         designs: DesignArgs,
         /// Streams per throughput measurement.
-        #[arg(long, default_value_t = 20_000)]
+        #[arg(long, value_name = "N", default_value_t = 20_000)]
         execs: usize,
         /// Executions for the RSS measurement (0: skip).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, value_name = "N", default_value_t = 0)]
         rss_execs: usize,
         /// Measure nothing: write the `--execs` 64-op throughput streams
         /// as raw fuzzer inputs under this folder, to time libFuzzer or
@@ -173,9 +198,12 @@ enum Cmd {
     },
     /// Encode the `.ops` files under a folder as fuzzer seed inputs.
     Seeds {
+        /// Folder of `.ops` files (searched recursively).
         #[arg(default_value = "corpus")]
         dir: PathBuf,
-        #[arg(long, short)]
+        /// Folder to write one NAME.bin input per encodable file to
+        /// (created if missing).
+        #[arg(long, short, value_name = "DIR")]
         out: PathBuf,
     },
     /// Run a stream on the host's Linux kernel and on the emulator and diff
@@ -184,6 +212,10 @@ enum Cmd {
     /// 6.18's VMA semantics (chain-2010 and prealloc-2026).
     /// Exit 0 all agree, 1 mismatch, 2 bad input, 3 the host cannot serve
     /// (needs Linux/x86_64, root and readable PFNs).
+    #[command(mut_arg("designs", |a| a.help(
+        "Design to compare with (repeatable; default: chain-2010 and prealloc-2026, \
+         the designs with Linux 6.18's VMA semantics). `reference` compares the \
+         reference model, which has outcomes and values but no pages")))]
     Kernel {
         /// The stream (absent with --fuzz or --bench).
         #[arg(required_unless_present_any = ["fuzz", "bench"])]
@@ -194,29 +226,35 @@ enum Cmd {
         /// and the designs; every mismatch shrunk and saved as `.ops`.
         #[arg(long, conflicts_with_all = ["file", "bench"])]
         fuzz: bool,
-        /// How long to fuzz.
+        /// How long --fuzz runs, in seconds.
         #[arg(long, default_value_t = 60, requires = "fuzz")]
         seconds: u64,
-        /// RNG seed of --fuzz.
-        #[arg(long, default_value_t = 1, requires = "fuzz")]
-        seed: u64,
-        /// Where --fuzz writes mismatching streams.
-        #[arg(long, default_value = "kernel-mismatches", requires = "fuzz")]
+        /// RNG seed of --fuzz (default: a fresh one per run, printed
+        /// first; give it again to repeat a run).
+        #[arg(long, requires = "fuzz")]
+        seed: Option<u64>,
+        /// Folder --fuzz writes mismatching streams to.
+        #[arg(
+            long,
+            value_name = "DIR",
+            default_value = "kernel-mismatches",
+            requires = "fuzz"
+        )]
         out: PathBuf,
         /// --fuzz worker threads, each with its own CPU.
-        #[arg(long, default_value_t = 1, requires = "fuzz")]
+        #[arg(long, value_name = "N", default_value_t = 1, requires = "fuzz")]
         jobs: usize,
         /// Stop --fuzz after this many streams.
-        #[arg(long, requires = "fuzz")]
+        #[arg(long, value_name = "N", requires = "fuzz")]
         execs: Option<u64>,
         /// Ops per --fuzz stream at most.
-        #[arg(long, default_value_t = 64, requires = "fuzz")]
+        #[arg(long, value_name = "N", default_value_t = 64, requires = "fuzz")]
         max_ops: usize,
         /// Pages of the sub-window that --fuzz ops address.
-        #[arg(long, default_value_t = 24, requires = "fuzz")]
+        #[arg(long, value_name = "PAGES", default_value_t = 24, requires = "fuzz")]
         window: u64,
         /// Longest range a --fuzz op names, in pages.
-        #[arg(long, default_value_t = 8, requires = "fuzz")]
+        #[arg(long, value_name = "PAGES", default_value_t = 8, requires = "fuzz")]
         max_len: u64,
         /// Measure streams per second on the host kernel with N streams.
         #[arg(long, value_name = "N", conflicts_with = "file")]
@@ -226,6 +264,7 @@ enum Cmd {
     /// syscalls and prints every outcome (a reproducer for kernel
     /// developers).
     ExportC {
+        /// The `.ops` stream to export.
         file: PathBuf,
         /// Write here instead of standard output.
         #[arg(long, short)]
@@ -240,6 +279,12 @@ enum Cmd {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // `rmaplab __puppet CPU`: a process of `rmaplab kernel`'s streams
+    // (rmaplab::kernel::puppet), before anything else runs.
+    if std::env::args_os().nth(1).as_deref() == Some(rmaplab::kernel::puppet::SUBCOMMAND.as_ref()) {
+        rmaplab::kernel::puppet::main();
+    }
+    rmaplab::kernel::running_exe_serves_as_puppet();
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Run {
@@ -297,21 +342,16 @@ fn main() -> ExitCode {
             engine,
             seconds,
             seed,
-            zoo,
-        } => {
-            let zoo = match zoo {
-                Some(p) if p.as_os_str() == "-" => None,
-                Some(p) => Some(p),
-                None => Some(PathBuf::from(format!("corpus/zoo/{bug}.ops"))),
-            };
-            cli::fuzz::hunt(&cli::fuzz::HuntArgs {
-                bug,
-                engine,
-                seconds,
-                seed,
-                zoo,
-            })
-        }
+            out,
+            update_zoo,
+        } => cli::fuzz::hunt(&cli::fuzz::HuntArgs {
+            bug,
+            engine,
+            seconds,
+            seed,
+            out,
+            update_zoo,
+        }),
         Cmd::Bench {
             designs,
             execs,

@@ -1,28 +1,34 @@
 //! `rmaplab fuzz`, `import`, `shrink`, `seeds`, `bench`, `hunt` and
 //! `hunt-table`.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
 
 use rmaplab::fuzz::bench;
 use rmaplab::fuzz::engine::{
-    EngineConfig, Finding, check_stream, collect_ops, finding_file, import_file, run_engine,
-    seeds_from_dir, try_specs_from_env,
+    EngineConfig, Finding, Progress, check_stream, collect_ops, finding_file, import_file,
+    run_engine, run_engine_with, seeds_from_dir, try_specs_from_env,
 };
 use rmaplab::fuzz::shrink::{self, signature};
 use rmaplab::fuzz::zoo::{self, Engine};
 use rmaplab_impls::designs::registry::{DesignSpec, canonical_specs, catalogue, select};
 use rmaplab_ops::decode::{DecodeConfig, encode};
 
-use super::{EXIT_FAIL, load, usage_error, write_or_print};
+use super::{EXIT_FAIL, fresh_seed, load, usage_error, write_or_print};
 
 /// Arguments of `rmaplab fuzz`.
 #[derive(Clone, Debug)]
 pub struct FuzzArgs {
-    pub seconds: u64,
+    /// `None`: 60 s, or no time limit when `execs` is set.
+    pub seconds: Option<u64>,
     pub jobs: Option<usize>,
     pub execs: Option<u64>,
-    pub seed: u64,
+    /// `None`: a fresh seed, printed first.
+    pub seed: Option<u64>,
     pub specs: Vec<DesignSpec>,
     pub out: PathBuf,
     pub seeds: PathBuf,
@@ -41,26 +47,37 @@ pub fn fuzz(a: &FuzzArgs) -> ExitCode {
         max_ops: a.max_ops,
         ..DecodeConfig::default()
     };
+    let seed = a.seed.unwrap_or_else(fresh_seed);
+    eprintln!("seed {seed} (repeat this run with --seed {seed})");
     let jobs = a
         .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let seconds = a
+        .seconds
+        .unwrap_or(if a.execs.is_some() { u64::MAX } else { 60 });
     let seeds = seeds_from_dir(&a.seeds, &decode);
     let labels: Vec<String> = a.specs.iter().map(DesignSpec::label).collect();
+    let budget = match (seconds, a.execs) {
+        (u64::MAX, Some(n)) => format!("{n} execs"),
+        (s, Some(n)) => format!("{s}s or {n} execs"),
+        (s, None) => format!("{s}s"),
+    };
     eprintln!(
-        "rmaplab fuzz: {} for {}s on {jobs} job(s), seed {}, {} seed input(s), window {} pages, \
-         ≤{} ops",
+        "rmaplab fuzz: {} for {budget} on {jobs} job(s), {} seed input(s) from {}, window {} \
+         pages, ≤{} ops, failures to {}",
         labels.join(", "),
-        a.seconds,
-        a.seed,
         seeds.len(),
+        a.seeds.display(),
         a.window,
-        a.max_ops
+        a.max_ops,
+        a.out.display()
     );
     let cfg = EngineConfig {
-        seconds: a.seconds,
+        seconds,
         max_execs: a.execs,
         jobs,
-        seed: a.seed,
+        seed,
         decode,
         specs: a.specs.clone(),
         out_dir: Some(a.out.clone()),
@@ -68,11 +85,34 @@ pub fn fuzz(a: &FuzzArgs) -> ExitCode {
         stop_on_failure: !a.keep_going,
         progress: true,
     };
-    let st = run_engine(&cfg);
+    let st = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(1000).with_style(
+            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {msg}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        let st = run_engine_with(&cfg, |p| {
+            let (done, left) = budget_used(p, seconds, a.execs);
+            bar.set_position((done * 1000.0) as u64);
+            bar.set_message(format!(
+                "{} left, {:.0} execs/s, findings {}, execs {}, kept inputs {}",
+                left.map_or("?".into(), |d| format!("{}s", d.as_secs())),
+                p.execs as f64 / p.elapsed.as_secs_f64().max(1e-9),
+                p.findings,
+                p.execs,
+                p.kept_inputs
+            ));
+        });
+        bar.finish_and_clear();
+        st
+    } else {
+        // A plain line every 10 s.
+        run_engine(&cfg)
+    };
     let secs = st.elapsed.as_secs_f64().max(1e-9);
     eprintln!(
         "done: {} execs in {:.1}s ({:.0}/s, {:.0}/s per job), {} ops, op kinds {}/14 [{}], \
-         deepest fork chain {}",
+         op pairs {}/196, deepest fork chain {}, kept inputs {}",
         st.execs,
         secs,
         st.execs as f64 / secs,
@@ -80,7 +120,9 @@ pub fn fuzz(a: &FuzzArgs) -> ExitCode {
         st.ops,
         st.op_kinds.len(),
         st.op_kinds.iter().copied().collect::<Vec<_>>().join(" "),
-        st.max_fork_depth
+        st.op_pairs,
+        st.max_fork_depth,
+        st.kept_inputs
     );
     if st.findings.is_empty() {
         eprintln!("no failure");
@@ -100,6 +142,28 @@ pub fn fuzz(a: &FuzzArgs) -> ExitCode {
         eprintln!("first failure after {n} execs, {:.2}s", t.as_secs_f64());
     }
     ExitCode::from(EXIT_FAIL)
+}
+
+/// How much of the budget `p` has used (0..=1) and the time left: by the
+/// clock, or by the exec rate so far when an exec budget ends sooner.
+fn budget_used(p: &Progress, seconds: u64, execs: Option<u64>) -> (f64, Option<Duration>) {
+    let elapsed = p.elapsed.as_secs_f64();
+    let mut used = 0.0f64;
+    let mut left: Option<f64> = None;
+    if seconds != u64::MAX {
+        used = elapsed / seconds.max(1) as f64;
+        left = Some((seconds as f64 - elapsed).max(0.0));
+    }
+    if let Some(n) = execs {
+        let fraction = p.execs as f64 / n.max(1) as f64;
+        used = used.max(fraction);
+        if p.execs > 0 {
+            let rate = p.execs as f64 / elapsed.max(1e-9);
+            let by_execs = (n.saturating_sub(p.execs)) as f64 / rate;
+            left = Some(left.map_or(by_execs, |l| l.min(by_execs)));
+        }
+    }
+    (used.min(1.0), left.map(Duration::from_secs_f64))
 }
 
 /// `rmaplab import`: fuzzer bytes → `.ops` (default decoder settings, as
@@ -153,29 +217,42 @@ pub fn shrink(path: &Path, specs: &[DesignSpec], out: Option<&Path>) -> ExitCode
 }
 
 /// `rmaplab seeds`: encode `.ops` files as seed inputs for libFuzzer/AFL.
+/// Each file that is not written is named with the reason.
 pub fn seeds(dir: &Path, out: &Path) -> ExitCode {
     let cfg = DecodeConfig::default();
     let mut files = Vec::new();
     collect_ops(dir, &mut files);
+    if files.is_empty() {
+        return usage_error(&format!("{}: no .ops files", dir.display()));
+    }
     if let Err(e) = std::fs::create_dir_all(out) {
         return usage_error(&format!("{}: {e}", out.display()));
     }
     let (mut ok, mut skipped) = (0, 0);
     for f in &files {
-        let enc = load(f).ok().and_then(|s| encode(&s, &cfg).ok());
-        match enc {
-            Some(bytes) => {
-                let name = f.file_stem().map(|s| s.to_string_lossy().to_string());
-                let p = out.join(format!("{}.bin", name.unwrap_or_default()));
-                if std::fs::write(&p, bytes).is_ok() {
-                    ok += 1;
-                }
+        let bytes = load(f).and_then(|s| {
+            encode(&s, &cfg).map_err(|e| {
+                format!(
+                    "{}: not encodable with the default decoder settings: {e}",
+                    f.display()
+                )
+            })
+        });
+        let written = bytes.and_then(|bytes| {
+            let name = f.file_stem().map(|s| s.to_string_lossy().to_string());
+            let p = out.join(format!("{}.bin", name.unwrap_or_default()));
+            std::fs::write(&p, bytes).map_err(|e| format!("{}: cannot write: {e}", p.display()))
+        });
+        match written {
+            Ok(()) => ok += 1,
+            Err(why) => {
+                eprintln!("skipped {why}");
+                skipped += 1;
             }
-            None => skipped += 1,
         }
     }
     eprintln!(
-        "{ok} seed(s) written to {}, {skipped} file(s) skipped (unparsable or not encodable)",
+        "{ok} seed(s) written to {}, {skipped} file(s) skipped",
         out.display()
     );
     ExitCode::SUCCESS
@@ -225,14 +302,25 @@ pub struct HuntArgs {
     pub engine: String,
     pub seconds: u64,
     pub seed: u64,
-    /// Where the zoo file goes (`corpus/zoo/ID.ops`); `None`: not written.
-    pub zoo: Option<PathBuf>,
+    /// The zoo file is written to `out/zoo/ID.ops`.
+    pub out: PathBuf,
+    /// Also write `corpus/zoo/ID.ops` (relative to the current folder,
+    /// which must be the repository's root).
+    pub update_zoo: bool,
 }
 
 /// `rmaplab hunt`: fuzz one re-injected bug until the oracle fails, report
 /// time and execs to the first failure, shrink, and write a zoo file that
 /// must fail under the bug and pass on every canonical design.
 pub fn hunt(a: &HuntArgs) -> ExitCode {
+    let zoo_dir = Path::new("corpus/zoo");
+    if a.update_zoo && !zoo_dir.is_dir() {
+        return usage_error(&format!(
+            "--update-zoo writes {}/{}.ops: run it from the repository's root",
+            zoo_dir.display(),
+            a.bug
+        ));
+    }
     let specs = match select(&[], None, std::slice::from_ref(&a.bug)) {
         Ok(s) => s,
         Err(e) => return usage_error(&e),
@@ -267,15 +355,27 @@ pub fn hunt(a: &HuntArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_FAIL);
     }
-    if let Some(path) = &a.zoo {
-        let text = zoo::zoo_file(&a.bug, &specs[0], &found, &hunt, &a.engine, a.seed);
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        if let Err(e) = std::fs::write(path, text) {
+    let text = zoo::zoo_file(&a.bug, &specs[0], &found, &hunt, &a.engine, a.seed);
+    let mut paths = vec![a.out.join("zoo").join(format!("{}.ops", a.bug))];
+    if a.update_zoo {
+        paths.push(zoo_dir.join(format!("{}.ops", a.bug)));
+    }
+    for path in &paths {
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(path, &text));
+        if let Err(e) = written {
             return usage_error(&format!("{}: cannot write: {e}", path.display()));
         }
         println!("wrote {}", path.display());
+    }
+    if !a.update_zoo {
+        println!(
+            "(`--update-zoo` writes it to {}/{}.ops, the regression file `cargo test` replays)",
+            zoo_dir.display(),
+            a.bug
+        );
     }
     ExitCode::SUCCESS
 }

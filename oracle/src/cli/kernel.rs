@@ -14,7 +14,7 @@ use rmaplab_impls::designs::registry::{Design, DesignSpec, select};
 use rmaplab_ops::WINDOW_PAGES;
 use rmaplab_ops::decode::DecodeConfig;
 
-use super::{EXIT_FAIL, load, usage_error, write_or_print};
+use super::{EXIT_FAIL, fresh_seed, load, usage_error, write_or_print};
 
 /// Exit status of `rmaplab kernel` when the host cannot run streams on its
 /// kernel (not Linux/x86_64, not root, PFNs hidden, no puppet binary).
@@ -76,7 +76,8 @@ pub fn kernel(path: &Path, specs: &[DesignSpec]) -> ExitCode {
 #[derive(Clone, Debug)]
 pub struct KernelFuzzArgs {
     pub seconds: u64,
-    pub seed: u64,
+    /// `None`: a fresh seed, printed first.
+    pub seed: Option<u64>,
     pub out: PathBuf,
     pub specs: Vec<DesignSpec>,
     /// Worker threads, each with its own backend on its own CPU.
@@ -100,9 +101,11 @@ pub fn kernel_fuzz(a: &KernelFuzzArgs) -> ExitCode {
     if a.window == 0 || a.window > WINDOW_PAGES {
         return usage_error("--window must be 1..=256 pages");
     }
+    let seed = a.seed.unwrap_or_else(fresh_seed);
+    eprintln!("seed {seed} (repeat this run with --seed {seed})");
     let cfg = KernelFuzzConfig {
         seconds: a.seconds,
-        seed: a.seed,
+        seed,
         out: a.out.clone(),
         specs: a.specs.clone(),
         jobs: a.jobs.max(1),
@@ -122,7 +125,7 @@ pub fn kernel_fuzz(a: &KernelFuzzArgs) -> ExitCode {
         host_kernel_name(),
         labels.join(", "),
         a.seconds,
-        a.seed,
+        seed,
         a.max_ops,
         a.window,
         cfg.decode.max_len,

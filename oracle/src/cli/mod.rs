@@ -26,9 +26,9 @@ pub fn usage_error(msg: &str) -> ExitCode {
 /// Reads and parses a `.ops` file; the error is ready to print
 /// (`FILE:LINE:COL: ...`).
 pub fn load(path: &Path) -> Result<Stream, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    parse(&text).map_err(|e| {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let text = utf8(&bytes).map_err(|e| format!("{}:{e}", path.display()))?;
+    parse(text).map_err(|e| {
         format!(
             "{}:{}:{}: expected {}, found {}",
             path.display(),
@@ -38,6 +38,31 @@ pub fn load(path: &Path) -> Result<Stream, String> {
             e.found
         )
     })
+}
+
+/// `bytes` as text, or where the first byte that is not UTF-8 is:
+/// `LINE:COL: not UTF-8: byte 0xff at offset N` (line and column 1-based,
+/// the column in chars as the parser counts them).
+pub fn utf8(bytes: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        // The prefix up to `at` is valid UTF-8.
+        let before = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        format!(
+            "{}:{}: not UTF-8: byte 0x{:02x} at offset {at} (a binary file? `rmaplab import` \
+             turns fuzzer inputs into .ops text)",
+            before.matches('\n').count() + 1,
+            before[line_start..].chars().count() + 1,
+            bytes[at]
+        )
+    })
+}
+
+/// A seed from OS entropy, for runs given no `--seed` (printed so that
+/// the run can be repeated).
+pub fn fresh_seed() -> u64 {
+    u64::from(rand::random::<u32>())
 }
 
 /// Writes `text` to `out`, or prints it.

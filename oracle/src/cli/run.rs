@@ -85,26 +85,56 @@ pub fn fmt(path: &Path) -> ExitCode {
     }
 }
 
-/// `rmaplab bugs`.
+/// `rmaplab bugs`: one row per bug, columns as wide as their longest
+/// entry; the commit and the reason a bug cannot be injected go under the
+/// title.
 pub fn bugs() -> ExitCode {
-    println!(
-        "{:<5} {:<17} {:<6} {:<12} {:<12} title / commit / injectable",
-        "id", "design", "era", "years", "invariant"
-    );
-    for (design, b) in catalogue() {
-        println!(
-            "{:<5} {:<17} {:<6} {:<12} {:<12} {}",
-            b.id,
-            design.name(),
-            b.era.unwrap_or("-"),
-            b.years,
-            b.invariant,
-            b.title
-        );
-        println!("{:<56} commit {}", "", b.commit);
-        if let Some(why) = b.why_not() {
-            println!("{:<56} not injectable: {why}", "");
+    print!("{}", bugs_table());
+    ExitCode::SUCCESS
+}
+
+fn bugs_table() -> String {
+    let catalogue = catalogue();
+    let rows: Vec<_> = catalogue
+        .iter()
+        .map(|(design, b)| {
+            (
+                [
+                    b.id.to_string(),
+                    design.name().to_string(),
+                    b.era.unwrap_or("-").to_string(),
+                    b.years.to_string(),
+                    b.invariant.to_string(),
+                ],
+                b,
+            )
+        })
+        .collect();
+    let head = ["id", "design", "era", "years", "invariant"];
+    let mut widths = head.map(|h| h.chars().count());
+    for (cols, _) in &rows {
+        for (w, c) in widths.iter_mut().zip(cols) {
+            *w = (*w).max(c.chars().count());
         }
     }
-    ExitCode::SUCCESS
+    let line = |cols: &[&str], last: &str| {
+        let mut l = String::new();
+        for (c, w) in cols.iter().zip(widths) {
+            l.push_str(&format!("{c:<w$}  "));
+        }
+        l.push_str(last);
+        l.push('\n');
+        l
+    };
+    let blank = [""; 5];
+    let mut out = line(&head, "title / commit / injectable");
+    for (cols, b) in &rows {
+        let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
+        out.push_str(&line(&cols, b.title));
+        out.push_str(&line(&blank, &format!("commit {}", b.commit)));
+        if let Some(why) = b.why_not() {
+            out.push_str(&line(&blank, &format!("not injectable: {why}")));
+        }
+    }
+    out
 }

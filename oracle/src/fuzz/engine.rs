@@ -3,7 +3,8 @@
 //! libFuzzer and AFL targets in `fuzz/` are thin wrappers over it
 //! ([`fuzz_one`], [`libfuzzer_mutate`]); the built-in engine
 //! of `rmaplab fuzz` ([`run_engine`]) is here too: random and mutated
-//! inputs, a pool of inputs that reached new op pairs or fork depths, every
+//! inputs, a pool of inputs that brought a new op kind, op-kind pair or
+//! fork depth (not code coverage: the engine is not instrumented), every
 //! new failure shrunk and written as an `.ops` file.
 //!
 //! Whatever the engine, a failure ends up as a corpus file: the stream
@@ -15,8 +16,8 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
@@ -322,10 +323,14 @@ pub fn add_stats(a: &mut MmuStats, b: &MmuStats) {
 /// Settings of the built-in engine.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
+    /// Time budget (`u64::MAX`: none).
     pub seconds: u64,
-    /// Stop after this many executions (all jobs together), if set.
+    /// Stop after this many executions (all jobs together), if set. The
+    /// budget is split between the jobs up front, so the same seed, jobs
+    /// and budget give the same executions.
     pub max_execs: Option<u64>,
     pub jobs: usize,
+    /// Job `j` draws from `seed + j * 0x9e3779b9`.
     pub seed: u64,
     pub decode: DecodeConfig,
     pub specs: Vec<DesignSpec>,
@@ -335,8 +340,38 @@ pub struct EngineConfig {
     pub seeds: Vec<Vec<u8>>,
     /// Stop at the first failure.
     pub stop_on_failure: bool,
-    /// Print a progress line every second.
+    /// Report progress: [`run_engine`] prints a line to standard error
+    /// every 10 s, [`run_engine_with`] calls its observer about 5 times a
+    /// second.
     pub progress: bool,
+}
+
+/// A snapshot of a running engine, for progress displays.
+#[derive(Clone, Debug, Default)]
+pub struct Progress {
+    pub elapsed: Duration,
+    pub execs: u64,
+    pub ops: u64,
+    /// Op kinds executed at least once (of 14).
+    pub op_kinds: usize,
+    /// Distinct pairs of consecutive op kinds executed (of 14 × 14).
+    pub op_pairs: usize,
+    pub max_fork_depth: usize,
+    /// Inputs the jobs added to their mutation pools (seeds not counted).
+    pub kept_inputs: usize,
+    /// Distinct failures (invariant and design) found so far.
+    pub findings: usize,
+}
+
+impl Progress {
+    /// `op kinds 14/14, op pairs 171/196, fork depth 9, kept inputs 93`:
+    /// what the figures count, said in their names.
+    pub fn reach(&self) -> String {
+        format!(
+            "op kinds {}/14, op pairs {}/196, fork depth {}, kept inputs {}",
+            self.op_kinds, self.op_pairs, self.max_fork_depth, self.kept_inputs
+        )
+    }
 }
 
 /// What a run of the built-in engine did.
@@ -350,8 +385,12 @@ pub struct EngineStats {
     /// Deepest fork chain seen (p0 = depth 0).
     pub max_fork_depth: usize,
     pub findings: Vec<(Finding, Option<PathBuf>)>,
-    /// Inputs kept in the pool because they reached something new.
-    pub pool: usize,
+    /// Distinct pairs of consecutive op kinds executed (of 14 × 14).
+    pub op_pairs: usize,
+    /// Inputs the jobs added to their mutation pools because they brought
+    /// a new op kind, op-kind pair or fork depth (seeds not counted; each
+    /// job's pool holds at most 4096).
+    pub kept_inputs: usize,
     /// What the MMUs did, summed over every execution and design.
     pub mmu: MmuStats,
     /// Executions until the first failure, if any.
@@ -359,7 +398,9 @@ pub struct EngineStats {
     pub time_to_first_failure: Option<Duration>,
 }
 
-/// Features of one execution that make an input worth keeping.
+/// Features of one execution that make an input worth keeping: each pair
+/// of consecutive op kinds (`< 256`) and the depth of each fork
+/// (`1000 + depth`).
 fn features(stream: &Stream) -> Vec<u64> {
     let mut f = Vec::new();
     let mut depth = vec![0usize];
@@ -448,70 +489,114 @@ fn mutate(rng: &mut SmallRng, input: &[u8]) -> Vec<u8> {
 }
 
 /// The built-in engine: random and mutated byte strings through the one
-/// decoder, `jobs` threads, shrinking and writing every new failure.
+/// decoder, `jobs` threads, shrinking and writing every new failure. With
+/// `cfg.progress`, prints a line to standard error every 10 s.
 pub fn run_engine(cfg: &EngineConfig) -> EngineStats {
-    let stop = Arc::new(AtomicBool::new(false));
-    let execs = Arc::new(AtomicU64::new(0));
-    let ops = Arc::new(AtomicU64::new(0));
-    let shared = Arc::new(Mutex::new(EngineStats::default()));
-    let start = Instant::now();
-    let deadline = start + Duration::from_secs(cfg.seconds);
-    let jobs = cfg.jobs.max(1);
-    std::thread::scope(|scope| {
-        for job in 0..jobs {
-            let stop = stop.clone();
-            let execs = execs.clone();
-            let ops = ops.clone();
-            let shared = shared.clone();
-            scope.spawn(move || worker(cfg, job, start, deadline, &stop, &execs, &ops, &shared));
+    // Lines at 10 s, 20 s, … (not drifting with the observer's ticks).
+    let mut next = 10;
+    run_engine_with(cfg, |p| {
+        if p.elapsed.as_secs() >= next {
+            next = p.elapsed.as_secs() / 10 * 10 + 10;
+            eprintln!("{}", progress_line(p));
         }
-        if cfg.progress {
-            let mut last = (Instant::now(), 0u64);
-            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(200));
-                if last.0.elapsed() >= Duration::from_secs(1) {
-                    let e = execs.load(Ordering::Relaxed);
-                    let st = shared.lock().expect("stats lock");
-                    eprintln!(
-                        "[{:>4}s] execs {:>9} ({:>7.0}/s)  ops {:>10}  op kinds {}/14  fork depth \
-                         {}  pool {}  failures {}",
-                        start.elapsed().as_secs(),
-                        e,
-                        (e - last.1) as f64 / last.0.elapsed().as_secs_f64(),
-                        ops.load(Ordering::Relaxed),
-                        st.op_kinds.len(),
-                        st.max_fork_depth,
-                        st.pool,
-                        st.findings.len()
-                    );
-                    last = (Instant::now(), e);
-                }
-                if cfg
+    })
+}
+
+/// `[  20s] execs 1234 (617/s), 45678 ops, failures 0; op kinds …`.
+pub fn progress_line(p: &Progress) -> String {
+    let secs = p.elapsed.as_secs_f64().max(1e-9);
+    format!(
+        "[{:>5}s] execs {} ({:.0}/s), {} ops, failures {}; {}",
+        p.elapsed.as_secs(),
+        p.execs,
+        p.execs as f64 / secs,
+        p.ops,
+        p.findings,
+        p.reach()
+    )
+}
+
+/// Shared between the jobs and the progress observer.
+struct Shared {
+    stop: AtomicBool,
+    execs: AtomicU64,
+    ops: AtomicU64,
+    kept: AtomicUsize,
+    /// Bit `a * 16 + b`: op kind `b` ran right after op kind `a`.
+    pairs: [AtomicU64; 4],
+    stats: Mutex<EngineStats>,
+}
+
+impl Shared {
+    fn op_pairs(&self) -> usize {
+        self.pairs
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed).count_ones() as usize)
+            .sum()
+    }
+}
+
+/// [`run_engine`], calling `observe` with a [`Progress`] snapshot about 5
+/// times a second while it runs (when `cfg.progress` is set).
+pub fn run_engine_with(cfg: &EngineConfig, mut observe: impl FnMut(&Progress)) -> EngineStats {
+    let shared = Shared {
+        stop: AtomicBool::new(false),
+        execs: AtomicU64::new(0),
+        ops: AtomicU64::new(0),
+        kept: AtomicUsize::new(0),
+        pairs: Default::default(),
+        stats: Mutex::new(EngineStats::default()),
+    };
+    let start = Instant::now();
+    let deadline = start.checked_add(Duration::from_secs(cfg.seconds));
+    let jobs = cfg.jobs.max(1);
+    let snapshot = |shared: &Shared| {
+        let st = shared.stats.lock().expect("stats lock");
+        Progress {
+            elapsed: start.elapsed(),
+            execs: shared.execs.load(Ordering::Relaxed),
+            ops: shared.ops.load(Ordering::Relaxed),
+            op_kinds: st.op_kinds.len(),
+            op_pairs: shared.op_pairs(),
+            max_fork_depth: st.max_fork_depth,
+            kept_inputs: shared.kept.load(Ordering::Relaxed),
+            findings: st.findings.len(),
+        }
+    };
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs)
+            .map(|job| {
+                let budget = cfg
                     .max_execs
-                    .is_some_and(|m| execs.load(Ordering::Relaxed) >= m)
-                {
-                    break;
-                }
+                    .map(|m| m / jobs as u64 + u64::from((job as u64) < m % jobs as u64));
+                let shared = &shared;
+                scope.spawn(move || worker(cfg, job, budget, start, deadline, shared))
+            })
+            .collect();
+        if cfg.progress {
+            while !workers.iter().all(|w| w.is_finished()) {
+                std::thread::sleep(Duration::from_millis(200));
+                observe(&snapshot(&shared));
             }
         }
     });
-    let mut st = std::mem::take(&mut *shared.lock().expect("stats lock"));
-    st.execs = execs.load(Ordering::Relaxed);
-    st.ops = ops.load(Ordering::Relaxed);
+    let mut st = std::mem::take(&mut *shared.stats.lock().expect("stats lock"));
+    st.execs = shared.execs.load(Ordering::Relaxed);
+    st.ops = shared.ops.load(Ordering::Relaxed);
+    st.op_pairs = shared.op_pairs();
+    st.kept_inputs = shared.kept.load(Ordering::Relaxed);
     st.elapsed = start.elapsed();
     st
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One job: `budget` executions at most (its share of `max_execs`).
 fn worker(
     cfg: &EngineConfig,
     job: usize,
+    budget: Option<u64>,
     start: Instant,
-    deadline: Instant,
-    stop: &AtomicBool,
-    execs: &AtomicU64,
-    ops_done: &AtomicU64,
-    shared: &Mutex<EngineStats>,
+    deadline: Option<Instant>,
+    shared: &Shared,
 ) {
     let mut rng = SmallRng::seed_from_u64(cfg.seed.wrapping_add(job as u64 * 0x9e37_79b9));
     let mut pool: Vec<Vec<u8>> = cfg.seeds.clone();
@@ -520,14 +605,13 @@ fn worker(
     let mut max_depth = 0usize;
     let mut seen_sigs: Vec<Signature> = Vec::new();
     let mut local_execs = 0u64;
+    let mut pairs = [0u64; 4];
     let mut mmu = MmuStats::default();
-    while !stop.load(Ordering::Relaxed) {
-        if local_execs.is_multiple_of(64) && Instant::now() >= deadline {
+    while !shared.stop.load(Ordering::Relaxed) {
+        if local_execs.is_multiple_of(64) && deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        if let Some(m) = cfg.max_execs
-            && execs.load(Ordering::Relaxed) >= m
-        {
+        if budget.is_some_and(|b| local_execs >= b) {
             break;
         }
         let input = if !pool.is_empty() && rng.random_bool(0.5) {
@@ -538,19 +622,21 @@ fn worker(
             (0..len).map(|_| rng.random()).collect()
         };
         local_execs += 1;
-        let n = execs.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = shared.execs.fetch_add(1, Ordering::Relaxed) + 1;
         let stream = match catch(|| decode(&input, &cfg.decode)) {
             Ok(s) => s,
             Err(p) => {
                 let f = decoder_panic(&input, &p);
                 if !seen_sigs.contains(&f.signature) {
                     seen_sigs.push(f.signature.clone());
-                    record_finding(cfg, shared, stop, f, n, start.elapsed());
+                    record_finding(cfg, shared, f, n, start.elapsed());
                 }
                 continue;
             }
         };
-        ops_done.fetch_add(stream.ops.len() as u64, Ordering::Relaxed);
+        shared
+            .ops
+            .fetch_add(stream.ops.len() as u64, Ordering::Relaxed);
         let mut new = false;
         for op in &stream.ops {
             new |= kinds.insert(op.keyword());
@@ -561,10 +647,16 @@ fn worker(
             new = true;
         }
         for f in features(&stream) {
-            new |= seen.insert(f);
+            if seen.insert(f) {
+                new = true;
+                if f < 256 {
+                    pairs[f as usize / 64] |= 1 << (f % 64);
+                }
+            }
         }
         if new && pool.len() < 4096 {
             pool.push(input.clone());
+            shared.kept.fetch_add(1, Ordering::Relaxed);
         }
         if let Err(f) = check_stream_stats(&stream, &cfg.specs, &mut mmu) {
             if seen_sigs.contains(&f.signature) {
@@ -584,28 +676,31 @@ fn worker(
                 signature: f.signature.clone(),
                 report,
             };
-            record_finding(cfg, shared, stop, finding, n, found_at);
+            record_finding(cfg, shared, finding, n, found_at);
         }
         if local_execs.is_multiple_of(256) {
-            let mut st = shared.lock().expect("stats lock");
-            st.op_kinds.extend(kinds.iter().copied());
-            st.max_fork_depth = st.max_fork_depth.max(max_depth);
-            st.pool = st.pool.max(pool.len());
+            publish(shared, &kinds, max_depth, &pairs);
         }
     }
-    let mut st = shared.lock().expect("stats lock");
+    publish(shared, &kinds, max_depth, &pairs);
+    add_stats(&mut shared.stats.lock().expect("stats lock").mmu, &mmu);
+}
+
+/// Adds one job's reach to the shared figures.
+fn publish(shared: &Shared, kinds: &BTreeSet<&'static str>, max_depth: usize, pairs: &[u64; 4]) {
+    for (w, &p) in shared.pairs.iter().zip(pairs) {
+        w.fetch_or(p, Ordering::Relaxed);
+    }
+    let mut st = shared.stats.lock().expect("stats lock");
     st.op_kinds.extend(kinds.iter().copied());
     st.max_fork_depth = st.max_fork_depth.max(max_depth);
-    st.pool = st.pool.max(pool.len());
-    add_stats(&mut st.mmu, &mmu);
 }
 
 /// Writes a new finding (when the engine has an output folder) and adds it
 /// to the shared stats.
 fn record_finding(
     cfg: &EngineConfig,
-    shared: &Mutex<EngineStats>,
-    stop: &AtomicBool,
+    shared: &Shared,
     finding: Finding,
     n: u64,
     found_at: Duration,
@@ -614,7 +709,7 @@ fn record_finding(
         .out_dir
         .as_ref()
         .and_then(|dir| write_finding(dir, &finding, &cfg.specs).ok());
-    let mut st = shared.lock().expect("stats lock");
+    let mut st = shared.stats.lock().expect("stats lock");
     if st.execs_to_first_failure.is_none() {
         st.execs_to_first_failure = Some(n);
         st.time_to_first_failure = Some(found_at);
@@ -627,7 +722,7 @@ fn record_finding(
         st.findings.push((finding, path));
     }
     if cfg.stop_on_failure {
-        stop.store(true, Ordering::Relaxed);
+        shared.stop.store(true, Ordering::Relaxed);
     }
 }
 

@@ -21,14 +21,13 @@ pub fn figures(out: &mut impl Write, host: &str, n: usize) -> Result<(), String>
     let n = n.max(1);
     writeln!(out, "{host}, one CPU, {n} streams each:").map_err(|e| e.to_string())?;
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-    if let Ok(p) = super::puppet_path() {
-        match super::elf_is_static(&p) {
-            Some(true) => writeln!(out, "  puppet: {} (statically linked)", p.display()),
+    if let Ok(p) = super::puppet_command() {
+        match super::elf_is_static(&p.program) {
+            Some(true) => writeln!(out, "  puppet: {p} (statically linked)"),
             _ => writeln!(
                 out,
-                "  puppet: {} (dynamically linked; `cargo rustc --release -p rmaplab --bin rmaplab-puppet \
-                 -- -C target-feature=+crt-static` builds a faster static one)",
-                p.display()
+                "  puppet: {p} (dynamically linked; `cargo rustc --release -p rmaplab --bin \
+                 rmaplab-puppet -- -C target-feature=+crt-static` builds a faster static one)"
             ),
         }
         .map_err(|e| e.to_string())?;

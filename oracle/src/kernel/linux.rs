@@ -77,34 +77,84 @@ pub fn host_can_serve() -> Result<(), String> {
     File::open("/proc/kpageflags")
         .and_then(|f| read_u64(&f, pfn * 8))
         .map_err(|e| format!("/proc/kpageflags is not readable: {e}"))?;
-    puppet_path()?;
+    puppet_command()?;
     Ok(())
 }
 
-/// Where the `rmaplab-puppet` binary is: `$RMAPLAB_PUPPET`, else next to the
-/// running executable or one directory up.
-pub fn puppet_path() -> Result<PathBuf, String> {
+/// How the backend starts a puppet: `program`, then `args`, then the CPU.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PuppetCommand {
+    pub program: PathBuf,
+    /// `[]` for a `rmaplab-puppet` binary, `["__puppet"]` for `rmaplab`.
+    pub args: Vec<&'static str>,
+}
+
+impl PuppetCommand {
+    fn binary(program: PathBuf) -> PuppetCommand {
+        PuppetCommand {
+            program,
+            args: Vec::new(),
+        }
+    }
+
+    fn rmaplab(program: PathBuf) -> PuppetCommand {
+        PuppetCommand {
+            program,
+            args: vec![super::puppet::SUBCOMMAND],
+        }
+    }
+}
+
+impl std::fmt::Display for PuppetCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.program.display())?;
+        for a in &self.args {
+            write!(f, " {a}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The puppet to start: `$RMAPLAB_PUPPET` if set; else a `rmaplab-puppet`
+/// binary next to the running executable (the optional, possibly static
+/// build); else the running executable itself when it serves as a puppet
+/// (the `rmaplab` binary, see [`super::running_exe_serves_as_puppet`]);
+/// else `rmaplab-puppet` or `rmaplab` one directory up (integration tests
+/// run from `target/*/deps/`).
+pub fn puppet_command() -> Result<PuppetCommand, String> {
     if let Some(p) = std::env::var_os("RMAPLAB_PUPPET") {
         let p = PathBuf::from(p);
         return if p.is_file() {
-            Ok(p)
+            Ok(PuppetCommand::binary(p))
         } else {
             Err(format!("RMAPLAB_PUPPET={} is not a file", p.display()))
         };
     }
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let mut dir = exe.parent();
-    for _ in 0..2 {
-        let Some(d) = dir else { break };
+    let here = exe.parent();
+    if let Some(d) = here {
         let candidate = d.join("rmaplab-puppet");
         if candidate.is_file() {
-            return Ok(candidate);
+            return Ok(PuppetCommand::binary(candidate));
         }
-        dir = d.parent();
+    }
+    if super::SELF_SERVES.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(PuppetCommand::rmaplab(exe));
+    }
+    if let Some(d) = here.and_then(|d| d.parent()) {
+        let candidate = d.join("rmaplab-puppet");
+        if candidate.is_file() {
+            return Ok(PuppetCommand::binary(candidate));
+        }
+        let candidate = d.join("rmaplab");
+        if candidate.is_file() {
+            return Ok(PuppetCommand::rmaplab(candidate));
+        }
     }
     Err(format!(
-        "no rmaplab-puppet binary next to {} (build it with `cargo build --bin rmaplab-puppet` \
-         or set RMAPLAB_PUPPET)",
+        "no puppet for {}: neither rmaplab-puppet next to it nor rmaplab or rmaplab-puppet one \
+         directory up (`cargo build -p rmaplab` builds both into target/debug), and \
+         RMAPLAB_PUPPET is not set",
         exe.display()
     ))
 }
@@ -471,7 +521,7 @@ impl Drop for Zygote {
 /// zygote (a stream's puppets never outlive [`Kernel::run`]).
 pub struct Kernel {
     cpu: usize,
-    puppet: PathBuf,
+    puppet: PuppetCommand,
     /// memfds `rmaplab-f0..3`, created here so that every puppet maps the
     /// same `struct file` (as one process tree would) and so that the
     /// controller can restore their contents between streams.
@@ -498,7 +548,7 @@ impl Kernel {
         if cpu >= libc::CPU_SETSIZE as usize {
             return Err(format!("CPU {cpu} out of range"));
         }
-        let puppet = puppet_path()?;
+        let puppet = puppet_command()?;
         let open = |path: &str| File::open(path).map_err(|e| format!("{path}: {e}"));
         let kpagecount = open("/proc/kpagecount")?;
         let kpageflags = open("/proc/kpageflags")?;
@@ -560,8 +610,9 @@ impl Kernel {
         for (i, f) in self.files.iter().enumerate() {
             srcs[1 + i] = f.as_raw_fd();
         }
-        let mut cmd = Command::new(&self.puppet);
-        cmd.arg(self.cpu.to_string())
+        let mut cmd = Command::new(&self.puppet.program);
+        cmd.args(&self.puppet.args)
+            .arg(self.cpu.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         // SAFETY: the closure runs in the forked child before exec and only
@@ -589,7 +640,7 @@ impl Kernel {
         };
         let child = cmd
             .spawn()
-            .map_err(|e| format!("starting {}: {e}", self.puppet.display()))?;
+            .map_err(|e| format!("starting {}: {e}", self.puppet))?;
         drop(theirs);
         let zygote = Zygote { child, sock: ours };
         set_reply_timeout(&zygote.sock)?;
@@ -599,7 +650,7 @@ impl Kernel {
                 (REPLY_OK, None) => Ok(()),
                 _ => Err(format!("bad ping reply {reply:?}")),
             })
-            .map_err(|e| format!("zygote {}: {e}", self.puppet.display()))?;
+            .map_err(|e| format!("zygote {}: {e}", self.puppet))?;
         Ok(zygote)
     }
 

@@ -9,8 +9,9 @@
 //! and reports the same observables as the emulator (design and pitfalls in
 //! `docs/linux-6.18.md` §12).
 //!
-//! Every process of the stream is a `rmaplab-puppet` (this crate's second
-//! binary) that does its own syscalls and memory accesses on command over a
+//! Every process of the stream is a puppet ([`puppet`]: the `rmaplab`
+//! binary started as `rmaplab __puppet CPU`, or the optional
+//! `rmaplab-puppet` binary) that does its own syscalls and memory accesses on command over a
 //! `SOCK_SEQPACKET` socket. A *zygote* puppet is started once per [`Kernel`]
 //! (fork + exec, re-exec with ASLR off) and every stream's `p0` is forked
 //! from it; `fork` ops are real `fork()`s in the puppet named by the op, so
@@ -36,9 +37,8 @@
 //!
 //! Needs Linux on x86_64, root (PFNs in pagemap need `CAP_SYS_ADMIN`) and
 //! readable `/proc/kpagecount` and `/proc/kpageflags`; [`host_can_serve`]
-//! says which is missing. The puppet binary is looked up in
-//! `$RMAPLAB_PUPPET`, next to the running executable, then one directory up
-//! (integration tests run from `target/*/deps/`).
+//! says which is missing. [`puppet_command`] says which executable serves
+//! as the puppet.
 
 use rmaplab_impls::state::State;
 use rmaplab_ops::Op;
@@ -50,10 +50,21 @@ pub mod fuzz;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod linux;
 mod proto;
+pub mod puppet;
 pub mod report;
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-pub use linux::{Kernel, puppet_path};
+pub use linux::{Kernel, PuppetCommand, puppet_command};
+
+/// Set by [`running_exe_serves_as_puppet`].
+static SELF_SERVES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Declares that the running executable serves as a puppet when started
+/// as `EXE __puppet CPU` (the `rmaplab` binary's `main` does, so that
+/// `rmaplab kernel` needs no second binary).
+pub fn running_exe_serves_as_puppet() {
+    SELF_SERVES.store(true, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// Whether the ELF file at `path` is statically linked (no `PT_INTERP`
 /// program header); `None` when it cannot be read as 64-bit ELF.
@@ -98,7 +109,7 @@ pub struct KernelRun {
 /// `Ok` when this host can run streams on its kernel; otherwise which
 /// requirement is missing (not Linux/x86_64, not root, PFNs hidden in
 /// `/proc/PID/pagemap`, `/proc/kpagecount` or `/proc/kpageflags`
-/// unreadable, or no `rmaplab-puppet` binary).
+/// unreadable, or no puppet executable).
 pub fn host_can_serve() -> Result<(), String> {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     {
