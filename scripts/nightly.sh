@@ -52,6 +52,27 @@ fi
     > out/nightly/builtin.log 2>&1 || true
 say "builtin: $(grep '^done' out/nightly/builtin.log | tail -1)"
 
+# 4b. The live kernel, when this host can serve it (root, readable PFNs):
+# a quarter of the per-target time of random streams on the kernel and the
+# designs. Each disagreement is written shrunk, with the kernel's dumps as
+# its expected layout, so it fails `cargo test` until the emulator agrees.
+kernel_secs=$((secs / 4 > 30 ? secs / 4 : 30))
+krmaplab=("$rmaplab")
+if [ "$(id -u)" != 0 ] && sudo -n true 2>/dev/null; then
+  krmaplab=(sudo -n "$rmaplab")   # a CI runner: root through passwordless sudo
+fi
+set +e
+"${krmaplab[@]}" kernel corpus/live-kernel/e3-cow-reuse.ops > out/nightly/kernel-probe.log 2>&1
+probe=$?
+set -e
+if [ "$probe" -eq 3 ]; then
+  say "kernel: not run: this host cannot serve the live-kernel backend ($(grep -m1 -i 'cannot\|needs\|not' out/nightly/kernel-probe.log || echo 'exit 3'))"
+else
+  "${krmaplab[@]}" kernel --fuzz --seconds "$kernel_secs" --jobs "$cores" --out out/nightly/kernel \
+      > out/nightly/kernel.log 2>&1 || true
+  say "kernel: $(grep -E '^done|streams' out/nightly/kernel.log | tail -1)"
+fi
+
 # 5. Minimise and import every crash. `cargo fuzz tmin` writes
 # minimized-from-<sha1 of the crash>; only that file belongs to this crash
 # (an older minimized-from-* belongs to another one). When tmin fails, the
@@ -83,6 +104,10 @@ for crash in fuzz/artifacts/parse/crash-*; do
   [ -f "$crash" ] || continue
   cp "$(minimized parse "$crash")" "corpus/parse-crashes/$(basename "$crash")"
   new=$((new + 1))
+done
+for f in out/nightly/kernel/*.ops; do
+  [ -f "$f" ] || continue
+  cp "$f" "corpus/found/kernel-$(basename "$f")" && new=$((new + 1))
 done
 for f in out/nightly/builtin/*.ops; do
   [ -f "$f" ] || continue

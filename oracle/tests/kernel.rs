@@ -712,3 +712,50 @@ fn elf_is_static_reads_pt_interp() {
     assert_eq!(elf_is_static(&bare), None);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A kernel run written as corpus-header lines (what `kernel --fuzz` adds
+/// to a mismatch file) is accepted by the corpus checker when the emulator
+/// agrees, and fails it when one measured line differs.
+#[test]
+fn measured_header_lines_make_a_corpus_file() {
+    let text = "mmap p0 0 8 rw anon\nwrite p0 0 1\nfork p0\nwrite p1 0 2\ndump\nmunmap p0 2 2\n";
+    let Some(k) = run(text) else { return };
+    let stream = rmaplab_ops::parse::parse(text).unwrap();
+    let header = k.header_lines(&stream);
+    assert!(
+        header.iter().any(|l| l.starts_with("dump 1: p1 vmas ")),
+        "{header:?}"
+    );
+    assert!(
+        header.iter().any(|l| l.starts_with("final: p0 vmas ")),
+        "{header:?}"
+    );
+    let dir = std::env::temp_dir().join(format!("rmaplab-measured-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.ops");
+    std::fs::write(
+        &good,
+        rmaplab_ops::print::print_with_header(&stream, &header),
+    )
+    .unwrap();
+    rmaplab::run::corpus::check_corpus(&good).expect("the emulator agrees with the kernel here");
+    let wrong: Vec<String> = header
+        .iter()
+        .map(|l| {
+            if l.starts_with("final: p0 vmas ") {
+                "final: p0 vmas 0-1".to_string()
+            } else {
+                l.clone()
+            }
+        })
+        .collect();
+    let bad = dir.join("bad.ops");
+    std::fs::write(&bad, rmaplab_ops::print::print_with_header(&stream, &wrong)).unwrap();
+    let err = check_corpus_err(&bad);
+    assert!(err.contains("p0 vmas"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn check_corpus_err(path: &std::path::Path) -> String {
+    rmaplab::run::corpus::check_corpus(path).expect_err("a measured line differs")
+}

@@ -181,9 +181,17 @@ fn check_one(
     } else {
         expect_lines(&small, &panicked)
     };
+    // What the kernel showed, as dump expectations: the file fails in
+    // `cargo test` until the emulator agrees (a panic file expects the
+    // panic instead).
+    let measured = if panicked.is_empty() {
+        small_kd.kernel.header_lines(&small)
+    } else {
+        Vec::new()
+    };
     // Line numbers as in the file written: after the header.
     let n = small_kd.mismatches().len();
-    let header_lines = 1 + n.min(10) + usize::from(n > 10) + expects.len();
+    let header_lines = 1 + n.min(10) + usize::from(n > 10) + expects.len() + measured.len();
     for l in &mut small.lines {
         *l += header_lines;
     }
@@ -205,6 +213,7 @@ fn check_one(
         header.push(format!("mismatch: ... {} more", ms.len() - 10));
     }
     header.extend(expects);
+    header.extend(measured);
     let first = ms
         .first()
         .map(|(who, m)| format!("{who}: {m}"))

@@ -106,6 +106,47 @@ pub struct KernelRun {
     pub dumps: Vec<State>,
 }
 
+impl KernelRun {
+    /// The run as corpus-header lines: `measured (Linux RELEASE)` and, per
+    /// recorded state, `dump N: pX vmas ...` and `dump N: pX pages ...` (or
+    /// `final:` for the state after the last op), so a stream the emulator
+    /// disagrees on becomes a corpus file that fails until the emulator
+    /// shows what the kernel showed.
+    pub fn header_lines(&self, stream: &rmaplab_ops::Stream) -> Vec<String> {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "unknown".into());
+        let mut out = vec![format!("measured (Linux {release}): the dump lines below")];
+        let dump_ops = stream.ops.iter().filter(|o| matches!(o, Op::Dump)).count();
+        for (i, state) in self.dumps.iter().enumerate() {
+            let at = if i < dump_ops {
+                format!("dump {}", i + 1)
+            } else {
+                "final".to_string()
+            };
+            for p in crate::run::report::canonicalize(state) {
+                let vmas: Vec<String> = p
+                    .vmas
+                    .iter()
+                    .map(|(s, e, perms, kind, off)| {
+                        rmaplab_ops::corpus::vma_text(*s, *e, perms, kind, *off)
+                    })
+                    .collect();
+                out.push(format!("{at}: {} vmas {}", p.pid, vmas.join(" ")));
+                if !p.pages.is_empty() {
+                    let pages: Vec<String> = p
+                        .pages
+                        .iter()
+                        .map(|(pg, c, n)| rmaplab_ops::corpus::page_text(*pg, c, *n))
+                        .collect();
+                    out.push(format!("{at}: {} pages {}", p.pid, pages.join(" ")));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// `Ok` when this host can run streams on its kernel; otherwise which
 /// requirement is missing (not Linux/x86_64, not root, PFNs hidden in
 /// `/proc/PID/pagemap`, `/proc/kpagecount` or `/proc/kpageflags`
