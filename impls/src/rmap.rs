@@ -354,6 +354,19 @@ pub trait Rmap {
     /// The allocation failure schedule (`fail-alloc N`).
     fn alloc_schedule(&mut self) -> &mut AllocSchedule;
 
+    /// The locking rules of the design's era, for concurrent blocks. The
+    /// default is Linux 6.18's.
+    fn lock_model(&self) -> crate::sched::LockModel {
+        crate::sched::LockModel::LINUX_6_18
+    }
+
+    /// `vma->anon_vma`, for the lock model (which anon_vma lock an op on
+    /// `vma` takes). The default says none, so no anon_vma lock is modelled
+    /// for the VMA's ops.
+    fn vma_anon_vma(&self, _vma: VmaId) -> Option<Handle> {
+        None
+    }
+
     /// A readable account of the design's objects around `mapping` and the
     /// given VMAs, for failure reports.
     fn describe(&self, view: &dyn VmaView, mapping: Option<AnonMapping>, vmas: &[VmaId]) -> String;

@@ -557,6 +557,12 @@ impl<R: Rmap + ?Sized> Rmap for Box<R> {
     fn fork_trees(&self) -> Vec<TreeCounters> {
         (**self).fork_trees()
     }
+    fn lock_model(&self) -> crate::sched::LockModel {
+        (**self).lock_model()
+    }
+    fn vma_anon_vma(&self, vma: VmaId) -> Option<Handle> {
+        (**self).vma_anon_vma(vma)
+    }
     fn tree_of(&self, mapping: AnonMapping) -> Option<Handle> {
         (**self).tree_of(mapping)
     }

@@ -25,6 +25,7 @@ use std::fmt;
 
 mod bytes;
 mod explore;
+mod model;
 mod pct;
 mod random;
 mod replay;
@@ -34,6 +35,7 @@ mod tests;
 
 pub use bytes::Bytes;
 pub use explore::Explore;
+pub use model::{FaultLock, Granularity, Insert, LockModel, LockObj};
 pub use pct::Pct;
 pub use random::RandomWalk;
 pub use replay::Replay;

@@ -453,3 +453,33 @@ fn shared_locks_do_not_block_each_other() {
     let n = all(&toy, &mut Explore::new(4)).len();
     assert_eq!(n, 6, "two readers interleave freely");
 }
+
+#[test]
+fn lock_models_per_design_and_era() {
+    use crate::designs::chain_2010::Era;
+    use crate::designs::registry::{Design, DesignSpec};
+    use crate::rmap::Rmap;
+    let model = |d: Design, era: Option<&str>| {
+        let mut spec = DesignSpec::new(d);
+        spec.era = era.map(|e| Era::from_name(e).expect("era"));
+        spec.build().expect("design").lock_model()
+    };
+    let e2010 = model(Design::Chain2010, Some("2010"));
+    assert_eq!(e2010, LockModel::LIST_ERA_2010);
+    assert!(e2010.moveto_tail && !e2010.need_rmap_locks && !e2010.shared_readers);
+    assert_eq!(e2010.walk_lock, LockObj::Root);
+    for era in ["2015", "2022"] {
+        let m = model(Design::Chain2010, Some(era));
+        assert!(
+            m.need_rmap_locks && !m.moveto_tail && m.shared_readers,
+            "{era}"
+        );
+        assert_eq!(m.move_granularity, Granularity::Pmd);
+    }
+    assert_eq!(model(Design::Prealloc2026, None), LockModel::LINUX_6_18);
+    let d1 = model(Design::SingleList2004, None);
+    assert_eq!(
+        (d1.walk_lock, d1.prepare_insert),
+        (LockObj::Own, Insert::Head)
+    );
+}
