@@ -373,6 +373,10 @@ impl Execution {
     pub fn preemptions(&self) -> u32 {
         self.preemptions
     }
+    /// The actor whose step is running (picked, not yet finished).
+    pub fn running(&self) -> Option<usize> {
+        self.running
+    }
     pub fn finished(&self, a: usize) -> bool {
         self.finished[a]
     }
