@@ -191,9 +191,10 @@ impl AllocSchedule {
 
 /// One anonymous reverse-map design.
 ///
-/// Locking is not modelled: every hook runs as if under `mmap_lock` held for
-/// write and the anon_vma root lock, which is how Linux serialises the
-/// sequences the op language can express.
+/// Every hook runs as if under `mmap_lock` held for write and the anon_vma
+/// root lock, which is how Linux serialises the sequences the op language
+/// can express. Inside a concurrent block the MMU takes the locks of the
+/// design's [`Rmap::lock_model`] around the hooks; a hook never yields.
 pub trait Rmap {
     /// Design name as the CLI spells it (`single-list-2004`, ...).
     fn name(&self) -> &'static str;

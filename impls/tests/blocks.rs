@@ -3,6 +3,7 @@
 //! preemption bound, failing schedules replayed from their rendering.
 
 use rmaplab_impls::designs::chain_2010::{Chain2010, Era};
+use rmaplab_impls::designs::prealloc_2026::Prealloc2026;
 use rmaplab_impls::designs::single_list_2004::SingleList2004;
 use rmaplab_impls::mmu::{ActorOutcome, BlockOutcome, Mmu, step_names};
 use rmaplab_impls::rmap::Rmap;
@@ -314,4 +315,83 @@ fn step_names_are_listed_per_op() {
             "w2.unlock"
         ]
     );
+}
+
+#[test]
+fn fork_in_the_migration_gap_copies_read_only_entries() {
+    let mut m = machine(Chain2010::new(Era::E2022), FORK_SETUP);
+    let block = ops("fork p0\nmigrate p0 1\n");
+    let items = vec![
+        Item {
+            actor: 1,
+            run: RunLen::Until("copy".into()),
+        },
+        Item {
+            actor: 0,
+            run: RunLen::Finish,
+        },
+    ];
+    let o = m
+        .run_block(
+            &block,
+            &Schedule::Replay {
+                items,
+                strict: true,
+            },
+            1,
+        )
+        .unwrap();
+    assert!(o.failure.is_none(), "{:?}", o.failure);
+    assert_eq!(o.outcomes[1], Some(ActorOutcome::Op(Outcome::Ok)));
+    // Both processes map the new page read-only (COW), once each.
+    let (p0, p1) = (m.pte(Pid(0), 1), m.pte(Pid(1), 1));
+    assert_eq!(p0, p1);
+    let rmaplab_impls::mmu::Pte::Present { writable, .. } = p0 else {
+        panic!("{p0:?}")
+    };
+    assert!(!writable);
+    assert_eq!(m.anon_pte_at(Pid(0), 1).unwrap().mapcount, 2);
+}
+
+#[test]
+fn unmapping_in_the_migration_gap_leaks_nothing() {
+    gap_cases(|| Chain2010::new(Era::E2022));
+    gap_cases(|| Chain2010::new(Era::E2010));
+    gap_cases(Prealloc2026::default);
+    gap_cases(SingleList2004::default);
+}
+
+/// Every schedule (up to 3 preemptions) of an unmapping op racing a walk
+/// passes and leaves nothing behind once the process exits.
+fn gap_cases<R: Rmap + Clone>(design: impl Fn() -> R) {
+    for block in [
+        "munmap p0 0 4\nmigrate p0 1\n",
+        "exit p0\nmigrate p0 1\n",
+        "mprotect p0 0 4 r\nmigrate p0 1\n",
+        "munmap p0 0 4\nswapout p0 1\n",
+    ] {
+        let m = machine(design(), FORK_SETUP);
+        let block = ops(block);
+        let mut e = Schedule::Explore { bound: 3 }.strategy(0);
+        let mut n = 0;
+        loop {
+            let mut c = m.clone();
+            let (run, s) = c.run_schedule(&block, e);
+            e = s;
+            let Some(run) = run else { break };
+            n += 1;
+            let name = c.rmap().name();
+            assert!(run.failure.is_none(), "{name} {block:?}: {:?}", run.failure);
+            for op in ops("reclaim\nexit p0\n") {
+                let _ = c.apply(&op);
+            }
+            assert_eq!(
+                c.anon_frames_live(),
+                0,
+                "{name} {block:?}: {}",
+                run.trace.labelled()
+            );
+        }
+        assert!(n > 1, "{block:?}");
+    }
 }

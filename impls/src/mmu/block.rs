@@ -191,6 +191,8 @@ pub(crate) struct Block {
     epoch_guard: Option<Option<u64>>,
     /// The actor whose step failed.
     failed: Option<usize>,
+    /// Every anon_vma lock the split mutator's steps have taken.
+    rmap_locks: Vec<LockId>,
 }
 
 /// The MMU's scheduler slot: a clone of a machine never carries the
@@ -260,6 +262,15 @@ impl<R: Rmap> Mmu<R> {
             unreachable!("the split actor")
         };
         b.split_next = self.split_needs(pid, next, false);
+        if next == Next::Rmap {
+            // VMAs the op detached are no longer in the mm, but their
+            // unlink still takes their anon_vma locks.
+            for &l in &b.rmap_locks {
+                if !b.split_next.needs.contains(&(l, Mode::Exclusive)) {
+                    b.split_next.needs.push((l, Mode::Exclusive));
+                }
+            }
+        }
         let picked = self.run_until_split(b)?;
         debug_assert!(picked, "the split mutator is unfinished");
         Ok(())
@@ -298,6 +309,11 @@ impl<R: Rmap> Mmu<R> {
             _ => std::mem::take(&mut b.split_next.needs),
         };
         let mut anon = false;
+        for &(l, _) in &needs {
+            if matches!(l, LockId::Anon(_)) && !b.rmap_locks.contains(&l) {
+                b.rmap_locks.push(l);
+            }
+        }
         for &(l, mode) in &needs {
             b.ex.acquire(m, l, mode).map_err(|e| lock_discipline(e.0))?;
             match l {
@@ -502,6 +518,7 @@ impl<R: Rmap> Mmu<R> {
             step_locks: Vec::new(),
             epoch_guard: None,
             failed: None,
+            rmap_locks: Vec::new(),
         });
         if !b.strategy.begin() {
             return (None, b.strategy);

@@ -147,7 +147,8 @@ pub enum Pte {
     },
     /// A swap entry (`swp_entry_t`); the slot counts its entries.
     Swap(SwapId),
-    /// A migration entry; exists only inside a `migrate` op.
+    /// A migration entry; exists only while a `migrate` runs (inside a
+    /// concurrent block, other actors may meet it).
     Migration {
         frame: FrameId,
         writable: bool,

@@ -240,7 +240,12 @@ impl<R: Rmap> Mmu<R> {
                 let l = self.walk_lock_of(mapping);
                 lock(&mut ex, l, self.locks.walk_mode(), true)?;
                 w.cands.clear();
-                self.rmap.rmap_walk(&self.m, mapping, index, &mut w.cands)?;
+                // A migration pins the anon_vma (folio_get_anon_vma); if
+                // every VMA went away in the gap, the design freed it and
+                // the second walk has nothing to visit.
+                if phase != 2 || self.rmap.mapping_alive(mapping) {
+                    self.rmap.rmap_walk(&self.m, mapping, index, &mut w.cands)?;
+                }
                 if let Some(&c) = w.cands.iter().find(|&&c| self.m.vmas.get(c).is_none()) {
                     return Err(dangling_candidate(mapping, index, c));
                 }
@@ -340,6 +345,14 @@ impl<R: Rmap> Mmu<R> {
                         } else {
                             self.check_unmapped(frame, "migrate")?;
                             self.m.free_frame(frame);
+                            // The destination's last reference goes with
+                            // the migration's if nothing mapped it (the
+                            // process unmapped everything in the gap).
+                            let new = w.new.expect("destination page");
+                            let f = self.m.frame(new);
+                            if f.mapcount == 0 && f.swap.is_none() {
+                                self.m.free_frame(new);
+                            }
                             self.bump(|s| s.migrations += 1);
                             w.outcome = Some(Outcome::Ok);
                         }
