@@ -372,3 +372,22 @@ pub trait Rmap {
     /// given VMAs, for failure reports.
     fn describe(&self, view: &dyn VmaView, mapping: Option<AnonMapping>, vmas: &[VmaId]) -> String;
 }
+
+/// A design that can be copied behind a box, as `explore` needs: each
+/// schedule of a concurrent block runs on a clone of the pre-block machine
+/// (`Mmu<Box<dyn CloneRmap>>` is `Clone`). Every `Clone` design is one.
+pub trait CloneRmap: Rmap {
+    fn clone_box(&self) -> Box<dyn CloneRmap>;
+}
+
+impl<T: Rmap + Clone + 'static> CloneRmap for T {
+    fn clone_box(&self) -> Box<dyn CloneRmap> {
+        Box::new(self.clone())
+    }
+}
+
+impl Clone for Box<dyn CloneRmap> {
+    fn clone(&self) -> Self {
+        (**self).clone_box()
+    }
+}

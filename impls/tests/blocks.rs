@@ -411,3 +411,13 @@ fn merge_back_passes_in_the_other_eras() {
     let o = explore(&mut m, &mremap_back_and_migrate(), 3);
     assert!(o.failure.is_none(), "{:?}", o.failure);
 }
+
+#[test]
+fn blocks_run_on_a_design_built_by_name() {
+    use rmaplab_impls::designs::registry::{Design, DesignSpec};
+    let spec = DesignSpec::new(Design::Chain2010);
+    let mut m = machine(spec.build_cloneable().expect("a design"), MERGE_BACK);
+    let o = explore(&mut m, &mremap_back_and_migrate(), 2);
+    assert!(o.failure.is_none(), "{:?}", o.failure);
+    assert_eq!(o.schedules, 28);
+}

@@ -29,8 +29,8 @@ use super::prealloc_2026::{self, Prealloc2026};
 use super::single_list_2004::{self, SingleList2004};
 use crate::arena::Handle;
 use crate::rmap::{
-    AllocSchedule, AnonMapping, CloneOp, Counters, MergeSrc, Rmap, RmapError, TreeCounters, VmaId,
-    VmaView,
+    AllocSchedule, AnonMapping, CloneOp, CloneRmap, Counters, MergeSrc, Rmap, RmapError,
+    TreeCounters, VmaId, VmaView,
 };
 
 /// A design as the CLI names it (`--design NAME`, the first word of a
@@ -298,6 +298,12 @@ impl DesignSpec {
     /// The design, configured; `None` for the reference model. Panics on a
     /// spec [`DesignSpec::validate`] rejects.
     pub fn build(&self) -> Option<Box<dyn Rmap>> {
+        self.build_cloneable().map(|d| d as Box<dyn Rmap>)
+    }
+
+    /// [`DesignSpec::build`], as a design an `Mmu` can be cloned with (to
+    /// explore the schedules of a concurrent block).
+    pub fn build_cloneable(&self) -> Option<Box<dyn CloneRmap>> {
         let bugs: Vec<&str> = self.bugs.iter().map(String::as_str).collect();
         Some(match self.design {
             Design::Reference => return None,
