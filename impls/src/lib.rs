@@ -6,4 +6,5 @@ pub mod arena;
 pub mod designs;
 pub mod mmu;
 pub mod rmap;
+pub mod sched;
 pub mod state;

@@ -191,9 +191,10 @@ impl AllocSchedule {
 
 /// One anonymous reverse-map design.
 ///
-/// Locking is not modelled: every hook runs as if under `mmap_lock` held for
-/// write and the anon_vma root lock, which is how Linux serialises the
-/// sequences the op language can express.
+/// Every hook runs as if under `mmap_lock` held for write and the anon_vma
+/// root lock, which is how Linux serialises the sequences the op language
+/// can express. Inside a concurrent block the MMU takes the locks of the
+/// design's [`Rmap::lock_model`] around the hooks; a hook never yields.
 pub trait Rmap {
     /// Design name as the CLI spells it (`single-list-2004`, ...).
     fn name(&self) -> &'static str;
@@ -354,7 +355,39 @@ pub trait Rmap {
     /// The allocation failure schedule (`fail-alloc N`).
     fn alloc_schedule(&mut self) -> &mut AllocSchedule;
 
+    /// The locking rules of the design's era, for concurrent blocks. The
+    /// default is Linux 6.18's.
+    fn lock_model(&self) -> crate::sched::LockModel {
+        crate::sched::LockModel::LINUX_6_18
+    }
+
+    /// `vma->anon_vma`, for the lock model (which anon_vma lock an op on
+    /// `vma` takes). The default says none, so no anon_vma lock is modelled
+    /// for the VMA's ops.
+    fn vma_anon_vma(&self, _vma: VmaId) -> Option<Handle> {
+        None
+    }
+
     /// A readable account of the design's objects around `mapping` and the
     /// given VMAs, for failure reports.
     fn describe(&self, view: &dyn VmaView, mapping: Option<AnonMapping>, vmas: &[VmaId]) -> String;
+}
+
+/// A design that can be copied behind a box, as `explore` needs: each
+/// schedule of a concurrent block runs on a clone of the pre-block machine
+/// (`Mmu<Box<dyn CloneRmap>>` is `Clone`). Every `Clone` design is one.
+pub trait CloneRmap: Rmap {
+    fn clone_box(&self) -> Box<dyn CloneRmap>;
+}
+
+impl<T: Rmap + Clone + 'static> CloneRmap for T {
+    fn clone_box(&self) -> Box<dyn CloneRmap> {
+        Box::new(self.clone())
+    }
+}
+
+impl Clone for Box<dyn CloneRmap> {
+    fn clone(&self) -> Self {
+        (**self).clone_box()
+    }
 }

@@ -835,6 +835,18 @@ impl Variant for Era {
         format!("chain-2010 era {self} (reuse {:?})", core.model.reuse)
     }
 
+    /// 2010: the final list era (2.6.36 root lock, 3.1, 3.3
+    /// `anon_vma_moveto_tail`); 2015 and 2022: interval tree and
+    /// `need_rmap_locks`.
+    fn lock_model(&self) -> crate::sched::LockModel {
+        use crate::sched::LockModel;
+        match self {
+            Era::E2010 => LockModel::LIST_ERA_2010,
+            Era::E2015 => LockModel::ERA_2015,
+            Era::E2022 => LockModel::LINUX_6_18,
+        }
+    }
+
     /// The module's `anon_vma_prepare` (prealloc-2026 calls it too).
     fn anon_vma_prepare(
         &self,

@@ -29,8 +29,8 @@ use super::prealloc_2026::{self, Prealloc2026};
 use super::single_list_2004::{self, SingleList2004};
 use crate::arena::Handle;
 use crate::rmap::{
-    AllocSchedule, AnonMapping, CloneOp, Counters, MergeSrc, Rmap, RmapError, TreeCounters, VmaId,
-    VmaView,
+    AllocSchedule, AnonMapping, CloneOp, CloneRmap, Counters, MergeSrc, Rmap, RmapError,
+    TreeCounters, VmaId, VmaView,
 };
 
 /// A design as the CLI names it (`--design NAME`, the first word of a
@@ -298,6 +298,12 @@ impl DesignSpec {
     /// The design, configured; `None` for the reference model. Panics on a
     /// spec [`DesignSpec::validate`] rejects.
     pub fn build(&self) -> Option<Box<dyn Rmap>> {
+        self.build_cloneable().map(|d| d as Box<dyn Rmap>)
+    }
+
+    /// [`DesignSpec::build`], as a design an `Mmu` can be cloned with (to
+    /// explore the schedules of a concurrent block).
+    pub fn build_cloneable(&self) -> Option<Box<dyn CloneRmap>> {
         let bugs: Vec<&str> = self.bugs.iter().map(String::as_str).collect();
         Some(match self.design {
             Design::Reference => return None,
@@ -556,6 +562,12 @@ impl<R: Rmap + ?Sized> Rmap for Box<R> {
     }
     fn fork_trees(&self) -> Vec<TreeCounters> {
         (**self).fork_trees()
+    }
+    fn lock_model(&self) -> crate::sched::LockModel {
+        (**self).lock_model()
+    }
+    fn vma_anon_vma(&self, vma: VmaId) -> Option<Handle> {
+        (**self).vma_anon_vma(vma)
     }
     fn tree_of(&self, mapping: AnonMapping) -> Option<Handle> {
         (**self).tree_of(mapping)

@@ -536,6 +536,14 @@ impl Rmap for SingleList2004 {
         self.anon_vmas.contains(mapping).then_some(mapping)
     }
 
+    fn lock_model(&self) -> crate::sched::LockModel {
+        crate::sched::LockModel::SINGLE_LIST_2004
+    }
+
+    fn vma_anon_vma(&self, vma: VmaId) -> Option<Handle> {
+        self.anon_vma_of(vma)
+    }
+
     /// An anon_vma lives only while its list is non-empty and a VMA is on
     /// one list, so anon_vmas ≤ VMAs.
     fn claimed_bound(&self) -> Option<u64> {

@@ -30,7 +30,7 @@ impl<R: Rmap> Mmu<R> {
                 let frame = self.do_swap_page(pid, addr, vid, slot, false)?;
                 Ok(Outcome::Value(self.m.frame_value(frame)))
             }
-            Pte::Migration { .. } => Err(stray_migration_entry(pid, addr)),
+            Pte::Migration { .. } => Err(self.stray_migration_entry(pid, addr)),
             Pte::None => {
                 self.bump(|s| s.faults += 1);
                 match self.m.vma(vid).file {
@@ -82,7 +82,7 @@ impl<R: Rmap> Mmu<R> {
                     _ => self.do_wp_page(pid, addr, vid, frame, value),
                 }
             }
-            Pte::Migration { .. } => Err(stray_migration_entry(pid, addr)),
+            Pte::Migration { .. } => Err(self.stray_migration_entry(pid, addr)),
             Pte::None => {
                 self.bump(|s| s.faults += 1);
                 let v = self.m.vma(vid);
@@ -305,10 +305,23 @@ impl<R: Rmap> Mmu<R> {
     }
 }
 
-fn stray_migration_entry(pid: Pid, addr: u64) -> Fail {
-    Fail::Violation(Violation::Findability {
-        pid,
-        page: addr,
-        detail: format!("{pid}:{addr} still holds a migration entry outside a migration"),
-    })
+impl<R: Rmap> Mmu<R> {
+    /// A fault met a migration entry. Inside a block the fault waited for
+    /// the page lock (`migration_entry_wait`), so the migration is over:
+    /// Linux's BUG in `pfn_swap_entry_folio` (`stale-migration-entry`).
+    fn stray_migration_entry(&self, pid: Pid, addr: u64) -> Fail {
+        if self.in_block {
+            return Fail::Block {
+                invariant: "stale-migration-entry",
+                detail: format!(
+                    "a fault at {pid}:{addr} met a migration entry whose migration is over"
+                ),
+            };
+        }
+        Fail::Violation(Violation::Findability {
+            pid,
+            page: addr,
+            detail: format!("{pid}:{addr} still holds a migration entry outside a migration"),
+        })
+    }
 }

@@ -5,7 +5,7 @@ use crate::rmap::{Rmap, VmaId};
 use rmaplab_ops::{Outcome, Pid};
 
 use super::vm_flags::*;
-use super::{Fail, FrameKind, KResult, Mm, Mmu, Pte};
+use super::{Fail, FrameKind, KResult, Mm, Mmu, Next, Pte, StepName};
 
 impl<R: Rmap> Mmu<R> {
     /// `dup_mmap`: the child gets a copy of every VMA not `VM_DONTCOPY`, in
@@ -47,8 +47,13 @@ impl<R: Rmap> Mmu<R> {
             }
             self.m.link(cid);
             linked.push(cid);
+            let i = linked.len() as u32 - 1;
             if !wipe && self.rmap.has_anon_vma(pv) {
+                self.yield_point(StepName::indexed("fork.anon_vma", i), Next::NoRmap)?;
                 self.copy_page_range(child, cid, parent, pv);
+                self.yield_point(StepName::indexed("fork.copy", i), Next::Rmap)?;
+            } else {
+                self.yield_point(StepName::indexed("fork.anon_vma", i), Next::Rmap)?;
             }
         }
         self.m.next_pid += 1;
@@ -111,8 +116,18 @@ impl<R: Rmap> Mmu<R> {
                     slot.exclusive = false;
                     self.m.set_pte(child, a, Pte::Swap(s));
                 }
-                Pte::Migration { .. } => {
-                    debug_assert!(false, "migration entry outside a migration");
+                Pte::Migration { frame, writable } => {
+                    // copy_nonpresent_pte: a writable entry becomes a
+                    // readable one in both processes for COW; the page's
+                    // mapcount is not touched (remove_migration_pte adds
+                    // each restored mapping).
+                    let w = writable && !cow;
+                    if w != writable {
+                        self.m
+                            .set_pte(parent, a, Pte::Migration { frame, writable: w });
+                    }
+                    self.m
+                        .set_pte(child, a, Pte::Migration { frame, writable: w });
                 }
             }
         }

@@ -33,6 +33,7 @@ use crate::rmap::{AnonMapping, Rmap, RmapError, VmaId, VmaInfo, VmaView};
 use crate::state::{FrameRef, MapKind, ProcState, State, VmaLine};
 use rmaplab_ops::{Errno, FILE_PAGES, Kind, NR_FILES, Op, Outcome, Pid, Prot, WINDOW_PAGES};
 
+mod block;
 mod fault;
 mod fork;
 mod madvise;
@@ -43,6 +44,9 @@ mod vma;
 
 #[cfg(test)]
 mod tests;
+
+pub use block::{ActorOutcome, BlockFailure, BlockOutcome, ScheduleRun, StepName, step_names};
+use block::{Next, SchedSlot};
 
 /// A frame: a generational handle into the MMU's frame arena.
 pub type FrameId = Handle;
@@ -143,7 +147,8 @@ pub enum Pte {
     },
     /// A swap entry (`swp_entry_t`); the slot counts its entries.
     Swap(SwapId),
-    /// A migration entry; exists only inside a `migrate` op.
+    /// A migration entry; exists only while a `migrate` runs (inside a
+    /// concurrent block, other actors may meet it).
     Migration {
         frame: FrameId,
         writable: bool,
@@ -292,6 +297,12 @@ pub struct AnonPte {
 pub(crate) enum Fail {
     NoMem,
     Violation(Violation),
+    /// An invariant of concurrent blocks (`stale-migration-entry`,
+    /// `deadlock`, `lock-discipline`, ...); only inside a block.
+    Block {
+        invariant: &'static str,
+        detail: String,
+    },
 }
 
 impl From<RmapError> for Fail {
@@ -655,9 +666,10 @@ impl Machine {
             let pte = std::mem::take(&mut self.mm_mut(pid).pt[a as usize]);
             match pte {
                 Pte::None => {}
-                Pte::Present { frame, .. } | Pte::Migration { frame, .. } => {
-                    self.remove_rmap(frame)
-                }
+                Pte::Present { frame, .. } => self.remove_rmap(frame),
+                // The migration took the mapping's count when it installed
+                // the entry (try_to_migrate_one); zapping it drops nothing.
+                Pte::Migration { .. } => {}
                 Pte::Swap(s) => self.swap_entry_free(s),
             }
         }
@@ -699,6 +711,13 @@ pub struct Mmu<R: Rmap> {
     /// `index`, the design's objects)? Set only on those paths; any other
     /// path, including every fault, leaves it `false`.
     last_op_pure: bool,
+    /// The era's locking rules (the design's, unless a test replaced them).
+    locks: crate::sched::LockModel,
+    /// The scheduler of the concurrent block running, if any (none in
+    /// sequential runs: every yield point is then one branch).
+    sched: SchedSlot,
+    /// A block is running (also while its scheduler is out of `sched`).
+    in_block: bool,
 }
 
 impl<R: Rmap> VmaView for Mmu<R> {
@@ -735,12 +754,26 @@ impl<R: Rmap> Mmu<R> {
     /// A machine with `p0` alive and empty.
     pub fn new(rmap: R) -> Self {
         Mmu {
+            locks: rmap.lock_model(),
             rmap,
             m: Machine::new(),
             stats: Cell::new(MmuStats::default()),
             walk_scratch: RefCell::new(Vec::new()),
             last_op_pure: false,
+            sched: SchedSlot::default(),
+            in_block: false,
         }
+    }
+
+    /// The lock model concurrent blocks follow.
+    pub fn lock_model(&self) -> crate::sched::LockModel {
+        self.locks
+    }
+
+    /// Replaces the design's lock model (to show what a locking rule
+    /// prevents, by running without it).
+    pub fn set_lock_model(&mut self, locks: crate::sched::LockModel) {
+        self.locks = locks;
     }
 
     /// Whether the last op took a path that changed no VMA, PTE, frame
@@ -1031,7 +1064,22 @@ impl<R: Rmap> Mmu<R> {
         self.last_op_pure = false;
         self.m.dirty_vmas.clear();
         self.m.dirty_ptes.clear();
-        let r = match *op {
+        match self.dispatch(op) {
+            Ok(o) => Ok(o),
+            Err(Fail::NoMem) => Ok(Outcome::Err(Errno::ENOMEM)),
+            Err(Fail::Violation(v)) => Err(v),
+            // Block invariants fail only inside blocks, which do not come
+            // through here; named like a design check should one escape.
+            Err(Fail::Block { invariant, detail }) => Err(Violation::Rmap(RmapError::Check {
+                name: invariant,
+                detail,
+            })),
+        }
+    }
+
+    /// The op's code (sequential, or the split mutator of a block).
+    fn dispatch(&mut self, op: &Op) -> KResult<Outcome> {
+        match *op {
             Op::Mmap {
                 pid,
                 addr,
@@ -1074,11 +1122,24 @@ impl<R: Rmap> Mmu<R> {
                 self.pure(Outcome::Ok)
             }
             Op::Dump => self.pure(Outcome::Ok),
-        };
-        match r {
+        }
+    }
+
+    /// `referenced P ADDR` (op language v2): `folio_referenced` of the
+    /// anonymous page at `pid:addr`; `ok N` (as `Outcome::Value(N)`) with N
+    /// the mappings the walk found.
+    pub fn referenced(&mut self, pid: Pid, addr: u64) -> Result<Outcome, Violation> {
+        self.last_op_pure = false;
+        self.m.dirty_vmas.clear();
+        self.m.dirty_ptes.clear();
+        match self.op_referenced(pid, addr) {
             Ok(o) => Ok(o),
-            Err(Fail::NoMem) => Ok(Outcome::Err(Errno::ENOMEM)),
             Err(Fail::Violation(v)) => Err(v),
+            Err(Fail::NoMem) => Ok(Outcome::Err(Errno::ENOMEM)),
+            Err(Fail::Block { invariant, detail }) => Err(Violation::Rmap(RmapError::Check {
+                name: invariant,
+                detail,
+            })),
         }
     }
 

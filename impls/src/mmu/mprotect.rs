@@ -116,6 +116,22 @@ impl<R: Rmap> Mmu<R> {
                             && f.exclusive)
                 };
                 self.m.set_pte(pid, a, Pte::Present { frame, writable: w });
+            } else if let Pte::Migration {
+                frame,
+                writable: true,
+            } = self.m.pte(pid, a)
+                && flags & VM_WRITE == 0
+            {
+                // change_pte_range: a writable migration entry becomes a
+                // readable one when the VMA loses VM_WRITE.
+                self.m.set_pte(
+                    pid,
+                    a,
+                    Pte::Migration {
+                        frame,
+                        writable: false,
+                    },
+                );
             }
         }
     }

@@ -6,7 +6,7 @@ use rmaplab_ops::{Errno, MremapTo, Outcome, Pid};
 
 use super::vm_flags::*;
 use super::vma::{Src, Vmg};
-use super::{Fail, KResult, Mmu, Pte};
+use super::{Fail, KResult, Mmu, Next, Pte, StepName};
 
 /// `enum mremap_type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -281,23 +281,59 @@ impl<R: Rmap> Mmu<R> {
         let vid = vrm.vma.expect("source VMA");
         let v = self.m.vma(vid);
         let new_pgoff = v.pgoff + (vrm.addr - v.start);
-        let (new_vma, vma) = self.copy_vma(vid, vrm.new_addr, vrm.new_len, new_pgoff)?;
+        let (new_vma, vma, merged) = self.copy_vma(vid, vrm.new_addr, vrm.new_len, new_pgoff)?;
         vrm.vma = Some(vma);
-        self.move_page_tables(vrm.pid, vrm.addr, vrm.new_addr, vrm.old_len);
+        // copy_vma's need_rmap_locks (3.7+, 38a76013ad80): the destination
+        // merged into a VMA that the walk may visit before the source.
+        let need_rmap_locks = self.locks.need_rmap_locks
+            && merged
+            && self.m.vma(new_vma).pgoff <= self.m.vma(vma).pgoff;
+        let next = if need_rmap_locks {
+            Next::Rmap
+        } else {
+            Next::NoRmap
+        };
+        self.yield_point(StepName::new("copy_vma"), next)?;
+        self.move_page_tables(vrm.pid, vrm.addr, vrm.new_addr, vrm.old_len, next)?;
         Ok(new_vma)
     }
 
     /// `move_page_tables`/`move_ptes`: every non-none PTE moves, zero-page,
     /// page cache and swap entries included; frames keep their mapping and
     /// index (the moved VMA kept the pgoff that makes them findable).
-    fn move_page_tables(&mut self, pid: Pid, old: u64, new: u64, len: u64) {
-        for i in 0..len {
-            let pte = std::mem::take(&mut self.m.mm_mut(pid).pt[(old + i) as usize]);
-            if pte != Pte::None {
-                debug_assert_eq!(self.m.pte(pid, new + i), Pte::None);
-                self.m.set_pte(pid, new + i, pte);
+    fn move_page_tables(
+        &mut self,
+        pid: Pid,
+        old: u64,
+        new: u64,
+        len: u64,
+        next: Next,
+    ) -> KResult<()> {
+        // One move_ptes call per extent of the era's granularity; an extent
+        // with nothing to move changes nothing and is no step.
+        let chunk = self.locks.move_granularity.pages();
+        let (mut i, mut extent) = (0, 0);
+        while i < len {
+            let end = len.min(i.saturating_add(chunk));
+            let mut moved = false;
+            for j in i..end {
+                let pte = std::mem::take(&mut self.m.mm_mut(pid).pt[(old + j) as usize]);
+                if pte != Pte::None {
+                    debug_assert_eq!(self.m.pte(pid, new + j), Pte::None);
+                    self.m.set_pte(pid, new + j, pte);
+                    moved = true;
+                }
+            }
+            i = end;
+            if moved {
+                // After the last extent, the source is unmapped (anon_vma
+                // lock for the unlink).
+                let after = if i < len { next } else { Next::Rmap };
+                self.yield_point(StepName::indexed("move_ptes", extent), after)?;
+                extent += 1;
             }
         }
+        Ok(())
     }
 
     /// `dontunmap_complete`: the source VMA stays (empty); if the whole VMA

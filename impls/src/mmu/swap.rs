@@ -2,10 +2,11 @@
 //! `rmap_walk`), reclaim of the swap cache, swap-in (`do_swap_page`) and
 //! migration (`try_to_migrate` + `remove_migration_ptes`).
 
-use crate::rmap::{Rmap, VmaId};
+use crate::rmap::{AnonMapping, Rmap, RmapError, VmaId};
+use crate::sched::{Execution, LockId, LockObj, Mode, Step};
 use rmaplab_ops::{Outcome, Pid};
 
-use super::{Fail, FrameId, KResult, Mmu, Pte, SwapId, SwapSlot, Violation};
+use super::{Fail, FrameId, KResult, Mmu, Pte, StepName, SwapId, SwapSlot, Violation};
 
 impl<R: Rmap> Mmu<R> {
     /// The anonymous (non-zero) frame `pid:addr` maps, if any.
@@ -39,60 +40,12 @@ impl<R: Rmap> Mmu<R> {
     /// the reverse map. Every PTE the walk reaches becomes a swap entry and
     /// the page stays in the swap cache; a PTE the walk did not reach is a
     /// findability violation. Nothing anonymous there: `ok`, no change.
+    /// Runs the walk's step machine to completion.
     pub(super) fn op_swapout(&mut self, pid: Pid, addr: u64) -> KResult<Outcome> {
         if let Some(o) = self.check_range(pid, addr, 1) {
             return self.pure(o);
         }
-        let Some(frame) = self.anon_frame_at(pid, addr) else {
-            return self.pure(Outcome::Ok);
-        };
-        let (mapping, index) = self.m.frame(frame).anon().expect("anonymous frame");
-        let mut hits = Vec::new();
-        self.walk_candidates(mapping, index, |p, a, pte, _| {
-            if matches!(pte, Pte::Present { frame: f, .. } if f == frame) {
-                hits.push((p, a));
-            }
-        })?;
-        // folio_alloc_swap / add_to_swap: the slot and the swap cache.
-        let (value, exclusive) = {
-            let f = self.m.frame(frame);
-            (f.value, f.exclusive)
-        };
-        let slot = match self.m.frame(frame).swap {
-            Some(s) => {
-                let sl = self.m.swap.get_mut(s).expect("live slot");
-                sl.value = value;
-                s
-            }
-            None => {
-                let s = self.m.swap.insert(SwapSlot {
-                    value,
-                    count: 0,
-                    cache: Some(frame),
-                    exclusive: false,
-                });
-                self.m.frame_mut(frame).swap = Some(s);
-                s
-            }
-        };
-        for (p, a) in hits {
-            // try_to_unmap_one: the PTE becomes a swap entry.
-            if !matches!(self.m.pte(p, a), Pte::Present { frame: f, .. } if f == frame) {
-                continue;
-            }
-            self.m.set_pte(p, a, Pte::Swap(slot));
-            let sl = self.m.swap.get_mut(slot).expect("live slot");
-            sl.count += 1;
-            sl.exclusive = exclusive;
-            let f = self.m.frame_mut(frame);
-            f.mapcount -= 1;
-            f.exclusive = false;
-        }
-        if self.m.frame(frame).mapcount > 0 {
-            return Err(self.missed(frame, "swapout"));
-        }
-        self.bump(|s| s.swapouts += 1);
-        Ok(Outcome::Ok)
+        self.walk_sequential(WalkKind::Swapout, pid, addr)
     }
 
     /// `referenced`: `folio_referenced` of the anonymous page at
@@ -224,53 +177,318 @@ impl<R: Rmap> Mmu<R> {
         if let Some(o) = self.check_range(pid, addr, 1) {
             return self.pure(o);
         }
-        let Some(old) = self.anon_frame_at(pid, addr) else {
-            return self.pure(Outcome::Ok);
+        self.walk_sequential(WalkKind::Migrate, pid, addr)
+    }
+
+    /// `referenced`: `folio_referenced` of the anonymous page at `pid:addr`
+    /// (a walk that only reads, and clears accessed bits, which are not
+    /// modelled): `ok N` with N the mappings found (`Outcome::Value`).
+    pub(super) fn op_referenced(&mut self, pid: Pid, addr: u64) -> KResult<Outcome> {
+        if let Some(o) = self.check_range(pid, addr, 1) {
+            return self.pure(o);
+        }
+        self.walk_sequential(WalkKind::Referenced, pid, addr)
+    }
+
+    /// A walk outside a block: its steps back to back, nothing in between.
+    fn walk_sequential(&mut self, kind: WalkKind, pid: Pid, addr: u64) -> KResult<Outcome> {
+        let mut w = WalkSm::new(kind, pid, addr);
+        w.cands = self.walk_scratch.take();
+        let r = loop {
+            match self.walk_step(&mut w, None) {
+                Ok(s) if s.last => break Ok(()),
+                Ok(_) => {}
+                Err(e) => break Err(e),
+            }
         };
-        let (mapping, index) = self.m.frame(old).anon().expect("anonymous frame");
-        let mut hits = Vec::new();
-        self.walk_candidates(mapping, index, |p, a, pte, _| {
-            if matches!(pte, Pte::Present { frame, .. } if frame == old) {
-                hits.push((p, a));
-            }
-        })?;
-        for (p, a) in hits {
-            if let Pte::Present { frame, writable } = self.m.pte(p, a)
-                && frame == old
-            {
-                self.m.set_pte(p, a, Pte::Migration { frame, writable });
-                self.m.frame_mut(old).mapcount -= 1;
-            }
+        let mut cands = std::mem::take(&mut w.cands);
+        cands.clear();
+        self.walk_scratch.replace(cands);
+        r?;
+        let o = w.outcome.expect("a finished walk has an outcome");
+        if w.frame.is_none() {
+            return self.pure(o);
         }
-        if self.m.frame(old).mapcount > 0 {
-            return Err(self.missed(old, "migrate (try_to_migrate)"));
-        }
-        // folio_migrate_mapping + folio_migrate_flags.
-        let (value, exclusive, swap) = {
-            let f = self.m.frame(old);
-            (f.value, f.exclusive, f.swap)
+        Ok(o)
+    }
+
+    /// The anon_vma lock a walk of `mapping` takes (own or root, by era).
+    pub(super) fn walk_lock_of(&self, mapping: AnonMapping) -> LockId {
+        let obj = match self.locks.walk_lock {
+            LockObj::Own => mapping,
+            LockObj::Root => self.rmap.tree_of(mapping).unwrap_or(mapping),
         };
-        let new = self.m.alloc_anon_frame(mapping, index, value);
-        {
-            let f = self.m.frame_mut(new);
-            f.exclusive = exclusive;
-            f.swap = swap;
-        }
-        if let Some(s) = swap {
-            self.m.swap.get_mut(s).expect("live slot").cache = Some(new);
-        }
-        let mut hits = Vec::new();
-        self.walk_candidates(mapping, index, |p, a, pte, _| {
-            if matches!(pte, Pte::Migration { frame, .. } if frame == old) {
-                hits.push((p, a));
+        LockId::Anon(obj.raw())
+    }
+
+    /// The locks `w`'s next step takes (resolving the page on the first).
+    pub(super) fn walk_needs(&self, w: &WalkSm) -> Step {
+        let mode = self.locks.walk_mode();
+        match w.state {
+            WState::Start => match self.anon_frame_at(w.pid, w.addr) {
+                Some(f) if self.check_range(w.pid, w.addr, 1).is_none() => {
+                    let (mapping, _) = self.m.frame(f).anon().expect("anonymous frame");
+                    let mut needs = vec![(self.walk_lock_of(mapping), mode)];
+                    if w.kind == WalkKind::Migrate {
+                        needs.push((LockId::Page(f.raw()), Mode::Exclusive));
+                    }
+                    Step { needs }
+                }
+                _ => Step::free(),
+            },
+            WState::Lock => {
+                let (mapping, _) = w.target.expect("resolved page");
+                Step::needing(&[(self.walk_lock_of(mapping), mode)])
             }
-        })?;
-        for (p, a) in hits {
-            if let Pte::Migration { frame, writable } = self.m.pte(p, a)
-                && frame == old
-            {
+            _ => Step::free(),
+        }
+    }
+
+    /// Runs one step of walk `w`. `ex` is the block's execution and actor
+    /// (`None` outside a block: a missed mapping is then a findability
+    /// violation instead of `busy`).
+    pub(super) fn walk_step(
+        &mut self,
+        w: &mut WalkSm,
+        mut ex: Option<(&mut Execution, usize)>,
+    ) -> KResult<WalkStepped> {
+        let in_block = ex.is_some();
+        let mig = w.kind == WalkKind::Migrate;
+        let phase = if mig { w.phase } else { 0 };
+        match w.state {
+            WState::Start => {
+                // The page: nothing anonymous there ends the op.
+                let frame = match self.check_range(w.pid, w.addr, 1) {
+                    Some(o) => {
+                        w.outcome = Some(o);
+                        None
+                    }
+                    None => self.anon_frame_at(w.pid, w.addr),
+                };
+                let Some(frame) = frame else {
+                    w.outcome.get_or_insert(Outcome::Ok);
+                    w.state = WState::Done;
+                    return Ok(WalkStepped::last(StepName::new(phase_name(phase, "lock"))));
+                };
+                w.frame = Some(frame);
+                w.target = self.m.frame(frame).anon();
+                if mig {
+                    lock(&mut ex, LockId::Page(frame.raw()), Mode::Exclusive, true)?;
+                }
+                w.state = WState::Lock;
+                self.walk_step(w, ex)
+            }
+            WState::Lock => {
+                let (mapping, index) = w.target.expect("resolved page");
+                let l = self.walk_lock_of(mapping);
+                lock(&mut ex, l, self.locks.walk_mode(), true)?;
+                w.cands.clear();
+                // A migration pins the anon_vma (folio_get_anon_vma); if
+                // every VMA went away in the gap, the design freed it and
+                // the second walk has nothing to visit.
+                if phase != 2 || self.rmap.mapping_alive(mapping) {
+                    self.rmap.rmap_walk(&self.m, mapping, index, &mut w.cands)?;
+                }
+                if let Some(&c) = w.cands.iter().find(|&&c| self.m.vmas.get(c).is_none()) {
+                    return Err(dangling_candidate(mapping, index, c));
+                }
+                self.bump(|s| {
+                    s.walks += 1;
+                    s.vmas_visited += w.cands.len() as u64;
+                });
+                if w.kind == WalkKind::Swapout {
+                    self.add_to_swap(w);
+                }
+                w.state = if w.cands.is_empty() {
+                    WState::Unlock
+                } else {
+                    WState::Visit(0)
+                };
+                Ok(WalkStepped::more(StepName::new(phase_name(phase, "lock"))))
+            }
+            WState::Visit(i) => {
+                let (mapping, index) = w.target.expect("resolved page");
+                let c = w.cands[i];
+                let Some(v) = self.m.vmas.get(c) else {
+                    return Err(dangling_candidate(mapping, index, c));
+                };
+                if let Some(a) = v.vma_address(index) {
+                    self.walk_visit(w, v.mm, a);
+                }
+                w.state = if i + 1 < w.cands.len() {
+                    WState::Visit(i + 1)
+                } else {
+                    WState::Unlock
+                };
+                Ok(WalkStepped::more(StepName::indexed(
+                    phase_name(phase, "visit"),
+                    i as u32,
+                )))
+            }
+            WState::Unlock => {
+                let (mapping, _) = w.target.expect("resolved page");
+                let frame = w.frame.expect("resolved page");
+                lock(&mut ex, self.walk_lock_of(mapping), Mode::Shared, false)?;
+                let name = StepName::new(phase_name(phase, "unlock"));
+                match (w.kind, phase) {
+                    (WalkKind::Referenced, _) => {
+                        w.outcome = Some(Outcome::Value(w.found));
+                        w.state = WState::Done;
+                        return Ok(WalkStepped::last(name));
+                    }
+                    (WalkKind::Swapout, _) => {
+                        if self.m.frame(frame).mapcount > 0 {
+                            if !in_block {
+                                return Err(self.missed(frame, "swapout"));
+                            }
+                            w.outcome = Some(Outcome::Ok);
+                            w.busy = true;
+                        } else {
+                            self.check_unmapped(frame, "swapout")?;
+                            self.bump(|s| s.swapouts += 1);
+                            w.outcome = Some(Outcome::Ok);
+                        }
+                        w.state = WState::Done;
+                        return Ok(WalkStepped::last(name));
+                    }
+                    (WalkKind::Migrate, 1) => {
+                        if self.m.frame(frame).mapcount > 0 {
+                            if !in_block {
+                                return Err(self.missed(frame, "migrate (try_to_migrate)"));
+                            }
+                            // migrate_folio_undo_src: remove_migration_ptes(src, src).
+                            w.busy = true;
+                        }
+                        w.state = WState::Copy;
+                    }
+                    (WalkKind::Migrate, _) => {
+                        let left = self.ptes_mapping(frame);
+                        let stale = left.iter().any(|&(p, a)| {
+                            matches!(self.m.pte(p, a), Pte::Migration { frame: f, .. } if f == frame)
+                        });
+                        if !w.busy && !left.is_empty() && !in_block {
+                            return Err(self.missed(frame, "migrate (remove_migration_ptes)"));
+                        }
+                        lock(&mut ex, LockId::Page(frame.raw()), Mode::Exclusive, false)?;
+                        if stale {
+                            let list: Vec<String> =
+                                left.iter().map(|(p, a)| format!("{p}:{a}")).collect();
+                            return Err(Fail::Block {
+                                invariant: "stale-migration-entry",
+                                detail: format!(
+                                    "the migration of {}:{} is over, but a migration entry for                                      its old page is left at [{}]",
+                                    w.pid,
+                                    w.addr,
+                                    list.join(", ")
+                                ),
+                            });
+                        }
+                        if w.busy {
+                            w.outcome = Some(Outcome::Ok);
+                        } else {
+                            self.check_unmapped(frame, "migrate")?;
+                            self.m.free_frame(frame);
+                            // The destination's last reference goes with
+                            // the migration's if nothing mapped it (the
+                            // process unmapped everything in the gap).
+                            let new = w.new.expect("destination page");
+                            let f = self.m.frame(new);
+                            if f.mapcount == 0 && f.swap.is_none() {
+                                self.m.free_frame(new);
+                            }
+                            self.bump(|s| s.migrations += 1);
+                            w.outcome = Some(Outcome::Ok);
+                        }
+                        w.state = WState::Done;
+                        return Ok(WalkStepped::last(name));
+                    }
+                }
+                Ok(WalkStepped::more(name))
+            }
+            WState::Copy => {
+                // folio_migrate_mapping + folio_migrate_flags (not when the
+                // first walk left the page mapped: the entries go back).
+                let frame = w.frame.expect("resolved page");
+                w.new = Some(if w.busy {
+                    frame
+                } else {
+                    let (mapping, index) = w.target.expect("resolved page");
+                    let (value, exclusive, swap) = {
+                        let f = self.m.frame(frame);
+                        (f.value, f.exclusive, f.swap)
+                    };
+                    let new = self.m.alloc_anon_frame(mapping, index, value);
+                    {
+                        let f = self.m.frame_mut(new);
+                        f.exclusive = exclusive;
+                        f.swap = swap;
+                    }
+                    if let Some(s) = swap {
+                        self.m.swap.get_mut(s).expect("live slot").cache = Some(new);
+                    }
+                    new
+                });
+                w.phase = 2;
+                w.state = WState::Lock;
+                Ok(WalkStepped::more(StepName::new("copy")))
+            }
+            WState::Done => unreachable!("a finished walk has no step"),
+        }
+    }
+
+    /// `folio_alloc_swap` / `add_to_swap`: the slot and the swap cache.
+    fn add_to_swap(&mut self, w: &mut WalkSm) {
+        let frame = w.frame.expect("resolved page");
+        let value = self.m.frame(frame).value;
+        let slot = match self.m.frame(frame).swap {
+            Some(s) => {
+                let sl = self.m.swap.get_mut(s).expect("live slot");
+                sl.value = value;
+                s
+            }
+            None => {
+                let s = self.m.swap.insert(SwapSlot {
+                    value,
+                    count: 0,
+                    cache: Some(frame),
+                    exclusive: false,
+                });
+                self.m.frame_mut(frame).swap = Some(s);
+                s
+            }
+        };
+        w.slot = Some(slot);
+    }
+
+    /// One `rmap_one` call: the PTE at `pid:a`, under its PTL.
+    fn walk_visit(&mut self, w: &mut WalkSm, pid: Pid, a: u64) {
+        let frame = w.frame.expect("resolved page");
+        match (w.kind, w.phase, self.m.pte(pid, a)) {
+            (WalkKind::Referenced, _, Pte::Present { frame: f, .. }) if f == frame => {
+                w.found += 1;
+            }
+            (WalkKind::Swapout, _, Pte::Present { frame: f, .. }) if f == frame => {
+                // try_to_unmap_one: the PTE becomes a swap entry.
+                let slot = w.slot.expect("swap slot");
+                let exclusive = self.m.frame(frame).exclusive;
+                self.m.set_pte(pid, a, Pte::Swap(slot));
+                let sl = self.m.swap.get_mut(slot).expect("live slot");
+                sl.count += 1;
+                sl.exclusive = exclusive;
+                let f = self.m.frame_mut(frame);
+                f.mapcount -= 1;
+                f.exclusive = false;
+            }
+            (WalkKind::Migrate, 1, Pte::Present { frame: f, writable }) if f == frame => {
+                // try_to_migrate_one
+                self.m.set_pte(pid, a, Pte::Migration { frame, writable });
+                self.m.frame_mut(frame).mapcount -= 1;
+            }
+            (WalkKind::Migrate, 2, Pte::Migration { frame: f, writable }) if f == frame => {
+                // remove_migration_pte
+                let new = w.new.expect("destination page");
                 self.m.set_pte(
-                    p,
+                    pid,
                     a,
                     Pte::Present {
                         frame: new,
@@ -279,13 +497,153 @@ impl<R: Rmap> Mmu<R> {
                 );
                 self.m.frame_mut(new).mapcount += 1;
             }
+            _ => {}
         }
-        let left = self.ptes_mapping(old);
-        if !left.is_empty() {
-            return Err(self.missed(old, "migrate (remove_migration_ptes)"));
+    }
+
+    /// `unmap-success-but-mapped`: a walk that left the mapcount at 0 must
+    /// have left no present PTE of the page.
+    fn check_unmapped(&self, frame: FrameId, what: &str) -> KResult<()> {
+        if !self.in_block {
+            return Ok(());
         }
-        self.m.free_frame(old);
-        self.bump(|s| s.migrations += 1);
-        Ok(Outcome::Ok)
+        let left: Vec<String> = self
+            .ptes_mapping(frame)
+            .into_iter()
+            .filter(|&(p, a)| matches!(self.m.pte(p, a), Pte::Present { .. }))
+            .map(|(p, a)| format!("{p}:{a}"))
+            .collect();
+        if left.is_empty() {
+            return Ok(());
+        }
+        Err(Fail::Block {
+            invariant: "unmap-success-but-mapped",
+            detail: format!(
+                "{what}: the page's mapcount is 0 after the walk, but PTEs still map it: [{}]",
+                left.join(", ")
+            ),
+        })
+    }
+}
+
+/// Takes (`take`) or drops lock `l` for the block's actor, if in a block.
+fn lock(ex: &mut Option<(&mut Execution, usize)>, l: LockId, m: Mode, take: bool) -> KResult<()> {
+    if let Some((ex, a)) = ex {
+        let r = if take {
+            ex.acquire(*a, l, m)
+        } else {
+            ex.release(*a, l)
+        };
+        r.map_err(|e| Fail::Block {
+            invariant: "lock-discipline",
+            detail: e.0,
+        })?;
+    }
+    Ok(())
+}
+
+fn phase_name(phase: u8, base: &'static str) -> &'static str {
+    match (phase, base) {
+        (1, "lock") => "w1.lock",
+        (1, "visit") => "w1.visit",
+        (1, "unlock") => "w1.unlock",
+        (2, "lock") => "w2.lock",
+        (2, "visit") => "w2.visit",
+        (2, "unlock") => "w2.unlock",
+        (_, b) => b,
+    }
+}
+
+fn dangling_candidate(mapping: AnonMapping, index: u64, c: VmaId) -> Fail {
+    Fail::Violation(Violation::Rmap(RmapError::Dangling {
+        what: "vma".into(),
+        detail: format!(
+            "the walk of mapping {mapping} index {index:#x} returned VMA {c}, which the MMU freed"
+        ),
+    }))
+}
+
+/// Which rmap walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WalkKind {
+    /// `try_to_unmap`.
+    Swapout,
+    /// `try_to_migrate` · copy · `remove_migration_ptes`, the page locked.
+    Migrate,
+    /// `folio_referenced`.
+    Referenced,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WState {
+    /// The page is not looked up yet.
+    Start,
+    Lock,
+    Visit(usize),
+    Unlock,
+    /// Migration's gap between the walks.
+    Copy,
+    Done,
+}
+
+/// One walk as a step machine: `lock` · `visit#i` × k · `unlock` (migrate:
+/// `w1.lock` … `w1.unlock` · `copy` · `w2.lock` … `w2.unlock`, the page
+/// lock held from `w1.lock` to `w2.unlock`). The candidates are the
+/// design's at `lock`; `vma_address` is computed at each visit.
+#[derive(Clone, Debug)]
+pub(crate) struct WalkSm {
+    pub(crate) kind: WalkKind,
+    pid: Pid,
+    addr: u64,
+    /// Migration's walk: 1 or 2.
+    phase: u8,
+    pub(crate) state: WState,
+    /// The walked page (the old page of a migration).
+    frame: Option<FrameId>,
+    target: Option<(AnonMapping, u64)>,
+    /// Migration's destination (the old page itself when the first walk
+    /// left the page mapped).
+    new: Option<FrameId>,
+    slot: Option<SwapId>,
+    cands: Vec<VmaId>,
+    found: u64,
+    /// The walk left the page mapped (Linux's caller sees `mapcount > 0`).
+    pub(crate) busy: bool,
+    pub(crate) outcome: Option<Outcome>,
+}
+
+impl WalkSm {
+    pub(crate) fn new(kind: WalkKind, pid: Pid, addr: u64) -> WalkSm {
+        WalkSm {
+            kind,
+            pid,
+            addr,
+            phase: 1,
+            state: WState::Start,
+            frame: None,
+            target: None,
+            new: None,
+            slot: None,
+            cands: Vec::new(),
+            found: 0,
+            busy: false,
+            outcome: None,
+        }
+    }
+}
+
+/// What one walk step did.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WalkStepped {
+    pub(crate) name: StepName,
+    pub(crate) last: bool,
+}
+
+impl WalkStepped {
+    fn more(name: StepName) -> WalkStepped {
+        WalkStepped { name, last: false }
+    }
+    fn last(name: StepName) -> WalkStepped {
+        WalkStepped { name, last: true }
     }
 }

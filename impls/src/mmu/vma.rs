@@ -6,7 +6,7 @@ use crate::rmap::{CloneOp, MergeSrc, Rmap, VmaId};
 use rmaplab_ops::{Errno, Kind, Outcome, Pid, Prot};
 
 use super::vm_flags::*;
-use super::{Fail, FileRef, KResult, Mmu, ShmemObj, Vma, prot_bits};
+use super::{Fail, FileRef, KResult, Mmu, Next, ShmemObj, StepName, Vma, prot_bits};
 
 /// What the range being merged carries (`vmg->anon_vma`, `vmg->middle`,
 /// `vmg->copied_from`), as `is_mergeable_anon_vma` needs it.
@@ -183,11 +183,15 @@ impl<R: Rmap> Mmu<R> {
                 self.rmap.vma_post_update(&self.m, a.0);
             }
         }
-        for &r in remove {
+        self.bump(|s| s.vma_merges += 1);
+        // vma_complete dropped the anon_vma lock; each removal takes it
+        // again.
+        self.yield_point(StepName::new("merge.commit"), Next::Rmap)?;
+        for (i, &r) in remove.iter().enumerate() {
             self.unlink_anon_vmas(r)?;
             self.m.vma_free(r);
+            self.yield_point(StepName::indexed("merge.remove", i as u32), Next::Rmap)?;
         }
-        self.bump(|s| s.vma_merges += 1);
         Ok(())
     }
 
@@ -382,15 +386,22 @@ impl<R: Rmap> Mmu<R> {
         for &v in vmas {
             self.m.unlink_tree(v);
         }
-        for &v in vmas {
+        for (i, &v) in vmas.iter().enumerate() {
             let (s, e) = {
                 let x = self.m.vma(v);
                 (x.start, x.end)
             };
             self.m.zap_pte_range(pid, s, e);
+            let next = if i + 1 < vmas.len() {
+                Next::NoRmap
+            } else {
+                Next::Rmap
+            };
+            self.yield_point(StepName::indexed("unmap.zap", i as u32), next)?;
         }
-        for &v in vmas {
+        for (i, &v) in vmas.iter().enumerate() {
             self.unlink_anon_vmas(v)?;
+            self.yield_point(StepName::indexed("unmap.unlink", i as u32), Next::Rmap)?;
         }
         for &v in vmas {
             self.m.vma_free(v);
@@ -512,15 +523,16 @@ impl<R: Rmap> Mmu<R> {
     /// `addr`; the range first tries `vma_merge_copied_range` (which
     /// propagates the anon_vma into an unfaulted neighbour it merges into),
     /// else a new VMA gets `anon_vma_clone(.., CloneOp::Remap)`. Returns
-    /// `(new_vma, vma)` where `vma` is replaced by the merged VMA if the
-    /// source merged into it; `Err(NoMem)` if the clone failed.
+    /// `(new_vma, vma, merged)` where `vma` is replaced by the merged VMA if
+    /// the source merged into it, and `merged` says the range merged into an
+    /// existing VMA; `Err(NoMem)` if the clone failed.
     pub(super) fn copy_vma(
         &mut self,
         vma: VmaId,
         addr: u64,
         len: u64,
         pgoff: u64,
-    ) -> KResult<(VmaId, VmaId)> {
+    ) -> KResult<(VmaId, VmaId, bool)> {
         let v = self.m.vma(vma).clone();
         let pid = v.mm;
         let mut pgoff = pgoff;
@@ -558,7 +570,7 @@ impl<R: Rmap> Mmu<R> {
                 } else {
                     vma
                 };
-                return Ok((nv, vma));
+                return Ok((nv, vma, true));
             }
             Ok(None) | Err(Fail::NoMem) => {}
             Err(e) => return Err(e),
@@ -574,7 +586,7 @@ impl<R: Rmap> Mmu<R> {
             return Err(e.into());
         }
         self.m.link(new);
-        Ok((new, vma))
+        Ok((new, vma, false))
     }
 }
 

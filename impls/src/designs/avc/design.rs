@@ -77,6 +77,11 @@ pub trait Variant: Clone + fmt::Debug {
     /// `unlink_anon_vmas`: `vma` goes away.
     fn unlink_anon_vmas(&self, core: &mut Core, vma: VmaId) -> Result<(), RmapError>;
 
+    /// The era's locking rules ([`crate::rmap::Rmap::lock_model`]).
+    fn lock_model(&self) -> crate::sched::LockModel {
+        crate::sched::LockModel::LINUX_6_18
+    }
+
     /// `is_mergeable_anon_vma` (see `Core::is_mergeable_anon_vma`, the
     /// default).
     fn is_mergeable_anon_vma(
@@ -311,6 +316,14 @@ impl<V: Variant> Rmap for AvcRmap<V> {
 
     fn tree_of(&self, mapping: AnonMapping) -> Option<Handle> {
         self.core.tree_of(mapping)
+    }
+
+    fn lock_model(&self) -> crate::sched::LockModel {
+        self.variant.lock_model()
+    }
+
+    fn vma_anon_vma(&self, vma: VmaId) -> Option<Handle> {
+        self.core.anon_vma_of(vma)
     }
 
     fn claimed_bound(&self) -> Option<u64> {

@@ -1,0 +1,689 @@
+//! Concurrent blocks: a few ops interleaved at the points where Linux lets
+//! another CPU in ("walk is atomic, op is split").
+//!
+//! The first actor that changes VMAs or page tables is the **split
+//! mutator**: it runs the MMU's own sequential code, which stops at named
+//! yield points ([`Mmu::yield_point`]); there the scheduler may run other
+//! actors' steps. Walkers (`swapout`, `migrate`, `referenced`) are step
+//! machines (`swap.rs`); every other actor runs whole, as one step. Locks
+//! follow the design's [`LockModel`](crate::sched::LockModel): the split
+//! mutator holds its `mmap_lock` for write from its first step to its last,
+//! and a step that changes anon_vma trees needs their lock (root or own,
+//! by era) for write; walkers hold it (shared from 3.8, else exclusive)
+//! from `lock` to `unlock`, and a migration holds the page lock from
+//! `w1.lock` to `w2.unlock`.
+
+use std::fmt;
+
+use crate::rmap::{Rmap, RmapError};
+use crate::sched::{Execution, LockId, Mode, Pick, Schedule, Step, Strategy, Trace, letter};
+use rmaplab_ops::{Errno, Op, Outcome, Pid};
+
+use super::swap::{WalkKind, WalkSm};
+use super::{Fail, KResult, Mmu, Pte, Violation};
+
+/// A step's name: a yield point or walk step (`move_ptes#0`,
+/// `w1.visit#1`), formatted only when a trace needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepName {
+    pub base: &'static str,
+    pub index: Option<u32>,
+}
+
+impl StepName {
+    pub const fn new(base: &'static str) -> StepName {
+        StepName { base, index: None }
+    }
+    pub const fn indexed(base: &'static str, i: u32) -> StepName {
+        StepName {
+            base,
+            index: Some(i),
+        }
+    }
+}
+
+impl fmt::Display for StepName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.index {
+            Some(i) => write!(f, "{}#{i}", self.base),
+            None => f.write_str(self.base),
+        }
+    }
+}
+
+/// The name of the split mutator's last step (from its last yield point
+/// to the end of the op).
+pub const END: &str = "end";
+
+/// The step names an op can produce in a block, in the order they can
+/// occur (`#i` marks a numbered family), for `rmaplab steps`.
+pub fn step_names(op: &Op) -> &'static [&'static str] {
+    const UNMAP: &[&str] = &["unmap.zap#i", "unmap.unlink#i", END];
+    match op {
+        Op::Mremap { .. } => &[
+            "merge.commit",
+            "merge.remove#i",
+            "unmap.zap#i",
+            "unmap.unlink#i",
+            "copy_vma",
+            "move_ptes#i",
+            END,
+        ],
+        Op::Mmap { .. } => &[
+            "unmap.zap#i",
+            "unmap.unlink#i",
+            "merge.commit",
+            "merge.remove#i",
+            END,
+        ],
+        Op::Munmap { .. } | Op::Exit { .. } => UNMAP,
+        Op::Mprotect { .. } | Op::Madvise { .. } => &[
+            "merge.commit",
+            "merge.remove#i",
+            "unmap.zap#i",
+            "unmap.unlink#i",
+            END,
+        ],
+        Op::Fork { .. } => &["fork.anon_vma#i", "fork.copy#i", END],
+        Op::Swapout { .. } => &["lock", "visit#i", "unlock"],
+        Op::Migrate { .. } => &[
+            "w1.lock",
+            "w1.visit#i",
+            "w1.unlock",
+            "copy",
+            "w2.lock",
+            "w2.visit#i",
+            "w2.unlock",
+        ],
+        Op::Read { .. } => &["read"],
+        Op::Write { .. } => &["write"],
+        Op::Reclaim => &["reclaim"],
+        Op::FailAlloc { .. } | Op::Dump => &[],
+    }
+}
+
+/// What the split mutator's next step takes besides its `mmap_lock`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// The anon_vma locks of its mm, for write (it changes trees or lists).
+    Rmap,
+    /// No anon_vma lock (page-table work under PTLs only).
+    NoRmap,
+}
+
+/// An actor's outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ActorOutcome {
+    Op(Outcome),
+    /// A walk left the page mapped (Linux's caller sees `mapcount > 0` and
+    /// retries later): legal inside a block.
+    Busy,
+}
+
+impl fmt::Display for ActorOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ActorOutcome::Op(o) => o.fmt(f),
+            ActorOutcome::Busy => f.write_str("busy"),
+        }
+    }
+}
+
+/// A broken invariant in a block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockFailure {
+    /// The invariant's name as reports print it (`stale-migration-entry`,
+    /// `deadlock`, `lock-discipline`, `unmap-success-but-mapped`,
+    /// `dangling`, `findability`, a design check's name), or `schedule`
+    /// when a strict schedule could not be followed (an input error).
+    pub invariant: String,
+    pub detail: String,
+    /// The actor whose step failed, if one did.
+    pub actor: Option<char>,
+    /// The failing schedule, in the strict run-length form.
+    pub schedule: String,
+    /// The v1 violation, when the invariant is one.
+    pub violation: Option<Violation>,
+}
+
+/// What a block did.
+#[derive(Clone, Debug)]
+pub struct BlockOutcome {
+    /// Per actor, of the failing schedule if one failed, else of the first
+    /// (`None`: the actor did not finish).
+    pub outcomes: Vec<Option<ActorOutcome>>,
+    /// The steps of that schedule.
+    pub trace: Trace,
+    /// Schedules run.
+    pub schedules: u64,
+    /// The schedule cap stopped an `explore` before it was complete.
+    pub capped: bool,
+    pub failure: Option<BlockFailure>,
+}
+
+/// One schedule's result ([`Mmu::run_schedule`]).
+#[derive(Clone, Debug)]
+pub struct ScheduleRun {
+    pub outcomes: Vec<Option<ActorOutcome>>,
+    pub trace: Trace,
+    pub failure: Option<BlockFailure>,
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    Split { op: Op, pid: Pid, started: bool },
+    Walker(WalkSm),
+    Atomic(Op),
+}
+
+/// The block in progress.
+pub(crate) struct Block {
+    ex: Execution,
+    strategy: Box<dyn Strategy>,
+    actors: Vec<Kind>,
+    outcomes: Vec<Option<ActorOutcome>>,
+    split: Option<usize>,
+    /// The split mutator's next step.
+    split_next: Step,
+    /// Locks its running step took for the step only.
+    step_locks: Vec<LockId>,
+    /// The design's epoch when a step without anon_vma locks started.
+    epoch_guard: Option<Option<u64>>,
+    /// The actor whose step failed.
+    failed: Option<usize>,
+    /// Every anon_vma lock the split mutator's steps have taken.
+    rmap_locks: Vec<LockId>,
+}
+
+/// The MMU's scheduler slot: a clone of a machine never carries the
+/// scheduler of a block in progress.
+#[derive(Default)]
+pub(crate) struct SchedSlot(Option<Box<Block>>);
+
+impl Clone for SchedSlot {
+    fn clone(&self) -> SchedSlot {
+        SchedSlot(None)
+    }
+}
+
+impl SchedSlot {
+    pub(crate) fn is_none(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+fn lock_discipline(detail: String) -> Fail {
+    Fail::Block {
+        invariant: "lock-discipline",
+        detail,
+    }
+}
+
+/// Does `op` change VMAs or page tables (a candidate split mutator)?
+fn is_mutator(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Mmap { .. }
+            | Op::Munmap { .. }
+            | Op::Mprotect { .. }
+            | Op::Mremap { .. }
+            | Op::Madvise { .. }
+            | Op::Fork { .. }
+            | Op::Exit { .. }
+    )
+}
+
+impl<R: Rmap> Mmu<R> {
+    /// A step boundary of the split mutator: the step that ends here is
+    /// `at`; the next one takes the anon_vma locks iff `next` says so.
+    /// Outside a block this is one branch.
+    #[inline]
+    pub(super) fn yield_point(&mut self, at: StepName, next: Next) -> KResult<()> {
+        if self.sched.is_none() {
+            return Ok(());
+        }
+        self.yield_slow(at, next)
+    }
+
+    #[cold]
+    fn yield_slow(&mut self, at: StepName, next: Next) -> KResult<()> {
+        let mut b = self.sched.0.take().expect("a block in progress");
+        let r = self.yield_in(&mut b, at, next);
+        self.sched.0 = Some(b);
+        r
+    }
+
+    fn yield_in(&mut self, b: &mut Block, at: StepName, next: Next) -> KResult<()> {
+        let m = b.split.expect("only the split mutator yields");
+        self.end_split_step(b, at)?;
+        b.ex.finish_step(b.strategy.as_mut(), m, &at.to_string(), false)
+            .map_err(|e| lock_discipline(e.0))?;
+        let Kind::Split { pid, .. } = b.actors[m] else {
+            unreachable!("the split actor")
+        };
+        b.split_next = self.split_needs(pid, next, false);
+        if next == Next::Rmap {
+            // VMAs the op detached are no longer in the mm, but their
+            // unlink still takes their anon_vma locks.
+            for &l in &b.rmap_locks {
+                if !b.split_next.needs.contains(&(l, Mode::Exclusive)) {
+                    b.split_next.needs.push((l, Mode::Exclusive));
+                }
+            }
+        }
+        let picked = self.run_until_split(b)?;
+        debug_assert!(picked, "the split mutator is unfinished");
+        Ok(())
+    }
+
+    /// The anon_vma lock objects of `pid`'s VMAs, for write, and the
+    /// `mmap_lock` on the first step.
+    fn split_needs(&self, pid: Pid, next: Next, first: bool) -> Step {
+        let mut needs = Vec::new();
+        if first {
+            needs.push((LockId::Mmap(pid.0), Mode::Exclusive));
+        }
+        if next == Next::Rmap
+            && let Some(mm) = self.m.mm(pid)
+        {
+            for &v in mm.vmas.values() {
+                if let Some(av) = self.rmap.vma_anon_vma(v) {
+                    let l = self.walk_lock_of(av);
+                    if !needs.contains(&(l, Mode::Exclusive)) {
+                        needs.push((l, Mode::Exclusive));
+                    }
+                }
+            }
+        }
+        Step { needs }
+    }
+
+    fn begin_split_step(&mut self, b: &mut Block) -> KResult<()> {
+        let m = b.split.expect("split actor");
+        let needs = match b.actors[m] {
+            Kind::Split {
+                pid,
+                started: false,
+                ..
+            } => self.split_needs(pid, Next::Rmap, true).needs,
+            _ => std::mem::take(&mut b.split_next.needs),
+        };
+        let mut anon = false;
+        for &(l, _) in &needs {
+            if matches!(l, LockId::Anon(_)) && !b.rmap_locks.contains(&l) {
+                b.rmap_locks.push(l);
+            }
+        }
+        for &(l, mode) in &needs {
+            b.ex.acquire(m, l, mode).map_err(|e| lock_discipline(e.0))?;
+            match l {
+                LockId::Mmap(_) => {}
+                _ => {
+                    anon |= matches!(l, LockId::Anon(_));
+                    b.step_locks.push(l);
+                }
+            }
+        }
+        b.epoch_guard = (!anon).then(|| self.rmap.epoch());
+        Ok(())
+    }
+
+    fn end_split_step(&mut self, b: &mut Block, at: StepName) -> KResult<()> {
+        let m = b.split.expect("split actor");
+        for l in b.step_locks.drain(..) {
+            b.ex.release(m, l).map_err(|e| lock_discipline(e.0))?;
+        }
+        if let Some(Some(before)) = b.epoch_guard.take()
+            && self.rmap.epoch() != Some(before)
+        {
+            return Err(lock_discipline(format!(
+                "actor {}'s step {at} changed anon_vma trees or lists without the anon_vma lock",
+                letter(m)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Actor `a`'s next step, `None` once it finished.
+    fn actor_next(&self, b: &Block, a: usize) -> Option<Step> {
+        if b.ex.finished(a) {
+            return None;
+        }
+        Some(match &b.actors[a] {
+            Kind::Split { pid, started, .. } => {
+                if *started {
+                    b.split_next.clone()
+                } else {
+                    self.split_needs(*pid, Next::Rmap, true)
+                }
+            }
+            Kind::Walker(w) => self.walk_needs(w),
+            Kind::Atomic(op) => self.atomic_needs(op),
+        })
+    }
+
+    /// An op run whole: a mutator takes its `mmap_lock` for write and the
+    /// anon_vma locks; a fault its `mmap_lock` for read and, on a
+    /// migration entry, the page lock (`migration_entry_wait`); reclaim the
+    /// page locks of what it frees.
+    fn atomic_needs(&self, op: &Op) -> Step {
+        match *op {
+            Op::Read { pid, addr } | Op::Write { pid, addr, .. } => {
+                let mut needs = vec![(LockId::Mmap(pid.0), Mode::Shared)];
+                if let Pte::Migration { frame, .. } = self.pte(pid, addr) {
+                    needs.push((LockId::Page(frame.raw()), Mode::Exclusive));
+                }
+                Step { needs }
+            }
+            Op::Reclaim => Step {
+                needs: self
+                    .m
+                    .swap
+                    .iter()
+                    .filter_map(|(_, sl)| sl.cache)
+                    .filter(|&f| self.m.frame(f).mapcount == 0)
+                    .map(|f| (LockId::Page(f.raw()), Mode::Exclusive))
+                    .collect(),
+            },
+            ref op => match op.pid() {
+                Some(pid) => self.split_needs(pid, Next::Rmap, true),
+                None => Step::free(),
+            },
+        }
+    }
+
+    /// Runs actors until the strategy picks the split mutator (`true`; its
+    /// step has begun) or every actor finished (`false`).
+    fn run_until_split(&mut self, b: &mut Block) -> KResult<bool> {
+        loop {
+            let next: Vec<Option<Step>> =
+                (0..b.actors.len()).map(|a| self.actor_next(b, a)).collect();
+            match b.ex.pick(b.strategy.as_mut(), &next) {
+                Err(e) => {
+                    return Err(Fail::Block {
+                        invariant: "schedule",
+                        detail: e.to_string(),
+                    });
+                }
+                Ok(Pick::Done) => return Ok(false),
+                Ok(Pick::Deadlock) => {
+                    let held: Vec<String> = (0..b.actors.len())
+                        .filter(|&a| !b.ex.finished(a))
+                        .map(|a| {
+                            let h: Vec<String> =
+                                b.ex.held(a).iter().map(|(l, _)| l.to_string()).collect();
+                            format!("{} holds [{}]", letter(a), h.join(", "))
+                        })
+                        .collect();
+                    return Err(Fail::Block {
+                        invariant: "deadlock",
+                        detail: format!("no actor can run: {}", held.join("; ")),
+                    });
+                }
+                Ok(Pick::Run(a)) if Some(a) == b.split => {
+                    self.begin_split_step(b)?;
+                    return Ok(true);
+                }
+                Ok(Pick::Run(a)) => {
+                    if let Err(f) = self.run_actor_step(b, a) {
+                        if b.ex.running() == Some(a) {
+                            b.ex.fail_step(a);
+                        }
+                        b.failed = Some(a);
+                        return Err(f);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One step of a walker or an atomic actor.
+    fn run_actor_step(&mut self, b: &mut Block, a: usize) -> KResult<()> {
+        let Block {
+            ex,
+            strategy,
+            actors,
+            outcomes,
+            ..
+        } = b;
+        match &mut actors[a] {
+            Kind::Walker(w) => {
+                let st = self.walk_step(w, Some((ex, a)))?;
+                if st.last {
+                    outcomes[a] = Some(if w.busy {
+                        ActorOutcome::Busy
+                    } else {
+                        ActorOutcome::Op(w.outcome.expect("walk outcome"))
+                    });
+                }
+                ex.finish_step(strategy.as_mut(), a, &st.name.to_string(), st.last)
+                    .map_err(|e| lock_discipline(e.0))
+            }
+            Kind::Atomic(op) => {
+                let op = *op;
+                let needs = self.atomic_needs(&op).needs;
+                for &(l, m) in &needs {
+                    ex.acquire(a, l, m).map_err(|e| lock_discipline(e.0))?;
+                }
+                let o = match self.dispatch(&op) {
+                    Ok(o) => o,
+                    Err(Fail::NoMem) => Outcome::Err(Errno::ENOMEM),
+                    Err(f) => return Err(f),
+                };
+                for &(l, _) in &needs {
+                    ex.release(a, l).map_err(|e| lock_discipline(e.0))?;
+                }
+                outcomes[a] = Some(ActorOutcome::Op(o));
+                ex.finish_step(strategy.as_mut(), a, op.keyword(), true)
+                    .map_err(|e| lock_discipline(e.0))
+            }
+            Kind::Split { .. } => unreachable!("the split mutator runs in its own code"),
+        }
+    }
+
+    /// Runs `ops` as one block under the next schedule of `strategy`, in
+    /// place; `None` when the strategy has no schedule left. The strategy
+    /// is handed back either way.
+    pub fn run_schedule(
+        &mut self,
+        ops: &[Op],
+        strategy: Box<dyn Strategy>,
+    ) -> (Option<ScheduleRun>, Box<dyn Strategy>) {
+        let split = ops.iter().position(is_mutator);
+        let actors: Vec<Kind> = ops
+            .iter()
+            .enumerate()
+            .map(|(i, op)| match *op {
+                _ if Some(i) == split => Kind::Split {
+                    op: *op,
+                    pid: op.pid().expect("a mutator names its process"),
+                    started: false,
+                },
+                Op::Swapout { pid, addr } => {
+                    Kind::Walker(WalkSm::new(WalkKind::Swapout, pid, addr))
+                }
+                Op::Migrate { pid, addr } => {
+                    Kind::Walker(WalkSm::new(WalkKind::Migrate, pid, addr))
+                }
+                _ => Kind::Atomic(*op),
+            })
+            .collect();
+        let mut b = Box::new(Block {
+            ex: Execution::new(ops.len()),
+            strategy,
+            outcomes: vec![None; ops.len()],
+            actors,
+            split,
+            split_next: Step::free(),
+            step_locks: Vec::new(),
+            epoch_guard: None,
+            failed: None,
+            rmap_locks: Vec::new(),
+        });
+        if !b.strategy.begin() {
+            return (None, b.strategy);
+        }
+        self.last_op_pure = false;
+        self.m.dirty_vmas.clear();
+        self.m.dirty_ptes.clear();
+        self.in_block = true;
+        let r: KResult<()> = loop {
+            match self.run_until_split(&mut b) {
+                Ok(false) => break Ok(()),
+                Err(f) => break Err(f),
+                Ok(true) => {
+                    let m = split.expect("split actor");
+                    let Kind::Split { op, started, pid } = &mut b.actors[m] else {
+                        unreachable!("the split actor")
+                    };
+                    debug_assert!(!*started);
+                    *started = true;
+                    let (op, pid) = (*op, *pid);
+                    self.sched.0 = Some(b);
+                    let r = self.dispatch(&op);
+                    b = self.sched.0.take().expect("the block comes back");
+                    let o = match r {
+                        Ok(o) => o,
+                        Err(Fail::NoMem) => Outcome::Err(Errno::ENOMEM),
+                        Err(f) => break Err(f),
+                    };
+                    b.outcomes[m] = Some(ActorOutcome::Op(o));
+                    if let Err(f) = self.end_split_step(&mut b, StepName::new(END)) {
+                        break Err(f);
+                    }
+                    let _ = b.ex.release(m, LockId::Mmap(pid.0));
+                    if let Err(e) = b.ex.finish_step(b.strategy.as_mut(), m, END, true) {
+                        break Err(lock_discipline(e.0));
+                    }
+                }
+            }
+        };
+        self.in_block = false;
+        let failure = r.err().map(|f| {
+            let actor = match b.failed {
+                Some(a) => Some(a),
+                None if b.ex.running().is_some() => {
+                    let a = b.ex.running().expect("running actor");
+                    b.ex.fail_step(a);
+                    Some(a)
+                }
+                None => None,
+            };
+            let (invariant, detail, violation) = match f {
+                Fail::Block { invariant, detail } => (invariant.to_string(), detail, None),
+                Fail::Violation(v) => {
+                    let (name, detail) = match &v {
+                        Violation::Rmap(RmapError::Dangling { what, detail }) => {
+                            ("dangling".to_string(), format!("{what}: {detail}"))
+                        }
+                        Violation::Rmap(RmapError::Check { name, detail }) => {
+                            (name.to_string(), detail.clone())
+                        }
+                        Violation::Rmap(e) => ("rmap".to_string(), e.to_string()),
+                        Violation::Findability { detail, .. } => {
+                            ("findability".to_string(), detail.clone())
+                        }
+                    };
+                    (name, detail, Some(v))
+                }
+                Fail::NoMem => unreachable!("ENOMEM is an outcome"),
+            };
+            BlockFailure {
+                invariant,
+                detail,
+                actor: actor.map(letter),
+                schedule: b.ex.trace().render_strict(),
+                violation,
+            }
+        });
+        let Block {
+            ex,
+            strategy,
+            outcomes,
+            ..
+        } = *b;
+        let run = ScheduleRun {
+            outcomes,
+            trace: ex.into_trace(),
+            failure,
+        };
+        (Some(run), strategy)
+    }
+}
+
+impl<R: Rmap + Clone> Mmu<R> {
+    /// Runs `ops` as one concurrent block under `schedule`. `explore` runs
+    /// each schedule on a clone of the pre-block machine and stops at the
+    /// first failure or after `max_schedules`; the machine is left in the
+    /// state of the failing schedule, or else of the first one. Errors: a
+    /// block the language does not allow (its size, `fail-alloc`, `dump`).
+    pub fn run_block(
+        &mut self,
+        ops: &[Op],
+        schedule: &Schedule,
+        max_schedules: u64,
+    ) -> Result<BlockOutcome, String> {
+        if !(2..=crate::sched::MAX_ACTORS).contains(&ops.len()) {
+            return Err(format!("a block has 2 to 8 actors, not {}", ops.len()));
+        }
+        if let Some(op) = ops
+            .iter()
+            .find(|o| matches!(o, Op::FailAlloc { .. } | Op::Dump))
+        {
+            return Err(format!("`{}` is not allowed in a block", op.keyword()));
+        }
+        let horizon = match schedule {
+            Schedule::Pct { .. } => {
+                // PCT places its change points over the steps of one run.
+                let mut dry = self.clone();
+                let (r, _) = dry.run_schedule(ops, Schedule::Explore { bound: 0 }.strategy(0));
+                r.map_or(1, |r| r.trace.0.len())
+            }
+            _ => 0,
+        };
+        let mut strategy = schedule.strategy(horizon);
+        let pre = self.clone();
+        let mut schedules = 0;
+        let mut first: Option<(Mmu<R>, ScheduleRun)> = None;
+        loop {
+            if schedules == max_schedules {
+                let (state, run) = first.expect("at least one schedule");
+                *self = state;
+                return Ok(BlockOutcome {
+                    outcomes: run.outcomes,
+                    trace: run.trace,
+                    schedules,
+                    capped: true,
+                    failure: None,
+                });
+            }
+            let mut m = pre.clone();
+            let (run, s) = m.run_schedule(ops, strategy);
+            strategy = s;
+            let Some(run) = run else { break };
+            schedules += 1;
+            if run.failure.is_some() {
+                *self = m;
+                return Ok(BlockOutcome {
+                    outcomes: run.outcomes,
+                    trace: run.trace,
+                    schedules,
+                    capped: false,
+                    failure: run.failure,
+                });
+            }
+            if first.is_none() {
+                first = Some((m, run));
+            }
+        }
+        let (state, run) = first.expect("at least one schedule");
+        *self = state;
+        Ok(BlockOutcome {
+            outcomes: run.outcomes,
+            trace: run.trace,
+            schedules,
+            capped: false,
+            failure: None,
+        })
+    }
+}

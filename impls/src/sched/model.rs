@@ -1,0 +1,147 @@
+//! The lock model of one design/era: which kernel's locking rules a
+//! concurrent block follows. One value per design/era; a `--bug` that
+//! re-injects a locking bug flips one field.
+
+/// Which object an anon_vma lock names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LockObj {
+    /// The anon_vma itself (2.6.7 … 2.6.35).
+    Own,
+    /// The root of its fork tree (2.6.36+, `012f18004da3`).
+    Root,
+}
+
+/// Where `anon_vma_prepare` links a VMA that reuses an anon_vma.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Insert {
+    /// `list_add` (2.6.7 … 2.6.17; chain 2.6.34–35 reuse path, B08).
+    Head,
+    /// `list_add_tail` (2.6.18+, `0697212a411c`; chain 2.6.36, `26ba0cb63cb8`).
+    Tail,
+}
+
+/// How much of a move `move_page_tables` does under one PTL: one step of
+/// a split mutator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Granularity {
+    /// `move_one_page` per PTE (2.6.7 … 2.6.14).
+    PerPte,
+    /// `move_ptes` per `LATENCY_LIMIT` (64 PTEs) chunk (2.6.15 … 4.17).
+    Chunk64,
+    /// One PMD extent (4.18+, `LATENCY_LIMIT` removed): the whole window.
+    Pmd,
+}
+
+impl Granularity {
+    /// Pages moved per step.
+    pub fn pages(self) -> u64 {
+        match self {
+            Granularity::PerPte => 1,
+            Granularity::Chunk64 => 64,
+            Granularity::Pmd => u64::MAX,
+        }
+    }
+}
+
+/// Which lock a page fault holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FaultLock {
+    /// `mmap_lock` for read.
+    MmapRead,
+    /// The per-VMA lock (6.4+, `5e31275cc997`), `mmap_lock` as fallback.
+    PerVma,
+}
+
+/// The era's locking rules, as the interleaving model uses them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LockModel {
+    /// The object a walk (and a tree/list writer) locks.
+    pub walk_lock: LockObj,
+    /// Walkers take the lock shared (the 3.8+ rwsem); before, it is a
+    /// spinlock or mutex and walkers exclude each other.
+    pub shared_readers: bool,
+    /// `anon_vma_prepare`'s link position.
+    pub prepare_insert: Insert,
+    /// `anon_vma_moveto_tail` after a merging `copy_vma` (3.3 … 3.6,
+    /// Andrea Arcangeli's B12 fix).
+    pub moveto_tail: bool,
+    /// `move_ptes` takes the rmap locks when `copy_vma` merged into a VMA
+    /// at or before the source in the walk order (`need_rmap_locks`, 3.7+,
+    /// `38a76013ad80`).
+    pub need_rmap_locks: bool,
+    /// `remove_migration_pte` reads the PTE before taking its PTL (≤ 3.0;
+    /// `486cf46f3f9b` took the PTL first).
+    pub peek_before_ptl: bool,
+    /// One `move_page_tables` step.
+    pub move_granularity: Granularity,
+    pub fault_lock: FaultLock,
+}
+
+impl LockModel {
+    /// Linux 6.18 (chain-2010 era 2022, prealloc-2026): root rwsem,
+    /// interval tree, `need_rmap_locks`, PMD-extent moves, per-VMA-lock
+    /// faults.
+    pub const LINUX_6_18: LockModel = LockModel {
+        walk_lock: LockObj::Root,
+        shared_readers: true,
+        prepare_insert: Insert::Tail,
+        moveto_tail: false,
+        need_rmap_locks: true,
+        peek_before_ptl: false,
+        move_granularity: Granularity::Pmd,
+        fault_lock: FaultLock::PerVma,
+    };
+
+    /// chain-2010 era 2015 (3.19 … 5.19): as 6.18 but faults under
+    /// `mmap_lock` only.
+    pub const ERA_2015: LockModel = LockModel {
+        fault_lock: FaultLock::MmapRead,
+        ..LockModel::LINUX_6_18
+    };
+
+    /// chain-2010 era 2010: the final state of the list era (2.6.36 root
+    /// lock and tail insertion, 3.1 PTL before the migration-entry check,
+    /// 3.3 `anon_vma_moveto_tail`), a mutex (walkers exclusive), 64-PTE
+    /// move chunks, no `need_rmap_locks`.
+    pub const LIST_ERA_2010: LockModel = LockModel {
+        walk_lock: LockObj::Root,
+        shared_readers: false,
+        prepare_insert: Insert::Tail,
+        moveto_tail: true,
+        need_rmap_locks: false,
+        peek_before_ptl: false,
+        move_granularity: Granularity::Chunk64,
+        fault_lock: FaultLock::MmapRead,
+    };
+
+    /// single-list-2004 as modelled (2.6.7 + the 2.6.8 importer fix): the
+    /// family's own anon_vma spinlock, head insertion, per-PTE moves. It
+    /// predates migration entries (2.6.18), so its interleavings with
+    /// `migrate` are those of the 2.6.18–2.6.33 lock rules except for the
+    /// list order.
+    pub const SINGLE_LIST_2004: LockModel = LockModel {
+        walk_lock: LockObj::Own,
+        shared_readers: false,
+        prepare_insert: Insert::Head,
+        moveto_tail: false,
+        need_rmap_locks: false,
+        peek_before_ptl: true,
+        move_granularity: Granularity::PerPte,
+        fault_lock: FaultLock::MmapRead,
+    };
+
+    /// The mode walkers take the anon_vma lock in.
+    pub fn walk_mode(&self) -> super::Mode {
+        if self.shared_readers {
+            super::Mode::Shared
+        } else {
+            super::Mode::Exclusive
+        }
+    }
+}
+
+impl Default for LockModel {
+    fn default() -> LockModel {
+        LockModel::LINUX_6_18
+    }
+}
