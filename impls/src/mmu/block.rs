@@ -85,7 +85,7 @@ pub fn step_names(op: &Op) -> &'static [&'static str] {
             END,
         ],
         Op::Fork { .. } => &["fork.anon_vma#i", "fork.copy#i", END],
-        Op::Swapout { .. } => &["lock", "visit#i", "unlock"],
+        Op::Swapout { .. } | Op::Referenced { .. } => &["lock", "visit#i", "unlock"],
         Op::Migrate { .. } => &[
             "w1.lock",
             "w1.visit#i",
@@ -501,6 +501,9 @@ impl<R: Rmap> Mmu<R> {
                 },
                 Op::Swapout { pid, addr } => {
                     Kind::Walker(WalkSm::new(WalkKind::Swapout, pid, addr))
+                }
+                Op::Referenced { pid, addr } => {
+                    Kind::Walker(WalkSm::new(WalkKind::Referenced, pid, addr))
                 }
                 Op::Migrate { pid, addr } => {
                     Kind::Walker(WalkSm::new(WalkKind::Migrate, pid, addr))

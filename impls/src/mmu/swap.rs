@@ -48,49 +48,6 @@ impl<R: Rmap> Mmu<R> {
         self.walk_sequential(WalkKind::Swapout, pid, addr)
     }
 
-    /// `referenced`: `folio_referenced` of the anonymous page at
-    /// `pid:addr`, an rmap walk that only reads: `ok N` with N the PTEs
-    /// mapping the page that the walk reached. The emulator has no accessed
-    /// bits, so there is nothing to clear. Nothing runs beside it, so a PTE
-    /// the walk did not reach is a findability violation. Nothing anonymous
-    /// there: `ok 0`.
-    pub(super) fn op_referenced(&mut self, pid: Pid, addr: u64) -> KResult<Outcome> {
-        if let Some(o) = self.check_range(pid, addr, 1) {
-            return self.pure(o);
-        }
-        let Some(frame) = self.anon_frame_at(pid, addr) else {
-            return self.pure(Outcome::Value(0));
-        };
-        let (mapping, index) = self.m.frame(frame).anon().expect("anonymous frame");
-        let mut hits = Vec::new();
-        self.walk_candidates(mapping, index, |p, a, pte, _| {
-            if matches!(pte, Pte::Present { frame: f, .. } if f == frame) {
-                hits.push((p, a));
-            }
-        })?;
-        hits.sort_unstable();
-        hits.dedup();
-        let missed: Vec<(Pid, u64)> = self
-            .ptes_mapping(frame)
-            .into_iter()
-            .filter(|pte| hits.binary_search(pte).is_err())
-            .collect();
-        if let Some(&(pid, page)) = missed.first() {
-            let list: Vec<String> = missed.iter().map(|(p, a)| format!("{p}:{a}")).collect();
-            return Err(Fail::Violation(Violation::Findability {
-                pid,
-                page,
-                detail: format!(
-                    "referenced: the reverse-map walk of mapping {mapping} index {index:#x} \
-                     found {} of the PTEs mapping the page and missed [{}]",
-                    hits.len(),
-                    list.join(", ")
-                ),
-            }));
-        }
-        self.pure(Outcome::Value(hits.len() as u64))
-    }
-
     /// `reclaim`: every swap cache page no PTE maps is freed (its contents
     /// stay in the slot, which goes too if no swap entry needs it).
     pub(super) fn op_reclaim(&mut self) -> KResult<Outcome> {
@@ -266,7 +223,12 @@ impl<R: Rmap> Mmu<R> {
                     None => self.anon_frame_at(w.pid, w.addr),
                 };
                 let Some(frame) = frame else {
-                    w.outcome.get_or_insert(Outcome::Ok);
+                    // `referenced` counts mappings: none there is `ok 0`.
+                    w.outcome.get_or_insert(if w.kind == WalkKind::Referenced {
+                        Outcome::Value(0)
+                    } else {
+                        Outcome::Ok
+                    });
                     w.state = WState::Done;
                     return Ok(WalkStepped::last(StepName::new(phase_name(phase, "lock"))));
                 };
@@ -332,6 +294,27 @@ impl<R: Rmap> Mmu<R> {
                 let name = StepName::new(phase_name(phase, "unlock"));
                 match (w.kind, phase) {
                     (WalkKind::Referenced, _) => {
+                        // Nothing runs beside a walk outside a block, so a
+                        // mapping it did not count is a findability failure.
+                        if !in_block {
+                            let all = self.ptes_mapping(frame);
+                            if (w.found as usize) < all.len() {
+                                let list: Vec<String> =
+                                    all.iter().map(|(p, a)| format!("{p}:{a}")).collect();
+                                let (pid, page) = all[0];
+                                return Err(Fail::Violation(Violation::Findability {
+                                    pid,
+                                    page,
+                                    detail: format!(
+                                        "referenced: the reverse-map walk counted {} of the {} \
+                                         PTE(s) mapping the page: [{}]",
+                                        w.found,
+                                        all.len(),
+                                        list.join(", ")
+                                    ),
+                                }));
+                            }
+                        }
                         w.outcome = Some(Outcome::Value(w.found));
                         w.state = WState::Done;
                         return Ok(WalkStepped::last(name));
