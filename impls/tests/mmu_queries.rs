@@ -1,8 +1,9 @@
 //! The MMU's queries that the runner uses to skip work (`may_allocate`,
 //! `last_op_pure`, `last_op_pte_delta`) answer exactly, not just
 //! conservatively: a query that says "maybe" everywhere would still be
-//! correct but would turn the runner's savings off unnoticed. These tests
-//! pin the answers on small streams (docs/mutation-testing.md: they kill
+//! correct but would turn the runner's savings off unnoticed. The same for
+//! the counters the fuzz engine reports (`MmuStats`). These tests pin the
+//! answers on small streams (docs/mutation-testing.md: they kill
 //! mutants no end-to-end test can see).
 
 use rmaplab_impls::designs::chain_2010::{Chain2010, Era};
@@ -54,4 +55,24 @@ fn may_allocate_answers_exactly_for_forks() {
     assert!(m.may_allocate(&op("fork p0")));
     // No such process.
     assert!(!m.may_allocate(&op("fork p3")));
+}
+
+#[test]
+fn a_write_that_swaps_in_an_exclusive_page_is_no_cow_reuse() {
+    // do_swap_page maps an exclusive page writable on a write fault and
+    // the write lands there: one fault, no do_wp_page (which would count a
+    // reuse).
+    let mut m = after("mmap p0 10 4 rw anon\nwrite p0 10 1\nswapout p0 10\n");
+    let before = m.stats();
+    m.apply(&op("write p0 10 2")).expect("write");
+    let s = m.stats();
+    assert_eq!(s.faults, before.faults + 1);
+    assert_eq!(
+        (s.cow_reuses, s.cow_copies),
+        (before.cow_reuses, before.cow_copies)
+    );
+    assert_eq!(
+        m.apply(&op("read p0 10")).expect("read"),
+        rmaplab_ops::Outcome::Value(2)
+    );
 }
