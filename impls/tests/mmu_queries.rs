@@ -1,6 +1,5 @@
-//! The MMU's queries that the runner uses to skip work (`may_allocate`,
-//! `last_op_pure`, `last_op_pte_delta`) answer exactly, not just
-//! conservatively: a query that says "maybe" everywhere would still be
+//! The MMU's queries that the runner uses to skip work (`may_allocate`)
+//! answer exactly, not just conservatively: a query that says "maybe" everywhere would still be
 //! correct but would turn the runner's savings off unnoticed. The same for
 //! the counters the fuzz engine reports (`MmuStats`). These tests pin the
 //! answers on small streams (docs/mutation-testing.md: they kill
