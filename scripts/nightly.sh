@@ -6,7 +6,10 @@
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); runs on stable with
 # `-s none` (docs/fuzzing.md). Optional: cargo-afl for the AFL
-# leg (skipped when absent). Exit status 1 when a new failure was found.
+# leg (skipped when absent). With NIGHTLY_MUTANTS=1, also today's shard of
+# the mutation-testing rotation (scripts/mutants.sh --nightly); the
+# workflow runs that leg as its own job instead. Exit status 1 when a new
+# failure was found (missed mutants are reported, not failures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:-10}
@@ -114,4 +117,10 @@ for f in out/nightly/builtin/*.ops; do
   cp "$f" corpus/found/ && new=$((new + 1))
 done
 say "new failures imported into corpus/found/ and corpus/parse-crashes/: $new"
+
+# 6. Mutation testing, one shard a night (docs/mutation-testing.md).
+if [ "${NIGHTLY_MUTANTS:-0}" = 1 ]; then
+  scripts/mutants.sh --nightly > out/nightly/mutants.log 2>&1 || true
+  say "mutants: $(tail -1 out/mutants/summary.txt 2>/dev/null)"
+fi
 [ "$new" -eq 0 ]

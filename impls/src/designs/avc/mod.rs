@@ -48,6 +48,8 @@
 mod check;
 mod describe;
 mod design;
+#[cfg(test)]
+mod epoch_tests;
 mod tree;
 
 use std::collections::{BTreeMap, BTreeSet};
