@@ -33,6 +33,7 @@ use crate::rmap::{AnonMapping, Rmap, RmapError, VmaId, VmaInfo, VmaView};
 use crate::state::{FrameRef, MapKind, ProcState, State, VmaLine};
 use rmaplab_ops::{Errno, FILE_PAGES, Kind, NR_FILES, Op, Outcome, Pid, Prot, WINDOW_PAGES};
 
+mod census;
 mod fault;
 mod fork;
 mod madvise;
@@ -43,6 +44,8 @@ mod vma;
 
 #[cfg(test)]
 mod tests;
+
+pub use census::Census;
 
 /// A frame: a generational handle into the MMU's frame arena.
 pub type FrameId = Handle;

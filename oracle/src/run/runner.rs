@@ -6,10 +6,10 @@
 
 use std::fmt;
 
-use rmaplab_impls::designs::registry::DesignSpec;
-use rmaplab_impls::mmu::{Mmu, MmuStats};
+use rmaplab_impls::designs::registry::{DesignSpec, VmaSemantics};
+use rmaplab_impls::mmu::{Census, Mmu, MmuStats};
 use rmaplab_impls::rmap::{Counters, Rmap};
-use rmaplab_impls::state::State;
+use rmaplab_impls::state::{FrameRef, ProcState, State};
 use rmaplab_ops::{Errno, Op, Outcome};
 
 use super::reference::{Reference, SharedModel};
@@ -202,19 +202,16 @@ pub fn run_reference(stream: &Stream) -> RunReport {
 
 /// Runs `stream` with `spec` (the reference model alone for `reference`).
 pub fn run_spec(stream: &Stream, spec: &DesignSpec, opts: &RunOptions) -> RunReport {
-    run_spec_shared(stream, spec, opts, &mut SharedModel::default())
-}
-
-/// [`run_spec`], the expected outcomes from `shared` (see [`run_all`]).
-fn run_spec_shared(
-    stream: &Stream,
-    spec: &DesignSpec,
-    opts: &RunOptions,
-    shared: &mut SharedModel,
-) -> RunReport {
     match spec.build() {
         None => run_reference(stream),
-        Some(design) => run_design_shared(stream, design, spec, opts, shared),
+        Some(design) => run_design_shared(
+            stream,
+            design,
+            spec,
+            opts,
+            &mut SharedModel::default(),
+            LayoutRole::Off,
+        ),
     }
 }
 
@@ -228,18 +225,27 @@ pub fn run_design<R: Rmap>(
     spec: &DesignSpec,
     opts: &RunOptions,
 ) -> RunReport {
-    run_design_shared(stream, rmap, spec, opts, &mut SharedModel::default())
+    run_design_shared(
+        stream,
+        rmap,
+        spec,
+        opts,
+        &mut SharedModel::default(),
+        LayoutRole::Off,
+    )
 }
 
-/// [`run_design`], the expected outcomes from `shared`.
+/// [`run_design`], the expected outcomes from `shared`, the dumps recorded
+/// or compared as `layout` says.
 fn run_design_shared<R: Rmap>(
     stream: &Stream,
     rmap: R,
     spec: &DesignSpec,
     opts: &RunOptions,
     shared: &mut SharedModel,
+    layout: LayoutRole<'_>,
 ) -> RunReport {
-    let mut run = DesignRun::new(rmap, spec, opts);
+    let mut run = DesignRun::new(rmap, spec, opts, layout);
     let mut reference = Reference::new(shared);
     let verdict = run
         .ops(stream, &mut reference)
@@ -276,16 +282,35 @@ struct Applied {
     epoch0: Option<u64>,
 }
 
+/// A design run's part in the layout differential ([`run_all`]): the
+/// first run of a VMA semantics records the fingerprint of its dump after
+/// every op (`Mmu::dump_fingerprint`), the later runs of the same semantics
+/// compare theirs with it.
+enum LayoutRole<'r> {
+    Off,
+    Record(&'r mut Vec<u64>),
+    Compare(&'r [u64]),
+}
+
+/// The detail of a `layout` failure until [`run_all_with`] replaces it by
+/// the first difference (it alone can rebuild the recording design).
+const LAYOUT_PENDING: &str = "the dump differs from the recording design's";
+
 /// One design's run of a stream: the MMU with the design, and the report
 /// being filled.
 struct DesignRun<'o, R: Rmap> {
     mmu: Mmu<R>,
     opts: &'o RunOptions,
     report: RunReport,
+    layout: LayoutRole<'o>,
+    /// The dump fingerprint after the last op (a pure op keeps it).
+    fingerprint: Option<u64>,
+    /// The map-count census of this run's machine.
+    census: Census,
 }
 
 impl<'o, R: Rmap> DesignRun<'o, R> {
-    fn new(rmap: R, spec: &DesignSpec, opts: &'o RunOptions) -> Self {
+    fn new(rmap: R, spec: &DesignSpec, opts: &'o RunOptions, layout: LayoutRole<'o>) -> Self {
         // The design's effective configuration (the example of
         // `docs/op-language.md`: a default chain-2010 run reports
         // `"config": {"era": "2022"}`).
@@ -294,10 +319,17 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
+        let mmu = Mmu::new(rmap);
+        // The machine before the first op, for a first op that is pure.
+        let fingerprint =
+            (!matches!(layout, LayoutRole::Off)).then(|| check::dump_fingerprint(&mmu));
         DesignRun {
-            mmu: Mmu::new(rmap),
+            mmu,
             opts,
             report: RunReport::new(spec.design.name(), config),
+            layout,
+            fingerprint,
+            census: Census::default(),
         }
     }
 
@@ -318,6 +350,7 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             self.compare(op, applied.outcome, expected, at)?;
             track_peaks(&mut self.report.stats, &self.mmu);
             self.check(applied.epoch0, at)?;
+            self.layout(i, at)?;
             if matches!(op, Op::Dump) {
                 self.record_dump(at.line);
             }
@@ -400,18 +433,56 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
 
     /// The oracle's checks after an op. After a pure op (nothing the
     /// structural checks read has changed since they last passed) only the
-    /// bound, whose peaks move, is new.
-    fn check(&self, epoch0: Option<u64>, at: At) -> Result<(), Failure> {
+    /// bound, whose peaks move, is new. The map-count census also gives the
+    /// dump fingerprint when this run takes part in `layout`.
+    fn check(&mut self, epoch0: Option<u64>, at: At) -> Result<(), Failure> {
         if !self.opts.check {
             return Ok(());
         }
         let peak = self.report.stats.peak_vmas;
         if self.mmu.last_op_pure() && !self.opts.recheck_pure_ops {
-            check::check_bound(&self.mmu, peak)
-        } else {
-            check_after_op_incremental(&self.mmu, self.opts, epoch0, peak)
+            return check::check_bound(&self.mmu, peak).map_err(|b| at.fail(b));
         }
-        .map_err(|b| at.fail(b))
+        let fingerprint =
+            !matches!(self.layout, LayoutRole::Off) && self.report.injected_at.is_none();
+        let fp = check_after_op_incremental(
+            &self.mmu,
+            &mut self.census,
+            self.opts,
+            epoch0,
+            peak,
+            fingerprint,
+        )
+        .map_err(|b| at.fail(b))?;
+        if fingerprint {
+            self.fingerprint = Some(fp);
+        }
+        Ok(())
+    }
+
+    /// **Layout**: the dump after op `i` against the recording run's, until
+    /// an injected allocation failure fires in either (after it the runs
+    /// legitimately differ). A pure op keeps the last fingerprint.
+    fn layout(&mut self, i: usize, at: At) -> Result<(), Failure> {
+        if matches!(self.layout, LayoutRole::Off)
+            || !self.opts.check
+            || self.report.injected_at.is_some()
+        {
+            return Ok(());
+        }
+        // Set before the first op and by `check` after every op but a pure
+        // one, which keeps it.
+        let fp = self.fingerprint.expect("set before the first op");
+        match &mut self.layout {
+            LayoutRole::Off => {}
+            LayoutRole::Record(v) => v.push(fp),
+            LayoutRole::Compare(v) => {
+                if v.get(i).is_some_and(|&want| want != fp) {
+                    return Err(at.fail(Broken::new(invariant::LAYOUT, LAYOUT_PENDING)));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// After the last op: the final dump and counters, then teardown (every
@@ -439,8 +510,15 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
                 .map_err(|v| in_teardown(check::from_violation(&v)))?;
             if self.opts.check {
                 let peak = self.report.stats.peak_vmas;
-                check_after_op_incremental(&self.mmu, self.opts, epoch0, peak)
-                    .map_err(in_teardown)?;
+                check_after_op_incremental(
+                    &self.mmu,
+                    &mut self.census,
+                    self.opts,
+                    epoch0,
+                    peak,
+                    false,
+                )
+                .map_err(in_teardown)?;
             }
         }
         if self.opts.check {
@@ -506,21 +584,29 @@ fn tree_stats<R: Rmap>(mmu: &Mmu<R>) -> Vec<TreeStat> {
 
 /// The checks after an op that was not pure: only the PTEs it set present
 /// when the design's epoch did not move and no VMA it tracks was unlinked,
-/// freed or resized (`Mmu::last_op_pte_delta`), else everything.
-/// `recheck_pure_ops` asks for everything always (the tests compare).
+/// freed or resized (`Mmu::last_op_pte_delta`), else everything; then the
+/// map counts, of every frame unless only PTEs were set present (see
+/// `Mmu::check_map_counts`). `recheck_pure_ops` asks for everything always
+/// (the tests compare). `Ok` carries the dump fingerprint if `fingerprint`
+/// asks for it.
 fn check_after_op_incremental<R: Rmap>(
     mmu: &Mmu<R>,
+    census: &mut Census,
     opts: &RunOptions,
     epoch0: Option<u64>,
     peak_vmas: u64,
-) -> Result<(), Broken> {
+    fingerprint: bool,
+) -> Result<u64, Broken> {
     let unchanged = !opts.recheck_pure_ops && epoch0.is_some() && mmu.rmap().epoch() == epoch0;
-    if unchanged && let Some(ptes) = mmu.last_op_pte_delta() {
-        check::check_findability_delta(mmu, ptes)?;
-        check::check_bound(mmu, peak_vmas)
-    } else {
-        check::check_after_op(mmu, peak_vmas)
+    let delta = unchanged.then(|| mmu.last_op_pte_delta()).flatten();
+    match delta {
+        Some(ptes) => {
+            check::check_findability_delta(mmu, ptes)?;
+            check::check_bound(mmu, peak_vmas)?;
+        }
+        None => check::check_after_op(mmu, peak_vmas)?,
     }
+    check::check_map_counts(mmu, census, delta.is_none(), fingerprint)
 }
 
 /// Ops that Linux undoes completely when an allocation fails: a fork (as
@@ -664,20 +750,222 @@ pub struct Comparison {
 
 /// Runs every spec, then compares them. The specs share one reference
 /// model (`run/reference.rs`) unless `opts.recheck_pure_ops` asks for one
-/// each.
+/// each. Specs that claim the same VMA semantics
+/// ([`DesignSpec::vma_semantics`]) must agree on every dump after every op
+/// (the `layout` invariant, see [`run_all_with`]).
 pub fn run_all(
     stream: &Stream,
     specs: &[DesignSpec],
     opts: &RunOptions,
 ) -> (Vec<RunReport>, Comparison) {
+    run_all_with(stream, specs, &|k| specs[k].build(), opts)
+}
+
+/// [`run_all`] with the designs made by `make(k)` for `specs[k]` (`None`:
+/// the reference model alone), which gives each run its label and its VMA
+/// semantics: a test can run a design broken on purpose under a spec's name.
+///
+/// **Layout**: the first run of each VMA semantics that two or more specs
+/// claim records the fingerprint of its dump after every op; each later run
+/// of that semantics compares its own after the same op, up to the first
+/// injected allocation failure of either, and the first difference fails
+/// it with `layout`, naming both designs and what each shows there. The
+/// reference model takes no part: its layout is a coarse stand-in (no VMA
+/// boundaries of its own, no frames), and what it does model, the values a
+/// process reads, every run is already compared with (`semantics`).
+pub fn run_all_with(
+    stream: &Stream,
+    specs: &[DesignSpec],
+    make: &dyn Fn(usize) -> Option<Box<dyn Rmap>>,
+    opts: &RunOptions,
+) -> (Vec<RunReport>, Comparison) {
     let mut shared = SharedModel::new(!opts.recheck_pure_ops);
+    let semantics: Vec<Option<VmaSemantics>> = specs.iter().map(|s| s.vma_semantics()).collect();
+    // Per spec: the index of the first spec of its semantics, if another
+    // spec claims it too.
+    let recorder: Vec<Option<usize>> = semantics
+        .iter()
+        .map(|&sem| {
+            let same = |k: &usize| sem.is_some() && semantics[*k] == sem;
+            let mut ks = (0..specs.len()).filter(same);
+            let first = ks.next()?;
+            ks.next().map(|_| first)
+        })
+        .collect();
+    let mut records: Vec<Vec<u64>> = vec![Vec::new(); specs.len()];
     let mut runs: Vec<RunReport> = Vec::with_capacity(specs.len());
-    for (k, s) in specs.iter().enumerate() {
+    for (k, spec) in specs.iter().enumerate() {
         shared.begin_design(k);
-        let r = run_spec_shared(stream, s, opts, &mut shared);
+        let r = match make(k) {
+            None => run_reference(stream),
+            Some(design) => {
+                let (before, rest) = records.split_at_mut(k);
+                let role = match recorder[k] {
+                    None => LayoutRole::Off,
+                    Some(r) if r == k => LayoutRole::Record(&mut rest[0]),
+                    Some(r) => LayoutRole::Compare(&before[r]),
+                };
+                run_design_shared(stream, design, spec, opts, &mut shared, role)
+            }
+        };
         shared.end_design(k, r.executed, r.passed(), stream.ops.len());
         runs.push(r);
     }
+    for (k, run) in runs.iter_mut().enumerate() {
+        if let (Some(r), Some(f)) = (recorder[k], run.failure.as_mut())
+            && f.broken.invariant == invariant::LAYOUT
+            && let Some(i) = f.op_index
+        {
+            let (a, b) = (
+                state_after(stream, make(r), i),
+                state_after(stream, make(k), i),
+            );
+            let what = first_difference(&specs[r].label(), &a, &specs[k].label(), &b);
+            let sem = semantics[k].map_or(String::new(), |s| format!("{s:?}"));
+            f.broken.detail = f.broken.detail.replacen(
+                LAYOUT_PENDING,
+                &format!(
+                    "after `{}`, {} and {} both claim {sem} VMA semantics but their dumps \
+                     differ: {what}",
+                    print_op(&stream.ops[i]),
+                    specs[r].label(),
+                    specs[k].label()
+                ),
+                1,
+            );
+            f.broken.pid = what_pid(&a, &b);
+        }
+    }
     let cmp = compare_runs(&runs);
     (runs, cmp)
+}
+
+/// The state a design shows after op `i` of `stream`, replayed without
+/// checks (for the report of a `layout` failure).
+fn state_after(stream: &Stream, design: Option<Box<dyn Rmap>>, i: usize) -> State {
+    let Some(design) = design else {
+        return State::default();
+    };
+    let mut mmu = Mmu::new(design);
+    for op in &stream.ops[..=i] {
+        if mmu.apply(op).is_err() {
+            break;
+        }
+    }
+    mmu.state()
+}
+
+/// Frames renamed by first appearance (process, then page order), as the
+/// dump's `f0`, `f1`, ... classes.
+fn canonical(st: &State) -> State {
+    let mut names = std::collections::BTreeMap::new();
+    let mut out = st.clone();
+    for ps in out.procs.values_mut() {
+        for (f, _) in ps.pages.values_mut() {
+            if let FrameRef::Frame(raw) = *f {
+                let n = names.len() as u64;
+                *f = FrameRef::Frame(*names.entry(raw).or_insert(n));
+            }
+        }
+    }
+    out
+}
+
+/// The first process whose dump differs between `a` and `b`.
+fn what_pid(a: &State, b: &State) -> Option<rmaplab_ops::Pid> {
+    let (a, b) = (canonical(a), canonical(b));
+    let pids: std::collections::BTreeSet<_> = a.procs.keys().chain(b.procs.keys()).collect();
+    pids.into_iter()
+        .find(|p| a.procs.get(p) != b.procs.get(p))
+        .copied()
+}
+
+/// The first difference between design `x`'s dump `a` and design `y`'s dump
+/// `b`: a process alive in one only, a maps line (the address range where
+/// the layouts part and what each has there), or a page (its frame class
+/// and map count in each).
+pub fn first_difference(x: &str, a: &State, y: &str, b: &State) -> String {
+    let (a, b) = (canonical(a), canonical(b));
+    let empty = ProcState::default();
+    let pids: std::collections::BTreeSet<_> = a.procs.keys().chain(b.procs.keys()).collect();
+    for pid in pids {
+        let (pa, pb) = match (a.procs.get(pid), b.procs.get(pid)) {
+            (Some(pa), Some(pb)) => (pa, pb),
+            (Some(_), None) => return format!("{pid} is alive with {x} but not with {y}"),
+            (None, Some(_)) => return format!("{pid} is alive with {y} but not with {x}"),
+            (None, None) => (&empty, &empty),
+        };
+        if pa.vmas != pb.vmas {
+            let n = pa
+                .vmas
+                .iter()
+                .zip(&pb.vmas)
+                .take_while(|(u, v)| u == v)
+                .count();
+            let (la, lb) = (
+                &pa.vmas[n.min(pa.vmas.len())..],
+                &pb.vmas[n.min(pb.vmas.len())..],
+            );
+            let start = la.iter().chain(lb).map(|v| v.start).min().unwrap_or(0);
+            // The range up to the first boundary both layouts share again.
+            let ends_a: std::collections::BTreeSet<u64> = la.iter().map(|v| v.end).collect();
+            let end = lb
+                .iter()
+                .map(|v| v.end)
+                .find(|e| ends_a.contains(e))
+                .or_else(|| la.iter().chain(lb).map(|v| v.end).max())
+                .unwrap_or(start);
+            let within = |vs: &[rmaplab_impls::state::VmaLine]| {
+                let mut s = maps_lines(
+                    &vs.iter()
+                        .filter(|v| v.start < end && v.end > start)
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                );
+                if s.is_empty() {
+                    s = "no VMA".into();
+                }
+                s
+            };
+            return format!(
+                "{pid} [{start}, {end}): {x} has {} but {y} has {}",
+                within(la),
+                within(lb)
+            );
+        }
+        let pages: std::collections::BTreeSet<u64> =
+            pa.pages.keys().chain(pb.pages.keys()).copied().collect();
+        for page in pages {
+            let (ea, eb) = (pa.pages.get(&page), pb.pages.get(&page));
+            if ea != eb {
+                let show = |e: Option<&(FrameRef, u32)>| match e {
+                    None => "nothing".to_string(),
+                    Some((FrameRef::Zero, _)) => "the zero page".to_string(),
+                    Some((FrameRef::Frame(f), n)) => format!("f{f} (map count {n})"),
+                };
+                return format!(
+                    "{pid} page {page}: {x} maps {} but {y} maps {} (frames named by first \
+                     appearance)",
+                    show(ea),
+                    show(eb)
+                );
+            }
+        }
+    }
+    "the fingerprints differ but the dumps print alike".into()
+}
+
+/// Maps lines with kind and offset: `0-4 rw-p anon, 4-8 r--p file:1@4`.
+fn maps_lines(vmas: &[rmaplab_impls::state::VmaLine]) -> String {
+    vmas.iter()
+        .map(|v| {
+            let off = if v.offset != 0 {
+                format!("@{}", v.offset)
+            } else {
+                String::new()
+            };
+            format!("{}-{} {} {}{off}", v.start, v.end, v.perms, v.kind.name())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -1,0 +1,304 @@
+//! Read-only counts over the machine for the oracle: a fingerprint of what
+//! a `dump` shows ([`Mmu::dump_fingerprint`]) and the recount of every map
+//! count and swap count from the page tables ([`Mmu::check_map_counts`]).
+//! Neither changes anything; both reuse a caller's [`Census`] scratch so
+//! that running them after every op allocates nothing.
+
+use super::{FrameId, FrameKind, Mmu, Pte, vm_flags::*};
+use crate::rmap::Rmap;
+use crate::state::MapKind;
+
+/// The census of one machine: per frame slot and per swap slot, a stamp
+/// and values valid only under the current stamp (nothing is cleared
+/// between calls), and the frames the PTEs mapped at this pass and at the
+/// one before. One `Census` follows one machine from op to op.
+#[derive(Clone, Debug, Default)]
+pub struct Census {
+    stamp: u32,
+    /// Per frame slot: (stamp, class, PTEs counted, the frame's map count).
+    frames: Vec<(u32, u32, u32, u32)>,
+    /// Per swap slot: (stamp, swap entries counted).
+    swaps: Vec<(u32, u32)>,
+    seen: Vec<FrameId>,
+    seen_before: Vec<FrameId>,
+}
+
+impl Census {
+    /// A new stamp, with room for `frames` frame slots and `swaps` swap
+    /// slots: every entry reads as unset.
+    fn begin(&mut self, frames: usize, swaps: usize) {
+        if self.stamp == u32::MAX {
+            *self = Census::default();
+        }
+        self.stamp += 1;
+        if self.frames.len() < frames {
+            self.frames.resize(frames, (0, 0, 0, 0));
+        }
+        if self.swaps.len() < swaps {
+            self.swaps.resize(swaps, (0, 0));
+        }
+        std::mem::swap(&mut self.seen, &mut self.seen_before);
+        self.seen.clear();
+    }
+
+    /// Counts one more PTE of `frame`, whose map count is `mapcount`;
+    /// returns its class (order of first appearance in this pass).
+    fn count_frame(&mut self, frame: FrameId, mapcount: u32) -> u32 {
+        let e = &mut self.frames[frame.index()];
+        if e.0 == self.stamp {
+            e.2 += 1;
+            e.1
+        } else {
+            let class = self.seen.len() as u32;
+            *e = (self.stamp, class, 1, mapcount);
+            self.seen.push(frame);
+            class
+        }
+    }
+
+    /// PTEs counted for frame slot `i` in this pass.
+    fn frame_count(&self, i: usize) -> u32 {
+        let (s, _, n, _) = self.frames[i];
+        if s == self.stamp { n } else { 0 }
+    }
+
+    fn count_swap(&mut self, i: usize) {
+        let (s, v) = self.swaps[i];
+        self.swaps[i] = (self.stamp, if s == self.stamp { v + 1 } else { 1 });
+    }
+
+    fn swap(&self, i: usize) -> u32 {
+        let (s, v) = self.swaps[i];
+        if s == self.stamp { v } else { 0 }
+    }
+}
+
+/// One step of the fingerprint's hash (a multiply-rotate mix: fast, and
+/// the comparison it serves re-derives any difference it reports).
+fn mix(h: u64, x: u64) -> u64 {
+    (h.rotate_left(23) ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+fn kind_code(k: MapKind) -> u64 {
+    match k {
+        MapKind::Anon => 1,
+        MapKind::Shared => 2,
+        MapKind::File(f) => 0x100 | u64::from(f),
+        MapKind::SFile(f) => 0x200 | u64::from(f),
+    }
+}
+
+impl<R: Rmap> Mmu<R> {
+    /// A hash of what a `dump` would show ([`Mmu::state`]): every live
+    /// process's maps lines (range, permissions, kind, offset) and present
+    /// pages with their map counts, frames named by order of first
+    /// appearance (the dump's `f0`, `f1`, ... classes) so that two machines
+    /// whose dumps print alike hash alike, whatever their frame handles.
+    pub fn dump_fingerprint(&self, c: &mut Census) -> u64 {
+        c.begin(self.m.frames.slots(), self.m.swap.slots());
+        self.pass(c, true).unwrap_or(0)
+    }
+
+    /// **Map counts** recounted from the page tables of every live
+    /// process's VMAs: every frame a PTE (present or migration) maps is
+    /// alive and its map count is the number of such PTEs; every swap
+    /// slot's count is the number of swap entries naming it and its
+    /// swap-cache page names it back; a frame no PTE maps has map count 0,
+    /// and an anonymous one lives only as a swap-cache page that swap
+    /// entries still need. Without `all_frames` the unmapped frames checked
+    /// are those the previous call on this census found mapped (an op that
+    /// changed no VMA can unmap a page, e.g. `MADV_DONTNEED` or swapout,
+    /// but gives no map count to a page it does not map); with it, every
+    /// frame. `Err` says what differs, where; `Ok` carries
+    /// [`Mmu::dump_fingerprint`] if `fingerprint` asks for it (0
+    /// otherwise), computed in the same pass.
+    pub fn check_map_counts(
+        &self,
+        c: &mut Census,
+        all_frames: bool,
+        fingerprint: bool,
+    ) -> Result<u64, String> {
+        c.begin(self.m.frames.slots(), self.m.swap.slots());
+        let h = self.pass(c, fingerprint)?;
+        for &id in &c.seen {
+            let (_, _, ptes, mapcount) = c.frames[id.index()];
+            if mapcount != ptes {
+                return Err(self.miscounted(id, ptes));
+            }
+        }
+        if all_frames {
+            for (id, _) in self.m.frames.iter() {
+                self.check_unmapped(c, id)?;
+            }
+        } else {
+            for &id in &c.seen_before {
+                if self.m.frames.contains(id) {
+                    self.check_unmapped(c, id)?;
+                }
+            }
+        }
+        for (id, slot) in self.m.swap.iter() {
+            let entries = c.swap(id.index());
+            if slot.count != entries {
+                return Err(format!(
+                    "swap slot {id} has count {} but {entries} swap entr{} name it",
+                    slot.count,
+                    if entries == 1 { "y" } else { "ies" }
+                ));
+            }
+            match slot.cache {
+                Some(f) if self.m.frames.get(f).and_then(|fr| fr.swap) != Some(id) => {
+                    return Err(format!(
+                        "swap slot {id}'s swap cache holds frame {f}, which does not name the slot"
+                    ));
+                }
+                None if slot.count == 0 => {
+                    return Err(format!(
+                        "swap slot {id} is named by no swap entry and caches no page, yet it \
+                         was not freed"
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(h)
+    }
+
+    /// The pass over every live process's VMAs: PTEs counted per frame and
+    /// swap slot into `c`, the fingerprint folded if asked for.
+    fn pass(&self, c: &mut Census, fingerprint: bool) -> Result<u64, String> {
+        let mut h = 0u64;
+        for (i, mm) in self.m.procs.iter().enumerate() {
+            let Some(mm) = mm else { continue };
+            if fingerprint {
+                h = mix(h, 0x1_0000_0000 | i as u64);
+            }
+            for &vid in mm.vmas.values() {
+                let v = self.m.vma(vid);
+                if fingerprint {
+                    let perms = v.flags & (VM_READ | VM_WRITE | VM_EXEC | VM_MAYSHARE);
+                    let offset = if v.is_anonymous() { 0 } else { v.pgoff };
+                    h = mix(h, v.start << 32 | v.end);
+                    h = mix(h, u64::from(perms) << 32 | kind_code(v.map_kind()));
+                    h = mix(h, offset);
+                }
+                for (a, pte) in (v.start..).zip(&mm.pt[v.start as usize..v.end as usize]) {
+                    match *pte {
+                        Pte::None => {}
+                        Pte::Present { frame, .. } if frame == self.m.zero => {
+                            if fingerprint {
+                                h = mix(h, a << 40 | 0xff_ffff_ffff);
+                            }
+                        }
+                        Pte::Present { frame, .. } => {
+                            let n = self.live_frame(i, a, frame)?;
+                            let class = c.count_frame(frame, n);
+                            if fingerprint {
+                                h = mix(h, a << 40 | u64::from(class) << 16 | u64::from(n));
+                            }
+                        }
+                        Pte::Migration { frame, .. } => {
+                            let n = self.live_frame(i, a, frame)?;
+                            c.count_frame(frame, n);
+                        }
+                        Pte::Swap(s) => {
+                            if !self.m.swap.contains(s) {
+                                return Err(format!(
+                                    "p{i}:{a} is a swap entry for slot {s}, which was freed"
+                                ));
+                            }
+                            c.count_swap(s.index());
+                        }
+                    }
+                }
+            }
+            if fingerprint {
+                h = mix(h, u64::MAX);
+            }
+        }
+        Ok(h)
+    }
+
+    /// The map count of `frame`, mapped at `pid:addr`, which must be alive.
+    fn live_frame(&self, pid: usize, addr: u64, frame: FrameId) -> Result<u32, String> {
+        match self.m.frames.get(frame) {
+            Some(f) => Ok(f.mapcount),
+            None => Err(format!("p{pid}:{addr} maps frame {frame}, which was freed")),
+        }
+    }
+
+    /// Frame `id` (alive) if no PTE of the last pass maps it: map count 0,
+    /// no stale swap-cache link, not an anonymous page nothing needs.
+    fn check_unmapped(&self, c: &Census, id: FrameId) -> Result<(), String> {
+        let f = self.m.frame(id);
+        if id == self.m.zero {
+            if f.mapcount != 0 {
+                return Err(format!("the zero page has map count {}", f.mapcount));
+            }
+            return Ok(());
+        }
+        if let Some(s) = f.swap
+            && self.m.swap.get(s).and_then(|slot| slot.cache) != Some(id)
+        {
+            return Err(format!(
+                "frame {id} is in the swap cache of slot {s}, which does not hold it"
+            ));
+        }
+        if c.frame_count(id.index()) != 0 {
+            return Ok(());
+        }
+        if f.mapcount != 0 {
+            return Err(self.miscounted(id, 0));
+        }
+        if matches!(f.kind, FrameKind::Anon { .. }) {
+            let needed = f
+                .swap
+                .and_then(|s| self.m.swap.get(s))
+                .is_some_and(|slot| slot.count > 0);
+            if !needed {
+                return Err(format!(
+                    "anonymous frame {id} is mapped by no PTE and no swap entry needs it, yet \
+                     it was not freed"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The report of frame `id` whose map count is not the `ptes` PTEs
+    /// counted.
+    fn miscounted(&self, id: FrameId, ptes: u32) -> String {
+        let f = self.m.frame(id);
+        format!(
+            "frame {id} ({}) has map count {} but {ptes} PTE(s) map it{}",
+            frame_kind(&f.kind),
+            f.mapcount,
+            self.mappers(id)
+        )
+    }
+
+    /// `; PTEs at p0:3 p1:3`, for a map-count report.
+    fn mappers(&self, frame: FrameId) -> String {
+        let at: Vec<String> = self
+            .ptes_mapping(frame)
+            .iter()
+            .map(|(p, a)| format!("{p}:{a}"))
+            .collect();
+        if at.is_empty() {
+            String::new()
+        } else {
+            format!("; PTEs at {}", at.join(" "))
+        }
+    }
+}
+
+fn frame_kind(k: &FrameKind) -> String {
+    match k {
+        FrameKind::Zero => "the zero page".into(),
+        FrameKind::Anon { mapping, index } => {
+            format!("anonymous, mapping {mapping} index {index:#x}")
+        }
+        FrameKind::PageCache { file, off } => format!("page cache of file {file} at {off}"),
+        FrameKind::Shmem { off, .. } => format!("shmem page {off}"),
+    }
+}
