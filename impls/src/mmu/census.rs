@@ -4,9 +4,10 @@
 //! Neither changes anything; both reuse a caller's [`Census`] scratch so
 //! that running them after every op allocates nothing.
 
-use super::{FrameId, FrameKind, Mmu, Pte, vm_flags::*};
+use super::{FrameId, FrameKind, Mm, Mmu, Pte, vm_flags::*};
 use crate::rmap::Rmap;
 use crate::state::MapKind;
+use rmaplab_ops::Pid;
 
 /// The census of one machine: per frame slot and per swap slot, a stamp
 /// and values valid only under the current stamp (nothing is cleared
@@ -21,6 +22,9 @@ pub struct Census {
     swaps: Vec<(u32, u32)>,
     seen: Vec<FrameId>,
     seen_before: Vec<FrameId>,
+    /// Per process (by number): the hash of its maps lines and of its
+    /// present pages, as of the last pass.
+    procs: Vec<(u64, u64)>,
 }
 
 impl Census {
@@ -99,17 +103,57 @@ impl<R: Rmap> Mmu<R> {
         self.pass(c, true).unwrap_or(0)
     }
 
+    /// [`Mmu::dump_fingerprint`] after an op that changed no PTE and no
+    /// process but `pid`'s VMAs (`mprotect`, `mmap` without `replace`):
+    /// `pid`'s maps lines are hashed again, everything else is as the last
+    /// pass on `c` (which must have asked for the fingerprint) left it.
+    pub fn dump_fingerprint_vmas_of(&self, c: &mut Census, pid: Pid) -> u64 {
+        if let Some(mm) = self.m.mm(pid)
+            && let Some(e) = c.procs.get_mut(pid.0 as usize)
+        {
+            e.0 = self.vmas_hash(pid.0 as usize, mm);
+        }
+        self.fold(c)
+    }
+
+    /// The hash of process `i`'s maps lines.
+    fn vmas_hash(&self, i: usize, mm: &Mm) -> u64 {
+        let mut h = mix(0, 0x1_0000_0000 | i as u64);
+        for &vid in mm.vmas.values() {
+            let v = self.m.vma(vid);
+            let perms = v.flags & (VM_READ | VM_WRITE | VM_EXEC | VM_MAYSHARE);
+            let offset = if v.is_anonymous() { 0 } else { v.pgoff };
+            h = mix(h, v.start << 32 | v.end);
+            h = mix(h, u64::from(perms) << 32 | kind_code(v.map_kind()));
+            h = mix(h, offset);
+        }
+        h
+    }
+
+    /// The fingerprint from the per-process hashes of the live processes.
+    fn fold(&self, c: &Census) -> u64 {
+        let mut h = 0;
+        for (i, mm) in self.m.procs.iter().enumerate() {
+            if mm.is_some() {
+                let (v, p) = c.procs.get(i).copied().unwrap_or_default();
+                h = mix(mix(h, v), p);
+            }
+        }
+        h
+    }
+
     /// **Map counts** recounted from the page tables of every live
     /// process's VMAs: every frame a PTE (present or migration) maps is
     /// alive and its map count is the number of such PTEs; every swap
     /// slot's count is the number of swap entries naming it and its
     /// swap-cache page names it back; a frame no PTE maps has map count 0,
     /// and an anonymous one lives only as a swap-cache page that swap
-    /// entries still need. Without `all_frames` the unmapped frames checked
-    /// are those the previous call on this census found mapped (an op that
-    /// changed no VMA can unmap a page, e.g. `MADV_DONTNEED` or swapout,
-    /// but gives no map count to a page it does not map); with it, every
-    /// frame. `Err` says what differs, where; `Ok` carries
+    /// entries still need. The unmapped frames checked are those the
+    /// previous call on this census found mapped (so a page an op unmapped
+    /// is checked after that op; a frame mapped by no PTE before or after an
+    /// op keeps its count unless a bug counts a mapping that was never
+    /// made), or with `all_frames` every frame (at the end of a stream).
+    /// `Err` says what differs, where; `Ok` carries
     /// [`Mmu::dump_fingerprint`] if `fingerprint` asks for it (0
     /// otherwise), computed in the same pass.
     pub fn check_map_counts(
@@ -167,21 +211,14 @@ impl<R: Rmap> Mmu<R> {
     /// The pass over every live process's VMAs: PTEs counted per frame and
     /// swap slot into `c`, the fingerprint folded if asked for.
     fn pass(&self, c: &mut Census, fingerprint: bool) -> Result<u64, String> {
-        let mut h = 0u64;
+        if fingerprint && c.procs.len() < self.m.procs.len() {
+            c.procs.resize(self.m.procs.len(), (0, 0));
+        }
         for (i, mm) in self.m.procs.iter().enumerate() {
             let Some(mm) = mm else { continue };
-            if fingerprint {
-                h = mix(h, 0x1_0000_0000 | i as u64);
-            }
+            let mut h = 0u64;
             for &vid in mm.vmas.values() {
                 let v = self.m.vma(vid);
-                if fingerprint {
-                    let perms = v.flags & (VM_READ | VM_WRITE | VM_EXEC | VM_MAYSHARE);
-                    let offset = if v.is_anonymous() { 0 } else { v.pgoff };
-                    h = mix(h, v.start << 32 | v.end);
-                    h = mix(h, u64::from(perms) << 32 | kind_code(v.map_kind()));
-                    h = mix(h, offset);
-                }
                 for (a, pte) in (v.start..).zip(&mm.pt[v.start as usize..v.end as usize]) {
                     match *pte {
                         Pte::None => {}
@@ -213,10 +250,10 @@ impl<R: Rmap> Mmu<R> {
                 }
             }
             if fingerprint {
-                h = mix(h, u64::MAX);
+                c.procs[i] = (self.vmas_hash(i, mm), h);
             }
         }
-        Ok(h)
+        Ok(if fingerprint { self.fold(c) } else { 0 })
     }
 
     /// The map count of `frame`, mapped at `pid:addr`, which must be alive.

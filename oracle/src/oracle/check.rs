@@ -233,8 +233,15 @@ pub fn check_map_counts<R: Rmap>(
 /// The fingerprint of what a `dump` would show now
 /// (`Mmu::dump_fingerprint`): equal for two machines whose dumps print
 /// alike.
-pub fn dump_fingerprint<R: Rmap>(mmu: &Mmu<R>) -> u64 {
-    mmu.dump_fingerprint(&mut Census::default())
+pub fn dump_fingerprint<R: Rmap>(mmu: &Mmu<R>, census: &mut Census) -> u64 {
+    mmu.dump_fingerprint(census)
+}
+
+/// [`dump_fingerprint`] after an op that changed no PTE and only `pid`'s
+/// VMAs, from the hashes the last census pass left in `census`
+/// (`Mmu::dump_fingerprint_vmas_of`).
+pub fn dump_fingerprint_vmas_of<R: Rmap>(mmu: &Mmu<R>, census: &mut Census, pid: Pid) -> u64 {
+    mmu.dump_fingerprint_vmas_of(census, pid)
 }
 
 /// **Nothing leaked**: with every process gone, no design object and no

@@ -307,6 +307,8 @@ struct DesignRun<'o, R: Rmap> {
     fingerprint: Option<u64>,
     /// The map-count census of this run's machine.
     census: Census,
+    /// A fault since the last census (see [`DesignRun::check`]).
+    census_due: bool,
 }
 
 impl<'o, R: Rmap> DesignRun<'o, R> {
@@ -320,16 +322,18 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             .map(|(k, v)| (k.to_string(), v))
             .collect();
         let mmu = Mmu::new(rmap);
+        let mut census = Census::default();
         // The machine before the first op, for a first op that is pure.
-        let fingerprint =
-            (!matches!(layout, LayoutRole::Off)).then(|| check::dump_fingerprint(&mmu));
+        let fingerprint = (!matches!(layout, LayoutRole::Off))
+            .then(|| check::dump_fingerprint(&mmu, &mut census));
         DesignRun {
             mmu,
             opts,
             report: RunReport::new(spec.design.name(), config),
             layout,
             fingerprint,
-            census: Census::default(),
+            census,
+            census_due: false,
         }
     }
 
@@ -349,7 +353,7 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             self.record_outcome(i, at.line, op, applied.outcome);
             self.compare(op, applied.outcome, expected, at)?;
             track_peaks(&mut self.report.stats, &self.mmu);
-            self.check(applied.epoch0, at)?;
+            self.check(op, applied.epoch0, at)?;
             self.layout(i, at)?;
             if matches!(op, Op::Dump) {
                 self.record_dump(at.line);
@@ -433,9 +437,13 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
 
     /// The oracle's checks after an op. After a pure op (nothing the
     /// structural checks read has changed since they last passed) only the
-    /// bound, whose peaks move, is new. The map-count census also gives the
-    /// dump fingerprint when this run takes part in `layout`.
-    fn check(&mut self, epoch0: Option<u64>, at: At) -> Result<(), Failure> {
+    /// bound, whose peaks move, is new. The map-count census, which also
+    /// gives the dump fingerprint when this run takes part in `layout`,
+    /// follows every op that can change VMAs or unmap pages; a fault
+    /// (`read`, `write`) only maps pages, in MMU code no design decides, and
+    /// leaves VMAs alone, so the census after it waits for the next such op
+    /// or the end of the stream ([`DesignRun::census_if_due`]).
+    fn check(&mut self, op: &Op, epoch0: Option<u64>, at: At) -> Result<(), Failure> {
         if !self.opts.check {
             return Ok(());
         }
@@ -443,21 +451,66 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
         if self.mmu.last_op_pure() && !self.opts.recheck_pure_ops {
             return check::check_bound(&self.mmu, peak).map_err(|b| at.fail(b));
         }
-        let fingerprint =
-            !matches!(self.layout, LayoutRole::Off) && self.report.injected_at.is_none();
-        let fp = check_after_op_incremental(
-            &self.mmu,
-            &mut self.census,
-            self.opts,
-            epoch0,
-            peak,
-            fingerprint,
-        )
-        .map_err(|b| at.fail(b))?;
+        check_after_op_incremental(&self.mmu, self.opts, epoch0, peak).map_err(|b| at.fail(b))?;
+        if self.opts.recheck_pure_ops {
+            return self.census(at);
+        }
+        match *op {
+            Op::Read { .. } | Op::Write { .. } => {
+                self.census_due = true;
+                Ok(())
+            }
+            // No PTE changes, only this process's VMAs: the fingerprint
+            // needs its maps lines hashed again, the map counts are as the
+            // last census left them.
+            Op::Mprotect { pid, .. }
+            | Op::Mmap {
+                pid,
+                replace: false,
+                ..
+            } if !self.census_due => {
+                if self.takes_fingerprint() {
+                    self.fingerprint = Some(check::dump_fingerprint_vmas_of(
+                        &self.mmu,
+                        &mut self.census,
+                        pid,
+                    ));
+                }
+                Ok(())
+            }
+            _ => self.census(at),
+        }
+    }
+
+    /// Whether this run takes part in `layout` now (until an injected
+    /// allocation failure fired).
+    fn takes_fingerprint(&self) -> bool {
+        !matches!(self.layout, LayoutRole::Off) && self.report.injected_at.is_none()
+    }
+
+    /// The map-count census now, and the dump fingerprint with it when this
+    /// run takes part in `layout` (until an injected failure fired).
+    fn census(&mut self, at: At) -> Result<(), Failure> {
+        let fingerprint = self.takes_fingerprint();
+        let fp = check::check_map_counts(&self.mmu, &mut self.census, false, fingerprint)
+            .map_err(|b| at.fail(b))?;
         if fingerprint {
             self.fingerprint = Some(fp);
         }
+        self.census_due = false;
         Ok(())
+    }
+
+    /// At the end of the stream: the census a last fault left due, and for
+    /// a run that takes part in `layout` always, its fingerprint compared
+    /// (record slot `len`).
+    fn census_if_due(&mut self, len: usize) -> Result<(), Failure> {
+        let layout = !matches!(self.layout, LayoutRole::Off);
+        if !self.opts.check || !(self.census_due || layout) {
+            return Ok(());
+        }
+        self.census(At::AFTER_LAST_OP)?;
+        self.layout(len, At::AFTER_LAST_OP)
     }
 
     /// **Layout**: the dump after op `i` against the recording run's, until
@@ -489,6 +542,7 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
     /// process still alive exits, checked like any op) and nothing may be
     /// left.
     fn end_of_stream(&mut self, stream: &Stream) -> Result<(), Failure> {
+        self.census_if_due(stream.ops.len())?;
         // The last dump is the state after the last op
         // (`docs/op-language.md`), so a stream ending with `dump` gets no
         // extra one.
@@ -510,18 +564,16 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
                 .map_err(|v| in_teardown(check::from_violation(&v)))?;
             if self.opts.check {
                 let peak = self.report.stats.peak_vmas;
-                check_after_op_incremental(
-                    &self.mmu,
-                    &mut self.census,
-                    self.opts,
-                    epoch0,
-                    peak,
-                    false,
-                )
-                .map_err(in_teardown)?;
+                check_after_op_incremental(&self.mmu, self.opts, epoch0, peak)
+                    .map_err(in_teardown)?;
+                check::check_map_counts(&self.mmu, &mut self.census, false, false)
+                    .map_err(in_teardown)?;
             }
         }
         if self.opts.check {
+            // With every process gone, every frame's map count is 0.
+            check::check_map_counts(&self.mmu, &mut self.census, true, false)
+                .map_err(|b| At::AFTER_LAST_OP.fail(b))?;
             check::check_leak(&self.mmu).map_err(|b| At::AFTER_LAST_OP.fail(b))?;
         }
         Ok(())
@@ -584,29 +636,21 @@ fn tree_stats<R: Rmap>(mmu: &Mmu<R>) -> Vec<TreeStat> {
 
 /// The checks after an op that was not pure: only the PTEs it set present
 /// when the design's epoch did not move and no VMA it tracks was unlinked,
-/// freed or resized (`Mmu::last_op_pte_delta`), else everything; then the
-/// map counts, of every frame unless only PTEs were set present (see
-/// `Mmu::check_map_counts`). `recheck_pure_ops` asks for everything always
-/// (the tests compare). `Ok` carries the dump fingerprint if `fingerprint`
-/// asks for it.
+/// freed or resized (`Mmu::last_op_pte_delta`), else everything.
+/// `recheck_pure_ops` asks for everything always (the tests compare).
 fn check_after_op_incremental<R: Rmap>(
     mmu: &Mmu<R>,
-    census: &mut Census,
     opts: &RunOptions,
     epoch0: Option<u64>,
     peak_vmas: u64,
-    fingerprint: bool,
-) -> Result<u64, Broken> {
+) -> Result<(), Broken> {
     let unchanged = !opts.recheck_pure_ops && epoch0.is_some() && mmu.rmap().epoch() == epoch0;
-    let delta = unchanged.then(|| mmu.last_op_pte_delta()).flatten();
-    match delta {
-        Some(ptes) => {
-            check::check_findability_delta(mmu, ptes)?;
-            check::check_bound(mmu, peak_vmas)?;
-        }
-        None => check::check_after_op(mmu, peak_vmas)?,
+    if unchanged && let Some(ptes) = mmu.last_op_pte_delta() {
+        check::check_findability_delta(mmu, ptes)?;
+        check::check_bound(mmu, peak_vmas)
+    } else {
+        check::check_after_op(mmu, peak_vmas)
     }
-    check::check_map_counts(mmu, census, delta.is_none(), fingerprint)
 }
 
 /// Ops that Linux undoes completely when an allocation fails: a fork (as
@@ -814,7 +858,7 @@ pub fn run_all_with(
     for (k, run) in runs.iter_mut().enumerate() {
         if let (Some(r), Some(f)) = (recorder[k], run.failure.as_mut())
             && f.broken.invariant == invariant::LAYOUT
-            && let Some(i) = f.op_index
+            && let Some(i) = f.op_index.or(stream.ops.len().checked_sub(1))
         {
             let (a, b) = (
                 state_after(stream, make(r), i),
