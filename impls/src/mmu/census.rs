@@ -339,3 +339,27 @@ fn frame_kind(k: &FrameKind) -> String {
         FrameKind::Shmem { off, .. } => format!("shmem page {off}"),
     }
 }
+
+/// Corruption hooks for the tests that prove the map-count check fires
+/// (the `testkit` feature; never in normal builds or fuzzing).
+#[cfg(any(test, feature = "testkit"))]
+impl<R: Rmap> Mmu<R> {
+    /// Adds `delta` to the map count of the frame `pid:page` maps.
+    pub fn testkit_add_mapcount(&mut self, pid: Pid, page: u64, delta: i32) {
+        let Pte::Present { frame, .. } = self.pte(pid, page) else {
+            panic!("{pid}:{page} maps no frame");
+        };
+        let f = self.m.frame_mut(frame);
+        f.mapcount = f.mapcount.checked_add_signed(delta).expect("map count");
+    }
+
+    /// Adds `delta` to the count of the swap slot `pid:page`'s swap entry
+    /// names.
+    pub fn testkit_add_swap_count(&mut self, pid: Pid, page: u64, delta: i32) {
+        let Pte::Swap(s) = self.pte(pid, page) else {
+            panic!("{pid}:{page} is no swap entry");
+        };
+        let slot = self.m.swap.get_mut(s).expect("live slot");
+        slot.count = slot.count.checked_add_signed(delta).expect("swap count");
+    }
+}

@@ -30,6 +30,12 @@ pub enum Mutation {
     /// with one that has one (no importer step): the 2015 rule's refusal,
     /// under a 6.18 design's name.
     RefuseImport,
+    /// `anon_vma_prepare` fails as if an allocation failed, with no
+    /// failure injected.
+    FailPrepare,
+    /// The design claims a bound of 2 anon_vmas per VMA and holds 100
+    /// anon_vmas more than its objects (as if it leaked them).
+    ExtraAnonVmas,
 }
 
 pub struct Wrap<R> {
@@ -65,6 +71,11 @@ impl<R: Rmap> Rmap for Wrap<R> {
         next: Option<VmaId>,
         prev: Option<VmaId>,
     ) -> Result<(), RmapError> {
+        if self.mutation == Mutation::FailPrepare {
+            return Err(RmapError::NoMem {
+                site: "anon_vma_prepare",
+            });
+        }
         self.inner.anon_vma_prepare(view, vma, next, prev)
     }
     fn anon_vma_fork(
@@ -163,7 +174,11 @@ impl<R: Rmap> Rmap for Wrap<R> {
         self.inner.epoch()
     }
     fn counters(&self) -> Counters {
-        self.inner.counters()
+        let mut c = self.inner.counters();
+        if self.mutation == Mutation::ExtraAnonVmas {
+            c.anon_vmas += 100;
+        }
+        c
     }
     fn fork_trees(&self) -> Vec<TreeCounters> {
         self.inner.fork_trees()
@@ -172,6 +187,9 @@ impl<R: Rmap> Rmap for Wrap<R> {
         self.inner.tree_of(mapping)
     }
     fn claimed_bound(&self) -> Option<u64> {
+        if self.mutation == Mutation::ExtraAnonVmas {
+            return Some(2);
+        }
         self.inner.claimed_bound()
     }
     fn self_check(&self, view: &dyn VmaView) -> Result<(), RmapError> {
