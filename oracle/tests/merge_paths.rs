@@ -65,7 +65,7 @@ fn check_file<R: Rmap>(path: &Path, design: R, spec: &DesignSpec) {
     for item in hooks.split(',') {
         let want = wanted(item);
         assert!(
-            log.iter().any(|e| want(e)),
+            log.iter().any(&want),
             "{} with {}: no `{}` among {:?}",
             path.display(),
             spec.label(),
@@ -124,5 +124,5 @@ fn a_stream_without_an_import_is_told_apart() {
     );
     assert!(r.passed());
     let want = wanted("dup_anon_vma import");
-    assert!(!log.borrow().iter().any(|e| want(e)), "{:?}", log.borrow());
+    assert!(!log.borrow().iter().any(&want), "{:?}", log.borrow());
 }
