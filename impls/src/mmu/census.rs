@@ -4,15 +4,17 @@
 //! Neither changes anything; both reuse a caller's [`Census`] scratch so
 //! that running them after every op allocates nothing.
 
-use super::{FrameId, FrameKind, Mm, Mmu, Pte, vm_flags::*};
+use super::{FrameId, FrameKind, Mm, Mmu, Pte, SwapId, vm_flags::*};
 use crate::rmap::Rmap;
 use crate::state::MapKind;
 use rmaplab_ops::Pid;
 
 /// The census of one machine: per frame slot and per swap slot, a stamp
 /// and values valid only under the current stamp (nothing is cleared
-/// between calls), and the frames the PTEs mapped at this pass and at the
-/// one before. One `Census` follows one machine from op to op.
+/// between calls), the frames the PTEs mapped at this pass and at the one
+/// before, and per process what its page table held at its last scan (a
+/// process the caller does not [`Census::forget`] is not scanned again).
+/// One `Census` follows one machine from op to op.
 #[derive(Clone, Debug, Default)]
 pub struct Census {
     stamp: u32,
@@ -25,9 +27,43 @@ pub struct Census {
     /// Per process (by number): the hash of its maps lines and of its
     /// present pages, as of the last pass.
     procs: Vec<(u64, u64)>,
+    /// Per process (by number): its last scan.
+    scans: Vec<Scan>,
+}
+
+/// What one process's page table held inside its VMAs at its last scan,
+/// in address order, and the hash of its maps lines then.
+#[derive(Clone, Debug, Default)]
+struct Scan {
+    current: bool,
+    vmas: u64,
+    entries: Vec<(u64, Entry)>,
+}
+
+/// A PTE that is not none.
+#[derive(Clone, Copy, Debug)]
+enum Entry {
+    Zero,
+    Present(FrameId),
+    Migration(FrameId),
+    Swap(SwapId),
 }
 
 impl Census {
+    /// Marks process `pid`'s page table (`None`: every process's) as
+    /// changed since its last scan: the next pass scans it again. The
+    /// caller says which processes an op may have changed.
+    pub fn forget(&mut self, pid: Option<Pid>) {
+        match pid {
+            Some(p) => {
+                if let Some(s) = self.scans.get_mut(p.0 as usize) {
+                    s.current = false;
+                }
+            }
+            None => self.scans.iter_mut().for_each(|s| s.current = false),
+        }
+    }
+
     /// A new stamp, with room for `frames` frame slots and `swaps` swap
     /// slots: every entry reads as unset.
     fn begin(&mut self, frames: usize, swaps: usize) {
@@ -99,6 +135,7 @@ impl<R: Rmap> Mmu<R> {
     /// appearance (the dump's `f0`, `f1`, ... classes) so that two machines
     /// whose dumps print alike hash alike, whatever their frame handles.
     pub fn dump_fingerprint(&self, c: &mut Census) -> u64 {
+        c.forget(None);
         c.begin(self.m.frames.slots(), self.m.swap.slots());
         self.pass(c, true).unwrap_or(0)
     }
@@ -112,6 +149,9 @@ impl<R: Rmap> Mmu<R> {
             && let Some(e) = c.procs.get_mut(pid.0 as usize)
         {
             e.0 = self.vmas_hash(pid.0 as usize, mm);
+            if let Some(s) = c.scans.get_mut(pid.0 as usize) {
+                s.vmas = e.0;
+            }
         }
         self.fold(c)
     }
@@ -153,6 +193,8 @@ impl<R: Rmap> Mmu<R> {
     /// is checked after that op; a frame mapped by no PTE before or after an
     /// op keeps its count unless a bug counts a mapping that was never
     /// made), or with `all_frames` every frame (at the end of a stream).
+    /// Only the processes [`Census::forget`] named since their last scan
+    /// are scanned again; the others' entries are counted as scanned.
     /// `Err` says what differs, where; `Ok` carries
     /// [`Mmu::dump_fingerprint`] if `fingerprint` asks for it (0
     /// otherwise), computed in the same pass.
@@ -211,49 +253,88 @@ impl<R: Rmap> Mmu<R> {
     /// The pass over every live process's VMAs: PTEs counted per frame and
     /// swap slot into `c`, the fingerprint folded if asked for.
     fn pass(&self, c: &mut Census, fingerprint: bool) -> Result<u64, String> {
-        if fingerprint && c.procs.len() < self.m.procs.len() {
-            c.procs.resize(self.m.procs.len(), (0, 0));
+        let n = self.m.procs.len();
+        if c.procs.len() < n {
+            c.procs.resize(n, (0, 0));
+        }
+        if c.scans.len() < n {
+            c.scans.resize_with(n, Scan::default);
         }
         for (i, mm) in self.m.procs.iter().enumerate() {
             let Some(mm) = mm else { continue };
-            let mut h = 0u64;
-            for &vid in mm.vmas.values() {
-                let v = self.m.vma(vid);
-                for (a, pte) in (v.start..).zip(&mm.pt[v.start as usize..v.end as usize]) {
-                    match *pte {
-                        Pte::None => {}
-                        Pte::Present { frame, .. } if frame == self.m.zero => {
-                            if fingerprint {
-                                h = mix(h, a << 40 | 0xff_ffff_ffff);
-                            }
-                        }
-                        Pte::Present { frame, .. } => {
-                            let n = self.live_frame(i, a, frame)?;
-                            let class = c.count_frame(frame, n);
-                            if fingerprint {
-                                h = mix(h, a << 40 | u64::from(class) << 16 | u64::from(n));
-                            }
-                        }
-                        Pte::Migration { frame, .. } => {
-                            let n = self.live_frame(i, a, frame)?;
-                            c.count_frame(frame, n);
-                        }
-                        Pte::Swap(s) => {
-                            if !self.m.swap.contains(s) {
-                                return Err(format!(
-                                    "p{i}:{a} is a swap entry for slot {s}, which was freed"
-                                ));
-                            }
-                            c.count_swap(s.index());
-                        }
-                    }
-                }
+            let mut scan = std::mem::take(&mut c.scans[i]);
+            if !scan.current {
+                self.scan(i, mm, &mut scan);
             }
-            if fingerprint {
-                c.procs[i] = (self.vmas_hash(i, mm), h);
+            let r = self.count(i, &scan, c, fingerprint);
+            if fingerprint && let Ok(h) = r {
+                c.procs[i] = (scan.vmas, h);
             }
+            c.scans[i] = scan;
+            r?;
         }
         Ok(if fingerprint { self.fold(c) } else { 0 })
+    }
+
+    /// Process `i`'s PTEs inside its VMAs, into `scan`.
+    fn scan(&self, i: usize, mm: &Mm, scan: &mut Scan) {
+        scan.entries.clear();
+        for &vid in mm.vmas.values() {
+            let v = self.m.vma(vid);
+            for (a, pte) in (v.start..).zip(&mm.pt[v.start as usize..v.end as usize]) {
+                let e = match *pte {
+                    Pte::None => continue,
+                    Pte::Present { frame, .. } if frame == self.m.zero => Entry::Zero,
+                    Pte::Present { frame, .. } => Entry::Present(frame),
+                    Pte::Migration { frame, .. } => Entry::Migration(frame),
+                    Pte::Swap(s) => Entry::Swap(s),
+                };
+                scan.entries.push((a, e));
+            }
+        }
+        scan.vmas = self.vmas_hash(i, mm);
+        scan.current = true;
+    }
+
+    /// Counts process `i`'s entries into `c`; returns the hash of its
+    /// present pages if `fingerprint` asks for it.
+    fn count(
+        &self,
+        i: usize,
+        scan: &Scan,
+        c: &mut Census,
+        fingerprint: bool,
+    ) -> Result<u64, String> {
+        let mut h = 0u64;
+        for &(a, e) in &scan.entries {
+            match e {
+                Entry::Zero => {
+                    if fingerprint {
+                        h = mix(h, a << 40 | 0xff_ffff_ffff);
+                    }
+                }
+                Entry::Present(frame) => {
+                    let n = self.live_frame(i, a, frame)?;
+                    let class = c.count_frame(frame, n);
+                    if fingerprint {
+                        h = mix(h, a << 40 | u64::from(class) << 16 | u64::from(n));
+                    }
+                }
+                Entry::Migration(frame) => {
+                    let n = self.live_frame(i, a, frame)?;
+                    c.count_frame(frame, n);
+                }
+                Entry::Swap(s) => {
+                    if !self.m.swap.contains(s) {
+                        return Err(format!(
+                            "p{i}:{a} is a swap entry for slot {s}, which was freed"
+                        ));
+                    }
+                    c.count_swap(s.index());
+                }
+            }
+        }
+        Ok(h)
     }
 
     /// The map count of `frame`, mapped at `pid:addr`, which must be alive.
