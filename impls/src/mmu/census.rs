@@ -12,8 +12,8 @@ use rmaplab_ops::Pid;
 /// The census of one machine: per frame slot and per swap slot, a stamp
 /// and values valid only under the current stamp (nothing is cleared
 /// between calls), the frames the PTEs mapped at this pass and at the one
-/// before, and per process what its page table held at its last scan (a
-/// process the caller does not [`Census::forget`] is not scanned again).
+/// before, and per process what its page table held at its last scan (what
+/// the caller does not [`Census::forget`] is not scanned again).
 /// One `Census` follows one machine from op to op.
 #[derive(Clone, Debug, Default)]
 pub struct Census {
@@ -36,7 +36,11 @@ pub struct Census {
 #[derive(Clone, Debug, Default)]
 struct Scan {
     current: bool,
+    /// Address ranges whose PTEs may have changed since the scan.
+    dirty: Vec<(u64, u64)>,
     vmas: u64,
+    /// Whether `vmas` hashes the maps lines as they are.
+    vmas_current: bool,
     entries: Vec<(u64, Entry)>,
 }
 
@@ -50,6 +54,22 @@ enum Entry {
 }
 
 impl Census {
+    /// Ready for another machine, keeping the memory it has (a run's
+    /// census can be reused by the next run on the same thread).
+    pub fn reset(&mut self) {
+        // Bumping the stamp invalidates every per-slot entry.
+        self.begin(0, 0);
+        self.seen.clear();
+        self.seen_before.clear();
+        self.procs.clear();
+        for s in &mut self.scans {
+            s.current = false;
+            s.vmas_current = false;
+            s.dirty.clear();
+            s.entries.clear();
+        }
+    }
+
     /// Marks process `pid`'s page table (`None`: every process's) as
     /// changed since its last scan: the next pass scans it again. The
     /// caller says which processes an op may have changed.
@@ -61,6 +81,19 @@ impl Census {
                 }
             }
             None => self.scans.iter_mut().for_each(|s| s.current = false),
+        }
+    }
+
+    /// Marks the PTEs of `pid` in `[start, end)` as changed (the next pass
+    /// scans that range again) and, with `vmas`, its maps lines.
+    pub fn forget_range(&mut self, pid: Pid, start: u64, end: u64, vmas: bool) {
+        if let Some(s) = self.scans.get_mut(pid.0 as usize) {
+            if start < end {
+                s.dirty.push((start, end));
+            }
+            if vmas {
+                s.vmas_current = false;
+            }
         }
     }
 
@@ -140,17 +173,23 @@ impl<R: Rmap> Mmu<R> {
         self.pass(c, true).unwrap_or(0)
     }
 
-    /// [`Mmu::dump_fingerprint`] after an op that changed no PTE and no
-    /// process but `pid`'s VMAs (`mprotect`, `mmap` without `replace`):
-    /// `pid`'s maps lines are hashed again, everything else is as the last
-    /// pass on `c` (which must have asked for the fingerprint) left it.
+    /// [`Mmu::dump_fingerprint`] with `pid`'s maps lines hashed again (a
+    /// process that is gone drops out, a new one enters with no pages) and
+    /// everything else as the last pass on `c` (which must have asked for
+    /// the fingerprint) left it: after an op that changed only `pid`'s VMAs,
+    /// or the pages too when the caller compares pages at the next pass.
     pub fn dump_fingerprint_vmas_of(&self, c: &mut Census, pid: Pid) -> u64 {
+        let i = pid.0 as usize;
+        if c.procs.len() <= i {
+            c.procs.resize(i + 1, (0, 0));
+        }
         if let Some(mm) = self.m.mm(pid)
-            && let Some(e) = c.procs.get_mut(pid.0 as usize)
+            && let Some(e) = c.procs.get_mut(i)
         {
             e.0 = self.vmas_hash(pid.0 as usize, mm);
             if let Some(s) = c.scans.get_mut(pid.0 as usize) {
                 s.vmas = e.0;
+                s.vmas_current = true;
             }
         }
         self.fold(c)
@@ -193,8 +232,9 @@ impl<R: Rmap> Mmu<R> {
     /// is checked after that op; a frame mapped by no PTE before or after an
     /// op keeps its count unless a bug counts a mapping that was never
     /// made), or with `all_frames` every frame (at the end of a stream).
-    /// Only the processes [`Census::forget`] named since their last scan
-    /// are scanned again; the others' entries are counted as scanned.
+    /// Only what [`Census::forget`] and [`Census::forget_range`] named
+    /// since the last scan is scanned again; the rest is counted as
+    /// scanned.
     /// `Err` says what differs, where; `Ok` carries
     /// [`Mmu::dump_fingerprint`] if `fingerprint` asks for it (0
     /// otherwise), computed in the same pass.
@@ -264,7 +304,13 @@ impl<R: Rmap> Mmu<R> {
             let Some(mm) = mm else { continue };
             let mut scan = std::mem::take(&mut c.scans[i]);
             if !scan.current {
-                self.scan(i, mm, &mut scan);
+                self.scan(mm, &mut scan);
+            } else if !scan.dirty.is_empty() {
+                self.rescan_dirty(mm, &mut scan);
+            }
+            if fingerprint && !scan.vmas_current {
+                scan.vmas = self.vmas_hash(i, mm);
+                scan.vmas_current = true;
             }
             let r = self.count(i, &scan, c, fingerprint);
             if fingerprint && let Ok(h) = r {
@@ -276,24 +322,51 @@ impl<R: Rmap> Mmu<R> {
         Ok(if fingerprint { self.fold(c) } else { 0 })
     }
 
-    /// Process `i`'s PTEs inside its VMAs, into `scan`.
-    fn scan(&self, i: usize, mm: &Mm, scan: &mut Scan) {
+    /// A process's PTEs inside its VMAs, into `scan`.
+    fn scan(&self, mm: &Mm, scan: &mut Scan) {
         scan.entries.clear();
         for &vid in mm.vmas.values() {
             let v = self.m.vma(vid);
-            for (a, pte) in (v.start..).zip(&mm.pt[v.start as usize..v.end as usize]) {
-                let e = match *pte {
-                    Pte::None => continue,
-                    Pte::Present { frame, .. } if frame == self.m.zero => Entry::Zero,
-                    Pte::Present { frame, .. } => Entry::Present(frame),
-                    Pte::Migration { frame, .. } => Entry::Migration(frame),
-                    Pte::Swap(s) => Entry::Swap(s),
-                };
-                scan.entries.push((a, e));
+            self.scan_range(mm, v.start, v.end, &mut scan.entries);
+        }
+        scan.dirty.clear();
+        scan.vmas_current = false;
+        scan.current = true;
+    }
+
+    /// The dirty ranges of `scan` scanned again, inside the VMAs that
+    /// overlap them now.
+    fn rescan_dirty(&self, mm: &Mm, scan: &mut Scan) {
+        let dirty = std::mem::take(&mut scan.dirty);
+        scan.entries
+            .retain(|&(a, _)| !dirty.iter().any(|&(s, e)| s <= a && a < e));
+        for &(s, e) in &dirty {
+            for (_, &vid) in mm.vmas.range(..e).rev() {
+                let v = self.m.vma(vid);
+                if v.end <= s {
+                    break;
+                }
+                self.scan_range(mm, v.start.max(s), v.end.min(e), &mut scan.entries);
             }
         }
-        scan.vmas = self.vmas_hash(i, mm);
-        scan.current = true;
+        scan.entries.sort_unstable_by_key(|&(a, _)| a);
+        scan.entries.dedup_by_key(|&mut (a, _)| a);
+        scan.dirty = dirty;
+        scan.dirty.clear();
+    }
+
+    /// The PTEs of `mm` in `[start, end)` that are not none, appended.
+    fn scan_range(&self, mm: &Mm, start: u64, end: u64, out: &mut Vec<(u64, Entry)>) {
+        for (a, pte) in (start..).zip(&mm.pt[start as usize..end as usize]) {
+            let e = match *pte {
+                Pte::None => continue,
+                Pte::Present { frame, .. } if frame == self.m.zero => Entry::Zero,
+                Pte::Present { frame, .. } => Entry::Present(frame),
+                Pte::Migration { frame, .. } => Entry::Migration(frame),
+                Pte::Swap(s) => Entry::Swap(s),
+            };
+            out.push((a, e));
+        }
     }
 
     /// Counts process `i`'s entries into `c`; returns the hash of its

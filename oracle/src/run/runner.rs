@@ -282,6 +282,12 @@ struct Applied {
     epoch0: Option<u64>,
 }
 
+thread_local! {
+    /// The census of the last design run on this thread, whose memory the
+    /// next run reuses (a run allocates none of it again).
+    static CENSUS_POOL: std::cell::Cell<Census> = std::cell::Cell::default();
+}
+
 /// A design run's part in the layout differential ([`run_all`]): the
 /// first run of a VMA semantics records the fingerprint of its dump after
 /// every op (`Mmu::dump_fingerprint`), the later runs of the same semantics
@@ -322,7 +328,8 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             .map(|(k, v)| (k.to_string(), v))
             .collect();
         let mmu = Mmu::new(rmap);
-        let mut census = Census::default();
+        let mut census = CENSUS_POOL.with(|p| p.take());
+        census.reset();
         // The machine before the first op, for a first op that is pure.
         let fingerprint = (!matches!(layout, LayoutRole::Off))
             .then(|| check::dump_fingerprint(&mmu, &mut census));
@@ -353,7 +360,7 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             self.record_outcome(i, at.line, op, applied.outcome);
             self.compare(op, applied.outcome, expected, at)?;
             track_peaks(&mut self.report.stats, &self.mmu);
-            self.check(op, applied.epoch0, at)?;
+            self.check(op, applied.outcome, applied.epoch0, at)?;
             self.layout(i, at)?;
             if matches!(op, Op::Dump) {
                 self.record_dump(at.line);
@@ -439,11 +446,23 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
     /// structural checks read has changed since they last passed) only the
     /// bound, whose peaks move, is new. The map-count census, which also
     /// gives the dump fingerprint when this run takes part in `layout`,
-    /// follows every op that can change VMAs or unmap pages; a fault
-    /// (`read`, `write`) only maps pages, in MMU code no design decides, and
-    /// leaves VMAs alone, so the census after it waits for the next such op
-    /// or the end of the stream ([`DesignRun::census_if_due`]).
-    fn check(&mut self, op: &Op, epoch0: Option<u64>, at: At) -> Result<(), Failure> {
+    /// follows `munmap`, `mremap` and `madvise` (which unmap or move pages
+    /// inside a process) and `swapout`, `migrate` and `reclaim` (which
+    /// unmap a page from every process). After a fault (`read`, `write`:
+    /// it only maps pages, in MMU code no design decides, and leaves VMAs
+    /// alone), `mmap` with `replace` (whose unmapping is `munmap`'s),
+    /// `fork` and `exit` the census waits for the next op that needs one or
+    /// the end of the stream ([`DesignRun::census_if_due`]): what they got
+    /// wrong in a count stays wrong until then. After `mprotect`, `mmap`,
+    /// `fork` and `exit` the one process whose VMAs changed has its maps
+    /// lines hashed again, with its pages as the last census saw them.
+    fn check(
+        &mut self,
+        op: &Op,
+        outcome: Outcome,
+        epoch0: Option<u64>,
+        at: At,
+    ) -> Result<(), Failure> {
         if !self.opts.check {
             return Ok(());
         }
@@ -451,7 +470,7 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
         if self.mmu.last_op_pure() && !self.opts.recheck_pure_ops {
             return check::check_bound(&self.mmu, peak).map_err(|b| at.fail(b));
         }
-        self.census.forget(changed_page_tables(op));
+        forget_changed(&mut self.census, &self.mmu, op);
         check_after_op_incremental(&self.mmu, self.opts, epoch0, peak).map_err(|b| at.fail(b))?;
         if self.opts.recheck_pure_ops {
             self.census.forget(None);
@@ -462,15 +481,35 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
                 self.census_due = true;
                 Ok(())
             }
-            // No PTE changes, only this process's VMAs: the fingerprint
-            // needs its maps lines hashed again, the map counts are as the
-            // last census left them.
-            Op::Mprotect { pid, .. }
-            | Op::Mmap {
-                pid,
-                replace: false,
-                ..
-            } if !self.census_due => {
+            // A fork adds a process, an exit removes one: the census waits
+            // like a fault's; the new process's maps lines are hashed (its
+            // pages join at the census).
+            Op::Fork { pid } | Op::Exit { pid } => {
+                self.census_due = true;
+                if self.takes_fingerprint() {
+                    let changed = match op {
+                        Op::Fork { .. } if outcome == Outcome::Ok => {
+                            self.mmu.live_pids().last().copied().unwrap_or(pid)
+                        }
+                        _ => pid,
+                    };
+                    self.fingerprint = Some(check::dump_fingerprint_vmas_of(
+                        &self.mmu,
+                        &mut self.census,
+                        changed,
+                    ));
+                }
+                Ok(())
+            }
+            // One process's VMAs: its maps lines are hashed again, its
+            // pages as the last census saw them. `mprotect` and `mmap`
+            // without `replace` change no PTE; `mmap` with `replace` may
+            // unmap pages in its range, and the census after it waits like
+            // a fault's.
+            Op::Mprotect { pid, .. } | Op::Mmap { pid, .. } => {
+                if matches!(op, Op::Mmap { replace: true, .. }) {
+                    self.census_due = true;
+                }
                 if self.takes_fingerprint() {
                     self.fingerprint = Some(check::dump_fingerprint_vmas_of(
                         &self.mmu,
@@ -589,6 +628,8 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             }
             self.report.failure = Some(f);
         }
+        let census = std::mem::take(&mut self.census);
+        CENSUS_POOL.with(|p| p.replace(census));
         let mut report = self.report;
         report.stats.mmu = self.mmu.stats();
         let alloc = self.mmu.rmap_mut().alloc_schedule();
@@ -654,14 +695,48 @@ fn check_after_op_incremental<R: Rmap>(
     }
 }
 
-/// The process whose page table `op` may change (`None`: any process's):
-/// an op on a process changes its own PTEs only (a fork also the new
-/// child's, which has no scan yet); swapout, migration and reclaim unmap a
-/// page from every process that maps it.
-fn changed_page_tables(op: &Op) -> Option<rmaplab_ops::Pid> {
-    match op {
-        Op::Swapout { .. } | Op::Migrate { .. } | Op::Reclaim => None,
-        _ => op.pid(),
+/// Tells the census what `op` may have changed in the page tables (the
+/// next census scans only that again): an op on a process changes its own
+/// PTEs only, inside the op's range for `mmap`, `munmap`, `madvise` and
+/// `mremap` (old and new ranges), at the PTEs it set present for a fault
+/// that changed no VMA the design tracks (every PTE of the process
+/// otherwise); `mprotect` changes maps lines but no PTE a dump shows; a
+/// fork leaves the parent's PTEs mapping what they mapped (the child is
+/// scanned whole), an exit leaves no page table; swapout, migration and
+/// reclaim unmap a page from every process that maps it.
+fn forget_changed<R: Rmap>(census: &mut Census, mmu: &Mmu<R>, op: &Op) {
+    let end = |addr: u64, len: u64| addr.saturating_add(len).min(rmaplab_ops::WINDOW_PAGES);
+    match *op {
+        Op::Mmap { pid, addr, len, .. }
+        | Op::Munmap { pid, addr, len }
+        | Op::Madvise { pid, addr, len, .. } => {
+            census.forget_range(pid, addr, end(addr, len), true)
+        }
+        Op::Mremap {
+            pid,
+            old,
+            old_len,
+            new_len,
+            to,
+        } => {
+            census.forget_range(pid, old, end(old, old_len.max(new_len)), true);
+            if let Some(t) = to {
+                census.forget_range(pid, t.new, end(t.new, new_len), true);
+            }
+        }
+        Op::Mprotect { pid, .. } => census.forget_range(pid, 0, 0, true),
+        Op::Read { pid, .. } | Op::Write { pid, .. } => match mmu.last_op_pte_delta() {
+            Some(ptes) => {
+                for &(p, a) in ptes {
+                    census.forget_range(p, a, a + 1, false);
+                }
+            }
+            None => census.forget(Some(pid)),
+        },
+        Op::Fork { .. } | Op::Exit { .. } => {}
+        Op::Swapout { .. } | Op::Migrate { .. } | Op::Reclaim | Op::FailAlloc { .. } | Op::Dump => {
+            census.forget(None)
+        }
     }
 }
 
