@@ -227,3 +227,27 @@ fn failed_op_trace_and_bound_fire_on_the_re_injected_bugs() {
         assert_eq!(invariant(&r), None, "{file} without the bug");
     }
 }
+
+/// A corpus file that expects `fail layout` is run next to the canonical
+/// design of the same semantics (alone, a run cannot show `layout`): with
+/// the designs as they are the pair agrees, so the expectation is reported
+/// as wrong, naming the verdict the pair gave.
+#[test]
+fn a_corpus_file_expecting_layout_is_run_in_a_pair() {
+    let dir = std::env::temp_dir().join(format!("rmaplab-layout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("layout.ops");
+    std::fs::write(
+        &f,
+        format!("# expect [prealloc-2026]: fail layout\n{IMPORT}"),
+    )
+    .unwrap();
+    let err = rmaplab::run::corpus::check_corpus(&f).unwrap_err();
+    assert!(
+        err.contains("prealloc-2026: expected Fail(\"layout\"), got Pass"),
+        "{err}"
+    );
+    std::fs::write(&f, format!("# expect [prealloc-2026]: pass\n{IMPORT}")).unwrap();
+    assert_eq!(rmaplab::run::corpus::check_corpus(&f), Ok(()));
+    std::fs::remove_dir_all(&dir).ok();
+}
