@@ -20,7 +20,9 @@
 //! - [`mprotect`] (`mm/mprotect.c`), [`madvise`] (`mm/madvise.c`),
 //!   [`mremap`] (`mm/mremap.c`, the 6.17+ `struct vma_remap_struct` code),
 //!   [`swap`] (`mm/vmscan.c`/`mm/rmap.c` `try_to_unmap`, `mm/migrate.c`,
-//!   `do_swap_page`).
+//!   `do_swap_page`);
+//! - [`census`]: read-only counts for the oracle (the map-count recount
+//!   from the page tables, the fingerprint of what a dump shows).
 //!
 //! Addresses are window page numbers; the window base is 2 MiB aligned, so a
 //! page number is also its PTE index within the page table page.
