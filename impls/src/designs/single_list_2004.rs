@@ -677,7 +677,47 @@ impl Rmap for SingleList2004 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::designs::testkit::Sim;
+    use crate::designs::testkit::{Sim, check_name};
+
+    /// Each named check fires on the damage it guards: a VMA twice on its
+    /// list or on a list that is not its anon_vma's (`list-membership`), an
+    /// anon_vma with an empty list (`empty-anon-vma`), a clone into a VMA
+    /// that already has another anon_vma (`clone-dst`), a new page in a VMA
+    /// without one (`no-anon-vma`).
+    #[test]
+    fn every_named_check_fires_on_the_damage_it_guards() {
+        let mut s = Sim::new(SingleList2004::new());
+        let p = s.mmap(0, 0, 4);
+        s.fault(p);
+        let c = s.fork(1, p);
+        s.check();
+        let av = s.d.anon_vma_of(p).unwrap();
+        let name = |x: &Sim<SingleList2004>| check_name(x.d.self_check(&x.view));
+        let mut x = s.clone();
+        x.d.anon_vmas.get_mut(av).unwrap().head.push(c);
+        assert_eq!(name(&x), "list-membership");
+        let mut x = s.clone();
+        let q = x.mmap(2, 0, 4);
+        x.fault(q);
+        let other = x.d.anon_vma_of(q).unwrap();
+        x.d.anon_vmas.get_mut(other).unwrap().head.push(c);
+        x.d.anon_vmas.get_mut(av).unwrap().head.retain(|&v| v != c);
+        assert_eq!(name(&x), "list-membership");
+        let mut x = s.clone();
+        x.d.anon_vmas.insert(AnonVma { head: Vec::new() });
+        assert_eq!(name(&x), "empty-anon-vma");
+        let mut x = s.clone();
+        let q = x.mmap(2, 0, 4);
+        x.fault(q);
+        let r = x.d.anon_vma_clone(&x.view, c, q, CloneOp::Split);
+        assert_eq!(check_name(r), "clone-dst");
+        let mut x = s.clone();
+        let u = x.mmap(0, 8, 12);
+        assert_eq!(
+            check_name(x.d.folio_add_new_anon_rmap(u, true)),
+            "no-anon-vma"
+        );
+    }
 
     #[test]
     fn prepare_allocates_once_and_reuses_neighbours_next_first() {

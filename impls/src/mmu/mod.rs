@@ -20,7 +20,9 @@
 //! - [`mprotect`] (`mm/mprotect.c`), [`madvise`] (`mm/madvise.c`),
 //!   [`mremap`] (`mm/mremap.c`, the 6.17+ `struct vma_remap_struct` code),
 //!   [`swap`] (`mm/vmscan.c`/`mm/rmap.c` `try_to_unmap`, `mm/migrate.c`,
-//!   `do_swap_page`).
+//!   `do_swap_page`);
+//! - [`census`]: read-only counts for the oracle (the map-count recount
+//!   from the page tables, the fingerprint of what a dump shows).
 //!
 //! Addresses are window page numbers; the window base is 2 MiB aligned, so a
 //! page number is also its PTE index within the page table page.
@@ -34,6 +36,7 @@ use crate::state::{FrameRef, MapKind, ProcState, State, VmaLine};
 use rmaplab_ops::{Errno, FILE_PAGES, Kind, NR_FILES, Op, Outcome, Pid, Prot, WINDOW_PAGES};
 
 mod block;
+mod census;
 mod fault;
 mod fork;
 mod madvise;
@@ -47,6 +50,7 @@ mod tests;
 
 pub use block::{ActorOutcome, BlockFailure, BlockOutcome, ScheduleRun, StepName, step_names};
 use block::{Next, SchedSlot};
+pub use census::Census;
 
 /// A frame: a generational handle into the MMU's frame arena.
 pub type FrameId = Handle;

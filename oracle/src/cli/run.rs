@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use rmaplab::run::report;
-use rmaplab::run::runner::{RunOptions, compare_runs, run_spec};
+use rmaplab::run::runner::{RunOptions, run_all};
 use rmaplab_impls::designs::registry::{DesignSpec, catalogue};
 use rmaplab_ops::Stream;
 use rmaplab_ops::print::print;
@@ -17,15 +17,18 @@ pub fn run(path: &Path, specs: &[DesignSpec], json: bool, stats: bool) -> ExitCo
         Ok(s) => s,
         Err(e) => return usage_error(&e),
     };
-    let mut runs = Vec::new();
-    for spec in specs {
-        let opts = RunOptions {
-            replay: Some(spec.replay_command(path)),
-            ..RunOptions::default()
-        };
-        runs.push(run_spec(&stream, spec, &opts));
+    // One run_all, as the engines run them (designs of the same VMA
+    // semantics are compared after every op: `layout`).
+    let (mut runs, cmp) = run_all(&stream, specs, &RunOptions::default());
+    for (spec, r) in specs.iter().zip(&mut runs) {
+        if let Some(f) = &mut r.failure {
+            f.broken.detail = format!(
+                "{}\nreplay: {}",
+                f.broken.detail,
+                replay(path, spec, specs, &f.broken.invariant)
+            );
+        }
     }
-    let cmp = compare_runs(&runs);
     let note = letter_order_note(&stream);
     if json {
         let mut v = report::report_json(&runs, &cmp, stats);
@@ -53,6 +56,21 @@ pub fn run(path: &Path, specs: &[DesignSpec], json: bool, stats: bool) -> ExitCo
 /// than claim the block was explored.
 fn letter_order_note(stream: &Stream) -> Option<&'static str> {
     (!stream.blocks.is_empty()).then_some("letter order (blocks not explored yet)")
+}
+
+/// The command that replays `spec`'s failure of `invariant`: `spec` alone,
+/// or for `layout` with the designs of the same semantics it was compared
+/// with.
+fn replay(path: &Path, spec: &DesignSpec, specs: &[DesignSpec], invariant: &str) -> String {
+    if invariant != rmaplab::oracle::check::invariant::LAYOUT {
+        return spec.replay_command(path);
+    }
+    let designs: Vec<String> = specs
+        .iter()
+        .filter(|s| s.vma_semantics() == spec.vma_semantics())
+        .map(|s| format!("--design {}", s.design))
+        .collect();
+    format!("rmaplab run {} {}", path.display(), designs.join(" "))
 }
 
 /// `rmaplab check`: parse only.

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use rmaplab_impls::mmu::{AnonPte, Mmu, Violation};
+use rmaplab_impls::mmu::{AnonPte, Census, Mmu, Violation};
 use rmaplab_impls::rmap::{Rmap, RmapError};
 use rmaplab_ops::Pid;
 
@@ -21,6 +21,8 @@ pub mod invariant {
     pub const DIFFERENTIAL: &str = "differential";
     /// A panic while running the stream (rmaplab's own code or a design's).
     pub const PANIC: &str = "panic";
+    pub const LAYOUT: &str = "layout";
+    pub const MAPCOUNT: &str = "mapcount";
 }
 
 /// A broken invariant: its name, where (process and page when known), and
@@ -205,11 +207,43 @@ pub fn check_bound<R: Rmap>(mmu: &Mmu<R>, peak_vmas: u64) -> Result<(), Broken> 
     Ok(())
 }
 
-/// Every check that runs after each op (`peak_vmas`: see [`check_bound`]).
+/// The structural checks after an op (`peak_vmas`: see [`check_bound`]);
+/// the runner adds [`check_map_counts`] and, between designs, `layout`.
 pub fn check_after_op<R: Rmap>(mmu: &Mmu<R>, peak_vmas: u64) -> Result<(), Broken> {
     check_findability(mmu)?;
     check_design(mmu)?;
     check_bound(mmu, peak_vmas)
+}
+
+/// **Map counts**: every frame's map count is the number of PTEs that map
+/// it and every swap slot's count the number of swap entries naming it,
+/// recounted from the page tables (`Mmu::check_map_counts`, with the
+/// run's `census`; `all_frames` adds every frame no PTE maps). What `dump`
+/// shows as `/N` (`/proc/kpagecount`) must be what the page tables say.
+/// `Ok` carries the dump fingerprint if `fingerprint` asks for it (same
+/// pass).
+pub fn check_map_counts<R: Rmap>(
+    mmu: &Mmu<R>,
+    census: &mut Census,
+    all_frames: bool,
+    fingerprint: bool,
+) -> Result<u64, Broken> {
+    mmu.check_map_counts(census, all_frames, fingerprint)
+        .map_err(|d| Broken::new(invariant::MAPCOUNT, d))
+}
+
+/// The fingerprint of what a `dump` would show now
+/// (`Mmu::dump_fingerprint`): equal for two machines whose dumps print
+/// alike.
+pub fn dump_fingerprint<R: Rmap>(mmu: &Mmu<R>, census: &mut Census) -> u64 {
+    mmu.dump_fingerprint(census)
+}
+
+/// [`dump_fingerprint`] after an op that changed no PTE and only `pid`'s
+/// VMAs, from the hashes the last census pass left in `census`
+/// (`Mmu::dump_fingerprint_vmas_of`).
+pub fn dump_fingerprint_vmas_of<R: Rmap>(mmu: &Mmu<R>, census: &mut Census, pid: Pid) -> u64 {
+    mmu.dump_fingerprint_vmas_of(census, pid)
 }
 
 /// **Nothing leaked**: with every process gone, no design object and no

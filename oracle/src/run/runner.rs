@@ -9,10 +9,10 @@
 
 use std::fmt;
 
-use rmaplab_impls::designs::registry::DesignSpec;
-use rmaplab_impls::mmu::{Mmu, MmuStats};
+use rmaplab_impls::designs::registry::{DesignSpec, VmaSemantics};
+use rmaplab_impls::mmu::{Census, Mmu, MmuStats};
 use rmaplab_impls::rmap::{Counters, Rmap};
-use rmaplab_impls::state::State;
+use rmaplab_impls::state::{FrameRef, ProcState, State};
 use rmaplab_ops::{Errno, Op, Outcome};
 
 use super::panic::catch;
@@ -213,19 +213,16 @@ pub fn run_reference(stream: &Stream) -> RunReport {
 
 /// Runs `stream` with `spec` (the reference model alone for `reference`).
 pub fn run_spec(stream: &Stream, spec: &DesignSpec, opts: &RunOptions) -> RunReport {
-    run_spec_shared(stream, spec, opts, &mut SharedModel::default())
-}
-
-/// [`run_spec`], the expected outcomes from `shared` (see [`run_all`]).
-fn run_spec_shared(
-    stream: &Stream,
-    spec: &DesignSpec,
-    opts: &RunOptions,
-    shared: &mut SharedModel,
-) -> RunReport {
     match spec.build() {
         None => run_reference(stream),
-        Some(design) => run_design_shared(stream, design, spec, opts, shared),
+        Some(design) => run_design_shared(
+            stream,
+            design,
+            spec,
+            opts,
+            &mut SharedModel::default(),
+            LayoutRole::Off,
+        ),
     }
 }
 
@@ -239,18 +236,27 @@ pub fn run_design<R: Rmap>(
     spec: &DesignSpec,
     opts: &RunOptions,
 ) -> RunReport {
-    run_design_shared(stream, rmap, spec, opts, &mut SharedModel::default())
+    run_design_shared(
+        stream,
+        rmap,
+        spec,
+        opts,
+        &mut SharedModel::default(),
+        LayoutRole::Off,
+    )
 }
 
-/// [`run_design`], the expected outcomes from `shared`.
+/// [`run_design`], the expected outcomes from `shared`, the dumps recorded
+/// or compared as `layout` says.
 fn run_design_shared<R: Rmap>(
     stream: &Stream,
     rmap: R,
     spec: &DesignSpec,
     opts: &RunOptions,
     shared: &mut SharedModel,
+    layout: LayoutRole<'_>,
 ) -> RunReport {
-    let mut run = DesignRun::new(rmap, spec, opts);
+    let mut run = DesignRun::new(rmap, spec, opts, layout);
     let mut reference = Reference::new(shared);
     // A panic leaves the MMU and the model half-updated: the run ends
     // there (the shared model's record is then incomplete, so the next
@@ -292,6 +298,26 @@ struct Applied {
     epoch0: Option<u64>,
 }
 
+thread_local! {
+    /// The census of the last design run on this thread, whose memory the
+    /// next run reuses (a run allocates none of it again).
+    static CENSUS_POOL: std::cell::Cell<Census> = std::cell::Cell::default();
+}
+
+/// A design run's part in the layout differential ([`run_all`]): the
+/// first run of a VMA semantics records the fingerprint of its dump after
+/// every op (`Mmu::dump_fingerprint`), the later runs of the same semantics
+/// compare theirs with it.
+enum LayoutRole<'r> {
+    Off,
+    Record(&'r mut Vec<u64>),
+    Compare(&'r [u64]),
+}
+
+/// The detail of a `layout` failure until [`run_all_with`] replaces it by
+/// the first difference (it alone can rebuild the recording design).
+const LAYOUT_PENDING: &str = "the dump differs from the recording design's";
+
 /// One design's run of a stream: the MMU with the design, and the report
 /// being filled.
 struct DesignRun<'o, R: Rmap> {
@@ -300,10 +326,17 @@ struct DesignRun<'o, R: Rmap> {
     report: RunReport,
     /// Where the run is (where a panic happened).
     at: At,
+    layout: LayoutRole<'o>,
+    /// The dump fingerprint after the last op (a pure op keeps it).
+    fingerprint: Option<u64>,
+    /// The map-count census of this run's machine.
+    census: Census,
+    /// A fault since the last census (see [`DesignRun::check`]).
+    census_due: bool,
 }
 
 impl<'o, R: Rmap> DesignRun<'o, R> {
-    fn new(rmap: R, spec: &DesignSpec, opts: &'o RunOptions) -> Self {
+    fn new(rmap: R, spec: &DesignSpec, opts: &'o RunOptions, layout: LayoutRole<'o>) -> Self {
         // The design's effective configuration (the example of
         // `docs/op-language.md`: a default chain-2010 run reports
         // `"config": {"era": "2022"}`).
@@ -312,11 +345,21 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
+        let mmu = Mmu::new(rmap);
+        let mut census = CENSUS_POOL.with(|p| p.take());
+        census.reset();
+        // The machine before the first op, for a first op that is pure.
+        let fingerprint = (!matches!(layout, LayoutRole::Off))
+            .then(|| check::dump_fingerprint(&mmu, &mut census));
         DesignRun {
-            mmu: Mmu::new(rmap),
+            mmu,
             opts,
             report: RunReport::new(spec.design.name(), config),
             at: At::AFTER_LAST_OP,
+            layout,
+            fingerprint,
+            census,
+            census_due: false,
         }
     }
 
@@ -337,7 +380,8 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             self.record_outcome(i, at.line, op, applied.outcome);
             self.compare(op, applied.outcome, expected, at)?;
             track_peaks(&mut self.report.stats, &self.mmu);
-            self.check(applied.epoch0, at)?;
+            self.check(op, applied.outcome, applied.epoch0, at)?;
+            self.layout(i, at)?;
             if matches!(op, Op::Dump) {
                 self.record_dump(at.line);
             }
@@ -422,18 +466,139 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
 
     /// The oracle's checks after an op. After a pure op (nothing the
     /// structural checks read has changed since they last passed) only the
-    /// bound, whose peaks move, is new.
-    fn check(&self, epoch0: Option<u64>, at: At) -> Result<(), Failure> {
+    /// bound, whose peaks move, is new. The map-count census, which also
+    /// gives the dump fingerprint when this run takes part in `layout`,
+    /// follows `munmap`, `mremap` and `madvise` (which unmap or move pages
+    /// inside a process) and `swapout`, `migrate` and `reclaim` (which
+    /// unmap a page from every process). After a fault (`read`, `write`:
+    /// it only maps pages, in MMU code no design decides, and leaves VMAs
+    /// alone), `mmap` with `replace` (whose unmapping is `munmap`'s),
+    /// `fork` and `exit` the census waits for the next op that needs one or
+    /// the end of the stream ([`DesignRun::census_if_due`]): what they got
+    /// wrong in a count stays wrong until then. After `mprotect`, `mmap`,
+    /// `fork` and `exit` the one process whose VMAs changed has its maps
+    /// lines hashed again, with its pages as the last census saw them.
+    fn check(
+        &mut self,
+        op: &Op,
+        outcome: Outcome,
+        epoch0: Option<u64>,
+        at: At,
+    ) -> Result<(), Failure> {
         if !self.opts.check {
             return Ok(());
         }
         let peak = self.report.stats.peak_vmas;
         if self.mmu.last_op_pure() && !self.opts.recheck_pure_ops {
-            check::check_bound(&self.mmu, peak)
-        } else {
-            check_after_op_incremental(&self.mmu, self.opts, epoch0, peak)
+            return check::check_bound(&self.mmu, peak).map_err(|b| at.fail(b));
         }
-        .map_err(|b| at.fail(b))
+        forget_changed(&mut self.census, &self.mmu, op);
+        check_after_op_incremental(&self.mmu, self.opts, epoch0, peak).map_err(|b| at.fail(b))?;
+        if self.opts.recheck_pure_ops {
+            self.census.forget(None);
+            return self.census(at);
+        }
+        match *op {
+            Op::Read { .. } | Op::Write { .. } => {
+                self.census_due = true;
+                Ok(())
+            }
+            // A fork adds a process, an exit removes one: the census waits
+            // like a fault's; the new process's maps lines are hashed (its
+            // pages join at the census).
+            Op::Fork { pid } | Op::Exit { pid } => {
+                self.census_due = true;
+                if self.takes_fingerprint() {
+                    let changed = match op {
+                        Op::Fork { .. } if outcome == Outcome::Ok => {
+                            self.mmu.live_pids().last().copied().unwrap_or(pid)
+                        }
+                        _ => pid,
+                    };
+                    self.fingerprint = Some(check::dump_fingerprint_vmas_of(
+                        &self.mmu,
+                        &mut self.census,
+                        changed,
+                    ));
+                }
+                Ok(())
+            }
+            // One process's VMAs: its maps lines are hashed again, its
+            // pages as the last census saw them. `mprotect` and `mmap`
+            // without `replace` change no PTE; `mmap` with `replace` may
+            // unmap pages in its range, and the census after it waits like
+            // a fault's.
+            Op::Mprotect { pid, .. } | Op::Mmap { pid, .. } => {
+                if matches!(op, Op::Mmap { replace: true, .. }) {
+                    self.census_due = true;
+                }
+                if self.takes_fingerprint() {
+                    self.fingerprint = Some(check::dump_fingerprint_vmas_of(
+                        &self.mmu,
+                        &mut self.census,
+                        pid,
+                    ));
+                }
+                Ok(())
+            }
+            _ => self.census(at),
+        }
+    }
+
+    /// Whether this run takes part in `layout` now (until an injected
+    /// allocation failure fired).
+    fn takes_fingerprint(&self) -> bool {
+        !matches!(self.layout, LayoutRole::Off) && self.report.injected_at.is_none()
+    }
+
+    /// The map-count census now, and the dump fingerprint with it when this
+    /// run takes part in `layout` (until an injected failure fired).
+    fn census(&mut self, at: At) -> Result<(), Failure> {
+        let fingerprint = self.takes_fingerprint();
+        let fp = check::check_map_counts(&self.mmu, &mut self.census, false, fingerprint)
+            .map_err(|b| at.fail(b))?;
+        if fingerprint {
+            self.fingerprint = Some(fp);
+        }
+        self.census_due = false;
+        Ok(())
+    }
+
+    /// At the end of the stream: the census a last fault left due, and for
+    /// a run that takes part in `layout` always, its fingerprint compared
+    /// (record slot `len`).
+    fn census_if_due(&mut self, len: usize) -> Result<(), Failure> {
+        let layout = !matches!(self.layout, LayoutRole::Off);
+        if !self.opts.check || !(self.census_due || layout) {
+            return Ok(());
+        }
+        self.census(At::AFTER_LAST_OP)?;
+        self.layout(len, At::AFTER_LAST_OP)
+    }
+
+    /// **Layout**: the dump after op `i` against the recording run's, until
+    /// an injected allocation failure fires in either (after it the runs
+    /// legitimately differ). A pure op keeps the last fingerprint.
+    fn layout(&mut self, i: usize, at: At) -> Result<(), Failure> {
+        if matches!(self.layout, LayoutRole::Off)
+            || !self.opts.check
+            || self.report.injected_at.is_some()
+        {
+            return Ok(());
+        }
+        // Set before the first op and by `check` after every op but a pure
+        // one, which keeps it.
+        let fp = self.fingerprint.expect("set before the first op");
+        match &mut self.layout {
+            LayoutRole::Off => {}
+            LayoutRole::Record(v) => v.push(fp),
+            LayoutRole::Compare(v) => {
+                if v.get(i).is_some_and(|&want| want != fp) {
+                    return Err(at.fail(Broken::new(invariant::LAYOUT, LAYOUT_PENDING)));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// After the last op: the final dump and counters, then teardown (every
@@ -441,6 +606,7 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
     /// left.
     fn end_of_stream(&mut self, stream: &Stream) -> Result<(), Failure> {
         self.at = At::AFTER_LAST_OP;
+        self.census_if_due(stream.ops.len())?;
         // The last dump is the state after the last op
         // (`docs/op-language.md`), so a stream ending with `dump` gets no
         // extra one.
@@ -467,6 +633,10 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             }
         }
         if self.opts.check {
+            // With every process gone, every frame's map count is 0 (the
+            // census after the teardown's exits, once).
+            check::check_map_counts(&self.mmu, &mut self.census, true, false)
+                .map_err(|b| At::AFTER_LAST_OP.fail(b))?;
             check::check_leak(&self.mmu).map_err(|b| At::AFTER_LAST_OP.fail(b))?;
         }
         Ok(())
@@ -481,6 +651,8 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             }
             self.report.failure = Some(f);
         }
+        let census = std::mem::take(&mut self.census);
+        CENSUS_POOL.with(|p| p.replace(census));
         let mut report = self.report;
         report.stats.mmu = self.mmu.stats();
         let alloc = self.mmu.rmap_mut().alloc_schedule();
@@ -543,6 +715,53 @@ fn check_after_op_incremental<R: Rmap>(
         check::check_bound(mmu, peak_vmas)
     } else {
         check::check_after_op(mmu, peak_vmas)
+    }
+}
+
+/// Tells the census what `op` may have changed in the page tables (the
+/// next census scans only that again): an op on a process changes its own
+/// PTEs only, inside the op's range for `mmap`, `munmap`, `madvise` and
+/// `mremap` (old and new ranges), at the PTEs it set present for a fault
+/// that changed no VMA the design tracks (every PTE of the process
+/// otherwise); `mprotect` changes maps lines but no PTE a dump shows; a
+/// fork leaves the parent's PTEs mapping what they mapped (the child is
+/// scanned whole), an exit leaves no page table; swapout, migration and
+/// reclaim unmap a page from every process that maps it.
+fn forget_changed<R: Rmap>(census: &mut Census, mmu: &Mmu<R>, op: &Op) {
+    let end = |addr: u64, len: u64| addr.saturating_add(len).min(rmaplab_ops::WINDOW_PAGES);
+    match *op {
+        Op::Mmap { pid, addr, len, .. }
+        | Op::Munmap { pid, addr, len }
+        | Op::Madvise { pid, addr, len, .. } => {
+            census.forget_range(pid, addr, end(addr, len), true)
+        }
+        Op::Mremap {
+            pid,
+            old,
+            old_len,
+            new_len,
+            to,
+        } => {
+            census.forget_range(pid, old, end(old, old_len.max(new_len)), true);
+            if let Some(t) = to {
+                census.forget_range(pid, t.new, end(t.new, new_len), true);
+            }
+        }
+        Op::Mprotect { pid, .. } => census.forget_range(pid, 0, 0, true),
+        Op::Read { pid, .. } | Op::Write { pid, .. } => match mmu.last_op_pte_delta() {
+            Some(ptes) => {
+                for &(p, a) in ptes {
+                    census.forget_range(p, a, a + 1, false);
+                }
+            }
+            None => census.forget(Some(pid)),
+        },
+        Op::Fork { .. } | Op::Exit { .. } => {}
+        // `folio_referenced` only reads the page tables.
+        Op::Referenced { .. } => {}
+        Op::Swapout { .. } | Op::Migrate { .. } | Op::Reclaim | Op::FailAlloc { .. } | Op::Dump => {
+            census.forget(None)
+        }
     }
 }
 
@@ -687,19 +906,91 @@ pub struct Comparison {
 
 /// Runs every spec, then compares them. The specs share one reference
 /// model (`run/reference.rs`) unless `opts.recheck_pure_ops` asks for one
-/// each.
+/// each. Specs that claim the same VMA semantics
+/// ([`DesignSpec::vma_semantics`]) must agree on every dump after every op
+/// (the `layout` invariant, see [`run_all_with`]).
 pub fn run_all(
     stream: &Stream,
     specs: &[DesignSpec],
     opts: &RunOptions,
 ) -> (Vec<RunReport>, Comparison) {
+    run_all_with(stream, specs, &|k| specs[k].build(), opts)
+}
+
+/// [`run_all`] with the designs made by `make(k)` for `specs[k]` (`None`:
+/// the reference model alone), which gives each run its label and its VMA
+/// semantics: a test can run a design broken on purpose under a spec's name.
+///
+/// **Layout**: the first run of each VMA semantics that two or more specs
+/// claim records the fingerprint of its dump after every op; each later run
+/// of that semantics compares its own after the same op, up to the first
+/// injected allocation failure of either, and the first difference fails
+/// it with `layout`, naming both designs and what each shows there. The
+/// reference model takes no part: its layout is a coarse stand-in (no VMA
+/// boundaries of its own, no frames), and what it does model, the values a
+/// process reads, every run is already compared with (`semantics`).
+pub fn run_all_with(
+    stream: &Stream,
+    specs: &[DesignSpec],
+    make: &dyn Fn(usize) -> Option<Box<dyn Rmap>>,
+    opts: &RunOptions,
+) -> (Vec<RunReport>, Comparison) {
     let mut shared = SharedModel::new(!opts.recheck_pure_ops);
+    let semantics: Vec<Option<VmaSemantics>> = specs.iter().map(|s| s.vma_semantics()).collect();
+    // Per spec: the index of the first spec of its semantics, if another
+    // spec claims it too.
+    let recorder: Vec<Option<usize>> = semantics
+        .iter()
+        .map(|&sem| {
+            let same = |k: &usize| sem.is_some() && semantics[*k] == sem;
+            let mut ks = (0..specs.len()).filter(same);
+            let first = ks.next()?;
+            ks.next().map(|_| first)
+        })
+        .collect();
+    let mut records: Vec<Vec<u64>> = vec![Vec::new(); specs.len()];
     let mut runs: Vec<RunReport> = Vec::with_capacity(specs.len());
-    for (k, s) in specs.iter().enumerate() {
+    for (k, spec) in specs.iter().enumerate() {
         shared.begin_design(k);
-        let r = run_spec_shared(stream, s, opts, &mut shared);
+        let r = match make(k) {
+            None => run_reference(stream),
+            Some(design) => {
+                let (before, rest) = records.split_at_mut(k);
+                let role = match recorder[k] {
+                    None => LayoutRole::Off,
+                    Some(r) if r == k => LayoutRole::Record(&mut rest[0]),
+                    Some(r) => LayoutRole::Compare(&before[r]),
+                };
+                run_design_shared(stream, design, spec, opts, &mut shared, role)
+            }
+        };
         shared.end_design(k, r.executed, r.passed(), stream.ops.len());
         runs.push(r);
+    }
+    for (k, run) in runs.iter_mut().enumerate() {
+        if let (Some(r), Some(f)) = (recorder[k], run.failure.as_mut())
+            && f.broken.invariant == invariant::LAYOUT
+            && let Some(i) = f.op_index.or(stream.ops.len().checked_sub(1))
+        {
+            let (a, b) = (
+                state_after(stream, make(r), i),
+                state_after(stream, make(k), i),
+            );
+            let what = first_difference(&specs[r].label(), &a, &specs[k].label(), &b);
+            let sem = semantics[k].map_or(String::new(), |s| format!("{s:?}"));
+            f.broken.detail = f.broken.detail.replacen(
+                LAYOUT_PENDING,
+                &format!(
+                    "after `{}`, {} and {} both claim {sem} VMA semantics but their dumps \
+                     differ: {what}",
+                    print_op(&stream.ops[i]),
+                    specs[r].label(),
+                    specs[k].label()
+                ),
+                1,
+            );
+            f.broken.pid = what_pid(&a, &b);
+        }
     }
     let cmp = compare_runs(&runs);
     (runs, cmp)
@@ -727,4 +1018,134 @@ pub mod test_panic {
             panic!("{MESSAGE}");
         }
     }
+}
+
+/// The state a design shows after op `i` of `stream`, replayed without
+/// checks (for the report of a `layout` failure).
+fn state_after(stream: &Stream, design: Option<Box<dyn Rmap>>, i: usize) -> State {
+    let Some(design) = design else {
+        return State::default();
+    };
+    let mut mmu = Mmu::new(design);
+    for op in &stream.ops[..=i] {
+        if mmu.apply(op).is_err() {
+            break;
+        }
+    }
+    mmu.state()
+}
+
+/// Frames renamed by first appearance (process, then page order), as the
+/// dump's `f0`, `f1`, ... classes.
+fn canonical(st: &State) -> State {
+    let mut names = std::collections::BTreeMap::new();
+    let mut out = st.clone();
+    for ps in out.procs.values_mut() {
+        for (f, _) in ps.pages.values_mut() {
+            if let FrameRef::Frame(raw) = *f {
+                let n = names.len() as u64;
+                *f = FrameRef::Frame(*names.entry(raw).or_insert(n));
+            }
+        }
+    }
+    out
+}
+
+/// The first process whose dump differs between `a` and `b`.
+fn what_pid(a: &State, b: &State) -> Option<rmaplab_ops::Pid> {
+    let (a, b) = (canonical(a), canonical(b));
+    let pids: std::collections::BTreeSet<_> = a.procs.keys().chain(b.procs.keys()).collect();
+    pids.into_iter()
+        .find(|p| a.procs.get(p) != b.procs.get(p))
+        .copied()
+}
+
+/// The first difference between design `x`'s dump `a` and design `y`'s dump
+/// `b`: a process alive in one only, a maps line (the address range where
+/// the layouts part and what each has there), or a page (its frame class
+/// and map count in each).
+pub fn first_difference(x: &str, a: &State, y: &str, b: &State) -> String {
+    let (a, b) = (canonical(a), canonical(b));
+    let empty = ProcState::default();
+    let pids: std::collections::BTreeSet<_> = a.procs.keys().chain(b.procs.keys()).collect();
+    for pid in pids {
+        let (pa, pb) = match (a.procs.get(pid), b.procs.get(pid)) {
+            (Some(pa), Some(pb)) => (pa, pb),
+            (Some(_), None) => return format!("{pid} is alive with {x} but not with {y}"),
+            (None, Some(_)) => return format!("{pid} is alive with {y} but not with {x}"),
+            (None, None) => (&empty, &empty),
+        };
+        if pa.vmas != pb.vmas {
+            let n = pa
+                .vmas
+                .iter()
+                .zip(&pb.vmas)
+                .take_while(|(u, v)| u == v)
+                .count();
+            let (la, lb) = (
+                &pa.vmas[n.min(pa.vmas.len())..],
+                &pb.vmas[n.min(pb.vmas.len())..],
+            );
+            let start = la.iter().chain(lb).map(|v| v.start).min().unwrap_or(0);
+            // The range up to the first boundary both layouts share again.
+            let ends_a: std::collections::BTreeSet<u64> = la.iter().map(|v| v.end).collect();
+            let end = lb
+                .iter()
+                .map(|v| v.end)
+                .find(|e| ends_a.contains(e))
+                .or_else(|| la.iter().chain(lb).map(|v| v.end).max())
+                .unwrap_or(start);
+            let within = |vs: &[rmaplab_impls::state::VmaLine]| {
+                let mut s = maps_lines(
+                    &vs.iter()
+                        .filter(|v| v.start < end && v.end > start)
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                );
+                if s.is_empty() {
+                    s = "no VMA".into();
+                }
+                s
+            };
+            return format!(
+                "{pid} [{start}, {end}): {x} has {} but {y} has {}",
+                within(la),
+                within(lb)
+            );
+        }
+        let pages: std::collections::BTreeSet<u64> =
+            pa.pages.keys().chain(pb.pages.keys()).copied().collect();
+        for page in pages {
+            let (ea, eb) = (pa.pages.get(&page), pb.pages.get(&page));
+            if ea != eb {
+                let show = |e: Option<&(FrameRef, u32)>| match e {
+                    None => "nothing".to_string(),
+                    Some((FrameRef::Zero, _)) => "the zero page".to_string(),
+                    Some((FrameRef::Frame(f), n)) => format!("f{f} (map count {n})"),
+                };
+                return format!(
+                    "{pid} page {page}: {x} maps {} but {y} maps {} (frames named by first \
+                     appearance)",
+                    show(ea),
+                    show(eb)
+                );
+            }
+        }
+    }
+    "the fingerprints differ but the dumps print alike".into()
+}
+
+/// Maps lines with kind and offset: `0-4 rw-p anon, 4-8 r--p file:1@4`.
+fn maps_lines(vmas: &[rmaplab_impls::state::VmaLine]) -> String {
+    vmas.iter()
+        .map(|v| {
+            let off = if v.offset != 0 {
+                format!("@{}", v.offset)
+            } else {
+                String::new()
+            };
+            format!("{}-{} {} {}{off}", v.start, v.end, v.perms, v.kind.name())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

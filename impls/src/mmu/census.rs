@@ -1,0 +1,519 @@
+//! Read-only counts over the machine for the oracle: a fingerprint of what
+//! a `dump` shows ([`Mmu::dump_fingerprint`]) and the recount of every map
+//! count and swap count from the page tables ([`Mmu::check_map_counts`]).
+//! Neither changes anything; both reuse a caller's [`Census`] scratch so
+//! that running them after every op allocates nothing.
+
+use super::{FrameId, FrameKind, Mm, Mmu, Pte, SwapId, vm_flags::*};
+use crate::rmap::Rmap;
+use crate::state::MapKind;
+use rmaplab_ops::Pid;
+
+/// The census of one machine: per frame slot and per swap slot, a stamp
+/// and values valid only under the current stamp (nothing is cleared
+/// between calls), the frames the PTEs mapped at this pass and at the one
+/// before, and per process what its page table held at its last scan (what
+/// the caller does not [`Census::forget`] is not scanned again).
+/// One `Census` follows one machine from op to op.
+#[derive(Clone, Debug, Default)]
+pub struct Census {
+    stamp: u32,
+    /// Per frame slot: (stamp, class, PTEs counted, the frame's map count).
+    frames: Vec<(u32, u32, u32, u32)>,
+    /// Per swap slot: (stamp, swap entries counted).
+    swaps: Vec<(u32, u32)>,
+    seen: Vec<FrameId>,
+    seen_before: Vec<FrameId>,
+    /// Per process (by number): the hash of its maps lines and of its
+    /// present pages, as of the last pass.
+    procs: Vec<(u64, u64)>,
+    /// Per process (by number): its last scan.
+    scans: Vec<Scan>,
+}
+
+/// What one process's page table held inside its VMAs at its last scan,
+/// in address order, and the hash of its maps lines then.
+#[derive(Clone, Debug, Default)]
+struct Scan {
+    current: bool,
+    /// Address ranges whose PTEs may have changed since the scan.
+    dirty: Vec<(u64, u64)>,
+    vmas: u64,
+    /// Whether `vmas` hashes the maps lines as they are.
+    vmas_current: bool,
+    entries: Vec<(u64, Entry)>,
+}
+
+/// A PTE that is not none.
+#[derive(Clone, Copy, Debug)]
+enum Entry {
+    Zero,
+    Present(FrameId),
+    Migration(FrameId),
+    Swap(SwapId),
+}
+
+impl Census {
+    /// Ready for another machine, keeping the memory it has (a run's
+    /// census can be reused by the next run on the same thread).
+    pub fn reset(&mut self) {
+        // Bumping the stamp invalidates every per-slot entry.
+        self.begin(0, 0);
+        self.seen.clear();
+        self.seen_before.clear();
+        self.procs.clear();
+        for s in &mut self.scans {
+            s.current = false;
+            s.vmas_current = false;
+            s.dirty.clear();
+            s.entries.clear();
+        }
+    }
+
+    /// Marks process `pid`'s page table (`None`: every process's) as
+    /// changed since its last scan: the next pass scans it again. The
+    /// caller says which processes an op may have changed.
+    pub fn forget(&mut self, pid: Option<Pid>) {
+        match pid {
+            Some(p) => {
+                if let Some(s) = self.scans.get_mut(p.0 as usize) {
+                    s.current = false;
+                }
+            }
+            None => self.scans.iter_mut().for_each(|s| s.current = false),
+        }
+    }
+
+    /// Marks the PTEs of `pid` in `[start, end)` as changed (the next pass
+    /// scans that range again) and, with `vmas`, its maps lines.
+    pub fn forget_range(&mut self, pid: Pid, start: u64, end: u64, vmas: bool) {
+        if let Some(s) = self.scans.get_mut(pid.0 as usize) {
+            if start < end {
+                s.dirty.push((start, end));
+            }
+            if vmas {
+                s.vmas_current = false;
+            }
+        }
+    }
+
+    /// A new stamp, with room for `frames` frame slots and `swaps` swap
+    /// slots: every entry reads as unset.
+    fn begin(&mut self, frames: usize, swaps: usize) {
+        if self.stamp == u32::MAX {
+            *self = Census::default();
+        }
+        self.stamp += 1;
+        if self.frames.len() < frames {
+            self.frames.resize(frames, (0, 0, 0, 0));
+        }
+        if self.swaps.len() < swaps {
+            self.swaps.resize(swaps, (0, 0));
+        }
+        std::mem::swap(&mut self.seen, &mut self.seen_before);
+        self.seen.clear();
+    }
+
+    /// Counts one more PTE of `frame`, whose map count is `mapcount`;
+    /// returns its class (order of first appearance in this pass).
+    fn count_frame(&mut self, frame: FrameId, mapcount: u32) -> u32 {
+        let e = &mut self.frames[frame.index()];
+        if e.0 == self.stamp {
+            e.2 += 1;
+            e.1
+        } else {
+            let class = self.seen.len() as u32;
+            *e = (self.stamp, class, 1, mapcount);
+            self.seen.push(frame);
+            class
+        }
+    }
+
+    /// PTEs counted for frame slot `i` in this pass.
+    fn frame_count(&self, i: usize) -> u32 {
+        let (s, _, n, _) = self.frames[i];
+        if s == self.stamp { n } else { 0 }
+    }
+
+    fn count_swap(&mut self, i: usize) {
+        let (s, v) = self.swaps[i];
+        self.swaps[i] = (self.stamp, if s == self.stamp { v + 1 } else { 1 });
+    }
+
+    fn swap(&self, i: usize) -> u32 {
+        let (s, v) = self.swaps[i];
+        if s == self.stamp { v } else { 0 }
+    }
+}
+
+/// One step of the fingerprint's hash (a multiply-rotate mix: fast, and
+/// the comparison it serves re-derives any difference it reports).
+fn mix(h: u64, x: u64) -> u64 {
+    (h.rotate_left(23) ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+fn kind_code(k: MapKind) -> u64 {
+    match k {
+        MapKind::Anon => 1,
+        MapKind::Shared => 2,
+        MapKind::File(f) => 0x100 | u64::from(f),
+        MapKind::SFile(f) => 0x200 | u64::from(f),
+    }
+}
+
+impl<R: Rmap> Mmu<R> {
+    /// A hash of what a `dump` would show ([`Mmu::state`]): every live
+    /// process's maps lines (range, permissions, kind, offset) and present
+    /// pages with their map counts, frames named by order of first
+    /// appearance (the dump's `f0`, `f1`, ... classes) so that two machines
+    /// whose dumps print alike hash alike, whatever their frame handles.
+    pub fn dump_fingerprint(&self, c: &mut Census) -> u64 {
+        c.forget(None);
+        c.begin(self.m.frames.slots(), self.m.swap.slots());
+        self.pass(c, true).unwrap_or(0)
+    }
+
+    /// [`Mmu::dump_fingerprint`] with `pid`'s maps lines hashed again (a
+    /// process that is gone drops out, a new one enters with no pages) and
+    /// everything else as the last pass on `c` (which must have asked for
+    /// the fingerprint) left it: after an op that changed only `pid`'s VMAs,
+    /// or the pages too when the caller compares pages at the next pass.
+    pub fn dump_fingerprint_vmas_of(&self, c: &mut Census, pid: Pid) -> u64 {
+        let i = pid.0 as usize;
+        if c.procs.len() <= i {
+            c.procs.resize(i + 1, (0, 0));
+        }
+        if let Some(mm) = self.m.mm(pid)
+            && let Some(e) = c.procs.get_mut(i)
+        {
+            e.0 = self.vmas_hash(pid.0 as usize, mm);
+            if let Some(s) = c.scans.get_mut(pid.0 as usize) {
+                s.vmas = e.0;
+                s.vmas_current = true;
+            }
+        }
+        self.fold(c)
+    }
+
+    /// The hash of process `i`'s maps lines.
+    fn vmas_hash(&self, i: usize, mm: &Mm) -> u64 {
+        let mut h = mix(0, 0x1_0000_0000 | i as u64);
+        for &vid in mm.vmas.values() {
+            let v = self.m.vma(vid);
+            let perms = v.flags & (VM_READ | VM_WRITE | VM_EXEC | VM_MAYSHARE);
+            let offset = if v.is_anonymous() { 0 } else { v.pgoff };
+            h = mix(h, v.start << 32 | v.end);
+            h = mix(h, u64::from(perms) << 32 | kind_code(v.map_kind()));
+            h = mix(h, offset);
+        }
+        h
+    }
+
+    /// The fingerprint from the per-process hashes of the live processes.
+    fn fold(&self, c: &Census) -> u64 {
+        let mut h = 0;
+        for (i, mm) in self.m.procs.iter().enumerate() {
+            if mm.is_some() {
+                let (v, p) = c.procs.get(i).copied().unwrap_or_default();
+                h = mix(mix(h, v), p);
+            }
+        }
+        h
+    }
+
+    /// **Map counts** recounted from the page tables of every live
+    /// process's VMAs: every frame a PTE (present or migration) maps is
+    /// alive and its map count is the number of such PTEs; every swap
+    /// slot's count is the number of swap entries naming it and its
+    /// swap-cache page names it back; a frame no PTE maps has map count 0,
+    /// and an anonymous one lives only as a swap-cache page that swap
+    /// entries still need. The unmapped frames checked are those the
+    /// previous call on this census found mapped (so a page an op unmapped
+    /// is checked after that op; a frame mapped by no PTE before or after an
+    /// op keeps its count unless a bug counts a mapping that was never
+    /// made), or with `all_frames` every frame (at the end of a stream).
+    /// Only what [`Census::forget`] and [`Census::forget_range`] named
+    /// since the last scan is scanned again; the rest is counted as
+    /// scanned.
+    /// `Err` says what differs, where; `Ok` carries
+    /// [`Mmu::dump_fingerprint`] if `fingerprint` asks for it (0
+    /// otherwise), computed in the same pass.
+    pub fn check_map_counts(
+        &self,
+        c: &mut Census,
+        all_frames: bool,
+        fingerprint: bool,
+    ) -> Result<u64, String> {
+        c.begin(self.m.frames.slots(), self.m.swap.slots());
+        let h = self.pass(c, fingerprint)?;
+        for &id in &c.seen {
+            let (_, _, ptes, mapcount) = c.frames[id.index()];
+            if mapcount != ptes {
+                return Err(self.miscounted(id, ptes));
+            }
+        }
+        if all_frames {
+            for (id, _) in self.m.frames.iter() {
+                self.census_check_unmapped(c, id)?;
+            }
+        } else {
+            for &id in &c.seen_before {
+                if self.m.frames.contains(id) {
+                    self.census_check_unmapped(c, id)?;
+                }
+            }
+        }
+        for (id, slot) in self.m.swap.iter() {
+            let entries = c.swap(id.index());
+            if slot.count != entries {
+                return Err(format!(
+                    "swap slot {id} has count {} but {entries} swap entr{} name it",
+                    slot.count,
+                    if entries == 1 { "y" } else { "ies" }
+                ));
+            }
+            match slot.cache {
+                Some(f) if self.m.frames.get(f).and_then(|fr| fr.swap) != Some(id) => {
+                    return Err(format!(
+                        "swap slot {id}'s swap cache holds frame {f}, which does not name the slot"
+                    ));
+                }
+                None if slot.count == 0 => {
+                    return Err(format!(
+                        "swap slot {id} is named by no swap entry and caches no page, yet it \
+                         was not freed"
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(h)
+    }
+
+    /// The pass over every live process's VMAs: PTEs counted per frame and
+    /// swap slot into `c`, the fingerprint folded if asked for.
+    fn pass(&self, c: &mut Census, fingerprint: bool) -> Result<u64, String> {
+        let n = self.m.procs.len();
+        if c.procs.len() < n {
+            c.procs.resize(n, (0, 0));
+        }
+        if c.scans.len() < n {
+            c.scans.resize_with(n, Scan::default);
+        }
+        for (i, mm) in self.m.procs.iter().enumerate() {
+            let Some(mm) = mm else { continue };
+            let mut scan = std::mem::take(&mut c.scans[i]);
+            if !scan.current {
+                self.scan(mm, &mut scan);
+            } else if !scan.dirty.is_empty() {
+                self.rescan_dirty(mm, &mut scan);
+            }
+            if fingerprint && !scan.vmas_current {
+                scan.vmas = self.vmas_hash(i, mm);
+                scan.vmas_current = true;
+            }
+            let r = self.count(i, &scan, c, fingerprint);
+            if fingerprint && let Ok(h) = r {
+                c.procs[i] = (scan.vmas, h);
+            }
+            c.scans[i] = scan;
+            r?;
+        }
+        Ok(if fingerprint { self.fold(c) } else { 0 })
+    }
+
+    /// A process's PTEs inside its VMAs, into `scan`.
+    fn scan(&self, mm: &Mm, scan: &mut Scan) {
+        scan.entries.clear();
+        for &vid in mm.vmas.values() {
+            let v = self.m.vma(vid);
+            self.scan_range(mm, v.start, v.end, &mut scan.entries);
+        }
+        scan.dirty.clear();
+        scan.vmas_current = false;
+        scan.current = true;
+    }
+
+    /// The dirty ranges of `scan` scanned again, inside the VMAs that
+    /// overlap them now.
+    fn rescan_dirty(&self, mm: &Mm, scan: &mut Scan) {
+        let dirty = std::mem::take(&mut scan.dirty);
+        scan.entries
+            .retain(|&(a, _)| !dirty.iter().any(|&(s, e)| s <= a && a < e));
+        for &(s, e) in &dirty {
+            for (_, &vid) in mm.vmas.range(..e).rev() {
+                let v = self.m.vma(vid);
+                if v.end <= s {
+                    break;
+                }
+                self.scan_range(mm, v.start.max(s), v.end.min(e), &mut scan.entries);
+            }
+        }
+        scan.entries.sort_unstable_by_key(|&(a, _)| a);
+        scan.entries.dedup_by_key(|&mut (a, _)| a);
+        scan.dirty = dirty;
+        scan.dirty.clear();
+    }
+
+    /// The PTEs of `mm` in `[start, end)` that are not none, appended.
+    fn scan_range(&self, mm: &Mm, start: u64, end: u64, out: &mut Vec<(u64, Entry)>) {
+        for (a, pte) in (start..).zip(&mm.pt[start as usize..end as usize]) {
+            let e = match *pte {
+                Pte::None => continue,
+                Pte::Present { frame, .. } if frame == self.m.zero => Entry::Zero,
+                Pte::Present { frame, .. } => Entry::Present(frame),
+                Pte::Migration { frame, .. } => Entry::Migration(frame),
+                Pte::Swap(s) => Entry::Swap(s),
+            };
+            out.push((a, e));
+        }
+    }
+
+    /// Counts process `i`'s entries into `c`; returns the hash of its
+    /// present pages if `fingerprint` asks for it.
+    fn count(
+        &self,
+        i: usize,
+        scan: &Scan,
+        c: &mut Census,
+        fingerprint: bool,
+    ) -> Result<u64, String> {
+        let mut h = 0u64;
+        for &(a, e) in &scan.entries {
+            match e {
+                Entry::Zero => {
+                    if fingerprint {
+                        h = mix(h, a << 40 | 0xff_ffff_ffff);
+                    }
+                }
+                Entry::Present(frame) => {
+                    let n = self.live_frame(i, a, frame)?;
+                    let class = c.count_frame(frame, n);
+                    if fingerprint {
+                        h = mix(h, a << 40 | u64::from(class) << 16 | u64::from(n));
+                    }
+                }
+                Entry::Migration(frame) => {
+                    let n = self.live_frame(i, a, frame)?;
+                    c.count_frame(frame, n);
+                }
+                Entry::Swap(s) => {
+                    if !self.m.swap.contains(s) {
+                        return Err(format!(
+                            "p{i}:{a} is a swap entry for slot {s}, which was freed"
+                        ));
+                    }
+                    c.count_swap(s.index());
+                }
+            }
+        }
+        Ok(h)
+    }
+
+    /// The map count of `frame`, mapped at `pid:addr`, which must be alive.
+    fn live_frame(&self, pid: usize, addr: u64, frame: FrameId) -> Result<u32, String> {
+        match self.m.frames.get(frame) {
+            Some(f) => Ok(f.mapcount),
+            None => Err(format!("p{pid}:{addr} maps frame {frame}, which was freed")),
+        }
+    }
+
+    /// Frame `id` (alive) if no PTE of the last pass maps it: map count 0,
+    /// no stale swap-cache link, not an anonymous page nothing needs.
+    fn census_check_unmapped(&self, c: &Census, id: FrameId) -> Result<(), String> {
+        let f = self.m.frame(id);
+        if id == self.m.zero {
+            if f.mapcount != 0 {
+                return Err(format!("the zero page has map count {}", f.mapcount));
+            }
+            return Ok(());
+        }
+        if let Some(s) = f.swap
+            && self.m.swap.get(s).and_then(|slot| slot.cache) != Some(id)
+        {
+            return Err(format!(
+                "frame {id} is in the swap cache of slot {s}, which does not hold it"
+            ));
+        }
+        if c.frame_count(id.index()) != 0 {
+            return Ok(());
+        }
+        if f.mapcount != 0 {
+            return Err(self.miscounted(id, 0));
+        }
+        if matches!(f.kind, FrameKind::Anon { .. }) {
+            let needed = f
+                .swap
+                .and_then(|s| self.m.swap.get(s))
+                .is_some_and(|slot| slot.count > 0);
+            if !needed {
+                return Err(format!(
+                    "anonymous frame {id} is mapped by no PTE and no swap entry needs it, yet \
+                     it was not freed"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The report of frame `id` whose map count is not the `ptes` PTEs
+    /// counted.
+    fn miscounted(&self, id: FrameId, ptes: u32) -> String {
+        let f = self.m.frame(id);
+        format!(
+            "frame {id} ({}) has map count {} but {ptes} PTE(s) map it{}",
+            frame_kind(&f.kind),
+            f.mapcount,
+            self.mappers(id)
+        )
+    }
+
+    /// `; PTEs at p0:3 p1:3`, for a map-count report.
+    fn mappers(&self, frame: FrameId) -> String {
+        let at: Vec<String> = self
+            .ptes_mapping(frame)
+            .iter()
+            .map(|(p, a)| format!("{p}:{a}"))
+            .collect();
+        if at.is_empty() {
+            String::new()
+        } else {
+            format!("; PTEs at {}", at.join(" "))
+        }
+    }
+}
+
+fn frame_kind(k: &FrameKind) -> String {
+    match k {
+        FrameKind::Zero => "the zero page".into(),
+        FrameKind::Anon { mapping, index } => {
+            format!("anonymous, mapping {mapping} index {index:#x}")
+        }
+        FrameKind::PageCache { file, off } => format!("page cache of file {file} at {off}"),
+        FrameKind::Shmem { off, .. } => format!("shmem page {off}"),
+    }
+}
+
+/// Corruption hooks for the tests that prove the map-count check fires
+/// (the `testkit` feature; never in normal builds or fuzzing).
+#[cfg(any(test, feature = "testkit"))]
+impl<R: Rmap> Mmu<R> {
+    /// Adds `delta` to the map count of the frame `pid:page` maps.
+    pub fn testkit_add_mapcount(&mut self, pid: Pid, page: u64, delta: i32) {
+        let Pte::Present { frame, .. } = self.pte(pid, page) else {
+            panic!("{pid}:{page} maps no frame");
+        };
+        let f = self.m.frame_mut(frame);
+        f.mapcount = f.mapcount.checked_add_signed(delta).expect("map count");
+    }
+
+    /// Adds `delta` to the count of the swap slot `pid:page`'s swap entry
+    /// names.
+    pub fn testkit_add_swap_count(&mut self, pid: Pid, page: u64, delta: i32) {
+        let Pte::Swap(s) = self.pte(pid, page) else {
+            panic!("{pid}:{page} is no swap entry");
+        };
+        let slot = self.m.swap.get_mut(s).expect("live slot");
+        slot.count = slot.count.checked_add_signed(delta).expect("swap count");
+    }
+}

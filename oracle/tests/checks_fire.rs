@@ -1,0 +1,253 @@
+//! Every invariant the oracle names fails, with its name, when exactly
+//! what it guards is broken: `layout` (a design of Linux 6.18's VMA
+//! semantics with one merge decision changed), `mapcount` (a frame's or a
+//! swap slot's count off by one), `semantics` (an op failing that must
+//! not), `bound` (more anon_vmas than claimed), `differential` (two runs
+//! disagreeing on an outcome), `failed-op-trace` (a re-injected bug whose
+//! failed fork leaves objects behind). `findability`, `dangling` and
+//! `leak` are proven in `oracle_breaks.rs`, the design self-checks in the
+//! designs' unit tests (`docs/oracle.md` has the table).
+
+mod common;
+
+use std::path::Path;
+
+use common::{Mutation, Wrap};
+use rmaplab::oracle::check;
+use rmaplab::run::runner::{
+    RunOptions, RunReport, compare_runs, run_all_with, run_design, run_spec,
+};
+use rmaplab_impls::designs::chain_2010::{Chain2010, Era};
+use rmaplab_impls::designs::prealloc_2026::Prealloc2026;
+use rmaplab_impls::designs::registry::{Design, DesignSpec};
+use rmaplab_impls::mmu::{Census, Mmu};
+use rmaplab_impls::rmap::Rmap;
+use rmaplab_ops::parse::parse;
+use rmaplab_ops::{Pid, Stream};
+
+fn stream(text: &str) -> Stream {
+    parse(text).expect("test stream parses")
+}
+
+fn invariant(r: &RunReport) -> Option<&str> {
+    r.failure.as_ref().map(|f| f.broken.invariant.as_str())
+}
+
+fn specs_618() -> Vec<DesignSpec> {
+    vec![
+        DesignSpec::new(Design::Chain2010),
+        DesignSpec::new(Design::Prealloc2026),
+    ]
+}
+
+/// chain-2010 (era 2022) and prealloc-2026, the latter wrapped with
+/// `mutation`.
+fn make_618(mutation: Mutation) -> impl Fn(usize) -> Option<Box<dyn Rmap>> {
+    move |k| -> Option<Box<dyn Rmap>> {
+        Some(match k {
+            0 => Box::new(Chain2010::new(Era::E2022)),
+            _ => Box::new(Wrap::new(Prealloc2026::new(), mutation)),
+        })
+    }
+}
+
+/// An unfaulted VMA next to a faulted one it should import into: 6.18
+/// merges them (`corpus/merge/m01-*`), the mutant does not.
+const IMPORT: &str = "mmap p0 0 4 rw anon
+mmap p0 8 4 rw anon
+write p0 9 1
+mmap p0 4 4 rw anon
+write p0 1 2
+";
+
+#[test]
+fn layout_fires_when_a_design_of_the_same_semantics_merges_differently() {
+    let s = stream(IMPORT);
+    let opts = RunOptions::fuzzing();
+    let (runs, cmp) = run_all_with(&s, &specs_618(), &make_618(Mutation::None), &opts);
+    assert!(runs.iter().all(RunReport::passed) && cmp.failure.is_none());
+    let (runs, _) = run_all_with(&s, &specs_618(), &make_618(Mutation::RefuseImport), &opts);
+    assert_eq!(invariant(&runs[0]), None);
+    assert_eq!(invariant(&runs[1]), Some("layout"), "{:?}", runs[1].failure);
+    let f = runs[1].failure.as_ref().unwrap();
+    assert_eq!(f.op_index, Some(3), "the mmap that 6.18 merges: {f}");
+    assert_eq!(f.broken.pid, Some(Pid(0)));
+    for want in [
+        "`mmap p0 4 4 rw anon`",
+        "chain-2010 and prealloc-2026 both claim Linux618",
+        "p0 [0, 12): chain-2010 has 0-12 rw-p anon but prealloc-2026 has 0-8 rw-p anon, 8-12 rw-p anon",
+    ] {
+        assert!(f.broken.detail.contains(want), "{want}\n{f}");
+    }
+}
+
+#[test]
+fn layout_compares_only_designs_that_claim_the_same_semantics() {
+    // chain-2010 era 2015 refuses this merge by its own rule (B20): a
+    // different semantics, so no `layout` failure.
+    let s = stream(IMPORT);
+    let specs = vec![
+        DesignSpec::new(Design::Chain2010),
+        "chain-2010 era=2015".parse::<DesignSpec>().unwrap(),
+    ];
+    let (runs, cmp) = run_all_with(&s, &specs, &|k| specs[k].build(), &RunOptions::fuzzing());
+    assert!(runs.iter().all(RunReport::passed), "{:?}", runs[1].failure);
+    assert!(cmp.failure.is_none());
+}
+
+/// The mutant on random streams, through the engine's entry point
+/// (`run_all_with` is what `run_all` calls): caught as `layout`, and never
+/// without the mutation.
+#[test]
+fn layout_catches_a_changed_merge_rule_on_random_streams() {
+    let streams = rmaplab::fuzz::bench::streams(400, 64, 7);
+    let opts = RunOptions::fuzzing();
+    let mut caught = 0;
+    for s in &streams {
+        let (runs, cmp) = run_all_with(s, &specs_618(), &make_618(Mutation::None), &opts);
+        assert!(runs.iter().all(RunReport::passed), "{:?}", runs[1].failure);
+        assert!(cmp.failure.is_none());
+        let (runs, _) = run_all_with(s, &specs_618(), &make_618(Mutation::RefuseImport), &opts);
+        if let Some(f) = &runs[1].failure {
+            assert_eq!(f.broken.invariant, "layout", "{f}");
+            caught += 1;
+        }
+    }
+    assert!(caught >= 10, "caught on {caught} of 400 streams");
+}
+
+fn mmu_after(text: &str) -> Mmu<Chain2010> {
+    let mut m = Mmu::new(Chain2010::new(Era::E2022));
+    for op in &stream(text).ops {
+        m.apply(op).unwrap();
+    }
+    m
+}
+
+fn mapcount_verdict(m: &Mmu<Chain2010>) -> Result<u64, check::Broken> {
+    check::check_map_counts(m, &mut Census::default(), true, false)
+}
+
+#[test]
+fn mapcount_fires_when_a_count_differs_from_the_page_tables() {
+    let forked = "mmap p0 0 4 rw anon\nwrite p0 0 1\nfork p0\n";
+    assert!(mapcount_verdict(&mmu_after(forked)).is_ok());
+    for delta in [1, -1] {
+        let mut m = mmu_after(forked);
+        m.testkit_add_mapcount(Pid(1), 0, delta);
+        let b = mapcount_verdict(&m).unwrap_err();
+        assert_eq!(b.invariant, "mapcount");
+        assert!(
+            b.detail.contains("but 2 PTE(s) map it; PTEs at p0:0 p1:0"),
+            "{b}"
+        );
+    }
+    let swapped = "mmap p0 0 4 rw anon\nwrite p0 0 1\nfork p0\nswapout p0 0\n";
+    let mut m = mmu_after(swapped);
+    assert!(mapcount_verdict(&m).is_ok());
+    m.testkit_add_swap_count(Pid(0), 0, 1);
+    let b = mapcount_verdict(&m).unwrap_err();
+    assert_eq!(b.invariant, "mapcount");
+    assert!(b.detail.contains("has count 3 but 2 swap entries"), "{b}");
+}
+
+#[test]
+fn semantics_fires_when_an_op_fails_that_must_not() {
+    let s = stream("mmap p0 0 4 rw anon\nwrite p0 0 1\n");
+    let r = run_design(
+        &s,
+        Wrap::new(Chain2010::new(Era::E2022), Mutation::FailPrepare),
+        &DesignSpec::new(Design::Chain2010),
+        &RunOptions::default(),
+    );
+    assert_eq!(invariant(&r), Some("semantics"), "{:?}", r.failure);
+    assert_eq!(r.failure.unwrap().op_index, Some(1));
+}
+
+#[test]
+fn differential_fires_when_two_runs_disagree_on_an_outcome() {
+    let s = stream("mmap p0 0 4 rw anon\nwrite p0 0 1\n");
+    let spec = DesignSpec::new(Design::Chain2010);
+    let good = run_design(
+        &s,
+        Chain2010::new(Era::E2022),
+        &spec,
+        &RunOptions::default(),
+    );
+    let bad = run_design(
+        &s,
+        Wrap::new(Chain2010::new(Era::E2022), Mutation::FailPrepare),
+        &spec,
+        &RunOptions::default(),
+    );
+    assert!(
+        compare_runs(&[good.clone(), good.clone()])
+            .failure
+            .is_none()
+    );
+    let cmp = compare_runs(&[good, bad]);
+    let f = cmp.failure.expect("the runs disagree");
+    assert_eq!(f.broken.invariant, "differential");
+    assert_eq!(f.op_index, Some(1));
+}
+
+#[test]
+fn bound_fires_when_a_design_holds_more_anon_vmas_than_it_claims() {
+    let s = stream("mmap p0 0 4 rw anon\nwrite p0 0 1\n");
+    let r = run_design(
+        &s,
+        Wrap::new(Chain2010::new(Era::E2022), Mutation::ExtraAnonVmas),
+        &DesignSpec::new(Design::Chain2010),
+        &RunOptions::default(),
+    );
+    assert_eq!(invariant(&r), Some("bound"), "{:?}", r.failure);
+    assert_eq!(r.failure.unwrap().op_index, Some(0));
+}
+
+/// Re-injected bugs whose failed ops leave objects behind (`corpus/zoo/`):
+/// the corpus test checks their whole header; this names the check.
+#[test]
+fn failed_op_trace_and_bound_fire_on_the_re_injected_bugs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/zoo");
+    for (file, spec, want) in [
+        ("b23.ops", "prealloc-2026 bug=b23", "failed-op-trace"),
+        ("b07.ops", "chain-2010 era=2010 bug=b07", "failed-op-trace"),
+        ("b00.ops", "chain-2010 era=2010 bug=b00", "bound"),
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let s = parse(&text).unwrap();
+        let spec: DesignSpec = spec.parse().unwrap();
+        let r = run_spec(&s, &spec, &RunOptions::default());
+        assert_eq!(invariant(&r), Some(want), "{file}: {:?}", r.failure);
+        let clean = DesignSpec {
+            bugs: Vec::new(),
+            ..spec
+        };
+        let r = run_spec(&s, &clean, &RunOptions::default());
+        assert_eq!(invariant(&r), None, "{file} without the bug");
+    }
+}
+
+/// A corpus file that expects `fail layout` is run next to the canonical
+/// design of the same semantics (alone, a run cannot show `layout`): with
+/// the designs as they are the pair agrees, so the expectation is reported
+/// as wrong, naming the verdict the pair gave.
+#[test]
+fn a_corpus_file_expecting_layout_is_run_in_a_pair() {
+    let dir = std::env::temp_dir().join(format!("rmaplab-layout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("layout.ops");
+    std::fs::write(
+        &f,
+        format!("# expect [prealloc-2026]: fail layout\n{IMPORT}"),
+    )
+    .unwrap();
+    let err = rmaplab::run::corpus::check_corpus(&f).unwrap_err();
+    assert!(
+        err.contains("prealloc-2026: expected Fail(\"layout\"), got Pass"),
+        "{err}"
+    );
+    std::fs::write(&f, format!("# expect [prealloc-2026]: pass\n{IMPORT}")).unwrap();
+    assert_eq!(rmaplab::run::corpus::check_corpus(&f), Ok(()));
+    std::fs::remove_dir_all(&dir).ok();
+}
