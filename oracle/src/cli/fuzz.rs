@@ -131,7 +131,13 @@ pub fn fuzz(a: &FuzzArgs) -> ExitCode {
     for (f, path) in &st.findings {
         println!("FAIL {}", f.report.lines().next().unwrap_or_default());
         if let Some(p) = path {
-            let spec = a.specs.iter().find(|s| s.label() == f.signature.who);
+            // A `layout` failure replays with the design it was compared
+            // with: the default run has every canonical design.
+            let spec = a
+                .specs
+                .iter()
+                .find(|s| s.label() == f.signature.who)
+                .filter(|_| f.signature.invariant != rmaplab::oracle::check::invariant::LAYOUT);
             match spec {
                 Some(s) => println!("  replay: {}", s.replay_command(p)),
                 None => println!("  replay: rmaplab run {}", p.display()),

@@ -275,9 +275,13 @@ fn decoder_panic(input: &[u8], p: &Panic) -> Finding {
 pub fn corpus_file(stream: &Stream, sig: &Signature, specs: &[DesignSpec], origin: &str) -> String {
     let failing = specs.iter().find(|s| s.label() == sig.who);
     let expects = expect_lines(stream, failing.cloned().as_slice());
+    // A `layout` failure needs the design it was compared with: the
+    // default run (every canonical design) has both.
     let replay = match failing {
-        Some(s) => s.replay_command(Path::new("FILE.ops")),
-        None => "rmaplab run FILE.ops".to_string(),
+        Some(s) if sig.invariant != crate::oracle::check::invariant::LAYOUT => {
+            s.replay_command(Path::new("FILE.ops"))
+        }
+        _ => "rmaplab run FILE.ops".to_string(),
     };
     // The header is origin, failure, replay and the expects: the ops come
     // after it and `version 1`.
