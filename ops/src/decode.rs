@@ -1007,23 +1007,7 @@ fn has_mapped_addr(index: usize) -> bool {
 }
 
 fn op_index(op: &Op) -> usize {
-    match op {
-        Op::Mmap { .. } => 0,
-        Op::Munmap { .. } => 1,
-        Op::Mprotect { .. } => 2,
-        Op::Mremap { .. } => 3,
-        Op::Madvise { .. } => 4,
-        Op::Fork { .. } => 5,
-        Op::Exit { .. } => 6,
-        Op::Read { .. } => 7,
-        Op::Write { .. } => 8,
-        Op::Swapout { .. } => 9,
-        Op::Reclaim => 10,
-        Op::Migrate { .. } => 11,
-        Op::FailAlloc { .. } => 12,
-        Op::Dump => 13,
-        Op::Referenced { .. } => 14,
-    }
+    op.kind_index()
 }
 
 fn map_index(kind: &Kind) -> usize {

@@ -270,6 +270,31 @@ impl Op {
 }
 
 impl Op {
+    /// How many op kinds there are ([`Op::kind_index`] is below it).
+    pub const KINDS: usize = 15;
+
+    /// The op's kind as a small number, in the order the fuzz decoder's
+    /// weights table lists the kinds (coverage maps index by it).
+    pub fn kind_index(&self) -> usize {
+        match self {
+            Op::Mmap { .. } => 0,
+            Op::Munmap { .. } => 1,
+            Op::Mprotect { .. } => 2,
+            Op::Mremap { .. } => 3,
+            Op::Madvise { .. } => 4,
+            Op::Fork { .. } => 5,
+            Op::Exit { .. } => 6,
+            Op::Read { .. } => 7,
+            Op::Write { .. } => 8,
+            Op::Swapout { .. } => 9,
+            Op::Reclaim => 10,
+            Op::Migrate { .. } => 11,
+            Op::FailAlloc { .. } => 12,
+            Op::Dump => 13,
+            Op::Referenced { .. } => 14,
+        }
+    }
+
     /// The language version that has this op (`referenced` is version 2).
     pub fn version(&self) -> u8 {
         if matches!(self, Op::Referenced { .. }) {

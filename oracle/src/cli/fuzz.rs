@@ -111,16 +111,18 @@ pub fn fuzz(a: &FuzzArgs) -> ExitCode {
     };
     let secs = st.elapsed.as_secs_f64().max(1e-9);
     eprintln!(
-        "done: {} execs in {:.1}s ({:.0}/s, {:.0}/s per job), {} ops, op kinds {}/14 [{}], \
-         op pairs {}/196, deepest fork chain {}, kept inputs {}",
+        "done: {} execs in {:.1}s ({:.0}/s, {:.0}/s per job), {} ops, op kinds {}/{} [{}], \
+         op pairs {}/{}, deepest fork chain {}, kept inputs {}",
         st.execs,
         secs,
         st.execs as f64 / secs,
         st.execs as f64 / secs / jobs as f64,
         st.ops,
         st.op_kinds.len(),
+        rmaplab_ops::Op::KINDS,
         st.op_kinds.iter().copied().collect::<Vec<_>>().join(" "),
         st.op_pairs,
+        rmaplab_ops::Op::KINDS * rmaplab_ops::Op::KINDS,
         st.max_fork_depth,
         st.kept_inputs
     );

@@ -356,9 +356,9 @@ pub struct Progress {
     pub elapsed: Duration,
     pub execs: u64,
     pub ops: u64,
-    /// Op kinds executed at least once (of 14).
+    /// Op kinds executed at least once (of `Op::KINDS`).
     pub op_kinds: usize,
-    /// Distinct pairs of consecutive op kinds executed (of 14 × 14).
+    /// Distinct pairs of consecutive op kinds executed (of `Op::KINDS` squared).
     pub op_pairs: usize,
     pub max_fork_depth: usize,
     /// Inputs the jobs added to their mutation pools (seeds not counted).
@@ -368,12 +368,17 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// `op kinds 14/14, op pairs 171/196, fork depth 9, kept inputs 93`:
+    /// `op kinds 15/15, op pairs 171/225, fork depth 9, kept inputs 93`:
     /// what the figures count, said in their names.
     pub fn reach(&self) -> String {
         format!(
-            "op kinds {}/14, op pairs {}/196, fork depth {}, kept inputs {}",
-            self.op_kinds, self.op_pairs, self.max_fork_depth, self.kept_inputs
+            "op kinds {}/{}, op pairs {}/{}, fork depth {}, kept inputs {}",
+            self.op_kinds,
+            Op::KINDS,
+            self.op_pairs,
+            Op::KINDS * Op::KINDS,
+            self.max_fork_depth,
+            self.kept_inputs
         )
     }
 }
@@ -389,7 +394,7 @@ pub struct EngineStats {
     /// Deepest fork chain seen (p0 = depth 0).
     pub max_fork_depth: usize,
     pub findings: Vec<(Finding, Option<PathBuf>)>,
-    /// Distinct pairs of consecutive op kinds executed (of 14 × 14).
+    /// Distinct pairs of consecutive op kinds executed (of `Op::KINDS` squared).
     pub op_pairs: usize,
     /// Inputs the jobs added to their mutation pools because they brought
     /// a new op kind, op-kind pair or fork depth (seeds not counted; each
@@ -422,23 +427,7 @@ fn features(stream: &Stream) -> Vec<u64> {
 }
 
 fn kind_index(op: &Op) -> u64 {
-    match op {
-        Op::Mmap { .. } => 0,
-        Op::Munmap { .. } => 1,
-        Op::Mprotect { .. } => 2,
-        Op::Mremap { .. } => 3,
-        Op::Madvise { .. } => 4,
-        Op::Fork { .. } => 5,
-        Op::Exit { .. } => 6,
-        Op::Read { .. } => 7,
-        Op::Write { .. } => 8,
-        Op::Swapout { .. } => 9,
-        Op::Reclaim => 10,
-        Op::Migrate { .. } => 11,
-        Op::FailAlloc { .. } => 12,
-        Op::Dump => 13,
-        Op::Referenced { .. } => 14,
-    }
+    op.kind_index() as u64
 }
 
 /// Depth of the deepest fork chain in a stream.
