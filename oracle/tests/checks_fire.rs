@@ -151,6 +151,61 @@ fn mapcount_fires_when_a_count_differs_from_the_page_tables() {
     assert!(b.detail.contains("has count 3 but 2 swap entries"), "{b}");
 }
 
+/// The delta census the runner takes after a fault, a fork or an exit
+/// (`check_map_counts_delta`): the op's own PTEs and frames, at the cost
+/// of what changed, with the same verdict as the full census.
+#[test]
+fn mapcount_fires_at_the_fault_through_the_delta_census() {
+    let forked = "mmap p0 0 4 rw anon\nwrite p0 0 1\nwrite p0 1 2\nfork p0\n";
+    // The census follows the machine as the runner's does: a full pass,
+    // then one op, its PTEs named, then the delta pass.
+    let after_write = |corrupt: &dyn Fn(&mut Mmu<Chain2010>)| {
+        let mut m = mmu_after(forked);
+        let mut c = Census::default();
+        check::check_map_counts(&m, &mut c, false, false).unwrap();
+        // A COW fault in the child: its PTE at 0 moves to a new frame.
+        m.apply(&stream("write p1 0 9\n").ops[0]).unwrap();
+        for &(p, a) in m.last_op_pte_delta().expect("a fault") {
+            c.forget_range(p, a, a + 1, false);
+        }
+        corrupt(&mut m);
+        check::check_map_counts_delta(&m, &mut c)
+    };
+    assert!(after_write(&|_| {}).is_ok());
+    // The faulted page's count: the frame its PTE now maps.
+    let b = after_write(&|m| m.testkit_add_mapcount(Pid(1), 0, 1)).unwrap_err();
+    assert_eq!(b.invariant, "mapcount");
+    assert!(
+        b.detail.contains("has map count 2 but 1 PTE(s) map it"),
+        "{b}"
+    );
+    // A count the fault moved without touching its PTEs (the page at 1,
+    // shared by both processes): caught because the op changed that frame.
+    let b = after_write(&|m| m.testkit_add_mapcount(Pid(0), 1, -1)).unwrap_err();
+    assert_eq!(b.invariant, "mapcount");
+    assert!(
+        b.detail.contains("has map count 1 but 2 PTE(s) map it"),
+        "{b}"
+    );
+    // A fork and an exit: the child counted whole, then dropped.
+    let mut m = mmu_after(forked);
+    let mut c = Census::default();
+    check::check_map_counts(&m, &mut c, false, false).unwrap();
+    m.apply(&stream("fork p1\n").ops[0]).unwrap();
+    check::check_map_counts_delta(&m, &mut c).unwrap();
+    m.testkit_add_mapcount(Pid(2), 1, 1);
+    let b = check::check_map_counts_delta(&m, &mut c).unwrap_err();
+    assert!(
+        b.detail.contains("has map count 4 but 3 PTE(s) map it"),
+        "{b}"
+    );
+    m.testkit_add_mapcount(Pid(2), 1, -1);
+    m.apply(&stream("exit p2\n").ops[0]).unwrap();
+    c.forget(Some(Pid(2)));
+    check::check_map_counts_delta(&m, &mut c).unwrap();
+    assert!(check::check_map_counts(&m, &mut c, true, false).is_ok());
+}
+
 #[test]
 fn semantics_fires_when_an_op_fails_that_must_not() {
     let s = stream("mmap p0 0 4 rw anon\nwrite p0 0 1\n");

@@ -29,6 +29,18 @@ pub struct Census {
     procs: Vec<(u64, u64)>,
     /// Per process (by number): its last scan.
     scans: Vec<Scan>,
+    /// Swap entries counted under the current stamp (the sum of the swap
+    /// slots' counts), kept by [`Mmu::check_map_counts_delta`].
+    swap_entries: u64,
+    /// Frame and swap slots whose counts a delta pass changed.
+    touched_frames: Vec<FrameId>,
+    touched_swaps: Vec<SwapId>,
+    /// Processes named by [`Census::forget`] or [`Census::forget_range`]
+    /// since the last pass (`None` in the list: every process).
+    pending: Vec<Option<u32>>,
+    /// One past the last live process slot at the last pass (a delta pass
+    /// visits the slots from there: a fork's children).
+    known: usize,
 }
 
 /// What one process's page table held inside its VMAs at its last scan,
@@ -62,6 +74,8 @@ impl Census {
         self.seen.clear();
         self.seen_before.clear();
         self.procs.clear();
+        self.pending.clear();
+        self.known = 0;
         for s in &mut self.scans {
             s.current = false;
             s.vmas_current = false;
@@ -74,6 +88,7 @@ impl Census {
     /// changed since its last scan: the next pass scans it again. The
     /// caller says which processes an op may have changed.
     pub fn forget(&mut self, pid: Option<Pid>) {
+        self.pending.push(pid.map(|p| p.0));
         match pid {
             Some(p) => {
                 if let Some(s) = self.scans.get_mut(p.0 as usize) {
@@ -87,6 +102,7 @@ impl Census {
     /// Marks the PTEs of `pid` in `[start, end)` as changed (the next pass
     /// scans that range again) and, with `vmas`, its maps lines.
     pub fn forget_range(&mut self, pid: Pid, start: u64, end: u64, vmas: bool) {
+        self.pending.push(Some(pid.0));
         if let Some(s) = self.scans.get_mut(pid.0 as usize) {
             if start < end {
                 s.dirty.push((start, end));
@@ -112,6 +128,7 @@ impl Census {
         }
         std::mem::swap(&mut self.seen, &mut self.seen_before);
         self.seen.clear();
+        self.swap_entries = 0;
     }
 
     /// Counts one more PTE of `frame`, whose map count is `mapcount`;
@@ -136,6 +153,7 @@ impl Census {
     }
 
     fn count_swap(&mut self, i: usize) {
+        self.swap_entries += 1;
         let (s, v) = self.swaps[i];
         self.swaps[i] = (self.stamp, if s == self.stamp { v + 1 } else { 1 });
     }
@@ -143,6 +161,29 @@ impl Census {
     fn swap(&self, i: usize) -> u32 {
         let (s, v) = self.swaps[i];
         if s == self.stamp { v } else { 0 }
+    }
+
+    /// Takes back one entry a delta pass scans again or drops (counted by
+    /// the last pass, under the current stamp).
+    fn uncount(&mut self, e: Entry) {
+        match e {
+            Entry::Zero => {}
+            Entry::Present(f) | Entry::Migration(f) => {
+                let slot = &mut self.frames[f.index()];
+                if slot.0 == self.stamp && slot.2 > 0 {
+                    slot.2 -= 1;
+                }
+                self.touched_frames.push(f);
+            }
+            Entry::Swap(s) => {
+                let slot = &mut self.swaps[s.index()];
+                if slot.0 == self.stamp && slot.1 > 0 {
+                    slot.1 -= 1;
+                    self.swap_entries -= 1;
+                }
+                self.touched_swaps.push(s);
+            }
+        }
     }
 }
 
@@ -263,31 +304,271 @@ impl<R: Rmap> Mmu<R> {
                 }
             }
         }
-        for (id, slot) in self.m.swap.iter() {
-            let entries = c.swap(id.index());
-            if slot.count != entries {
+        for (id, _) in self.m.swap.iter() {
+            self.check_swap_slot(c, id)?;
+        }
+        Ok(h)
+    }
+
+    /// [`Mmu::check_map_counts`] after one op, at the cost of what it
+    /// changed: the ranges [`Census::forget_range`] named are scanned
+    /// again, a process the census has not scanned (a fork's child, or one
+    /// [`Census::forget`] named) is scanned whole, and a process that is
+    /// gone drops its entries; the counts of the frames and swap slots those
+    /// entries name move. Checked as the full pass checks them: those frames
+    /// and slots, and every frame the op made, changed or freed (the
+    /// machine notes each), so that a map count moved without its PTE is
+    /// caught too; the swap slots' counts must add up to the swap entries
+    /// counted. The counts stay those of the last pass updated, so the next
+    /// full or delta pass goes on from them; the fingerprint's classes do
+    /// not, and a fingerprint waits for the next full pass.
+    ///
+    /// ASSUMPTIONS: one op ran since the last pass on `c` (the machine's
+    /// notes of frames are per op), and every PTE it changed is in a range
+    /// or process the caller named, as for the full pass.
+    pub fn check_map_counts_delta(&self, c: &mut Census) -> Result<(), String> {
+        if c.stamp == 0 {
+            return self.check_map_counts(c, false, false).map(|_| ());
+        }
+        c.touched_frames.clear();
+        c.touched_swaps.clear();
+        if c.frames.len() < self.m.frames.slots() {
+            c.frames.resize(self.m.frames.slots(), (0, 0, 0, 0));
+        }
+        if c.swaps.len() < self.m.swap.slots() {
+            c.swaps.resize(self.m.swap.slots(), (0, 0));
+        }
+        let n = self.m.procs.len().max(c.scans.len());
+        if c.scans.len() < n {
+            c.scans.resize_with(n, Scan::default);
+        }
+        // The processes named since the last pass and the ones added since.
+        let mut visit = std::mem::take(&mut c.pending);
+        if visit.contains(&None) {
+            visit.clear();
+            visit.extend((0..n as u32).map(Some));
+        } else {
+            visit.extend((c.known.min(n)..n).map(|i| Some(i as u32)));
+        }
+        c.known = self.known_procs();
+        for &i in &visit {
+            let i = i.expect("every process listed") as usize;
+            if i >= n {
+                continue;
+            }
+            let alive = matches!(self.m.procs.get(i), Some(Some(_)));
+            let sc = &c.scans[i];
+            let unchanged = if alive {
+                sc.current && sc.dirty.is_empty()
+            } else {
+                sc.entries.is_empty()
+            };
+            if unchanged {
+                continue;
+            }
+            let mut scan = std::mem::take(&mut c.scans[i]);
+            let r = self.delta_scan(i, &mut scan, c);
+            c.scans[i] = scan;
+            if let Err(e) = r {
+                c.pending = visit;
+                c.pending.clear();
+                return Err(e);
+            }
+        }
+        visit.clear();
+        c.pending = visit;
+        // The frames whose PTEs changed, and those the op made, changed or
+        // freed (a count moved without its PTE is caught here).
+        let mut touched = std::mem::take(&mut c.touched_frames);
+        touched.extend_from_slice(&self.m.dirty_frames);
+        touched.sort_unstable();
+        touched.dedup();
+        let r = self.check_touched(c, &touched);
+        c.touched_frames = touched;
+        r?;
+        for &id in &c.touched_swaps {
+            self.check_swap_slot(c, id)?;
+        }
+        let swap_counts: u64 = self.m.swap.iter().map(|(_, sl)| u64::from(sl.count)).sum();
+        if swap_counts != c.swap_entries {
+            // A slot whose entries the op did not touch: the full pass says
+            // which.
+            let entries = c.swap_entries;
+            self.check_map_counts(c, true, false)?;
+            return Err(format!(
+                "the swap slots' counts add up to {swap_counts} but {entries} swap entries name \
+                 them"
+            ));
+        }
+        Ok(())
+    }
+
+    /// One past the last live process slot: a slot above it is new to the
+    /// next delta pass even if it exists now (a failed fork's child slot is
+    /// made and then reused by the next fork).
+    fn known_procs(&self) -> usize {
+        self.m
+            .procs
+            .iter()
+            .rposition(Option::is_some)
+            .map_or(0, |i| i + 1)
+    }
+
+    /// Process `i`'s part of a delta pass: its changed entries uncounted
+    /// and counted again.
+    fn delta_scan(&self, i: usize, scan: &mut Scan, c: &mut Census) -> Result<(), String> {
+        let mm = self.m.procs.get(i).and_then(|m| m.as_ref());
+        let Some(mm) = mm else {
+            // Gone (or never there): what it mapped is mapped no more.
+            for &(_, e) in &scan.entries {
+                c.uncount(e);
+            }
+            scan.entries.clear();
+            scan.dirty.clear();
+            scan.current = false;
+            return Ok(());
+        };
+        if !scan.current {
+            for &(_, e) in &scan.entries {
+                c.uncount(e);
+            }
+            self.scan(mm, scan);
+            return self.count_delta(i, &scan.entries, c);
+        }
+        if scan.dirty.is_empty() {
+            return Ok(());
+        }
+        if scan.dirty.iter().all(|&(s, e)| e == s + 1) {
+            // Single PTEs (a fault's): each looked up and replaced in place.
+            let dirty = std::mem::take(&mut scan.dirty);
+            for &(a, _) in &dirty {
+                let now = self.entry_at(mm, a);
+                match (scan.entries.binary_search_by_key(&a, |&(x, _)| x), now) {
+                    (Ok(k), Some(e)) => {
+                        c.uncount(scan.entries[k].1);
+                        scan.entries[k].1 = e;
+                        self.count_entry(i, a, e, c)?;
+                    }
+                    (Ok(k), None) => {
+                        c.uncount(scan.entries.remove(k).1);
+                    }
+                    (Err(k), Some(e)) => {
+                        scan.entries.insert(k, (a, e));
+                        self.count_entry(i, a, e, c)?;
+                    }
+                    (Err(_), None) => {}
+                }
+            }
+            scan.dirty = dirty;
+            scan.dirty.clear();
+            return Ok(());
+        }
+        let in_dirty = |a: u64, d: &[(u64, u64)]| d.iter().any(|&(s, e)| s <= a && a < e);
+        for &(a, e) in &scan.entries {
+            if in_dirty(a, &scan.dirty) {
+                c.uncount(e);
+            }
+        }
+        let dirty = scan.dirty.clone();
+        self.rescan_dirty(mm, scan);
+        for &(a, e) in &scan.entries {
+            if in_dirty(a, &dirty) {
+                self.count_entry(i, a, e, c)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts `entries` of process `i` (a delta pass).
+    fn count_delta(
+        &self,
+        i: usize,
+        entries: &[(u64, Entry)],
+        c: &mut Census,
+    ) -> Result<(), String> {
+        for &(a, e) in entries {
+            self.count_entry(i, a, e, c)?;
+        }
+        Ok(())
+    }
+
+    /// Counts one entry of process `i` at `a` (a delta pass).
+    fn count_entry(&self, i: usize, a: u64, e: Entry, c: &mut Census) -> Result<(), String> {
+        match e {
+            Entry::Zero => {}
+            Entry::Present(frame) | Entry::Migration(frame) => {
+                let n = self.live_frame(i, a, frame)?;
+                c.count_frame(frame, n);
+                c.frames[frame.index()].3 = n;
+                c.touched_frames.push(frame);
+            }
+            Entry::Swap(s) => {
+                if !self.m.swap.contains(s) {
+                    return Err(format!(
+                        "p{i}:{a} is a swap entry for slot {s}, which was freed"
+                    ));
+                }
+                c.count_swap(s.index());
+                c.touched_swaps.push(s);
+            }
+        }
+        Ok(())
+    }
+
+    /// Swap slot `id`: its count is the number of swap entries counted, its
+    /// swap-cache page names it back, and it is freed once nothing needs it
+    /// (a freed slot is named by no entry).
+    fn check_swap_slot(&self, c: &Census, id: SwapId) -> Result<(), String> {
+        let entries = c.swap(id.index());
+        let Some(slot) = self.m.swap.get(id) else {
+            if entries != 0 {
                 return Err(format!(
-                    "swap slot {id} has count {} but {entries} swap entr{} name it",
-                    slot.count,
+                    "swap slot {id} was freed but {entries} swap entr{} name it",
                     if entries == 1 { "y" } else { "ies" }
                 ));
             }
-            match slot.cache {
-                Some(f) if self.m.frames.get(f).and_then(|fr| fr.swap) != Some(id) => {
+            return Ok(());
+        };
+        if slot.count != entries {
+            return Err(format!(
+                "swap slot {id} has count {} but {entries} swap entr{} name it",
+                slot.count,
+                if entries == 1 { "y" } else { "ies" }
+            ));
+        }
+        match slot.cache {
+            Some(f) if self.m.frames.get(f).and_then(|fr| fr.swap) != Some(id) => Err(format!(
+                "swap slot {id}'s swap cache holds frame {f}, which does not name the slot"
+            )),
+            None if slot.count == 0 => Err(format!(
+                "swap slot {id} is named by no swap entry and caches no page, yet it was not \
+                 freed"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The frames a delta pass counted or uncounted, checked as the full
+    /// pass checks mapped and unmapped frames.
+    fn check_touched(&self, c: &Census, touched: &[FrameId]) -> Result<(), String> {
+        for &id in touched {
+            let ptes = c.frame_count(id.index());
+            if !self.m.frames.contains(id) {
+                if ptes != 0 {
                     return Err(format!(
-                        "swap slot {id}'s swap cache holds frame {f}, which does not name the slot"
+                        "frame {id} was freed but {ptes} PTE(s) still map it{}",
+                        self.mappers(id)
                     ));
                 }
-                None if slot.count == 0 => {
-                    return Err(format!(
-                        "swap slot {id} is named by no swap entry and caches no page, yet it \
-                         was not freed"
-                    ));
-                }
-                _ => {}
+                continue;
+            }
+            if ptes == 0 {
+                self.census_check_unmapped(c, id)?;
+            } else if self.m.frame(id).mapcount != ptes {
+                return Err(self.miscounted(id, ptes));
             }
         }
-        Ok(h)
+        Ok(())
     }
 
     /// The pass over every live process's VMAs: PTEs counted per frame and
@@ -300,8 +581,18 @@ impl<R: Rmap> Mmu<R> {
         if c.scans.len() < n {
             c.scans.resize_with(n, Scan::default);
         }
+        // Everything is counted again: a delta pass later goes on from here.
+        c.pending.clear();
+        c.known = self.known_procs();
         for (i, mm) in self.m.procs.iter().enumerate() {
-            let Some(mm) = mm else { continue };
+            let Some(mm) = mm else {
+                // Gone: nothing of it is counted.
+                let scan = &mut c.scans[i];
+                scan.entries.clear();
+                scan.dirty.clear();
+                scan.current = false;
+                continue;
+            };
             let mut scan = std::mem::take(&mut c.scans[i]);
             if !scan.current {
                 self.scan(mm, &mut scan);
@@ -355,18 +646,34 @@ impl<R: Rmap> Mmu<R> {
         scan.dirty.clear();
     }
 
+    /// The entry of `mm`'s PTE at `a`, if it is not none and inside a VMA
+    /// (what a scan would record there).
+    fn entry_at(&self, mm: &Mm, a: u64) -> Option<Entry> {
+        let (_, &vid) = mm.vmas.range(..=a).next_back()?;
+        if self.m.vma(vid).end <= a {
+            return None;
+        }
+        self.entry(&mm.pt[a as usize])
+    }
+
     /// The PTEs of `mm` in `[start, end)` that are not none, appended.
     fn scan_range(&self, mm: &Mm, start: u64, end: u64, out: &mut Vec<(u64, Entry)>) {
         for (a, pte) in (start..).zip(&mm.pt[start as usize..end as usize]) {
-            let e = match *pte {
-                Pte::None => continue,
-                Pte::Present { frame, .. } if frame == self.m.zero => Entry::Zero,
-                Pte::Present { frame, .. } => Entry::Present(frame),
-                Pte::Migration { frame, .. } => Entry::Migration(frame),
-                Pte::Swap(s) => Entry::Swap(s),
-            };
-            out.push((a, e));
+            if let Some(e) = self.entry(pte) {
+                out.push((a, e));
+            }
         }
+    }
+
+    /// What a scan records of `pte`, if it is not none.
+    fn entry(&self, pte: &Pte) -> Option<Entry> {
+        Some(match *pte {
+            Pte::None => return None,
+            Pte::Present { frame, .. } if frame == self.m.zero => Entry::Zero,
+            Pte::Present { frame, .. } => Entry::Present(frame),
+            Pte::Migration { frame, .. } => Entry::Migration(frame),
+            Pte::Swap(s) => Entry::Swap(s),
+        })
     }
 
     /// Counts process `i`'s entries into `c`; returns the hash of its

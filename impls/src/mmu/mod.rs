@@ -343,6 +343,10 @@ pub(crate) struct Machine {
     dirty_vmas: Vec<VmaId>,
     /// PTEs set present since the start of the current op.
     dirty_ptes: Vec<(Pid, u64)>,
+    /// Frames made, changed (through [`Machine::frame_mut`], the only way
+    /// to change one) or freed since the start of the current op, for the
+    /// map-count census.
+    dirty_frames: Vec<FrameId>,
 }
 
 impl VmaView for Machine {
@@ -385,6 +389,7 @@ impl Machine {
             nr_anon_frames: 0,
             dirty_vmas: Vec::new(),
             dirty_ptes: Vec::new(),
+            dirty_frames: Vec::new(),
         }
     }
 
@@ -510,6 +515,7 @@ impl Machine {
                 let obj = self.shmem.remove(o).expect("live shmem object");
                 for fr in obj.pages.into_iter().flatten() {
                     debug_assert_eq!(self.frames.get(fr).map(|f| f.mapcount), Some(0));
+                    self.dirty_frames.push(fr);
                     self.frames.remove(fr);
                 }
             }
@@ -530,7 +536,14 @@ impl Machine {
         self.frames.get(id).expect("live frame")
     }
     fn frame_mut(&mut self, id: FrameId) -> &mut Frame {
+        self.dirty_frames.push(id);
         self.frames.get_mut(id).expect("live frame")
+    }
+    /// Makes a frame (every frame is made here).
+    fn insert_frame(&mut self, f: Frame) -> FrameId {
+        let id = self.frames.insert(f);
+        self.dirty_frames.push(id);
+        id
     }
     fn frame_value(&self, id: FrameId) -> u64 {
         self.frame(id).value
@@ -539,7 +552,7 @@ impl Machine {
     /// A new anonymous frame with no mappings yet.
     fn alloc_anon_frame(&mut self, mapping: AnonMapping, index: u64, value: u64) -> FrameId {
         self.nr_anon_frames += 1;
-        self.frames.insert(Frame {
+        self.insert_frame(Frame {
             kind: FrameKind::Anon { mapping, index },
             mapcount: 0,
             value,
@@ -548,6 +561,7 @@ impl Machine {
         })
     }
     fn free_frame(&mut self, id: FrameId) {
+        self.dirty_frames.push(id);
         let f = self.frames.remove(id).expect("live frame");
         if matches!(f.kind, FrameKind::Anon { .. }) {
             self.nr_anon_frames -= 1;
@@ -561,7 +575,7 @@ impl Machine {
         if let Some(f) = self.page_cache[slot] {
             return f;
         }
-        let f = self.frames.insert(Frame {
+        let f = self.insert_frame(Frame {
             kind: FrameKind::PageCache { file, off },
             mapcount: 0,
             value: (file as u64) << 32 | off,
@@ -604,7 +618,7 @@ impl Machine {
                 if let Some(p) = self.shmem.get(o).expect("live shmem").pages[off as usize] {
                     return Some(p);
                 }
-                let p = self.frames.insert(Frame {
+                let p = self.insert_frame(Frame {
                     kind: FrameKind::Shmem { obj: o, off },
                     mapcount: 0,
                     value: 0,
@@ -1068,6 +1082,7 @@ impl<R: Rmap> Mmu<R> {
         self.last_op_pure = false;
         self.m.dirty_vmas.clear();
         self.m.dirty_ptes.clear();
+        self.m.dirty_frames.clear();
         match self.dispatch(op) {
             Ok(o) => Ok(o),
             Err(Fail::NoMem) => Ok(Outcome::Err(Errno::ENOMEM)),
@@ -1136,6 +1151,7 @@ impl<R: Rmap> Mmu<R> {
         self.last_op_pure = false;
         self.m.dirty_vmas.clear();
         self.m.dirty_ptes.clear();
+        self.m.dirty_frames.clear();
         match self.op_referenced(pid, addr) {
             Ok(o) => Ok(o),
             Err(Fail::Violation(v)) => Err(v),

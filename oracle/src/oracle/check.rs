@@ -232,6 +232,13 @@ pub fn check_map_counts<R: Rmap>(
         .map_err(|d| Broken::new(invariant::MAPCOUNT, d))
 }
 
+/// [`check_map_counts`] after an op that changed few PTEs, at the cost of
+/// what it changed (`Mmu::check_map_counts_delta`).
+pub fn check_map_counts_delta<R: Rmap>(mmu: &Mmu<R>, census: &mut Census) -> Result<(), Broken> {
+    mmu.check_map_counts_delta(census)
+        .map_err(|d| Broken::new(invariant::MAPCOUNT, d))
+}
+
 /// The fingerprint of what a `dump` would show now
 /// (`Mmu::dump_fingerprint`): equal for two machines whose dumps print
 /// alike.

@@ -466,18 +466,18 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
 
     /// The oracle's checks after an op. After a pure op (nothing the
     /// structural checks read has changed since they last passed) only the
-    /// bound, whose peaks move, is new. The map-count census, which also
-    /// gives the dump fingerprint when this run takes part in `layout`,
-    /// follows `munmap`, `mremap` and `madvise` (which unmap or move pages
-    /// inside a process) and `swapout`, `migrate` and `reclaim` (which
-    /// unmap a page from every process). After a fault (`read`, `write`:
-    /// it only maps pages, in MMU code no design decides, and leaves VMAs
-    /// alone), `mmap` with `replace` (whose unmapping is `munmap`'s),
-    /// `fork` and `exit` the census waits for the next op that needs one or
-    /// the end of the stream ([`DesignRun::census_if_due`]): what they got
-    /// wrong in a count stays wrong until then. After `mprotect`, `mmap`,
-    /// `fork` and `exit` the one process whose VMAs changed has its maps
-    /// lines hashed again, with its pages as the last census saw them.
+    /// bound, whose peaks move, is new. The map counts are checked after
+    /// every other op: the full census, which also gives the dump
+    /// fingerprint when this run takes part in `layout`, follows `munmap`,
+    /// `mremap` and `madvise` (which unmap or move pages inside a process)
+    /// and `swapout`, `migrate` and `reclaim` (which unmap a page from every
+    /// process); after a fault (`read`, `write`), `mmap` with `replace`,
+    /// `fork` and `exit` the delta census checks what the op changed
+    /// ([`DesignRun::census_delta`]), and
+    /// the fingerprint of the pages waits for the next full census or the
+    /// end of the stream ([`DesignRun::census_if_due`]). After `mprotect`,
+    /// `mmap`, `fork` and `exit` the one process whose VMAs changed has its
+    /// maps lines hashed again, with its pages as the last census saw them.
     fn check(
         &mut self,
         op: &Op,
@@ -499,15 +499,12 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             return self.census(at);
         }
         match *op {
-            Op::Read { .. } | Op::Write { .. } => {
-                self.census_due = true;
-                Ok(())
-            }
+            Op::Read { .. } | Op::Write { .. } => self.census_delta(at),
             // A fork adds a process, an exit removes one: the census waits
             // like a fault's; the new process's maps lines are hashed (its
             // pages join at the census).
             Op::Fork { pid } | Op::Exit { pid } => {
-                self.census_due = true;
+                self.census_delta(at)?;
                 if self.takes_fingerprint() {
                     let changed = match op {
                         Op::Fork { .. } if outcome == Outcome::Ok => {
@@ -524,13 +521,14 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
                 Ok(())
             }
             // One process's VMAs: its maps lines are hashed again, its
-            // pages as the last census saw them. `mprotect` and `mmap`
-            // without `replace` change no PTE; `mmap` with `replace` may
-            // unmap pages in its range, and the census after it waits like
-            // a fault's.
+            // pages as the last full census saw them. `mprotect` and `mmap`
+            // without `replace` change no PTE and no frame (a frame they
+            // changed would be caught by the next census: the full one
+            // compares every mapped frame); `mmap` with `replace` may unmap
+            // pages in its range.
             Op::Mprotect { pid, .. } | Op::Mmap { pid, .. } => {
                 if matches!(op, Op::Mmap { replace: true, .. }) {
-                    self.census_due = true;
+                    self.census_delta(at)?;
                 }
                 if self.takes_fingerprint() {
                     self.fingerprint = Some(check::dump_fingerprint_vmas_of(
@@ -543,6 +541,15 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             }
             _ => self.census(at),
         }
+    }
+
+    /// The map counts after a fault, a fork or an exit, at the cost of what
+    /// the op changed (`Mmu::check_map_counts_delta`); the fingerprint
+    /// of the pages waits for the next full census.
+    fn census_delta(&mut self, at: At) -> Result<(), Failure> {
+        check::check_map_counts_delta(&self.mmu, &mut self.census).map_err(|b| at.fail(b))?;
+        self.census_due |= self.takes_fingerprint();
+        Ok(())
     }
 
     /// Whether this run takes part in `layout` now (until an injected
@@ -725,7 +732,8 @@ fn check_after_op_incremental<R: Rmap>(
 /// that changed no VMA the design tracks (every PTE of the process
 /// otherwise); `mprotect` changes maps lines but no PTE a dump shows; a
 /// fork leaves the parent's PTEs mapping what they mapped (the child is
-/// scanned whole), an exit leaves no page table; swapout, migration and
+/// scanned whole), an exit leaves no page table (what it mapped is
+/// uncounted); swapout, migration and
 /// reclaim unmap a page from every process that maps it.
 fn forget_changed<R: Rmap>(census: &mut Census, mmu: &Mmu<R>, op: &Op) {
     let end = |addr: u64, len: u64| addr.saturating_add(len).min(rmaplab_ops::WINDOW_PAGES);
@@ -756,7 +764,11 @@ fn forget_changed<R: Rmap>(census: &mut Census, mmu: &Mmu<R>, op: &Op) {
             }
             None => census.forget(Some(pid)),
         },
-        Op::Fork { .. } | Op::Exit { .. } => {}
+        // A fork's child is new to the census (scanned whole); the parent's
+        // entries stay what they were.
+        Op::Fork { .. } => {}
+        // An exit drops the process's page table.
+        Op::Exit { pid } => census.forget(Some(pid)),
         // `folio_referenced` only reads the page tables.
         Op::Referenced { .. } => {}
         Op::Swapout { .. } | Op::Migrate { .. } | Op::Reclaim | Op::FailAlloc { .. } | Op::Dump => {
