@@ -562,6 +562,15 @@ impl<R: Rmap> Mmu<R> {
             }
         };
         self.in_block = false;
+        // A strict schedule with items left once every actor finished.
+        let complete = r.is_ok();
+        let r = match (r, b.strategy.end(complete)) {
+            (Ok(()), Err(e)) => Err(Fail::Block {
+                invariant: "schedule",
+                detail: e.to_string(),
+            }),
+            (r, _) => r,
+        };
         let failure = r.err().map(|f| {
             let actor = match b.failed {
                 Some(a) => Some(a),
