@@ -7,8 +7,8 @@ use rmaplab::oracle::check::invariant;
 use rmaplab::run::report;
 use rmaplab::run::runner::{RunOptions, RunReport, run_all};
 use rmaplab_impls::designs::registry::{DesignSpec, catalogue};
+use rmaplab_ops::Stream;
 use rmaplab_ops::print::print;
-use rmaplab_ops::{Sched, Stream};
 
 use super::{EXIT_BAD_INPUT, EXIT_FAIL, load, usage_error};
 
@@ -94,7 +94,7 @@ pub fn pin_schedule(stream: &mut Stream, arg: &str) -> Result<(), String> {
         .trim()
         .parse()
         .map_err(|_| format!("`{line}` is not a line number"))?;
-    let sched = parse_sched(text)?;
+    let sched = rmaplab::run::runner::parse_sched(text)?;
     let b = stream
         .blocks
         .iter_mut()
@@ -102,22 +102,6 @@ pub fn pin_schedule(stream: &mut Stream, arg: &str) -> Result<(), String> {
         .ok_or_else(|| format!("no block opens at line {line}"))?;
     b.sched = sched;
     Ok(())
-}
-
-/// A schedule's text (`explore:3`, `! A..copy_vma B* A*`, ...), parsed by
-/// the op language's own parser (as the schedule of a one-line block).
-pub fn parse_sched(text: &str) -> Result<Sched, String> {
-    const HEAD: &str = "read p0 0 || read p0 0 @ ";
-    let src = format!("version 2\n{HEAD}{text}\n");
-    match rmaplab_ops::parse::parse(&src) {
-        Ok(s) => Ok(s.blocks[0].sched.clone()),
-        Err(e) => Err(format!(
-            "column {}: expected {}, found {}",
-            e.col.saturating_sub(HEAD.chars().count()),
-            e.expected,
-            e.found
-        )),
-    }
 }
 
 /// The command that replays `run`'s failure: `spec` alone, or for

@@ -370,6 +370,24 @@ struct Paths {
     capped: bool,
 }
 
+/// A schedule's text (`explore:3`, `! A..copy_vma B* A*`, ...), parsed by
+/// the op language's own parser (as the schedule of a one-line block);
+/// the error names the column in `text`.
+pub fn parse_sched(text: &str) -> Result<Sched, String> {
+    const HEAD: &str = "read p0 0 || read p0 0 @ ";
+    let src = format!("version 2\n{HEAD}{text}\n");
+    match rmaplab_ops::parse::parse(&src) {
+        Ok(s) if s.blocks.len() == 1 && s.ops.len() == 2 => Ok(s.blocks[0].sched.clone()),
+        Ok(_) => Err("not one schedule".to_string()),
+        Err(e) => Err(format!(
+            "column {}: expected {}, found {}",
+            e.col.saturating_sub(HEAD.chars().count()),
+            e.expected,
+            e.found
+        )),
+    }
+}
+
 /// A block's `sched` as the scheduler takes it.
 pub fn schedule_of(s: &Sched) -> Schedule {
     match s {
