@@ -66,7 +66,19 @@ enum Cmd {
         /// Print per-design counters (anon_vmas, chains, bytes, walks).
         #[arg(long)]
         stats: bool,
+        /// Pin the schedule of the block whose `par` is on LINE (repeatable):
+        /// `--sched 12='! A..copy_vma B* A*'` (what a failure's replay
+        /// command gives).
+        #[arg(long = "sched", value_name = "LINE=SCHED")]
+        scheds: Vec<String>,
+        /// Most schedules of concurrent blocks per design run (default
+        /// 4096); a run stopped by it says so and exits 4.
+        #[arg(long, value_name = "N")]
+        max_schedules: Option<u64>,
     },
+    /// List the step names each op kind can produce in a concurrent block
+    /// (what `X..LABEL` schedules and traces name).
+    Steps,
     /// Parse files without running them.
     Check {
         /// The `.ops` files to parse.
@@ -292,10 +304,22 @@ fn main() -> ExitCode {
             designs,
             format,
             stats,
+            scheds,
+            max_schedules,
         } => match designs.specs() {
-            Ok(specs) => cli::run::run(&file, &specs, matches!(format, Format::Json), stats),
+            Ok(specs) => cli::run::run(
+                &file,
+                &specs,
+                &cli::run::RunArgs {
+                    json: matches!(format, Format::Json),
+                    stats,
+                    scheds,
+                    max_schedules,
+                },
+            ),
             Err(e) => cli::usage_error(&e),
         },
+        Cmd::Steps => cli::run::steps(),
         Cmd::Check { files } => cli::run::check(&files),
         Cmd::Fmt { file } => cli::run::fmt(&file),
         Cmd::Bugs => cli::run::bugs(),

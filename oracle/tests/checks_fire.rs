@@ -21,7 +21,7 @@ use rmaplab_impls::designs::chain_2010::{Chain2010, Era};
 use rmaplab_impls::designs::prealloc_2026::Prealloc2026;
 use rmaplab_impls::designs::registry::{Design, DesignSpec};
 use rmaplab_impls::mmu::{Census, Mmu};
-use rmaplab_impls::rmap::Rmap;
+use rmaplab_impls::rmap::CloneRmap;
 use rmaplab_ops::parse::parse;
 use rmaplab_ops::{Pid, Stream};
 
@@ -42,8 +42,8 @@ fn specs_618() -> Vec<DesignSpec> {
 
 /// chain-2010 (era 2022) and prealloc-2026, the latter wrapped with
 /// `mutation`.
-fn make_618(mutation: Mutation) -> impl Fn(usize) -> Option<Box<dyn Rmap>> {
-    move |k| -> Option<Box<dyn Rmap>> {
+fn make_618(mutation: Mutation) -> impl Fn(usize) -> Option<Box<dyn CloneRmap>> {
+    move |k| -> Option<Box<dyn CloneRmap>> {
         Some(match k {
             0 => Box::new(Chain2010::new(Era::E2022)),
             _ => Box::new(Wrap::new(Prealloc2026::new(), mutation)),
@@ -90,7 +90,12 @@ fn layout_compares_only_designs_that_claim_the_same_semantics() {
         DesignSpec::new(Design::Chain2010),
         "chain-2010 era=2015".parse::<DesignSpec>().unwrap(),
     ];
-    let (runs, cmp) = run_all_with(&s, &specs, &|k| specs[k].build(), &RunOptions::fuzzing());
+    let (runs, cmp) = run_all_with(
+        &s,
+        &specs,
+        &|k| specs[k].build_cloneable(),
+        &RunOptions::fuzzing(),
+    );
     assert!(runs.iter().all(RunReport::passed), "{:?}", runs[1].failure);
     assert!(cmp.failure.is_none());
 }

@@ -318,6 +318,9 @@ fn emu_report(stream: &Stream, outcomes: &[Outcome], dumps: Vec<State>) -> RunRe
         .chain(std::iter::once(last))
         .collect();
     RunReport {
+        blocks: Vec::new(),
+        schedules: 0,
+        capped: false,
         design: "synthetic".into(),
         config: Vec::new(),
         outcomes: stream
@@ -330,6 +333,8 @@ fn emu_report(stream: &Stream, outcomes: &[Outcome], dumps: Vec<State>) -> RunRe
                 line: stream.lines[i],
                 op: *op,
                 outcome: *o,
+                actor: None,
+                busy: false,
             })
             .collect(),
         dumps: dumps

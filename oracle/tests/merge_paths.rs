@@ -45,7 +45,7 @@ fn wanted(item: &str) -> Box<dyn Fn(&Event) -> bool> {
     }
 }
 
-fn check_file<R: Rmap>(path: &Path, design: R, spec: &DesignSpec) {
+fn check_file<R: Rmap + Clone>(path: &Path, design: R, spec: &DesignSpec) {
     let text = std::fs::read_to_string(path).unwrap();
     let hooks = text
         .lines()

@@ -26,6 +26,7 @@ enum Sabotage {
     BogusMove,
 }
 
+#[derive(Clone)]
 struct Broken<R> {
     inner: R,
     how: Sabotage,
@@ -167,7 +168,7 @@ fn stream(text: &str) -> Stream {
     parse(text).expect("test stream parses")
 }
 
-fn run<R: Rmap>(s: &Stream, rmap: R) -> RunReport {
+fn run<R: Rmap + Clone>(s: &Stream, rmap: R) -> RunReport {
     run_design(
         s,
         rmap,

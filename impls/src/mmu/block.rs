@@ -304,8 +304,17 @@ impl<R: Rmap> Mmu<R> {
             Kind::Split {
                 pid,
                 started: false,
-                ..
-            } => self.split_needs(pid, Next::Rmap, true).needs,
+                op,
+            } => {
+                let mut needs = self.split_needs(pid, Next::Rmap, true).needs;
+                // (A fork of a pid not yet used fails with ESRCH.)
+                if matches!(op, Op::Fork { .. }) && self.m.next_pid != pid.0 {
+                    // dup_mmap holds the child's mmap_lock for write until
+                    // the copy is done: nothing runs on the child before.
+                    needs.push((LockId::Mmap(self.m.next_pid), Mode::Exclusive));
+                }
+                needs
+            }
             _ => std::mem::take(&mut b.split_next.needs),
         };
         let mut anon = false;
@@ -556,6 +565,11 @@ impl<R: Rmap> Mmu<R> {
                         break Err(f);
                     }
                     let _ = b.ex.release(m, LockId::Mmap(pid.0));
+                    if let Some(&(child, _)) = b.ex.held(m).iter().find(|(l, _)| {
+                        matches!(op, Op::Fork { .. }) && matches!(l, LockId::Mmap(_))
+                    }) {
+                        let _ = b.ex.release(m, child);
+                    }
                     if let Err(e) = b.ex.finish_step(b.strategy.as_mut(), m, END, true) {
                         break Err(lock_discipline(e.0));
                     }
@@ -563,6 +577,15 @@ impl<R: Rmap> Mmu<R> {
             }
         };
         self.in_block = false;
+        // A strict schedule with items left once every actor finished.
+        let complete = r.is_ok();
+        let r = match (r, b.strategy.end(complete)) {
+            (Ok(()), Err(e)) => Err(Fail::Block {
+                invariant: "schedule",
+                detail: e.to_string(),
+            }),
+            (r, _) => r,
+        };
         let failure = r.err().map(|f| {
             let actor = match b.failed {
                 Some(a) => Some(a),

@@ -1,77 +1,235 @@
-//! `rmaplab run`, `check`, `fmt` and `bugs`.
+//! `rmaplab run`, `check`, `fmt`, `bugs` and `steps`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use rmaplab::oracle::check::invariant;
 use rmaplab::run::report;
-use rmaplab::run::runner::{RunOptions, run_all};
+use rmaplab::run::runner::{RunOptions, RunReport, run_all};
 use rmaplab_impls::designs::registry::{DesignSpec, catalogue};
 use rmaplab_ops::Stream;
 use rmaplab_ops::print::print;
 
 use super::{EXIT_BAD_INPUT, EXIT_FAIL, load, usage_error};
 
+/// Exit status of a run that failed nothing but was not explored in full
+/// (the schedule cap stopped it): never 0, so that no script takes it for
+/// a full pass.
+pub const EXIT_CAPPED: u8 = 4;
+
+/// What `rmaplab run` does beyond the file and the designs.
+#[derive(Clone, Debug, Default)]
+pub struct RunArgs {
+    pub json: bool,
+    pub stats: bool,
+    /// `--sched LINE=SCHED`: the block whose `par` is on LINE runs SCHED
+    /// instead of its own.
+    pub scheds: Vec<String>,
+    /// `--max-schedules N`.
+    pub max_schedules: Option<u64>,
+}
+
 /// `rmaplab run`.
-pub fn run(path: &Path, specs: &[DesignSpec], json: bool, stats: bool) -> ExitCode {
-    let stream = match load(path) {
+pub fn run(path: &Path, specs: &[DesignSpec], args: &RunArgs) -> ExitCode {
+    let mut stream = match load(path) {
         Ok(s) => s,
         Err(e) => return usage_error(&e),
     };
-    // One run_all, as the engines run them (designs of the same VMA
-    // semantics are compared after every op: `layout`).
-    let (mut runs, cmp) = run_all(&stream, specs, &RunOptions::default());
-    for (spec, r) in specs.iter().zip(&mut runs) {
-        if let Some(f) = &mut r.failure {
-            f.broken.detail = format!(
-                "{}\nreplay: {}",
-                f.broken.detail,
-                replay(path, spec, specs, &f.broken.invariant)
-            );
+    for o in &args.scheds {
+        if let Err(e) = pin_schedule(&mut stream, o) {
+            return usage_error(&format!("--sched {o}: {e}"));
         }
     }
-    let note = letter_order_note(&stream);
-    if json {
-        let mut v = report::report_json(&runs, &cmp, stats);
-        v.schedule = note.map(str::to_string);
+    let mut opts = RunOptions::default();
+    if let Some(n) = args.max_schedules {
+        opts.max_schedules = n.max(1);
+    }
+    // One run_all, as the engines run them (designs of the same VMA
+    // semantics are compared after every op: `layout`).
+    let (mut runs, cmp) = run_all(&stream, specs, &opts);
+    // A strict schedule that cannot be followed is bad input.
+    if let Some(f) = runs
+        .iter()
+        .filter_map(|r| r.failure.as_ref())
+        .find(|f| f.broken.invariant == invariant::SCHEDULE)
+    {
+        return usage_error(&format!(
+            "{}:{}: {}",
+            path.display(),
+            f.line,
+            f.broken.detail
+        ));
+    }
+    for (spec, r) in specs.iter().zip(&mut runs) {
+        let cmd = replay(path, spec, specs, r);
+        if let Some(f) = &mut r.failure {
+            f.broken.detail = format!("{}\nreplay: {cmd}", f.broken.detail);
+        }
+    }
+    if args.json {
+        let v = report::report_json_version(&runs, &cmp, args.stats, stream.version);
         println!(
             "{}",
             serde_json::to_string_pretty(&v).expect("JSON values always serialise")
         );
     } else {
-        if let Some(note) = note {
-            println!("schedule: {note}");
-        }
-        print!("{}", report::report_text(&runs, &cmp, stats));
+        print!("{}", report::report_text(&runs, &cmp, args.stats));
     }
-    if runs.iter().all(|r| r.passed()) && cmp.failure.is_none() {
-        ExitCode::SUCCESS
-    } else {
+    if !runs.iter().all(|r| r.passed()) || cmp.failure.is_some() {
         ExitCode::from(EXIT_FAIL)
+    } else if runs.iter().any(|r| r.capped) {
+        ExitCode::from(EXIT_CAPPED)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
-/// What a run of a stream with concurrent blocks did with them: until the
-/// runner interleaves blocks, every consumer runs a block's ops in letter
-/// order (the schedule with no preemption), and the report says so rather
-/// than claim the block was explored.
-fn letter_order_note(stream: &Stream) -> Option<&'static str> {
-    (!stream.blocks.is_empty()).then_some("letter order (blocks not explored yet)")
+/// Applies `--sched LINE=SCHED`: the block whose `par` (or one-line
+/// block) is on LINE runs SCHED.
+pub fn pin_schedule(stream: &mut Stream, arg: &str) -> Result<(), String> {
+    let (line, text) = arg
+        .split_once('=')
+        .ok_or("expected LINE=SCHED (LINE: the line of the block's `par`)")?;
+    let line: usize = line
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{line}` is not a line number"))?;
+    let sched = rmaplab::run::runner::parse_sched(text)?;
+    let b = stream
+        .blocks
+        .iter_mut()
+        .find(|b| b.line == line)
+        .ok_or_else(|| format!("no block opens at line {line}"))?;
+    b.sched = sched;
+    Ok(())
 }
 
-/// The command that replays `spec`'s failure of `invariant`: `spec` alone,
-/// or for `layout` with the designs of the same semantics it was compared
-/// with.
-fn replay(path: &Path, spec: &DesignSpec, specs: &[DesignSpec], invariant: &str) -> String {
-    if invariant != rmaplab::oracle::check::invariant::LAYOUT {
-        return spec.replay_command(path);
+/// The command that replays `run`'s failure: `spec` alone, or for
+/// `layout` with the designs of the same semantics it was compared with;
+/// every block on the failing path pinned to the schedule it ran
+/// (`--sched LINE='...'`).
+fn replay(path: &Path, spec: &DesignSpec, specs: &[DesignSpec], run: &RunReport) -> String {
+    let layout = run
+        .failure
+        .as_ref()
+        .is_some_and(|f| f.broken.invariant == invariant::LAYOUT);
+    let mut cmd = if !layout {
+        spec.replay_command(path)
+    } else {
+        let designs: Vec<String> = specs
+            .iter()
+            .filter(|s| s.vma_semantics() == spec.vma_semantics())
+            .map(|s| format!("--design {}", s.design))
+            .collect();
+        format!("rmaplab run {} {}", path.display(), designs.join(" "))
+    };
+    for b in &run.blocks {
+        cmd.push_str(&format!(" --sched {}='{}'", b.line, b.schedule));
     }
-    let designs: Vec<String> = specs
-        .iter()
-        .filter(|s| s.vma_semantics() == spec.vma_semantics())
-        .map(|s| format!("--design {}", s.design))
-        .collect();
-    format!("rmaplab run {} {}", path.display(), designs.join(" "))
+    cmd
 }
+
+/// `rmaplab steps`: the step names each op kind can produce in a block.
+pub fn steps() -> ExitCode {
+    print!("{}", steps_text());
+    ExitCode::SUCCESS
+}
+
+/// One line per op kind, then what each step name means.
+pub fn steps_text() -> String {
+    use rmaplab_ops::Op;
+    let examples = [
+        "mmap p0 0 1 rw anon",
+        "munmap p0 0 1",
+        "mprotect p0 0 1 r",
+        "mremap p0 0 1 1",
+        "madvise p0 0 1 dontneed",
+        "fork p0",
+        "exit p0",
+        "read p0 0",
+        "write p0 0 1",
+        "swapout p0 0",
+        "migrate p0 0",
+        "referenced p0 0",
+        "reclaim",
+    ];
+    let mut out = String::from(
+        "Step names per op kind in a concurrent block (`#i` numbers a family: #0, #1, ...).\n\
+         Schedules name them in `X..LABEL`; reports print them in traces.\n\n",
+    );
+    for text in examples {
+        let stream: Stream = format!("version 2\n{text}\n")
+            .parse()
+            .expect("the examples parse");
+        let op: Op = stream.ops[0];
+        let names = rmaplab_impls::mmu::step_names(&op);
+        out.push_str(&format!("{:<11} {}\n", op.keyword(), names.join(" ")));
+    }
+    out.push('\n');
+    for (name, what) in STEP_MEANINGS {
+        out.push_str(&format!("{name:<15} {what}\n"));
+    }
+    out
+}
+
+/// What each step name means (the split mutator's yield points, the walk
+/// steps, the atomic actors).
+const STEP_MEANINGS: &[(&str, &str)] = &[
+    (
+        "merge.commit",
+        "a merge's commit: VMA bounds and anon_vma set under the anon_vma lock",
+    ),
+    (
+        "merge.remove#i",
+        "a VMA the merge absorbed is removed (unlinked from its anon_vmas)",
+    ),
+    (
+        "unmap.zap#i",
+        "the page tables of one VMA being unmapped are zapped (PTLs only)",
+    ),
+    (
+        "unmap.unlink#i",
+        "one unmapped VMA is unlinked from its anon_vmas and freed",
+    ),
+    (
+        "copy_vma",
+        "mremap's new VMA is made and linked to the anon_vmas (copy_vma)",
+    ),
+    (
+        "move_ptes#i",
+        "one extent of page tables moved (move_ptes; the era's granularity)",
+    ),
+    (
+        "fork.anon_vma#i",
+        "fork links one child VMA to the parent's anon_vmas (anon_vma_fork)",
+    ),
+    (
+        "fork.copy#i",
+        "fork copies one VMA's page tables (copy_page_range)",
+    ),
+    (
+        "end",
+        "the split mutator's last step, from its last yield point to the end of the op",
+    ),
+    ("lock", "a walk takes the anon_vma lock of its era"),
+    (
+        "visit#i",
+        "a walk visits one candidate VMA under its page-table lock",
+    ),
+    ("unlock", "a walk drops the anon_vma lock"),
+    (
+        "w1.*, w2.*",
+        "migration's first walk (install migration entries) and second (remove_migration_ptes)",
+    ),
+    (
+        "copy",
+        "migration copies the page between its two walks (the page lock held)",
+    ),
+    (
+        "read, write, reclaim",
+        "a fault or reclaim, and any further mutator (its keyword): one step",
+    ),
+];
 
 /// `rmaplab check`: parse only.
 pub fn check(files: &[PathBuf]) -> ExitCode {

@@ -290,6 +290,13 @@ pub fn corpus_file(stream: &Stream, sig: &Signature, specs: &[DesignSpec], origi
     for l in &mut shifted.lines {
         *l += header_len;
     }
+    if !stream.blocks.is_empty() {
+        // Blocks keep their schedules; the text is reparsed for its lines.
+        let text = print_with_header(stream, &vec![String::new(); header_len]);
+        if let Ok(s) = rmaplab_ops::parse::parse(&text) {
+            shifted = s;
+        }
+    }
     let failure = match check_stream(&shifted, specs) {
         Err(f) => first_line(&f.report).to_string(),
         Ok(()) => format!("{} {} (does not reproduce)", sig.who, sig.invariant),

@@ -23,6 +23,19 @@ pub mod invariant {
     pub const PANIC: &str = "panic";
     pub const LAYOUT: &str = "layout";
     pub const MAPCOUNT: &str = "mapcount";
+    /// Concurrent blocks (version 2): after a migration finished, a PTE
+    /// still holds a migration entry for its old page.
+    pub const STALE_MIGRATION_ENTRY: &str = "stale-migration-entry";
+    /// A walk left the page's map count at 0 but a PTE still maps it.
+    pub const UNMAP_SUCCESS_BUT_MAPPED: &str = "unmap-success-but-mapped";
+    /// A tree, list, `vma->anon_vma` or PTE changed without the lock the
+    /// era requires; an actor finished holding a lock.
+    pub const LOCK_DISCIPLINE: &str = "lock-discipline";
+    /// No actor of a block can run and some are unfinished.
+    pub const DEADLOCK: &str = "deadlock";
+    /// Not an invariant: a strict schedule that cannot be followed as
+    /// written (bad input).
+    pub const SCHEDULE: &str = "schedule";
 }
 
 /// A broken invariant: its name, where (process and page when known), and

@@ -15,11 +15,12 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The whole report: `{"version": 1, "runs": [...], "verdict": ...}`.
+/// The whole report: `{"version": 1, "runs": [...], "verdict": ...}`
+/// (`"version": 2` for a version 2 stream, whose runs carry the v2 fields).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Report {
-    /// The op language's version: 1.
+    /// The op language's version of the stream: 1, or 2.
     pub version: u32,
     /// One per design run, in the order they ran.
     pub runs: Vec<Run>,
@@ -27,10 +28,6 @@ pub struct Report {
     /// outcomes that follow from them); absent when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
-    /// How the stream's concurrent blocks ran (version 2 streams with
-    /// blocks only): until blocks are explored, in letter order.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub schedule: Option<String>,
     /// Fails if any run fails or the runs disagree.
     pub verdict: Verdict,
 }
@@ -52,6 +49,33 @@ pub struct Run {
     /// Counters (`--stats` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<Stats>,
+    /// Version 2: schedules of concurrent blocks run (0 without blocks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedules: Option<u64>,
+    /// Version 2, a failure inside a block: the failing schedule, strict
+    /// run-length form with step names (`! A..copy_vma B* A*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// Version 2: the schedule cap stopped the exploration (the run was
+    /// not explored in full); absent when it did not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub capped: bool,
+    /// Version 2: the blocks on the path the run shows (the first
+    /// schedule of each when it passed, the failing path when it failed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<BlockPath>,
+}
+
+/// One concurrent block on the path a run shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockPath {
+    /// The line of its `par`.
+    pub line: usize,
+    /// Its schedule on this path, strict run-length form.
+    pub schedule: String,
+    /// Schedules of it run from this path's pre-block state.
+    pub schedules: u64,
 }
 
 /// One op's outcome.
@@ -60,6 +84,9 @@ pub struct Run {
 pub struct OpOutcome {
     /// The op's line in the file.
     pub line: usize,
+    /// Its actor's letter when it ran in a concurrent block (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<char>,
     /// The op in canonical text form.
     pub op: String,
     pub outcome: OutcomeName,
@@ -71,7 +98,8 @@ pub struct OpOutcome {
     pub errno: Option<String>,
 }
 
-/// `ok`, `segv`, `sigbus`, `err` or `unsupported`.
+/// `ok`, `segv`, `sigbus`, `err` or `unsupported`; `busy` for a walker in
+/// a concurrent block that left the page mapped (version 2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OutcomeName {
@@ -80,6 +108,7 @@ pub enum OutcomeName {
     Sigbus,
     Err,
     Unsupported,
+    Busy,
 }
 
 /// The state at a `dump` (or after the last op).
@@ -125,7 +154,9 @@ pub struct Fail {
     /// The failing op's line (0 after the last op: teardown, leaks).
     pub line: usize,
     /// `findability`, `dangling`, `semantics`, `leak`, `failed-op-trace`,
-    /// `bound`, `differential`, `panic`, or a design self-check's name.
+    /// `bound`, `differential`, `layout`, `mapcount`, `panic`, a design
+    /// self-check's name, or (version 2) `stale-migration-entry`,
+    /// `unmap-success-but-mapped`, `lock-discipline`, `deadlock`.
     pub invariant: String,
     pub detail: String,
 }

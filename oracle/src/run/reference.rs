@@ -144,6 +144,12 @@ impl<'s> Reference<'s> {
     }
 }
 
+/// The outcome `model` gives `op` on the layout of `mmu` (a model of one
+/// design run's own: streams with concurrent blocks).
+pub(crate) fn expect_on<R: Rmap>(model: &mut Model, op: &rmaplab_ops::Op, mmu: &Mmu<R>) -> Outcome {
+    model.step(op, Some(&MmuLayout(mmu)))
+}
+
 /// The design's layout before an op, as the reference model asks for it
 /// (only `mremap` outcomes depend on VMA boundaries).
 struct MmuLayout<'a, R: Rmap>(&'a Mmu<R>);

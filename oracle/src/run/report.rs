@@ -11,7 +11,7 @@ use rmaplab_impls::state::{FrameRef, State};
 use rmaplab_ops::Outcome;
 
 use super::json::{self, Object, OutcomeName};
-use super::runner::{Comparison, Failure, RunReport};
+use super::runner::{Comparison, Failure, OpRecord, RunReport};
 use rmaplab_ops::print::print_op;
 
 /// A dump with frame classes instead of frame identities.
@@ -54,8 +54,9 @@ pub fn canonicalize(state: &State) -> Vec<CanonProc> {
     out
 }
 
-fn outcome_json(line: usize, op: String, o: &Outcome) -> json::OpOutcome {
-    let (outcome, value, errno) = match o {
+fn outcome_json(r: &OpRecord) -> json::OpOutcome {
+    let (outcome, value, errno) = match &r.outcome {
+        _ if r.busy => (OutcomeName::Busy, None, None),
         Outcome::Ok => (OutcomeName::Ok, None, None),
         Outcome::Value(v) => (OutcomeName::Ok, Some(*v), None),
         Outcome::Segv => (OutcomeName::Segv, None, None),
@@ -64,8 +65,9 @@ fn outcome_json(line: usize, op: String, o: &Outcome) -> json::OpOutcome {
         Outcome::Unsupported => (OutcomeName::Unsupported, None, None),
     };
     json::OpOutcome {
-        line,
-        op,
+        line: r.line,
+        actor: r.actor,
+        op: print_op(&r.op),
         outcome,
         value,
         errno,
@@ -104,16 +106,31 @@ fn verdict_json(f: Option<&Failure>) -> json::Verdict {
     }
 }
 
-/// One run as the JSON report has it.
+/// One run as the JSON report has it (version 1).
 pub fn run_json(run: &RunReport, stats: bool) -> json::Run {
+    run_json_version(run, stats, 1)
+}
+
+/// One run as the JSON report of a stream of `version` has it: version 2
+/// adds the schedules, the failing schedule and the blocks' path.
+pub fn run_json_version(run: &RunReport, stats: bool, version: u8) -> json::Run {
+    let v2 = version >= 2;
     json::Run {
+        schedules: v2.then_some(run.schedules),
+        schedule: run.failing_block().map(|b| b.schedule.clone()),
+        capped: run.capped,
+        blocks: run
+            .blocks
+            .iter()
+            .map(|b| json::BlockPath {
+                line: b.line,
+                schedule: b.schedule.clone(),
+                schedules: b.schedules,
+            })
+            .collect(),
         design: run.design.clone(),
         config: Object(run.config.clone()),
-        outcomes: run
-            .outcomes
-            .iter()
-            .map(|r| outcome_json(r.line, print_op(&r.op), &r.outcome))
-            .collect(),
+        outcomes: run.outcomes.iter().map(outcome_json).collect(),
         dumps: run
             .dumps
             .iter()
@@ -165,12 +182,25 @@ fn stats_json(run: &RunReport) -> json::Stats {
 /// `serde_json`). The verdict is the first failing run's, else the
 /// comparison's.
 pub fn report_json(runs: &[RunReport], cmp: &Comparison, stats: bool) -> json::Report {
+    report_json_version(runs, cmp, stats, 1)
+}
+
+/// [`report_json`] of a stream of `version` (`"version": 2` and the v2
+/// fields for a version 2 stream).
+pub fn report_json_version(
+    runs: &[RunReport],
+    cmp: &Comparison,
+    stats: bool,
+    version: u8,
+) -> json::Report {
     let failed = runs.iter().find_map(|r| r.failure.as_ref());
     json::Report {
-        version: 1,
-        runs: runs.iter().map(|r| run_json(r, stats)).collect(),
+        version: u32::from(version.max(1)),
+        runs: runs
+            .iter()
+            .map(|r| run_json_version(r, stats, version))
+            .collect(),
         notes: cmp.notes.clone(),
-        schedule: None,
         verdict: verdict_json(failed.or(cmp.failure.as_ref())),
     }
 }
@@ -208,13 +238,41 @@ pub fn run_text(run: &RunReport, stats: bool) -> String {
         let _ = writeln!(s, "== {} ({})", run.design, cfg.join(", "));
     }
     let mut dumps = run.dumps.iter().peekable();
-    for r in &run.outcomes {
-        let _ = writeln!(s, "{:>5}  {:<40} {}", r.line, print_op(&r.op), r.outcome);
+    let mut blocks = run.blocks.iter().peekable();
+    for (n, r) in run.outcomes.iter().enumerate() {
+        match r.actor {
+            None => {
+                let _ = writeln!(s, "{:>5}  {:<40} {}", r.line, print_op(&r.op), r.outcome);
+            }
+            Some(a) => {
+                let _ = writeln!(
+                    s,
+                    "{:>5}  {a}| {:<37} {}",
+                    r.line,
+                    print_op(&r.op),
+                    r.outcome_text()
+                );
+            }
+        }
+        // After a block's last recorded actor: how it was explored.
+        let next_in_block = run.outcomes.get(n + 1).is_some_and(|x| x.actor.is_some())
+            && blocks
+                .peek()
+                .is_some_and(|b| run.outcomes[n + 1].index < b.first + b.actors);
+        if r.actor.is_some()
+            && !next_in_block
+            && let Some(b) = blocks.next()
+        {
+            s.push_str(&block_text(b));
+        }
         if matches!(r.op, rmaplab_ops::Op::Dump)
             && let Some(d) = dumps.next_if(|d| d.line == r.line)
         {
             s.push_str(&state_text(&d.state));
         }
+    }
+    for b in blocks {
+        s.push_str(&block_text(b));
     }
     if let Some(last) = dumps.last() {
         let _ = writeln!(s, "final state:");
@@ -257,13 +315,58 @@ pub fn run_text(run: &RunReport, stats: bool) -> String {
             );
         }
     }
+    if run.capped {
+        let _ = writeln!(
+            s,
+            "capped: the schedule cap stopped the exploration after {} schedule(s); the blocks \
+             were not explored in full (raise it with --max-schedules)",
+            run.schedules
+        );
+    }
     match &run.failure {
+        None if run.capped => {
+            let _ = writeln!(s, "verdict: pass (capped: not explored in full)");
+        }
         None => {
             let _ = writeln!(s, "verdict: pass");
         }
         Some(f) => {
+            if let Some(b) = run.failing_block() {
+                let _ = writeln!(
+                    s,
+                    "failing schedule (block at line {}): {}",
+                    b.line, b.schedule
+                );
+                let _ = writeln!(s, "  trace: {}", b.trace);
+            }
+            let earlier = run.blocks.len() - usize::from(run.failing_block().is_some());
+            if earlier > 0 {
+                let _ = writeln!(s, "schedules of the blocks before it on this path:");
+                for b in &run.blocks[..earlier] {
+                    let _ = writeln!(s, "  line {}: {}", b.line, b.schedule);
+                }
+            }
             let _ = writeln!(s, "verdict: FAIL {f}");
         }
+    }
+    s
+}
+
+/// A block's line in the text report: its schedules and the one shown.
+fn block_text(b: &super::runner::BlockRun) -> String {
+    let unfinished: Vec<String> = b
+        .outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.is_none())
+        .map(|(a, _)| rmaplab_ops::Block::letter(a).to_string())
+        .collect();
+    let mut s = format!(
+        "       block at line {}: {} schedule(s); shown: {}\n",
+        b.line, b.schedules, b.schedule
+    );
+    if !unfinished.is_empty() {
+        let _ = writeln!(s, "       unfinished: {}", unfinished.join(" "));
     }
     s
 }
@@ -280,6 +383,8 @@ pub fn report_text(runs: &[RunReport], cmp: &Comparison, stats: bool) -> String 
     }
     if let Some(f) = &cmp.failure {
         let _ = writeln!(s, "verdict: FAIL {f}");
+    } else if runs.iter().all(|r| r.passed()) && runs.iter().any(|r| r.capped) {
+        let _ = writeln!(s, "verdict: pass (capped: not explored in full)");
     } else if runs.iter().all(|r| r.passed()) {
         let _ = writeln!(s, "verdict: pass");
     } else {

@@ -9,14 +9,19 @@
 
 use std::fmt;
 
+use std::cell::Cell;
+use std::rc::Rc;
+
 use rmaplab_impls::designs::registry::{DesignSpec, VmaSemantics};
-use rmaplab_impls::mmu::{Census, Mmu, MmuStats};
-use rmaplab_impls::rmap::{Counters, Rmap};
+use rmaplab_impls::mmu::{ActorOutcome, Census, Mmu, MmuStats, ScheduleRun};
+use rmaplab_impls::rmap::{CloneRmap, Counters, Rmap};
+use rmaplab_impls::sched::{Item, RunLen, Schedule};
 use rmaplab_impls::state::{FrameRef, ProcState, State};
+use rmaplab_ops::{Block, RunStop, Sched};
 use rmaplab_ops::{Errno, Op, Outcome};
 
 use super::panic::catch;
-use super::reference::{Reference, SharedModel};
+use super::reference::{Reference, SharedModel, expect_on};
 use crate::oracle::check::{self, Broken, invariant};
 use crate::oracle::model::Model;
 use rmaplab_ops::{Stream, print::print_op};
@@ -40,7 +45,16 @@ pub struct RunOptions {
     /// model of its own for every design. Off by default; the tests turn it
     /// on to show that none of these savings changes a verdict or a report.
     pub recheck_pure_ops: bool,
+    /// The most schedules of concurrent blocks one design run starts
+    /// ([`DEFAULT_MAX_SCHEDULES`] by default): once reached, no block
+    /// explores a further schedule (a path already begun runs to the end
+    /// of the stream, its later blocks on their first schedule), and the
+    /// report says the run was capped ([`RunReport::capped`]).
+    pub max_schedules: u64,
 }
+
+/// The default cap on the schedules of one design run of a stream.
+pub const DEFAULT_MAX_SCHEDULES: u64 = 4096;
 
 impl Default for RunOptions {
     fn default() -> Self {
@@ -49,6 +63,7 @@ impl Default for RunOptions {
             check: true,
             replay: None,
             recheck_pure_ops: false,
+            max_schedules: DEFAULT_MAX_SCHEDULES,
         }
     }
 }
@@ -69,6 +84,45 @@ pub struct OpRecord {
     pub line: usize,
     pub op: Op,
     pub outcome: Outcome,
+    /// The actor's letter when the op ran in a concurrent block.
+    pub actor: Option<char>,
+    /// A walker in a block that left the page mapped (`busy`, legal there);
+    /// `outcome` then means nothing.
+    pub busy: bool,
+}
+
+impl OpRecord {
+    /// The outcome as reports print it (`busy` for a busy walker).
+    pub fn outcome_text(&self) -> String {
+        if self.busy {
+            "busy".to_string()
+        } else {
+            self.outcome.to_string()
+        }
+    }
+}
+
+/// One concurrent block as it ran on the path a report shows (the first
+/// schedule of every block when the run passed, the failing path when it
+/// failed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockRun {
+    /// The line of the block's `par` (what `--sched LINE=...` names).
+    pub line: usize,
+    /// The stream index of actor `A`, and the number of actors.
+    pub first: usize,
+    pub actors: usize,
+    /// The schedule of this path, strict run-length form with step names
+    /// (`! A..copy_vma B* A*`): pasted as the block's `sched`, it replays
+    /// exactly this interleaving.
+    pub schedule: String,
+    /// Its steps, `A:copy_vma B:w1.lock ...`.
+    pub trace: String,
+    /// Per actor, its outcome (`None`: it did not finish).
+    pub outcomes: Vec<Option<ActorOutcome>>,
+    /// Schedules of this block run from this path's pre-block state (each
+    /// followed by the rest of the stream).
+    pub schedules: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,6 +199,14 @@ pub struct RunReport {
     pub alloc_sites: Vec<&'static str>,
     /// The site where the injected allocation failure fired, if it did.
     pub failed_site: Option<&'static str>,
+    /// The concurrent blocks on the path this report shows, in stream
+    /// order (the failing block last when a block failed).
+    pub blocks: Vec<BlockRun>,
+    /// Schedules of concurrent blocks run in all (0 without blocks).
+    pub schedules: u64,
+    /// The schedule cap ([`RunOptions::max_schedules`]) stopped an
+    /// exploration: a run without failure was not explored in full.
+    pub capped: bool,
 }
 
 impl RunReport {
@@ -161,11 +223,24 @@ impl RunReport {
             executed: 0,
             alloc_sites: Vec::new(),
             failed_site: None,
+            blocks: Vec::new(),
+            schedules: 0,
+            capped: false,
         }
     }
 
+    /// No invariant failed (a capped run may pass: see
+    /// [`RunReport::capped`]).
     pub fn passed(&self) -> bool {
         self.failure.is_none()
+    }
+
+    /// The block whose schedule failed, if the failure is inside one.
+    pub fn failing_block(&self) -> Option<&BlockRun> {
+        let i = self.failure.as_ref()?.op_index?;
+        self.blocks
+            .last()
+            .filter(|b| (b.first..b.first + b.actors).contains(&i))
     }
 }
 
@@ -188,6 +263,8 @@ pub fn run_reference(stream: &Stream) -> RunReport {
                 line: stream.lines[i],
                 op: *op,
                 outcome,
+                actor: None,
+                busy: false,
             });
             run.executed = i + 1;
             if matches!(op, Op::Dump) {
@@ -213,7 +290,7 @@ pub fn run_reference(stream: &Stream) -> RunReport {
 
 /// Runs `stream` with `spec` (the reference model alone for `reference`).
 pub fn run_spec(stream: &Stream, spec: &DesignSpec, opts: &RunOptions) -> RunReport {
-    match spec.build() {
+    match spec.build_cloneable() {
         None => run_reference(stream),
         Some(design) => run_design_shared(
             stream,
@@ -229,8 +306,10 @@ pub fn run_spec(stream: &Stream, spec: &DesignSpec, opts: &RunOptions) -> RunRep
 /// Runs `stream` with one design on the MMU: every op on the reference
 /// model (with the design's layout) and on the MMU, outcomes compared up to
 /// the first injected allocation failure, the oracle's checks after every
-/// op, then teardown of the remaining processes and the leak check.
-pub fn run_design<R: Rmap>(
+/// op, then teardown of the remaining processes and the leak check. A
+/// concurrent block runs its schedules, each on a copy of the machine
+/// (hence `Clone`) followed by the rest of the stream.
+pub fn run_design<R: Rmap + Clone>(
     stream: &Stream,
     rmap: R,
     spec: &DesignSpec,
@@ -247,8 +326,9 @@ pub fn run_design<R: Rmap>(
 }
 
 /// [`run_design`], the expected outcomes from `shared`, the dumps recorded
-/// or compared as `layout` says.
-fn run_design_shared<R: Rmap>(
+/// or compared as `layout` says. A stream with concurrent blocks has a
+/// reference model of its own ([`DesignRun::rest`]).
+fn run_design_shared<R: Rmap + Clone>(
     stream: &Stream,
     rmap: R,
     spec: &DesignSpec,
@@ -257,16 +337,92 @@ fn run_design_shared<R: Rmap>(
     layout: LayoutRole<'_>,
 ) -> RunReport {
     let mut run = DesignRun::new(rmap, spec, opts, layout);
-    let mut reference = Reference::new(shared);
+    let at = run.at.clone();
     // A panic leaves the MMU and the model half-updated: the run ends
     // there (the shared model's record is then incomplete, so the next
     // design runs a model of its own).
-    let verdict = catch(|| {
-        run.ops(stream, &mut reference)
-            .and_then(|()| run.end_of_stream(stream))
-    })
-    .unwrap_or_else(|p| Err(run.at.fail(Broken::new(invariant::PANIC, p.to_string()))));
+    let verdict = if stream.blocks.is_empty() {
+        let mut reference = Reference::new(shared);
+        catch(|| {
+            run.ops(stream, &mut reference)
+                .and_then(|()| run.end_of_stream(stream))
+        })
+    } else {
+        let mut cx = Paths {
+            schedules: 0,
+            max: opts.max_schedules,
+            capped: false,
+        };
+        let r = catch(|| run.rest(stream, 0, &mut Model::new(), &mut cx));
+        run.report.schedules = cx.schedules;
+        run.report.capped = cx.capped;
+        r
+    }
+    .unwrap_or_else(|p| Err(at.get().fail(Broken::new(invariant::PANIC, p.to_string()))));
     run.finish(verdict)
+}
+
+/// The exploration of one design run's blocks: schedules run so far and
+/// the cap.
+struct Paths {
+    schedules: u64,
+    max: u64,
+    capped: bool,
+}
+
+/// A schedule's text (`explore:3`, `! A..copy_vma B* A*`, ...), parsed by
+/// the op language's own parser (as the schedule of a one-line block);
+/// the error names the column in `text`.
+pub fn parse_sched(text: &str) -> Result<Sched, String> {
+    const HEAD: &str = "read p0 0 || read p0 0 @ ";
+    let src = format!("version 2\n{HEAD}{text}\n");
+    match rmaplab_ops::parse::parse(&src) {
+        Ok(s) if s.blocks.len() == 1 && s.ops.len() == 2 => Ok(s.blocks[0].sched.clone()),
+        Ok(_) => Err("not one schedule".to_string()),
+        Err(e) => Err(format!(
+            "column {}: expected {}, found {}",
+            e.col.saturating_sub(HEAD.chars().count()),
+            e.expected,
+            e.found
+        )),
+    }
+}
+
+/// A block's `sched` as the scheduler takes it.
+pub fn schedule_of(s: &Sched) -> Schedule {
+    match s {
+        Sched::Explore { preemptions } => Schedule::Explore {
+            bound: u32::from(*preemptions),
+        },
+        Sched::Pct { seed, depth } => Schedule::Pct {
+            seed: *seed,
+            depth: *depth,
+        },
+        Sched::Random { seed } => Schedule::Random { seed: *seed },
+        Sched::Bytes(b) => Schedule::Bytes(b.clone()),
+        Sched::Steps { strict, items } => Schedule::Replay {
+            items: items
+                .iter()
+                .map(|it| Item {
+                    actor: usize::from(it.actor),
+                    run: match &it.stop {
+                        RunStop::Steps(n) => RunLen::Steps(u32::try_from(*n).unwrap_or(u32::MAX)),
+                        RunStop::Until(l) => RunLen::Until(l.clone()),
+                        RunStop::End => RunLen::Finish,
+                    },
+                })
+                .collect(),
+            strict: *strict,
+        },
+    }
+}
+
+/// Whether `op` is an rmap walk (its outcome in a block is not compared).
+fn is_walker(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Swapout { .. } | Op::Migrate { .. } | Op::Referenced { .. }
+    )
 }
 
 /// Where a failure is: an op, or after the last op (teardown and leak).
@@ -324,8 +480,9 @@ struct DesignRun<'o, R: Rmap> {
     mmu: Mmu<R>,
     opts: &'o RunOptions,
     report: RunReport,
-    /// Where the run is (where a panic happened).
-    at: At,
+    /// Where the run is (where a panic happened; shared by the copies a
+    /// concurrent block's schedules run on).
+    at: Rc<Cell<At>>,
     layout: LayoutRole<'o>,
     /// The dump fingerprint after the last op (a pure op keeps it).
     fingerprint: Option<u64>,
@@ -355,7 +512,7 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             mmu,
             opts,
             report: RunReport::new(spec.design.name(), config),
-            at: At::AFTER_LAST_OP,
+            at: Rc::new(Cell::new(At::AFTER_LAST_OP)),
             layout,
             fingerprint,
             census,
@@ -372,19 +529,27 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
                 op: Some(i),
                 line: stream.lines[i],
             };
-            self.at = at;
+            self.at.set(at);
             // Asked before the op: the model reads the layout the op meets.
             let expected = reference.expect(stream, i, &self.mmu);
-            self.report.executed = i + 1;
-            let applied = self.apply(op, at)?;
-            self.record_outcome(i, at.line, op, applied.outcome);
-            self.compare(op, applied.outcome, expected, at)?;
-            track_peaks(&mut self.report.stats, &self.mmu);
-            self.check(op, applied.outcome, applied.epoch0, at)?;
-            self.layout(i, at)?;
-            if matches!(op, Op::Dump) {
-                self.record_dump(at.line);
-            }
+            self.op(i, op, expected, at)?;
+        }
+        Ok(())
+    }
+
+    /// One op outside a block, given its expected outcome: applied,
+    /// compared, checked.
+    #[inline(always)]
+    fn op(&mut self, i: usize, op: &Op, expected: Outcome, at: At) -> Result<(), Failure> {
+        self.report.executed = i + 1;
+        let applied = self.apply(op, at)?;
+        self.record_outcome(i, at.line, op, applied.outcome);
+        self.compare(op, applied.outcome, expected, at)?;
+        track_peaks(&mut self.report.stats, &self.mmu);
+        self.check(op, applied.outcome, applied.epoch0, at)?;
+        self.layout(i, at)?;
+        if matches!(op, Op::Dump) {
+            self.record_dump(at.line);
         }
         Ok(())
     }
@@ -397,6 +562,8 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
                 line,
                 op: *op,
                 outcome,
+                actor: None,
+                busy: false,
             });
         }
     }
@@ -612,7 +779,7 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
     /// process still alive exits, checked like any op) and nothing may be
     /// left.
     fn end_of_stream(&mut self, stream: &Stream) -> Result<(), Failure> {
-        self.at = At::AFTER_LAST_OP;
+        self.at.set(At::AFTER_LAST_OP);
         self.census_if_due(stream.ops.len())?;
         // The last dump is the state after the last op
         // (`docs/op-language.md`), so a stream ending with `dump` gets no
@@ -667,6 +834,276 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
         report.failed_site = alloc.failed_at();
         report
     }
+}
+
+/// Concurrent blocks: each schedule of a block runs on a copy of the whole
+/// design run (machine, census, report so far, reference model) and is
+/// followed by the rest of the stream, depth first; the first failure ends
+/// everything. The path a report shows is the first one (every block on
+/// its first schedule: letter order, no preemption) or the failing one.
+impl<'o, R: Rmap + Clone> DesignRun<'o, R> {
+    /// A copy of this run to try one schedule on; it takes the `layout`
+    /// role when `first` (only the first path takes part in `layout`).
+    fn fork(&mut self, first: bool) -> Self {
+        DesignRun {
+            mmu: self.mmu.clone(),
+            opts: self.opts,
+            report: self.report.clone(),
+            at: self.at.clone(),
+            layout: if first {
+                std::mem::replace(&mut self.layout, LayoutRole::Off)
+            } else {
+                LayoutRole::Off
+            },
+            fingerprint: self.fingerprint,
+            census: self.census.clone(),
+            census_due: self.census_due,
+        }
+    }
+
+    /// Ops `start..` of a stream with blocks, then the end of the stream:
+    /// ops outside blocks as in [`DesignRun::ops`], with `model` (this
+    /// path's own reference model) asked for their outcomes; at a block,
+    /// [`DesignRun::block`] (which runs the rest of the stream itself).
+    fn rest(
+        &mut self,
+        stream: &Stream,
+        start: usize,
+        model: &mut Model,
+        cx: &mut Paths,
+    ) -> Result<(), Failure> {
+        for i in start..stream.ops.len() {
+            if let Some(k) = stream.blocks.iter().position(|b| b.first == i) {
+                return self.block(stream, k, model, cx);
+            }
+            let op = &stream.ops[i];
+            let at = At {
+                op: Some(i),
+                line: stream.lines[i],
+            };
+            self.at.set(at);
+            let expected = expect_on(model, op, &self.mmu);
+            self.op(i, op, expected, at)?;
+        }
+        self.end_of_stream(stream)
+    }
+
+    /// Block `k` of `stream`: each of its schedules on a copy of this run,
+    /// checked, then the rest of the stream on that copy. Leaves this run
+    /// as the failing copy, or else the first.
+    fn block(
+        &mut self,
+        stream: &Stream,
+        k: usize,
+        model: &mut Model,
+        cx: &mut Paths,
+    ) -> Result<(), Failure> {
+        let blk = &stream.blocks[k];
+        let ops = &stream.ops[blk.ops()];
+        let at = At {
+            op: Some(blk.first),
+            line: stream.lines[blk.first],
+        };
+        self.at.set(at);
+        let schedule = schedule_of(&blk.sched);
+        let horizon = match schedule {
+            // PCT places its change points over the steps of one run.
+            Schedule::Pct { .. } => {
+                let mut dry = self.mmu.clone();
+                let (r, _) = dry.run_schedule(ops, Schedule::Explore { bound: 0 }.strategy(0));
+                r.map_or(1, |r| r.trace.0.len())
+            }
+            _ => 0,
+        };
+        let mut strategy = schedule.strategy(horizon);
+        let mut first: Option<(Self, Model)> = None;
+        let mut count = 0u64;
+        loop {
+            if count > 0 && cx.schedules >= cx.max {
+                cx.capped = true;
+                break;
+            }
+            let mut child = self.fork(first.is_none());
+            let pending = child.mmu.rmap_mut().alloc_schedule().pending();
+            let (run, s) = child.mmu.run_schedule(ops, strategy);
+            strategy = s;
+            let Some(run) = run else {
+                if first.is_none() {
+                    self.layout = std::mem::replace(&mut child.layout, LayoutRole::Off);
+                }
+                break;
+            };
+            cx.schedules += 1;
+            count += 1;
+            let mut m = model.clone();
+            let r = child
+                .after_schedule(stream, blk, &run, &self.mmu, &mut m, pending)
+                .and_then(|()| child.rest(stream, blk.first + blk.actors, &mut m, cx));
+            if let Err(f) = r {
+                if let Some(b) = child.report.blocks.get_mut(k) {
+                    b.schedules = count;
+                }
+                *self = child;
+                *model = m;
+                return Err(f);
+            }
+            if first.is_none() {
+                first = Some((child, m));
+            }
+        }
+        let (child, m) = first.expect("a block runs at least one schedule");
+        *self = child;
+        *model = m;
+        if let Some(b) = self.report.blocks.get_mut(k) {
+            b.schedules = count;
+        }
+        Ok(())
+    }
+
+    /// After one schedule of block `blk` ran on this copy (`pre` is the
+    /// machine before the block; `pending`: an injected allocation failure
+    /// was pending before it): the actors' outcomes recorded, a failure of
+    /// the block's own invariants reported, the outcomes of mutators and
+    /// faults compared with the reference model in the order they
+    /// finished, then every v1 check in full on the schedule's state.
+    fn after_schedule(
+        &mut self,
+        stream: &Stream,
+        blk: &Block,
+        run: &ScheduleRun,
+        pre: &Mmu<R>,
+        model: &mut Model,
+        pending: bool,
+    ) -> Result<(), Failure> {
+        let ops = &stream.ops[blk.ops()];
+        let last = blk.first + blk.actors;
+        let at = |a: usize| At {
+            op: Some(blk.first + a),
+            line: stream.lines[blk.first + a],
+        };
+        if pending
+            && !self.mmu.rmap_mut().alloc_schedule().pending()
+            && self.report.injected_at.is_none()
+        {
+            self.report.injected_at = Some(blk.first);
+        }
+        for (a, o) in run.outcomes.iter().enumerate() {
+            let Some(o) = o else { continue };
+            if self.opts.record {
+                let (outcome, busy) = match o {
+                    ActorOutcome::Op(o) => (*o, false),
+                    ActorOutcome::Busy => (Outcome::Ok, true),
+                };
+                self.report.outcomes.push(OpRecord {
+                    index: blk.first + a,
+                    line: stream.lines[blk.first + a],
+                    op: ops[a],
+                    outcome,
+                    actor: Some(Block::letter(a)),
+                    busy,
+                });
+            }
+        }
+        self.report.blocks.push(BlockRun {
+            line: blk.line,
+            first: blk.first,
+            actors: blk.actors,
+            schedule: run.trace.render_strict(),
+            trace: run.trace.labelled(),
+            outcomes: run.outcomes.clone(),
+            schedules: 1,
+        });
+        if let Some(f) = &run.failure {
+            let a = f
+                .actor
+                .map_or(0, |c| usize::from(c as u8 - b'A'))
+                .min(blk.actors - 1);
+            self.report.executed = blk.first + a + 1;
+            let mut broken = match &f.violation {
+                Some(v) => check::from_violation(v),
+                None => Broken::new(&f.invariant, f.detail.clone()),
+            };
+            if let Some(c) = f.actor {
+                broken.detail = format!("actor {c}: {}", broken.detail);
+            }
+            return Err(at(a).fail(broken));
+        }
+        self.report.executed = last;
+        // Mutators and faults in the order they finished; walkers change
+        // nothing the model holds and may answer `busy`.
+        let finished: Vec<usize> = run
+            .trace
+            .0
+            .iter()
+            .filter(|e| e.last)
+            .map(|e| e.actor)
+            .collect();
+        for (n, &a) in finished.iter().enumerate() {
+            let op = &ops[a];
+            if is_walker(op) {
+                continue;
+            }
+            let expected = if matches!(op, Op::Mremap { .. }) {
+                let layout = layout_met(pre, ops, run, &finished[..n], a);
+                expect_on(model, op, layout.as_ref().unwrap_or(pre))
+            } else {
+                expect_on(model, op, pre)
+            };
+            if let Some(ActorOutcome::Op(got)) = run.outcomes[a] {
+                self.compare(op, got, expected, at(a))?;
+            }
+        }
+        let end = at(blk.actors - 1);
+        track_peaks(&mut self.report.stats, &self.mmu);
+        if self.opts.check {
+            let peak = self.report.stats.peak_vmas;
+            check::check_after_op(&self.mmu, peak).map_err(|b| end.fail(b))?;
+            self.census.forget(None);
+            self.census(end)?;
+        }
+        for i in blk.ops() {
+            self.layout(i, end)?;
+        }
+        Ok(())
+    }
+}
+
+/// The layout mutator `a` of a block met when its first step began: the
+/// machine before the block with the non-walker actors that finished
+/// before that step (`before`, in finish order) applied one by one; `None`
+/// when none did (the pre-block machine). An actor that changes the VMAs
+/// of `a`'s process holds its `mmap_lock` for write across all its steps,
+/// so those ran whole before `a` began; walkers and faults move no VMA
+/// boundary.
+fn layout_met<R: Rmap + Clone>(
+    pre: &Mmu<R>,
+    ops: &[Op],
+    run: &ScheduleRun,
+    before: &[usize],
+    a: usize,
+) -> Option<Mmu<R>> {
+    let start = run.trace.0.iter().position(|e| e.actor == a)?;
+    let done: Vec<usize> = before
+        .iter()
+        .copied()
+        .filter(|&b| {
+            !is_walker(&ops[b])
+                && run
+                    .trace
+                    .0
+                    .iter()
+                    .position(|e| e.actor == b && e.last)
+                    .is_some_and(|p| p < start)
+        })
+        .collect();
+    if done.is_empty() {
+        return None;
+    }
+    let mut m = pre.clone();
+    for b in done {
+        let _ = m.apply(&ops[b]);
+    }
+    Some(m)
 }
 
 /// Walks every mapped anonymous page once and charges the VMAs visited to
@@ -926,7 +1363,7 @@ pub fn run_all(
     specs: &[DesignSpec],
     opts: &RunOptions,
 ) -> (Vec<RunReport>, Comparison) {
-    run_all_with(stream, specs, &|k| specs[k].build(), opts)
+    run_all_with(stream, specs, &|k| specs[k].build_cloneable(), opts)
 }
 
 /// [`run_all`] with the designs made by `make(k)` for `specs[k]` (`None`:
@@ -944,10 +1381,12 @@ pub fn run_all(
 pub fn run_all_with(
     stream: &Stream,
     specs: &[DesignSpec],
-    make: &dyn Fn(usize) -> Option<Box<dyn Rmap>>,
+    make: &dyn Fn(usize) -> Option<Box<dyn CloneRmap>>,
     opts: &RunOptions,
 ) -> (Vec<RunReport>, Comparison) {
-    let mut shared = SharedModel::new(!opts.recheck_pure_ops);
+    // Blocks: the designs' finish orders differ (their eras lock
+    // differently), so each design has a model of its own.
+    let mut shared = SharedModel::new(!opts.recheck_pure_ops && stream.blocks.is_empty());
     let semantics: Vec<Option<VmaSemantics>> = specs.iter().map(|s| s.vma_semantics()).collect();
     // Per spec: the index of the first spec of its semantics, if another
     // spec claims it too.
@@ -1034,7 +1473,7 @@ pub mod test_panic {
 
 /// The state a design shows after op `i` of `stream`, replayed without
 /// checks (for the report of a `layout` failure).
-fn state_after(stream: &Stream, design: Option<Box<dyn Rmap>>, i: usize) -> State {
+fn state_after(stream: &Stream, design: Option<Box<dyn CloneRmap>>, i: usize) -> State {
     let Some(design) = design else {
         return State::default();
     };

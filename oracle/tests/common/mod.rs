@@ -36,8 +36,13 @@ pub enum Mutation {
     /// The design claims a bound of 2 anon_vmas per VMA and holds 100
     /// anon_vmas more than its objects (as if it leaked them).
     ExtraAnonVmas,
+    /// `vma_anon_vma` answers none: a concurrent block's split mutator
+    /// takes no anon_vma lock, so a step that changes anon_vma trees does
+    /// it unlocked (`lock-discipline`).
+    HideAnonVma,
 }
 
+#[derive(Clone)]
 pub struct Wrap<R> {
     pub inner: R,
     pub log: Rc<RefCell<Vec<Event>>>,
@@ -200,6 +205,15 @@ impl<R: Rmap> Rmap for Wrap<R> {
     }
     fn alloc_schedule(&mut self) -> &mut AllocSchedule {
         self.inner.alloc_schedule()
+    }
+    fn lock_model(&self) -> rmaplab_impls::sched::LockModel {
+        self.inner.lock_model()
+    }
+    fn vma_anon_vma(&self, vma: VmaId) -> Option<VmaId> {
+        if self.mutation == Mutation::HideAnonVma {
+            return None;
+        }
+        self.inner.vma_anon_vma(vma)
     }
     fn describe(&self, view: &dyn VmaView, mapping: Option<AnonMapping>, vmas: &[VmaId]) -> String {
         self.inner.describe(view, mapping, vmas)
