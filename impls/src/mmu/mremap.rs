@@ -312,6 +312,12 @@ impl<R: Rmap> Mmu<R> {
         // One move_ptes call per extent of the era's granularity; an extent
         // with nothing to move changes nothing and is no step.
         let chunk = self.locks.move_granularity.pages();
+        // Up to 3.0 remove_migration_pte peeked at a PTE before taking its
+        // PTL (B12p): it can see a migration entry in flight, cleared at
+        // the old place (ptep_get_and_clear) and not yet set at the new one.
+        // Only such entries matter to a lockless reader, so only they
+        // split their move (a block's split mutator only).
+        let peek = self.locks.peek_before_ptl && !self.sched.is_none();
         let (mut i, mut extent) = (0, 0);
         while i < len {
             let end = len.min(i.saturating_add(chunk));
@@ -320,6 +326,12 @@ impl<R: Rmap> Mmu<R> {
                 let pte = std::mem::take(&mut self.m.mm_mut(pid).pt[(old + j) as usize]);
                 if pte != Pte::None {
                     debug_assert_eq!(self.m.pte(pid, new + j), Pte::None);
+                    if peek && matches!(pte, Pte::Migration { .. }) {
+                        self.yield_point(
+                            StepName::indexed("move_ptes.clear", j as u32),
+                            Next::InPtl,
+                        )?;
+                    }
                     self.m.set_pte(pid, new + j, pte);
                     moved = true;
                 }
