@@ -187,3 +187,59 @@ fn the_peek_misses_an_entry_in_flight_and_its_rendering_replays() {
         .unwrap();
     assert_eq!(r.failure.map(|f| f.invariant), Some("schedule".to_string()));
 }
+
+/// `corpus/races/mremap-merge-back.ops`: every `expect` line of its
+/// header holds when its block runs under its schedule (`explore:3`) on
+/// the design it names, and the canonical designs pass except those named.
+#[test]
+fn the_merge_back_exerciser_header_holds_under_explore() {
+    use rmaplab_ops::corpus::{Verdict, parse_header};
+    use rmaplab_ops::parse::parse;
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../corpus/races/mremap-merge-back.ops"
+    );
+    let text = std::fs::read_to_string(path).expect("the corpus file");
+    let stream = parse(&text).expect("a v2 stream");
+    assert_eq!(stream.blocks.len(), 1);
+    let b = &stream.blocks[0];
+    let rmaplab_ops::Sched::Explore { preemptions } = b.sched else {
+        panic!("an explore block")
+    };
+    let header = parse_header(&text, &stream, |s| s.parse::<DesignSpec>()).expect("header");
+    let mut expects: Vec<(DesignSpec, Verdict)> = header.specific.clone();
+    let general = header.general.clone().unwrap_or(Verdict::Pass);
+    for s in rmaplab_impls::designs::registry::canonical_specs() {
+        if !expects.iter().any(|(sp, _)| *sp == s) {
+            expects.push((s, general.clone()));
+        }
+    }
+    assert!(expects.len() >= 8);
+    for (spec, want) in expects {
+        let mut m = Mmu::new(spec.build_cloneable().expect("a design"));
+        for op in &stream.ops[..b.first] {
+            m.apply(op).expect("setup");
+        }
+        let block = &stream.ops[b.first..b.first + b.actors];
+        let o = m
+            .run_block(
+                block,
+                &Schedule::Explore {
+                    bound: u32::from(preemptions),
+                },
+                100_000,
+            )
+            .expect("a valid block");
+        let got = match &o.failure {
+            Some(f) => Verdict::Fail(f.invariant.clone()),
+            None => {
+                // The rest of the stream after the first schedule.
+                for op in &stream.ops[b.first + b.actors..] {
+                    m.apply(op).expect("after the block");
+                }
+                Verdict::Pass
+            }
+        };
+        assert_eq!(got, want, "{}: {:?}", spec.label(), o.failure);
+    }
+}
