@@ -276,6 +276,14 @@ pub trait Rmap {
     /// `anon_vma_interval_tree_post_update_vma`: the change is done; re-key.
     fn vma_post_update(&mut self, _view: &dyn VmaView, _vma: VmaId) {}
 
+    /// `anon_vma_moveto_tail` (3.3 … 3.6, Andrea Arcangeli's fix of the
+    /// mremap src/dst order): after a merging `copy_vma`, every AVC of
+    /// `vma` moves to the tail of its anon_vma's list, so a walk visits the
+    /// source before it. The MMU calls it only where the lock model says
+    /// so; a design whose walk is not in list order ignores it (the
+    /// default).
+    fn anon_vma_moveto_tail(&mut self, _vma: VmaId) {}
+
     /// `__folio_set_anon` on a new folio's first mapping in `vma`
     /// (`folio_add_new_anon_rmap`): returns the folio's `mapping`.
     /// `exclusive` pages go to `vma->anon_vma`; a possibly shared page goes

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use rmaplab_impls::designs::chain_2010::Era;
+use rmaplab_impls::designs::registry::Era;
 use rmaplab_impls::designs::registry::{Design, DesignSpec, select};
 
 mod cli;
@@ -38,7 +38,8 @@ struct DesignArgs {
     /// `reference` runs the reference model alone.
     #[arg(long = "design", value_name = "NAME")]
     designs: Vec<Design>,
-    /// Era of chain-2010: 2010, 2015 or 2022 (default 2022).
+    /// Era: 2010, 2015 or 2022 for chain-2010 (default 2022); 2004 or 2006
+    /// for single-list-2004 (default 2004).
     #[arg(long, value_name = "YEAR")]
     era: Option<Era>,
     /// Re-inject a historical bug (repeatable; see `rmaplab bugs`).

@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 use rmaplab::run::corpus::parse_corpus;
 use rmaplab::run::runner::{RunOptions, run_all, run_spec};
 use rmaplab_impls::designs::chain_2010::Chain2010;
-use rmaplab_impls::designs::chain_2010::Era;
+use rmaplab_impls::designs::registry::Era;
 use rmaplab_impls::designs::registry::{Design, DesignSpec, bug_era, canonical_specs, catalogue};
 use rmaplab_impls::mmu::Mmu;
 use rmaplab_ops::decode::{DecodeConfig, decode};

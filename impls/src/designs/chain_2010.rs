@@ -199,9 +199,11 @@ pub const BUGS: &[Bug] = &[
         commit: "26ba0cb63cb8",
         years: "2010",
         era: Some("2010"),
-        invariant: "(concurrency)",
-        injection: Injection::NotInjectable(
-            "needs a walk running while a VMA is added; the emulator serialises every op",
+        invariant: "stale-migration-entry",
+        injection: Injection::Injected(
+            "2.6.34-2.6.35: anon_vma_prepare links a VMA that reuses a neighbour's anon_vma at the \
+             head of its list (lock model: prepare_insert Head). Shows only with --bug b12 too: \
+             the 3.3 anon_vma_moveto_tail of the canonical era 2010 masks it",
         ),
     },
     Bug {
@@ -238,11 +240,28 @@ pub const BUGS: &[Bug] = &[
     Bug {
         id: "b12",
         title: "mremap src/dst order vs the migration walk",
-        commit: "486cf46f3f9b",
+        commit: "486cf46f3f9b, anon_vma_moveto_tail (3.3), 38a76013ad80",
         years: "2011-2012",
         era: Some("2010"),
-        invariant: "(concurrency)",
-        injection: Injection::NotInjectable("needs a migration walk interleaved with move_ptes"),
+        invariant: "stale-migration-entry",
+        injection: Injection::Injected(
+            "a copy_vma that merged leaves the destination where it was in the walk order: era \
+             2010 without anon_vma_moveto_tail (3.0-3.2), eras 2015/2022 without need_rmap_locks \
+             (lock model: moveto_tail and need_rmap_locks false)",
+        ),
+    },
+    Bug {
+        id: "b12p",
+        title: "remove_migration_pte peeks at the PTE before taking its lock",
+        commit: "486cf46f3f9b",
+        years: "2010-2011 (2.6.18..3.0)",
+        era: Some("2010"),
+        invariant: "stale-migration-entry",
+        injection: Injection::Injected(
+            "up to 3.0: remove_migration_pte skips a PTE that is not a migration entry without \
+             taking its PTL, so an entry move_ptes holds in flight is missed at both places \
+             (lock model: peek_before_ptl true)",
+        ),
     },
     Bug {
         id: "b13",
@@ -587,13 +606,15 @@ fn find_mergeable_anon_vma(
 /// needing an anonymous page gives `vma` an anon_vma — a singular compatible
 /// neighbour's (next before prev), else a new root — and a one-element
 /// chain. On an allocation failure nothing changes. Called from the fault
-/// path; the 2026 series does not change it.
+/// path; the 2026 series does not change it. `insert` is the list position
+/// (`Head`: 2.6.34–2.6.35, B08; the tree ignores it).
 pub(super) fn anon_vma_prepare(
     core: &mut Core,
     view: &dyn VmaView,
     vma: VmaId,
     next: Option<VmaId>,
     prev: Option<VmaId>,
+    insert: crate::sched::Insert,
 ) -> Result<(), RmapError> {
     if core.anon_vma_of(vma).is_some() {
         return Ok(());
@@ -626,7 +647,10 @@ pub(super) fn anon_vma_prepare(
             chain: Vec::new(),
         },
     );
-    core.anon_vma_chain_link(view, vma, av)?;
+    match insert {
+        crate::sched::Insert::Tail => core.anon_vma_chain_link(view, vma, av)?,
+        crate::sched::Insert::Head => core.anon_vma_chain_link_head(view, vma, av)?,
+    }
     ref_get(core, av, Ref::Vma)
 }
 
@@ -838,13 +862,30 @@ impl Variant for Era {
     /// 2010: the final list era (2.6.36 root lock, 3.1, 3.3
     /// `anon_vma_moveto_tail`); 2015 and 2022: interval tree and
     /// `need_rmap_locks`.
-    fn lock_model(&self) -> crate::sched::LockModel {
-        use crate::sched::LockModel;
-        match self {
+    ///
+    /// The locking bugs flip one field each: `b12` drops the ordering fix
+    /// of the era (`anon_vma_moveto_tail` in the list era,
+    /// `need_rmap_locks` in the tree eras), `b12p` brings back the
+    /// `remove_migration_pte` peek, `b08` the head insertion of
+    /// `anon_vma_prepare`.
+    fn lock_model(&self, core: &Core) -> crate::sched::LockModel {
+        use crate::sched::{Insert, LockModel};
+        let mut m = match self {
             Era::E2010 => LockModel::LIST_ERA_2010,
             Era::E2015 => LockModel::ERA_2015,
             Era::E2022 => LockModel::LINUX_6_18,
+        };
+        if core.bug("b12") {
+            m.moveto_tail = false;
+            m.need_rmap_locks = false;
         }
+        if core.bug("b12p") {
+            m.peek_before_ptl = true;
+        }
+        if core.bug("b08") {
+            m.prepare_insert = Insert::Head;
+        }
+        m
     }
 
     /// The module's `anon_vma_prepare` (prealloc-2026 calls it too).
@@ -856,7 +897,8 @@ impl Variant for Era {
         next: Option<VmaId>,
         prev: Option<VmaId>,
     ) -> Result<(), RmapError> {
-        anon_vma_prepare(core, view, vma, next, prev)
+        let insert = self.lock_model(core).prepare_insert;
+        anon_vma_prepare(core, view, vma, next, prev, insert)
     }
 
     /// `anon_vma_fork` (mm/rmap.c, 2.6.34 `5beb49305251`; reuse since

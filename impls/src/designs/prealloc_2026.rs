@@ -466,7 +466,7 @@ impl Variant for Series {
         next: Option<VmaId>,
         prev: Option<VmaId>,
     ) -> Result<(), RmapError> {
-        chain_2010::anon_vma_prepare(core, view, vma, next, prev)
+        chain_2010::anon_vma_prepare(core, view, vma, next, prev, crate::sched::Insert::Tail)
     }
 
     /// The module's `anon_vma_fork` (patch 2).

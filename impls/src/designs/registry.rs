@@ -24,9 +24,71 @@ use std::str::FromStr;
 
 pub use bug::{Bug, Injection};
 
-use super::chain_2010::{self, Chain2010, Era};
+use super::chain_2010::{self, Chain2010};
 use super::prealloc_2026::{self, Prealloc2026};
 use super::single_list_2004::{self, SingleList2004};
+
+/// A kernel era as `--era` spells it. Each design with eras offers some
+/// ([`Design::eras`]): single-list-2004 2004 and 2006, chain-2010 2010,
+/// 2015 and 2022.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Era {
+    /// 2.6.7 (single-list-2004's default).
+    E2004,
+    /// 2.6.18 … 2.6.33 (single-list-2004 with migration entries).
+    E2006,
+    E2010,
+    E2015,
+    E2022,
+}
+
+impl Era {
+    pub const ALL: [Era; 5] = [Era::E2004, Era::E2006, Era::E2010, Era::E2015, Era::E2022];
+
+    /// The CLI spelling (`2015`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Era::E2004 => "2004",
+            Era::E2006 => "2006",
+            Era::E2010 => "2010",
+            Era::E2015 => "2015",
+            Era::E2022 => "2022",
+        }
+    }
+
+    /// Parses the CLI spelling.
+    pub fn from_name(s: &str) -> Option<Era> {
+        Era::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    /// As chain-2010's era, if it is one.
+    pub fn chain(self) -> Option<chain_2010::Era> {
+        chain_2010::Era::from_name(self.as_str())
+    }
+
+    /// As single-list-2004's era, if it is one.
+    pub fn single_list(self) -> Option<single_list_2004::Era> {
+        single_list_2004::Era::from_name(self.as_str())
+    }
+}
+
+impl From<chain_2010::Era> for Era {
+    fn from(e: chain_2010::Era) -> Era {
+        Era::from_name(e.as_str()).expect("every chain-2010 era is an era")
+    }
+}
+
+impl From<single_list_2004::Era> for Era {
+    fn from(e: single_list_2004::Era) -> Era {
+        Era::from_name(e.as_str()).expect("every single-list-2004 era is an era")
+    }
+}
+
+impl fmt::Display for Era {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 use crate::arena::Handle;
 use crate::rmap::{
     AllocSchedule, AnonMapping, CloneOp, CloneRmap, Counters, MergeSrc, Rmap, RmapError,
@@ -95,16 +157,18 @@ impl Design {
     /// has only one.
     pub fn eras(self) -> &'static [Era] {
         match self {
-            Design::Chain2010 => &Era::ALL,
-            Design::Reference | Design::SingleList2004 | Design::Prealloc2026 => &[],
+            Design::SingleList2004 => &[Era::E2004, Era::E2006],
+            Design::Chain2010 => &[Era::E2010, Era::E2015, Era::E2022],
+            Design::Reference | Design::Prealloc2026 => &[],
         }
     }
 
     /// The era a run gets without `--era` (`None`: the design has none).
     pub fn default_era(self) -> Option<Era> {
         match self {
-            Design::Chain2010 => Some(Era::default()),
-            Design::Reference | Design::SingleList2004 | Design::Prealloc2026 => None,
+            Design::SingleList2004 => Some(single_list_2004::Era::default().into()),
+            Design::Chain2010 => Some(chain_2010::Era::default().into()),
+            Design::Reference | Design::Prealloc2026 => None,
         }
     }
 
@@ -118,11 +182,11 @@ impl Design {
         }
     }
 
-    /// The designs with eras, for messages (`chain-2010`).
-    fn with_eras() -> String {
+    /// The designs that have `era`, for messages (`chain-2010`).
+    fn with_era(era: Era) -> String {
         let names: Vec<&str> = Design::ALL
             .iter()
-            .filter(|d| !d.eras().is_empty())
+            .filter(|d| d.eras().contains(&era))
             .map(|d| d.name())
             .collect();
         names.join(", ")
@@ -216,8 +280,8 @@ impl DesignSpec {
             && !self.design.eras().contains(&era)
         {
             return Err(format!(
-                "--era applies to {}, not {}",
-                Design::with_eras(),
+                "--era {era} applies to {}, not {}",
+                Design::with_era(era),
                 self.design
             ));
         }
@@ -307,9 +371,16 @@ impl DesignSpec {
         let bugs: Vec<&str> = self.bugs.iter().map(String::as_str).collect();
         Some(match self.design {
             Design::Reference => return None,
-            Design::SingleList2004 => Box::new(SingleList2004::with_bugs(&bugs)),
+            Design::SingleList2004 => Box::new(SingleList2004::with_era_and_bugs(
+                self.effective_era()
+                    .and_then(Era::single_list)
+                    .unwrap_or_default(),
+                &bugs,
+            )),
             Design::Chain2010 => Box::new(Chain2010::with_bugs(
-                self.effective_era().unwrap_or_default(),
+                self.effective_era()
+                    .and_then(Era::chain)
+                    .unwrap_or_default(),
                 &bugs,
             )),
             Design::Prealloc2026 => Box::new(Prealloc2026::with_bugs(&bugs)),
@@ -416,11 +487,11 @@ pub fn select(
             }
         }
         v
-    } else if era.is_some() {
+    } else if let Some(era) = era {
         Design::canonical()
             .iter()
             .copied()
-            .filter(|d| !d.eras().is_empty())
+            .filter(|d| d.eras().contains(&era))
             .collect()
     } else {
         Design::canonical().to_vec()
@@ -434,8 +505,9 @@ pub fn select(
             .cloned()
             .collect();
         if !d.eras().is_empty() {
-            // A bug lives in its era: without --era, run it there.
-            s.era = era.or_else(|| {
+            // A bug lives in its era: without --era, run it there. An era
+            // applies to the selected designs that have it.
+            s.era = era.filter(|e| d.eras().contains(e)).or_else(|| {
                 s.bugs
                     .iter()
                     .filter_map(|b| find_bug(b).and_then(|(bd, bug)| bug_era(bd, bug)))
@@ -452,10 +524,12 @@ pub fn select(
             ));
         }
     }
-    if era.is_some() && !specs.iter().any(|s| !s.design.eras().is_empty()) {
+    if let Some(era) = era
+        && !specs.iter().any(|s| s.design.eras().contains(&era))
+    {
         return Err(format!(
-            "--era applies to {}, which is not selected",
-            Design::with_eras()
+            "--era {era} applies to {}, which is not selected",
+            Design::with_era(era)
         ));
     }
     Ok(specs)
@@ -524,6 +598,9 @@ impl<R: Rmap + ?Sized> Rmap for Box<R> {
     }
     fn vma_post_update(&mut self, view: &dyn VmaView, vma: VmaId) {
         (**self).vma_post_update(view, vma)
+    }
+    fn anon_vma_moveto_tail(&mut self, vma: VmaId) {
+        (**self).anon_vma_moveto_tail(vma)
     }
     fn folio_add_new_anon_rmap(
         &mut self,
@@ -596,7 +673,9 @@ mod tests {
     #[test]
     fn the_catalogue_is_b00_to_b23_each_once_with_its_design_and_era() {
         let ids: Vec<&str> = catalogue().iter().map(|(_, b)| b.id).collect();
-        let want: Vec<String> = (0..24).map(|i| format!("b{i:02}")).collect();
+        // b12p: the peek half of B12, injectable on its own.
+        let mut want: Vec<String> = (0..24).map(|i| format!("b{i:02}")).collect();
+        want.insert(13, "b12p".to_string());
         assert_eq!(ids, want);
         for (d, b) in catalogue() {
             assert_eq!(find_bug(b.id).map(|(fd, _)| fd), Some(d));
@@ -606,7 +685,12 @@ mod tests {
                     "{}: era {e} is not an era of {d}",
                     b.id
                 ),
-                None => assert!(d.eras().is_empty(), "{}: {d} needs an era", b.id),
+                // No era: the design's default (or it has none).
+                None => assert!(
+                    d.eras().is_empty() || d.default_era().is_some(),
+                    "{}: {d} needs an era",
+                    b.id
+                ),
             }
         }
     }
@@ -669,7 +753,27 @@ mod tests {
         }
         assert_eq!(
             "single-list-2004 era=2015".parse::<DesignSpec>(),
-            Err("--era applies to chain-2010, not single-list-2004".to_string())
+            Err("--era 2015 applies to chain-2010, not single-list-2004".to_string())
+        );
+        assert_eq!(
+            "prealloc-2026 era=2006".parse::<DesignSpec>(),
+            Err("--era 2006 applies to single-list-2004, not prealloc-2026".to_string())
+        );
+        let s: DesignSpec = "single-list-2004 era=2006".parse().unwrap();
+        assert_eq!(s.to_string(), "single-list-2004 era=2006");
+        assert_eq!(s.effective_era(), Some(Era::E2006));
+        let built = s.build().unwrap();
+        assert_eq!(built.config(), vec![("era", "2006".to_string())]);
+        assert_eq!(
+            DesignSpec::new(Design::SingleList2004).effective_era(),
+            Some(Era::E2004)
+        );
+        assert_eq!(
+            "chain-2010 era=2010 bug=b08 bug=b12"
+                .parse::<DesignSpec>()
+                .unwrap()
+                .label(),
+            "chain-2010 (era 2010, bugs b08,b12)"
         );
         assert_eq!(
             "chain-2010 bug=b01".parse::<DesignSpec>(),
@@ -688,7 +792,7 @@ mod tests {
         );
         assert_eq!(
             "1999".parse::<Era>(),
-            Err("unknown era `1999` (expected 2010, 2015 or 2022)".to_string())
+            Err("unknown era `1999` (expected 2004, 2006, 2010, 2015 or 2022)".to_string())
         );
     }
 
@@ -708,8 +812,23 @@ mod tests {
         assert!(select(&[Design::Prealloc2026], None, &b(&["b16"])).is_err());
         assert_eq!(
             select(&[Design::Prealloc2026], Some(Era::E2010), &[]),
-            Err("--era applies to chain-2010, which is not selected".to_string())
+            Err("--era 2010 applies to chain-2010, which is not selected".to_string())
         );
+        // An era selects the designs that have it, and applies to those
+        // of the named designs that have it.
+        let s = select(&[], Some(Era::E2006), &[]).unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].to_string(), "single-list-2004 era=2006");
+        let s = select(
+            &[Design::SingleList2004, Design::Chain2010],
+            Some(Era::E2015),
+            &[],
+        );
+        let s: Vec<String> = s.unwrap().iter().map(|s| s.to_string()).collect();
+        assert_eq!(s, ["single-list-2004", "chain-2010 era=2015"]);
+        assert!(select(&[Design::SingleList2004], Some(Era::E2010), &[]).is_err());
+        let s = select(&[], None, &b(&["b08", "b12"])).unwrap();
+        assert_eq!(s[0].to_string(), "chain-2010 era=2010 bug=b08 bug=b12");
     }
 
     #[test]

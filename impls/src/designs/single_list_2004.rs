@@ -93,7 +93,7 @@ pub const BUGS: &[Bug] = &[
         title: "anon_vma_prepare published a new anon_vma without its lock",
         commit: "d9d332e0874f",
         years: "2008",
-        era: None,
+        era: Some("2006"),
         invariant: "(concurrency)",
         injection: Injection::NotInjectable(
             "needs concurrent rmap walks; the emulator serialises every op",
@@ -119,10 +119,41 @@ struct VmaState {
     anon_vma: Handle,
 }
 
+/// The kernel this design follows (`--era`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Era {
+    /// 2.6.7 (+ the 2.6.8 importer fix): every link at the list head, no
+    /// migration entries yet. The default.
+    #[default]
+    E2004,
+    /// 2.6.18 … 2.6.33: migration entries, and every link at the list tail
+    /// (`0697212a411c`, Christoph Lameter with Hugh Dickins' fork fix).
+    E2006,
+}
+
+impl Era {
+    pub const ALL: [Era; 2] = [Era::E2004, Era::E2006];
+
+    /// The CLI spelling: `2004`, `2006`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Era::E2004 => "2004",
+            Era::E2006 => "2006",
+        }
+    }
+
+    /// Parses the CLI spelling.
+    pub fn from_name(s: &str) -> Option<Era> {
+        Era::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
 /// Design 1 (`single-list-2004`): one anon_vma per family with one list of
-/// VMAs (Linux 2.6.7 + the 2.6.8 importer fix, list order of 2.6.7–2.6.23).
+/// VMAs (Linux 2.6.7 + the 2.6.8 importer fix; era 2006: the list order
+/// and lock model of 2.6.18 … 2.6.33).
 #[derive(Clone, Default)]
 pub struct SingleList2004 {
+    era: Era,
     anon_vmas: Arena<AnonVma>,
     /// Only VMAs that have an anon_vma have an entry.
     vmas: SecondaryMap<VmaState>,
@@ -140,6 +171,7 @@ impl fmt::Debug for SingleList2004 {
             .collect();
         let vmas: Vec<(VmaId, Handle)> = self.vmas.iter().map(|(v, s)| (v, s.anon_vma)).collect();
         f.debug_struct("SingleList2004")
+            .field("era", &self.era)
             .field("anon_vmas", &lists)
             .field("vmas", &vmas)
             .field("alloc", &self.alloc)
@@ -183,10 +215,28 @@ impl SingleList2004 {
     /// As [`SingleList2004::with_bugs`], with an unknown id as an error
     /// naming it.
     pub fn try_with_bugs(bugs: &[&str]) -> Result<Self, String> {
+        Self::try_with_era_and_bugs(Era::default(), bugs)
+    }
+
+    /// The design of `era` (2004: head insertion; 2006: tail insertion)
+    /// with the named bugs. Panics on an unknown bug id.
+    pub fn with_era_and_bugs(era: Era, bugs: &[&str]) -> Self {
+        Self::try_with_era_and_bugs(era, bugs).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`SingleList2004::with_era_and_bugs`], with an unknown id as an
+    /// error naming it.
+    pub fn try_with_era_and_bugs(era: Era, bugs: &[&str]) -> Result<Self, String> {
         Ok(SingleList2004 {
+            era,
             bugs: super::bug_set("single-list-2004", KNOWN_BUGS, bugs)?,
             ..Self::default()
         })
+    }
+
+    /// The era.
+    pub fn era(&self) -> Era {
+        self.era
     }
 
     /// The re-injected bugs, sorted.
@@ -219,10 +269,12 @@ impl SingleList2004 {
         }
     }
 
-    /// Sets `vma->anon_vma = av` and puts `vma` at the head of `av`'s list;
-    /// keeps "a VMA is on its anon_vma's list exactly once". Called by every
-    /// linking path (2.6.11 `anon_vma_prepare`, `__anon_vma_link`,
-    /// `anon_vma_link`, the `vma_adjust` importer; all `list_add`, rmap 39).
+    /// Sets `vma->anon_vma = av` and puts `vma` at the head of `av`'s list
+    /// (era 2004) or its tail (era 2006); keeps "a VMA is on its anon_vma's
+    /// list exactly once". Called by every linking path (2.6.11
+    /// `anon_vma_prepare`, `__anon_vma_link`, `anon_vma_link`, the
+    /// `vma_adjust` importer; all `list_add` in rmap 39, `list_add_tail`
+    /// from 2.6.18, `0697212a411c`).
     fn link(&mut self, vma: VmaId, av: Handle) -> Result<(), RmapError> {
         if let Some(old) = self.anon_vma_of(vma) {
             return Err(RmapError::Check {
@@ -236,7 +288,10 @@ impl SingleList2004 {
             .anon_vmas
             .get_mut(av)
             .ok_or_else(|| dangling_anon_vma(av, "link"))?;
-        list.head.insert(0, vma);
+        match self.era {
+            Era::E2004 => list.head.insert(0, vma),
+            Era::E2006 => list.head.push(vma),
+        }
         self.vmas.insert(vma, VmaState { anon_vma: av });
         Ok(())
     }
@@ -274,9 +329,12 @@ impl Rmap for SingleList2004 {
         "single-list-2004"
     }
 
-    /// Only the re-injected bugs distinguish runs of this design.
+    /// The era when it is not the default, and the re-injected bugs.
     fn config(&self) -> Vec<(&'static str, String)> {
         let mut c = Vec::new();
+        if self.era != Era::default() {
+            c.push(("era", self.era.as_str().to_string()));
+        }
         if !self.bugs.is_empty() {
             c.push(("bugs", self.bugs().collect::<Vec<_>>().join(",")));
         }
@@ -537,7 +595,10 @@ impl Rmap for SingleList2004 {
     }
 
     fn lock_model(&self) -> crate::sched::LockModel {
-        crate::sched::LockModel::SINGLE_LIST_2004
+        match self.era {
+            Era::E2004 => crate::sched::LockModel::SINGLE_LIST_2004,
+            Era::E2006 => crate::sched::LockModel::SINGLE_LIST_2006,
+        }
     }
 
     fn vma_anon_vma(&self, vma: VmaId) -> Option<Handle> {

@@ -66,6 +66,7 @@ pub fn step_names(op: &Op) -> &'static [&'static str] {
             "unmap.zap#i",
             "unmap.unlink#i",
             "copy_vma",
+            "move_ptes.clear#i",
             "move_ptes#i",
             END,
         ],
@@ -109,6 +110,11 @@ pub(crate) enum Next {
     Rmap,
     /// No anon_vma lock (page-table work under PTLs only).
     NoRmap,
+    /// Inside a PTL section: the step that ends here took the PTL of the
+    /// mutator's mm and keeps it; the next step (no anon_vma lock) drops
+    /// it. Only lockless readers (the `remove_migration_pte` peek) can run
+    /// in between.
+    InPtl,
 }
 
 /// An actor's outcome.
@@ -193,6 +199,8 @@ pub(crate) struct Block {
     failed: Option<usize>,
     /// Every anon_vma lock the split mutator's steps have taken.
     rmap_locks: Vec<LockId>,
+    /// The PTL the split mutator holds across a yield ([`Next::InPtl`]).
+    ptl_held: Option<LockId>,
 }
 
 /// The MMU's scheduler slot: a clone of a machine never carries the
@@ -256,6 +264,15 @@ impl<R: Rmap> Mmu<R> {
     fn yield_in(&mut self, b: &mut Block, at: StepName, next: Next) -> KResult<()> {
         let m = b.split.expect("only the split mutator yields");
         self.end_split_step(b, at)?;
+        if next == Next::InPtl {
+            let Kind::Split { pid, .. } = b.actors[m] else {
+                unreachable!("the split actor")
+            };
+            let l = LockId::Ptl(pid.0);
+            b.ex.acquire(m, l, Mode::Exclusive)
+                .map_err(|e| lock_discipline(e.0))?;
+            b.ptl_held = Some(l);
+        }
         b.ex.finish_step(b.strategy.as_mut(), m, &at.to_string(), false)
             .map_err(|e| lock_discipline(e.0))?;
         let Kind::Split { pid, .. } = b.actors[m] else {
@@ -317,6 +334,10 @@ impl<R: Rmap> Mmu<R> {
             }
             _ => std::mem::take(&mut b.split_next.needs),
         };
+        if let Some(l) = b.ptl_held.take() {
+            // Held since the last yield; this step drops it.
+            b.step_locks.push(l);
+        }
         let mut anon = false;
         for &(l, _) in &needs {
             if matches!(l, LockId::Anon(_)) && !b.rmap_locks.contains(&l) {
@@ -531,6 +552,7 @@ impl<R: Rmap> Mmu<R> {
             epoch_guard: None,
             failed: None,
             rmap_locks: Vec::new(),
+            ptl_held: None,
         });
         if !b.strategy.begin() {
             return (None, b.strategy);
@@ -577,6 +599,9 @@ impl<R: Rmap> Mmu<R> {
             }
         };
         self.in_block = false;
+        // Every actor finished: a migration entry left anywhere outlived
+        // its migration (one moved while no walk could see it).
+        let r = r.and_then(|()| self.no_migration_entries_left());
         // A strict schedule with items left once every actor finished.
         let complete = r.is_ok();
         let r = match (r, b.strategy.end(complete)) {
@@ -635,6 +660,32 @@ impl<R: Rmap> Mmu<R> {
             failure,
         };
         (Some(run), strategy)
+    }
+}
+
+impl<R: Rmap> Mmu<R> {
+    /// `stale-migration-entry` at the end of a block: no PTE holds a
+    /// migration entry once every migration finished.
+    fn no_migration_entries_left(&self) -> KResult<()> {
+        let mut left = Vec::new();
+        for (i, mm) in self.m.procs.iter().enumerate() {
+            let Some(mm) = mm else { continue };
+            for (a, pte) in mm.pt.iter().enumerate() {
+                if matches!(pte, Pte::Migration { .. }) {
+                    left.push(format!("p{i}:{a}"));
+                }
+            }
+        }
+        if left.is_empty() {
+            return Ok(());
+        }
+        Err(Fail::Block {
+            invariant: "stale-migration-entry",
+            detail: format!(
+                "every migration of the block is over, but migration entries are left at [{}]",
+                left.join(", ")
+            ),
+        })
     }
 }
 

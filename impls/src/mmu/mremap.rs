@@ -293,7 +293,14 @@ impl<R: Rmap> Mmu<R> {
         } else {
             Next::NoRmap
         };
-        self.yield_point(StepName::new("copy_vma"), next)?;
+        // With nothing to move, the step after copy_vma goes on to unmap or
+        // unlink the source, under the anon_vma lock.
+        let first = if self.last_pte_to_move(vrm.pid, vrm.addr, vrm.old_len).is_some() {
+            next
+        } else {
+            Next::Rmap
+        };
+        self.yield_point(StepName::new("copy_vma"), first)?;
         self.move_page_tables(vrm.pid, vrm.addr, vrm.new_addr, vrm.old_len, next)?;
         Ok(new_vma)
     }
@@ -312,6 +319,19 @@ impl<R: Rmap> Mmu<R> {
         // One move_ptes call per extent of the era's granularity; an extent
         // with nothing to move changes nothing and is no step.
         let chunk = self.locks.move_granularity.pages();
+        // Up to 3.0 remove_migration_pte peeked at a PTE before taking its
+        // PTL (B12p): it can see a migration entry in flight, cleared at
+        // the old place (ptep_get_and_clear) and not yet set at the new one.
+        // Only such entries matter to a lockless reader, so only they
+        // split their move (a block's split mutator only).
+        let peek = self.locks.peek_before_ptl && !self.sched.is_none();
+        // The step after the last extent that moves something unmaps the
+        // source (anon_vma lock for the unlink).
+        let last = if self.sched.is_none() {
+            None
+        } else {
+            self.last_pte_to_move(pid, old, len)
+        };
         let (mut i, mut extent) = (0, 0);
         while i < len {
             let end = len.min(i.saturating_add(chunk));
@@ -320,20 +340,36 @@ impl<R: Rmap> Mmu<R> {
                 let pte = std::mem::take(&mut self.m.mm_mut(pid).pt[(old + j) as usize]);
                 if pte != Pte::None {
                     debug_assert_eq!(self.m.pte(pid, new + j), Pte::None);
+                    if peek && matches!(pte, Pte::Migration { .. }) {
+                        self.yield_point(
+                            StepName::indexed("move_ptes.clear", j as u32),
+                            Next::InPtl,
+                        )?;
+                    }
                     self.m.set_pte(pid, new + j, pte);
                     moved = true;
                 }
             }
             i = end;
             if moved {
-                // After the last extent, the source is unmapped (anon_vma
-                // lock for the unlink).
-                let after = if i < len { next } else { Next::Rmap };
+                let after = if last.is_some_and(|l| l >= i) {
+                    next
+                } else {
+                    Next::Rmap
+                };
                 self.yield_point(StepName::indexed("move_ptes", extent), after)?;
                 extent += 1;
             }
         }
         Ok(())
+    }
+
+    /// The offset in `[0, len)` of the last PTE of `pid` from `old` that is
+    /// not none: where `move_page_tables` moves its last entry.
+    fn last_pte_to_move(&self, pid: Pid, old: u64, len: u64) -> Option<u64> {
+        (0..len)
+            .rev()
+            .find(|&j| self.m.pte(pid, old + j) != Pte::None)
     }
 
     /// `dontunmap_complete`: the source VMA stays (empty); if the whole VMA

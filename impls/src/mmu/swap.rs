@@ -197,8 +197,29 @@ impl<R: Rmap> Mmu<R> {
                 let (mapping, _) = w.target.expect("resolved page");
                 Step::needing(&[(self.walk_lock_of(mapping), mode)])
             }
+            WState::Visit(i) => match self.visit_ptl(w, i) {
+                Some(l) => Step::needing(&[(l, Mode::Exclusive)]),
+                None => Step::free(),
+            },
             _ => Step::free(),
         }
+    }
+
+    /// The PTL visit `i` of `w` takes: that of the candidate's mm, unless
+    /// the candidate is gone (the visit reports it) or the walk is
+    /// `remove_migration_ptes` of an era that peeks first (≤ 3.0,
+    /// `486cf46f3f9b`) and the peek sees no migration entry (it skips the
+    /// PTE without the lock).
+    fn visit_ptl(&self, w: &WalkSm, i: usize) -> Option<LockId> {
+        let (_, index) = w.target?;
+        let v = self.m.vmas.get(*w.cands.get(i)?)?;
+        if self.locks.peek_before_ptl && w.kind == WalkKind::Migrate && w.phase == 2 {
+            let a = v.vma_address(index)?;
+            if !matches!(self.m.pte(v.mm, a), Pte::Migration { .. }) {
+                return None;
+            }
+        }
+        Some(LockId::Ptl(v.mm.0))
     }
 
     /// Runs one step of walk `w`. `ex` is the block's execution and actor
@@ -271,11 +292,22 @@ impl<R: Rmap> Mmu<R> {
             WState::Visit(i) => {
                 let (mapping, index) = w.target.expect("resolved page");
                 let c = w.cands[i];
+                let ptl = if ex.is_some() {
+                    self.visit_ptl(w, i)
+                } else {
+                    None
+                };
                 let Some(v) = self.m.vmas.get(c) else {
                     return Err(dangling_candidate(mapping, index, c));
                 };
+                if let Some(l) = ptl {
+                    lock(&mut ex, l, Mode::Exclusive, true)?;
+                }
                 if let Some(a) = v.vma_address(index) {
                     self.walk_visit(w, v.mm, a);
+                }
+                if let Some(l) = ptl {
+                    lock(&mut ex, l, Mode::Exclusive, false)?;
                 }
                 w.state = if i + 1 < w.cands.len() {
                     WState::Visit(i + 1)

@@ -568,6 +568,13 @@ impl<R: Rmap> Mmu<R> {
                     debug_assert!(!faulted_in_anon_vma);
                     nv
                 } else {
+                    // 3.3 … 3.6 (`anon_vma_moveto_tail`, Andrea Arcangeli):
+                    // the merged destination goes after the source in the
+                    // list walk order, under the anon_vma lock this step
+                    // holds.
+                    if self.locks.moveto_tail {
+                        self.rmap.anon_vma_moveto_tail(nv);
+                    }
                     vma
                 };
                 return Ok((nv, vma, true));

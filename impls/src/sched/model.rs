@@ -114,11 +114,12 @@ impl LockModel {
         fault_lock: FaultLock::MmapRead,
     };
 
-    /// single-list-2004 as modelled (2.6.7 + the 2.6.8 importer fix): the
-    /// family's own anon_vma spinlock, head insertion, per-PTE moves. It
-    /// predates migration entries (2.6.18), so its interleavings with
-    /// `migrate` are those of the 2.6.18–2.6.33 lock rules except for the
-    /// list order.
+    /// single-list-2004 era 2004 (2.6.7 + the 2.6.8 importer fix): the
+    /// family's own anon_vma spinlock, head insertion, per-PTE moves
+    /// (`move_one_page`). It predates migration entries (2.6.18), so a
+    /// `migrate` in a block runs under the 2.6.18 rules of
+    /// [`LockModel::SINGLE_LIST_2006`] except the list order: the
+    /// `remove_migration_pte` peek and head insertion.
     pub const SINGLE_LIST_2004: LockModel = LockModel {
         walk_lock: LockObj::Own,
         shared_readers: false,
@@ -128,6 +129,16 @@ impl LockModel {
         peek_before_ptl: true,
         move_granularity: Granularity::PerPte,
         fault_lock: FaultLock::MmapRead,
+    };
+
+    /// single-list-2004 era 2006 (2.6.18 … 2.6.33): migration entries and
+    /// every link at the list tail (`0697212a411c`), `move_ptes` in 64-PTE
+    /// chunks, and `remove_migration_pte` still peeks before the PTL; no
+    /// ordering fix for a merging `copy_vma` ever reached this design.
+    pub const SINGLE_LIST_2006: LockModel = LockModel {
+        prepare_insert: Insert::Tail,
+        move_granularity: Granularity::Chunk64,
+        ..LockModel::SINGLE_LIST_2004
     };
 
     /// The mode walkers take the anon_vma lock in.

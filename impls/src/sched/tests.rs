@@ -456,8 +456,7 @@ fn shared_locks_do_not_block_each_other() {
 
 #[test]
 fn lock_models_per_design_and_era() {
-    use crate::designs::chain_2010::Era;
-    use crate::designs::registry::{Design, DesignSpec};
+    use crate::designs::registry::{Design, DesignSpec, Era};
     use crate::rmap::Rmap;
     let model = |d: Design, era: Option<&str>| {
         let mut spec = DesignSpec::new(d);
@@ -481,5 +480,51 @@ fn lock_models_per_design_and_era() {
     assert_eq!(
         (d1.walk_lock, d1.prepare_insert),
         (LockObj::Own, Insert::Head)
+    );
+    assert_eq!(d1, LockModel::SINGLE_LIST_2004);
+    let d1 = model(Design::SingleList2004, Some("2006"));
+    assert_eq!(d1, LockModel::SINGLE_LIST_2006);
+    assert_eq!(
+        (d1.prepare_insert, d1.move_granularity, d1.peek_before_ptl),
+        (Insert::Tail, Granularity::Chunk64, true)
+    );
+    // A locking --bug flips one field of its era's model.
+    let bug = |era: &str, id: &str| {
+        let mut spec = DesignSpec::new(Design::Chain2010);
+        spec.era = Some(Era::from_name(era).expect("era"));
+        spec.bugs.push(id.to_string());
+        spec.build().expect("design").lock_model()
+    };
+    let m = bug("2010", "b12");
+    assert_eq!(
+        m,
+        LockModel {
+            moveto_tail: false,
+            ..LockModel::LIST_ERA_2010
+        }
+    );
+    let m = bug("2022", "b12");
+    assert_eq!(
+        m,
+        LockModel {
+            need_rmap_locks: false,
+            ..LockModel::LINUX_6_18
+        }
+    );
+    let m = bug("2010", "b12p");
+    assert_eq!(
+        m,
+        LockModel {
+            peek_before_ptl: true,
+            ..LockModel::LIST_ERA_2010
+        }
+    );
+    let m = bug("2010", "b08");
+    assert_eq!(
+        m,
+        LockModel {
+            prepare_insert: Insert::Head,
+            ..LockModel::LIST_ERA_2010
+        }
     );
 }

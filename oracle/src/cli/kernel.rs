@@ -9,7 +9,7 @@ use rmaplab::kernel::export_c::export_c_annotated;
 use rmaplab::kernel::fuzz::KernelFuzzConfig;
 use rmaplab::kernel::report::report_text;
 use rmaplab::kernel::{self, host_can_serve, host_kernel_name};
-use rmaplab_impls::designs::chain_2010::Era;
+use rmaplab_impls::designs::registry::Era;
 use rmaplab_impls::designs::registry::{Design, DesignSpec, select};
 use rmaplab_ops::WINDOW_PAGES;
 use rmaplab_ops::decode::DecodeConfig;

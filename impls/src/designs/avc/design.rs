@@ -77,8 +77,9 @@ pub trait Variant: Clone + fmt::Debug {
     /// `unlink_anon_vmas`: `vma` goes away.
     fn unlink_anon_vmas(&self, core: &mut Core, vma: VmaId) -> Result<(), RmapError>;
 
-    /// The era's locking rules ([`crate::rmap::Rmap::lock_model`]).
-    fn lock_model(&self) -> crate::sched::LockModel {
+    /// The era's locking rules ([`crate::rmap::Rmap::lock_model`]), with
+    /// the re-injected locking bugs of `core` applied.
+    fn lock_model(&self, _core: &Core) -> crate::sched::LockModel {
         crate::sched::LockModel::LINUX_6_18
     }
 
@@ -264,6 +265,10 @@ impl<V: Variant> Rmap for AvcRmap<V> {
         self.core.anon_vma_interval_tree_post_update_vma(view, vma);
     }
 
+    fn anon_vma_moveto_tail(&mut self, vma: VmaId) {
+        self.core.anon_vma_moveto_tail(vma);
+    }
+
     fn folio_add_new_anon_rmap(
         &mut self,
         vma: VmaId,
@@ -319,7 +324,7 @@ impl<V: Variant> Rmap for AvcRmap<V> {
     }
 
     fn lock_model(&self) -> crate::sched::LockModel {
-        self.variant.lock_model()
+        self.variant.lock_model(&self.core)
     }
 
     fn vma_anon_vma(&self, vma: VmaId) -> Option<Handle> {

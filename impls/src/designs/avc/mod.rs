@@ -366,6 +366,50 @@ impl Core {
         self.anon_vma_interval_tree_insert(view, avc)
     }
 
+    /// `anon_vma_chain_link` as `anon_vma_prepare` did it in 2.6.34–2.6.35:
+    /// `list_add` to the head of `av`'s list (B08; `26ba0cb63cb8` made it
+    /// `list_add_tail`). In the tree eras the same as the plain link.
+    pub(crate) fn anon_vma_chain_link_head(
+        &mut self,
+        view: &dyn VmaView,
+        vma: VmaId,
+        av: Handle,
+    ) -> Result<(), RmapError> {
+        self.av(av, "anon_vma_chain_link")?;
+        let avc = self.avc_alloc(vma, av);
+        self.anon_vma_chain_assign(vma, avc);
+        let info = view
+            .vma_info(vma)
+            .ok_or_else(|| dangling_vma(vma, "anon_vma_chain_link"))?;
+        let key = Key {
+            start: info.pgoff,
+            last: info.pgoff_last(),
+            seq: self.seq,
+        };
+        self.seq += 1;
+        self.av_mut(av, "anon_vma_chain_link")?
+            .set
+            .insert_head(avc, key);
+        self.avcs.get_mut(avc).expect("new").key = Some(key);
+        Ok(())
+    }
+
+    /// `anon_vma_moveto_tail` (mm/rmap.c, 3.3 … 3.6): walking `vma`'s
+    /// chain from its tail, each AVC leaves its anon_vma's list and is
+    /// added back at the tail (under the root lock). No-op with the tree.
+    pub(crate) fn anon_vma_moveto_tail(&mut self, vma: VmaId) {
+        if self.model.tree {
+            return;
+        }
+        for c in self.chain_of(vma).into_iter().rev() {
+            let Some(a) = self.avcs.get(c) else { continue };
+            let av = a.anon_vma;
+            if let Some(x) = self.anon_vmas.get_mut(av) {
+                x.set.move_to_tail(c);
+            }
+        }
+    }
+
     /// `anon_vma_interval_tree_insert` (mm/interval_tree.c, 3.7
     /// `bf181b9f9d8d`; list eras: `list_add_tail` of `same_anon_vma`,
     /// `26ba0cb63cb8`): puts `avc` in its anon_vma's set under its VMA's

@@ -78,6 +78,27 @@ impl AvcSet {
         }
     }
 
+    /// `list_add` at the head (the list eras' `anon_vma_prepare` before
+    /// 2.6.36, B08). The tree has no head: it orders by `key` as
+    /// [`AvcSet::insert`] does.
+    pub fn insert_head(&mut self, avc: Handle, key: Key) {
+        match self {
+            AvcSet::List(l) => l.insert(0, avc),
+            AvcSet::Tree(_) => self.insert(avc, key),
+        }
+    }
+
+    /// `list_del` + `list_add_tail` (`anon_vma_moveto_tail`): `avc` goes to
+    /// the tail of the list. No-op in the tree, whose order is by key.
+    pub fn move_to_tail(&mut self, avc: Handle) {
+        if let AvcSet::List(l) = self
+            && let Some(p) = l.iter().position(|&a| a == avc)
+        {
+            l.remove(p);
+            l.push(avc);
+        }
+    }
+
     /// Removes `avc` (inserted with `key`); false if it was not there.
     pub fn remove(&mut self, avc: Handle, key: Key) -> bool {
         match self {
