@@ -166,7 +166,9 @@
 //!
 //!   Then the schedule: a byte whose low 5 bits are the number of schedule
 //!   bytes that follow (`#HEX`). A block that does not fit in `max_ops`, or
-//!   runs out of bytes, ends the stream.
+//!   runs out of bytes, ends the stream. Nothing read for the ops depends
+//!   on the schedule bytes: [`block_layout`] says where they are, and
+//!   [`schedule::mutate_schedule`] changes them alone.
 //!
 //! [`encode`] writes every ADDR\* and LEN\* in its direct form, the
 //! smallest byte for every choice, and a selector byte that [`decode`] maps

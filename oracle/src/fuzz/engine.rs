@@ -3,8 +3,9 @@
 //! libFuzzer and AFL targets in `fuzz/` are thin wrappers over it
 //! ([`fuzz_one`], [`libfuzzer_mutate`]); the built-in engine
 //! of `rmaplab fuzz` ([`run_engine`]) is here too: random and mutated
-//! inputs, a pool of inputs that brought a new op kind, op-kind pair or
-//! fork depth (not code coverage: the engine is not instrumented), every
+//! inputs (some mutations change only a block's schedule bytes), a pool of
+//! inputs that brought a new op kind, op-kind pair or fork depth
+//! ([`Coverage`]; not code coverage: the engine is not instrumented), every
 //! new failure shrunk and written as an `.ops` file.
 //!
 //! Whatever the engine, a failure ends up as a corpus file: the stream
