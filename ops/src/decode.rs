@@ -1274,6 +1274,13 @@ pub struct BlockBytes {
 /// for the ops depends on the schedule ([`schedule::mutate_schedule`]).
 pub fn block_layout(bytes: &[u8], cfg: &DecodeConfig) -> Vec<BlockBytes> {
     let mut layout = Vec::new();
+    // Most inputs' swarm header switches blocks off: no need to decode.
+    let rest = bytes.strip_prefix(&WIDE_MAGIC).unwrap_or(bytes);
+    if let [k0, k1, m, ..] = *rest
+        && !Params::new(cfg).swarm(k0, k1, m).0.contains(OpKinds::PAR)
+    {
+        return layout;
+    }
     decode_impl(bytes, cfg, Some(&mut layout));
     layout
 }

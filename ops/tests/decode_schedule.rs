@@ -182,6 +182,13 @@ fn only_schedule_bytes_change_only_the_schedule() {
             }
         }
         assert!(blocks > 1_000, "{blocks} blocks");
+        // A swarm header without blocks: none, whatever follows.
+        for _ in 0..1_000 {
+            let mut bytes = rng.input_with_blocks();
+            bytes[1 + rng.below(2)] &= !0x50;
+            assert!(decode(&bytes, &cfg).blocks.is_empty());
+            assert!(block_layout(&bytes, &cfg).is_empty());
+        }
     }
 }
 
