@@ -13,7 +13,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 libfuzzer_sys::fuzz_target!(|s: OpStream| rmaplab::fuzz::fuzz_stream(&s));
 
-// The mutator works on the raw bytes, which the target then decodes.
+// The mutator works on the raw bytes, which the target then decodes; on an
+// input with a concurrent block it sometimes changes only schedule bytes.
 libfuzzer_sys::fuzz_mutator!(|data: &mut [u8], size: usize, max_size: usize, seed: u32| {
     rmaplab::fuzz::libfuzzer_mutate(data, size, max_size, seed, libfuzzer_sys::fuzzer_mutate)
 });

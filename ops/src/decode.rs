@@ -166,7 +166,9 @@
 //!
 //!   Then the schedule: a byte whose low 5 bits are the number of schedule
 //!   bytes that follow (`#HEX`). A block that does not fit in `max_ops`, or
-//!   runs out of bytes, ends the stream.
+//!   runs out of bytes, ends the stream. Nothing read for the ops depends
+//!   on the schedule bytes: [`block_layout`] says where they are, and
+//!   [`schedule::mutate_schedule`] changes them alone.
 //!
 //! [`encode`] writes every ADDR\* and LEN\* in its direct form, the
 //! smallest byte for every choice, and a selector byte that [`decode`] maps
@@ -175,7 +177,9 @@
 //! `decode(encode(s)) == s`.
 
 use std::fmt;
-use std::ops::{BitAnd, BitOr, Sub};
+use std::ops::{BitAnd, BitOr, Range, Sub};
+
+pub mod schedule;
 
 use crate::print::print_op;
 use crate::{Advice, Block, FILE_PAGES, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Sched, Stream};
@@ -1240,6 +1244,53 @@ fn value_byte(v: u64) -> Option<u8> {
 
 /// Decodes fuzz bytes into a valid stream (see the module doc).
 pub fn decode(bytes: &[u8], cfg: &DecodeConfig) -> Stream {
+    decode_impl(bytes, cfg, None)
+}
+
+/// Where one decoded block sits in the input ([`block_layout`]): offsets
+/// into the bytes as given to [`decode`] (the wide-mode magic included).
+/// The block's parts are contiguous: kind byte, shape byte
+/// (`actors[0].start - 1`), the actors, the length byte, the schedule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockBytes {
+    /// From the `par` kind byte (from the `0xFF` before it, when the kind
+    /// byte needed one) to the end of the schedule.
+    pub bytes: Range<usize>,
+    /// Each actor's bytes, in letter order (one per op of the block).
+    pub actors: Vec<Range<usize>>,
+    /// The schedule's length byte: its low 5 bits are the number of
+    /// schedule bytes, its high 3 bits are ignored.
+    pub len_byte: usize,
+    /// The schedule's decision bytes (`len_byte + 1 ..`), the block's
+    /// `#HEX`.
+    pub sched: Range<usize>,
+}
+
+/// Where the blocks of `decode(bytes, cfg)` are in `bytes`, one entry per
+/// block of the stream, in order. Changing only bytes in the `sched`
+/// ranges changes only the blocks' schedules; so does inserting or
+/// deleting schedule bytes when the length byte's low 5 bits are set to
+/// the new length (at most [`MAX_SCHED_BYTES`]): nothing the decoder reads
+/// for the ops depends on the schedule ([`schedule::mutate_schedule`]).
+pub fn block_layout(bytes: &[u8], cfg: &DecodeConfig) -> Vec<BlockBytes> {
+    let mut layout = Vec::new();
+    // Most inputs' swarm header switches blocks off: no need to decode.
+    let rest = bytes.strip_prefix(&WIDE_MAGIC).unwrap_or(bytes);
+    if let [k0, k1, m, ..] = *rest
+        && !Params::new(cfg).swarm(k0, k1, m).0.contains(OpKinds::PAR)
+    {
+        return layout;
+    }
+    decode_impl(bytes, cfg, Some(&mut layout));
+    layout
+}
+
+/// [`decode`], also recording where each block is when `layout` is given.
+fn decode_impl(
+    bytes: &[u8],
+    cfg: &DecodeConfig,
+    mut layout: Option<&mut Vec<BlockBytes>>,
+) -> Stream {
     let p = Params::new(cfg);
     let mut r = match bytes.strip_prefix(&WIDE_MAGIC) {
         Some(rest) => Reader {
@@ -1248,34 +1299,47 @@ pub fn decode(bytes: &[u8], cfg: &DecodeConfig) -> Stream {
         },
         None => Reader { bytes, wide: false },
     };
+    // The offset in `bytes` of a point where `rest` bytes are left.
+    let at = |rest: usize| bytes.len() - rest;
     let mut ops = Vec::with_capacity(p.max_ops.min(r.bytes.len()));
     let mut blocks = Vec::new();
     if let (Some(k0), Some(k1), Some(m)) = (r.byte(), r.byte(), r.byte()) {
         let (kinds, maps) = p.swarm(k0, k1, m);
         let mut live = Live::new();
         while ops.len() < p.max_ops {
+            let start = r.bytes.len();
             match decode_op(&mut r, &p, kinds, maps, &live) {
                 Some(Decoded::Op(op)) => {
                     live.apply(&op, &p);
                     ops.push(op);
                 }
                 Some(Decoded::Par) => {
-                    let Some((actors, sched)) = decode_block(&mut r, &p, kinds, maps, &mut live)
-                    else {
+                    let Some(block) = decode_block(&mut r, &p, kinds, maps, &mut live) else {
                         break;
                     };
-                    if ops.len() + actors.len() > p.max_ops {
+                    if ops.len() + block.ops.len() > p.max_ops {
                         break;
+                    }
+                    if let Some(layout) = layout.as_deref_mut() {
+                        let n = block.ops.len();
+                        let marks = &block.marks[..=n];
+                        let len_byte = at(marks[n]);
+                        layout.push(BlockBytes {
+                            bytes: at(start)..len_byte + 1 + block.sched.len(),
+                            actors: marks.windows(2).map(|w| at(w[0])..at(w[1])).collect(),
+                            len_byte,
+                            sched: len_byte + 1..len_byte + 1 + block.sched.len(),
+                        });
                     }
                     blocks.push(Block {
                         first: ops.len(),
-                        actors: actors.len(),
-                        sched,
+                        actors: block.ops.len(),
+                        sched: Sched::Bytes(block.sched),
                         line: 0,
                         sched_line: 0,
                         sched_col: 0,
                     });
-                    ops.extend(actors);
+                    ops.extend(block.ops);
                 }
                 None => break,
             }
@@ -1297,7 +1361,7 @@ enum Decoded {
 /// Index of `par` in [`OP_KEYWORDS`].
 const PAR_INDEX: usize = 15;
 /// Most schedule bytes of a decoded block (the length byte's low 5 bits).
-const MAX_SCHED_BYTES: usize = 31;
+pub const MAX_SCHED_BYTES: usize = 31;
 
 fn decode_op(
     r: &mut Reader<'_>,
@@ -1379,6 +1443,15 @@ fn fault_kinds(kinds: OpKinds) -> OpKinds {
     kinds & (OpKinds::READ | OpKinds::WRITE)
 }
 
+/// A decoded block: its actors, its schedule bytes, and `marks[k]`, the
+/// bytes left to read before actor `k` (`marks[n]`: before the length
+/// byte), for [`block_layout`].
+struct RawBlock {
+    ops: Vec<Op>,
+    sched: Vec<u8>,
+    marks: [usize; 5],
+}
+
 /// A concurrent block after its kind byte: its actors (applied to `live`
 /// in letter order, as a consumer that ignores blocks runs them) and its
 /// schedule bytes.
@@ -1388,13 +1461,15 @@ fn decode_block(
     kinds: OpKinds,
     maps: MapKinds,
     live: &mut Live,
-) -> Option<(Vec<Op>, Sched)> {
+) -> Option<RawBlock> {
     let sh = r.byte()?;
     let walkers = walker_kinds(kinds, p);
     let faults = fault_kinds(kinds);
     let (roles, n) = block_roles(sh, !faults.is_empty());
     let mut ops = Vec::with_capacity(n);
-    for &role in &roles[..n] {
+    let mut marks = [0; 5];
+    for (k, &role) in roles[..n].iter().enumerate() {
+        marks[k] = r.bytes.len();
         let op = match role {
             Role::Mutator => {
                 let allowed = live.allowed(kinds & OpKinds::MUTATORS, p.max_procs);
@@ -1438,10 +1513,11 @@ fn decode_block(
         live.apply(&op, p);
         ops.push(op);
     }
+    marks[n] = r.bytes.len();
     let len = usize::from(r.byte()?) & MAX_SCHED_BYTES;
-    let bytes = r.bytes.get(..len)?.to_vec();
+    let sched = r.bytes.get(..len)?.to_vec();
     r.bytes = &r.bytes[len..];
-    Some((ops, Sched::Bytes(bytes)))
+    Some(RawBlock { ops, sched, marks })
 }
 
 /// The process selector and arguments of an op of kind `kind` (not `par`).

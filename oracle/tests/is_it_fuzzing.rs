@@ -121,3 +121,46 @@ fn the_libfuzzer_mutator_mixes_fresh_inputs_with_libfuzzers_mutation() {
         "{defaults} of 1000 went to libFuzzer"
     );
 }
+
+/// An input with a concurrent block: mmap, then a block (mprotect, migrate,
+/// referenced, write; schedule `#ab01`), then a dump.
+const BLOCK_INPUT: [u8; 28] = [
+    0xFF, 0xFF, 0xFF, 0, 0, 4, 5, 0, 0, 42, 0x17, 7, 0, 0, 1, 0, 0, 2, 0, 0xE9, 1, 0, 0x61, 42,
+    0x22, 0xAB, 0x01, 54,
+];
+
+/// On an input with a block, the libFuzzer mutator changes only its
+/// schedule about 1 time in 4 (the same ops, another `#HEX`), and
+/// otherwise mixes fresh inputs and libFuzzer's mutation as before.
+#[test]
+fn the_libfuzzer_mutator_mutates_schedules_of_inputs_with_blocks() {
+    use rmaplab::fuzz::engine::libfuzzer_mutate;
+    use rmaplab_ops::decode::{DecodeConfig, decode};
+    fn marker(data: &mut [u8], _size: usize, _max: usize) -> usize {
+        data[0] = 0xAB;
+        1
+    }
+    let cfg = DecodeConfig::default();
+    let before = decode(&BLOCK_INPUT, &cfg);
+    assert_eq!(before.blocks.len(), 1);
+    let (mut sched_only, mut defaults) = (0, 0);
+    for seed in 0..1000u32 {
+        let mut data = vec![0u8; 64];
+        data[..BLOCK_INPUT.len()].copy_from_slice(&BLOCK_INPUT);
+        let n = libfuzzer_mutate(&mut data, BLOCK_INPUT.len(), 64, seed, marker);
+        assert!(n <= 64);
+        if n == 1 && data[0] == 0xAB {
+            defaults += 1;
+            continue;
+        }
+        let after = decode(&data[..n], &cfg);
+        if after.ops == before.ops && after.blocks.len() == 1 {
+            assert_eq!(after.blocks[0].ops(), before.blocks[0].ops());
+            sched_only += 1;
+        }
+    }
+    // 1/4 schedule mutations (plus the odd fresh input that decodes to the
+    // same ops, which random bytes practically never do), 3/8 libFuzzer's.
+    assert!((180..=320).contains(&sched_only), "{sched_only} of 1000");
+    assert!((300..=450).contains(&defaults), "{defaults} of 1000");
+}

@@ -3,8 +3,9 @@
 //! libFuzzer and AFL targets in `fuzz/` are thin wrappers over it
 //! ([`fuzz_one`], [`libfuzzer_mutate`]); the built-in engine
 //! of `rmaplab fuzz` ([`run_engine`]) is here too: random and mutated
-//! inputs, a pool of inputs that brought a new op kind, op-kind pair or
-//! fork depth (not code coverage: the engine is not instrumented), every
+//! inputs (some mutations change only a block's schedule bytes), a pool of
+//! inputs that brought a new op kind, op-kind pair or fork depth
+//! ([`Coverage`]; not code coverage: the engine is not instrumented), every
 //! new failure shrunk and written as an `.ops` file.
 //!
 //! Whatever the engine, a failure ends up as a corpus file: the stream
@@ -14,7 +15,7 @@
 //! outside a design's run (decoding, comparing the runs) is caught per
 //! execution here.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -31,6 +32,7 @@ use crate::oracle::check::invariant;
 use crate::run::corpus::expect_lines;
 use crate::run::panic::{Panic, catch};
 use crate::run::runner::{RunOptions, run_all};
+use rmaplab_ops::decode::schedule::mutate_schedule;
 use rmaplab_ops::decode::{DecodeConfig, decode, encode};
 use rmaplab_ops::print::print_with_header;
 use rmaplab_ops::{Op, Stream};
@@ -179,16 +181,20 @@ pub fn import_file(bytes: &[u8], artifact: &Path, specs: &[DesignSpec]) -> Strin
     })
 }
 
-/// The libFuzzer custom mutator: half of the time a fresh random input of
-/// 0..=400 bytes, as the built-in engine makes, else libFuzzer's own
-/// mutation (`default`, i.e. `LLVMFuzzerMutate`).
+/// The libFuzzer custom mutator. When the input has a concurrent block, 1
+/// time in 4 it changes only schedule bytes ([`mutate_schedule`]: the same
+/// ops under another interleaving). Otherwise, half of the time a fresh
+/// random input of 0..=400 bytes, as the built-in engine makes, else
+/// libFuzzer's own mutation (`default`, i.e. `LLVMFuzzerMutate`).
 ///
 /// Coverage-guided mutation of short inputs alone was slow to assemble the
 /// long fork/unmap sequences some bugs need (b16: 3 of 5 seeds within 90 s,
 /// median 83 s); fresh whole streams from the decoder keep the op mix and
 /// process-tree shapes it was designed for, while the coverage-guided half
-/// keeps what libFuzzer is good at. `seed` is libFuzzer's, so runs stay
-/// reproducible with `-seed=`.
+/// keeps what libFuzzer is good at. libFuzzer's byte mutations rarely keep
+/// a block's ops while changing its schedule (an inserted or deleted byte
+/// shifts every later field; the length byte must follow). `seed` is
+/// libFuzzer's, so runs stay reproducible with `-seed=`.
 pub fn libfuzzer_mutate(
     data: &mut [u8],
     size: usize,
@@ -197,8 +203,18 @@ pub fn libfuzzer_mutate(
     default: fn(&mut [u8], usize, usize) -> usize,
 ) -> usize {
     let mut rng = SmallRng::seed_from_u64(u64::from(seed));
+    let max_size = max_size.min(data.len());
+    if rng.random_ratio(1, 4) {
+        let mut v = data[..size.min(max_size)].to_vec();
+        if mutate_schedule(&mut v, max_size, &DecodeConfig::default(), &mut || {
+            rng.random()
+        }) {
+            data[..v.len()].copy_from_slice(&v);
+            return v.len();
+        }
+    }
     if rng.random_bool(0.5) {
-        let len = rng.random_range(0..=400).min(max_size).min(data.len());
+        let len = rng.random_range(0..=400).min(max_size);
         rng.fill(&mut data[..len]);
         len
     } else {
@@ -414,23 +430,96 @@ pub struct EngineStats {
     pub time_to_first_failure: Option<Duration>,
 }
 
-/// Features of one execution that make an input worth keeping: each pair
-/// of consecutive op kinds (`< 256`) and the depth of each fork
-/// (`1000 + depth`).
-fn features(stream: &Stream) -> Vec<u64> {
-    let mut f = Vec::new();
-    let mut depth = vec![0usize];
-    for w in stream.ops.windows(2) {
-        f.push(kind_index(&w[0]) * 16 + kind_index(&w[1]));
-    }
-    for op in &stream.ops {
-        if let Op::Fork { pid } = op {
-            let d = depth.get(pid.0 as usize).copied().unwrap_or(0) + 1;
-            depth.push(d);
-            f.push(1000 + d as u64);
+/// The built-in engine's coverage map: the features of the executions a
+/// job has seen, an input being kept for its mutation pool when it brings
+/// a new one. A feature is a `u64` whose top byte is its kind
+/// ([`Coverage::PAIR`], [`Coverage::FORK_DEPTH`], [`Coverage::BLOCK_STEP`])
+/// and whose low bits say which one.
+#[derive(Default)]
+pub struct Coverage {
+    seen: HashSet<u64>,
+    /// Op kinds executed at least once.
+    kinds: BTreeSet<&'static str>,
+    /// Bit `a * 16 + b`: op kind `b` ran right after op kind `a`.
+    pairs: [u64; 4],
+    max_depth: usize,
+    /// Distinct [`Coverage::BLOCK_STEP`] features.
+    block_steps: usize,
+    /// Scratch: the fork depth of each process of the stream being added.
+    depth: Vec<usize>,
+}
+
+impl Coverage {
+    /// A pair of consecutive op kinds `a`, `b`: `a * 16 + b`.
+    pub const PAIR: u64 = 0;
+    /// The depth `d` of a fork (p0 is depth 0): `d`.
+    pub const FORK_DEPTH: u64 = 1 << 56;
+    /// A step of a block's trace: the actor (its letter's index) and the
+    /// step's name (yield point), hashed.
+    pub const BLOCK_STEP: u64 = 2 << 56;
+
+    /// Adds what the ops of `stream` reach: op kinds, pairs of consecutive
+    /// kinds, fork depths. Whether any of it is new.
+    pub fn add_stream(&mut self, stream: &Stream) -> bool {
+        let mut new = false;
+        let mut prev: Option<u64> = None;
+        self.depth.clear();
+        self.depth.push(0);
+        let mut max = 0;
+        for op in &stream.ops {
+            new |= self.kinds.insert(op.keyword());
+            let k = kind_index(op);
+            if let Some(a) = prev {
+                let f = Self::PAIR | (a * 16 + k);
+                if self.seen.insert(f) {
+                    new = true;
+                    self.pairs[f as usize / 64] |= 1 << (f % 64);
+                }
+            }
+            prev = Some(k);
+            if let Op::Fork { pid } = op {
+                let d = self.depth.get(pid.0 as usize).copied().unwrap_or(0) + 1;
+                self.depth.push(d);
+                max = max.max(d);
+                new |= self.seen.insert(Self::FORK_DEPTH | d as u64);
+            }
         }
+        if max > self.max_depth {
+            self.max_depth = max;
+            new = true;
+        }
+        new
     }
-    f
+
+    /// Adds one step of a block's trace: actor `actor` (0 for `A`) stopped
+    /// at the yield point `step`. Whether the pair is new. (For the
+    /// runner's per-block traces: inputs whose schedules reach new
+    /// interleavings are then kept like those with new op pairs.)
+    pub fn add_block_step(&mut self, actor: usize, step: &str) -> bool {
+        // FNV-1a of the step's name, in the 48 bits above the actor's byte.
+        let h = step.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        let f = Self::BLOCK_STEP | (h & ((1 << 48) - 1)) << 8 | (actor as u64 & 0xFF);
+        let new = self.seen.insert(f);
+        self.block_steps += usize::from(new);
+        new
+    }
+
+    /// Distinct (actor, step) pairs of block traces added.
+    pub fn block_steps(&self) -> usize {
+        self.block_steps
+    }
+
+    /// Deepest fork chain added.
+    pub fn max_fork_depth(&self) -> usize {
+        self.max_depth
+    }
+
+    /// Distinct pairs of consecutive op kinds added.
+    pub fn op_pairs(&self) -> usize {
+        self.pairs.iter().map(|w| w.count_ones() as usize).sum()
+    }
 }
 
 fn kind_index(op: &Op) -> u64 {
@@ -451,7 +540,27 @@ pub fn fork_depth(stream: &Stream) -> usize {
     max
 }
 
-fn mutate(rng: &mut SmallRng, input: &[u8]) -> Vec<u8> {
+/// An input of a job's mutation pool.
+struct PoolEntry {
+    bytes: Vec<u8>,
+    /// Whether it decodes to a stream with a concurrent block.
+    blocks: bool,
+}
+
+/// A mutation of a pool entry: when it has a concurrent block, 1 time in 4
+/// its schedule bytes only ([`mutate_schedule`]: the same ops under another
+/// interleaving), otherwise 1 to 4 byte edits anywhere.
+fn mutate(rng: &mut SmallRng, entry: &PoolEntry, cfg: &DecodeConfig) -> Vec<u8> {
+    if entry.blocks && rng.random_ratio(1, 4) {
+        let mut v = entry.bytes.clone();
+        if mutate_schedule(&mut v, usize::MAX, cfg, &mut || rng.random()) {
+            return v;
+        }
+    }
+    mutate_bytes(rng, &entry.bytes)
+}
+
+fn mutate_bytes(rng: &mut SmallRng, input: &[u8]) -> Vec<u8> {
     let mut v = input.to_vec();
     let n = rng.random_range(1..=4);
     for _ in 0..n {
@@ -599,13 +708,17 @@ fn worker(
     shared: &Shared,
 ) {
     let mut rng = SmallRng::seed_from_u64(cfg.seed.wrapping_add(job as u64 * 0x9e37_79b9));
-    let mut pool: Vec<Vec<u8>> = cfg.seeds.clone();
-    let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
-    let mut kinds: BTreeSet<&'static str> = BTreeSet::new();
-    let mut max_depth = 0usize;
+    let mut pool: Vec<PoolEntry> = cfg
+        .seeds
+        .iter()
+        .map(|s| PoolEntry {
+            blocks: catch(|| !decode(s, &cfg.decode).blocks.is_empty()).unwrap_or(false),
+            bytes: s.clone(),
+        })
+        .collect();
+    let mut cov = Coverage::default();
     let mut seen_sigs: Vec<Signature> = Vec::new();
     let mut local_execs = 0u64;
-    let mut pairs = [0u64; 4];
     let mut mmu = MmuStats::default();
     while !shared.stop.load(Ordering::Relaxed) {
         if local_execs.is_multiple_of(64) && deadline.is_some_and(|d| Instant::now() >= d) {
@@ -616,7 +729,7 @@ fn worker(
         }
         let input = if !pool.is_empty() && rng.random_bool(0.5) {
             let i = rng.random_range(0..pool.len());
-            mutate(&mut rng, &pool[i])
+            mutate(&mut rng, &pool[i], &cfg.decode)
         } else {
             let len = rng.random_range(0..=400);
             (0..len).map(|_| rng.random()).collect()
@@ -637,25 +750,11 @@ fn worker(
         shared
             .ops
             .fetch_add(stream.ops.len() as u64, Ordering::Relaxed);
-        let mut new = false;
-        for op in &stream.ops {
-            new |= kinds.insert(op.keyword());
-        }
-        let d = fork_depth(&stream);
-        if d > max_depth {
-            max_depth = d;
-            new = true;
-        }
-        for f in features(&stream) {
-            if seen.insert(f) {
-                new = true;
-                if f < 256 {
-                    pairs[f as usize / 64] |= 1 << (f % 64);
-                }
-            }
-        }
-        if new && pool.len() < 4096 {
-            pool.push(input.clone());
+        if cov.add_stream(&stream) && pool.len() < 4096 {
+            pool.push(PoolEntry {
+                bytes: input.clone(),
+                blocks: !stream.blocks.is_empty(),
+            });
             shared.kept.fetch_add(1, Ordering::Relaxed);
         }
         if let Err(f) = check_stream_stats(&stream, &cfg.specs, &mut mmu) {
@@ -679,21 +778,21 @@ fn worker(
             record_finding(cfg, shared, finding, n, found_at);
         }
         if local_execs.is_multiple_of(256) {
-            publish(shared, &kinds, max_depth, &pairs);
+            publish(shared, &cov);
         }
     }
-    publish(shared, &kinds, max_depth, &pairs);
+    publish(shared, &cov);
     add_stats(&mut shared.stats.lock().expect("stats lock").mmu, &mmu);
 }
 
 /// Adds one job's reach to the shared figures.
-fn publish(shared: &Shared, kinds: &BTreeSet<&'static str>, max_depth: usize, pairs: &[u64; 4]) {
-    for (w, &p) in shared.pairs.iter().zip(pairs) {
+fn publish(shared: &Shared, cov: &Coverage) {
+    for (w, &p) in shared.pairs.iter().zip(&cov.pairs) {
         w.fetch_or(p, Ordering::Relaxed);
     }
     let mut st = shared.stats.lock().expect("stats lock");
-    st.op_kinds.extend(kinds.iter().copied());
-    st.max_fork_depth = st.max_fork_depth.max(max_depth);
+    st.op_kinds.extend(cov.kinds.iter().copied());
+    st.max_fork_depth = st.max_fork_depth.max(cov.max_depth);
 }
 
 /// Writes a new finding (when the engine has an output folder) and adds it
@@ -801,5 +900,68 @@ mod tests {
              version 1\n"
         );
         assert!(crate::run::corpus::parse_corpus(&text).is_ok());
+    }
+
+    /// Op pairs and fork depths count once each; block steps are their
+    /// own features, one per (actor, step name).
+    #[test]
+    fn the_coverage_map_counts_each_feature_once() {
+        let s = rmaplab_ops::parse::parse(
+            "mmap p0 0 2 rw anon\nfork p0\nfork p1\nwrite p2 0 1\nwrite p2 1 1\n",
+        )
+        .expect("parses");
+        let mut cov = Coverage::default();
+        assert!(cov.add_stream(&s));
+        // mmap-fork, fork-fork, fork-write, write-write; depths 1 and 2.
+        assert_eq!((cov.op_pairs(), cov.max_fork_depth()), (4, 2));
+        assert_eq!(cov.seen.len(), 6);
+        assert!(!cov.add_stream(&s));
+        let t = rmaplab_ops::parse::parse("mmap p0 0 2 rw anon\nread p0 0\n").expect("parses");
+        assert!(cov.add_stream(&t));
+        assert_eq!(cov.op_pairs(), 5);
+        assert!(cov.add_block_step(0, "anon_vma_lock"));
+        assert!(cov.add_block_step(1, "anon_vma_lock"));
+        assert!(cov.add_block_step(0, "rmap_walk"));
+        assert!(!cov.add_block_step(1, "anon_vma_lock"));
+        assert_eq!((cov.block_steps(), cov.seen.len()), (3, 10));
+        assert!(!cov.add_stream(&t));
+    }
+
+    /// The engine's mutation of a pool entry with a block changes only its
+    /// schedule about 1 time in 4; an entry without one is never
+    /// schedule-mutated.
+    #[test]
+    fn the_engine_mutates_schedules_of_entries_with_blocks() {
+        let cfg = DecodeConfig::default();
+        let bytes = vec![
+            0xFF, 0xFF, 0xFF, 0, 0, 4, 5, 0, 0, 42, 0x17, 7, 0, 0, 1, 0, 0, 2, 0, 0xE9, 1, 0, 0x61,
+            42, 0x22, 0xAB, 0x01, 54,
+        ];
+        let before = decode(&bytes, &cfg);
+        let same_ops = |v: &[u8]| {
+            let after = decode(v, &cfg);
+            after.ops == before.ops
+                && after.blocks.len() == 1
+                && after.blocks[0].ops() == before.blocks[0].ops()
+        };
+        let mut rng = SmallRng::seed_from_u64(5);
+        let entry = PoolEntry {
+            bytes: bytes.clone(),
+            blocks: true,
+        };
+        let sched_only = (0..1000)
+            .filter(|_| same_ops(&mutate(&mut rng, &entry, &cfg)))
+            .count();
+        // 1/4, plus byte edits that happen to keep the ops (in the schedule
+        // bytes, the length byte's high bits, or after the block).
+        assert!((200..=400).contains(&sched_only), "{sched_only} of 1000");
+        let flagless = PoolEntry {
+            bytes,
+            blocks: false,
+        };
+        let kept = (0..1000)
+            .filter(|_| same_ops(&mutate(&mut rng, &flagless, &cfg)))
+            .count();
+        assert!(kept + 150 < sched_only, "{kept} against {sched_only}");
     }
 }
