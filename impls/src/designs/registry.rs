@@ -264,6 +264,29 @@ pub struct DesignSpec {
 }
 
 impl DesignSpec {
+    /// Why this configuration, as its era shipped (no re-injected bug),
+    /// fails `invariant` under some interleaving of a concurrent block:
+    /// a race its kernel had, which the engines count apart instead of
+    /// reporting it as a finding again and again (`rmaplab run` still fails
+    /// it, and corpus headers say `fail` with the reason). `None`: a failure
+    /// of `invariant` in a block is a finding.
+    pub fn known_race(&self, invariant: &str) -> Option<&'static str> {
+        if !self.bugs.is_empty() {
+            return None;
+        }
+        match (self.design, invariant) {
+            // docs/designs.md, "Lock model per era": one list per family,
+            // nothing orders a VMA that fork or a merging copy_vma adds
+            // against a walk already past it (the order fixes came with the
+            // chain: tail insertion, anon_vma_moveto_tail, need_rmap_locks).
+            (Design::SingleList2004, "stale-migration-entry") => Some(
+                "the single anon_vma list does not order a VMA that fork or a merging \
+                 mremap adds against a remove_migration_ptes walk already past it",
+            ),
+            _ => None,
+        }
+    }
+
     /// `design` in its default configuration.
     pub fn new(design: Design) -> DesignSpec {
         DesignSpec {

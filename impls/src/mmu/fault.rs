@@ -180,7 +180,9 @@ impl<R: Rmap> Mmu<R> {
     /// to this VMA's anon_vma.
     fn wp_can_reuse_anon_folio(&mut self, frame: FrameId, vid: VmaId) -> KResult<bool> {
         let f = self.m.frame(frame);
-        if f.mapcount != 1 {
+        // A walk in progress holds a reference and the folio lock (the
+        // refcount test and folio_trylock fail): copy.
+        if f.mapcount != 1 || self.m.is_pinned(frame) {
             return Ok(false);
         }
         if let Some(s) = f.swap {

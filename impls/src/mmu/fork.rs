@@ -120,8 +120,10 @@ impl<R: Rmap> Mmu<R> {
                     // copy_nonpresent_pte: a writable entry becomes a
                     // readable one in both processes for COW; the page's
                     // mapcount is not touched (remove_migration_pte adds
-                    // each restored mapping).
+                    // each restored mapping). The entry loses its
+                    // exclusive marker: the page is shared now.
                     let w = writable && !cow;
+                    self.m.frame_mut(frame).exclusive = false;
                     if w != writable {
                         self.m
                             .set_pte(parent, a, Pte::Migration { frame, writable: w });

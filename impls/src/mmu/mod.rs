@@ -260,6 +260,10 @@ pub struct MmuStats {
     pub swapouts: u64,
     pub swapins: u64,
     pub migrations: u64,
+    /// Runs of a configuration as its era shipped that failed in a
+    /// concurrent block with a race its kernel had
+    /// (`DesignSpec::known_race`): counted by the engines, not reported.
+    pub known_races: u64,
 }
 
 /// An invariant broken during an op.
@@ -347,6 +351,10 @@ pub(crate) struct Machine {
     /// to change one) or freed since the start of the current op, for the
     /// map-count census.
     dirty_frames: Vec<FrameId>,
+    /// Pages a walk in progress holds a reference to (a migration's source
+    /// and destination, a page being reclaimed): their last unmap does not
+    /// free them, the walk's end does ([`Machine::release_pinned`]).
+    pinned: Vec<FrameId>,
 }
 
 impl VmaView for Machine {
@@ -390,6 +398,7 @@ impl Machine {
             dirty_vmas: Vec::new(),
             dirty_ptes: Vec::new(),
             dirty_frames: Vec::new(),
+            pinned: Vec::new(),
         }
     }
 
@@ -523,7 +532,11 @@ impl Machine {
     }
 
     fn pte(&self, pid: Pid, addr: u64) -> Pte {
-        self.mm(pid).map_or(Pte::None, |mm| mm.pt[addr as usize])
+        // Outside the window nothing is mapped (a block's lock needs are
+        // asked before the op checks its address).
+        self.mm(pid)
+            .and_then(|mm| mm.pt.get(addr as usize).copied())
+            .unwrap_or(Pte::None)
     }
     fn set_pte(&mut self, pid: Pid, addr: u64, pte: Pte) {
         if matches!(pte, Pte::Present { .. }) {
@@ -642,10 +655,17 @@ impl Machine {
         let f = self.frame_mut(id);
         debug_assert!(f.mapcount > 0);
         f.mapcount -= 1;
-        if f.mapcount > 0 || !matches!(f.kind, FrameKind::Anon { .. }) {
-            return;
+        let last = f.mapcount == 0 && matches!(f.kind, FrameKind::Anon { .. });
+        // A walk's reference keeps the page (folio_put frees it later).
+        if last && !self.pinned.contains(&id) {
+            self.free_unmapped_anon(id);
         }
-        match f.swap {
+    }
+
+    /// The last reference of an unmapped anonymous page dropped: it dies
+    /// unless swap entries still need its swap cache copy.
+    fn free_unmapped_anon(&mut self, id: FrameId) {
+        match self.frame(id).swap {
             None => self.free_frame(id),
             Some(s) => {
                 // free_swap_cache: drop the swap cache copy once no swap
@@ -655,6 +675,38 @@ impl Machine {
                     self.free_frame(id);
                 }
             }
+        }
+    }
+
+    /// A walk takes a reference to page `id` (`folio_get`).
+    fn pin(&mut self, id: FrameId) {
+        self.pinned.push(id);
+    }
+
+    /// Whether a walk in progress holds page `id` (and its folio lock).
+    fn is_pinned(&self, id: FrameId) -> bool {
+        self.pinned.contains(&id)
+    }
+
+    /// A walk drops its reference to page `id`, whose fate it settles
+    /// itself (a migrated source).
+    fn unpin(&mut self, id: FrameId) {
+        if let Some(i) = self.pinned.iter().position(|&p| p == id) {
+            self.pinned.swap_remove(i);
+        }
+    }
+
+    /// A walk drops its reference to page `id` (`folio_put`): freed if it
+    /// is anonymous, alive and no longer mapped (a process unmapped it while
+    /// the walk held it), as its last unmap would have.
+    fn release_pinned(&mut self, id: FrameId) {
+        self.unpin(id);
+        if self.pinned.contains(&id) {
+            return;
+        }
+        let Some(f) = self.frames.get(id) else { return };
+        if f.mapcount == 0 && matches!(f.kind, FrameKind::Anon { .. }) {
+            self.free_unmapped_anon(id);
         }
     }
 
@@ -670,7 +722,7 @@ impl Machine {
                 self.swap.remove(s);
             }
             Some(f) => {
-                if self.frame(f).mapcount == 0 {
+                if self.frame(f).mapcount == 0 && !self.pinned.contains(&f) {
                     self.swap.remove(s);
                     self.free_frame(f);
                 }

@@ -295,7 +295,10 @@ impl<R: Rmap> Mmu<R> {
         };
         // With nothing to move, the step after copy_vma goes on to unmap or
         // unlink the source, under the anon_vma lock.
-        let first = if self.last_pte_to_move(vrm.pid, vrm.addr, vrm.old_len).is_some() {
+        let first = if self
+            .last_pte_to_move(vrm.pid, vrm.addr, vrm.old_len)
+            .is_some()
+        {
             next
         } else {
             Next::Rmap

@@ -186,7 +186,10 @@ impl<R: Rmap> Mmu<R> {
                 Some(f) if self.check_range(w.pid, w.addr, 1).is_none() => {
                     let (mapping, _) = self.m.frame(f).anon().expect("anonymous frame");
                     let mut needs = vec![(self.walk_lock_of(mapping), mode)];
-                    if w.kind == WalkKind::Migrate {
+                    // Migration and reclaim work on a locked folio
+                    // (migrate_pages, shrink_folio_list's folio_trylock);
+                    // folio_referenced of an anonymous page needs no lock.
+                    if w.kind != WalkKind::Referenced {
                         needs.push((LockId::Page(f.raw()), Mode::Exclusive));
                     }
                     Step { needs }
@@ -255,8 +258,11 @@ impl<R: Rmap> Mmu<R> {
                 };
                 w.frame = Some(frame);
                 w.target = self.m.frame(frame).anon();
-                if mig {
+                if w.kind != WalkKind::Referenced {
                     lock(&mut ex, LockId::Page(frame.raw()), Mode::Exclusive, true)?;
+                    // isolate_folio / migrate_pages hold a reference until
+                    // the end: an unmap meanwhile does not free the page.
+                    self.m.pin(frame);
                 }
                 w.state = WState::Lock;
                 self.walk_step(w, ex)
@@ -352,6 +358,7 @@ impl<R: Rmap> Mmu<R> {
                         return Ok(WalkStepped::last(name));
                     }
                     (WalkKind::Swapout, _) => {
+                        lock(&mut ex, LockId::Page(frame.raw()), Mode::Exclusive, false)?;
                         if self.m.frame(frame).mapcount > 0 {
                             if !in_block {
                                 return Err(self.missed(frame, "swapout"));
@@ -363,6 +370,7 @@ impl<R: Rmap> Mmu<R> {
                             self.bump(|s| s.swapouts += 1);
                             w.outcome = Some(Outcome::Ok);
                         }
+                        self.m.release_pinned(frame);
                         w.state = WState::Done;
                         return Ok(WalkStepped::last(name));
                     }
@@ -385,13 +393,17 @@ impl<R: Rmap> Mmu<R> {
                             return Err(self.missed(frame, "migrate (remove_migration_ptes)"));
                         }
                         lock(&mut ex, LockId::Page(frame.raw()), Mode::Exclusive, false)?;
+                        if let Some(new) = w.new.filter(|&n| n != frame) {
+                            lock(&mut ex, LockId::Page(new.raw()), Mode::Exclusive, false)?;
+                        }
                         if stale {
                             let list: Vec<String> =
                                 left.iter().map(|(p, a)| format!("{p}:{a}")).collect();
                             return Err(Fail::Block {
                                 invariant: "stale-migration-entry",
                                 detail: format!(
-                                    "the migration of {}:{} is over, but a migration entry for                                      its old page is left at [{}]",
+                                    "the migration of {}:{} is over, but a migration entry for its old page \
+                                     is left at [{}]",
                                     w.pid,
                                     w.addr,
                                     list.join(", ")
@@ -399,18 +411,18 @@ impl<R: Rmap> Mmu<R> {
                             });
                         }
                         if w.busy {
+                            // The entries went back to the source page.
+                            self.m.release_pinned(frame);
                             w.outcome = Some(Outcome::Ok);
                         } else {
                             self.check_unmapped(frame, "migrate")?;
+                            self.m.unpin(frame);
                             self.m.free_frame(frame);
                             // The destination's last reference goes with
-                            // the migration's if nothing mapped it (the
-                            // process unmapped everything in the gap).
+                            // the migration's if nothing maps it (the
+                            // processes unmapped it in the meantime).
                             let new = w.new.expect("destination page");
-                            let f = self.m.frame(new);
-                            if f.mapcount == 0 && f.swap.is_none() {
-                                self.m.free_frame(new);
-                            }
+                            self.m.release_pinned(new);
                             self.bump(|s| s.migrations += 1);
                             w.outcome = Some(Outcome::Ok);
                         }
@@ -441,6 +453,10 @@ impl<R: Rmap> Mmu<R> {
                     if let Some(s) = swap {
                         self.m.swap.get_mut(s).expect("live slot").cache = Some(new);
                     }
+                    self.m.pin(new);
+                    // The destination stays locked until its entries are
+                    // restored (migrate_folio_unmap locks dst).
+                    lock(&mut ex, LockId::Page(new.raw()), Mode::Exclusive, true)?;
                     new
                 });
                 w.phase = 2;
@@ -510,7 +526,14 @@ impl<R: Rmap> Mmu<R> {
                         writable,
                     },
                 );
-                self.m.frame_mut(new).mapcount += 1;
+                let f = self.m.frame_mut(new);
+                f.mapcount += 1;
+                // PageAnonExclusive comes back only with an exclusive
+                // entry; a second mapping means one was not (a fork in the
+                // gap copied it).
+                if f.mapcount > 1 {
+                    f.exclusive = false;
+                }
             }
             _ => {}
         }

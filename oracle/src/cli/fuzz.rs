@@ -126,6 +126,14 @@ pub fn fuzz(a: &FuzzArgs) -> ExitCode {
         st.max_fork_depth,
         st.kept_inputs
     );
+    if st.mmu.known_races > 0 {
+        eprintln!(
+            "known races: {} run(s) of a configuration as its era shipped failed in a block \
+             with a race its kernel had (not findings; see `DesignSpec::known_race`, \
+             docs/designs.md)",
+            st.mmu.known_races
+        );
+    }
     if st.findings.is_empty() {
         eprintln!("no failure");
         return ExitCode::SUCCESS;
