@@ -174,6 +174,24 @@ pub fn zoo_file(
         "expect: pass".to_string(),
         format!("expect [{spec}]: fail {}", f.signature.invariant),
     ];
+    let mut header = header;
+    // A canonical design whose era had the race the stream interleaves
+    // fails it too, as its kernel did (`DesignSpec::known_race`).
+    if !f.stream.blocks.is_empty() {
+        for c in rmaplab_impls::designs::registry::canonical_specs() {
+            let run = crate::run::runner::run_spec(
+                &f.stream,
+                &c,
+                &crate::run::runner::RunOptions::fuzzing(),
+            );
+            if let Some(fail) = &run.failure
+                && let Some(why) = c.known_race(&fail.broken.invariant)
+            {
+                header.push(format!("{c} as shipped: {why}"));
+                header.push(format!("expect [{c}]: fail {}", fail.broken.invariant));
+            }
+        }
+    }
     print_with_header(&f.stream, &header)
 }
 
