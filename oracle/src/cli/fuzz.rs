@@ -364,7 +364,8 @@ pub fn hunt(a: &HuntArgs) -> ExitCode {
         a.bug, a.engine, a.seed, hunt.seconds, hunt.execs, found.report
     );
     let canonical = canonical_specs();
-    if let Err(f) = check_stream(&found.stream, &canonical) {
+    let zoo_stream = zoo::zoo_stream(&specs[0], &found);
+    if let Err(f) = check_stream(&zoo_stream, &canonical) {
         eprintln!(
             "the shrunk stream also fails a canonical design — not the injected bug alone:\n{}",
             f.report

@@ -276,7 +276,7 @@ fn failing_scheds(stream: &Stream, specs: &[DesignSpec]) -> Vec<Sched> {
 }
 
 /// `sched` in the lenient run-length form (a strict one loses its `!`).
-fn lenient(sched: &Sched) -> Sched {
+pub fn lenient(sched: &Sched) -> Sched {
     match sched {
         Sched::Steps { items, .. } => Sched::Steps {
             strict: false,
@@ -407,10 +407,9 @@ pub fn shrink_blocks(
     finish(&slots, &scheds, specs, want)
 }
 
-/// The shrunk stream with every block pinned to the schedule it ran on the
-/// failing path, so that it replays that interleaving: in the lenient
-/// run-length form when it fails alike, else the strict one, else as
-/// shrunk.
+/// The shrunk stream with every block pinned to the strict form of the
+/// schedule it ran on the failing path, so that it replays exactly that
+/// interleaving (kept lenient if the strict form would not fail alike).
 fn finish(slots: &[Slot], scheds: &[Sched], specs: &[DesignSpec], want: &Signature) -> Stream {
     let Some(s) = build(slots, scheds) else {
         unreachable!("every kept candidate parsed")
@@ -429,17 +428,8 @@ fn finish(slots: &[Slot], scheds: &[Sched], specs: &[DesignSpec], want: &Signatu
             all[k] = sc.clone();
         }
     }
-    // The lenient form of the same items runs the same steps where the
-    // strict one could (so it replays the failure alike) and stays a valid
-    // input for a design whose era blocks one of them (a zoo file's
-    // canonical run): preferred when it fails alike.
-    let soft: Vec<Sched> = all.iter().map(lenient).collect();
-    for cand in [soft, all] {
-        if let Some(t) = build(slots, &cand)
-            && signature(&t, specs).as_ref() == Some(want)
-        {
-            return t;
-        }
+    match build(slots, &all) {
+        Some(t) if signature(&t, specs).as_ref() == Some(want) => t,
+        _ => s,
     }
-    s
 }

@@ -175,12 +175,13 @@ pub fn zoo_file(
         format!("expect [{spec}]: fail {}", f.signature.invariant),
     ];
     let mut header = header;
+    let stream = zoo_stream(spec, f);
     // A canonical design whose era had the race the stream interleaves
     // fails it too, as its kernel did (`DesignSpec::known_race`).
-    if !f.stream.blocks.is_empty() {
+    if !stream.blocks.is_empty() {
         for c in rmaplab_impls::designs::registry::canonical_specs() {
             let run = crate::run::runner::run_spec(
-                &f.stream,
+                &stream,
                 &c,
                 &crate::run::runner::RunOptions::fuzzing(),
             );
@@ -192,7 +193,23 @@ pub fn zoo_file(
             }
         }
     }
-    print_with_header(&f.stream, &header)
+    print_with_header(&stream, &header)
+}
+
+/// The stream a zoo file holds: the finding's, its pinned schedules in the
+/// lenient run-length form when that fails alike (it runs the same steps
+/// where the strict form could, and stays a valid input for a canonical
+/// era that cannot take one of them).
+pub fn zoo_stream(spec: &DesignSpec, f: &Finding) -> rmaplab_ops::Stream {
+    let mut stream = f.stream.clone();
+    for b in &mut stream.blocks {
+        b.sched = super::shrink::lenient(&b.sched);
+    }
+    if signature(&stream, std::slice::from_ref(spec)).as_ref() == Some(&f.signature) {
+        stream
+    } else {
+        f.stream.clone()
+    }
 }
 
 /// The engines a hunt can use.
