@@ -526,12 +526,14 @@ impl<R: Rmap> Mmu<R> {
                         writable,
                     },
                 );
+                // PageAnonExclusive comes back only with an exclusive
+                // entry: a fork in the gap cleared the source's marker (its
+                // entries are no longer exclusive), and a second mapping
+                // means one was not.
+                let src_exclusive = new == frame || self.m.frame(frame).exclusive;
                 let f = self.m.frame_mut(new);
                 f.mapcount += 1;
-                // PageAnonExclusive comes back only with an exclusive
-                // entry; a second mapping means one was not (a fork in the
-                // gap copied it).
-                if f.mapcount > 1 {
+                if f.mapcount > 1 || !src_exclusive {
                     f.exclusive = false;
                 }
             }
