@@ -368,6 +368,19 @@ pub const BUGS: &[Bug] = &[
         invariant: "dangling",
         injection: Injection::NotInjectable("not yet re-injected"),
     },
+    Bug {
+        id: "x1",
+        title: "vma_adjust changed VMA bounds without the anon_vma lock",
+        commit: "5beb49305251 (dropped the lock), 012f18004da3 (restored it)",
+        years: "2010 (2.6.34..2.6.35)",
+        era: Some("2010"),
+        invariant: "stale-migration-entry",
+        injection: Injection::Injected(
+            "a merge moves a boundary between two VMAs in a step without the anon_vma lock, so a \
+             walk holding it can visit both sides of the boundary before and after the move and \
+             miss the page between (lock model: adjust_locked false)",
+        ),
+    },
 ];
 
 /// The injectable ids of [`BUGS`] with how each is injected: what
@@ -867,7 +880,7 @@ impl Variant for Era {
     /// of the era (`anon_vma_moveto_tail` in the list era,
     /// `need_rmap_locks` in the tree eras), `b12p` brings back the
     /// `remove_migration_pte` peek, `b08` the head insertion of
-    /// `anon_vma_prepare`.
+    /// `anon_vma_prepare`, `x1` the unlocked `vma_adjust` of 2.6.34–35.
     fn lock_model(&self, core: &Core) -> crate::sched::LockModel {
         use crate::sched::{Insert, LockModel};
         let mut m = match self {
@@ -884,6 +897,9 @@ impl Variant for Era {
         }
         if core.bug("b08") {
             m.prepare_insert = Insert::Head;
+        }
+        if core.bug("x1") {
+            m.adjust_locked = false;
         }
         m
     }

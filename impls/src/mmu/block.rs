@@ -61,6 +61,7 @@ pub fn step_names(op: &Op) -> &'static [&'static str] {
     const UNMAP: &[&str] = &["unmap.zap#i", "unmap.unlink#i", END];
     match op {
         Op::Mremap { .. } => &[
+            "merge.prepare",
             "merge.commit",
             "merge.remove#i",
             "unmap.zap#i",
@@ -73,12 +74,14 @@ pub fn step_names(op: &Op) -> &'static [&'static str] {
         Op::Mmap { .. } => &[
             "unmap.zap#i",
             "unmap.unlink#i",
+            "merge.prepare",
             "merge.commit",
             "merge.remove#i",
             END,
         ],
         Op::Munmap { .. } | Op::Exit { .. } => UNMAP,
         Op::Mprotect { .. } | Op::Madvise { .. } => &[
+            "merge.prepare",
             "merge.commit",
             "merge.remove#i",
             "unmap.zap#i",

@@ -151,6 +151,11 @@ impl<R: Rmap> Mmu<R> {
         adjust: Option<NewRange>,
         remove: &[VmaId],
     ) -> KResult<()> {
+        if !self.locks.adjust_locked {
+            // 2.6.34-35: what came before (dup_anon_vma's links) took the
+            // anon_vma locks; the bounds change below does not.
+            self.yield_point(StepName::new("merge.prepare"), Next::NoRmap)?;
+        }
         let anon =
             self.rmap.has_anon_vma(vma.0) || adjust.is_some_and(|a| self.rmap.has_anon_vma(a.0));
         if anon {

@@ -83,6 +83,12 @@ pub struct LockModel {
     /// do_vmi_align_munmap()"), so the pieces that stay are new VMAs,
     /// cloned after (in list order: behind) everything else.
     pub unmap_keeps_original: bool,
+    /// A merge changes VMA bounds under the anon_vma lock (`vma_adjust`;
+    /// 2.6.33 and before, and again from 2.6.36, `012f18004da3`). 2.6.34
+    /// and 2.6.35 did it unlocked (`5beb49305251`; bug `x1`): the bounds
+    /// then change in a step of their own, `merge.prepare` to
+    /// `merge.commit`, that takes no anon_vma lock.
+    pub adjust_locked: bool,
 }
 
 impl LockModel {
@@ -99,6 +105,7 @@ impl LockModel {
         move_granularity: Granularity::Pmd,
         fault_lock: FaultLock::PerVma,
         unmap_keeps_original: false,
+        adjust_locked: true,
     };
 
     /// chain-2010 era 2015 (3.19 … 5.19): as 6.18 but faults under
@@ -123,6 +130,7 @@ impl LockModel {
         move_granularity: Granularity::Chunk64,
         fault_lock: FaultLock::MmapRead,
         unmap_keeps_original: true,
+        adjust_locked: true,
     };
 
     /// single-list-2004 era 2004 (2.6.7 + the 2.6.8 importer fix): the
@@ -141,6 +149,7 @@ impl LockModel {
         move_granularity: Granularity::PerPte,
         fault_lock: FaultLock::MmapRead,
         unmap_keeps_original: true,
+        adjust_locked: true,
     };
 
     /// single-list-2004 era 2006 (2.6.18 … 2.6.33): migration entries and

@@ -176,6 +176,10 @@ pub fn steps_text() -> String {
 /// steps, the atomic actors).
 const STEP_MEANINGS: &[(&str, &str)] = &[
     (
+        "merge.prepare",
+        "a merge's dup_anon_vma, before the VMA bounds change (only where vma_adjust ran unlocked: x1)",
+    ),
+    (
         "merge.commit",
         "a merge's commit: VMA bounds and anon_vma set under the anon_vma lock",
     ),
