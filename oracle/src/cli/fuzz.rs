@@ -10,8 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use rmaplab::fuzz::bench;
 use rmaplab::fuzz::engine::{
-    EngineConfig, Finding, Progress, check_stream, collect_ops, finding_file, import_file,
-    run_engine, run_engine_with, seeds_from_dir, try_specs_from_env,
+    EngineConfig, Finding, Progress, check_stream, collect_ops, corpus_file, finding_file,
+    import_file, run_engine, run_engine_with, seeds_from_dir, try_specs_from_env,
 };
 use rmaplab::fuzz::shrink::{self, signature};
 use rmaplab::fuzz::zoo::{self, Engine};
@@ -370,6 +370,25 @@ pub fn hunt(a: &HuntArgs) -> ExitCode {
             "the shrunk stream also fails a canonical design — not the injected bug alone:\n{}",
             f.report
         );
+        // A finding of its own: kept as a corpus file to replay and shrink.
+        let origin = format!(
+            "found by `rmaplab hunt --bug {} --engine {} --seed {}` (shrunk for the bug); it \
+             fails a canonical design too",
+            a.bug, a.engine, a.seed
+        );
+        let text = corpus_file(&f.stream, &f.signature, &canonical, &origin);
+        let path = a
+            .out
+            .join("found")
+            .join(format!("hunt-{}-{}-seed{}.ops", a.bug, a.engine, a.seed));
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&path, &text));
+        match written {
+            Ok(()) => eprintln!("wrote {}", path.display()),
+            Err(e) => eprintln!("{}: cannot write: {e}", path.display()),
+        }
         return ExitCode::from(EXIT_FAIL);
     }
     let text = zoo::zoo_file(&a.bug, &specs[0], &found, &hunt, &a.engine, a.seed);
