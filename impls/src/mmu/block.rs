@@ -445,14 +445,27 @@ impl<R: Rmap> Mmu<R> {
 
     /// An op run whole: a mutator takes its `mmap_lock` for write and the
     /// anon_vma locks; a fault its `mmap_lock` for read and, on a
-    /// migration entry, the page lock (`migration_entry_wait`); reclaim the
-    /// page locks of what it frees.
+    /// migration entry, the page lock (`migration_entry_wait`), on a swap
+    /// entry whose page is in the swap cache, that page's lock
+    /// (`do_swap_page`); reclaim the page locks of what it frees.
     fn atomic_needs(&self, op: &Op) -> Step {
         match *op {
             Op::Read { pid, addr } | Op::Write { pid, addr, .. } => {
                 let mut needs = vec![(LockId::Mmap(pid.0), Mode::Shared)];
-                if let Pte::Migration { frame, .. } = self.pte(pid, addr) {
-                    needs.push((LockId::Page(frame.raw()), Mode::Exclusive));
+                match self.pte(pid, addr) {
+                    Pte::Migration { frame, .. } => {
+                        needs.push((LockId::Page(frame.raw()), Mode::Exclusive));
+                    }
+                    // do_swap_page locks the swap cache's folio
+                    // (folio_lock_or_retry): a swap-in waits for a
+                    // migration or a reclaim of that page, and then maps
+                    // what the swap cache holds.
+                    Pte::Swap(slot) => {
+                        if let Some(f) = self.m.swap.get(slot).and_then(|sl| sl.cache) {
+                            needs.push((LockId::Page(f.raw()), Mode::Exclusive));
+                        }
+                    }
+                    _ => {}
                 }
                 Step { needs }
             }
