@@ -51,6 +51,56 @@ pub struct RunOptions {
     /// of the stream, its later blocks on their first schedule), and the
     /// report says the run was capped ([`RunReport::capped`]).
     pub max_schedules: u64,
+    /// Checks left out to measure what they cost (`rmaplab bench
+    /// --without`); none by default, and no engine leaves any out.
+    pub without: Without,
+}
+
+/// The oracle's checks a benchmark can leave out ([`RunOptions::without`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Without {
+    /// The `layout` differential: no run records or compares fingerprints.
+    pub layout: bool,
+    /// The `mapcount` census (full and delta passes, and the one after the
+    /// teardown); with `layout` still on, the full pass still runs where
+    /// `layout` needs its fingerprint (they share it).
+    pub mapcount: bool,
+}
+
+impl Without {
+    /// Parses `layout,mapcount` (either, both, comma separated).
+    pub fn parse(text: &str) -> Result<Without, String> {
+        let mut w = Without::default();
+        for name in text.split(',').map(str::trim) {
+            match name {
+                "layout" => w.layout = true,
+                "mapcount" => w.mapcount = true,
+                _ => {
+                    return Err(format!(
+                        "--without: unknown check `{name}` (expected layout, mapcount or \
+                         layout,mapcount)"
+                    ));
+                }
+            }
+        }
+        Ok(w)
+    }
+
+    /// Whether no check is left out.
+    pub fn none(&self) -> bool {
+        *self == Without::default()
+    }
+}
+
+impl fmt::Display for Without {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.layout, self.mapcount) {
+            (true, true) => write!(f, "layout,mapcount"),
+            (true, false) => write!(f, "layout"),
+            (false, true) => write!(f, "mapcount"),
+            (false, false) => write!(f, "nothing"),
+        }
+    }
 }
 
 /// The default cap on the schedules of one design run of a stream.
@@ -64,6 +114,7 @@ impl Default for RunOptions {
             replay: None,
             recheck_pure_ops: false,
             max_schedules: DEFAULT_MAX_SCHEDULES,
+            without: Without::default(),
         }
     }
 }
@@ -659,7 +710,9 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
         if self.mmu.last_op_pure() && !self.opts.recheck_pure_ops {
             return check::check_bound(&self.mmu, peak).map_err(|b| at.fail(b));
         }
-        forget_changed(&mut self.census, &self.mmu, op);
+        if self.counts() || !matches!(self.layout, LayoutRole::Off) {
+            forget_changed(&mut self.census, &self.mmu, op);
+        }
         check_after_op_incremental(&self.mmu, self.opts, epoch0, peak).map_err(|b| at.fail(b))?;
         if self.opts.recheck_pure_ops {
             self.census.forget(None);
@@ -714,9 +767,19 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
     /// the op changed (`Mmu::check_map_counts_delta`); the fingerprint
     /// of the pages waits for the next full census.
     fn census_delta(&mut self, at: At) -> Result<(), Failure> {
+        if !self.counts() {
+            self.census_due |= self.takes_fingerprint();
+            return Ok(());
+        }
         check::check_map_counts_delta(&self.mmu, &mut self.census).map_err(|b| at.fail(b))?;
         self.census_due |= self.takes_fingerprint();
         Ok(())
+    }
+
+    /// Whether this run checks map counts (always, but in a benchmark of
+    /// the checks' cost: [`RunOptions::without`]).
+    fn counts(&self) -> bool {
+        !self.opts.without.mapcount
     }
 
     /// Whether this run takes part in `layout` now (until an injected
@@ -729,6 +792,10 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
     /// run takes part in `layout` (until an injected failure fired).
     fn census(&mut self, at: At) -> Result<(), Failure> {
         let fingerprint = self.takes_fingerprint();
+        if !fingerprint && !self.counts() {
+            self.census_due = false;
+            return Ok(());
+        }
         let fp = check::check_map_counts(&self.mmu, &mut self.census, false, fingerprint)
             .map_err(|b| at.fail(b))?;
         if fingerprint {
@@ -809,8 +876,10 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
         if self.opts.check {
             // With every process gone, every frame's map count is 0 (the
             // census after the teardown's exits, once).
-            check::check_map_counts(&self.mmu, &mut self.census, true, false)
-                .map_err(|b| At::AFTER_LAST_OP.fail(b))?;
+            if self.counts() {
+                check::check_map_counts(&self.mmu, &mut self.census, true, false)
+                    .map_err(|b| At::AFTER_LAST_OP.fail(b))?;
+            }
             check::check_leak(&self.mmu).map_err(|b| At::AFTER_LAST_OP.fail(b))?;
         }
         Ok(())
@@ -1394,6 +1463,9 @@ pub fn run_all_with(
         .iter()
         .map(|&sem| {
             let same = |k: &usize| sem.is_some() && semantics[*k] == sem;
+            if opts.without.layout {
+                return None;
+            }
             let mut ks = (0..specs.len()).filter(same);
             let first = ks.next()?;
             ks.next().map(|_| first)
