@@ -41,6 +41,10 @@ pub struct Census {
     /// One past the last live process slot at the last pass (a delta pass
     /// visits the slots from there: a fork's children).
     known: usize,
+    /// The swap arena's epoch when the last pass found the swap slots'
+    /// counts adding up to the swap entries counted (`None`: no pass yet).
+    /// An unchanged epoch means no slot changed since.
+    swap_epoch: Option<u64>,
 }
 
 /// What one process's page table held inside its VMAs at its last scan,
@@ -76,6 +80,7 @@ impl Census {
         self.procs.clear();
         self.pending.clear();
         self.known = 0;
+        self.swap_epoch = None;
         for s in &mut self.scans {
             s.current = false;
             s.vmas_current = false;
@@ -88,7 +93,7 @@ impl Census {
     /// changed since its last scan: the next pass scans it again. The
     /// caller says which processes an op may have changed.
     pub fn forget(&mut self, pid: Option<Pid>) {
-        self.pending.push(pid.map(|p| p.0));
+        self.queue(pid.map(|p| p.0));
         match pid {
             Some(p) => {
                 if let Some(s) = self.scans.get_mut(p.0 as usize) {
@@ -102,7 +107,7 @@ impl Census {
     /// Marks the PTEs of `pid` in `[start, end)` as changed (the next pass
     /// scans that range again) and, with `vmas`, its maps lines.
     pub fn forget_range(&mut self, pid: Pid, start: u64, end: u64, vmas: bool) {
-        self.pending.push(Some(pid.0));
+        self.queue(Some(pid.0));
         if let Some(s) = self.scans.get_mut(pid.0 as usize) {
             if start < end {
                 s.dirty.push((start, end));
@@ -110,6 +115,14 @@ impl Census {
             if vmas {
                 s.vmas_current = false;
             }
+        }
+    }
+
+    /// Notes that the next pass visits process `pid` (`None`: every one),
+    /// once however often an op names it.
+    fn queue(&mut self, pid: Option<u32>) {
+        if !self.pending.contains(&pid) {
+            self.pending.push(pid);
         }
     }
 
@@ -307,6 +320,8 @@ impl<R: Rmap> Mmu<R> {
         for (id, _) in self.m.swap.iter() {
             self.check_swap_slot(c, id)?;
         }
+        // Every slot's count is its entries': the sum is theirs.
+        c.swap_epoch = Some(self.m.swap.epoch());
         Ok(h)
     }
 
@@ -338,7 +353,9 @@ impl<R: Rmap> Mmu<R> {
         if c.swaps.len() < self.m.swap.slots() {
             c.swaps.resize(self.m.swap.slots(), (0, 0));
         }
-        let n = self.m.procs.len().max(c.scans.len());
+        // Process slots never go away on one machine and a reset census
+        // holds no entries, so no slot from `n` on holds any.
+        let n = self.m.procs.len();
         if c.scans.len() < n {
             c.scans.resize_with(n, Scan::default);
         }
@@ -351,32 +368,26 @@ impl<R: Rmap> Mmu<R> {
             visit.extend((c.known.min(n)..n).map(|i| Some(i as u32)));
         }
         c.known = self.known_procs();
-        for &i in &visit {
+        let mut scans = std::mem::take(&mut c.scans);
+        let r: Result<(), String> = visit.iter().try_for_each(|&i| {
             let i = i.expect("every process listed") as usize;
-            if i >= n {
-                continue;
-            }
-            let alive = matches!(self.m.procs.get(i), Some(Some(_)));
-            let sc = &c.scans[i];
-            let unchanged = if alive {
-                sc.current && sc.dirty.is_empty()
+            let Some(scan) = scans.get_mut(i) else {
+                return Ok(());
+            };
+            let unchanged = if matches!(self.m.procs.get(i), Some(Some(_))) {
+                scan.current && scan.dirty.is_empty()
             } else {
-                sc.entries.is_empty()
+                scan.entries.is_empty()
             };
             if unchanged {
-                continue;
+                return Ok(());
             }
-            let mut scan = std::mem::take(&mut c.scans[i]);
-            let r = self.delta_scan(i, &mut scan, c);
-            c.scans[i] = scan;
-            if let Err(e) = r {
-                c.pending = visit;
-                c.pending.clear();
-                return Err(e);
-            }
-        }
+            self.delta_scan(i, scan, c)
+        });
+        c.scans = scans;
         visit.clear();
         c.pending = visit;
+        r?;
         // The frames whose PTEs changed, and those the op made, changed or
         // freed (a count moved without its PTE is caught here).
         let mut touched = std::mem::take(&mut c.touched_frames);
@@ -389,16 +400,22 @@ impl<R: Rmap> Mmu<R> {
         for &id in &c.touched_swaps {
             self.check_swap_slot(c, id)?;
         }
-        let swap_counts: u64 = self.m.swap.iter().map(|(_, sl)| u64::from(sl.count)).sum();
-        if swap_counts != c.swap_entries {
-            // A slot whose entries the op did not touch: the full pass says
-            // which.
-            let entries = c.swap_entries;
-            self.check_map_counts(c, true, false)?;
-            return Err(format!(
-                "the swap slots' counts add up to {swap_counts} but {entries} swap entries name \
-                 them"
-            ));
+        // The sum of the slots' counts: unless no swap entry moved and no
+        // slot changed (the arena's epoch) since the last pass found it
+        // equal to the entries counted.
+        if !c.touched_swaps.is_empty() || c.swap_epoch != Some(self.m.swap.epoch()) {
+            let swap_counts: u64 = self.m.swap.iter().map(|(_, sl)| u64::from(sl.count)).sum();
+            if swap_counts != c.swap_entries {
+                // A slot whose entries the op did not touch: the full pass
+                // says which.
+                let entries = c.swap_entries;
+                self.check_map_counts(c, true, false)?;
+                return Err(format!(
+                    "the swap slots' counts add up to {swap_counts} but {entries} swap entries \
+                     name them"
+                ));
+            }
+            c.swap_epoch = Some(self.m.swap.epoch());
         }
         Ok(())
     }
@@ -584,32 +601,38 @@ impl<R: Rmap> Mmu<R> {
         // Everything is counted again: a delta pass later goes on from here.
         c.pending.clear();
         c.known = self.known_procs();
-        for (i, mm) in self.m.procs.iter().enumerate() {
-            let Some(mm) = mm else {
-                // Gone: nothing of it is counted.
-                let scan = &mut c.scans[i];
-                scan.entries.clear();
-                scan.dirty.clear();
-                scan.current = false;
-                continue;
-            };
-            let mut scan = std::mem::take(&mut c.scans[i]);
-            if !scan.current {
-                self.scan(mm, &mut scan);
-            } else if !scan.dirty.is_empty() {
-                self.rescan_dirty(mm, &mut scan);
-            }
-            if fingerprint && !scan.vmas_current {
-                scan.vmas = self.vmas_hash(i, mm);
-                scan.vmas_current = true;
-            }
-            let r = self.count(i, &scan, c, fingerprint);
-            if fingerprint && let Ok(h) = r {
-                c.procs[i] = (scan.vmas, h);
-            }
-            c.scans[i] = scan;
-            r?;
-        }
+        let mut scans = std::mem::take(&mut c.scans);
+        let r: Result<(), String> = self
+            .m
+            .procs
+            .iter()
+            .zip(scans.iter_mut())
+            .enumerate()
+            .try_for_each(|(i, (mm, scan))| {
+                let Some(mm) = mm else {
+                    // Gone: nothing of it is counted.
+                    scan.entries.clear();
+                    scan.dirty.clear();
+                    scan.current = false;
+                    return Ok(());
+                };
+                if !scan.current {
+                    self.scan(mm, scan);
+                } else if !scan.dirty.is_empty() {
+                    self.rescan_dirty(mm, scan);
+                }
+                if fingerprint && !scan.vmas_current {
+                    scan.vmas = self.vmas_hash(i, mm);
+                    scan.vmas_current = true;
+                }
+                let h = self.count(i, scan, c, fingerprint)?;
+                if fingerprint {
+                    c.procs[i] = (scan.vmas, h);
+                }
+                Ok(())
+            });
+        c.scans = scans;
+        r?;
         Ok(if fingerprint { self.fold(c) } else { 0 })
     }
 
