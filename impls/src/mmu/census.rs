@@ -89,10 +89,25 @@ impl Census {
         }
     }
 
-    /// Marks process `pid`'s page table (`None`: every process's) as
-    /// changed since its last scan: the next pass scans it again. The
-    /// caller says which processes an op may have changed.
+    /// Marks process `pid`'s page table and maps lines (`None`: every
+    /// process's) as changed since its last scan: the next pass scans and
+    /// hashes them again. The caller says which processes an op may have
+    /// changed.
     pub fn forget(&mut self, pid: Option<Pid>) {
+        self.forget_ptes(pid);
+        match pid {
+            Some(p) => {
+                if let Some(s) = self.scans.get_mut(p.0 as usize) {
+                    s.vmas_current = false;
+                }
+            }
+            None => self.scans.iter_mut().for_each(|s| s.vmas_current = false),
+        }
+    }
+
+    /// [`Census::forget`] of the page table alone: for an op that changes
+    /// PTEs but no VMA (a fault, swapout, migration, reclaim).
+    pub fn forget_ptes(&mut self, pid: Option<Pid>) {
         self.queue(pid.map(|p| p.0));
         match pid {
             Some(p) => {
@@ -360,17 +375,11 @@ impl<R: Rmap> Mmu<R> {
             c.scans.resize_with(n, Scan::default);
         }
         // The processes named since the last pass and the ones added since.
-        let mut visit = std::mem::take(&mut c.pending);
-        if visit.contains(&None) {
-            visit.clear();
-            visit.extend((0..n as u32).map(Some));
-        } else {
-            visit.extend((c.known.min(n)..n).map(|i| Some(i as u32)));
-        }
+        let pending = std::mem::take(&mut c.pending);
+        let known = c.known.min(n);
         c.known = self.known_procs();
         let mut scans = std::mem::take(&mut c.scans);
-        let r: Result<(), String> = visit.iter().try_for_each(|&i| {
-            let i = i.expect("every process listed") as usize;
+        let mut visit = |i: usize, c: &mut Census| -> Result<(), String> {
             let Some(scan) = scans.get_mut(i) else {
                 return Ok(());
             };
@@ -383,20 +392,25 @@ impl<R: Rmap> Mmu<R> {
                 return Ok(());
             }
             self.delta_scan(i, scan, c)
-        });
+        };
+        let r = if pending.contains(&None) {
+            (0..n).try_for_each(|i| visit(i, c))
+        } else {
+            pending
+                .iter()
+                .map(|&p| p.expect("not every process") as usize)
+                .chain(known..n)
+                .try_for_each(|i| visit(i, c))
+        };
         c.scans = scans;
-        visit.clear();
-        c.pending = visit;
+        c.pending = pending;
+        c.pending.clear();
         r?;
         // The frames whose PTEs changed, and those the op made, changed or
         // freed (a count moved without its PTE is caught here).
-        let mut touched = std::mem::take(&mut c.touched_frames);
-        touched.extend_from_slice(&self.m.dirty_frames);
-        touched.sort_unstable();
-        touched.dedup();
-        let r = self.check_touched(c, &touched);
-        c.touched_frames = touched;
-        r?;
+        // (A frame named twice is checked twice, cheaper than sorting.)
+        self.check_touched(c, &c.touched_frames)?;
+        self.check_touched(c, &self.m.dirty_frames)?;
         for &id in &c.touched_swaps {
             self.check_swap_slot(c, id)?;
         }
@@ -443,6 +457,7 @@ impl<R: Rmap> Mmu<R> {
             scan.entries.clear();
             scan.dirty.clear();
             scan.current = false;
+            scan.vmas_current = false;
             return Ok(());
         };
         if !scan.current {
@@ -614,6 +629,7 @@ impl<R: Rmap> Mmu<R> {
                     scan.entries.clear();
                     scan.dirty.clear();
                     scan.current = false;
+                    scan.vmas_current = false;
                     return Ok(());
                 };
                 if !scan.current {
@@ -644,7 +660,6 @@ impl<R: Rmap> Mmu<R> {
             self.scan_range(mm, v.start, v.end, &mut scan.entries);
         }
         scan.dirty.clear();
-        scan.vmas_current = false;
         scan.current = true;
     }
 

@@ -1268,7 +1268,7 @@ fn forget_changed<R: Rmap>(census: &mut Census, mmu: &Mmu<R>, op: &Op) {
                     census.forget_range(p, a, a + 1, false);
                 }
             }
-            None => census.forget(Some(pid)),
+            None => census.forget_ptes(Some(pid)),
         },
         // A fork's child is new to the census (scanned whole); the parent's
         // entries stay what they were.
@@ -1277,9 +1277,9 @@ fn forget_changed<R: Rmap>(census: &mut Census, mmu: &Mmu<R>, op: &Op) {
         Op::Exit { pid } => census.forget(Some(pid)),
         // `folio_referenced` only reads the page tables.
         Op::Referenced { .. } => {}
-        Op::Swapout { .. } | Op::Migrate { .. } | Op::Reclaim | Op::FailAlloc { .. } | Op::Dump => {
-            census.forget(None)
-        }
+        // They unmap pages but change no VMA.
+        Op::Swapout { .. } | Op::Migrate { .. } | Op::Reclaim => census.forget_ptes(None),
+        Op::FailAlloc { .. } | Op::Dump => census.forget(None),
     }
 }
 
