@@ -211,6 +211,60 @@ fn mapcount_fires_at_the_fault_through_the_delta_census() {
     assert!(check::check_map_counts(&m, &mut c, true, false).is_ok());
 }
 
+/// The delta census skips the sum of the swap slots' counts when no swap
+/// entry moved and no slot changed since the last pass (the swap arena's
+/// epoch): a slot count changed without its entries still fails at the
+/// next delta pass, whatever op comes before it.
+#[test]
+fn mapcount_delta_catches_a_swap_count_changed_without_its_entries() {
+    let swapped = "mmap p0 0 4 rw anon\nwrite p0 0 1\nwrite p0 1 2\nfork p0\nswapout p0 0\n";
+    let mut m = mmu_after(swapped);
+    let mut c = Census::default();
+    check::check_map_counts(&m, &mut c, false, false).unwrap();
+    // A fault that touches no swap entry, with no corruption: skipped sum.
+    m.apply(&stream("write p0 1 3\n").ops[0]).unwrap();
+    for &(p, a) in m.last_op_pte_delta().expect("a fault") {
+        c.forget_range(p, a, a + 1, false);
+    }
+    check::check_map_counts_delta(&m, &mut c).unwrap();
+    // The same with the slot's count moved behind the census's back.
+    m.apply(&stream("write p1 1 4\n").ops[0]).unwrap();
+    for &(p, a) in m.last_op_pte_delta().expect("a fault") {
+        c.forget_range(p, a, a + 1, false);
+    }
+    m.testkit_add_swap_count(Pid(0), 0, 1);
+    let b = check::check_map_counts_delta(&m, &mut c).unwrap_err();
+    assert_eq!(b.invariant, "mapcount");
+    assert!(b.detail.contains("has count 3 but 2 swap entries"), "{b}");
+}
+
+/// The options every engine runs with leave no check out: only `rmaplab
+/// bench --without` does.
+#[test]
+fn no_engine_leaves_a_check_out() {
+    assert!(RunOptions::default().without.none());
+    assert!(RunOptions::fuzzing().without.none());
+    let w = rmaplab::run::runner::Without::parse("layout,mapcount").unwrap();
+    assert!(w.layout && w.mapcount);
+    assert!(rmaplab::run::runner::Without::parse("mapcount,bound").is_err());
+    // Leaving them out changes no outcome of a run that passes.
+    let s = stream("mmap p0 0 4 rw anon\nwrite p0 0 1\nfork p0\nwrite p0 0 2\nswapout p1 0\n");
+    let spec = DesignSpec::new(Design::Chain2010);
+    let every = run_design(
+        &s,
+        Chain2010::new(Era::E2022),
+        &spec,
+        &RunOptions::default(),
+    );
+    let opts = RunOptions {
+        without: w,
+        ..RunOptions::default()
+    };
+    let fewer = run_design(&s, Chain2010::new(Era::E2022), &spec, &opts);
+    assert!(every.passed() && fewer.passed(), "{:?}", fewer.failure);
+    assert_eq!(every.outcomes, fewer.outcomes);
+}
+
 #[test]
 fn semantics_fires_when_an_op_fails_that_must_not() {
     let s = stream("mmap p0 0 4 rw anon\nwrite p0 0 1\n");
