@@ -4,7 +4,7 @@
 //! Neither changes anything; both reuse a caller's [`Census`] scratch so
 //! that running them after every op allocates nothing.
 
-use super::{FrameId, FrameKind, Mm, Mmu, Pte, SwapId, vm_flags::*};
+use super::{Frame, FrameId, FrameKind, Mm, Mmu, Pte, SwapId, vm_flags::*};
 use crate::rmap::Rmap;
 use crate::state::MapKind;
 use rmaplab_ops::Pid;
@@ -45,6 +45,11 @@ pub struct Census {
     /// counts adding up to the swap entries counted (`None`: no pass yet).
     /// An unchanged epoch means no slot changed since.
     swap_epoch: Option<u64>,
+    /// Delta passes so far (never 0 once one ran), and per frame slot the
+    /// pass and the frame's generation it was last checked in: a frame is
+    /// checked once per delta pass however often it is named.
+    delta: u32,
+    checked: Vec<(u32, u32)>,
 }
 
 /// What one process's page table held inside its VMAs at its last scan,
@@ -160,18 +165,17 @@ impl Census {
     }
 
     /// Counts one more PTE of `frame`, whose map count is `mapcount`;
-    /// returns its class (order of first appearance in this pass).
-    fn count_frame(&mut self, frame: FrameId, mapcount: u32) -> u32 {
+    /// returns its class (order of first appearance in this pass) and its
+    /// recorded map count.
+    fn count_frame(&mut self, frame: FrameId, mapcount: u32) -> (u32, &mut u32) {
         let e = &mut self.frames[frame.index()];
         if e.0 == self.stamp {
             e.2 += 1;
-            e.1
         } else {
-            let class = self.seen.len() as u32;
-            *e = (self.stamp, class, 1, mapcount);
+            *e = (self.stamp, self.seen.len() as u32, 1, mapcount);
             self.seen.push(frame);
-            class
         }
+        (e.1, &mut e.3)
     }
 
     /// PTEs counted for frame slot `i` in this pass.
@@ -322,13 +326,13 @@ impl<R: Rmap> Mmu<R> {
             }
         }
         if all_frames {
-            for (id, _) in self.m.frames.iter() {
-                self.census_check_unmapped(c, id)?;
+            for (id, f) in self.m.frames.iter() {
+                self.census_check_unmapped(c, id, f)?;
             }
         } else {
             for &id in &c.seen_before {
-                if self.m.frames.contains(id) {
-                    self.census_check_unmapped(c, id)?;
+                if let Some(f) = self.m.frames.get(id) {
+                    self.census_check_unmapped(c, id, f)?;
                 }
             }
         }
@@ -364,6 +368,14 @@ impl<R: Rmap> Mmu<R> {
         c.touched_swaps.clear();
         if c.frames.len() < self.m.frames.slots() {
             c.frames.resize(self.m.frames.slots(), (0, 0, 0, 0));
+        }
+        if c.checked.len() < self.m.frames.slots() {
+            c.checked.resize(self.m.frames.slots(), (0, 0));
+        }
+        c.delta = c.delta.wrapping_add(1);
+        if c.delta == 0 {
+            c.checked.fill((0, 0));
+            c.delta = 1;
         }
         if c.swaps.len() < self.m.swap.slots() {
             c.swaps.resize(self.m.swap.slots(), (0, 0));
@@ -408,9 +420,12 @@ impl<R: Rmap> Mmu<R> {
         r?;
         // The frames whose PTEs changed, and those the op made, changed or
         // freed (a count moved without its PTE is caught here).
-        // (A frame named twice is checked twice, cheaper than sorting.)
-        self.check_touched(c, &c.touched_frames)?;
-        self.check_touched(c, &self.m.dirty_frames)?;
+        let touched = std::mem::take(&mut c.touched_frames);
+        let r = self
+            .check_touched(c, &touched)
+            .and_then(|()| self.check_touched(c, &self.m.dirty_frames));
+        c.touched_frames = touched;
+        r?;
         for &id in &c.touched_swaps {
             self.check_swap_slot(c, id)?;
         }
@@ -530,8 +545,7 @@ impl<R: Rmap> Mmu<R> {
             Entry::Zero => {}
             Entry::Present(frame) | Entry::Migration(frame) => {
                 let n = self.live_frame(i, a, frame)?;
-                c.count_frame(frame, n);
-                c.frames[frame.index()].3 = n;
+                *c.count_frame(frame, n).1 = n;
                 c.touched_frames.push(frame);
             }
             Entry::Swap(s) => {
@@ -582,10 +596,17 @@ impl<R: Rmap> Mmu<R> {
 
     /// The frames a delta pass counted or uncounted, checked as the full
     /// pass checks mapped and unmapped frames.
-    fn check_touched(&self, c: &Census, touched: &[FrameId]) -> Result<(), String> {
+    /// A frame named twice in one delta pass is checked once (the marks).
+    fn check_touched(&self, c: &mut Census, touched: &[FrameId]) -> Result<(), String> {
         for &id in touched {
-            let ptes = c.frame_count(id.index());
-            if !self.m.frames.contains(id) {
+            let i = id.index();
+            let mark = (c.delta, id.generation());
+            if c.checked[i] == mark {
+                continue;
+            }
+            c.checked[i] = mark;
+            let ptes = c.frame_count(i);
+            let Some(f) = self.m.frames.get(id) else {
                 if ptes != 0 {
                     return Err(format!(
                         "frame {id} was freed but {ptes} PTE(s) still map it{}",
@@ -593,10 +614,10 @@ impl<R: Rmap> Mmu<R> {
                     ));
                 }
                 continue;
-            }
+            };
             if ptes == 0 {
-                self.census_check_unmapped(c, id)?;
-            } else if self.m.frame(id).mapcount != ptes {
+                self.census_check_unmapped(c, id, f)?;
+            } else if f.mapcount != ptes {
                 return Err(self.miscounted(id, ptes));
             }
         }
@@ -733,7 +754,7 @@ impl<R: Rmap> Mmu<R> {
                 }
                 Entry::Present(frame) => {
                     let n = self.live_frame(i, a, frame)?;
-                    let class = c.count_frame(frame, n);
+                    let (class, _) = c.count_frame(frame, n);
                     if fingerprint {
                         h = mix(h, a << 40 | u64::from(class) << 16 | u64::from(n));
                     }
@@ -765,8 +786,7 @@ impl<R: Rmap> Mmu<R> {
 
     /// Frame `id` (alive) if no PTE of the last pass maps it: map count 0,
     /// no stale swap-cache link, not an anonymous page nothing needs.
-    fn census_check_unmapped(&self, c: &Census, id: FrameId) -> Result<(), String> {
-        let f = self.m.frame(id);
+    fn census_check_unmapped(&self, c: &Census, id: FrameId, f: &Frame) -> Result<(), String> {
         if id == self.m.zero {
             if f.mapcount != 0 {
                 return Err(format!("the zero page has map count {}", f.mapcount));

@@ -549,7 +549,10 @@ impl Machine {
         self.frames.get(id).expect("live frame")
     }
     fn frame_mut(&mut self, id: FrameId) -> &mut Frame {
-        self.dirty_frames.push(id);
+        // The same frame changed twice in a row is noted once.
+        if self.dirty_frames.last() != Some(&id) {
+            self.dirty_frames.push(id);
+        }
         self.frames.get_mut(id).expect("live frame")
     }
     /// Makes a frame (every frame is made here).
