@@ -50,6 +50,14 @@ pub struct Census {
     /// checked once per delta pass however often it is named.
     delta: u32,
     checked: Vec<(u32, u32)>,
+    /// The last pass, if it was a full one ([`Mmu::check_map_counts`])
+    /// and no delta pass ran since: whether it took the fingerprint, and
+    /// the frame and swap arenas' epochs then.
+    full: Option<(bool, u64, u64)>,
+    /// Scratch for [`Mmu::named_ranges_unchanged`]: the entries of a
+    /// process's named ranges as scanned and as they are now.
+    old: Vec<(u64, Entry)>,
+    new: Vec<(u64, Entry)>,
 }
 
 /// What one process's page table held inside its VMAs at its last scan,
@@ -66,7 +74,7 @@ struct Scan {
 }
 
 /// A PTE that is not none.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Entry {
     Zero,
     Present(FrameId),
@@ -86,6 +94,7 @@ impl Census {
         self.pending.clear();
         self.known = 0;
         self.swap_epoch = None;
+        self.full = None;
         for s in &mut self.scans {
             s.current = false;
             s.vmas_current = false;
@@ -317,6 +326,10 @@ impl<R: Rmap> Mmu<R> {
         all_frames: bool,
         fingerprint: bool,
     ) -> Result<u64, String> {
+        if !all_frames && let Some(h) = self.unchanged_since_full(c, fingerprint) {
+            return Ok(h);
+        }
+        c.full = None;
         c.begin(self.m.frames.slots(), self.m.swap.slots());
         let h = self.pass(c, fingerprint)?;
         for &id in &c.seen {
@@ -341,7 +354,88 @@ impl<R: Rmap> Mmu<R> {
         }
         // Every slot's count is its entries': the sum is theirs.
         c.swap_epoch = Some(self.m.swap.epoch());
+        c.full = Some((fingerprint, self.m.frames.epoch(), self.m.swap.epoch()));
         Ok(h)
+    }
+
+    /// The full pass's verdict when nothing it reads changed since the last
+    /// full pass on `c`, which passed: no frame and no swap slot changed
+    /// (the arenas' epochs: every change to either bumps them), no process
+    /// came or went (a fork or an exit takes a delta pass, which clears
+    /// `c.full`), and the ranges named since hold the entries they held.
+    /// Then every count, frame and slot the full pass would check is what
+    /// it was, and so is its verdict: `Some` with the fingerprint (maps
+    /// lines hashed again where named, pages as they were), the census
+    /// left as a full pass would leave it. `None`: run the full pass.
+    fn unchanged_since_full(&self, c: &mut Census, fingerprint: bool) -> Option<u64> {
+        let (fp, frames, swaps) = c.full?;
+        if (fingerprint && !fp)
+            || frames != self.m.frames.epoch()
+            || swaps != self.m.swap.epoch()
+            || c.pending.contains(&None)
+        {
+            return None;
+        }
+        let mut scans = std::mem::take(&mut c.scans);
+        let same = c.pending.iter().all(|&p| {
+            let i = p.expect("not every process") as usize;
+            match (self.m.procs.get(i), scans.get(i)) {
+                (Some(Some(mm)), Some(scan)) if scan.current => {
+                    self.named_ranges_unchanged(mm, scan, &mut c.old, &mut c.new)
+                }
+                _ => false,
+            }
+        });
+        if same {
+            for &p in &c.pending {
+                scans[p.expect("not every process") as usize].dirty.clear();
+            }
+            c.pending.clear();
+        }
+        c.scans = scans;
+        if !same {
+            return None;
+        }
+        if !fingerprint {
+            return Some(0);
+        }
+        for (i, mm) in self.m.procs.iter().enumerate() {
+            if let Some(mm) = mm
+                && !c.scans[i].vmas_current
+            {
+                c.scans[i].vmas = self.vmas_hash(i, mm);
+                c.scans[i].vmas_current = true;
+                c.procs[i].0 = c.scans[i].vmas;
+            }
+        }
+        Some(self.fold(c))
+    }
+
+    /// Whether the entries in `scan`'s dirty ranges are those `mm` holds
+    /// there now (`old`, `new`: scratch).
+    fn named_ranges_unchanged(
+        &self,
+        mm: &Mm,
+        scan: &Scan,
+        old: &mut Vec<(u64, Entry)>,
+        new: &mut Vec<(u64, Entry)>,
+    ) -> bool {
+        let in_dirty = |a: u64| scan.dirty.iter().any(|&(s, e)| s <= a && a < e);
+        old.clear();
+        old.extend(scan.entries.iter().filter(|&&(a, _)| in_dirty(a)));
+        new.clear();
+        for &(s, e) in &scan.dirty {
+            for (_, &vid) in mm.vmas.range(..e).rev() {
+                let v = self.m.vma(vid);
+                if v.end <= s {
+                    break;
+                }
+                self.scan_range(mm, v.start.max(s), v.end.min(e), new);
+            }
+        }
+        new.sort_unstable_by_key(|&(a, _)| a);
+        new.dedup_by_key(|&mut (a, _)| a);
+        old == new
     }
 
     /// [`Mmu::check_map_counts`] after one op, at the cost of what it
@@ -364,6 +458,7 @@ impl<R: Rmap> Mmu<R> {
         if c.stamp == 0 {
             return self.check_map_counts(c, false, false).map(|_| ());
         }
+        c.full = None;
         c.touched_frames.clear();
         c.touched_swaps.clear();
         if c.frames.len() < self.m.frames.slots() {
