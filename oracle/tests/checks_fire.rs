@@ -238,6 +238,36 @@ fn mapcount_delta_catches_a_swap_count_changed_without_its_entries() {
     assert!(b.detail.contains("has count 3 but 2 swap entries"), "{b}");
 }
 
+/// A full pass after which nothing it reads changed keeps the last full
+/// pass's verdict without counting again: an op that maps no page (a
+/// `munmap` of a range never faulted) takes that path, and a map count
+/// changed since the last full pass (by any op, here behind the census's
+/// back) still fails at the next full pass.
+#[test]
+fn mapcount_full_pass_skipped_only_when_nothing_changed() {
+    let start = "mmap p0 0 4 rw anon\nwrite p0 0 1\nfork p0\nmmap p0 8 4 rw anon\n";
+    let munmap = |m: &mut Mmu<Chain2010>, c: &mut Census, addr: u64| {
+        m.apply(&stream(&format!("munmap p0 {addr} 1\n")).ops[0])
+            .unwrap();
+        c.forget_range(Pid(0), addr, addr + 1, true);
+        check::check_map_counts(m, c, false, true)
+    };
+    let mut m = mmu_after(start);
+    let mut c = Census::default();
+    let fp = check::check_map_counts(&m, &mut c, false, true).unwrap();
+    // Nothing but maps lines changed: the fingerprint follows them.
+    let fp1 = munmap(&mut m, &mut c, 8).unwrap();
+    assert_eq!(c.full_passes_kept(), 1);
+    assert_ne!(fp1, fp);
+    assert_eq!(fp1, check::dump_fingerprint(&m, &mut Census::default()));
+    // A count changed since: the frame arena moved, the pass runs.
+    m.testkit_add_mapcount(Pid(1), 0, 1);
+    let b = munmap(&mut m, &mut c, 9).unwrap_err();
+    assert_eq!(c.full_passes_kept(), 1);
+    assert_eq!(b.invariant, "mapcount");
+    assert!(b.detail.contains("but 2 PTE(s) map it"), "{b}");
+}
+
 /// The options every engine runs with leave no check out: only `rmaplab
 /// bench --without` does.
 #[test]
