@@ -58,6 +58,8 @@ pub struct Census {
     /// process's named ranges as scanned and as they are now.
     old: Vec<(u64, Entry)>,
     new: Vec<(u64, Entry)>,
+    /// Scratch: a delta pass's copy of a process's dirty ranges.
+    dirty: Vec<(u64, u64)>,
     /// Full passes that kept the last one's verdict (see
     /// [`Census::full_passes_kept`]).
     kept: u64,
@@ -615,9 +617,21 @@ impl<R: Rmap> Mmu<R> {
             scan.dirty.clear();
             return Ok(());
         }
-        let mut new = std::mem::take(&mut c.new);
-        let r = self.rescan_dirty(mm, scan, &mut new, Some((i, &mut *c)));
-        c.new = new;
+        let in_dirty = |a: u64, d: &[(u64, u64)]| d.iter().any(|&(s, e)| s <= a && a < e);
+        for &(a, e) in &scan.entries {
+            if in_dirty(a, &scan.dirty) {
+                c.uncount(e);
+            }
+        }
+        let mut dirty = std::mem::take(&mut c.dirty);
+        dirty.clone_from(&scan.dirty);
+        self.rescan_dirty(mm, scan);
+        let r = scan
+            .entries
+            .iter()
+            .filter(|&&(a, _)| in_dirty(a, &dirty))
+            .try_for_each(|&(a, e)| self.count_entry(i, a, e, c));
+        c.dirty = dirty;
         r
     }
 
@@ -751,7 +765,7 @@ impl<R: Rmap> Mmu<R> {
                 if !scan.current {
                     self.scan(mm, scan);
                 } else if !scan.dirty.is_empty() {
-                    self.rescan_dirty(mm, scan, &mut c.new, None)?;
+                    self.rescan_dirty(mm, scan);
                 }
                 if fingerprint && !scan.vmas_current {
                     scan.vmas = self.vmas_hash(i, mm);
@@ -780,64 +794,24 @@ impl<R: Rmap> Mmu<R> {
     }
 
     /// The dirty ranges of `scan` scanned again, inside the VMAs that
-    /// overlap them now, each range's entries replaced in place (`new`:
-    /// scratch). With `count` (a delta pass of process `i`), the entries
-    /// replaced are uncounted and the new ones counted.
-    fn rescan_dirty(
-        &self,
-        mm: &Mm,
-        scan: &mut Scan,
-        new: &mut Vec<(u64, Entry)>,
-        mut count: Option<(usize, &mut Census)>,
-    ) -> Result<(), String> {
-        let mut dirty = std::mem::take(&mut scan.dirty);
-        dirty.sort_unstable();
-        let mut r = Ok(());
-        let mut k = 0;
-        while k < dirty.len() {
-            // One run of overlapping or touching ranges.
-            let (s, mut e) = dirty[k];
-            k += 1;
-            while k < dirty.len() && dirty[k].0 <= e {
-                e = e.max(dirty[k].1);
-                k += 1;
-            }
-            let lo = scan.entries.partition_point(|&(a, _)| a < s);
-            let hi = lo + scan.entries[lo..].partition_point(|&(a, _)| a < e);
-            // The VMAs overlapping [s, e), last first, each scanned from
-            // its end: `new` comes out in falling address order.
-            new.clear();
+    /// overlap them now.
+    fn rescan_dirty(&self, mm: &Mm, scan: &mut Scan) {
+        let dirty = std::mem::take(&mut scan.dirty);
+        scan.entries
+            .retain(|&(a, _)| !dirty.iter().any(|&(s, e)| s <= a && a < e));
+        for &(s, e) in &dirty {
             for (_, &vid) in mm.vmas.range(..e).rev() {
                 let v = self.m.vma(vid);
                 if v.end <= s {
                     break;
                 }
-                let (from, to) = (v.start.max(s), v.end.min(e));
-                for (a, pte) in (from..to)
-                    .rev()
-                    .zip(mm.pt[from as usize..to as usize].iter().rev())
-                {
-                    if let Some(en) = self.entry(pte) {
-                        new.push((a, en));
-                    }
-                }
+                self.scan_range(mm, v.start.max(s), v.end.min(e), &mut scan.entries);
             }
-            new.reverse();
-            if let Some((i, c)) = &mut count {
-                for &(_, en) in &scan.entries[lo..hi] {
-                    c.uncount(en);
-                }
-                for &(a, en) in new.iter() {
-                    if r.is_ok() {
-                        r = self.count_entry(*i, a, en, c);
-                    }
-                }
-            }
-            scan.entries.splice(lo..hi, new.drain(..));
         }
+        scan.entries.sort_unstable_by_key(|&(a, _)| a);
+        scan.entries.dedup_by_key(|&mut (a, _)| a);
         scan.dirty = dirty;
         scan.dirty.clear();
-        r
     }
 
     /// The entry of `mm`'s PTE at `a`, if it is not none and inside a VMA
