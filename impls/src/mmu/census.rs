@@ -14,8 +14,9 @@ use rmaplab_ops::Pid;
 /// between calls), the frames the PTEs mapped at this pass and at the one
 /// before, and per process what its page table held at its last scan (what
 /// the caller does not [`Census::forget`] is not scanned again).
-/// One `Census` follows one machine from op to op.
-#[derive(Clone, Debug, Default)]
+/// One `Census` follows one machine from op to op (a copy follows a copy
+/// of the machine: a concurrent block's schedules).
+#[derive(Debug, Default)]
 pub struct Census {
     stamp: u32,
     /// Per frame slot: (stamp, class, PTEs counted, the frame's map count).
@@ -63,6 +64,29 @@ pub struct Census {
     /// Full passes that kept the last one's verdict (see
     /// [`Census::full_passes_kept`]).
     kept: u64,
+}
+
+impl Clone for Census {
+    /// The counts and scans; the scratch buffers start empty.
+    fn clone(&self) -> Self {
+        Census {
+            stamp: self.stamp,
+            frames: self.frames.clone(),
+            swaps: self.swaps.clone(),
+            seen: self.seen.clone(),
+            seen_before: self.seen_before.clone(),
+            procs: self.procs.clone(),
+            scans: self.scans.clone(),
+            swap_entries: self.swap_entries,
+            pending: self.pending.clone(),
+            known: self.known,
+            swap_epoch: self.swap_epoch,
+            delta: self.delta,
+            full: self.full,
+            kept: self.kept,
+            ..Census::default()
+        }
+    }
 }
 
 /// What one process's page table held inside its VMAs at its last scan,
@@ -295,9 +319,12 @@ impl<R: Rmap> Mmu<R> {
             let v = self.m.vma(vid);
             let perms = v.flags & (VM_READ | VM_WRITE | VM_EXEC | VM_MAYSHARE);
             let offset = if v.is_anonymous() { 0 } else { v.pgoff };
+            // Addresses and offsets are window pages (below 2^16).
             h = mix(h, v.start << 32 | v.end);
-            h = mix(h, u64::from(perms) << 32 | kind_code(v.map_kind()));
-            h = mix(h, offset);
+            h = mix(
+                h,
+                u64::from(perms) << 48 | kind_code(v.map_kind()) << 32 | (offset & 0xffff_ffff),
+            );
         }
         h
     }

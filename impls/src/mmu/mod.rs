@@ -946,6 +946,16 @@ impl<R: Rmap> Mmu<R> {
         self.stats.set(s);
     }
 
+    /// The highest live process number ([`Mmu::live_pids`]'s last), without
+    /// collecting them.
+    pub fn last_live_pid(&self) -> Option<Pid> {
+        self.m
+            .procs
+            .iter()
+            .rposition(Option::is_some)
+            .map(|i| Pid(i as u32))
+    }
+
     /// Live processes, by number.
     pub fn live_pids(&self) -> Vec<Pid> {
         self.m

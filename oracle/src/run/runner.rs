@@ -728,7 +728,7 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
                 if self.takes_fingerprint() {
                     let changed = match op {
                         Op::Fork { .. } if outcome == Outcome::Ok => {
-                            self.mmu.live_pids().last().copied().unwrap_or(pid)
+                            self.mmu.last_live_pid().unwrap_or(pid)
                         }
                         _ => pid,
                     };
