@@ -269,6 +269,30 @@ fn mix(h: u64, x: u64) -> u64 {
     (h.rotate_left(23) ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
+/// `ranges` sorted and merged where they overlap or touch.
+fn merge_ranges(ranges: &mut Vec<(u64, u64)>) {
+    if ranges.len() < 2 {
+        return;
+    }
+    ranges.sort_unstable();
+    let mut w = 0;
+    for k in 1..ranges.len() {
+        if ranges[k].0 <= ranges[w].1 {
+            ranges[w].1 = ranges[w].1.max(ranges[k].1);
+        } else {
+            w += 1;
+            ranges[w] = ranges[k];
+        }
+    }
+    ranges.truncate(w + 1);
+}
+
+/// Whether `a` is in one of `ranges` (sorted and merged).
+fn in_ranges(a: u64, ranges: &[(u64, u64)]) -> bool {
+    let k = ranges.partition_point(|&(s, _)| s <= a);
+    k > 0 && a < ranges[k - 1].1
+}
+
 fn kind_code(k: MapKind) -> u64 {
     match k {
         MapKind::Anon => 1,
@@ -398,19 +422,29 @@ impl<R: Rmap> Mmu<R> {
 
     /// The full pass's verdict when nothing it reads changed since the last
     /// full pass on `c`, which passed: no frame and no swap slot changed
-    /// (the arenas' epochs: every change to either bumps them), no process
-    /// came or went (a fork or an exit takes a delta pass, which clears
-    /// `c.full`), and the ranges named since hold the entries they held.
+    /// (the arenas' epochs: every change to either bumps them), the same
+    /// processes are alive, and the ranges named since hold the entries
+    /// they held.
     /// Then every count, frame and slot the full pass would check is what
     /// it was, and so is its verdict: `Some` with the fingerprint (maps
     /// lines hashed again where named, pages as they were), the census
     /// left as a full pass would leave it. `None`: run the full pass.
     fn unchanged_since_full(&self, c: &mut Census, fingerprint: bool) -> Option<u64> {
         let (fp, frames, swaps) = c.full?;
+        // The same processes: each live one scanned, no other (a fork's
+        // child is not scanned yet, an exited process still is).
+        let same_procs = self.m.procs.len() <= c.scans.len()
+            && self
+                .m
+                .procs
+                .iter()
+                .zip(&c.scans)
+                .all(|(mm, scan)| mm.is_some() == scan.current);
         if (fingerprint && !fp)
             || frames != self.m.frames.epoch()
             || swaps != self.m.swap.epoch()
             || c.pending.contains(&None)
+            || !same_procs
         {
             return None;
         }
@@ -644,9 +678,9 @@ impl<R: Rmap> Mmu<R> {
             scan.dirty.clear();
             return Ok(());
         }
-        let in_dirty = |a: u64, d: &[(u64, u64)]| d.iter().any(|&(s, e)| s <= a && a < e);
+        merge_ranges(&mut scan.dirty);
         for &(a, e) in &scan.entries {
-            if in_dirty(a, &scan.dirty) {
+            if in_ranges(a, &scan.dirty) {
                 c.uncount(e);
             }
         }
@@ -656,7 +690,7 @@ impl<R: Rmap> Mmu<R> {
         let r = scan
             .entries
             .iter()
-            .filter(|&&(a, _)| in_dirty(a, &dirty))
+            .filter(|&&(a, _)| in_ranges(a, &dirty))
             .try_for_each(|&(a, e)| self.count_entry(i, a, e, c));
         c.dirty = dirty;
         r
@@ -823,9 +857,9 @@ impl<R: Rmap> Mmu<R> {
     /// The dirty ranges of `scan` scanned again, inside the VMAs that
     /// overlap them now.
     fn rescan_dirty(&self, mm: &Mm, scan: &mut Scan) {
-        let dirty = std::mem::take(&mut scan.dirty);
-        scan.entries
-            .retain(|&(a, _)| !dirty.iter().any(|&(s, e)| s <= a && a < e));
+        let mut dirty = std::mem::take(&mut scan.dirty);
+        merge_ranges(&mut dirty);
+        scan.entries.retain(|&(a, _)| !in_ranges(a, &dirty));
         for &(s, e) in &dirty {
             for (_, &vid) in mm.vmas.range(..e).rev() {
                 let v = self.m.vma(vid);
