@@ -560,7 +560,7 @@ impl<R: Rmap> Mmu<R> {
         self.last_op_pure = false;
         self.m.dirty_vmas.clear();
         self.m.dirty_ptes.clear();
-        self.m.changed_ptes.clear();
+        self.m.cleared_ptes.clear();
         self.m.dirty_frames.clear();
         self.in_block = true;
         let r: KResult<()> = loop {

@@ -347,11 +347,10 @@ pub(crate) struct Machine {
     dirty_vmas: Vec<VmaId>,
     /// PTEs set present since the start of the current op.
     dirty_ptes: Vec<(Pid, u64)>,
-    /// Every PTE written since the start of the current op: by
-    /// [`Machine::set_pte`], the zap and mremap's move, the only writers of
-    /// a page table (a zap or move notes only what was not none), for the
-    /// map-count census.
-    changed_ptes: Vec<(Pid, u64)>,
+    /// PTEs [`Machine::set_pte`] set to something not present (none, a
+    /// swap or migration entry) since the start of the current op: with
+    /// `dirty_ptes`, every PTE it wrote, for the map-count census.
+    cleared_ptes: Vec<(Pid, u64)>,
     /// Frames made, changed (through [`Machine::frame_mut`], the only way
     /// to change one) or freed since the start of the current op, for the
     /// map-count census.
@@ -402,7 +401,7 @@ impl Machine {
             nr_anon_frames: 0,
             dirty_vmas: Vec::new(),
             dirty_ptes: Vec::new(),
-            changed_ptes: Vec::new(),
+            cleared_ptes: Vec::new(),
             dirty_frames: Vec::new(),
             pinned: Vec::new(),
         }
@@ -547,8 +546,9 @@ impl Machine {
     fn set_pte(&mut self, pid: Pid, addr: u64, pte: Pte) {
         if matches!(pte, Pte::Present { .. }) {
             self.dirty_ptes.push((pid, addr));
+        } else {
+            self.cleared_ptes.push((pid, addr));
         }
-        self.changed_ptes.push((pid, addr));
         self.mm_mut(pid).pt[addr as usize] = pte;
     }
 
@@ -744,9 +744,6 @@ impl Machine {
     fn zap_pte_range(&mut self, pid: Pid, start: u64, end: u64) {
         for a in start..end {
             let pte = std::mem::take(&mut self.mm_mut(pid).pt[a as usize]);
-            if pte != Pte::None {
-                self.changed_ptes.push((pid, a));
-            }
             match pte {
                 Pte::None => {}
                 Pte::Present { frame, .. } => self.remove_rmap(frame),
@@ -882,10 +879,17 @@ impl<R: Rmap> Mmu<R> {
             .then_some(&self.m.dirty_ptes[..])
     }
 
-    /// Every PTE the last op wrote (set, changed or cleared): what the
-    /// map-count census scans again after a fault or an rmap walk.
-    pub fn last_op_changed_ptes(&self) -> &[(Pid, u64)] {
-        &self.m.changed_ptes
+    /// Every PTE the last op wrote through `set_pte`, which faults and rmap
+    /// walks write every PTE with (the zap and mremap's move, the only other
+    /// writers, run only in `munmap`, `mmap`, `madvise`, `mremap`, `exit`
+    /// and a failed fork's teardown of its child): what the map-count census
+    /// scans again after a fault or a walk.
+    pub fn last_op_changed_ptes(&self) -> impl Iterator<Item = (Pid, u64)> + '_ {
+        self.m
+            .dirty_ptes
+            .iter()
+            .chain(&self.m.cleared_ptes)
+            .copied()
     }
 
     /// Whether `op` can reach one of the design's allocation sites
@@ -1163,7 +1167,7 @@ impl<R: Rmap> Mmu<R> {
         self.last_op_pure = false;
         self.m.dirty_vmas.clear();
         self.m.dirty_ptes.clear();
-        self.m.changed_ptes.clear();
+        self.m.cleared_ptes.clear();
         self.m.dirty_frames.clear();
         match self.dispatch(op) {
             Ok(o) => Ok(o),
@@ -1233,7 +1237,7 @@ impl<R: Rmap> Mmu<R> {
         self.last_op_pure = false;
         self.m.dirty_vmas.clear();
         self.m.dirty_ptes.clear();
-        self.m.changed_ptes.clear();
+        self.m.cleared_ptes.clear();
         self.m.dirty_frames.clear();
         match self.op_referenced(pid, addr) {
             Ok(o) => Ok(o),

@@ -342,7 +342,6 @@ impl<R: Rmap> Mmu<R> {
             for j in i..end {
                 let pte = std::mem::take(&mut self.m.mm_mut(pid).pt[(old + j) as usize]);
                 if pte != Pte::None {
-                    self.m.changed_ptes.push((pid, old + j));
                     debug_assert_eq!(self.m.pte(pid, new + j), Pte::None);
                     if peek && matches!(pte, Pte::Migration { .. }) {
                         self.yield_point(

@@ -1236,7 +1236,7 @@ fn check_after_op_incremental<R: Rmap>(
 /// PTEs only, inside the op's range for `mmap`, `munmap`, `madvise` and
 /// `mremap` (old and new ranges); a fault, swapout, migration and reclaim
 /// change the PTEs the machine noted them writing
-/// (`Mmu::last_op_changed_ptes`: every write to a page table is noted);
+/// (`Mmu::last_op_changed_ptes`);
 /// `mprotect` changes maps lines but no PTE a dump shows; a fork leaves the
 /// parent's PTEs mapping what they mapped (the child is scanned whole), an
 /// exit leaves no page table (what it mapped is uncounted).
@@ -1262,13 +1262,13 @@ fn forget_changed<R: Rmap>(census: &mut Census, mmu: &Mmu<R>, op: &Op) {
         }
         Op::Mprotect { pid, .. } => census.forget_range(pid, 0, 0, true),
         // Faults and walks: the PTEs they wrote (the machine notes every
-        // write to a page table).
+        // PTE they write).
         Op::Read { .. }
         | Op::Write { .. }
         | Op::Swapout { .. }
         | Op::Migrate { .. }
         | Op::Reclaim => {
-            for &(p, a) in mmu.last_op_changed_ptes() {
+            for (p, a) in mmu.last_op_changed_ptes() {
                 census.forget_range(p, a, a + 1, false);
             }
         }
