@@ -544,11 +544,12 @@ impl Machine {
             .unwrap_or(Pte::None)
     }
     fn set_pte(&mut self, pid: Pid, addr: u64, pte: Pte) {
-        if matches!(pte, Pte::Present { .. }) {
-            self.dirty_ptes.push((pid, addr));
+        let noted = if matches!(pte, Pte::Present { .. }) {
+            &mut self.dirty_ptes
         } else {
-            self.cleared_ptes.push((pid, addr));
-        }
+            &mut self.cleared_ptes
+        };
+        noted.push((pid, addr));
         self.mm_mut(pid).pt[addr as usize] = pte;
     }
 
