@@ -208,6 +208,12 @@ enum Cmd {
         /// AFL on the same streams (`differential -runs=0 DIR`).
         #[arg(long, value_name = "DIR")]
         emit_inputs: Option<PathBuf>,
+        /// Measure only what these checks cost (`layout`, `mapcount` or
+        /// `layout,mapcount`): the --execs throughput streams, all designs
+        /// together, timed with every check and without these, alternately;
+        /// prints both execs/s and the ratio. Every engine runs every check.
+        #[arg(long, value_name = "CHECKS", conflicts_with = "emit_inputs")]
+        without: Option<String>,
     },
     /// Encode the `.ops` files under a folder as fuzzer seed inputs.
     Seeds {
@@ -382,8 +388,15 @@ fn main() -> ExitCode {
             execs,
             rss_execs,
             emit_inputs,
+            without,
         } => match designs.specs() {
-            Ok(specs) => cli::fuzz::bench(&specs, execs, rss_execs, emit_inputs.as_deref()),
+            Ok(specs) => cli::fuzz::bench(
+                &specs,
+                execs,
+                rss_execs,
+                emit_inputs.as_deref(),
+                without.as_deref(),
+            ),
             Err(e) => cli::usage_error(&e),
         },
         Cmd::Kernel {

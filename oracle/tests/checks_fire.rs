@@ -211,6 +211,90 @@ fn mapcount_fires_at_the_fault_through_the_delta_census() {
     assert!(check::check_map_counts(&m, &mut c, true, false).is_ok());
 }
 
+/// The delta census skips the sum of the swap slots' counts when no swap
+/// entry moved and no slot changed since the last pass (the swap arena's
+/// epoch): a slot count changed without its entries still fails at the
+/// next delta pass, whatever op comes before it.
+#[test]
+fn mapcount_delta_catches_a_swap_count_changed_without_its_entries() {
+    let swapped = "mmap p0 0 4 rw anon\nwrite p0 0 1\nwrite p0 1 2\nfork p0\nswapout p0 0\n";
+    let mut m = mmu_after(swapped);
+    let mut c = Census::default();
+    check::check_map_counts(&m, &mut c, false, false).unwrap();
+    // A fault that touches no swap entry, with no corruption: skipped sum.
+    m.apply(&stream("write p0 1 3\n").ops[0]).unwrap();
+    for &(p, a) in m.last_op_pte_delta().expect("a fault") {
+        c.forget_range(p, a, a + 1, false);
+    }
+    check::check_map_counts_delta(&m, &mut c).unwrap();
+    // The same with the slot's count moved behind the census's back.
+    m.apply(&stream("write p1 1 4\n").ops[0]).unwrap();
+    for &(p, a) in m.last_op_pte_delta().expect("a fault") {
+        c.forget_range(p, a, a + 1, false);
+    }
+    m.testkit_add_swap_count(Pid(0), 0, 1);
+    let b = check::check_map_counts_delta(&m, &mut c).unwrap_err();
+    assert_eq!(b.invariant, "mapcount");
+    assert!(b.detail.contains("has count 3 but 2 swap entries"), "{b}");
+}
+
+/// A full pass after which nothing it reads changed keeps the last full
+/// pass's verdict without counting again: an op that maps no page (a
+/// `munmap` of a range never faulted) takes that path, and a map count
+/// changed since the last full pass (by any op, here behind the census's
+/// back) still fails at the next full pass.
+#[test]
+fn mapcount_full_pass_skipped_only_when_nothing_changed() {
+    let start = "mmap p0 0 4 rw anon\nwrite p0 0 1\nfork p0\nmmap p0 8 4 rw anon\n";
+    let munmap = |m: &mut Mmu<Chain2010>, c: &mut Census, addr: u64| {
+        m.apply(&stream(&format!("munmap p0 {addr} 1\n")).ops[0])
+            .unwrap();
+        c.forget_range(Pid(0), addr, addr + 1, true);
+        check::check_map_counts(m, c, false, true)
+    };
+    let mut m = mmu_after(start);
+    let mut c = Census::default();
+    let fp = check::check_map_counts(&m, &mut c, false, true).unwrap();
+    // Nothing but maps lines changed: the fingerprint follows them.
+    let fp1 = munmap(&mut m, &mut c, 8).unwrap();
+    assert_eq!(c.full_passes_kept(), 1);
+    assert_ne!(fp1, fp);
+    assert_eq!(fp1, check::dump_fingerprint(&m, &mut Census::default()));
+    // A count changed since: the frame arena moved, the pass runs.
+    m.testkit_add_mapcount(Pid(1), 0, 1);
+    let b = munmap(&mut m, &mut c, 9).unwrap_err();
+    assert_eq!(c.full_passes_kept(), 1);
+    assert_eq!(b.invariant, "mapcount");
+    assert!(b.detail.contains("but 2 PTE(s) map it"), "{b}");
+}
+
+/// The options every engine runs with leave no check out: only `rmaplab
+/// bench --without` does.
+#[test]
+fn no_engine_leaves_a_check_out() {
+    assert!(RunOptions::default().without.none());
+    assert!(RunOptions::fuzzing().without.none());
+    let w = rmaplab::run::runner::Without::parse("layout,mapcount").unwrap();
+    assert!(w.layout && w.mapcount);
+    assert!(rmaplab::run::runner::Without::parse("mapcount,bound").is_err());
+    // Leaving them out changes no outcome of a run that passes.
+    let s = stream("mmap p0 0 4 rw anon\nwrite p0 0 1\nfork p0\nwrite p0 0 2\nswapout p1 0\n");
+    let spec = DesignSpec::new(Design::Chain2010);
+    let every = run_design(
+        &s,
+        Chain2010::new(Era::E2022),
+        &spec,
+        &RunOptions::default(),
+    );
+    let opts = RunOptions {
+        without: w,
+        ..RunOptions::default()
+    };
+    let fewer = run_design(&s, Chain2010::new(Era::E2022), &spec, &opts);
+    assert!(every.passed() && fewer.passed(), "{:?}", fewer.failure);
+    assert_eq!(every.outcomes, fewer.outcomes);
+}
+
 #[test]
 fn semantics_fires_when_an_op_fails_that_must_not() {
     let s = stream("mmap p0 0 4 rw anon\nwrite p0 0 1\n");

@@ -176,6 +176,21 @@ fn bench_emits_its_throughput_streams_as_fuzzer_inputs() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `bench --without` times the same streams with every check and without
+/// the named ones and prints both; a name it does not know is bad input.
+#[test]
+fn bench_without_measures_what_the_named_checks_cost() {
+    let out = rmaplab(&["bench", "--execs", "20", "--without", "layout,mapcount"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("execs/s with every check"), "{text}");
+    assert!(text.contains("execs/s without layout,mapcount"), "{text}");
+    assert!(text.contains("layout,mapcount cost"), "{text}");
+    let out = rmaplab(&["bench", "--execs", "20", "--without", "layout,leak"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown check `leak`"));
+}
+
 /// `rmaplab kernel` needs no second binary: a copy of `rmaplab` alone in
 /// a folder (no `rmaplab-puppet` next to it or one level up) serves as its
 /// own puppet. Passes after saying why when the host cannot serve.

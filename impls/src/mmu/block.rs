@@ -639,6 +639,7 @@ impl<R: Rmap> Mmu<R> {
         self.last_op_pure = false;
         self.m.dirty_vmas.clear();
         self.m.dirty_ptes.clear();
+        self.m.cleared_ptes.clear();
         self.m.dirty_frames.clear();
         self.m.pte_log = Some(Vec::new());
         self.in_block = true;

@@ -4,7 +4,7 @@
 //! Neither changes anything; both reuse a caller's [`Census`] scratch so
 //! that running them after every op allocates nothing.
 
-use super::{FrameId, FrameKind, Mm, Mmu, Pte, SwapId, vm_flags::*};
+use super::{Frame, FrameId, FrameKind, Mm, Mmu, Pte, SwapId, vm_flags::*};
 use crate::rmap::Rmap;
 use crate::state::MapKind;
 use rmaplab_ops::Pid;
@@ -14,8 +14,9 @@ use rmaplab_ops::Pid;
 /// between calls), the frames the PTEs mapped at this pass and at the one
 /// before, and per process what its page table held at its last scan (what
 /// the caller does not [`Census::forget`] is not scanned again).
-/// One `Census` follows one machine from op to op.
-#[derive(Clone, Debug, Default)]
+/// One `Census` follows one machine from op to op (a copy follows a copy
+/// of the machine: a concurrent block's schedules).
+#[derive(Debug, Default)]
 pub struct Census {
     stamp: u32,
     /// Per frame slot: (stamp, class, PTEs counted, the frame's map count).
@@ -41,6 +42,51 @@ pub struct Census {
     /// One past the last live process slot at the last pass (a delta pass
     /// visits the slots from there: a fork's children).
     known: usize,
+    /// The swap arena's epoch when the last pass found the swap slots'
+    /// counts adding up to the swap entries counted (`None`: no pass yet).
+    /// An unchanged epoch means no slot changed since.
+    swap_epoch: Option<u64>,
+    /// Delta passes so far (never 0 once one ran), and per frame slot the
+    /// pass and the frame's generation it was last checked in: a frame is
+    /// checked once per delta pass however often it is named.
+    delta: u32,
+    checked: Vec<(u32, u32)>,
+    /// The last pass, if it was a full one ([`Mmu::check_map_counts`])
+    /// and no delta pass ran since: whether it took the fingerprint, and
+    /// the frame and swap arenas' epochs then.
+    full: Option<(bool, u64, u64)>,
+    /// Scratch for [`Mmu::named_ranges_unchanged`]: the entries of a
+    /// process's named ranges as scanned and as they are now.
+    old: Vec<(u64, Entry)>,
+    new: Vec<(u64, Entry)>,
+    /// Scratch: a delta pass's copy of a process's dirty ranges.
+    dirty: Vec<(u64, u64)>,
+    /// Full passes that kept the last one's verdict (see
+    /// [`Census::full_passes_kept`]).
+    kept: u64,
+}
+
+impl Clone for Census {
+    /// The counts and scans; the scratch buffers start empty.
+    fn clone(&self) -> Self {
+        Census {
+            stamp: self.stamp,
+            frames: self.frames.clone(),
+            swaps: self.swaps.clone(),
+            seen: self.seen.clone(),
+            seen_before: self.seen_before.clone(),
+            procs: self.procs.clone(),
+            scans: self.scans.clone(),
+            swap_entries: self.swap_entries,
+            pending: self.pending.clone(),
+            known: self.known,
+            swap_epoch: self.swap_epoch,
+            delta: self.delta,
+            full: self.full,
+            kept: self.kept,
+            ..Census::default()
+        }
+    }
 }
 
 /// What one process's page table held inside its VMAs at its last scan,
@@ -57,7 +103,7 @@ struct Scan {
 }
 
 /// A PTE that is not none.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Entry {
     Zero,
     Present(FrameId),
@@ -76,6 +122,8 @@ impl Census {
         self.procs.clear();
         self.pending.clear();
         self.known = 0;
+        self.swap_epoch = None;
+        self.full = None;
         for s in &mut self.scans {
             s.current = false;
             s.vmas_current = false;
@@ -84,11 +132,32 @@ impl Census {
         }
     }
 
-    /// Marks process `pid`'s page table (`None`: every process's) as
-    /// changed since its last scan: the next pass scans it again. The
-    /// caller says which processes an op may have changed.
+    /// How many full passes on this census found nothing changed since the
+    /// last one and kept its verdict (tests show that path is taken).
+    pub fn full_passes_kept(&self) -> u64 {
+        self.kept
+    }
+
+    /// Marks process `pid`'s page table and maps lines (`None`: every
+    /// process's) as changed since its last scan: the next pass scans and
+    /// hashes them again. The caller says which processes an op may have
+    /// changed.
     pub fn forget(&mut self, pid: Option<Pid>) {
-        self.pending.push(pid.map(|p| p.0));
+        self.forget_ptes(pid);
+        match pid {
+            Some(p) => {
+                if let Some(s) = self.scans.get_mut(p.0 as usize) {
+                    s.vmas_current = false;
+                }
+            }
+            None => self.scans.iter_mut().for_each(|s| s.vmas_current = false),
+        }
+    }
+
+    /// [`Census::forget`] of the page table alone: for an op that changes
+    /// PTEs but no VMA (a fault, swapout, migration, reclaim).
+    pub fn forget_ptes(&mut self, pid: Option<Pid>) {
+        self.queue(pid.map(|p| p.0));
         match pid {
             Some(p) => {
                 if let Some(s) = self.scans.get_mut(p.0 as usize) {
@@ -102,7 +171,7 @@ impl Census {
     /// Marks the PTEs of `pid` in `[start, end)` as changed (the next pass
     /// scans that range again) and, with `vmas`, its maps lines.
     pub fn forget_range(&mut self, pid: Pid, start: u64, end: u64, vmas: bool) {
-        self.pending.push(Some(pid.0));
+        self.queue(Some(pid.0));
         if let Some(s) = self.scans.get_mut(pid.0 as usize) {
             if start < end {
                 s.dirty.push((start, end));
@@ -110,6 +179,14 @@ impl Census {
             if vmas {
                 s.vmas_current = false;
             }
+        }
+    }
+
+    /// Notes that the next pass visits process `pid` (`None`: every one),
+    /// once however often an op names it.
+    fn queue(&mut self, pid: Option<u32>) {
+        if !self.pending.contains(&pid) {
+            self.pending.push(pid);
         }
     }
 
@@ -132,18 +209,17 @@ impl Census {
     }
 
     /// Counts one more PTE of `frame`, whose map count is `mapcount`;
-    /// returns its class (order of first appearance in this pass).
-    fn count_frame(&mut self, frame: FrameId, mapcount: u32) -> u32 {
+    /// returns its class (order of first appearance in this pass) and its
+    /// recorded map count.
+    fn count_frame(&mut self, frame: FrameId, mapcount: u32) -> (u32, &mut u32) {
         let e = &mut self.frames[frame.index()];
         if e.0 == self.stamp {
             e.2 += 1;
-            e.1
         } else {
-            let class = self.seen.len() as u32;
-            *e = (self.stamp, class, 1, mapcount);
+            *e = (self.stamp, self.seen.len() as u32, 1, mapcount);
             self.seen.push(frame);
-            class
         }
+        (e.1, &mut e.3)
     }
 
     /// PTEs counted for frame slot `i` in this pass.
@@ -191,6 +267,30 @@ impl Census {
 /// the comparison it serves re-derives any difference it reports).
 fn mix(h: u64, x: u64) -> u64 {
     (h.rotate_left(23) ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// `ranges` sorted and merged where they overlap or touch.
+fn merge_ranges(ranges: &mut Vec<(u64, u64)>) {
+    if ranges.len() < 2 {
+        return;
+    }
+    ranges.sort_unstable();
+    let mut w = 0;
+    for k in 1..ranges.len() {
+        if ranges[k].0 <= ranges[w].1 {
+            ranges[w].1 = ranges[w].1.max(ranges[k].1);
+        } else {
+            w += 1;
+            ranges[w] = ranges[k];
+        }
+    }
+    ranges.truncate(w + 1);
+}
+
+/// Whether `a` is in one of `ranges` (sorted and merged).
+fn in_ranges(a: u64, ranges: &[(u64, u64)]) -> bool {
+    let k = ranges.partition_point(|&(s, _)| s <= a);
+    k > 0 && a < ranges[k - 1].1
 }
 
 fn kind_code(k: MapKind) -> u64 {
@@ -243,9 +343,12 @@ impl<R: Rmap> Mmu<R> {
             let v = self.m.vma(vid);
             let perms = v.flags & (VM_READ | VM_WRITE | VM_EXEC | VM_MAYSHARE);
             let offset = if v.is_anonymous() { 0 } else { v.pgoff };
+            // Addresses and offsets are window pages (below 2^16).
             h = mix(h, v.start << 32 | v.end);
-            h = mix(h, u64::from(perms) << 32 | kind_code(v.map_kind()));
-            h = mix(h, offset);
+            h = mix(
+                h,
+                u64::from(perms) << 48 | kind_code(v.map_kind()) << 32 | (offset & 0xffff_ffff),
+            );
         }
         h
     }
@@ -285,6 +388,10 @@ impl<R: Rmap> Mmu<R> {
         all_frames: bool,
         fingerprint: bool,
     ) -> Result<u64, String> {
+        if !all_frames && let Some(h) = self.unchanged_since_full(c, fingerprint) {
+            return Ok(h);
+        }
+        c.full = None;
         c.begin(self.m.frames.slots(), self.m.swap.slots());
         let h = self.pass(c, fingerprint)?;
         for &id in &c.seen {
@@ -294,20 +401,114 @@ impl<R: Rmap> Mmu<R> {
             }
         }
         if all_frames {
-            for (id, _) in self.m.frames.iter() {
-                self.census_check_unmapped(c, id)?;
+            for (id, f) in self.m.frames.iter() {
+                self.census_check_unmapped(c, id, f)?;
             }
         } else {
             for &id in &c.seen_before {
-                if self.m.frames.contains(id) {
-                    self.census_check_unmapped(c, id)?;
+                if let Some(f) = self.m.frames.get(id) {
+                    self.census_check_unmapped(c, id, f)?;
                 }
             }
         }
         for (id, _) in self.m.swap.iter() {
             self.check_swap_slot(c, id)?;
         }
+        // Every slot's count is its entries': the sum is theirs.
+        c.swap_epoch = Some(self.m.swap.epoch());
+        c.full = Some((fingerprint, self.m.frames.epoch(), self.m.swap.epoch()));
         Ok(h)
+    }
+
+    /// The full pass's verdict when nothing it reads changed since the last
+    /// full pass on `c`, which passed: no frame and no swap slot changed
+    /// (the arenas' epochs: every change to either bumps them), the same
+    /// processes are alive, and the ranges named since hold the entries
+    /// they held.
+    /// Then every count, frame and slot the full pass would check is what
+    /// it was, and so is its verdict: `Some` with the fingerprint (maps
+    /// lines hashed again where named, pages as they were), the census
+    /// left as a full pass would leave it. `None`: run the full pass.
+    fn unchanged_since_full(&self, c: &mut Census, fingerprint: bool) -> Option<u64> {
+        let (fp, frames, swaps) = c.full?;
+        // The same processes: each live one scanned, no other (a fork's
+        // child is not scanned yet, an exited process still is).
+        let same_procs = self.m.procs.len() <= c.scans.len()
+            && self
+                .m
+                .procs
+                .iter()
+                .zip(&c.scans)
+                .all(|(mm, scan)| mm.is_some() == scan.current);
+        if (fingerprint && !fp)
+            || frames != self.m.frames.epoch()
+            || swaps != self.m.swap.epoch()
+            || c.pending.contains(&None)
+            || !same_procs
+        {
+            return None;
+        }
+        let mut scans = std::mem::take(&mut c.scans);
+        let same = c.pending.iter().all(|&p| {
+            let i = p.expect("not every process") as usize;
+            match (self.m.procs.get(i), scans.get(i)) {
+                (Some(Some(mm)), Some(scan)) if scan.current => {
+                    self.named_ranges_unchanged(mm, scan, &mut c.old, &mut c.new)
+                }
+                _ => false,
+            }
+        });
+        if same {
+            for &p in &c.pending {
+                scans[p.expect("not every process") as usize].dirty.clear();
+            }
+            c.pending.clear();
+        }
+        c.scans = scans;
+        if !same {
+            return None;
+        }
+        c.kept += 1;
+        if !fingerprint {
+            return Some(0);
+        }
+        for (i, mm) in self.m.procs.iter().enumerate() {
+            if let Some(mm) = mm
+                && !c.scans[i].vmas_current
+            {
+                c.scans[i].vmas = self.vmas_hash(i, mm);
+                c.scans[i].vmas_current = true;
+                c.procs[i].0 = c.scans[i].vmas;
+            }
+        }
+        Some(self.fold(c))
+    }
+
+    /// Whether the entries in `scan`'s dirty ranges are those `mm` holds
+    /// there now (`old`, `new`: scratch).
+    fn named_ranges_unchanged(
+        &self,
+        mm: &Mm,
+        scan: &Scan,
+        old: &mut Vec<(u64, Entry)>,
+        new: &mut Vec<(u64, Entry)>,
+    ) -> bool {
+        let in_dirty = |a: u64| scan.dirty.iter().any(|&(s, e)| s <= a && a < e);
+        old.clear();
+        old.extend(scan.entries.iter().filter(|&&(a, _)| in_dirty(a)));
+        new.clear();
+        for &(s, e) in &scan.dirty {
+            for (_, &vid) in mm.vmas.range(..e).rev() {
+                let v = self.m.vma(vid);
+                if v.end <= s {
+                    break;
+                }
+                self.scan_range(mm, v.start.max(s), v.end.min(e), new);
+            }
+        }
+        new.sort_unstable_by_key(|&(a, _)| a);
+        new.dedup_by_key(|&mut (a, _)| a);
+        old == new
     }
 
     /// [`Mmu::check_map_counts`] after one op, at the cost of what it
@@ -330,75 +531,88 @@ impl<R: Rmap> Mmu<R> {
         if c.stamp == 0 {
             return self.check_map_counts(c, false, false).map(|_| ());
         }
+        c.full = None;
         c.touched_frames.clear();
         c.touched_swaps.clear();
         if c.frames.len() < self.m.frames.slots() {
             c.frames.resize(self.m.frames.slots(), (0, 0, 0, 0));
         }
+        if c.checked.len() < self.m.frames.slots() {
+            c.checked.resize(self.m.frames.slots(), (0, 0));
+        }
+        c.delta = c.delta.wrapping_add(1);
+        if c.delta == 0 {
+            c.checked.fill((0, 0));
+            c.delta = 1;
+        }
         if c.swaps.len() < self.m.swap.slots() {
             c.swaps.resize(self.m.swap.slots(), (0, 0));
         }
-        let n = self.m.procs.len().max(c.scans.len());
+        // Process slots never go away on one machine and a reset census
+        // holds no entries, so no slot from `n` on holds any.
+        let n = self.m.procs.len();
         if c.scans.len() < n {
             c.scans.resize_with(n, Scan::default);
         }
         // The processes named since the last pass and the ones added since.
-        let mut visit = std::mem::take(&mut c.pending);
-        if visit.contains(&None) {
-            visit.clear();
-            visit.extend((0..n as u32).map(Some));
-        } else {
-            visit.extend((c.known.min(n)..n).map(|i| Some(i as u32)));
-        }
+        let pending = std::mem::take(&mut c.pending);
+        let known = c.known.min(n);
         c.known = self.known_procs();
-        for &i in &visit {
-            let i = i.expect("every process listed") as usize;
-            if i >= n {
-                continue;
-            }
-            let alive = matches!(self.m.procs.get(i), Some(Some(_)));
-            let sc = &c.scans[i];
-            let unchanged = if alive {
-                sc.current && sc.dirty.is_empty()
+        let mut scans = std::mem::take(&mut c.scans);
+        let mut visit = |i: usize, c: &mut Census| -> Result<(), String> {
+            let Some(scan) = scans.get_mut(i) else {
+                return Ok(());
+            };
+            let unchanged = if matches!(self.m.procs.get(i), Some(Some(_))) {
+                scan.current && scan.dirty.is_empty()
             } else {
-                sc.entries.is_empty()
+                scan.entries.is_empty()
             };
             if unchanged {
-                continue;
+                return Ok(());
             }
-            let mut scan = std::mem::take(&mut c.scans[i]);
-            let r = self.delta_scan(i, &mut scan, c);
-            c.scans[i] = scan;
-            if let Err(e) = r {
-                c.pending = visit;
-                c.pending.clear();
-                return Err(e);
-            }
-        }
-        visit.clear();
-        c.pending = visit;
+            self.delta_scan(i, scan, c)
+        };
+        let r = if pending.contains(&None) {
+            (0..n).try_for_each(|i| visit(i, c))
+        } else {
+            pending
+                .iter()
+                .map(|&p| p.expect("not every process") as usize)
+                .chain(known..n)
+                .try_for_each(|i| visit(i, c))
+        };
+        c.scans = scans;
+        c.pending = pending;
+        c.pending.clear();
+        r?;
         // The frames whose PTEs changed, and those the op made, changed or
         // freed (a count moved without its PTE is caught here).
-        let mut touched = std::mem::take(&mut c.touched_frames);
-        touched.extend_from_slice(&self.m.dirty_frames);
-        touched.sort_unstable();
-        touched.dedup();
-        let r = self.check_touched(c, &touched);
+        let touched = std::mem::take(&mut c.touched_frames);
+        let r = self
+            .check_touched(c, &touched)
+            .and_then(|()| self.check_touched(c, &self.m.dirty_frames));
         c.touched_frames = touched;
         r?;
         for &id in &c.touched_swaps {
             self.check_swap_slot(c, id)?;
         }
-        let swap_counts: u64 = self.m.swap.iter().map(|(_, sl)| u64::from(sl.count)).sum();
-        if swap_counts != c.swap_entries {
-            // A slot whose entries the op did not touch: the full pass says
-            // which.
-            let entries = c.swap_entries;
-            self.check_map_counts(c, true, false)?;
-            return Err(format!(
-                "the swap slots' counts add up to {swap_counts} but {entries} swap entries name \
-                 them"
-            ));
+        // The sum of the slots' counts: unless no swap entry moved and no
+        // slot changed (the arena's epoch) since the last pass found it
+        // equal to the entries counted.
+        if !c.touched_swaps.is_empty() || c.swap_epoch != Some(self.m.swap.epoch()) {
+            let swap_counts: u64 = self.m.swap.iter().map(|(_, sl)| u64::from(sl.count)).sum();
+            if swap_counts != c.swap_entries {
+                // A slot whose entries the op did not touch: the full pass
+                // says which.
+                let entries = c.swap_entries;
+                self.check_map_counts(c, true, false)?;
+                return Err(format!(
+                    "the swap slots' counts add up to {swap_counts} but {entries} swap entries \
+                     name them"
+                ));
+            }
+            c.swap_epoch = Some(self.m.swap.epoch());
         }
         Ok(())
     }
@@ -426,6 +640,7 @@ impl<R: Rmap> Mmu<R> {
             scan.entries.clear();
             scan.dirty.clear();
             scan.current = false;
+            scan.vmas_current = false;
             return Ok(());
         };
         if !scan.current {
@@ -463,20 +678,22 @@ impl<R: Rmap> Mmu<R> {
             scan.dirty.clear();
             return Ok(());
         }
-        let in_dirty = |a: u64, d: &[(u64, u64)]| d.iter().any(|&(s, e)| s <= a && a < e);
+        merge_ranges(&mut scan.dirty);
         for &(a, e) in &scan.entries {
-            if in_dirty(a, &scan.dirty) {
+            if in_ranges(a, &scan.dirty) {
                 c.uncount(e);
             }
         }
-        let dirty = scan.dirty.clone();
+        let mut dirty = std::mem::take(&mut c.dirty);
+        dirty.clone_from(&scan.dirty);
         self.rescan_dirty(mm, scan);
-        for &(a, e) in &scan.entries {
-            if in_dirty(a, &dirty) {
-                self.count_entry(i, a, e, c)?;
-            }
-        }
-        Ok(())
+        let r = scan
+            .entries
+            .iter()
+            .filter(|&&(a, _)| in_ranges(a, &dirty))
+            .try_for_each(|&(a, e)| self.count_entry(i, a, e, c));
+        c.dirty = dirty;
+        r
     }
 
     /// Counts `entries` of process `i` (a delta pass).
@@ -498,8 +715,7 @@ impl<R: Rmap> Mmu<R> {
             Entry::Zero => {}
             Entry::Present(frame) | Entry::Migration(frame) => {
                 let n = self.live_frame(i, a, frame)?;
-                c.count_frame(frame, n);
-                c.frames[frame.index()].3 = n;
+                *c.count_frame(frame, n).1 = n;
                 c.touched_frames.push(frame);
             }
             Entry::Swap(s) => {
@@ -550,10 +766,17 @@ impl<R: Rmap> Mmu<R> {
 
     /// The frames a delta pass counted or uncounted, checked as the full
     /// pass checks mapped and unmapped frames.
-    fn check_touched(&self, c: &Census, touched: &[FrameId]) -> Result<(), String> {
+    /// A frame named twice in one delta pass is checked once (the marks).
+    fn check_touched(&self, c: &mut Census, touched: &[FrameId]) -> Result<(), String> {
         for &id in touched {
-            let ptes = c.frame_count(id.index());
-            if !self.m.frames.contains(id) {
+            let i = id.index();
+            let mark = (c.delta, id.generation());
+            if c.checked[i] == mark {
+                continue;
+            }
+            c.checked[i] = mark;
+            let ptes = c.frame_count(i);
+            let Some(f) = self.m.frames.get(id) else {
                 if ptes != 0 {
                     return Err(format!(
                         "frame {id} was freed but {ptes} PTE(s) still map it{}",
@@ -561,10 +784,10 @@ impl<R: Rmap> Mmu<R> {
                     ));
                 }
                 continue;
-            }
+            };
             if ptes == 0 {
-                self.census_check_unmapped(c, id)?;
-            } else if self.m.frame(id).mapcount != ptes {
+                self.census_check_unmapped(c, id, f)?;
+            } else if f.mapcount != ptes {
                 return Err(self.miscounted(id, ptes));
             }
         }
@@ -584,32 +807,39 @@ impl<R: Rmap> Mmu<R> {
         // Everything is counted again: a delta pass later goes on from here.
         c.pending.clear();
         c.known = self.known_procs();
-        for (i, mm) in self.m.procs.iter().enumerate() {
-            let Some(mm) = mm else {
-                // Gone: nothing of it is counted.
-                let scan = &mut c.scans[i];
-                scan.entries.clear();
-                scan.dirty.clear();
-                scan.current = false;
-                continue;
-            };
-            let mut scan = std::mem::take(&mut c.scans[i]);
-            if !scan.current {
-                self.scan(mm, &mut scan);
-            } else if !scan.dirty.is_empty() {
-                self.rescan_dirty(mm, &mut scan);
-            }
-            if fingerprint && !scan.vmas_current {
-                scan.vmas = self.vmas_hash(i, mm);
-                scan.vmas_current = true;
-            }
-            let r = self.count(i, &scan, c, fingerprint);
-            if fingerprint && let Ok(h) = r {
-                c.procs[i] = (scan.vmas, h);
-            }
-            c.scans[i] = scan;
-            r?;
-        }
+        let mut scans = std::mem::take(&mut c.scans);
+        let r: Result<(), String> = self
+            .m
+            .procs
+            .iter()
+            .zip(scans.iter_mut())
+            .enumerate()
+            .try_for_each(|(i, (mm, scan))| {
+                let Some(mm) = mm else {
+                    // Gone: nothing of it is counted.
+                    scan.entries.clear();
+                    scan.dirty.clear();
+                    scan.current = false;
+                    scan.vmas_current = false;
+                    return Ok(());
+                };
+                if !scan.current {
+                    self.scan(mm, scan);
+                } else if !scan.dirty.is_empty() {
+                    self.rescan_dirty(mm, scan);
+                }
+                if fingerprint && !scan.vmas_current {
+                    scan.vmas = self.vmas_hash(i, mm);
+                    scan.vmas_current = true;
+                }
+                let h = self.count(i, scan, c, fingerprint)?;
+                if fingerprint {
+                    c.procs[i] = (scan.vmas, h);
+                }
+                Ok(())
+            });
+        c.scans = scans;
+        r?;
         Ok(if fingerprint { self.fold(c) } else { 0 })
     }
 
@@ -621,16 +851,15 @@ impl<R: Rmap> Mmu<R> {
             self.scan_range(mm, v.start, v.end, &mut scan.entries);
         }
         scan.dirty.clear();
-        scan.vmas_current = false;
         scan.current = true;
     }
 
     /// The dirty ranges of `scan` scanned again, inside the VMAs that
     /// overlap them now.
     fn rescan_dirty(&self, mm: &Mm, scan: &mut Scan) {
-        let dirty = std::mem::take(&mut scan.dirty);
-        scan.entries
-            .retain(|&(a, _)| !dirty.iter().any(|&(s, e)| s <= a && a < e));
+        let mut dirty = std::mem::take(&mut scan.dirty);
+        merge_ranges(&mut dirty);
+        scan.entries.retain(|&(a, _)| !in_ranges(a, &dirty));
         for &(s, e) in &dirty {
             for (_, &vid) in mm.vmas.range(..e).rev() {
                 let v = self.m.vma(vid);
@@ -649,11 +878,9 @@ impl<R: Rmap> Mmu<R> {
     /// The entry of `mm`'s PTE at `a`, if it is not none and inside a VMA
     /// (what a scan would record there).
     fn entry_at(&self, mm: &Mm, a: u64) -> Option<Entry> {
+        let e = self.entry(&mm.pt[a as usize])?;
         let (_, &vid) = mm.vmas.range(..=a).next_back()?;
-        if self.m.vma(vid).end <= a {
-            return None;
-        }
-        self.entry(&mm.pt[a as usize])
+        (self.m.vma(vid).end > a).then_some(e)
     }
 
     /// The PTEs of `mm` in `[start, end)` that are not none, appended.
@@ -695,7 +922,7 @@ impl<R: Rmap> Mmu<R> {
                 }
                 Entry::Present(frame) => {
                     let n = self.live_frame(i, a, frame)?;
-                    let class = c.count_frame(frame, n);
+                    let (class, _) = c.count_frame(frame, n);
                     if fingerprint {
                         h = mix(h, a << 40 | u64::from(class) << 16 | u64::from(n));
                     }
@@ -727,8 +954,7 @@ impl<R: Rmap> Mmu<R> {
 
     /// Frame `id` (alive) if no PTE of the last pass maps it: map count 0,
     /// no stale swap-cache link, not an anonymous page nothing needs.
-    fn census_check_unmapped(&self, c: &Census, id: FrameId) -> Result<(), String> {
-        let f = self.m.frame(id);
+    fn census_check_unmapped(&self, c: &Census, id: FrameId, f: &Frame) -> Result<(), String> {
         if id == self.m.zero {
             if f.mapcount != 0 {
                 return Err(format!("the zero page has map count {}", f.mapcount));

@@ -347,6 +347,10 @@ pub(crate) struct Machine {
     dirty_vmas: Vec<VmaId>,
     /// PTEs set present since the start of the current op.
     dirty_ptes: Vec<(Pid, u64)>,
+    /// PTEs [`Machine::set_pte`] set to something not present (none, a
+    /// swap or migration entry) since the start of the current op: with
+    /// `dirty_ptes`, every PTE it wrote, for the map-count census.
+    cleared_ptes: Vec<(Pid, u64)>,
     /// Frames made, changed (through [`Machine::frame_mut`], the only way
     /// to change one) or freed since the start of the current op, for the
     /// map-count census.
@@ -400,6 +404,7 @@ impl Machine {
             nr_anon_frames: 0,
             dirty_vmas: Vec::new(),
             dirty_ptes: Vec::new(),
+            cleared_ptes: Vec::new(),
             dirty_frames: Vec::new(),
             pinned: Vec::new(),
             pte_log: None,
@@ -543,9 +548,12 @@ impl Machine {
             .unwrap_or(Pte::None)
     }
     fn set_pte(&mut self, pid: Pid, addr: u64, pte: Pte) {
-        if matches!(pte, Pte::Present { .. }) {
-            self.dirty_ptes.push((pid, addr));
-        }
+        let noted = if matches!(pte, Pte::Present { .. }) {
+            &mut self.dirty_ptes
+        } else {
+            &mut self.cleared_ptes
+        };
+        noted.push((pid, addr));
         self.note_pte_write(pid);
         self.mm_mut(pid).pt[addr as usize] = pte;
     }
@@ -570,7 +578,10 @@ impl Machine {
         self.frames.get(id).expect("live frame")
     }
     fn frame_mut(&mut self, id: FrameId) -> &mut Frame {
-        self.dirty_frames.push(id);
+        // The same frame changed twice in a row is noted once.
+        if self.dirty_frames.last() != Some(&id) {
+            self.dirty_frames.push(id);
+        }
         self.frames.get_mut(id).expect("live frame")
     }
     /// Makes a frame (every frame is made here).
@@ -890,6 +901,19 @@ impl<R: Rmap> Mmu<R> {
             .then_some(&self.m.dirty_ptes[..])
     }
 
+    /// Every PTE the last op wrote through `set_pte`, which faults and rmap
+    /// walks write every PTE with (the zap and mremap's move, the only other
+    /// writers, run only in `munmap`, `mmap`, `madvise`, `mremap`, `exit`
+    /// and a failed fork's teardown of its child): what the map-count census
+    /// scans again after a fault or a walk.
+    pub fn last_op_changed_ptes(&self) -> impl Iterator<Item = (Pid, u64)> + '_ {
+        self.m
+            .dirty_ptes
+            .iter()
+            .chain(&self.m.cleared_ptes)
+            .copied()
+    }
+
     /// Whether `op` can reach one of the design's allocation sites
     /// (`anon_vma_prepare`, `anon_vma_clone`, `anon_vma_fork`)? Reads never
     /// do; a write only in a VMA without an anon_vma; a fork only if one of
@@ -962,6 +986,16 @@ impl<R: Rmap> Mmu<R> {
         let mut s = self.stats.get();
         f(&mut s);
         self.stats.set(s);
+    }
+
+    /// The highest live process number ([`Mmu::live_pids`]'s last), without
+    /// collecting them.
+    pub fn last_live_pid(&self) -> Option<Pid> {
+        self.m
+            .procs
+            .iter()
+            .rposition(Option::is_some)
+            .map(|i| Pid(i as u32))
     }
 
     /// Live processes, by number.
@@ -1155,6 +1189,7 @@ impl<R: Rmap> Mmu<R> {
         self.last_op_pure = false;
         self.m.dirty_vmas.clear();
         self.m.dirty_ptes.clear();
+        self.m.cleared_ptes.clear();
         self.m.dirty_frames.clear();
         match self.dispatch(op) {
             Ok(o) => Ok(o),
@@ -1224,6 +1259,7 @@ impl<R: Rmap> Mmu<R> {
         self.last_op_pure = false;
         self.m.dirty_vmas.clear();
         self.m.dirty_ptes.clear();
+        self.m.cleared_ptes.clear();
         self.m.dirty_frames.clear();
         match self.op_referenced(pid, addr) {
             Ok(o) => Ok(o),

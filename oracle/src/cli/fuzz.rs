@@ -275,13 +275,28 @@ pub fn seeds(dir: &Path, out: &Path) -> ExitCode {
 }
 
 /// `rmaplab bench`: the figures, measured here (or, with `--emit-inputs`,
-/// the throughput streams written as fuzzer inputs, nothing measured).
+/// the throughput streams written as fuzzer inputs, nothing measured; with
+/// `--without`, only what the named checks cost).
 pub fn bench(
     specs: &[DesignSpec],
     execs: usize,
     rss_execs: usize,
     emit_inputs: Option<&Path>,
+    without: Option<&str>,
 ) -> ExitCode {
+    if let Some(names) = without {
+        let without = match rmaplab::run::runner::Without::parse(names) {
+            Ok(w) => w,
+            Err(e) => return usage_error(&e),
+        };
+        return match bench::checks_cost(&mut std::io::stdout().lock(), specs, execs, without) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rmaplab: {e}");
+                ExitCode::from(EXIT_FAIL)
+            }
+        };
+    }
     if let Some(dir) = emit_inputs {
         if let Err(e) = std::fs::create_dir_all(dir) {
             return usage_error(&format!("{}: {e}", dir.display()));

@@ -1,17 +1,20 @@
 //! `rmaplab bench`: throughput and cost figures, measured (never asserted
 //! by tests; [`figures`]): executions per second of the differential check
 //! on 64-op streams, RSS over many executions, and how the cost of an op
-//! grows with stream length and with the number of live VMAs.
+//! grows with stream length and with the number of live VMAs; with
+//! `--without`, what the named checks cost ([`checks_cost`]).
 
 use std::io::{self, Write};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use rmaplab_impls::designs::registry::DesignSpec;
 
-use super::engine::check_stream;
+use super::engine::{check_stream, check_stream_opts};
+use crate::run::runner::{RunOptions, Without};
+use rmaplab_impls::mmu::MmuStats;
 use rmaplab_ops::decode::{DecodeConfig, decode};
 use rmaplab_ops::{Kind, Op, Pid, Prot, Stream};
 
@@ -168,4 +171,108 @@ pub fn figures(
         }
     }
     Ok(())
+}
+
+/// What the checks `without` names cost (`rmaplab bench --without`): the
+/// `execs` 64-op throughput streams of [`figures`], all designs together,
+/// timed with every check (the fuzzing options) and without those checks,
+/// alternately in ten rounds of a tenth of the streams each (which of the
+/// two goes first alternates too), so that the machine's drift falls on
+/// both alike. Timed in this thread's CPU time (Linux), which the other
+/// jobs of a shared machine do not inflate. Under callgrind, the calls of
+/// [`timed_with_every_check`] and [`timed_without`] give the instructions
+/// of each.
+pub fn checks_cost(
+    out: &mut impl Write,
+    specs: &[DesignSpec],
+    execs: usize,
+    without: Without,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "# rmaplab bench --without {without} (one core, thread CPU time; the same streams \
+         with every check and without {without}, alternately)"
+    )?;
+    let batch = streams(execs, 64, 1);
+    let avg_ops =
+        batch.iter().map(|s| s.ops.len()).sum::<usize>() as f64 / batch.len().max(1) as f64;
+    writeln!(
+        out,
+        "streams: {} decoded random streams, {avg_ops:.1} ops on average (max 64)",
+        batch.len()
+    )?;
+    let every = RunOptions::fuzzing();
+    let fewer = RunOptions {
+        without,
+        ..RunOptions::fuzzing()
+    };
+    let (mut t_every, mut t_fewer) = (Duration::ZERO, Duration::ZERO);
+    let chunk = batch.len().div_ceil(10).max(1);
+    for (round, part) in batch.chunks(chunk).enumerate() {
+        if round % 2 == 0 {
+            t_every += timed_with_every_check(part, specs, &every);
+            t_fewer += timed_without(part, specs, &fewer);
+        } else {
+            t_fewer += timed_without(part, specs, &fewer);
+            t_every += timed_with_every_check(part, specs, &every);
+        }
+    }
+    let rate = |t: Duration| batch.len() as f64 / t.as_secs_f64().max(1e-9);
+    let (every_rate, fewer_rate) = (rate(t_every), rate(t_fewer));
+    writeln!(out, "execs/s {:<32} {every_rate:>10.0}", "with every check")?;
+    writeln!(
+        out,
+        "execs/s {:<32} {fewer_rate:>10.0}",
+        format!("without {without}")
+    )?;
+    writeln!(
+        out,
+        "{without} cost {:+.1}% time per exec (execs/s {:+.1}%)",
+        (t_every.as_secs_f64() / t_fewer.as_secs_f64().max(1e-9) - 1.0) * 100.0,
+        (every_rate / fewer_rate - 1.0) * 100.0
+    )
+}
+
+/// The time of `streams` on `specs` with every check.
+#[inline(never)]
+pub fn timed_with_every_check(
+    streams: &[Stream],
+    specs: &[DesignSpec],
+    opts: &RunOptions,
+) -> Duration {
+    timed(streams, specs, opts)
+}
+
+/// The time of `streams` on `specs` with the checks `opts` leaves out left
+/// out.
+#[inline(never)]
+pub fn timed_without(streams: &[Stream], specs: &[DesignSpec], opts: &RunOptions) -> Duration {
+    timed(streams, specs, opts)
+}
+
+fn timed(streams: &[Stream], specs: &[DesignSpec], opts: &RunOptions) -> Duration {
+    let mut stats = MmuStats::default();
+    let t = cpu_time();
+    for s in streams {
+        let _ = check_stream_opts(s, specs, opts, &mut stats);
+    }
+    cpu_time().saturating_sub(t)
+}
+
+/// The CPU time this thread has used (Linux `CLOCK_THREAD_CPUTIME_ID`);
+/// elsewhere, or should the clock fail, the time since an arbitrary start.
+fn cpu_time() -> Duration {
+    #[cfg(target_os = "linux")]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid timespec for the call to fill.
+        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0 {
+            return Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+        }
+    }
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
 }

@@ -67,9 +67,20 @@ pub fn check_stream_stats(
     specs: &[DesignSpec],
     acc: &mut MmuStats,
 ) -> Result<(), Box<Finding>> {
+    check_stream_opts(stream, specs, &RunOptions::fuzzing(), acc)
+}
+
+/// [`check_stream_stats`] with `opts` for the runs (`rmaplab bench
+/// --without` times the fuzzing options against fewer checks).
+pub fn check_stream_opts(
+    stream: &Stream,
+    specs: &[DesignSpec],
+    opts: &RunOptions,
+    acc: &mut MmuStats,
+) -> Result<(), Box<Finding>> {
     // A design's panic is its run's failure; one outside the runs (while
     // comparing them) is caught here.
-    let (runs, cmp) = match catch(|| run_all(stream, specs, &RunOptions::fuzzing())) {
+    let (runs, cmp) = match catch(|| run_all(stream, specs, opts)) {
         Ok(r) => r,
         Err(p) => return Err(Box::new(outside_panic(stream.clone(), &p))),
     };

@@ -51,6 +51,56 @@ pub struct RunOptions {
     /// of the stream, its later blocks on their first schedule), and the
     /// report says the run was capped ([`RunReport::capped`]).
     pub max_schedules: u64,
+    /// Checks left out to measure what they cost (`rmaplab bench
+    /// --without`); none by default, and no engine leaves any out.
+    pub without: Without,
+}
+
+/// The oracle's checks a benchmark can leave out ([`RunOptions::without`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Without {
+    /// The `layout` differential: no run records or compares fingerprints.
+    pub layout: bool,
+    /// The `mapcount` census (full and delta passes, and the one after the
+    /// teardown); with `layout` still on, the full pass still runs where
+    /// `layout` needs its fingerprint (they share it).
+    pub mapcount: bool,
+}
+
+impl Without {
+    /// Parses `layout,mapcount` (either, both, comma separated).
+    pub fn parse(text: &str) -> Result<Without, String> {
+        let mut w = Without::default();
+        for name in text.split(',').map(str::trim) {
+            match name {
+                "layout" => w.layout = true,
+                "mapcount" => w.mapcount = true,
+                _ => {
+                    return Err(format!(
+                        "--without: unknown check `{name}` (expected layout, mapcount or \
+                         layout,mapcount)"
+                    ));
+                }
+            }
+        }
+        Ok(w)
+    }
+
+    /// Whether no check is left out.
+    pub fn none(&self) -> bool {
+        *self == Without::default()
+    }
+}
+
+impl fmt::Display for Without {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.layout, self.mapcount) {
+            (true, true) => write!(f, "layout,mapcount"),
+            (true, false) => write!(f, "layout"),
+            (false, true) => write!(f, "mapcount"),
+            (false, false) => write!(f, "nothing"),
+        }
+    }
 }
 
 /// The default cap on the schedules of one design run of a stream.
@@ -64,6 +114,7 @@ impl Default for RunOptions {
             replay: None,
             recheck_pure_ops: false,
             max_schedules: DEFAULT_MAX_SCHEDULES,
+            without: Without::default(),
         }
     }
 }
@@ -659,7 +710,9 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
         if self.mmu.last_op_pure() && !self.opts.recheck_pure_ops {
             return check::check_bound(&self.mmu, peak).map_err(|b| at.fail(b));
         }
-        forget_changed(&mut self.census, &self.mmu, op);
+        if self.counts() || !matches!(self.layout, LayoutRole::Off) {
+            forget_changed(&mut self.census, &self.mmu, op);
+        }
         check_after_op_incremental(&self.mmu, self.opts, epoch0, peak).map_err(|b| at.fail(b))?;
         if self.opts.recheck_pure_ops {
             self.census.forget(None);
@@ -675,7 +728,7 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
                 if self.takes_fingerprint() {
                     let changed = match op {
                         Op::Fork { .. } if outcome == Outcome::Ok => {
-                            self.mmu.live_pids().last().copied().unwrap_or(pid)
+                            self.mmu.last_live_pid().unwrap_or(pid)
                         }
                         _ => pid,
                     };
@@ -714,9 +767,19 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
     /// the op changed (`Mmu::check_map_counts_delta`); the fingerprint
     /// of the pages waits for the next full census.
     fn census_delta(&mut self, at: At) -> Result<(), Failure> {
+        if !self.counts() {
+            self.census_due |= self.takes_fingerprint();
+            return Ok(());
+        }
         check::check_map_counts_delta(&self.mmu, &mut self.census).map_err(|b| at.fail(b))?;
         self.census_due |= self.takes_fingerprint();
         Ok(())
+    }
+
+    /// Whether this run checks map counts (always, but in a benchmark of
+    /// the checks' cost: [`RunOptions::without`]).
+    fn counts(&self) -> bool {
+        !self.opts.without.mapcount
     }
 
     /// Whether this run takes part in `layout` now (until an injected
@@ -729,6 +792,10 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
     /// run takes part in `layout` (until an injected failure fired).
     fn census(&mut self, at: At) -> Result<(), Failure> {
         let fingerprint = self.takes_fingerprint();
+        if !fingerprint && !self.counts() {
+            self.census_due = false;
+            return Ok(());
+        }
         let fp = check::check_map_counts(&self.mmu, &mut self.census, false, fingerprint)
             .map_err(|b| at.fail(b))?;
         if fingerprint {
@@ -809,8 +876,10 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
         if self.opts.check {
             // With every process gone, every frame's map count is 0 (the
             // census after the teardown's exits, once).
-            check::check_map_counts(&self.mmu, &mut self.census, true, false)
-                .map_err(|b| At::AFTER_LAST_OP.fail(b))?;
+            if self.counts() {
+                check::check_map_counts(&self.mmu, &mut self.census, true, false)
+                    .map_err(|b| At::AFTER_LAST_OP.fail(b))?;
+            }
             check::check_leak(&self.mmu).map_err(|b| At::AFTER_LAST_OP.fail(b))?;
         }
         Ok(())
@@ -1165,13 +1234,12 @@ fn check_after_op_incremental<R: Rmap>(
 /// Tells the census what `op` may have changed in the page tables (the
 /// next census scans only that again): an op on a process changes its own
 /// PTEs only, inside the op's range for `mmap`, `munmap`, `madvise` and
-/// `mremap` (old and new ranges), at the PTEs it set present for a fault
-/// that changed no VMA the design tracks (every PTE of the process
-/// otherwise); `mprotect` changes maps lines but no PTE a dump shows; a
-/// fork leaves the parent's PTEs mapping what they mapped (the child is
-/// scanned whole), an exit leaves no page table (what it mapped is
-/// uncounted); swapout, migration and
-/// reclaim unmap a page from every process that maps it.
+/// `mremap` (old and new ranges); a fault, swapout, migration and reclaim
+/// change the PTEs the machine noted them writing
+/// (`Mmu::last_op_changed_ptes`);
+/// `mprotect` changes maps lines but no PTE a dump shows; a fork leaves the
+/// parent's PTEs mapping what they mapped (the child is scanned whole), an
+/// exit leaves no page table (what it mapped is uncounted).
 fn forget_changed<R: Rmap>(census: &mut Census, mmu: &Mmu<R>, op: &Op) {
     let end = |addr: u64, len: u64| addr.saturating_add(len).min(rmaplab_ops::WINDOW_PAGES);
     match *op {
@@ -1193,14 +1261,17 @@ fn forget_changed<R: Rmap>(census: &mut Census, mmu: &Mmu<R>, op: &Op) {
             }
         }
         Op::Mprotect { pid, .. } => census.forget_range(pid, 0, 0, true),
-        Op::Read { pid, .. } | Op::Write { pid, .. } => match mmu.last_op_pte_delta() {
-            Some(ptes) => {
-                for &(p, a) in ptes {
-                    census.forget_range(p, a, a + 1, false);
-                }
+        // Faults and walks: the PTEs they wrote (the machine notes every
+        // PTE they write).
+        Op::Read { .. }
+        | Op::Write { .. }
+        | Op::Swapout { .. }
+        | Op::Migrate { .. }
+        | Op::Reclaim => {
+            for (p, a) in mmu.last_op_changed_ptes() {
+                census.forget_range(p, a, a + 1, false);
             }
-            None => census.forget(Some(pid)),
-        },
+        }
         // A fork's child is new to the census (scanned whole); the parent's
         // entries stay what they were.
         Op::Fork { .. } => {}
@@ -1208,9 +1279,7 @@ fn forget_changed<R: Rmap>(census: &mut Census, mmu: &Mmu<R>, op: &Op) {
         Op::Exit { pid } => census.forget(Some(pid)),
         // `folio_referenced` only reads the page tables.
         Op::Referenced { .. } => {}
-        Op::Swapout { .. } | Op::Migrate { .. } | Op::Reclaim | Op::FailAlloc { .. } | Op::Dump => {
-            census.forget(None)
-        }
+        Op::FailAlloc { .. } | Op::Dump => census.forget(None),
     }
 }
 
@@ -1394,6 +1463,9 @@ pub fn run_all_with(
         .iter()
         .map(|&sem| {
             let same = |k: &usize| sem.is_some() && semantics[*k] == sem;
+            if opts.without.layout {
+                return None;
+            }
             let mut ks = (0..specs.len()).filter(same);
             let first = ks.next()?;
             ks.next().map(|_| first)
@@ -1599,4 +1671,37 @@ fn maps_lines(vmas: &[rmaplab_impls::state::VmaLine]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmaplab_impls::designs::chain_2010::{Chain2010, Era};
+
+    /// What [`forget_changed`] names is all an op changed: after every op of
+    /// random streams, a full pass that scans again only what was named
+    /// gives the fingerprint of a census that scans everything afresh.
+    #[test]
+    fn the_census_scans_again_all_an_op_changed() {
+        let mut passes = 0;
+        for s in crate::fuzz::bench::streams(150, 64, 11) {
+            let mut mmu = Mmu::new(Chain2010::new(Era::E2022));
+            let mut c = Census::default();
+            check::check_map_counts(&mmu, &mut c, false, true).unwrap();
+            for op in &s.ops {
+                if mmu.apply(op).is_err() {
+                    break;
+                }
+                if mmu.last_op_pure() {
+                    continue;
+                }
+                forget_changed(&mut c, &mmu, op);
+                let kept = check::check_map_counts(&mmu, &mut c, false, true).unwrap();
+                let fresh = check::dump_fingerprint(&mmu, &mut Census::default());
+                assert_eq!(kept, fresh, "after `{}`", print_op(op));
+                passes += 1;
+            }
+        }
+        assert!(passes > 1000, "{passes} passes");
+    }
 }
