@@ -8,8 +8,9 @@
 #
 # A shard is a module of impls/src: arena, rmap, mmu/mod, mmu/vma,
 # mmu/mremap, mmu/fault, mmu/fork, mmu/swap, mmu/mprotect, mmu/madvise,
-# designs/avc, designs/chain_2010, designs/prealloc_2026,
-# designs/single_list_2004, designs/registry; `all` is every one of them
+# mmu/census, mmu/block, sched, designs/avc, designs/chain_2010,
+# designs/prealloc_2026, designs/single_list_2004, designs/registry; `all`
+# is every one of them
 # (for a sample across the crate with K/N). K/N is cargo-mutants'
 # `--shard` (round-robin, K counted from 0), for the big modules.
 # Results go to out/mutants/SHARD[-K-of-N]/mutants.out (caught.txt,
@@ -26,8 +27,10 @@ files_of() {
     arena) echo "impls/src/arena.rs" ;;
     rmap) echo "impls/src/rmap.rs impls/src/state.rs" ;;
     mmu/mod) echo "impls/src/mmu/mod.rs" ;;
-    mmu/vma | mmu/mremap | mmu/fault | mmu/fork | mmu/swap | mmu/mprotect | mmu/madvise)
+    mmu/vma | mmu/mremap | mmu/fault | mmu/fork | mmu/swap | mmu/mprotect | mmu/madvise | \
+      mmu/census | mmu/block)
       echo "impls/src/$1.rs" ;;
+    sched) echo "impls/src/sched/*.rs" ;;
     designs/avc) echo "impls/src/designs/avc/*.rs" ;;
     designs/chain_2010 | designs/prealloc_2026 | designs/single_list_2004)
       echo "impls/src/$1.rs" ;;
@@ -44,9 +47,10 @@ ROTATION=(
   arena rmap
   mmu/mod:0/3 mmu/mod:1/3 mmu/mod:2/3
   mmu/vma:0/2 mmu/vma:1/2 mmu/mremap:0/2 mmu/mremap:1/2
-  mmu/fault mmu/fork mmu/swap mmu/mprotect mmu/madvise
+  mmu/fault mmu/fork mmu/swap:0/2 mmu/swap:1/2 mmu/mprotect mmu/madvise
+  mmu/census:0/2 mmu/census:1/2 mmu/block sched:0/2 sched:1/2
   designs/avc:0/2 designs/avc:1/2 designs/chain_2010 designs/prealloc_2026
-  designs/single_list_2004 designs/registry
+  designs/single_list_2004 designs/registry:0/2 designs/registry:1/2
 )
 
 case "${1:-}" in

@@ -75,3 +75,19 @@ fn a_write_that_swaps_in_an_exclusive_page_is_no_cow_reuse() {
         rmaplab_ops::Outcome::Value(2)
     );
 }
+
+#[test]
+fn the_fork_counter_counts_successful_forks_exactly() {
+    // `MmuStats::forks` (the fuzz engine's stats): one per fork that made
+    // a child, none for a fork that failed for want of memory.
+    let mut m = after("mmap p0 10 4 rw anon\nwrite p0 10 1\nfork p0\nfork p1\n");
+    assert_eq!(m.stats().forks, 2);
+    m.apply(&op("fail-alloc 1")).expect("fail-alloc");
+    assert_eq!(
+        m.apply(&op("fork p0")).expect("fork"),
+        rmaplab_ops::Outcome::Err(rmaplab_ops::Errno::ENOMEM)
+    );
+    assert_eq!(m.stats().forks, 2);
+    m.apply(&op("fork p0")).expect("fork");
+    assert_eq!(m.stats().forks, 3);
+}
