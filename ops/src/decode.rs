@@ -306,6 +306,12 @@ const DIRECT: u8 = 0xE0;
 /// A direct form whose range has at most this many values is carried by
 /// its first byte alone.
 const COMPACT: u64 = 0x100 - DIRECT as u64;
+/// An mremap destination whose byte is below this one is next to a
+/// mapping ([`edges`]); from this one on it is in the direct form.
+const EDGE: u8 = 0x60;
+/// A direct destination in a window of at most this many pages is its
+/// first byte alone (`EDGE..=0xFE`: never the wide escape).
+const EDGE_COMPACT: u64 = 0xFF - EDGE as u64;
 /// A mapped address whose byte is in `WRITTEN..SAME` is a written page.
 const WRITTEN: u8 = 0x60;
 /// A mapped address whose byte is in `SAME..DIRECT` is the previous
@@ -892,7 +898,8 @@ impl Live {
     /// that map, unmap, write or zap pages change the page sets, roughly as
     /// the kernel would (an mmap that would fail with `EEXIST`, an mremap
     /// of an unmapped page and in-place growth into mapped pages change
-    /// nothing; moved pages are not remembered as written).
+    /// nothing; the written pages of a moved range are written at its
+    /// destination).
     fn apply(&mut self, op: &Op, p: &Params) {
         let Some(pid) = op.pid() else {
             return;
@@ -974,6 +981,18 @@ impl Live {
                 }
                 Some(t) => {
                     let source = range(old, old_len);
+                    // The pages move with the range: what was written
+                    // there is present at the destination.
+                    let mut moved = PageSet::default();
+                    for i in 0..old_len.min(new_len).min(SET_PAGES) {
+                        let from = old.saturating_add(i);
+                        let to = t.new.saturating_add(i);
+                        if let (Some(a), Some(b)) = (p.bit(from), p.bit(to))
+                            && q.written.contains(a)
+                        {
+                            moved.insert(&PageSet::range(b, b + 1));
+                        }
+                    }
                     if !t.dontunmap {
                         q.mapped.remove(&source);
                     }
@@ -981,6 +1000,7 @@ impl Live {
                     let dest = range(t.new, new_len);
                     q.mapped.insert(&dest);
                     q.written.remove(&dest);
+                    q.written.insert(&moved);
                 }
             },
             _ => return,
@@ -1155,20 +1175,48 @@ impl Reader<'_> {
 
     /// A walker's target: like a mapped-or-direct address, but a choice
     /// picks among the pages `q` has written (probably present anonymous
-    /// pages) when it has any, otherwise among its mapped pages.
-    fn target(&mut self, p: &Params, q: &Proc) -> Option<u64> {
+    /// pages) or had written before the block's mutator ran (`before`: the
+    /// pages a mutator first in the block moves, unmaps or protects, which
+    /// the walk races), when there are any, otherwise among its mapped
+    /// pages.
+    fn target(&mut self, p: &Params, q: &Proc, before: &PageSet) -> Option<u64> {
         Some(match self.tracked(!q.mapped.is_empty(), p.window_len)? {
             Ok(b) => {
-                let set = if q.written.is_empty() {
+                let mut written = q.written;
+                written.insert(before);
+                let set = if written.is_empty() {
                     &q.mapped
                 } else {
-                    &q.written
+                    &written
                 };
                 p.window_start + set.nth(u64::from(b) % set.count())
             }
             Err(Field::Narrow(v)) => p.window_start + v,
             Err(Field::Wide(v)) => v,
         })
+    }
+
+    /// An mremap destination of `len` pages: a byte below [`EDGE`] picks
+    /// one of the [`edges`] of the mapped pages `set` (a move next to a
+    /// mapping, where `copy_vma` may merge), from [`EDGE`] on the direct
+    /// form (ADDR, its first byte alone when the window has at most
+    /// [`EDGE_COMPACT`] pages). Without edges, ADDR.
+    fn dest(&mut self, p: &Params, set: &PageSet, len: u64) -> Option<u64> {
+        let edges = edges(p, set, len);
+        if edges.is_empty() {
+            return self.addr(p);
+        }
+        let b0 = self.byte()?;
+        if self.wide && b0 == ESCAPE {
+            return self.varint();
+        }
+        if b0 < EDGE {
+            return Some(p.window_start + edges.nth(u64::from(b0) % edges.count()));
+        }
+        if p.window_len <= EDGE_COMPACT {
+            return Some(p.window_start + u64::from(b0 - EDGE) % p.window_len);
+        }
+        self.addr(p)
     }
 
     /// A run-or-direct length: one within the run of mapped pages at
@@ -1189,6 +1237,32 @@ impl Reader<'_> {
         }
         Some(value_of(b))
     }
+}
+
+/// The starts of a `len`-page range that would sit right next to a run of
+/// `set` without overlapping it: the page after each run, and `len` pages
+/// before each run's first page (within the tracked pages).
+fn edges(p: &Params, set: &PageSet, len: u64) -> PageSet {
+    let mut out = PageSet::default();
+    if set.is_empty() {
+        return out;
+    }
+    let n = p.set_pages();
+    for i in 0..n {
+        let here = set.contains(i);
+        let prev = i > 0 && set.contains(i - 1);
+        if prev && !here {
+            out.insert(&PageSet::range(i, i + 1));
+        }
+        if here && !prev && i >= len {
+            let s = i - len;
+            // No mapped page in between.
+            if !set.intersects(&PageSet::range(s, i)) {
+                out.insert(&PageSet::range(s, s + 1));
+            }
+        }
+    }
+    out
 }
 
 /// The lengths a run-or-direct length can choose from: `1..=` the run of
@@ -1468,13 +1542,19 @@ fn decode_block(
     let (roles, n) = block_roles(sh, !faults.is_empty());
     let mut ops = Vec::with_capacity(n);
     let mut marks = [0; 5];
+    // The written pages of the mutator's process before it ran.
+    let mut before: Option<(Pid, PageSet)> = None;
     for (k, &role) in roles[..n].iter().enumerate() {
         marks[k] = r.bytes.len();
         let op = match role {
             Role::Mutator => {
                 let allowed = live.allowed(kinds & OpKinds::MUTATORS, p.max_procs);
                 let kind = pick_weighted(r.byte()?, allowed.bits(), live.weights())?;
-                decode_args(kind, r, p, maps, live)?
+                let op = decode_args(kind, r, p, maps, live)?;
+                before = op
+                    .pid()
+                    .and_then(|pid| Some((pid, live.procs[live.slot(pid)?].written)));
+                op
             }
             Role::Walker(v) => {
                 if live.len == 0 {
@@ -1482,7 +1562,10 @@ fn decode_block(
                 }
                 let slot = live.pick(r.byte()?, true);
                 let pid = Pid(live.pids[slot]);
-                let addr = r.target(p, &live.procs[slot])?;
+                let pre = before
+                    .filter(|&(m, _)| m == pid)
+                    .map_or(PageSet::default(), |(_, w)| w);
+                let addr = r.target(p, &live.procs[slot], &pre)?;
                 match walker_index(walkers, v) {
                     9 => Op::Swapout { pid, addr },
                     11 => Op::Migrate { pid, addr },
@@ -1599,7 +1682,7 @@ fn decode_args(
             let new_len = if same_len { old_len } else { r.len(p)? };
             let to = if moves {
                 Some(MremapTo {
-                    new: r.addr(p)?,
+                    new: r.dest(p, set, new_len)?,
                     dontunmap,
                 })
             } else {
@@ -1759,6 +1842,26 @@ impl Writer {
 
     fn run_len(&mut self, len: u64, p: &Params, set: &PageSet, addr: u64) -> Result<(), Fail> {
         self.tracked(run_choices(p, set, addr) > 0, len, 1, p.max_len)
+    }
+
+    /// Writes an mremap destination ([`Reader::dest`]) in its direct
+    /// form.
+    fn dest(&mut self, new: u64, p: &Params, set: &PageSet, len: u64) -> Result<(), Fail> {
+        if edges(p, set, len).is_empty() {
+            return self.addr(new, p);
+        }
+        match new.checked_sub(p.window_start).filter(|&v| v < p.window_len) {
+            Some(v) if p.window_len <= EDGE_COMPACT => {
+                // v < EDGE_COMPACT: the byte is in EDGE..=0xFE.
+                self.out.push(EDGE + v as u8);
+                Ok(())
+            }
+            Some(_) => {
+                self.out.push(EDGE);
+                self.addr(new, p)
+            }
+            None => self.escape(new),
+        }
     }
 
     fn value(&mut self, value: u64) -> Result<(), Fail> {
@@ -2064,7 +2167,7 @@ fn encode_args(
                 w.len(new_len, p)?;
             }
             if let Some(t) = to {
-                w.addr(t.new, p)?;
+                w.dest(t.new, p, set, new_len)?;
             }
         }
         Op::Madvise {
