@@ -337,10 +337,19 @@ pub fn hunt(a: &HuntArgs) -> ExitCode {
             a.bug
         ));
     }
-    let specs = match select(&[], None, std::slice::from_ref(&a.bug)) {
+    let bugs = zoo::hunt_bugs(&a.bug);
+    let specs = match select(&[], None, &bugs) {
         Ok(s) => s,
         Err(e) => return usage_error(&e),
     };
+    if bugs.len() > 1 {
+        println!(
+            "{} shows only with {} injected too: hunting {}",
+            a.bug,
+            bugs[1..].join(", "),
+            specs[0].label()
+        );
+    }
     let engine: Engine = match a.engine.parse() {
         Ok(e) => e,
         Err(e) => return usage_error(&e),
@@ -419,7 +428,7 @@ pub fn hunt_table(bugs: &[String], engines: &[String], seeds: u64, seconds: u64)
     );
     println!("|---|---|---|---|---|---|---|---|");
     for bug in &bugs {
-        let specs = match select(&[], None, std::slice::from_ref(bug)) {
+        let specs = match select(&[], None, &zoo::hunt_bugs(bug)) {
             Ok(s) => s,
             Err(e) => return usage_error(&e),
         };

@@ -67,14 +67,27 @@ pub fn check_stream_stats(
     specs: &[DesignSpec],
     acc: &mut MmuStats,
 ) -> Result<(), Box<Finding>> {
+    check_stream_with(stream, specs, acc, &RunOptions::fuzzing(), &mut |_| {})
+}
+
+/// [`check_stream_stats`] with `opts`, showing each design's run to
+/// `observe` (the engine reads the blocks' traces).
+pub fn check_stream_with(
+    stream: &Stream,
+    specs: &[DesignSpec],
+    acc: &mut MmuStats,
+    opts: &RunOptions,
+    observe: &mut dyn FnMut(&crate::run::runner::RunReport),
+) -> Result<(), Box<Finding>> {
     // A design's panic is its run's failure; one outside the runs (while
     // comparing them) is caught here.
-    let (runs, cmp) = match catch(|| run_all(stream, specs, &RunOptions::fuzzing())) {
+    let (runs, cmp) = match catch(|| run_all(stream, specs, opts)) {
         Ok(r) => r,
         Err(p) => return Err(Box::new(outside_panic(stream.clone(), &p))),
     };
     for r in &runs {
         add_stats(acc, &r.stats.mmu);
+        observe(r);
     }
     for (spec, run) in specs.iter().zip(&runs) {
         if let Some(f) = &run.failure {
@@ -511,6 +524,30 @@ impl Coverage {
         new
     }
 
+    /// Adds a block's labelled trace (`A:copy_vma B:w1.lock ...`): each
+    /// (actor, step) pair, the step's `#N` occurrence left out, and each
+    /// switch from one actor's step to another's (`A:copy_vma>B:w1.lock`,
+    /// under the second actor). Whether any of it is new.
+    pub fn add_block_trace(&mut self, trace: &str) -> bool {
+        let mut new = false;
+        let mut prev: Option<(&str, &str)> = None;
+        for item in trace.split_whitespace() {
+            let Some((actor, step)) = item.split_once(':') else {
+                continue;
+            };
+            let step = step.split('#').next().unwrap_or(step);
+            let a = usize::from(actor.bytes().next().unwrap_or(b'A').wrapping_sub(b'A'));
+            new |= self.add_block_step(a, step);
+            if let Some((pa, ps)) = prev
+                && pa != actor
+            {
+                new |= self.add_block_step(a, &format!("{pa}:{ps}>{step}"));
+            }
+            prev = Some((actor, step));
+        }
+        new
+    }
+
     /// Distinct (actor, step) pairs of block traces added.
     pub fn block_steps(&self) -> usize {
         self.block_steps
@@ -762,7 +799,12 @@ fn worker(
             });
             shared.kept.fetch_add(1, Ordering::Relaxed);
         }
-        if let Err(f) = check_stream_stats(&stream, &cfg.specs, &mut mmu) {
+        let result = if stream.blocks.is_empty() {
+            check_stream_stats(&stream, &cfg.specs, &mut mmu)
+        } else {
+            check_blocks(cfg, &stream, &input, &mut cov, &mut pool, &mut mmu, shared)
+        };
+        if let Err(f) = result {
             if seen_sigs.contains(&f.signature) {
                 continue;
             }
@@ -788,6 +830,64 @@ fn worker(
     }
     publish(shared, &cov);
     add_stats(&mut shared.stats.lock().expect("stats lock").mmu, &mmu);
+}
+
+/// Most schedules one design run of an [`explore_blocks`] exploration
+/// starts.
+pub const EXPLORE_MAX_SCHEDULES: u64 = 256;
+
+/// Runs a stream with blocks; when its blocks' traces reach a new
+/// feature ([`Coverage::add_block_trace`]: an (actor, step) pair or an
+/// actor switch between two steps) and it passes, the input joins the
+/// pool and the same stream runs again with every block under
+/// `explore:2` ([`explore_blocks`], at most [`EXPLORE_MAX_SCHEDULES`]
+/// schedules per design), so that an interleaving its schedule bytes
+/// missed is still tried.
+fn check_blocks(
+    cfg: &EngineConfig,
+    stream: &Stream,
+    input: &[u8],
+    cov: &mut Coverage,
+    pool: &mut Vec<PoolEntry>,
+    mmu: &mut MmuStats,
+    shared: &Shared,
+) -> Result<(), Box<Finding>> {
+    let mut new = false;
+    check_stream_with(
+        stream,
+        &cfg.specs,
+        mmu,
+        &RunOptions::fuzzing(),
+        &mut |r| {
+            for b in &r.blocks {
+                new |= cov.add_block_trace(&b.trace);
+            }
+        },
+    )?;
+    if !new {
+        return Ok(());
+    }
+    if pool.len() < 4096 {
+        pool.push(PoolEntry {
+            bytes: input.to_vec(),
+            blocks: true,
+        });
+        shared.kept.fetch_add(1, Ordering::Relaxed);
+    }
+    let opts = RunOptions {
+        max_schedules: EXPLORE_MAX_SCHEDULES,
+        ..RunOptions::fuzzing()
+    };
+    check_stream_with(&explore_blocks(stream), &cfg.specs, mmu, &opts, &mut |_| {})
+}
+
+/// `stream` with every block's schedule `explore:2`.
+pub fn explore_blocks(stream: &Stream) -> Stream {
+    let mut s = stream.clone();
+    for b in &mut s.blocks {
+        b.sched = rmaplab_ops::Sched::Explore { preemptions: 2 };
+    }
+    s
 }
 
 /// Adds one job's reach to the shared figures.

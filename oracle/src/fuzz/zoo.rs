@@ -14,6 +14,16 @@ use super::shrink::{shrink, signature};
 use rmaplab_ops::decode::{DecodeConfig, decode};
 use rmaplab_ops::print::print_with_header;
 
+/// The bugs a hunt of `bug` injects: `bug`, then those it needs to show
+/// ([`rmaplab_impls::designs::registry::Bug::needs`]: b08 needs b12).
+pub fn hunt_bugs(bug: &str) -> Vec<String> {
+    let mut v = vec![bug.to_string()];
+    if let Some((_, b)) = find_bug(bug) {
+        v.extend(b.needs.iter().map(|n| n.to_string()));
+    }
+    v
+}
+
 /// What one hunt did.
 #[derive(Clone, Debug)]
 pub struct Hunt {
@@ -163,11 +173,17 @@ pub fn zoo_file(
     seed: u64,
 ) -> String {
     let title = find_bug(bug).map_or("", |(_, b)| b.title);
+    let also = hunt_bugs(bug);
+    let with = if also.len() > 1 {
+        format!(" (with {}, which it needs to show)", also[1..].join(", "))
+    } else {
+        String::new()
+    };
     let header = vec![
         format!("zoo: {bug} — {title}"),
         format!(
-            "found by `rmaplab hunt --bug {bug} --engine {engine} --seed {seed}` after {:.2}s, \
-             {} execs, then shrunk; no op was written by hand",
+            "found by `rmaplab hunt --bug {bug} --engine {engine} --seed {seed}`{with} after \
+             {:.2}s, {} execs, then shrunk; no op was written by hand",
             h.seconds, h.execs
         ),
         format!("failure: {}", f.report.lines().next().unwrap_or_default()),
