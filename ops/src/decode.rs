@@ -1850,7 +1850,10 @@ impl Writer {
         if edges(p, set, len).is_empty() {
             return self.addr(new, p);
         }
-        match new.checked_sub(p.window_start).filter(|&v| v < p.window_len) {
+        match new
+            .checked_sub(p.window_start)
+            .filter(|&v| v < p.window_len)
+        {
             Some(v) if p.window_len <= EDGE_COMPACT => {
                 // v < EDGE_COMPACT: the byte is in EDGE..=0xFE.
                 self.out.push(EDGE + v as u8);

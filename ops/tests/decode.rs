@@ -1036,7 +1036,10 @@ fn mremap_destinations_and_walkers_aim_at_merges() {
     // A choice: the only edge of pages 0..4 for 4 pages is page 4.
     bytes[at] = 0x05;
     let t = decode(&bytes, &cfg);
-    assert_eq!(rmaplab_ops::print::print_op(&t.ops[2]), "mremap p0 0 4 4 to 4");
+    assert_eq!(
+        rmaplab_ops::print::print_op(&t.ops[2]),
+        "mremap p0 0 4 4 to 4"
+    );
     // The block: mremap back next to page 0..4's old place, migrate after
     // it in letter order. Its target choices are the pages written after
     // the mremap (3, where the page goes) and before it (11, where it is

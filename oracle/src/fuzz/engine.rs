@@ -853,17 +853,11 @@ fn check_blocks(
     shared: &Shared,
 ) -> Result<(), Box<Finding>> {
     let mut new = false;
-    check_stream_with(
-        stream,
-        &cfg.specs,
-        mmu,
-        &RunOptions::fuzzing(),
-        &mut |r| {
-            for b in &r.blocks {
-                new |= cov.add_block_trace(&b.trace);
-            }
-        },
-    )?;
+    check_stream_with(stream, &cfg.specs, mmu, &RunOptions::fuzzing(), &mut |r| {
+        for b in &r.blocks {
+            new |= cov.add_block_trace(&b.trace);
+        }
+    })?;
     if !new {
         return Ok(());
     }
