@@ -62,7 +62,8 @@
 //!     pages past NEWLEN from both and a growth adds the new pages to
 //!     MAPPED if none of them is in it; a move removes `OLD..OLD+OLDLEN`
 //!     from WRITTEN and, without `dontunmap`, from MAPPED, then adds
-//!     `NEW..NEW+NEWLEN` to MAPPED and removes it from WRITTEN;
+//!     `NEW..NEW+NEWLEN` to MAPPED and sets its WRITTEN pages to those
+//!     written at the same offsets of `OLD` (the pages move with it);
 //!   - `fork` gives the child a copy of the parent's sets (`dontfork` is
 //!     ignored); `exit` drops the process's.
 //! - **Kind byte.** The kinds allowed for this op are the enabled ones,
@@ -137,10 +138,18 @@
 //!     `(pr >> 4) & 3 == 3`; KIND by weight (anon 4, shared 1, file 2,
 //!     sfile 1) from `(kd & 0x3F) % total` over the enabled map kinds, file
 //!     number `kd >> 6`; OFF only for file kinds.
-//!   - mremap: `P sh OLD* OLDLEN* [NEWLEN] [NEW]` (OLD\* an ADDR\*, OLDLEN\*
-//!     a LEN\* at OLD) with `sh % 8`: 0..=2 in place (NEWLEN read); 3 and 7
-//!     `to NEW` with NEWLEN = OLDLEN; 4 the same with `dontunmap`; 5 `to
-//!     NEW` (NEWLEN read); 6 the same with `dontunmap`.
+//!   - mremap: `P sh OLD* OLDLEN* [NEWLEN] [NEW*]` (OLD\* an ADDR\*,
+//!     OLDLEN\* a LEN\* at OLD) with `sh % 8`: 0..=2 in place (NEWLEN
+//!     read); 3 and 7 `to NEW` with NEWLEN = OLDLEN; 4 the same with
+//!     `dontunmap`; 5 `to NEW` (NEWLEN read); 6 the same with `dontunmap`.
+//!     NEW\* (edge-or-direct destination): the *edges* of `P` are the
+//!     pages right after each run of MAPPED and the pages NEWLEN before
+//!     each run's first page (with nothing mapped in between): a move
+//!     there sits next to a mapping, where `copy_vma` may merge. Without
+//!     edges, ADDR. Otherwise one byte `b`: `b < 0x60` gives edge number
+//!     `b % |edges|` in ascending order; `b >= 0x60`, the direct form:
+//!     when `window_len <= 159`, `window_start + (b - 0x60) % window_len`;
+//!     otherwise an ADDR follows.
 //!   - mprotect `P ADDR* LEN* pr`; madvise `P ADDR* LEN* ad` (ADVICE
 //!     `ad % 5`: dontneed, dontfork, dofork, wipeonfork, keeponfork);
 //!     munmap `P ADDR* LEN`; fork, exit `P`; read, swapout, migrate
@@ -160,7 +169,10 @@
 //!     arguments as above;
 //!   - walker: `P` (as for the kinds with an ADDR\*) and a target, a
 //!     tracked field like ADDR\* whose choice `b < 0xE0` is page
-//!     `b % |WRITTEN|` of WRITTEN (of MAPPED when WRITTEN is empty);
+//!     `b % |W|` of W, the union of WRITTEN and, when `P` is the process
+//!     of a mutator read before the walker, its WRITTEN before that
+//!     mutator was applied (the pages it moves or unmaps, which the walk
+//!     races); of MAPPED when W is empty;
 //!   - fault: one byte (bit 0: `write` when both are on), `P`, ADDR\*, and
 //!     VALUE for a write.
 //!
