@@ -140,6 +140,42 @@ end sched explore:0
 }
 
 #[test]
+fn lock_discipline_fires_when_a_walk_changes_anon_vma_structures() {
+    // The wrapper's rmap_walk moves the design's epoch: a walk step that
+    // holds the anon_vma lock for read changed what it guards.
+    let s = stream(
+        "version 2
+mmap p0 0 8 rw anon
+write p0 2 0x22
+par
+  mprotect p0 4 2 r
+  swapout p0 2
+end sched explore:0
+",
+    );
+    let spec = DesignSpec::new(Design::Chain2010);
+    for (mutation, want) in [
+        (Mutation::None, None),
+        (Mutation::WalkChanges, Some("lock-discipline")),
+    ] {
+        let r = run_design(
+            &s,
+            Wrap::new(Chain2010::new(Era::E2022), mutation),
+            &spec,
+            &RunOptions::default(),
+        );
+        assert_eq!(invariant(&r), want, "{:?}", r.failure);
+        if want.is_some() {
+            let f = format!("{:?}", r.failure);
+            assert!(
+                f.contains("actor B's walk step lock changed anon_vma"),
+                "{f}"
+            );
+        }
+    }
+}
+
+#[test]
 fn mutators_are_compared_with_the_model_in_the_order_they_finished() {
     // B's write finishes before A's read in the schedule `B* A*`: the
     // model steps the write first, so the read sees its value.

@@ -426,3 +426,64 @@ fn hunt_writes_only_under_its_output_folder() {
     assert!(!dir.join("corpus").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `rmaplab steps`: one line per op kind with the step names the MMU
+/// lists for it, then a meaning for every name those lines use.
+#[test]
+fn steps_lists_every_op_kind_and_explains_every_step_name() {
+    let out = rmaplab(&["steps"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut sections = text.split("\n\n");
+    let _intro = sections.next().unwrap();
+    let kinds = sections.next().expect("the op kinds");
+    let meanings = sections.next().expect("the meanings");
+    let mut listed = Vec::new();
+    for line in kinds.lines() {
+        let mut words = line.split_whitespace();
+        let kind = words.next().unwrap();
+        let names: Vec<&str> = words.collect();
+        assert!(!names.is_empty(), "`{kind}` lists no step");
+        listed.push(kind);
+        for name in names {
+            // Atomic actors take one step named by their keyword.
+            if name == kind {
+                continue;
+            }
+            let explained = meanings.lines().any(|m| {
+                // A meaning line starts with its names: `a`, or `a, b, c`.
+                let mut heads = Vec::new();
+                for w in m.split_whitespace() {
+                    heads.push(w.trim_end_matches(','));
+                    if !w.ends_with(',') {
+                        break;
+                    }
+                }
+                heads
+                    .iter()
+                    .any(|&h| h == name || h.strip_suffix('*').is_some_and(|p| name.starts_with(p)))
+            });
+            assert!(
+                explained,
+                "`{kind}` step `{name}` has no meaning line:\n{meanings}"
+            );
+        }
+    }
+    for kind in [
+        "mmap",
+        "munmap",
+        "mprotect",
+        "mremap",
+        "madvise",
+        "fork",
+        "exit",
+        "read",
+        "write",
+        "swapout",
+        "migrate",
+        "referenced",
+        "reclaim",
+    ] {
+        assert!(listed.contains(&kind), "`{kind}` missing from:\n{kinds}");
+    }
+}

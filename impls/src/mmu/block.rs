@@ -278,6 +278,12 @@ impl<R: Rmap> Mmu<R> {
         let Kind::Split { pid, .. } = b.actors[m] else {
             unreachable!("the split actor")
         };
+        #[cfg(test)]
+        let next = if next == Next::InPtl && super::swap::tests_knob::RMAP_LOCKS_AFTER_PTL.get() {
+            Next::Rmap
+        } else {
+            next
+        };
         b.split_next = self.split_needs(pid, next, false);
         if next == Next::Rmap {
             // VMAs the op detached are no longer in the mm, but their
@@ -355,11 +361,15 @@ impl<R: Rmap> Mmu<R> {
             }
         }
         b.epoch_guard = (!anon).then(|| self.rmap.epoch());
+        if let Some(log) = &mut self.m.pte_log {
+            log.clear();
+        }
         Ok(())
     }
 
     fn end_split_step(&mut self, b: &mut Block, at: StepName) -> KResult<()> {
         let m = b.split.expect("split actor");
+        self.check_pte_writes(&b.ex, m, &at.to_string(), None)?;
         for l in b.step_locks.drain(..) {
             b.ex.release(m, l).map_err(|e| lock_discipline(e.0))?;
         }
@@ -370,6 +380,44 @@ impl<R: Rmap> Mmu<R> {
                 "actor {}'s step {at} changed anon_vma trees or lists without the anon_vma lock",
                 letter(m)
             )));
+        }
+        Ok(())
+    }
+
+    /// `lock-discipline` for page tables, after a step of actor `a`: no
+    /// other actor holds the PTL of a process whose PTEs the step changed,
+    /// and a walk (`walk` is `Some(the PTL its step held)`) changed PTEs of
+    /// that process only. A mutator's or fault's step is page-table work
+    /// under the PTLs it takes and drops within the step.
+    fn check_pte_writes(
+        &self,
+        ex: &Execution,
+        a: usize,
+        step: &str,
+        walk: Option<Option<Pid>>,
+    ) -> KResult<()> {
+        let Some(log) = &self.m.pte_log else {
+            return Ok(());
+        };
+        for &pid in log {
+            let ptl = LockId::Ptl(pid.0);
+            if let Some(o) =
+                (0..ex.actors()).find(|&o| o != a && ex.held(o).iter().any(|&(l, _)| l == ptl))
+            {
+                return Err(lock_discipline(format!(
+                    "actor {}'s step {step} changed a PTE of {pid} while actor {} holds {ptl}",
+                    letter(a),
+                    letter(o)
+                )));
+            }
+            if let Some(held) = walk
+                && held != Some(pid)
+            {
+                return Err(lock_discipline(format!(
+                    "actor {}'s walk step {step} changed a PTE of {pid} without {ptl}",
+                    letter(a)
+                )));
+            }
         }
         Ok(())
     }
@@ -476,9 +524,23 @@ impl<R: Rmap> Mmu<R> {
             outcomes,
             ..
         } = b;
+        if let Some(log) = &mut self.m.pte_log {
+            log.clear();
+        }
         match &mut actors[a] {
             Kind::Walker(w) => {
+                let epoch = self.rmap.epoch();
                 let st = self.walk_step(w, Some((ex, a)))?;
+                // Walks read the anon_vma structures and VMAs' anon_vma;
+                // changing them needs the lock for write.
+                if self.rmap.epoch() != epoch {
+                    return Err(lock_discipline(format!(
+                        "actor {}'s walk step {} changed anon_vma trees, lists or a VMA's anon_vma",
+                        letter(a),
+                        st.name
+                    )));
+                }
+                self.check_pte_writes(ex, a, &st.name.to_string(), Some(w.step_ptl))?;
                 if st.last {
                     outcomes[a] = Some(if w.busy {
                         ActorOutcome::Busy
@@ -500,6 +562,7 @@ impl<R: Rmap> Mmu<R> {
                     Err(Fail::NoMem) => Outcome::Err(Errno::ENOMEM),
                     Err(f) => return Err(f),
                 };
+                self.check_pte_writes(ex, a, op.keyword(), None)?;
                 for &(l, _) in &needs {
                     ex.release(a, l).map_err(|e| lock_discipline(e.0))?;
                 }
@@ -561,6 +624,7 @@ impl<R: Rmap> Mmu<R> {
         self.m.dirty_vmas.clear();
         self.m.dirty_ptes.clear();
         self.m.dirty_frames.clear();
+        self.m.pte_log = Some(Vec::new());
         self.in_block = true;
         let r: KResult<()> = loop {
             match self.run_until_split(&mut b) {
@@ -599,6 +663,7 @@ impl<R: Rmap> Mmu<R> {
             }
         };
         self.in_block = false;
+        self.m.pte_log = None;
         // Every actor finished: a migration entry left anywhere outlived
         // its migration (one moved while no walk could see it).
         let r = r.and_then(|()| self.no_migration_entries_left());

@@ -355,6 +355,9 @@ pub(crate) struct Machine {
     /// and destination, a page being reclaimed): their last unmap does not
     /// free them, the walk's end does ([`Machine::release_pinned`]).
     pinned: Vec<FrameId>,
+    /// Processes whose PTEs the running step of a concurrent block changed
+    /// (`None` outside a block), for `lock-discipline`.
+    pte_log: Option<Vec<Pid>>,
 }
 
 impl VmaView for Machine {
@@ -399,6 +402,7 @@ impl Machine {
             dirty_ptes: Vec::new(),
             dirty_frames: Vec::new(),
             pinned: Vec::new(),
+            pte_log: None,
         }
     }
 
@@ -542,7 +546,24 @@ impl Machine {
         if matches!(pte, Pte::Present { .. }) {
             self.dirty_ptes.push((pid, addr));
         }
+        self.note_pte_write(pid);
         self.mm_mut(pid).pt[addr as usize] = pte;
+    }
+    /// Clears a PTE, returning what it held (`ptep_get_and_clear`).
+    fn take_pte(&mut self, pid: Pid, addr: u64) -> Pte {
+        let pte = std::mem::take(&mut self.mm_mut(pid).pt[addr as usize]);
+        if pte != Pte::None {
+            self.note_pte_write(pid);
+        }
+        pte
+    }
+    #[inline]
+    fn note_pte_write(&mut self, pid: Pid) {
+        if let Some(log) = &mut self.pte_log
+            && log.last() != Some(&pid)
+        {
+            log.push(pid);
+        }
     }
 
     pub(crate) fn frame(&self, id: FrameId) -> &Frame {
@@ -733,7 +754,7 @@ impl Machine {
     /// `zap_pte_range`: clears every PTE of `pid` in `[start, end)`.
     fn zap_pte_range(&mut self, pid: Pid, start: u64, end: u64) {
         for a in start..end {
-            let pte = std::mem::take(&mut self.mm_mut(pid).pt[a as usize]);
+            let pte = self.take_pte(pid, a);
             match pte {
                 Pte::None => {}
                 Pte::Present { frame, .. } => self.remove_rmap(frame),

@@ -340,7 +340,7 @@ impl<R: Rmap> Mmu<R> {
             let end = len.min(i.saturating_add(chunk));
             let mut moved = false;
             for j in i..end {
-                let pte = std::mem::take(&mut self.m.mm_mut(pid).pt[(old + j) as usize]);
+                let pte = self.m.take_pte(pid, old + j);
                 if pte != Pte::None {
                     debug_assert_eq!(self.m.pte(pid, new + j), Pte::None);
                     if peek && matches!(pte, Pte::Migration { .. }) {

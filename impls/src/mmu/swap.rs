@@ -214,6 +214,10 @@ impl<R: Rmap> Mmu<R> {
     /// `486cf46f3f9b`) and the peek sees no migration entry (it skips the
     /// PTE without the lock).
     fn visit_ptl(&self, w: &WalkSm, i: usize) -> Option<LockId> {
+        #[cfg(test)]
+        if tests_knob::VISIT_WITHOUT_PTL.get() {
+            return None;
+        }
         let (_, index) = w.target?;
         let v = self.m.vmas.get(*w.cands.get(i)?)?;
         if self.locks.peek_before_ptl && w.kind == WalkKind::Migrate && w.phase == 2 {
@@ -234,6 +238,7 @@ impl<R: Rmap> Mmu<R> {
         mut ex: Option<(&mut Execution, usize)>,
     ) -> KResult<WalkStepped> {
         let in_block = ex.is_some();
+        w.step_ptl = None;
         let mig = w.kind == WalkKind::Migrate;
         let phase = if mig { w.phase } else { 0 };
         match w.state {
@@ -308,6 +313,7 @@ impl<R: Rmap> Mmu<R> {
                 };
                 if let Some(l) = ptl {
                     lock(&mut ex, l, Mode::Exclusive, true)?;
+                    w.step_ptl = Some(v.mm);
                 }
                 if let Some(a) = v.vma_address(index) {
                     self.walk_visit(w, v.mm, a);
@@ -502,7 +508,13 @@ impl<R: Rmap> Mmu<R> {
                 // try_to_unmap_one: the PTE becomes a swap entry.
                 let slot = w.slot.expect("swap slot");
                 let exclusive = self.m.frame(frame).exclusive;
-                self.m.set_pte(pid, a, Pte::Swap(slot));
+                #[cfg(test)]
+                let keep = tests_knob::UNMAP_KEEPS_PTE.get();
+                #[cfg(not(test))]
+                let keep = false;
+                if !keep {
+                    self.m.set_pte(pid, a, Pte::Swap(slot));
+                }
                 let sl = self.m.swap.get_mut(slot).expect("live slot");
                 sl.count += 1;
                 sl.exclusive = exclusive;
@@ -650,6 +662,8 @@ pub(crate) struct WalkSm {
     /// The walk left the page mapped (Linux's caller sees `mapcount > 0`).
     pub(crate) busy: bool,
     pub(crate) outcome: Option<Outcome>,
+    /// The process whose PTL the last step held (a visit), if any.
+    pub(crate) step_ptl: Option<Pid>,
 }
 
 impl WalkSm {
@@ -668,6 +682,7 @@ impl WalkSm {
             found: 0,
             busy: false,
             outcome: None,
+            step_ptl: None,
         }
     }
 }
@@ -685,5 +700,22 @@ impl WalkStepped {
     }
     fn last(name: StepName) -> WalkStepped {
         WalkStepped { name, last: true }
+    }
+}
+
+/// A broken lock model for the tests of `lock-discipline`.
+#[cfg(test)]
+pub(crate) mod tests_knob {
+    thread_local! {
+        /// Walk visits take no PTL.
+        pub(crate) static VISIT_WITHOUT_PTL: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
+        /// `try_to_unmap_one` drops the map count but leaves the PTE.
+        pub(crate) static UNMAP_KEEPS_PTE: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
+        /// `move_ptes` takes the rmap locks after the PTL (the order
+        /// `need_rmap_locks` keeps the other way round).
+        pub(crate) static RMAP_LOCKS_AFTER_PTL: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
     }
 }

@@ -348,7 +348,9 @@ impl<R: Rmap> Mmu<R> {
 
     /// `vms_gather_munmap_vmas`: splits the VMAs straddling `start` and
     /// `end` and returns every VMA inside `[start, end)`, in address order.
-    /// A failed split returns `ENOMEM` with the earlier split kept.
+    /// A failed split returns `ENOMEM` with the earlier split kept. Since
+    /// 6.6 the pieces that stay mapped are the new VMAs; before, the
+    /// unmapped ones were (`do_munmap`; [`LockModel::unmap_keeps_original`]).
     pub(super) fn gather_munmap_vmas(
         &mut self,
         pid: Pid,
@@ -362,19 +364,29 @@ impl<R: Rmap> Mmu<R> {
         if self.m.vma(first).start >= end {
             return Ok(out);
         }
+        // Which side of each cut is the new VMA is the era's: the pieces
+        // that stay are new since 6.6, the original objects before.
+        let keep = self.locks.unmap_keeps_original;
+        let mut first = first;
         if self.m.vma(first).start < start {
-            self.split_vma(first, start, true)?;
+            let new = self.split_vma(first, start, !keep)?;
+            if keep {
+                first = new;
+            }
         }
         let mut cur = Some(first);
         while let Some(v) = cur {
             if self.m.vma(v).start >= end {
                 break;
             }
-            if self.m.vma(v).end > end {
-                self.split_vma(v, end, false)?;
-            }
-            out.push(v);
-            cur = self.m.vma_from(pid, self.m.vma(v).end);
+            let gone = if self.m.vma(v).end > end {
+                let new = self.split_vma(v, end, keep)?;
+                if keep { new } else { v }
+            } else {
+                v
+            };
+            out.push(gone);
+            cur = self.m.vma_from(pid, self.m.vma(gone).end);
         }
         Ok(out)
     }

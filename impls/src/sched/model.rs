@@ -75,6 +75,14 @@ pub struct LockModel {
     /// One `move_page_tables` step.
     pub move_granularity: Granularity,
     pub fault_lock: FaultLock,
+    /// The VMAs that stay mapped when munmap splits one keep their object
+    /// (and so their place on an anon_vma list): until 6.5 `do_munmap`
+    /// split the start with `new_below = 0` and the end with `new_below =
+    /// 1`, so the new VMA was the piece unmapped. 6.6 reversed both (Liam
+    /// Howlett, "mm/mmap: change vma iteration order in
+    /// do_vmi_align_munmap()"), so the pieces that stay are new VMAs,
+    /// cloned after (in list order: behind) everything else.
+    pub unmap_keeps_original: bool,
 }
 
 impl LockModel {
@@ -90,12 +98,14 @@ impl LockModel {
         peek_before_ptl: false,
         move_granularity: Granularity::Pmd,
         fault_lock: FaultLock::PerVma,
+        unmap_keeps_original: false,
     };
 
     /// chain-2010 era 2015 (3.19 … 5.19): as 6.18 but faults under
-    /// `mmap_lock` only.
+    /// `mmap_lock` only, and munmap's split keeps the original VMAs.
     pub const ERA_2015: LockModel = LockModel {
         fault_lock: FaultLock::MmapRead,
+        unmap_keeps_original: true,
         ..LockModel::LINUX_6_18
     };
 
@@ -112,6 +122,7 @@ impl LockModel {
         peek_before_ptl: false,
         move_granularity: Granularity::Chunk64,
         fault_lock: FaultLock::MmapRead,
+        unmap_keeps_original: true,
     };
 
     /// single-list-2004 era 2004 (2.6.7 + the 2.6.8 importer fix): the
@@ -129,6 +140,7 @@ impl LockModel {
         peek_before_ptl: true,
         move_granularity: Granularity::PerPte,
         fault_lock: FaultLock::MmapRead,
+        unmap_keeps_original: true,
     };
 
     /// single-list-2004 era 2006 (2.6.18 … 2.6.33): migration entries and

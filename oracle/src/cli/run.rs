@@ -167,7 +167,7 @@ pub fn steps_text() -> String {
     }
     out.push('\n');
     for (name, what) in STEP_MEANINGS {
-        out.push_str(&format!("{name:<15} {what}\n"));
+        out.push_str(&format!("{name:<17} {what}\n"));
     }
     out
 }
@@ -198,6 +198,10 @@ const STEP_MEANINGS: &[(&str, &str)] = &[
     (
         "move_ptes#i",
         "one extent of page tables moved (move_ptes; the era's granularity)",
+    ),
+    (
+        "move_ptes.clear#i",
+        "a migration entry cleared at its old place, not yet set at the new (PTL held; eras that peek before the PTL)",
     ),
     (
         "fork.anon_vma#i",

@@ -40,6 +40,9 @@ pub enum Mutation {
     /// takes no anon_vma lock, so a step that changes anon_vma trees does
     /// it unlocked (`lock-discipline`).
     HideAnonVma,
+    /// `rmap_walk` changes the design's structures (its epoch moves), as a
+    /// walk writing under a lock it holds for read would (`lock-discipline`).
+    WalkChanges,
 }
 
 #[derive(Clone)]
@@ -47,6 +50,8 @@ pub struct Wrap<R> {
     pub inner: R,
     pub log: Rc<RefCell<Vec<Event>>>,
     pub mutation: Mutation,
+    /// Walks under [`Mutation::WalkChanges`].
+    pub walks: std::cell::Cell<u64>,
 }
 
 impl<R> Wrap<R> {
@@ -55,6 +60,7 @@ impl<R> Wrap<R> {
             inner,
             log: Rc::default(),
             mutation,
+            walks: std::cell::Cell::new(0),
         }
     }
 }
@@ -167,6 +173,9 @@ impl<R: Rmap> Rmap for Wrap<R> {
         index: u64,
         out: &mut Vec<VmaId>,
     ) -> Result<(), RmapError> {
+        if self.mutation == Mutation::WalkChanges {
+            self.walks.set(self.walks.get() + 1);
+        }
         self.inner.rmap_walk(view, mapping, index, out)
     }
     fn mapping_alive(&self, mapping: AnonMapping) -> bool {
@@ -176,7 +185,7 @@ impl<R: Rmap> Rmap for Wrap<R> {
         self.inner.tracks_vma(vma)
     }
     fn epoch(&self) -> Option<u64> {
-        self.inner.epoch()
+        self.inner.epoch().map(|e| e + self.walks.get())
     }
     fn counters(&self) -> Counters {
         let mut c = self.inner.counters();

@@ -585,3 +585,135 @@ fn clone_is_independent() {
     assert_eq!(s.value(0, 0), 1);
     assert_eq!(s.m.live_pids(), [Pid(0)]);
 }
+
+// ---------------------------------------------------------------------------
+// lock-discipline for page tables
+
+/// A walk whose visits take no PTL changes PTEs unlocked: the block fails
+/// `lock-discipline` at that visit; with the PTL it passes.
+#[test]
+fn a_walk_changing_ptes_without_the_ptl_fails_lock_discipline() {
+    use crate::designs::chain_2010::{Chain2010, Era};
+    use crate::sched::Schedule;
+    let setup = "mmap p0 0 8 rw anon\nwrite p0 2 0x22\nmremap p0 2 2 2 to 102\n";
+    let block = ops("mremap p0 102 2 2 to 2\nmigrate p0 102\n");
+    for broken in [false, true] {
+        let mut m = Mmu::new(Chain2010::new(Era::E2010));
+        for op in ops(setup) {
+            m.apply(&op).expect("setup op");
+        }
+        swap::tests_knob::VISIT_WITHOUT_PTL.set(broken);
+        let o = m.run_block(&block, &Schedule::Explore { bound: 1 }, 1000);
+        swap::tests_knob::VISIT_WITHOUT_PTL.set(false);
+        let o = o.expect("a valid block");
+        if !broken {
+            assert!(o.failure.is_none(), "{:?}", o.failure);
+            continue;
+        }
+        let f = o.failure.expect("lock-discipline");
+        assert_eq!(f.invariant, "lock-discipline", "{f:?}");
+        assert_eq!(f.actor, Some('B'));
+        assert!(
+            f.detail
+                .contains("walk step w1.visit#0 changed a PTE of p0 without ptl(p0)"),
+            "{}",
+            f.detail
+        );
+    }
+}
+
+/// Runs `block` after `setup` on `rmap` under `explore:bound`, with the
+/// lock-model knob `knob` set (the knobs of `swap::tests_knob`).
+fn block_with_knob<R: Rmap + Clone>(
+    rmap: R,
+    setup: &str,
+    block: &str,
+    bound: u32,
+    knob: &'static std::thread::LocalKey<std::cell::Cell<bool>>,
+    on: bool,
+) -> crate::mmu::BlockOutcome {
+    let mut m = Mmu::new(rmap);
+    for op in ops(setup) {
+        m.apply(&op).expect("setup op");
+    }
+    knob.set(on);
+    let o = m.run_block(
+        &ops(block),
+        &crate::sched::Schedule::Explore { bound },
+        100_000,
+    );
+    knob.set(false);
+    o.expect("a valid block")
+}
+
+/// A swapout whose `try_to_unmap_one` drops the map count but leaves the
+/// PTE: the walk ends with the count at 0 and the page still mapped.
+#[test]
+fn an_unmap_that_leaves_the_pte_fails_unmap_success_but_mapped() {
+    use crate::designs::prealloc_2026::Prealloc2026;
+    let setup = "mmap p0 0 4 rw anon\nwrite p0 2 0x22\n";
+    let block = "mprotect p0 0 1 r\nswapout p0 2\n";
+    let knob = &swap::tests_knob::UNMAP_KEEPS_PTE;
+    let o = block_with_knob(Prealloc2026::new(), setup, block, 2, knob, false);
+    assert!(o.failure.is_none(), "{:?}", o.failure);
+    let o = block_with_knob(Prealloc2026::new(), setup, block, 2, knob, true);
+    let f = o.failure.expect("unmap-success-but-mapped");
+    assert_eq!(f.invariant, "unmap-success-but-mapped", "{f:?}");
+    assert_eq!(f.actor, Some('B'));
+    assert!(
+        f.detail.contains("PTEs still map it: [p0:2]"),
+        "{}",
+        f.detail
+    );
+}
+
+/// `move_ptes` taking the anon_vma lock while it holds the PTL (in the
+/// eras whose `remove_migration_pte` peeks, the PTL is held across the
+/// move of a migration entry), against `try_to_migrate` holding the
+/// anon_vma lock and waiting for the PTL to visit the VMA `copy_vma` made:
+/// neither can go on.
+#[test]
+fn rmap_locks_taken_after_the_ptl_deadlock_against_a_walk() {
+    use crate::designs::single_list_2004::{Era, SingleList2004};
+    use crate::sched::{Item, RunLen, Schedule};
+    let setup = "mmap p0 0 4 rw anon\nwrite p0 2 0x22\n";
+    let block = ops("mremap p0 0 4 4 to 100\nmigrate p0 2\n");
+    let until = |actor, l: &str| Item {
+        actor,
+        run: RunLen::Until(l.into()),
+    };
+    let sched = Schedule::Replay {
+        items: vec![
+            until(0, "copy_vma"),
+            until(1, "w1.visit#0"),
+            until(0, "move_ptes.clear#2"),
+            Item {
+                actor: 1,
+                run: RunLen::Finish,
+            },
+        ],
+        strict: false,
+    };
+    let knob = &swap::tests_knob::RMAP_LOCKS_AFTER_PTL;
+    let run = |on: bool| {
+        let mut m = Mmu::new(SingleList2004::with_era_and_bugs(Era::E2006, &[]));
+        for op in ops(setup) {
+            m.apply(&op).expect("setup op");
+        }
+        knob.set(on);
+        let o = m.run_block(&block, &sched, 1);
+        knob.set(false);
+        o.expect("a valid block")
+    };
+    // In the era's order the walk waits for the PTL, the move goes on and
+    // the walk then finds the entry at its new place.
+    let o = run(false);
+    assert!(o.failure.is_none(), "{:?}", o.failure);
+    let f = run(true).failure.expect("deadlock");
+    assert_eq!(f.invariant, "deadlock", "{f:?}");
+    assert!(
+        f.detail.contains("A holds [mmap(p0), ptl(p0)]") && f.detail.contains("B holds ["),
+        "{}",
+        f.detail
+    );
+}
