@@ -149,7 +149,15 @@
 //!     edges, ADDR. Otherwise one byte `b`: `b < 0x60` gives edge number
 //!     `b % |edges|` in ascending order; `b >= 0x60`, the direct form:
 //!     when `window_len <= 159`, `window_start + (b - 0x60) % window_len`;
-//!     otherwise an ADDR follows.
+//!     otherwise an ADDR follows. The move back: when `sh % 8` is 3, 4 or
+//!     7, bit 3 of `sh` is set and `P`'s last move (of this stream, as
+//!     MEMORY tracks it: its source, destination and the pages of
+//!     `min(OLDLEN, NEWLEN)` within the tracked pages) left its destination
+//!     pages all in MAPPED, the op is that move undone, `mremap P DEST LEN
+//!     LEN to SOURCE` (`dontunmap` for 4), and nothing more is read: the
+//!     range returns next to the pages it was split from, its pgoff
+//!     unchanged, where `copy_vma` merges it. A fork's child inherits the
+//!     last move.
 //!   - mprotect `P ADDR* LEN* pr`; madvise `P ADDR* LEN* ad` (ADVICE
 //!     `ad % 5`: dontneed, dontfork, dofork, wipeonfork, keeponfork);
 //!     munmap `P ADDR* LEN`; fork, exit `P`; read, swapout, migrate
@@ -167,12 +175,17 @@
 //!   - mutator: a kind byte picked by the table's row among the enabled
 //!     kinds mmap .. exit that are allowed, then that op's `P` and
 //!     arguments as above;
-//!   - walker: `P` (as for the kinds with an ADDR\*) and a target, a
+//!   - walker: `P` (as for the kinds with an ADDR\*, except that `s >=
+//!     0xC0` picks the process of a mutator read before the walker, if
+//!     it is live) and a target, a
 //!     tracked field like ADDR\* whose choice `b < 0xE0` is page
 //!     `b % |W|` of W, the union of WRITTEN and, when `P` is the process
 //!     of a mutator read before the walker, its WRITTEN before that
 //!     mutator was applied (the pages it moves or unmaps, which the walk
-//!     races); of MAPPED when W is empty;
+//!     races); of MAPPED when W is empty; but a choice `b < 0x80` is page
+//!     `b % |R|` of R, the pages of that earlier WRITTEN that are not in
+//!     WRITTEN now (those the mutator moved or unmapped), when R is not
+//!     empty;
 //!   - fault: one byte (bit 0: `write` when both are on), `P`, ADDR\*, and
 //!     VALUE for a write.
 //!
@@ -324,6 +337,13 @@ const EDGE: u8 = 0x60;
 /// A direct destination in a window of at most this many pages is its
 /// first byte alone (`EDGE..=0xFE`: never the wide escape).
 const EDGE_COMPACT: u64 = 0xFF - EDGE as u64;
+/// An mremap shape byte of a same-length move with this bit set moves the
+/// process's last moved range back ([`move_back`]), when there is one.
+const BACK: u8 = 0x08;
+/// A walker target byte below this one picks among the pages its block's
+/// mutator took from the walker's process (moved or unmapped), when there
+/// are any.
+const RACED: u8 = 0x80;
 /// A mapped address whose byte is in `WRITTEN..SAME` is a written page.
 const WRITTEN: u8 = 0x60;
 /// A mapped address whose byte is in `SAME..DIRECT` is the previous
@@ -765,6 +785,9 @@ struct Proc {
     /// Pages it (or an ancestor before the fork) has written since they
     /// were mapped (a subset of `mapped`).
     written: PageSet,
+    /// Its last mremap move as [`PageSet`] bits: (source, destination,
+    /// pages), for the move back ([`BACK`]).
+    moved: Option<(u16, u16, u16)>,
 }
 
 /// The processes live at a point of the stream, in creation order, and
@@ -1005,6 +1028,14 @@ impl Live {
                             moved.insert(&PageSet::range(b, b + 1));
                         }
                     }
+                    let (lo, hi) = p.bits(old, old_len.min(new_len));
+                    q.moved = match (p.bit(old), p.bit(t.new)) {
+                        (Some(a), Some(b)) if hi > lo && b + (hi - lo) <= p.set_pages() => {
+                            // Bits are below 256.
+                            Some((a as u16, b as u16, (hi - lo) as u16))
+                        }
+                        _ => None,
+                    };
                     if !t.dontunmap {
                         q.mapped.remove(&source);
                     }
@@ -1019,6 +1050,36 @@ impl Live {
         }
         self.refresh(i);
     }
+}
+
+/// The move back of `q`'s last mremap move ([`BACK`]), when the shape
+/// byte `sh` asks for it and the moved pages are still mapped where they
+/// went: the whole moved range returns to where it came from, next to the
+/// pages it was split from (pgoff unchanged), where `copy_vma` merges it.
+fn move_back(pid: Pid, sh: u8, p: &Params, q: &Proc) -> Option<Op> {
+    let dontunmap = match sh % 8 {
+        3 | 7 => false,
+        4 => true,
+        _ => return None,
+    };
+    if sh & BACK == 0 {
+        return None;
+    }
+    let (from, to, len) = q.moved?;
+    let (from, to, len) = (u64::from(from), u64::from(to), u64::from(len));
+    if q.mapped.run_from(to) < len {
+        return None;
+    }
+    Some(Op::Mremap {
+        pid,
+        old: p.window_start + to,
+        old_len: len,
+        new_len: len,
+        to: Some(MremapTo {
+            new: p.window_start + from,
+            dontunmap,
+        }),
+    })
 }
 
 /// The mapped-or-direct address of an op, if it has one.
@@ -1190,10 +1251,17 @@ impl Reader<'_> {
     /// pages) or had written before the block's mutator ran (`before`: the
     /// pages a mutator first in the block moves, unmaps or protects, which
     /// the walk races), when there are any, otherwise among its mapped
-    /// pages.
+    /// pages. A choice below [`RACED`] picks among the pages of `before`
+    /// that `q` no longer has written (those the mutator moved or
+    /// unmapped), when there are any.
     fn target(&mut self, p: &Params, q: &Proc, before: &PageSet) -> Option<u64> {
         Some(match self.tracked(!q.mapped.is_empty(), p.window_len)? {
             Ok(b) => {
+                let mut raced = *before;
+                raced.remove(&q.written);
+                if b < RACED && !raced.is_empty() {
+                    return Some(p.window_start + raced.nth(u64::from(b) % raced.count()));
+                }
                 let mut written = q.written;
                 written.insert(before);
                 let set = if written.is_empty() {
@@ -1572,7 +1640,13 @@ fn decode_block(
                 if live.len == 0 {
                     return None;
                 }
-                let slot = live.pick(r.byte()?, true);
+                // A selector from PICK_NEWEST on picks the mutator's
+                // process, when it is live: the walk races its mutator.
+                let s = r.byte()?;
+                let slot = match before.and_then(|(m, _)| live.slot(m)) {
+                    Some(m) if s >= PICK_NEWEST => m,
+                    _ => live.pick(s, true),
+                };
                 let pid = Pid(live.pids[slot]);
                 let pre = before
                     .filter(|&(m, _)| m == pid)
@@ -1681,7 +1755,11 @@ fn decode_args(
             }
         }
         3 => {
-            let shape = r.byte()? % 8;
+            let sh = r.byte()?;
+            let shape = sh % 8;
+            if let Some(op) = move_back(pid, sh, p, q) {
+                return Some(op);
+            }
             let old = r.mapped(p, q, live.last)?;
             let old_len = r.run_len(p, set, old)?;
             let (moves, same_len, dontunmap) = match shape {

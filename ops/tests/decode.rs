@@ -1053,8 +1053,49 @@ fn mremap_destinations_and_walkers_aim_at_merges() {
     let walker = layout[0].actors[1].clone();
     assert_eq!(bytes[walker.start + 1], 0xE0 + 11);
     let target = |bytes: &[u8]| rmaplab_ops::print::print_op(&decode(bytes, &cfg).ops[5]);
+    // Below 0x80: the pages the mutator took away (11); from 0x80 on, the
+    // union of both.
     bytes[walker.start + 1] = 0;
-    assert_eq!(target(&bytes), "migrate p0 3");
+    assert_eq!(target(&bytes), "migrate p0 11");
     bytes[walker.start + 1] = 1;
     assert_eq!(target(&bytes), "migrate p0 11");
+    bytes[walker.start + 1] = 0x80;
+    assert_eq!(target(&bytes), "migrate p0 3");
+    bytes[walker.start + 1] = 0x81;
+    assert_eq!(target(&bytes), "migrate p0 11");
+}
+
+/// A same-length move whose shape byte has bit 3 set moves the process's
+/// last moved range back where it came from, reading nothing more; the
+/// encoder never sets that bit.
+#[test]
+fn mremap_moves_back() {
+    let cfg = DecodeConfig::default();
+    let parse = |t: &str| rmaplab_ops::parse::parse(t).expect("parses");
+    let s =
+        parse("mmap p0 0 8 rw anon\nwrite p0 5 1\nmremap p0 4 4 4 to 16\nmremap p0 17 2 2 to 20\n");
+    let mut bytes = encode(&s, &cfg).expect("encodable");
+    // The last op: kind, P, shape, OLD, OLDLEN, NEW.
+    let sh = bytes.len() - 4;
+    assert_eq!(bytes[sh], 3);
+    let last = |bytes: &[u8]| {
+        let t = decode(bytes, &cfg);
+        rmaplab_ops::print::print_op(&t.ops[t.ops.len() - 1])
+    };
+    assert_eq!(last(&bytes), "mremap p0 17 2 2 to 20");
+    bytes[sh] = 3 | 0x08;
+    bytes.truncate(sh + 1);
+    assert_eq!(last(&bytes), "mremap p0 16 4 4 to 4");
+    bytes[sh] = 4 | 0x08;
+    assert_eq!(last(&bytes), "mremap p0 16 4 4 to 4 dontunmap");
+    // Not for a move of another length, nor when the moved pages are gone.
+    bytes[sh] = 5 | 0x08;
+    assert_ne!(last(&bytes), "mremap p0 16 4 4 to 4");
+    let s = parse(
+        "mmap p0 0 8 rw anon\nmremap p0 4 4 4 to 16\nmunmap p0 17 1\nmremap p0 0 2 2 to 20\n",
+    );
+    let mut bytes = encode(&s, &cfg).expect("encodable");
+    let sh = bytes.len() - 4;
+    bytes[sh] = 3 | 0x08;
+    assert_eq!(last(&bytes), "mremap p0 0 2 2 to 20");
 }

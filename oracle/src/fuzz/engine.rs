@@ -61,6 +61,65 @@ pub fn check_stream(stream: &Stream, specs: &[DesignSpec]) -> Result<(), Box<Fin
     check_stream_stats(stream, specs, &mut MmuStats::default())
 }
 
+/// [`check_stream`]; when it passes and a block's trace has a walk racing
+/// an mremap's move ([`walk_races_move`]), the stream again with its
+/// blocks explored ([`explore_blocks`], at most [`EXPLORE_MAX_SCHEDULES`]
+/// schedules per design): what the fuzz targets check, so that libFuzzer
+/// and AFL try those interleavings as the built-in engine does. A failure
+/// found so is the explored stream's (its blocks' `sched explore:2`).
+pub fn check_stream_races(stream: &Stream, specs: &[DesignSpec]) -> Result<(), Box<Finding>> {
+    let mut acc = MmuStats::default();
+    let mut cut = 0;
+    check_stream_with(stream, specs, &mut acc, &RunOptions::fuzzing(), &mut |r| {
+        cut = cut.max(racing_end(r));
+    })?;
+    explore_races(stream, cut, specs, &mut acc)
+}
+
+/// The end (op index) of the last block of `r`'s path whose trace races
+/// an mremap's move ([`walk_races_move`]); 0 if none does.
+fn racing_end(r: &crate::run::runner::RunReport) -> usize {
+    r.blocks
+        .iter()
+        .filter(|b| walk_races_move(&b.trace))
+        .map(|b| b.first + b.actors)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Most schedules one design run of an exploration of racing blocks
+/// ([`explore_races`]) starts.
+pub const RACE_MAX_SCHEDULES: u64 = 64;
+
+/// `stream` up to op `cut` (the end of its last racing block; 0: none),
+/// with its blocks explored ([`explore_blocks`], at most
+/// [`RACE_MAX_SCHEDULES`] schedules per design): the failure a schedule
+/// of the racing blocks shows there, cheaply (the rest of the stream is
+/// left out, as every schedule would run it again).
+fn explore_races(
+    stream: &Stream,
+    cut: usize,
+    specs: &[DesignSpec],
+    acc: &mut MmuStats,
+) -> Result<(), Box<Finding>> {
+    if cut == 0 {
+        return Ok(());
+    }
+    let ops = stream.ops[..cut].to_vec();
+    let blocks = stream
+        .blocks
+        .iter()
+        .filter(|b| b.first + b.actors <= cut)
+        .cloned()
+        .collect();
+    let opts = RunOptions {
+        max_schedules: RACE_MAX_SCHEDULES,
+        ..RunOptions::fuzzing()
+    };
+    let cut = Stream::with_blocks(ops, blocks);
+    check_stream_with(&explore_blocks(&cut), specs, acc, &opts, &mut |_| {})
+}
+
 /// [`check_stream`], adding what the MMUs did to `acc`.
 pub fn check_stream_stats(
     stream: &Stream,
@@ -166,7 +225,7 @@ pub fn target_finding_file(stream: &Stream, specs: &[DesignSpec]) -> Option<Stri
 
 /// [`target_finding_file`] and the failure's first line.
 fn target_finding(stream: &Stream, specs: &[DesignSpec]) -> Option<(String, String)> {
-    let f = check_stream(stream, specs).err()?;
+    let f = check_stream_races(stream, specs).err()?;
     let shrink_cmd = match specs.iter().find(|s| s.label() == f.signature.who) {
         Some(s) => format!("rmaplab shrink FILE.ops {}", s.cli_flags()),
         None => "rmaplab shrink FILE.ops".to_string(),
@@ -842,7 +901,10 @@ pub const EXPLORE_MAX_SCHEDULES: u64 = 256;
 /// pool and the same stream runs again with every block under
 /// `explore:2` ([`explore_blocks`], at most [`EXPLORE_MAX_SCHEDULES`]
 /// schedules per design), so that an interleaving its schedule bytes
-/// missed is still tried.
+/// missed is still tried. Otherwise, when a block's trace has a walk
+/// racing an mremap's move ([`walk_races_move`]), the input joins the pool
+/// too (mutations of its other ops try the shapes around it) and the
+/// stream up to that block is explored ([`explore_races`]).
 fn check_blocks(
     cfg: &EngineConfig,
     stream: &Stream,
@@ -852,14 +914,22 @@ fn check_blocks(
     mmu: &mut MmuStats,
     shared: &Shared,
 ) -> Result<(), Box<Finding>> {
-    let mut new = false;
+    let (mut new, mut cut) = (false, 0);
     check_stream_with(stream, &cfg.specs, mmu, &RunOptions::fuzzing(), &mut |r| {
         for b in &r.blocks {
             new |= cov.add_block_trace(&b.trace);
         }
+        cut = cut.max(racing_end(r));
     })?;
     if !new {
-        return Ok(());
+        if cut > 0 && pool.len() < 4096 {
+            pool.push(PoolEntry {
+                bytes: input.to_vec(),
+                blocks: true,
+            });
+            shared.kept.fetch_add(1, Ordering::Relaxed);
+        }
+        return explore_races(stream, cut, &cfg.specs, mmu);
     }
     if pool.len() < 4096 {
         pool.push(PoolEntry {
@@ -873,6 +943,32 @@ fn check_blocks(
         ..RunOptions::fuzzing()
     };
     check_stream_with(&explore_blocks(stream), &cfg.specs, mmu, &opts, &mut |_| {})
+}
+
+/// Whether a block's trace has an mremap that moved page tables
+/// (`copy_vma`, then `move_ptes`) and a walk of another actor that visited
+/// a VMA: the shape of the mremap races (the walk can see the moved range
+/// on neither or both sides), whose interleaving the schedule bytes rarely
+/// hit even when the ops are right, so it is explored whether or not the
+/// trace is new.
+fn walk_races_move(trace: &str) -> bool {
+    let mut mover = None;
+    let mut moved = false;
+    let mut walkers = 0u8;
+    for item in trace.split_whitespace() {
+        let Some((actor, step)) = item.split_once(':') else {
+            continue;
+        };
+        let a = actor.bytes().next().unwrap_or(b'A');
+        if step == "copy_vma" {
+            mover = Some(a);
+        } else if step.starts_with("move_ptes#") && mover == Some(a) {
+            moved = true;
+        } else if step.contains("visit#") {
+            walkers |= 1 << (a.wrapping_sub(b'A') & 7);
+        }
+    }
+    moved && mover.is_some_and(|m| walkers & !(1 << (m.wrapping_sub(b'A') & 7)) != 0)
 }
 
 /// `stream` with every block's schedule `explore:2`.

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use rmaplab_impls::designs::registry::{DesignSpec, find_bug};
 
-use super::engine::{EngineConfig, Finding, check_stream, run_engine};
+use super::engine::{EngineConfig, Finding, check_stream, check_stream_races, run_engine};
 use super::shrink::{shrink, signature};
 use rmaplab_ops::decode::{DecodeConfig, decode};
 use rmaplab_ops::print::print_with_header;
@@ -142,7 +142,12 @@ pub fn hunt_libfuzzer(specs: &[DesignSpec], seconds: u64, seed: u64) -> Result<H
     };
     let bytes = std::fs::read(&artifact).map_err(|e| e.to_string())?;
     std::fs::remove_dir_all(&work).ok();
-    let stream = decode(&bytes, &DecodeConfig::default());
+    // The target may have found it with the blocks explored
+    // (check_stream_races).
+    let stream = match check_stream_races(&decode(&bytes, &DecodeConfig::default()), specs) {
+        Err(f) => f.stream,
+        Ok(()) => decode(&bytes, &DecodeConfig::default()),
+    };
     let Some(sig) = signature(&stream, specs) else {
         return Err("the libFuzzer artifact does not reproduce with this build".into());
     };
