@@ -76,6 +76,12 @@ pub fn check_stream_races(stream: &Stream, specs: &[DesignSpec]) -> Result<(), B
     explore_races(stream, cut, specs, &mut acc)
 }
 
+/// Whether `stream` fails on a non-empty `baseline` (with its racing
+/// blocks explored, [`check_stream_races`]).
+pub fn fails_baseline(stream: &Stream, baseline: &[DesignSpec]) -> bool {
+    !baseline.is_empty() && check_stream_races(stream, baseline).is_err()
+}
+
 /// The end (op index) of the last block of `r`'s path whose trace races
 /// an mremap's move ([`walk_races_move`]); 0 if none does.
 fn racing_end(r: &crate::run::runner::RunReport) -> usize {
@@ -197,13 +203,20 @@ pub fn fuzz_one(data: &[u8]) {
 /// panics, which libFuzzer and AFL record as a crash.
 ///
 /// `RMAPLAB_SPECS` selects other designs, `;`-separated in the corpus
-/// header's `[SPEC]` words (`chain-2010 era=2015;single-list-2004 bug=b01`).
+/// header's `[SPEC]` words (`chain-2010 era=2015;single-list-2004 bug=b01`);
+/// a failure that fails on the designs of `RMAPLAB_BASELINE` too is not
+/// reported ([`baseline_from_env`]).
 pub fn fuzz_stream(stream: &Stream) {
     thread_local! {
         static SPECS: Vec<DesignSpec> = specs_from_env();
     }
+    thread_local! {
+        static BASELINE: Vec<DesignSpec> = baseline_from_env();
+    }
     SPECS.with(|specs| {
-        if let Some((text, failure)) = target_finding(stream, specs) {
+        if let Some((text, failure)) = target_finding(stream, specs)
+            && !BASELINE.with(|b| fails_baseline(stream, b))
+        {
             eprintln!(
                 "\n==== rmaplab: the input as a corpus file (`rmaplab import` of the crash \
                  artifact gives the same) ====\n{text}==== end of the corpus file ====\n"
@@ -302,6 +315,23 @@ pub fn libfuzzer_mutate(
 /// value aborts: a fuzzer must not silently test something else.
 pub fn specs_from_env() -> Vec<DesignSpec> {
     try_specs_from_env().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The designs of `RMAPLAB_BASELINE` (the syntax of `RMAPLAB_SPECS`;
+/// unset: none): a failure that fails on them too does not crash the fuzz
+/// target ([`EngineConfig::baseline`]).
+pub fn baseline_from_env() -> Vec<DesignSpec> {
+    match std::env::var("RMAPLAB_BASELINE") {
+        Ok(v) if !v.trim().is_empty() => v
+            .split(';')
+            .map(|w| {
+                w.trim()
+                    .parse::<DesignSpec>()
+                    .unwrap_or_else(|e| panic!("RMAPLAB_BASELINE: {e}"))
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// [`specs_from_env`], a bad value an error.
@@ -438,6 +468,10 @@ pub struct EngineConfig {
     pub seed: u64,
     pub decode: DecodeConfig,
     pub specs: Vec<DesignSpec>,
+    /// Designs a failure must pass on to count (empty: none): for a bug
+    /// that shows only with another one injected, that other alone, so
+    /// that a race of the other is not taken for the bug's.
+    pub baseline: Vec<DesignSpec>,
     /// Where shrunk failures are written (`None`: not written).
     pub out_dir: Option<PathBuf>,
     /// Seed inputs (encoded `.ops` streams).
@@ -864,14 +898,20 @@ fn worker(
             check_blocks(cfg, &stream, &input, &mut cov, &mut pool, &mut mmu, shared)
         };
         if let Err(f) = result {
-            if seen_sigs.contains(&f.signature) {
+            if seen_sigs.contains(&f.signature) || fails_baseline(&f.stream, &cfg.baseline) {
                 continue;
             }
             seen_sigs.push(f.signature.clone());
             let found_at = start.elapsed();
             // The same design failing the same invariant (a panic: with
-            // the same message).
+            // the same message), and still passing on the baseline (else
+            // the stream as found).
             let small = shrink(&f.stream, &cfg.specs, &f.signature, 4000);
+            let small = if fails_baseline(&small, &cfg.baseline) {
+                f.stream.clone()
+            } else {
+                small
+            };
             let report = check_stream(&small, &cfg.specs)
                 .err()
                 .map(|g| g.report)
