@@ -68,13 +68,36 @@ pub fn check_stream(stream: &Stream, specs: &[DesignSpec]) -> Result<(), Box<Fin
 /// and AFL try those interleavings as the built-in engine does. A failure
 /// found so is the explored stream's (its blocks' `sched explore:2`).
 pub fn check_stream_races(stream: &Stream, specs: &[DesignSpec]) -> Result<(), Box<Finding>> {
+    check_races(stream, specs, false)
+}
+
+/// [`check_stream_races`]; with `remember`, a stream whose blocks race a
+/// move is kept for [`libfuzzer_mutate`] ([`RACING`]).
+fn check_races(stream: &Stream, specs: &[DesignSpec], remember: bool) -> Result<(), Box<Finding>> {
     let mut acc = MmuStats::default();
     let mut cut = 0;
     check_stream_with(stream, specs, &mut acc, &RunOptions::fuzzing(), &mut |r| {
         cut = cut.max(racing_end(r));
     })?;
+    if remember
+        && cut > 0
+        && let Ok(bytes) = encode(stream, &DecodeConfig::default())
+    {
+        let mut racing = RACING.lock().unwrap_or_else(|e| e.into_inner());
+        if racing.len() < RACING_MAX {
+            racing.push(bytes);
+        }
+    }
     explore_races(stream, cut, specs, &mut acc)
 }
+
+/// The inputs (encoded) of this process's fuzz target whose blocks raced
+/// an mremap's move: libFuzzer keeps an input only for new code
+/// coverage, which such an input rarely brings, so [`libfuzzer_mutate`]
+/// mutates these too, as the built-in engine's pool keeps them.
+static RACING: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// Most inputs [`RACING`] keeps.
+const RACING_MAX: usize = 1024;
 
 /// Whether `stream` fails on a non-empty `baseline` (with its racing
 /// blocks explored, [`check_stream_races`]).
@@ -238,7 +261,7 @@ pub fn target_finding_file(stream: &Stream, specs: &[DesignSpec]) -> Option<Stri
 
 /// [`target_finding_file`] and the failure's first line.
 fn target_finding(stream: &Stream, specs: &[DesignSpec]) -> Option<(String, String)> {
-    let f = check_stream_races(stream, specs).err()?;
+    let f = check_races(stream, specs, true).err()?;
     let shrink_cmd = match specs.iter().find(|s| s.label() == f.signature.who) {
         Some(s) => format!("rmaplab shrink FILE.ops {}", s.cli_flags()),
         None => "rmaplab shrink FILE.ops".to_string(),
@@ -300,6 +323,22 @@ pub fn libfuzzer_mutate(
         }) {
             data[..v.len()].copy_from_slice(&v);
             return v.len();
+        }
+    }
+    // Half the time, the built-in engine's mutation of an input whose
+    // blocks raced a move ([`RACING`]).
+    if rng.random_bool(0.5) {
+        let racing = RACING.lock().unwrap_or_else(|e| e.into_inner());
+        if !racing.is_empty() {
+            let entry = PoolEntry {
+                bytes: racing[rng.random_range(0..racing.len())].clone(),
+                blocks: true,
+            };
+            drop(racing);
+            let v = mutate(&mut rng, &entry, &DecodeConfig::default());
+            let len = v.len().min(max_size);
+            data[..len].copy_from_slice(&v[..len]);
+            return len;
         }
     }
     if rng.random_bool(0.5) {
