@@ -62,7 +62,8 @@
 //!     pages past NEWLEN from both and a growth adds the new pages to
 //!     MAPPED if none of them is in it; a move removes `OLD..OLD+OLDLEN`
 //!     from WRITTEN and, without `dontunmap`, from MAPPED, then adds
-//!     `NEW..NEW+NEWLEN` to MAPPED and removes it from WRITTEN;
+//!     `NEW..NEW+NEWLEN` to MAPPED and sets its WRITTEN pages to those
+//!     written at the same offsets of `OLD` (the pages move with it);
 //!   - `fork` gives the child a copy of the parent's sets (`dontfork` is
 //!     ignored); `exit` drops the process's.
 //! - **Kind byte.** The kinds allowed for this op are the enabled ones,
@@ -137,10 +138,26 @@
 //!     `(pr >> 4) & 3 == 3`; KIND by weight (anon 4, shared 1, file 2,
 //!     sfile 1) from `(kd & 0x3F) % total` over the enabled map kinds, file
 //!     number `kd >> 6`; OFF only for file kinds.
-//!   - mremap: `P sh OLD* OLDLEN* [NEWLEN] [NEW]` (OLD\* an ADDR\*, OLDLEN\*
-//!     a LEN\* at OLD) with `sh % 8`: 0..=2 in place (NEWLEN read); 3 and 7
-//!     `to NEW` with NEWLEN = OLDLEN; 4 the same with `dontunmap`; 5 `to
-//!     NEW` (NEWLEN read); 6 the same with `dontunmap`.
+//!   - mremap: `P sh OLD* OLDLEN* [NEWLEN] [NEW*]` (OLD\* an ADDR\*,
+//!     OLDLEN\* a LEN\* at OLD) with `sh % 8`: 0..=2 in place (NEWLEN
+//!     read); 3 and 7 `to NEW` with NEWLEN = OLDLEN; 4 the same with
+//!     `dontunmap`; 5 `to NEW` (NEWLEN read); 6 the same with `dontunmap`.
+//!     NEW\* (edge-or-direct destination): the *edges* of `P` are the
+//!     pages right after each run of MAPPED and the pages NEWLEN before
+//!     each run's first page (with nothing mapped in between): a move
+//!     there sits next to a mapping, where `copy_vma` may merge. Without
+//!     edges, ADDR. Otherwise one byte `b`: `b < 0x60` gives edge number
+//!     `b % |edges|` in ascending order; `b >= 0x60`, the direct form:
+//!     when `window_len <= 159`, `window_start + (b - 0x60) % window_len`;
+//!     otherwise an ADDR follows. The move back: when `sh % 8` is 3, 4 or
+//!     7, bit 3 of `sh` is set and `P`'s last move (of this stream, as
+//!     MEMORY tracks it: its source, destination and the pages of
+//!     `min(OLDLEN, NEWLEN)` within the tracked pages) left its destination
+//!     pages all in MAPPED, the op is that move undone, `mremap P DEST LEN
+//!     LEN to SOURCE` (`dontunmap` for 4), and nothing more is read: the
+//!     range returns next to the pages it was split from, its pgoff
+//!     unchanged, where `copy_vma` merges it. A fork's child inherits the
+//!     last move.
 //!   - mprotect `P ADDR* LEN* pr`; madvise `P ADDR* LEN* ad` (ADVICE
 //!     `ad % 5`: dontneed, dontfork, dofork, wipeonfork, keeponfork);
 //!     munmap `P ADDR* LEN`; fork, exit `P`; read, swapout, migrate
@@ -158,9 +175,17 @@
 //!   - mutator: a kind byte picked by the table's row among the enabled
 //!     kinds mmap .. exit that are allowed, then that op's `P` and
 //!     arguments as above;
-//!   - walker: `P` (as for the kinds with an ADDR\*) and a target, a
+//!   - walker: `P` (as for the kinds with an ADDR\*, except that `s >=
+//!     0xC0` picks the process of a mutator read before the walker, if
+//!     it is live) and a target, a
 //!     tracked field like ADDR\* whose choice `b < 0xE0` is page
-//!     `b % |WRITTEN|` of WRITTEN (of MAPPED when WRITTEN is empty);
+//!     `b % |W|` of W, the union of WRITTEN and, when `P` is the process
+//!     of a mutator read before the walker, its WRITTEN before that
+//!     mutator was applied (the pages it moves or unmaps, which the walk
+//!     races); of MAPPED when W is empty; but a choice `b < 0x80` is page
+//!     `b % |R|` of R, the pages of that earlier WRITTEN that are not in
+//!     WRITTEN now (those the mutator moved or unmapped), when R is not
+//!     empty;
 //!   - fault: one byte (bit 0: `write` when both are on), `P`, ADDR\*, and
 //!     VALUE for a write.
 //!
@@ -306,6 +331,19 @@ const DIRECT: u8 = 0xE0;
 /// A direct form whose range has at most this many values is carried by
 /// its first byte alone.
 const COMPACT: u64 = 0x100 - DIRECT as u64;
+/// An mremap destination whose byte is below this one is next to a
+/// mapping ([`edges`]); from this one on it is in the direct form.
+const EDGE: u8 = 0x60;
+/// A direct destination in a window of at most this many pages is its
+/// first byte alone (`EDGE..=0xFE`: never the wide escape).
+const EDGE_COMPACT: u64 = 0xFF - EDGE as u64;
+/// An mremap shape byte of a same-length move with this bit set moves the
+/// process's last moved range back ([`move_back`]), when there is one.
+const BACK: u8 = 0x08;
+/// A walker target byte below this one picks among the pages its block's
+/// mutator took from the walker's process (moved or unmapped), when there
+/// are any.
+const RACED: u8 = 0x80;
 /// A mapped address whose byte is in `WRITTEN..SAME` is a written page.
 const WRITTEN: u8 = 0x60;
 /// A mapped address whose byte is in `SAME..DIRECT` is the previous
@@ -747,6 +785,9 @@ struct Proc {
     /// Pages it (or an ancestor before the fork) has written since they
     /// were mapped (a subset of `mapped`).
     written: PageSet,
+    /// Its last mremap move as [`PageSet`] bits: (source, destination,
+    /// pages), for the move back ([`BACK`]).
+    moved: Option<(u16, u16, u16)>,
 }
 
 /// The processes live at a point of the stream, in creation order, and
@@ -892,7 +933,8 @@ impl Live {
     /// that map, unmap, write or zap pages change the page sets, roughly as
     /// the kernel would (an mmap that would fail with `EEXIST`, an mremap
     /// of an unmapped page and in-place growth into mapped pages change
-    /// nothing; moved pages are not remembered as written).
+    /// nothing; the written pages of a moved range are written at its
+    /// destination).
     fn apply(&mut self, op: &Op, p: &Params) {
         let Some(pid) = op.pid() else {
             return;
@@ -974,6 +1016,26 @@ impl Live {
                 }
                 Some(t) => {
                     let source = range(old, old_len);
+                    // The pages move with the range: what was written
+                    // there is present at the destination.
+                    let mut moved = PageSet::default();
+                    for i in 0..old_len.min(new_len).min(SET_PAGES) {
+                        let from = old.saturating_add(i);
+                        let to = t.new.saturating_add(i);
+                        if let (Some(a), Some(b)) = (p.bit(from), p.bit(to))
+                            && q.written.contains(a)
+                        {
+                            moved.insert(&PageSet::range(b, b + 1));
+                        }
+                    }
+                    let (lo, hi) = p.bits(old, old_len.min(new_len));
+                    q.moved = match (p.bit(old), p.bit(t.new)) {
+                        (Some(a), Some(b)) if hi > lo && b + (hi - lo) <= p.set_pages() => {
+                            // Bits are below 256.
+                            Some((a as u16, b as u16, (hi - lo) as u16))
+                        }
+                        _ => None,
+                    };
                     if !t.dontunmap {
                         q.mapped.remove(&source);
                     }
@@ -981,12 +1043,43 @@ impl Live {
                     let dest = range(t.new, new_len);
                     q.mapped.insert(&dest);
                     q.written.remove(&dest);
+                    q.written.insert(&moved);
                 }
             },
             _ => return,
         }
         self.refresh(i);
     }
+}
+
+/// The move back of `q`'s last mremap move ([`BACK`]), when the shape
+/// byte `sh` asks for it and the moved pages are still mapped where they
+/// went: the whole moved range returns to where it came from, next to the
+/// pages it was split from (pgoff unchanged), where `copy_vma` merges it.
+fn move_back(pid: Pid, sh: u8, p: &Params, q: &Proc) -> Option<Op> {
+    let dontunmap = match sh % 8 {
+        3 | 7 => false,
+        4 => true,
+        _ => return None,
+    };
+    if sh & BACK == 0 {
+        return None;
+    }
+    let (from, to, len) = q.moved?;
+    let (from, to, len) = (u64::from(from), u64::from(to), u64::from(len));
+    if q.mapped.run_from(to) < len {
+        return None;
+    }
+    Some(Op::Mremap {
+        pid,
+        old: p.window_start + to,
+        old_len: len,
+        new_len: len,
+        to: Some(MremapTo {
+            new: p.window_start + from,
+            dontunmap,
+        }),
+    })
 }
 
 /// The mapped-or-direct address of an op, if it has one.
@@ -1155,20 +1248,55 @@ impl Reader<'_> {
 
     /// A walker's target: like a mapped-or-direct address, but a choice
     /// picks among the pages `q` has written (probably present anonymous
-    /// pages) when it has any, otherwise among its mapped pages.
-    fn target(&mut self, p: &Params, q: &Proc) -> Option<u64> {
+    /// pages) or had written before the block's mutator ran (`before`: the
+    /// pages a mutator first in the block moves, unmaps or protects, which
+    /// the walk races), when there are any, otherwise among its mapped
+    /// pages. A choice below [`RACED`] picks among the pages of `before`
+    /// that `q` no longer has written (those the mutator moved or
+    /// unmapped), when there are any.
+    fn target(&mut self, p: &Params, q: &Proc, before: &PageSet) -> Option<u64> {
         Some(match self.tracked(!q.mapped.is_empty(), p.window_len)? {
             Ok(b) => {
-                let set = if q.written.is_empty() {
+                let mut raced = *before;
+                raced.remove(&q.written);
+                if b < RACED && !raced.is_empty() {
+                    return Some(p.window_start + raced.nth(u64::from(b) % raced.count()));
+                }
+                let mut written = q.written;
+                written.insert(before);
+                let set = if written.is_empty() {
                     &q.mapped
                 } else {
-                    &q.written
+                    &written
                 };
                 p.window_start + set.nth(u64::from(b) % set.count())
             }
             Err(Field::Narrow(v)) => p.window_start + v,
             Err(Field::Wide(v)) => v,
         })
+    }
+
+    /// An mremap destination of `len` pages: a byte below [`EDGE`] picks
+    /// one of the [`edges`] of the mapped pages `set` (a move next to a
+    /// mapping, where `copy_vma` may merge), from [`EDGE`] on the direct
+    /// form (ADDR, its first byte alone when the window has at most
+    /// [`EDGE_COMPACT`] pages). Without edges, ADDR.
+    fn dest(&mut self, p: &Params, set: &PageSet, len: u64) -> Option<u64> {
+        let edges = edges(p, set, len);
+        if edges.is_empty() {
+            return self.addr(p);
+        }
+        let b0 = self.byte()?;
+        if self.wide && b0 == ESCAPE {
+            return self.varint();
+        }
+        if b0 < EDGE {
+            return Some(p.window_start + edges.nth(u64::from(b0) % edges.count()));
+        }
+        if p.window_len <= EDGE_COMPACT {
+            return Some(p.window_start + u64::from(b0 - EDGE) % p.window_len);
+        }
+        self.addr(p)
     }
 
     /// A run-or-direct length: one within the run of mapped pages at
@@ -1189,6 +1317,32 @@ impl Reader<'_> {
         }
         Some(value_of(b))
     }
+}
+
+/// The starts of a `len`-page range that would sit right next to a run of
+/// `set` without overlapping it: the page after each run, and `len` pages
+/// before each run's first page (within the tracked pages).
+fn edges(p: &Params, set: &PageSet, len: u64) -> PageSet {
+    let mut out = PageSet::default();
+    if set.is_empty() {
+        return out;
+    }
+    let n = p.set_pages();
+    for i in 0..n {
+        let here = set.contains(i);
+        let prev = i > 0 && set.contains(i - 1);
+        if prev && !here {
+            out.insert(&PageSet::range(i, i + 1));
+        }
+        if here && !prev && i >= len {
+            let s = i - len;
+            // No mapped page in between.
+            if !set.intersects(&PageSet::range(s, i)) {
+                out.insert(&PageSet::range(s, s + 1));
+            }
+        }
+    }
+    out
 }
 
 /// The lengths a run-or-direct length can choose from: `1..=` the run of
@@ -1468,21 +1622,36 @@ fn decode_block(
     let (roles, n) = block_roles(sh, !faults.is_empty());
     let mut ops = Vec::with_capacity(n);
     let mut marks = [0; 5];
+    // The written pages of the mutator's process before it ran.
+    let mut before: Option<(Pid, PageSet)> = None;
     for (k, &role) in roles[..n].iter().enumerate() {
         marks[k] = r.bytes.len();
         let op = match role {
             Role::Mutator => {
                 let allowed = live.allowed(kinds & OpKinds::MUTATORS, p.max_procs);
                 let kind = pick_weighted(r.byte()?, allowed.bits(), live.weights())?;
-                decode_args(kind, r, p, maps, live)?
+                let op = decode_args(kind, r, p, maps, live)?;
+                before = op
+                    .pid()
+                    .and_then(|pid| Some((pid, live.procs[live.slot(pid)?].written)));
+                op
             }
             Role::Walker(v) => {
                 if live.len == 0 {
                     return None;
                 }
-                let slot = live.pick(r.byte()?, true);
+                // A selector from PICK_NEWEST on picks the mutator's
+                // process, when it is live: the walk races its mutator.
+                let s = r.byte()?;
+                let slot = match before.and_then(|(m, _)| live.slot(m)) {
+                    Some(m) if s >= PICK_NEWEST => m,
+                    _ => live.pick(s, true),
+                };
                 let pid = Pid(live.pids[slot]);
-                let addr = r.target(p, &live.procs[slot])?;
+                let pre = before
+                    .filter(|&(m, _)| m == pid)
+                    .map_or(PageSet::default(), |(_, w)| w);
+                let addr = r.target(p, &live.procs[slot], &pre)?;
                 match walker_index(walkers, v) {
                     9 => Op::Swapout { pid, addr },
                     11 => Op::Migrate { pid, addr },
@@ -1586,7 +1755,11 @@ fn decode_args(
             }
         }
         3 => {
-            let shape = r.byte()? % 8;
+            let sh = r.byte()?;
+            let shape = sh % 8;
+            if let Some(op) = move_back(pid, sh, p, q) {
+                return Some(op);
+            }
             let old = r.mapped(p, q, live.last)?;
             let old_len = r.run_len(p, set, old)?;
             let (moves, same_len, dontunmap) = match shape {
@@ -1599,7 +1772,7 @@ fn decode_args(
             let new_len = if same_len { old_len } else { r.len(p)? };
             let to = if moves {
                 Some(MremapTo {
-                    new: r.addr(p)?,
+                    new: r.dest(p, set, new_len)?,
                     dontunmap,
                 })
             } else {
@@ -1759,6 +1932,29 @@ impl Writer {
 
     fn run_len(&mut self, len: u64, p: &Params, set: &PageSet, addr: u64) -> Result<(), Fail> {
         self.tracked(run_choices(p, set, addr) > 0, len, 1, p.max_len)
+    }
+
+    /// Writes an mremap destination ([`Reader::dest`]) in its direct
+    /// form.
+    fn dest(&mut self, new: u64, p: &Params, set: &PageSet, len: u64) -> Result<(), Fail> {
+        if edges(p, set, len).is_empty() {
+            return self.addr(new, p);
+        }
+        match new
+            .checked_sub(p.window_start)
+            .filter(|&v| v < p.window_len)
+        {
+            Some(v) if p.window_len <= EDGE_COMPACT => {
+                // v < EDGE_COMPACT: the byte is in EDGE..=0xFE.
+                self.out.push(EDGE + v as u8);
+                Ok(())
+            }
+            Some(_) => {
+                self.out.push(EDGE);
+                self.addr(new, p)
+            }
+            None => self.escape(new),
+        }
     }
 
     fn value(&mut self, value: u64) -> Result<(), Fail> {
@@ -2064,7 +2260,7 @@ fn encode_args(
                 w.len(new_len, p)?;
             }
             if let Some(t) = to {
-                w.addr(t.new, p)?;
+                w.dest(t.new, p, set, new_len)?;
             }
         }
         Op::Madvise {

@@ -331,9 +331,10 @@ fn byte_format_is_stable() {
         3,
         0x61,
         1,
-        14, // mremap p1 6 2 2 to 14
-        // Nothing written any more: fail-alloc is 39.
-        39,
+        0x60 + 14, // mremap p1 6 2 2 to 14 (direct: 0x60 + page)
+        // Page 6 moved to 14 and stays written (9 2 5 3 2 9 - 5 13 2 1 2
+        // ...): fail-alloc is 53.
+        53,
         3, // fail-alloc 4
         0xFF,
         0xFF, // exit p1 (the last process)
@@ -1018,4 +1019,83 @@ fn blocks_the_decoder_cannot_make_are_encode_errors() {
     ];
     let s = Stream::with_blocks(ops, vec![block(1, 4, bytes)]);
     assert_encodes(&s, &cfg);
+}
+
+/// An mremap destination byte below 0x60 picks a page next to a mapping
+/// (where `copy_vma` may merge); moved pages stay written; a walker's
+/// choice after a mutator reaches the pages that mutator moved away.
+#[test]
+fn mremap_destinations_and_walkers_aim_at_merges() {
+    let cfg = DecodeConfig::default();
+    let parse = |t: &str| rmaplab_ops::parse::parse(t).expect("parses");
+    let s = parse("mmap p0 0 4 rw anon\nwrite p0 1 1\nmremap p0 0 4 4 to 10\nread p0 11\n");
+    let mut bytes = encode(&s, &cfg).expect("encodable");
+    // The destination's direct form is its last byte but the read's three.
+    let at = bytes.len() - 4;
+    assert_eq!(bytes[at], 0x60 + 10);
+    // A choice: the only edge of pages 0..4 for 4 pages is page 4.
+    bytes[at] = 0x05;
+    let t = decode(&bytes, &cfg);
+    assert_eq!(
+        rmaplab_ops::print::print_op(&t.ops[2]),
+        "mremap p0 0 4 4 to 4"
+    );
+    // The block: mremap back next to page 0..4's old place, migrate after
+    // it in letter order. Its target choices are the pages written after
+    // the mremap (3, where the page goes) and before it (11, where it is
+    // when the block starts).
+    let s = parse(
+        "version 2\nmmap p0 0 4 rw anon\nwrite p0 1 1\nmremap p0 0 4 4 to 10\nmmap p0 0 2 rw anon\n\
+         par\n  mremap p0 10 4 4 to 2\n  migrate p0 11\nend sched #00\n",
+    );
+    let mut bytes = encode(&s, &cfg).expect("encodable");
+    let layout = rmaplab_ops::decode::block_layout(&bytes, &cfg);
+    let walker = layout[0].actors[1].clone();
+    assert_eq!(bytes[walker.start + 1], 0xE0 + 11);
+    let target = |bytes: &[u8]| rmaplab_ops::print::print_op(&decode(bytes, &cfg).ops[5]);
+    // Below 0x80: the pages the mutator took away (11); from 0x80 on, the
+    // union of both.
+    bytes[walker.start + 1] = 0;
+    assert_eq!(target(&bytes), "migrate p0 11");
+    bytes[walker.start + 1] = 1;
+    assert_eq!(target(&bytes), "migrate p0 11");
+    bytes[walker.start + 1] = 0x80;
+    assert_eq!(target(&bytes), "migrate p0 3");
+    bytes[walker.start + 1] = 0x81;
+    assert_eq!(target(&bytes), "migrate p0 11");
+}
+
+/// A same-length move whose shape byte has bit 3 set moves the process's
+/// last moved range back where it came from, reading nothing more; the
+/// encoder never sets that bit.
+#[test]
+fn mremap_moves_back() {
+    let cfg = DecodeConfig::default();
+    let parse = |t: &str| rmaplab_ops::parse::parse(t).expect("parses");
+    let s =
+        parse("mmap p0 0 8 rw anon\nwrite p0 5 1\nmremap p0 4 4 4 to 16\nmremap p0 17 2 2 to 20\n");
+    let mut bytes = encode(&s, &cfg).expect("encodable");
+    // The last op: kind, P, shape, OLD, OLDLEN, NEW.
+    let sh = bytes.len() - 4;
+    assert_eq!(bytes[sh], 3);
+    let last = |bytes: &[u8]| {
+        let t = decode(bytes, &cfg);
+        rmaplab_ops::print::print_op(&t.ops[t.ops.len() - 1])
+    };
+    assert_eq!(last(&bytes), "mremap p0 17 2 2 to 20");
+    bytes[sh] = 3 | 0x08;
+    bytes.truncate(sh + 1);
+    assert_eq!(last(&bytes), "mremap p0 16 4 4 to 4");
+    bytes[sh] = 4 | 0x08;
+    assert_eq!(last(&bytes), "mremap p0 16 4 4 to 4 dontunmap");
+    // Not for a move of another length, nor when the moved pages are gone.
+    bytes[sh] = 5 | 0x08;
+    assert_ne!(last(&bytes), "mremap p0 16 4 4 to 4");
+    let s = parse(
+        "mmap p0 0 8 rw anon\nmremap p0 4 4 4 to 16\nmunmap p0 17 1\nmremap p0 0 2 2 to 20\n",
+    );
+    let mut bytes = encode(&s, &cfg).expect("encodable");
+    let sh = bytes.len() - 4;
+    bytes[sh] = 3 | 0x08;
+    assert_eq!(last(&bytes), "mremap p0 0 2 2 to 20");
 }

@@ -413,3 +413,56 @@ fn corpus_blocks_pass_explore_3_on_every_canonical_design() {
         }
     }
 }
+
+/// Every zoo file with blocks (`corpus/zoo/`, written by `rmaplab hunt`)
+/// under `explore:3`: its bug's configuration still fails as its header
+/// says, and every canonical design gives its header's verdict (where
+/// that is pass, the known race of its era counts as one: the pinned
+/// schedule need not take it), the exploration complete.
+#[test]
+fn zoo_files_with_blocks_keep_their_verdicts_under_explore_3() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/zoo");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ops"))
+        .collect();
+    files.sort();
+    let mut with_blocks = 0;
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut file = parse_corpus(&text).unwrap();
+        if file.stream.blocks.is_empty() {
+            continue;
+        }
+        with_blocks += 1;
+        for b in &mut file.stream.blocks {
+            b.sched = Sched::Explore { preemptions: 3 };
+        }
+        // The header's runs: every canonical design and the bug's.
+        for (spec, want) in &file.expects {
+            let r = run_spec(&file.stream, spec, &RunOptions::default());
+            let got = match &r.failure {
+                None => Verdict::Pass,
+                // A canonical design's known race (its era had it), which
+                // the pinned schedule need not take: as good as a pass.
+                Some(f)
+                    if *want == Verdict::Pass && spec.known_race(&f.broken.invariant).is_some() =>
+                {
+                    Verdict::Pass
+                }
+                Some(f) => Verdict::Fail(f.broken.invariant.clone()),
+            };
+            assert_eq!(
+                &got,
+                want,
+                "{} {}: {:?}",
+                path.display(),
+                spec.label(),
+                r.failure
+            );
+            assert!(!r.capped, "{} {}", path.display(), spec.label());
+        }
+    }
+    assert!(with_blocks >= 1);
+}

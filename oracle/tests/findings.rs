@@ -222,6 +222,7 @@ fn the_builtin_engine_shrinks_a_panic_writes_it_and_goes_on() {
         seed: 3,
         decode: DecodeConfig::default(),
         specs: canonical_specs(),
+        baseline: Vec::new(),
         out_dir: Some(out.clone()),
         seeds: vec![seed],
         stop_on_failure: false,

@@ -16,6 +16,7 @@ fn engine(specs: Vec<DesignSpec>, execs: u64) -> EngineStats {
         seed: 7,
         decode: DecodeConfig::default(),
         specs,
+        baseline: Vec::new(),
         out_dir: None,
         seeds: Vec::new(),
         stop_on_failure: true,

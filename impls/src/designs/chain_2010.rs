@@ -123,6 +123,7 @@ pub const BUGS: &[Bug] = &[
         years: "2010-2015",
         era: Some("2010"),
         invariant: "bound",
+        needs: &[],
         injection: Injection::Injected(
             "2010-2014: no reuse, so the fork/exit loop grows the hierarchy without end; injected \
              as the 2015 bound claim (2 x the peak VMA population) held against the 2010 algorithm",
@@ -135,6 +136,7 @@ pub const BUGS: &[Bug] = &[
         years: "2010 (2.6.34-rc1..rc3)",
         era: Some("2010"),
         invariant: "findability",
+        needs: &[],
         injection: Injection::Injected(
             "2.6.34-rc: vma_adjust importer clones the chain from `vma` (the lower VMA) instead of \
              the exporter",
@@ -147,6 +149,7 @@ pub const BUGS: &[Bug] = &[
         years: "2010 (2.6.34-rc1..rc3)",
         era: Some("2010"),
         invariant: "chain-sets",
+        needs: &[],
         injection: Injection::Injected(
             "2.6.34-rc: anon_vma_prepare reuses a neighbour's anon_vma without the singular-chain \
              test",
@@ -159,6 +162,7 @@ pub const BUGS: &[Bug] = &[
         years: "2010 (2.6.34-rc1..rc3)",
         era: Some("2010"),
         invariant: "dangling",
+        needs: &[],
         injection: Injection::Injected(
             "2.6.34-rc: a possibly shared first mapping (swap-in) goes to vma->anon_vma instead of \
              the root/oldest",
@@ -171,6 +175,7 @@ pub const BUGS: &[Bug] = &[
         years: "2010",
         era: Some("2010"),
         invariant: "-",
+        needs: &[],
         injection: Injection::NotInjectable(
             "only meaningful while the oldest anon_vma was found by chain position; the model has \
              ->root",
@@ -185,6 +190,7 @@ pub const BUGS: &[Bug] = &[
         // The failed fork leaves the cloned AVCs behind (the leak), which the
         // oracle's failed-op trace sees before a walk meets the freed child.
         invariant: "failed-op-trace",
+        needs: &[],
         // Only 4946d54cb55e (anon_vma_fork's own ENOMEM path) is injected:
         // 31f2b0ebc01f needs a concurrent fault, and 2aeadc30de45's path
         // (after a successful clone in __split_vma) cannot fail in this MMU.
@@ -200,6 +206,7 @@ pub const BUGS: &[Bug] = &[
         years: "2010",
         era: Some("2010"),
         invariant: "stale-migration-entry",
+        needs: &["b12"],
         injection: Injection::Injected(
             "2.6.34-2.6.35: anon_vma_prepare links a VMA that reuses a neighbour's anon_vma at the \
              head of its list (lock model: prepare_insert Head). Shows only with --bug b12 too: \
@@ -213,6 +220,7 @@ pub const BUGS: &[Bug] = &[
         years: "2010",
         era: Some("2010"),
         invariant: "(concurrency)",
+        needs: &[],
         injection: Injection::NotInjectable(
             "exec is not in the op language and needs interleaved walks",
         ),
@@ -224,6 +232,7 @@ pub const BUGS: &[Bug] = &[
         years: "2010-2011",
         era: Some("2010"),
         invariant: "(concurrency)",
+        needs: &[],
         injection: Injection::NotInjectable(
             "RCU/SLAB_TYPESAFE_BY_RCU reuse races are not modelled",
         ),
@@ -235,6 +244,7 @@ pub const BUGS: &[Bug] = &[
         years: "2010",
         era: Some("2010"),
         invariant: "-",
+        needs: &[],
         injection: Injection::NotInjectable("KSM and swapoff are not modelled"),
     },
     Bug {
@@ -244,6 +254,7 @@ pub const BUGS: &[Bug] = &[
         years: "2011-2012",
         era: Some("2010"),
         invariant: "stale-migration-entry",
+        needs: &[],
         injection: Injection::Injected(
             "a copy_vma that merged leaves the destination where it was in the walk order: era \
              2010 without anon_vma_moveto_tail (3.0-3.2), eras 2015/2022 without need_rmap_locks \
@@ -257,6 +268,7 @@ pub const BUGS: &[Bug] = &[
         years: "2010-2011 (2.6.18..3.0)",
         era: Some("2010"),
         invariant: "stale-migration-entry",
+        needs: &[],
         injection: Injection::Injected(
             "up to 3.0: remove_migration_pte skips a PTE that is not a migration entry without \
              taking its PTL, so an entry move_ptes holds in flight is missed at both places \
@@ -273,6 +285,7 @@ pub const BUGS: &[Bug] = &[
         // `->anon_vma` first: freed once the original's chain empties
         // (dangling), or not on its empty chain (anon-vma-in-chain).
         invariant: "dangling",
+        needs: &[],
         injection: Injection::Injected(
             "3.12-3.18 (c4ea95d7cd08): __split_vma returns success after anon_vma_clone failed; \
              the new VMA keeps src's anon_vma with an empty chain",
@@ -285,6 +298,7 @@ pub const BUGS: &[Bug] = &[
         years: "2015",
         era: Some("2015"),
         invariant: "counters",
+        needs: &[],
         injection: Injection::Injected(
             "3.19-4.0-rc (Leon Yu, Mar 2015): anon_vma_clone's ENOMEM path unlinks dst without \
              clearing dst->anon_vma, decrementing a degree never incremented",
@@ -297,6 +311,7 @@ pub const BUGS: &[Bug] = &[
         years: "2019-2020",
         era: Some("2015"),
         invariant: "-",
+        needs: &[],
         injection: Injection::NotInjectable("its final form is unverified (docs/bugs.md B15)"),
     },
     Bug {
@@ -306,6 +321,7 @@ pub const BUGS: &[Bug] = &[
         years: "2015-2022",
         era: Some("2015"),
         invariant: "chain-sets",
+        needs: &[],
         injection: Injection::Injected(
             "3.19-5.19: fork reuse by the ambiguous `degree` counter (CVE-2022-42703)",
         ),
@@ -317,6 +333,7 @@ pub const BUGS: &[Bug] = &[
         years: "2021",
         era: Some("2022"),
         invariant: "(concurrency)",
+        needs: &[],
         injection: Injection::NotInjectable("needs a TLB model and interleaving"),
     },
     Bug {
@@ -326,6 +343,7 @@ pub const BUGS: &[Bug] = &[
         years: "2023",
         era: Some("2022"),
         invariant: "(concurrency)",
+        needs: &[],
         injection: Injection::NotInjectable(
             "needs per-VMA-lock faults interleaved with dup_anon_vma",
         ),
@@ -337,6 +355,7 @@ pub const BUGS: &[Bug] = &[
         years: "2023 (6.3-rc)",
         era: Some("2022"),
         invariant: "findability",
+        needs: &[],
         injection: Injection::NotInjectable("not yet re-injected"),
     },
     Bug {
@@ -346,6 +365,7 @@ pub const BUGS: &[Bug] = &[
         years: "2011-2025",
         era: Some("2015"),
         invariant: "-",
+        needs: &[],
         injection: Injection::NotInjectable(
             "not a safety bug: era 2015 has the old rule, era 2022 the new one",
         ),
@@ -357,6 +377,7 @@ pub const BUGS: &[Bug] = &[
         years: "2016",
         era: Some("2015"),
         invariant: "(concurrency)",
+        needs: &[],
         injection: Injection::NotInjectable("needs a walk concurrent with vma_merge"),
     },
     Bug {
@@ -366,6 +387,7 @@ pub const BUGS: &[Bug] = &[
         years: "2025",
         era: Some("2022"),
         invariant: "dangling",
+        needs: &[],
         injection: Injection::NotInjectable("not yet re-injected"),
     },
     Bug {
@@ -375,6 +397,7 @@ pub const BUGS: &[Bug] = &[
         years: "2010 (2.6.34..2.6.35)",
         era: Some("2010"),
         invariant: "stale-migration-entry",
+        needs: &[],
         injection: Injection::Injected(
             "a merge moves a boundary between two VMAs in a step without the anon_vma lock, so a \
              walk holding it can visit both sides of the boundary before and after the move and \

@@ -97,6 +97,7 @@ pub const BUGS: &[Bug] = &[Bug {
     years: "2026",
     era: None,
     invariant: "failed-op-trace",
+    needs: &[],
     injection: Injection::Injected(
         "2026 series patch 3 without patch 2: anon_vma_fork allocates after the clone and its \
          error path's unlink_anon_vmas returns early, leaving AVCs of the freed child VMA in the \

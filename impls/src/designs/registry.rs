@@ -324,9 +324,21 @@ impl DesignSpec {
         Ok(())
     }
 
-    /// The era the run has: the spec's, else the design's default.
+    /// The era the run has: the spec's; else, when it names bugs, the era
+    /// the first of them shipped in (as [`select`] picks for `--bug`
+    /// without `--era`, so a corpus header `[chain-2010 bug=b12]` runs
+    /// what `--design chain-2010 --bug b12` runs); else the design's
+    /// default.
     pub fn effective_era(&self) -> Option<Era> {
-        self.era.or(self.design.default_era())
+        self.era
+            .or_else(|| {
+                self.bugs.iter().find_map(|b| {
+                    find_bug(b)
+                        .filter(|(d, _)| *d == self.design)
+                        .and_then(|(d, bug)| bug_era(d, bug))
+                })
+            })
+            .or(self.design.default_era())
     }
 
     /// The VMA semantics of this configuration (`None` for the reference
@@ -854,6 +866,24 @@ mod tests {
         assert!(select(&[Design::SingleList2004], Some(Era::E2010), &[]).is_err());
         let s = select(&[], None, &b(&["b08", "b12"])).unwrap();
         assert_eq!(s[0].to_string(), "chain-2010 era=2010 bug=b08 bug=b12");
+        // A header without an era runs a named bug in its shipped era, as
+        // `--bug` without `--era` does; an explicit era stays.
+        for (text, era) in [
+            ("chain-2010 bug=b12", Era::E2010),
+            ("chain-2010 bug=b16", Era::E2015),
+            ("chain-2010 era=2022 bug=b12", Era::E2022),
+            ("chain-2010", Era::E2022),
+        ] {
+            let spec: DesignSpec = text.parse().unwrap();
+            assert_eq!(spec.effective_era(), Some(era), "{text}");
+        }
+        let cli = &select(&[], None, &b(&["b12"])).unwrap()[0];
+        let header: DesignSpec = "chain-2010 bug=b12".parse().unwrap();
+        assert_eq!(cli.effective_era(), header.effective_era());
+        assert_eq!(
+            cli.build().unwrap().lock_model(),
+            header.build().unwrap().lock_model()
+        );
     }
 
     #[test]

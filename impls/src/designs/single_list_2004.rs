@@ -84,6 +84,7 @@ pub const BUGS: &[Bug] = &[
         years: "2004",
         era: None,
         invariant: "findability",
+        needs: &[],
         injection: Injection::Injected(
             "2.6.7: no vma_adjust importer step (dup_anon_vma does nothing), fixed 18 Jun 2004",
         ),
@@ -95,6 +96,7 @@ pub const BUGS: &[Bug] = &[
         years: "2008",
         era: Some("2006"),
         invariant: "(concurrency)",
+        needs: &[],
         injection: Injection::NotInjectable(
             "needs concurrent rmap walks; the emulator serialises every op",
         ),

@@ -80,6 +80,7 @@ pub fn fuzz(a: &FuzzArgs) -> ExitCode {
         seed,
         decode,
         specs: a.specs.clone(),
+        baseline: Vec::new(),
         out_dir: Some(a.out.clone()),
         seeds,
         stop_on_failure: !a.keep_going,
@@ -352,15 +353,25 @@ pub fn hunt(a: &HuntArgs) -> ExitCode {
             a.bug
         ));
     }
-    let specs = match select(&[], None, std::slice::from_ref(&a.bug)) {
+    let bugs = zoo::hunt_bugs(&a.bug);
+    let specs = match select(&[], None, &bugs) {
         Ok(s) => s,
         Err(e) => return usage_error(&e),
     };
+    if bugs.len() > 1 {
+        println!(
+            "{} shows only with {} injected too: hunting {}",
+            a.bug,
+            bugs[1..].join(", "),
+            specs[0].label()
+        );
+    }
     let engine: Engine = match a.engine.parse() {
         Ok(e) => e,
         Err(e) => return usage_error(&e),
     };
-    let hunt = match zoo::hunt(engine, &specs, a.seconds, a.seed) {
+    let baseline = zoo::hunt_baseline(&a.bug);
+    let hunt = match zoo::hunt(engine, &specs, &baseline, a.seconds, a.seed) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("rmaplab hunt: {e}");
@@ -453,24 +464,32 @@ pub fn hunt_table(bugs: &[String], engines: &[String], seeds: u64, seconds: u64)
     );
     println!("|---|---|---|---|---|---|---|---|");
     for bug in &bugs {
-        let specs = match select(&[], None, std::slice::from_ref(bug)) {
+        let specs = match select(&[], None, &zoo::hunt_bugs(bug)) {
             Ok(s) => s,
             Err(e) => return usage_error(&e),
         };
         for &engine in &engines {
-            let row = zoo::hunt_row(engine, &specs, seeds.max(1), seconds, |seed, h| {
-                let status = match h {
-                    Ok(h) => match &h.found {
-                        Some(_) => format!("{:.2}s", h.seconds),
-                        None => format!("not found in {seconds}s"),
-                    },
-                    Err(e) => {
-                        eprintln!("{bug} {engine} seed {seed}: {e}");
-                        format!("not found in {seconds}s")
-                    }
-                };
-                eprintln!("{bug} {engine} seed {seed}: {status}");
-            });
+            let baseline = zoo::hunt_baseline(bug);
+            let row = zoo::hunt_row(
+                engine,
+                &specs,
+                &baseline,
+                seeds.max(1),
+                seconds,
+                |seed, h| {
+                    let status = match h {
+                        Ok(h) => match &h.found {
+                            Some(_) => format!("{:.2}s", h.seconds),
+                            None => format!("not found in {seconds}s"),
+                        },
+                        Err(e) => {
+                            eprintln!("{bug} {engine} seed {seed}: {e}");
+                            format!("not found in {seconds}s")
+                        }
+                    };
+                    eprintln!("{bug} {engine} seed {seed}: {status}");
+                },
+            );
             let fmt = |t: f64| {
                 if t.is_finite() {
                     format!("{t:.2}")

@@ -316,6 +316,16 @@ fn bugs_table() -> String {
         let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
         out.push_str(&line(&cols, b.title));
         out.push_str(&line(&blank, &format!("commit {}", b.commit)));
+        if !b.needs.is_empty() {
+            out.push_str(&line(
+                &blank,
+                &format!(
+                    "with {}: shows only with it injected too (`hunt --bug {}` injects it)",
+                    b.needs.join(", "),
+                    b.id
+                ),
+            ));
+        }
         if let Some(why) = b.why_not() {
             out.push_str(&line(&blank, &format!("not injectable: {why}")));
         }

@@ -61,13 +61,101 @@ pub fn check_stream(stream: &Stream, specs: &[DesignSpec]) -> Result<(), Box<Fin
     check_stream_stats(stream, specs, &mut MmuStats::default())
 }
 
+/// [`check_stream`]; when it passes and a block's trace has a walk racing
+/// an mremap's move ([`walk_races_move`]), the stream again with its
+/// blocks explored ([`explore_blocks`], at most [`EXPLORE_MAX_SCHEDULES`]
+/// schedules per design): what the fuzz targets check, so that libFuzzer
+/// and AFL try those interleavings as the built-in engine does. A failure
+/// found so is the explored stream's (its blocks' `sched explore:2`).
+pub fn check_stream_races(stream: &Stream, specs: &[DesignSpec]) -> Result<(), Box<Finding>> {
+    check_races(stream, specs, false)
+}
+
+/// [`check_stream_races`]; with `remember`, a stream whose blocks race a
+/// move is kept for [`libfuzzer_mutate`] ([`RACING`]).
+fn check_races(stream: &Stream, specs: &[DesignSpec], remember: bool) -> Result<(), Box<Finding>> {
+    let mut acc = MmuStats::default();
+    let mut cut = 0;
+    check_stream_with(stream, specs, &mut acc, &RunOptions::fuzzing(), &mut |r| {
+        cut = cut.max(racing_end(r));
+    })?;
+    if remember
+        && cut > 0
+        && let Ok(bytes) = encode(stream, &DecodeConfig::default())
+    {
+        let mut racing = RACING.lock().unwrap_or_else(|e| e.into_inner());
+        if racing.len() < RACING_MAX {
+            racing.push(bytes);
+        }
+    }
+    explore_races(stream, cut, specs, &mut acc)
+}
+
+/// The inputs (encoded) of this process's fuzz target whose blocks raced
+/// an mremap's move: libFuzzer keeps an input only for new code
+/// coverage, which such an input rarely brings, so [`libfuzzer_mutate`]
+/// mutates these too, as the built-in engine's pool keeps them.
+static RACING: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// Most inputs [`RACING`] keeps.
+const RACING_MAX: usize = 1024;
+
+/// Whether `stream` fails on a non-empty `baseline` (with its racing
+/// blocks explored, [`check_stream_races`]).
+pub fn fails_baseline(stream: &Stream, baseline: &[DesignSpec]) -> bool {
+    !baseline.is_empty() && check_stream_races(stream, baseline).is_err()
+}
+
+/// The end (op index) of the last block of `r`'s path whose trace races
+/// an mremap's move ([`walk_races_move`]); 0 if none does.
+fn racing_end(r: &crate::run::runner::RunReport) -> usize {
+    r.blocks
+        .iter()
+        .filter(|b| walk_races_move(&b.trace))
+        .map(|b| b.first + b.actors)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Most schedules one design run of an exploration of racing blocks
+/// ([`explore_races`]) starts.
+pub const RACE_MAX_SCHEDULES: u64 = 64;
+
+/// `stream` up to op `cut` (the end of its last racing block; 0: none),
+/// with its blocks explored ([`explore_blocks`], at most
+/// [`RACE_MAX_SCHEDULES`] schedules per design): the failure a schedule
+/// of the racing blocks shows there, cheaply (the rest of the stream is
+/// left out, as every schedule would run it again).
+fn explore_races(
+    stream: &Stream,
+    cut: usize,
+    specs: &[DesignSpec],
+    acc: &mut MmuStats,
+) -> Result<(), Box<Finding>> {
+    if cut == 0 {
+        return Ok(());
+    }
+    let ops = stream.ops[..cut].to_vec();
+    let blocks = stream
+        .blocks
+        .iter()
+        .filter(|b| b.first + b.actors <= cut)
+        .cloned()
+        .collect();
+    let opts = RunOptions {
+        max_schedules: RACE_MAX_SCHEDULES,
+        ..RunOptions::fuzzing()
+    };
+    let cut = Stream::with_blocks(ops, blocks);
+    check_stream_with(&explore_blocks(&cut), specs, acc, &opts, &mut |_| {})
+}
+
 /// [`check_stream`], adding what the MMUs did to `acc`.
 pub fn check_stream_stats(
     stream: &Stream,
     specs: &[DesignSpec],
     acc: &mut MmuStats,
 ) -> Result<(), Box<Finding>> {
-    check_stream_opts(stream, specs, &RunOptions::fuzzing(), acc)
+    check_stream_with(stream, specs, acc, &RunOptions::fuzzing(), &mut |_| {})
 }
 
 /// [`check_stream_stats`] with `opts` for the runs (`rmaplab bench
@@ -78,6 +166,18 @@ pub fn check_stream_opts(
     opts: &RunOptions,
     acc: &mut MmuStats,
 ) -> Result<(), Box<Finding>> {
+    check_stream_with(stream, specs, acc, opts, &mut |_| {})
+}
+
+/// [`check_stream_stats`] with `opts`, showing each design's run to
+/// `observe` (the engine reads the blocks' traces).
+pub fn check_stream_with(
+    stream: &Stream,
+    specs: &[DesignSpec],
+    acc: &mut MmuStats,
+    opts: &RunOptions,
+    observe: &mut dyn FnMut(&crate::run::runner::RunReport),
+) -> Result<(), Box<Finding>> {
     // A design's panic is its run's failure; one outside the runs (while
     // comparing them) is caught here.
     let (runs, cmp) = match catch(|| run_all(stream, specs, opts)) {
@@ -86,6 +186,7 @@ pub fn check_stream_opts(
     };
     for r in &runs {
         add_stats(acc, &r.stats.mmu);
+        observe(r);
     }
     for (spec, run) in specs.iter().zip(&runs) {
         if let Some(f) = &run.failure {
@@ -136,13 +237,20 @@ pub fn fuzz_one(data: &[u8]) {
 /// panics, which libFuzzer and AFL record as a crash.
 ///
 /// `RMAPLAB_SPECS` selects other designs, `;`-separated in the corpus
-/// header's `[SPEC]` words (`chain-2010 era=2015;single-list-2004 bug=b01`).
+/// header's `[SPEC]` words (`chain-2010 era=2015;single-list-2004 bug=b01`);
+/// a failure that fails on the designs of `RMAPLAB_BASELINE` too is not
+/// reported ([`baseline_from_env`]).
 pub fn fuzz_stream(stream: &Stream) {
     thread_local! {
         static SPECS: Vec<DesignSpec> = specs_from_env();
     }
+    thread_local! {
+        static BASELINE: Vec<DesignSpec> = baseline_from_env();
+    }
     SPECS.with(|specs| {
-        if let Some((text, failure)) = target_finding(stream, specs) {
+        if let Some((text, failure)) = target_finding(stream, specs)
+            && !BASELINE.with(|b| fails_baseline(stream, b))
+        {
             eprintln!(
                 "\n==== rmaplab: the input as a corpus file (`rmaplab import` of the crash \
                  artifact gives the same) ====\n{text}==== end of the corpus file ====\n"
@@ -164,7 +272,7 @@ pub fn target_finding_file(stream: &Stream, specs: &[DesignSpec]) -> Option<Stri
 
 /// [`target_finding_file`] and the failure's first line.
 fn target_finding(stream: &Stream, specs: &[DesignSpec]) -> Option<(String, String)> {
-    let f = check_stream(stream, specs).err()?;
+    let f = check_races(stream, specs, true).err()?;
     let shrink_cmd = match specs.iter().find(|s| s.label() == f.signature.who) {
         Some(s) => format!("rmaplab shrink FILE.ops {}", s.cli_flags()),
         None => "rmaplab shrink FILE.ops".to_string(),
@@ -228,6 +336,22 @@ pub fn libfuzzer_mutate(
             return v.len();
         }
     }
+    // Half the time, the built-in engine's mutation of an input whose
+    // blocks raced a move ([`RACING`]).
+    if rng.random_bool(0.5) {
+        let racing = RACING.lock().unwrap_or_else(|e| e.into_inner());
+        if !racing.is_empty() {
+            let entry = PoolEntry {
+                bytes: racing[rng.random_range(0..racing.len())].clone(),
+                blocks: true,
+            };
+            drop(racing);
+            let v = mutate(&mut rng, &entry, &DecodeConfig::default());
+            let len = v.len().min(max_size);
+            data[..len].copy_from_slice(&v[..len]);
+            return len;
+        }
+    }
     if rng.random_bool(0.5) {
         let len = rng.random_range(0..=400).min(max_size);
         rng.fill(&mut data[..len]);
@@ -241,6 +365,23 @@ pub fn libfuzzer_mutate(
 /// value aborts: a fuzzer must not silently test something else.
 pub fn specs_from_env() -> Vec<DesignSpec> {
     try_specs_from_env().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The designs of `RMAPLAB_BASELINE` (the syntax of `RMAPLAB_SPECS`;
+/// unset: none): a failure that fails on them too does not crash the fuzz
+/// target ([`EngineConfig::baseline`]).
+pub fn baseline_from_env() -> Vec<DesignSpec> {
+    match std::env::var("RMAPLAB_BASELINE") {
+        Ok(v) if !v.trim().is_empty() => v
+            .split(';')
+            .map(|w| {
+                w.trim()
+                    .parse::<DesignSpec>()
+                    .unwrap_or_else(|e| panic!("RMAPLAB_BASELINE: {e}"))
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// [`specs_from_env`], a bad value an error.
@@ -377,6 +518,10 @@ pub struct EngineConfig {
     pub seed: u64,
     pub decode: DecodeConfig,
     pub specs: Vec<DesignSpec>,
+    /// Designs a failure must pass on to count (empty: none): for a bug
+    /// that shows only with another one injected, that other alone, so
+    /// that a race of the other is not taken for the bug's.
+    pub baseline: Vec<DesignSpec>,
     /// Where shrunk failures are written (`None`: not written).
     pub out_dir: Option<PathBuf>,
     /// Seed inputs (encoded `.ops` streams).
@@ -519,6 +664,30 @@ impl Coverage {
         let f = Self::BLOCK_STEP | (h & ((1 << 48) - 1)) << 8 | (actor as u64 & 0xFF);
         let new = self.seen.insert(f);
         self.block_steps += usize::from(new);
+        new
+    }
+
+    /// Adds a block's labelled trace (`A:copy_vma B:w1.lock ...`): each
+    /// (actor, step) pair, the step's `#N` occurrence left out, and each
+    /// switch from one actor's step to another's (`A:copy_vma>B:w1.lock`,
+    /// under the second actor). Whether any of it is new.
+    pub fn add_block_trace(&mut self, trace: &str) -> bool {
+        let mut new = false;
+        let mut prev: Option<(&str, &str)> = None;
+        for item in trace.split_whitespace() {
+            let Some((actor, step)) = item.split_once(':') else {
+                continue;
+            };
+            let step = step.split('#').next().unwrap_or(step);
+            let a = usize::from(actor.bytes().next().unwrap_or(b'A').wrapping_sub(b'A'));
+            new |= self.add_block_step(a, step);
+            if let Some((pa, ps)) = prev
+                && pa != actor
+            {
+                new |= self.add_block_step(a, &format!("{pa}:{ps}>{step}"));
+            }
+            prev = Some((actor, step));
+        }
         new
     }
 
@@ -773,15 +942,26 @@ fn worker(
             });
             shared.kept.fetch_add(1, Ordering::Relaxed);
         }
-        if let Err(f) = check_stream_stats(&stream, &cfg.specs, &mut mmu) {
-            if seen_sigs.contains(&f.signature) {
+        let result = if stream.blocks.is_empty() {
+            check_stream_stats(&stream, &cfg.specs, &mut mmu)
+        } else {
+            check_blocks(cfg, &stream, &input, &mut cov, &mut pool, &mut mmu, shared)
+        };
+        if let Err(f) = result {
+            if seen_sigs.contains(&f.signature) || fails_baseline(&f.stream, &cfg.baseline) {
                 continue;
             }
             seen_sigs.push(f.signature.clone());
             let found_at = start.elapsed();
             // The same design failing the same invariant (a panic: with
-            // the same message).
+            // the same message), and still passing on the baseline (else
+            // the stream as found).
             let small = shrink(&f.stream, &cfg.specs, &f.signature, 4000);
+            let small = if fails_baseline(&small, &cfg.baseline) {
+                f.stream.clone()
+            } else {
+                small
+            };
             let report = check_stream(&small, &cfg.specs)
                 .err()
                 .map(|g| g.report)
@@ -799,6 +979,95 @@ fn worker(
     }
     publish(shared, &cov);
     add_stats(&mut shared.stats.lock().expect("stats lock").mmu, &mmu);
+}
+
+/// Most schedules one design run of an [`explore_blocks`] exploration
+/// starts.
+pub const EXPLORE_MAX_SCHEDULES: u64 = 256;
+
+/// Runs a stream with blocks; when its blocks' traces reach a new
+/// feature ([`Coverage::add_block_trace`]: an (actor, step) pair or an
+/// actor switch between two steps) and it passes, the input joins the
+/// pool and the same stream runs again with every block under
+/// `explore:2` ([`explore_blocks`], at most [`EXPLORE_MAX_SCHEDULES`]
+/// schedules per design), so that an interleaving its schedule bytes
+/// missed is still tried. Otherwise, when a block's trace has a walk
+/// racing an mremap's move ([`walk_races_move`]), the input joins the pool
+/// too (mutations of its other ops try the shapes around it) and the
+/// stream up to that block is explored ([`explore_races`]).
+fn check_blocks(
+    cfg: &EngineConfig,
+    stream: &Stream,
+    input: &[u8],
+    cov: &mut Coverage,
+    pool: &mut Vec<PoolEntry>,
+    mmu: &mut MmuStats,
+    shared: &Shared,
+) -> Result<(), Box<Finding>> {
+    let (mut new, mut cut) = (false, 0);
+    check_stream_with(stream, &cfg.specs, mmu, &RunOptions::fuzzing(), &mut |r| {
+        for b in &r.blocks {
+            new |= cov.add_block_trace(&b.trace);
+        }
+        cut = cut.max(racing_end(r));
+    })?;
+    if !new {
+        if cut > 0 && pool.len() < 4096 {
+            pool.push(PoolEntry {
+                bytes: input.to_vec(),
+                blocks: true,
+            });
+            shared.kept.fetch_add(1, Ordering::Relaxed);
+        }
+        return explore_races(stream, cut, &cfg.specs, mmu);
+    }
+    if pool.len() < 4096 {
+        pool.push(PoolEntry {
+            bytes: input.to_vec(),
+            blocks: true,
+        });
+        shared.kept.fetch_add(1, Ordering::Relaxed);
+    }
+    let opts = RunOptions {
+        max_schedules: EXPLORE_MAX_SCHEDULES,
+        ..RunOptions::fuzzing()
+    };
+    check_stream_with(&explore_blocks(stream), &cfg.specs, mmu, &opts, &mut |_| {})
+}
+
+/// Whether a block's trace has an mremap that moved page tables
+/// (`copy_vma`, then `move_ptes`) and a walk of another actor that visited
+/// a VMA: the shape of the mremap races (the walk can see the moved range
+/// on neither or both sides), whose interleaving the schedule bytes rarely
+/// hit even when the ops are right, so it is explored whether or not the
+/// trace is new.
+fn walk_races_move(trace: &str) -> bool {
+    let mut mover = None;
+    let mut moved = false;
+    let mut walkers = 0u8;
+    for item in trace.split_whitespace() {
+        let Some((actor, step)) = item.split_once(':') else {
+            continue;
+        };
+        let a = actor.bytes().next().unwrap_or(b'A');
+        if step == "copy_vma" {
+            mover = Some(a);
+        } else if step.starts_with("move_ptes#") && mover == Some(a) {
+            moved = true;
+        } else if step.contains("visit#") {
+            walkers |= 1 << (a.wrapping_sub(b'A') & 7);
+        }
+    }
+    moved && mover.is_some_and(|m| walkers & !(1 << (m.wrapping_sub(b'A') & 7)) != 0)
+}
+
+/// `stream` with every block's schedule `explore:2`.
+pub fn explore_blocks(stream: &Stream) -> Stream {
+    let mut s = stream.clone();
+    for b in &mut s.blocks {
+        b.sched = rmaplab_ops::Sched::Explore { preemptions: 2 };
+    }
+    s
 }
 
 /// Adds one job's reach to the shared figures.

@@ -7,12 +7,34 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use rmaplab_impls::designs::registry::{DesignSpec, find_bug};
+use rmaplab_impls::designs::registry::{DesignSpec, find_bug, select};
 
-use super::engine::{EngineConfig, Finding, check_stream, run_engine};
+use super::engine::{EngineConfig, Finding, check_stream, check_stream_races, run_engine};
 use super::shrink::{shrink, signature};
 use rmaplab_ops::decode::{DecodeConfig, decode};
 use rmaplab_ops::print::print_with_header;
+
+/// The bugs a hunt of `bug` injects: `bug`, then those it needs to show
+/// ([`rmaplab_impls::designs::registry::Bug::needs`]: b08 needs b12).
+pub fn hunt_bugs(bug: &str) -> Vec<String> {
+    let mut v = vec![bug.to_string()];
+    if let Some((_, b)) = find_bug(bug) {
+        v.extend(b.needs.iter().map(|n| n.to_string()));
+    }
+    v
+}
+
+/// The designs a finding of a hunt of `bug` must pass on: when the bug
+/// needs others to show ([`hunt_bugs`]), those others alone, so that a
+/// race they show by themselves is not taken for the bug's. Empty
+/// otherwise.
+pub fn hunt_baseline(bug: &str) -> Vec<DesignSpec> {
+    let bugs = hunt_bugs(bug);
+    if bugs.len() < 2 {
+        return Vec::new();
+    }
+    select(&[], None, &bugs[1..]).unwrap_or_default()
+}
 
 /// What one hunt did.
 #[derive(Clone, Debug)]
@@ -25,7 +47,13 @@ pub struct Hunt {
 }
 
 /// Hunts with the built-in engine on one core, from an empty pool.
-pub fn hunt_builtin(specs: &[DesignSpec], seconds: u64, seed: u64) -> Result<Hunt, String> {
+/// A finding must pass on `baseline` ([`hunt_baseline`]).
+pub fn hunt_builtin(
+    specs: &[DesignSpec],
+    baseline: &[DesignSpec],
+    seconds: u64,
+    seed: u64,
+) -> Result<Hunt, String> {
     let st = run_engine(&EngineConfig {
         seconds,
         max_execs: None,
@@ -33,6 +61,7 @@ pub fn hunt_builtin(specs: &[DesignSpec], seconds: u64, seed: u64) -> Result<Hun
         seed,
         decode: DecodeConfig::default(),
         specs: specs.to_vec(),
+        baseline: baseline.to_vec(),
         out_dir: None,
         seeds: Vec::new(),
         stop_on_failure: true,
@@ -58,7 +87,12 @@ pub fn hunt_builtin(specs: &[DesignSpec], seconds: u64, seed: u64) -> Result<Hun
 /// differential`, the
 /// target selecting the designs from `RMAPLAB_SPECS`), from an empty
 /// corpus; the crash artifact is decoded with the same decoder and shrunk.
-pub fn hunt_libfuzzer(specs: &[DesignSpec], seconds: u64, seed: u64) -> Result<Hunt, String> {
+pub fn hunt_libfuzzer(
+    specs: &[DesignSpec],
+    baseline: &[DesignSpec],
+    seconds: u64,
+    seed: u64,
+) -> Result<Hunt, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let work = std::env::temp_dir().join(format!("rmaplab-hunt-{}-{seed}", std::process::id()));
     let corpus = work.join("corpus");
@@ -68,6 +102,14 @@ pub fn hunt_libfuzzer(specs: &[DesignSpec], seconds: u64, seed: u64) -> Result<H
     let out = Command::new("cargo")
         .current_dir(&root)
         .env("RMAPLAB_SPECS", env.join(";"))
+        .env(
+            "RMAPLAB_BASELINE",
+            baseline
+                .iter()
+                .map(DesignSpec::to_string)
+                .collect::<Vec<_>>()
+                .join(";"),
+        )
         .args([
             "fuzz",
             "run",
@@ -132,11 +174,21 @@ pub fn hunt_libfuzzer(specs: &[DesignSpec], seconds: u64, seed: u64) -> Result<H
     };
     let bytes = std::fs::read(&artifact).map_err(|e| e.to_string())?;
     std::fs::remove_dir_all(&work).ok();
-    let stream = decode(&bytes, &DecodeConfig::default());
+    // The target may have found it with the blocks explored
+    // (check_stream_races).
+    let stream = match check_stream_races(&decode(&bytes, &DecodeConfig::default()), specs) {
+        Err(f) => f.stream,
+        Ok(()) => decode(&bytes, &DecodeConfig::default()),
+    };
     let Some(sig) = signature(&stream, specs) else {
         return Err("the libFuzzer artifact does not reproduce with this build".into());
     };
     let small = shrink(&stream, specs, &sig, 20_000);
+    let small = if super::engine::fails_baseline(&small, baseline) {
+        stream
+    } else {
+        small
+    };
     let report = check_stream(&small, specs)
         .err()
         .map(|f| f.report)
@@ -163,11 +215,17 @@ pub fn zoo_file(
     seed: u64,
 ) -> String {
     let title = find_bug(bug).map_or("", |(_, b)| b.title);
+    let also = hunt_bugs(bug);
+    let with = if also.len() > 1 {
+        format!(" (with {}, which it needs to show)", also[1..].join(", "))
+    } else {
+        String::new()
+    };
     let header = vec![
         format!("zoo: {bug} — {title}"),
         format!(
-            "found by `rmaplab hunt --bug {bug} --engine {engine} --seed {seed}` after {:.2}s, \
-             {} execs, then shrunk; no op was written by hand",
+            "found by `rmaplab hunt --bug {bug} --engine {engine} --seed {seed}`{with} after \
+             {:.2}s, {} execs, then shrunk; no op was written by hand",
             h.seconds, h.execs
         ),
         format!("failure: {}", f.report.lines().next().unwrap_or_default()),
@@ -242,10 +300,16 @@ impl std::fmt::Display for Engine {
 }
 
 /// Hunts with `engine`.
-pub fn hunt(engine: Engine, specs: &[DesignSpec], seconds: u64, seed: u64) -> Result<Hunt, String> {
+pub fn hunt(
+    engine: Engine,
+    specs: &[DesignSpec],
+    baseline: &[DesignSpec],
+    seconds: u64,
+    seed: u64,
+) -> Result<Hunt, String> {
     match engine {
-        Engine::Builtin => hunt_builtin(specs, seconds, seed),
-        Engine::LibFuzzer => hunt_libfuzzer(specs, seconds, seed),
+        Engine::Builtin => hunt_builtin(specs, baseline, seconds, seed),
+        Engine::LibFuzzer => hunt_libfuzzer(specs, baseline, seconds, seed),
     }
 }
 
@@ -281,6 +345,7 @@ impl HuntRow {
 pub fn hunt_row(
     engine: Engine,
     specs: &[DesignSpec],
+    baseline: &[DesignSpec],
     seeds: u64,
     seconds: u64,
     mut each: impl FnMut(u64, &Result<Hunt, String>),
@@ -290,7 +355,7 @@ pub fn hunt_row(
         ..HuntRow::default()
     };
     for seed in 1..=seeds {
-        let h = hunt(engine, specs, seconds, seed);
+        let h = hunt(engine, specs, baseline, seconds, seed);
         match &h {
             Ok(h) => {
                 if let Some(f) = &h.found {

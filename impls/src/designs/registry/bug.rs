@@ -20,6 +20,10 @@ pub struct Bug {
     /// The invariant the oracle reports when it fires (`-` or
     /// `(concurrency)` for a bug the oracle cannot see).
     pub invariant: &'static str,
+    /// Bugs that must be injected with it for it to show (b08 is masked
+    /// by the fix of b12 its design's era has): `hunt` and the zoo inject
+    /// them too.
+    pub needs: &'static [&'static str],
     pub injection: Injection,
 }
 
