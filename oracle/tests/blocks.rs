@@ -368,49 +368,77 @@ read p0 1
     assert_eq!(runs[0].schedules, 1);
 }
 
-/// Every block of `corpus/blocks/` under `explore:3` on every canonical
-/// design: the verdict its header states, the exploration complete.
-#[test]
-fn corpus_blocks_pass_explore_3_on_every_canonical_design() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/blocks");
+/// The `.ops` files of `corpus/DIR`, sorted.
+fn corpus_files(dir: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../corpus")
+        .join(dir);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "ops"))
         .collect();
     files.sort();
+    files
+}
+
+/// Runs the file at `path` with every block under `explore:3` on each
+/// configuration its header names, and checks the header's verdict, the
+/// exploration complete. With `known_race_passes`, a configuration's
+/// known race counts as the header's pass (a pinned schedule need not
+/// take it). Whether the file has blocks (a file
+/// without any is not run).
+fn verdicts_under_explore_3(path: &Path, known_race_passes: bool) -> bool {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut file = parse_corpus(&text).unwrap();
+    if file.stream.blocks.is_empty() {
+        return false;
+    }
+    for b in &mut file.stream.blocks {
+        b.sched = Sched::Explore { preemptions: 3 };
+    }
+    for (spec, want) in &file.expects {
+        let start = std::time::Instant::now();
+        let r = run_spec(&file.stream, spec, &RunOptions::default());
+        let got = match &r.failure {
+            None => Verdict::Pass,
+            Some(f)
+                if known_race_passes
+                    && *want == Verdict::Pass
+                    && spec.known_race(&f.broken.invariant).is_some() =>
+            {
+                Verdict::Pass
+            }
+            Some(f) => Verdict::Fail(f.broken.invariant.clone()),
+        };
+        assert_eq!(
+            &got,
+            want,
+            "{} {}: {:?}",
+            path.display(),
+            spec.label(),
+            r.failure
+        );
+        assert!(!r.capped, "{} {}", path.display(), spec.label());
+        eprintln!(
+            "{} {}: {} schedule(s), {:?}",
+            path.file_name().unwrap().to_string_lossy(),
+            spec.label(),
+            r.schedules,
+            start.elapsed()
+        );
+    }
+    true
+}
+
+/// Every block of `corpus/blocks/` under `explore:3` on every canonical
+/// design: the verdict its header states, the exploration complete.
+#[test]
+fn corpus_blocks_pass_explore_3_on_every_canonical_design() {
+    let files = corpus_files("blocks");
     assert!(files.len() >= 5);
     for path in files {
-        let text = std::fs::read_to_string(&path).unwrap();
-        let mut file = parse_corpus(&text).unwrap();
-        assert!(!file.stream.blocks.is_empty(), "{}", path.display());
-        for b in &mut file.stream.blocks {
-            b.sched = Sched::Explore { preemptions: 3 };
-        }
-        for (spec, want) in &file.expects {
-            let start = std::time::Instant::now();
-            let r = run_spec(&file.stream, spec, &RunOptions::default());
-            let got = match &r.failure {
-                None => Verdict::Pass,
-                Some(f) => Verdict::Fail(f.broken.invariant.clone()),
-            };
-            assert_eq!(
-                &got,
-                want,
-                "{} {}: {:?}",
-                path.display(),
-                spec.label(),
-                r.failure
-            );
-            assert!(!r.capped, "{} {}", path.display(), spec.label());
-            eprintln!(
-                "{} {}: {} schedule(s), {:?}",
-                path.file_name().unwrap().to_string_lossy(),
-                spec.label(),
-                r.schedules,
-                start.elapsed()
-            );
-        }
+        assert!(verdicts_under_explore_3(&path, false), "{}", path.display());
     }
 }
 
@@ -421,48 +449,9 @@ fn corpus_blocks_pass_explore_3_on_every_canonical_design() {
 /// schedule need not take it), the exploration complete.
 #[test]
 fn zoo_files_with_blocks_keep_their_verdicts_under_explore_3() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/zoo");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "ops"))
-        .collect();
-    files.sort();
     let mut with_blocks = 0;
-    for path in files {
-        let text = std::fs::read_to_string(&path).unwrap();
-        let mut file = parse_corpus(&text).unwrap();
-        if file.stream.blocks.is_empty() {
-            continue;
-        }
-        with_blocks += 1;
-        for b in &mut file.stream.blocks {
-            b.sched = Sched::Explore { preemptions: 3 };
-        }
-        // The header's runs: every canonical design and the bug's.
-        for (spec, want) in &file.expects {
-            let r = run_spec(&file.stream, spec, &RunOptions::default());
-            let got = match &r.failure {
-                None => Verdict::Pass,
-                // A canonical design's known race (its era had it), which
-                // the pinned schedule need not take: as good as a pass.
-                Some(f)
-                    if *want == Verdict::Pass && spec.known_race(&f.broken.invariant).is_some() =>
-                {
-                    Verdict::Pass
-                }
-                Some(f) => Verdict::Fail(f.broken.invariant.clone()),
-            };
-            assert_eq!(
-                &got,
-                want,
-                "{} {}: {:?}",
-                path.display(),
-                spec.label(),
-                r.failure
-            );
-            assert!(!r.capped, "{} {}", path.display(), spec.label());
-        }
+    for path in corpus_files("zoo") {
+        with_blocks += usize::from(verdicts_under_explore_3(&path, true));
     }
     assert!(with_blocks >= 1);
 }
