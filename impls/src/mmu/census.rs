@@ -305,14 +305,6 @@ impl Census {
     }
 }
 
-/// An error message, built out of the checks' hot paths (a failure ends
-/// the run: what matters is that the passing path stays short).
-#[cold]
-#[inline(never)]
-fn cold(args: std::fmt::Arguments<'_>) -> String {
-    std::fmt::format(args)
-}
-
 /// One step of the fingerprint's hash (a multiply-rotate mix: fast, and
 /// the comparison it serves re-derives any difference it reports).
 #[inline]
@@ -723,10 +715,10 @@ impl<R: Rmap> Mmu<R> {
                 // says which.
                 let entries = c.swap_entries;
                 self.check_map_counts(c, true, false)?;
-                return Err(cold(format_args!(
+                return Err(format!(
                     "the swap slots' counts add up to {swap_counts} but {entries} swap entries \
                      name them"
-                )));
+                ));
             }
             c.swap_epoch = Some(self.m.swap.epoch());
         }
@@ -852,9 +844,9 @@ impl<R: Rmap> Mmu<R> {
             }
             Entry::Swap(s) => {
                 if !self.m.swap.contains(s) {
-                    return Err(cold(format_args!(
+                    return Err(format!(
                         "p{i}:{a} is a swap entry for slot {s}, which was freed"
-                    )));
+                    ));
                 }
                 c.count_swap(s.index());
                 c.touched_swaps.push(s);
@@ -870,30 +862,28 @@ impl<R: Rmap> Mmu<R> {
         let entries = c.swap(id.index());
         let Some(slot) = self.m.swap.get(id) else {
             if entries != 0 {
-                return Err(cold(format_args!(
+                return Err(format!(
                     "swap slot {id} was freed but {entries} swap entr{} name it",
                     if entries == 1 { "y" } else { "ies" }
-                )));
+                ));
             }
             return Ok(());
         };
         if slot.count != entries {
-            return Err(cold(format_args!(
+            return Err(format!(
                 "swap slot {id} has count {} but {entries} swap entr{} name it",
                 slot.count,
                 if entries == 1 { "y" } else { "ies" }
-            )));
+            ));
         }
         match slot.cache {
-            Some(f) if self.m.frames.get(f).and_then(|fr| fr.swap) != Some(id) => {
-                Err(cold(format_args!(
-                    "swap slot {id}'s swap cache holds frame {f}, which does not name the slot"
-                )))
-            }
-            None if slot.count == 0 => Err(cold(format_args!(
+            Some(f) if self.m.frames.get(f).and_then(|fr| fr.swap) != Some(id) => Err(format!(
+                "swap slot {id}'s swap cache holds frame {f}, which does not name the slot"
+            )),
+            None if slot.count == 0 => Err(format!(
                 "swap slot {id} is named by no swap entry and caches no page, yet it was not \
                  freed"
-            ))),
+            )),
             _ => Ok(()),
         }
     }
@@ -912,10 +902,10 @@ impl<R: Rmap> Mmu<R> {
             let ptes = c.frame_count(i);
             let Some(f) = self.m.frames.get(id) else {
                 if ptes != 0 {
-                    return Err(cold(format_args!(
+                    return Err(format!(
                         "frame {id} was freed but {ptes} PTE(s) still map it{}",
                         self.mappers(id)
-                    )));
+                    ));
                 }
                 continue;
             };
@@ -1069,9 +1059,9 @@ impl<R: Rmap> Mmu<R> {
                 }
                 Entry::Swap(s) => {
                     if !self.m.swap.contains(s) {
-                        return Err(cold(format_args!(
+                        return Err(format!(
                             "p{i}:{a} is a swap entry for slot {s}, which was freed"
-                        )));
+                        ));
                     }
                     c.count_swap(s.index());
                 }
@@ -1085,9 +1075,7 @@ impl<R: Rmap> Mmu<R> {
     fn live_frame(&self, pid: usize, addr: u64, frame: FrameId) -> Result<u32, String> {
         match self.m.frames.get(frame) {
             Some(f) => Ok(f.mapcount),
-            None => Err(cold(format_args!(
-                "p{pid}:{addr} maps frame {frame}, which was freed"
-            ))),
+            None => Err(format!("p{pid}:{addr} maps frame {frame}, which was freed")),
         }
     }
 
@@ -1096,19 +1084,16 @@ impl<R: Rmap> Mmu<R> {
     fn census_check_unmapped(&self, c: &Census, id: FrameId, f: &Frame) -> Result<(), String> {
         if id == self.m.zero {
             if f.mapcount != 0 {
-                return Err(cold(format_args!(
-                    "the zero page has map count {}",
-                    f.mapcount
-                )));
+                return Err(format!("the zero page has map count {}", f.mapcount));
             }
             return Ok(());
         }
         if let Some(s) = f.swap
             && self.m.swap.get(s).and_then(|slot| slot.cache) != Some(id)
         {
-            return Err(cold(format_args!(
+            return Err(format!(
                 "frame {id} is in the swap cache of slot {s}, which does not hold it"
-            )));
+            ));
         }
         if c.frame_count(id.index()) != 0 {
             return Ok(());
@@ -1122,10 +1107,10 @@ impl<R: Rmap> Mmu<R> {
                 .and_then(|s| self.m.swap.get(s))
                 .is_some_and(|slot| slot.count > 0);
             if !needed {
-                return Err(cold(format_args!(
+                return Err(format!(
                     "anonymous frame {id} is mapped by no PTE and no swap entry needs it, yet \
                      it was not freed"
-                )));
+                ));
             }
         }
         Ok(())
@@ -1133,8 +1118,6 @@ impl<R: Rmap> Mmu<R> {
 
     /// The report of frame `id` whose map count is not the `ptes` PTEs
     /// counted.
-    #[cold]
-    #[inline(never)]
     fn miscounted(&self, id: FrameId, ptes: u32) -> String {
         let f = self.m.frame(id);
         format!(
