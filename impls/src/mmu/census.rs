@@ -64,6 +64,9 @@ pub struct Census {
     /// Full passes that kept the last one's verdict (see
     /// [`Census::full_passes_kept`]).
     kept: u64,
+    /// Fault passes that took the PTEs from the machine's notes directly
+    /// (see [`Census::faults_direct`]).
+    direct: u64,
 }
 
 impl Clone for Census {
@@ -84,6 +87,30 @@ impl Clone for Census {
             delta: self.delta,
             full: self.full,
             kept: self.kept,
+            direct: self.direct,
+            ..Census::default()
+        }
+    }
+}
+
+impl Census {
+    /// A copy for a copy of the machine that the caller checks next with a
+    /// full pass over every process ([`Mmu::check_map_counts`] after
+    /// [`Census::forget`] of every process: a concurrent block's schedule
+    /// changes any PTE). It keeps what that pass reads of the last one (the
+    /// frames the last pass found mapped, whose unmapped checks it owes, and
+    /// the per-process hashes a later fingerprint folds) and leaves out the
+    /// counts and scans the pass makes again, which a full [`Clone`] would
+    /// copy for nothing. Any pass on the copy scans every process afresh.
+    pub fn copy_for_full_pass(&self) -> Census {
+        Census {
+            stamp: self.stamp,
+            seen: self.seen.clone(),
+            procs: self.procs.clone(),
+            pending: vec![None],
+            delta: self.delta,
+            kept: self.kept,
+            direct: self.direct,
             ..Census::default()
         }
     }
@@ -138,6 +165,13 @@ impl Census {
         self.kept
     }
 
+    /// How many fault passes on this census looked up the machine's noted
+    /// PTEs directly ([`Mmu::check_map_counts_after_fault`]; tests show
+    /// that path is taken).
+    pub fn faults_direct(&self) -> u64 {
+        self.direct
+    }
+
     /// Marks process `pid`'s page table and maps lines (`None`: every
     /// process's) as changed since its last scan: the next pass scans and
     /// hashes them again. The caller says which processes an op may have
@@ -156,6 +190,7 @@ impl Census {
 
     /// [`Census::forget`] of the page table alone: for an op that changes
     /// PTEs but no VMA (a fault, swapout, migration, reclaim).
+    #[inline]
     pub fn forget_ptes(&mut self, pid: Option<Pid>) {
         self.queue(pid.map(|p| p.0));
         match pid {
@@ -170,6 +205,7 @@ impl Census {
 
     /// Marks the PTEs of `pid` in `[start, end)` as changed (the next pass
     /// scans that range again) and, with `vmas`, its maps lines.
+    #[inline]
     pub fn forget_range(&mut self, pid: Pid, start: u64, end: u64, vmas: bool) {
         self.queue(Some(pid.0));
         if let Some(s) = self.scans.get_mut(pid.0 as usize) {
@@ -184,6 +220,7 @@ impl Census {
 
     /// Notes that the next pass visits process `pid` (`None`: every one),
     /// once however often an op names it.
+    #[inline]
     fn queue(&mut self, pid: Option<u32>) {
         if !self.pending.contains(&pid) {
             self.pending.push(pid);
@@ -211,6 +248,7 @@ impl Census {
     /// Counts one more PTE of `frame`, whose map count is `mapcount`;
     /// returns its class (order of first appearance in this pass) and its
     /// recorded map count.
+    #[inline]
     fn count_frame(&mut self, frame: FrameId, mapcount: u32) -> (u32, &mut u32) {
         let e = &mut self.frames[frame.index()];
         if e.0 == self.stamp {
@@ -223,17 +261,20 @@ impl Census {
     }
 
     /// PTEs counted for frame slot `i` in this pass.
+    #[inline]
     fn frame_count(&self, i: usize) -> u32 {
         let (s, _, n, _) = self.frames[i];
         if s == self.stamp { n } else { 0 }
     }
 
+    #[inline]
     fn count_swap(&mut self, i: usize) {
         self.swap_entries += 1;
         let (s, v) = self.swaps[i];
         self.swaps[i] = (self.stamp, if s == self.stamp { v + 1 } else { 1 });
     }
 
+    #[inline]
     fn swap(&self, i: usize) -> u32 {
         let (s, v) = self.swaps[i];
         if s == self.stamp { v } else { 0 }
@@ -241,6 +282,7 @@ impl Census {
 
     /// Takes back one entry a delta pass scans again or drops (counted by
     /// the last pass, under the current stamp).
+    #[inline]
     fn uncount(&mut self, e: Entry) {
         match e {
             Entry::Zero => {}
@@ -265,6 +307,7 @@ impl Census {
 
 /// One step of the fingerprint's hash (a multiply-rotate mix: fast, and
 /// the comparison it serves re-derives any difference it reports).
+#[inline]
 fn mix(h: u64, x: u64) -> u64 {
     (h.rotate_left(23) ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
@@ -288,11 +331,13 @@ fn merge_ranges(ranges: &mut Vec<(u64, u64)>) {
 }
 
 /// Whether `a` is in one of `ranges` (sorted and merged).
+#[inline]
 fn in_ranges(a: u64, ranges: &[(u64, u64)]) -> bool {
     let k = ranges.partition_point(|&(s, _)| s <= a);
     k > 0 && a < ranges[k - 1].1
 }
 
+#[inline]
 fn kind_code(k: MapKind) -> u64 {
     match k {
         MapKind::Anon => 1,
@@ -354,6 +399,7 @@ impl<R: Rmap> Mmu<R> {
     }
 
     /// The fingerprint from the per-process hashes of the live processes.
+    #[inline]
     fn fold(&self, c: &Census) -> u64 {
         let mut h = 0;
         for (i, mm) in self.m.procs.iter().enumerate() {
@@ -531,29 +577,10 @@ impl<R: Rmap> Mmu<R> {
         if c.stamp == 0 {
             return self.check_map_counts(c, false, false).map(|_| ());
         }
-        c.full = None;
-        c.touched_frames.clear();
-        c.touched_swaps.clear();
-        if c.frames.len() < self.m.frames.slots() {
-            c.frames.resize(self.m.frames.slots(), (0, 0, 0, 0));
-        }
-        if c.checked.len() < self.m.frames.slots() {
-            c.checked.resize(self.m.frames.slots(), (0, 0));
-        }
-        c.delta = c.delta.wrapping_add(1);
-        if c.delta == 0 {
-            c.checked.fill((0, 0));
-            c.delta = 1;
-        }
-        if c.swaps.len() < self.m.swap.slots() {
-            c.swaps.resize(self.m.swap.slots(), (0, 0));
-        }
+        self.begin_delta(c);
         // Process slots never go away on one machine and a reset census
         // holds no entries, so no slot from `n` on holds any.
         let n = self.m.procs.len();
-        if c.scans.len() < n {
-            c.scans.resize_with(n, Scan::default);
-        }
         // The processes named since the last pass and the ones added since.
         let pending = std::mem::take(&mut c.pending);
         let known = c.known.min(n);
@@ -563,12 +590,7 @@ impl<R: Rmap> Mmu<R> {
             let Some(scan) = scans.get_mut(i) else {
                 return Ok(());
             };
-            let unchanged = if matches!(self.m.procs.get(i), Some(Some(_))) {
-                scan.current && scan.dirty.is_empty()
-            } else {
-                scan.entries.is_empty()
-            };
-            if unchanged {
+            if self.unchanged(i, scan) {
                 return Ok(());
             }
             self.delta_scan(i, scan, c)
@@ -586,6 +608,92 @@ impl<R: Rmap> Mmu<R> {
         c.pending = pending;
         c.pending.clear();
         r?;
+        self.end_delta(c)
+    }
+
+    /// [`Mmu::check_map_counts_delta`] after an op whose every PTE change
+    /// the machine noted ([`Mmu::last_op_changed_ptes`]: a fault), naming
+    /// those PTEs itself: when nothing else was named since the last pass
+    /// and no process was added since, each noted PTE is looked up and its
+    /// entry replaced in place, without queueing its process and range
+    /// ([`Census::forget_range`]) for the delta pass to find; otherwise
+    /// they are named and the delta pass runs. The same counts, the same
+    /// checks.
+    ///
+    /// ASSUMPTIONS: as for [`Mmu::check_map_counts_delta`]; the op changed
+    /// no PTE the machine did not note.
+    pub fn check_map_counts_after_fault(&self, c: &mut Census) -> Result<(), String> {
+        let n = self.m.procs.len();
+        let direct = c.stamp != 0
+            && c.pending.is_empty()
+            && c.scans.len() >= n
+            && (c.known.min(n)..n).all(|i| self.unchanged(i, &c.scans[i]))
+            && self.last_op_changed_ptes().all(|(p, _)| {
+                let i = p.0 as usize;
+                self.m.procs.get(i).is_some_and(Option::is_some)
+                    && c.scans[i].current
+                    && c.scans[i].dirty.is_empty()
+            });
+        if !direct {
+            for (p, a) in self.last_op_changed_ptes() {
+                c.forget_range(p, a, a + 1, false);
+            }
+            return self.check_map_counts_delta(c);
+        }
+        self.begin_delta(c);
+        c.direct += 1;
+        c.known = self.known_procs();
+        let mut scans = std::mem::take(&mut c.scans);
+        let r = self.last_op_changed_ptes().try_for_each(|(p, a)| {
+            let i = p.0 as usize;
+            let mm = self.m.procs[i].as_ref().expect("checked alive");
+            self.delta_pte(i, mm, &mut scans[i], a, c)
+        });
+        c.scans = scans;
+        r?;
+        self.end_delta(c)
+    }
+
+    /// Whether process slot `i` has nothing a delta pass would count again:
+    /// alive with its scan current and nothing named, or gone with nothing
+    /// counted.
+    #[inline]
+    fn unchanged(&self, i: usize, scan: &Scan) -> bool {
+        if matches!(self.m.procs.get(i), Some(Some(_))) {
+            scan.current && scan.dirty.is_empty()
+        } else {
+            scan.entries.is_empty()
+        }
+    }
+
+    /// The start of a delta pass: room for every slot, a new pass number.
+    fn begin_delta(&self, c: &mut Census) {
+        c.full = None;
+        c.touched_frames.clear();
+        c.touched_swaps.clear();
+        if c.frames.len() < self.m.frames.slots() {
+            c.frames.resize(self.m.frames.slots(), (0, 0, 0, 0));
+        }
+        if c.checked.len() < self.m.frames.slots() {
+            c.checked.resize(self.m.frames.slots(), (0, 0));
+        }
+        c.delta = c.delta.wrapping_add(1);
+        if c.delta == 0 {
+            c.checked.fill((0, 0));
+            c.delta = 1;
+        }
+        if c.swaps.len() < self.m.swap.slots() {
+            c.swaps.resize(self.m.swap.slots(), (0, 0));
+        }
+        let n = self.m.procs.len();
+        if c.scans.len() < n {
+            c.scans.resize_with(n, Scan::default);
+        }
+    }
+
+    /// The end of a delta pass: the frames and swap slots it touched and
+    /// those the op changed, checked.
+    fn end_delta(&self, c: &mut Census) -> Result<(), String> {
         // The frames whose PTEs changed, and those the op made, changed or
         // freed (a count moved without its PTE is caught here).
         let touched = std::mem::take(&mut c.touched_frames);
@@ -657,22 +765,7 @@ impl<R: Rmap> Mmu<R> {
             // Single PTEs (a fault's): each looked up and replaced in place.
             let dirty = std::mem::take(&mut scan.dirty);
             for &(a, _) in &dirty {
-                let now = self.entry_at(mm, a);
-                match (scan.entries.binary_search_by_key(&a, |&(x, _)| x), now) {
-                    (Ok(k), Some(e)) => {
-                        c.uncount(scan.entries[k].1);
-                        scan.entries[k].1 = e;
-                        self.count_entry(i, a, e, c)?;
-                    }
-                    (Ok(k), None) => {
-                        c.uncount(scan.entries.remove(k).1);
-                    }
-                    (Err(k), Some(e)) => {
-                        scan.entries.insert(k, (a, e));
-                        self.count_entry(i, a, e, c)?;
-                    }
-                    (Err(_), None) => {}
-                }
+                self.delta_pte(i, mm, scan, a, c)?;
             }
             scan.dirty = dirty;
             scan.dirty.clear();
@@ -696,6 +789,36 @@ impl<R: Rmap> Mmu<R> {
         r
     }
 
+    /// Process `i`'s PTE at `a` looked up and its entry replaced in place
+    /// in `scan`: the old one uncounted, the new one counted.
+    #[inline]
+    fn delta_pte(
+        &self,
+        i: usize,
+        mm: &Mm,
+        scan: &mut Scan,
+        a: u64,
+        c: &mut Census,
+    ) -> Result<(), String> {
+        let now = self.entry_at(mm, a);
+        match (scan.entries.binary_search_by_key(&a, |&(x, _)| x), now) {
+            (Ok(k), Some(e)) => {
+                c.uncount(scan.entries[k].1);
+                scan.entries[k].1 = e;
+                self.count_entry(i, a, e, c)
+            }
+            (Ok(k), None) => {
+                c.uncount(scan.entries.remove(k).1);
+                Ok(())
+            }
+            (Err(k), Some(e)) => {
+                scan.entries.insert(k, (a, e));
+                self.count_entry(i, a, e, c)
+            }
+            (Err(_), None) => Ok(()),
+        }
+    }
+
     /// Counts `entries` of process `i` (a delta pass).
     fn count_delta(
         &self,
@@ -710,6 +833,7 @@ impl<R: Rmap> Mmu<R> {
     }
 
     /// Counts one entry of process `i` at `a` (a delta pass).
+    #[inline]
     fn count_entry(&self, i: usize, a: u64, e: Entry, c: &mut Census) -> Result<(), String> {
         match e {
             Entry::Zero => {}
@@ -877,6 +1001,7 @@ impl<R: Rmap> Mmu<R> {
 
     /// The entry of `mm`'s PTE at `a`, if it is not none and inside a VMA
     /// (what a scan would record there).
+    #[inline]
     fn entry_at(&self, mm: &Mm, a: u64) -> Option<Entry> {
         let e = self.entry(&mm.pt[a as usize])?;
         let (_, &vid) = mm.vmas.range(..=a).next_back()?;
@@ -893,6 +1018,7 @@ impl<R: Rmap> Mmu<R> {
     }
 
     /// What a scan records of `pte`, if it is not none.
+    #[inline]
     fn entry(&self, pte: &Pte) -> Option<Entry> {
         Some(match *pte {
             Pte::None => return None,
@@ -945,6 +1071,7 @@ impl<R: Rmap> Mmu<R> {
     }
 
     /// The map count of `frame`, mapped at `pid:addr`, which must be alive.
+    #[inline]
     fn live_frame(&self, pid: usize, addr: u64, frame: FrameId) -> Result<u32, String> {
         match self.m.frames.get(frame) {
             Some(f) => Ok(f.mapcount),

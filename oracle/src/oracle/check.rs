@@ -252,6 +252,16 @@ pub fn check_map_counts_delta<R: Rmap>(mmu: &Mmu<R>, census: &mut Census) -> Res
         .map_err(|d| Broken::new(invariant::MAPCOUNT, d))
 }
 
+/// [`check_map_counts_delta`] after a fault, whose changed PTEs the census
+/// takes from the machine's notes (`Mmu::check_map_counts_after_fault`).
+pub fn check_map_counts_after_fault<R: Rmap>(
+    mmu: &Mmu<R>,
+    census: &mut Census,
+) -> Result<(), Broken> {
+    mmu.check_map_counts_after_fault(census)
+        .map_err(|d| Broken::new(invariant::MAPCOUNT, d))
+}
+
 /// The fingerprint of what a `dump` would show now
 /// (`Mmu::dump_fingerprint`): equal for two machines whose dumps print
 /// alike.

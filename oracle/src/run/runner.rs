@@ -710,7 +710,12 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
         if self.mmu.last_op_pure() && !self.opts.recheck_pure_ops {
             return check::check_bound(&self.mmu, peak).map_err(|b| at.fail(b));
         }
-        if self.counts() || !matches!(self.layout, LayoutRole::Off) {
+        // A fault's census takes the PTEs it changed from the machine's
+        // notes itself (`census_fault`).
+        let fault = matches!(op, Op::Read { .. } | Op::Write { .. })
+            && self.counts()
+            && !self.opts.recheck_pure_ops;
+        if !fault && (self.counts() || !matches!(self.layout, LayoutRole::Off)) {
             forget_changed(&mut self.census, &self.mmu, op);
         }
         check_after_op_incremental(&self.mmu, self.opts, epoch0, peak).map_err(|b| at.fail(b))?;
@@ -719,7 +724,7 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             return self.census(at);
         }
         match *op {
-            Op::Read { .. } | Op::Write { .. } => self.census_delta(at),
+            Op::Read { .. } | Op::Write { .. } => self.census_fault(at),
             // A fork adds a process, an exit removes one: the census waits
             // like a fault's; the new process's maps lines are hashed (its
             // pages join at the census).
@@ -772,6 +777,18 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             return Ok(());
         }
         check::check_map_counts_delta(&self.mmu, &mut self.census).map_err(|b| at.fail(b))?;
+        self.census_due |= self.takes_fingerprint();
+        Ok(())
+    }
+
+    /// [`DesignRun::census_delta`] after a fault, whose changed PTEs the
+    /// census takes from the machine (`Mmu::check_map_counts_after_fault`).
+    fn census_fault(&mut self, at: At) -> Result<(), Failure> {
+        if !self.counts() {
+            self.census_due |= self.takes_fingerprint();
+            return Ok(());
+        }
+        check::check_map_counts_after_fault(&self.mmu, &mut self.census).map_err(|b| at.fail(b))?;
         self.census_due |= self.takes_fingerprint();
         Ok(())
     }
@@ -925,7 +942,10 @@ impl<'o, R: Rmap + Clone> DesignRun<'o, R> {
                 LayoutRole::Off
             },
             fingerprint: self.fingerprint,
-            census: self.census.clone(),
+            // The schedule may change any PTE: the copy's census is
+            // checked next by a full pass over every process
+            // (`after_schedule`), so the counts and scans are not copied.
+            census: self.census.copy_for_full_pass(),
             census_due: self.census_due,
         }
     }
@@ -1677,6 +1697,7 @@ fn maps_lines(vmas: &[rmaplab_impls::state::VmaLine]) -> String {
 mod tests {
     use super::*;
     use rmaplab_impls::designs::chain_2010::{Chain2010, Era};
+    use rmaplab_impls::mmu::Pte;
 
     /// What [`forget_changed`] names is all an op changed: after every op of
     /// random streams, a full pass that scans again only what was named
@@ -1703,5 +1724,159 @@ mod tests {
             }
         }
         assert!(passes > 1000, "{passes} passes");
+    }
+
+    /// The census a concurrent block's schedule copy gets
+    /// (`Census::copy_for_full_pass`), checked by a full pass over every
+    /// process as `DesignRun::after_schedule` does, gives the verdicts and
+    /// fingerprints of a full copy, then and at every op after; a map
+    /// count made wrong fails both alike.
+    #[test]
+    fn a_schedule_copy_of_the_census_checks_as_a_full_copy() {
+        let (mut copies, mut broken) = (0, 0);
+        for spec in rmaplab_impls::designs::registry::canonical_specs() {
+            for s in crate::fuzz::bench::streams(40, 64, 23) {
+                let Some(design) = spec.build_cloneable() else {
+                    continue;
+                };
+                let mut mmu = Mmu::new(design);
+                let mut full = Census::default();
+                check::check_map_counts(&mmu, &mut full, false, true).unwrap();
+                let mut copy = full.clone();
+                for (k, op) in s.ops.iter().enumerate() {
+                    if mmu.apply(op).is_err() {
+                        break;
+                    }
+                    if mmu.last_op_pure() {
+                        continue;
+                    }
+                    if k % 5 == 0 {
+                        // A schedule's end: every PTE may have changed.
+                        copy = full.copy_for_full_pass();
+                        copy.forget(None);
+                        full.forget(None);
+                        // A writable page: never the zero page, whose
+                        // count only the delta census's changed frames show.
+                        let present = (0..rmaplab_ops::WINDOW_PAGES).find(|&a| {
+                            matches!(
+                                mmu.pte(rmaplab_ops::Pid(0), a),
+                                Pte::Present { writable: true, .. }
+                            )
+                        });
+                        if let Some(a) = present {
+                            let mut bad = mmu.clone();
+                            bad.testkit_add_mapcount(rmaplab_ops::Pid(0), a, 1);
+                            let (mut cf, mut cc) = (full.clone(), copy.copy_for_full_pass());
+                            let ef = check::check_map_counts(&bad, &mut cf, false, true);
+                            let ec = check::check_map_counts(&bad, &mut cc, false, true);
+                            assert!(ef.is_err(), "{} after `{}`", spec.label(), print_op(op));
+                            assert_eq!(ef, ec, "{} after `{}`", spec.label(), print_op(op));
+                            broken += 1;
+                        }
+                        let rf = check::check_map_counts(&mmu, &mut full, false, true);
+                        let rc = check::check_map_counts(&mmu, &mut copy, false, true);
+                        assert_eq!(rf, rc, "{} after `{}`", spec.label(), print_op(op));
+                        copies += 1;
+                        continue;
+                    }
+                    let rf = census_after(&mmu, &mut full, op, true);
+                    let rc = census_after(&mmu, &mut copy, op, true);
+                    assert_eq!(rf, rc, "{} after `{}`", spec.label(), print_op(op));
+                    if rf.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        assert!(
+            copies > 500 && broken > 200,
+            "{copies} copies, {broken} broken"
+        );
+    }
+
+    /// One op's census as the runner takes it (`DesignRun::check`), the
+    /// fault's through `Mmu::check_map_counts_after_fault` when `direct`,
+    /// else its PTEs named and the delta pass: `Some` fingerprint after a
+    /// full pass.
+    fn census_after<R: Rmap>(
+        mmu: &Mmu<R>,
+        c: &mut Census,
+        op: &Op,
+        direct: bool,
+    ) -> Result<Option<u64>, String> {
+        if direct && matches!(op, Op::Read { .. } | Op::Write { .. }) {
+            return mmu.check_map_counts_after_fault(c).map(|()| None);
+        }
+        forget_changed(c, mmu, op);
+        match op {
+            Op::Read { .. }
+            | Op::Write { .. }
+            | Op::Fork { .. }
+            | Op::Exit { .. }
+            | Op::Mmap { replace: true, .. } => mmu.check_map_counts_delta(c).map(|()| None),
+            Op::Mprotect { .. } | Op::Mmap { .. } => Ok(None),
+            _ => mmu.check_map_counts(c, false, true).map(Some),
+        }
+    }
+
+    /// The fault census that reads the machine's notes itself gives, on
+    /// every design after every op of random streams, the verdicts,
+    /// reports and later fingerprints of the PTEs named and the delta pass
+    /// (its path taken thousands of times); a map count made wrong after a
+    /// fault fails both alike.
+    #[test]
+    fn the_fault_census_checks_what_the_named_delta_checks() {
+        let (mut faults, mut broken) = (0, 0);
+        let mut direct = 0;
+        for spec in rmaplab_impls::designs::registry::canonical_specs() {
+            for s in crate::fuzz::bench::streams(60, 64, 17) {
+                let Some(design) = spec.build_cloneable() else {
+                    continue;
+                };
+                let mut mmu = Mmu::new(design);
+                let (mut a, mut b) = (Census::default(), Census::default());
+                check::check_map_counts(&mmu, &mut a, false, true).unwrap();
+                check::check_map_counts(&mmu, &mut b, false, true).unwrap();
+                for op in &s.ops {
+                    if mmu.apply(op).is_err() {
+                        break;
+                    }
+                    if mmu.last_op_pure() {
+                        continue;
+                    }
+                    let fault = matches!(op, Op::Read { .. } | Op::Write { .. });
+                    let present = mmu
+                        .last_op_changed_ptes()
+                        .find(|&(p, addr)| matches!(mmu.pte(p, addr), Pte::Present { .. }));
+                    if fault && let Some((p, addr)) = present {
+                        // The same census on a machine whose faulted page's
+                        // count is off by one.
+                        let mut bad = mmu.clone();
+                        bad.testkit_add_mapcount(p, addr, 1);
+                        let (mut ca, mut cb) = (a.clone(), b.clone());
+                        let ea = census_after(&bad, &mut ca, op, true);
+                        let eb = census_after(&bad, &mut cb, op, false);
+                        assert!(ea.is_err(), "{} after `{}`", spec.label(), print_op(op));
+                        assert_eq!(ea, eb, "{} after `{}`", spec.label(), print_op(op));
+                        broken += 1;
+                    }
+                    let ra = census_after(&mmu, &mut a, op, true);
+                    let rb = census_after(&mmu, &mut b, op, false);
+                    assert_eq!(ra, rb, "{} after `{}`", spec.label(), print_op(op));
+                    if ra.is_err() {
+                        break;
+                    }
+                    faults += usize::from(fault);
+                }
+                direct += a.faults_direct();
+                let fa = check::check_map_counts(&mmu, &mut a, false, true);
+                let fb = check::check_map_counts(&mmu, &mut b, false, true);
+                assert_eq!(fa, fb, "{} at the end", spec.label());
+            }
+        }
+        assert!(
+            faults > 1500 && direct > 1000 && broken > 1000,
+            "{faults} faults, {direct} direct, {broken} broken"
+        );
     }
 }
