@@ -53,6 +53,15 @@ pub trait VmaView {
     fn live_vmas(&self) -> Vec<VmaId>;
 }
 
+/// A change to the set of VMAs a walk of `anon_vma` reads (its interval
+/// tree or `same_anon_vma` list), and the root of `anon_vma`'s fork tree
+/// when it happened: the era's lock for it is one or the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetWrite {
+    pub anon_vma: Handle,
+    pub root: Handle,
+}
+
 /// Why `anon_vma_clone` is called (the 2026 series' `enum vma_operation`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CloneOp {
@@ -333,6 +342,16 @@ pub trait Rmap {
     fn epoch(&self) -> Option<u64> {
         None
     }
+
+    /// Starts (`true`) or stops recording every change to an anon_vma's
+    /// tree or list (insert, remove, reorder) for [`Rmap::take_set_writes`].
+    /// The MMU records only inside concurrent blocks, so sequential runs
+    /// pay nothing. A design without such sets keeps the default.
+    fn record_set_writes(&mut self, _on: bool) {}
+
+    /// Moves the recorded changes since the last call into `out`, each
+    /// with the anon_vma's root at the time of the change.
+    fn take_set_writes(&mut self, _out: &mut Vec<SetWrite>) {}
 
     /// Live metadata.
     fn counters(&self) -> Counters;

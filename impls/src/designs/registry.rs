@@ -669,6 +669,12 @@ impl<R: Rmap + ?Sized> Rmap for Box<R> {
     fn epoch(&self) -> Option<u64> {
         (**self).epoch()
     }
+    fn record_set_writes(&mut self, on: bool) {
+        (**self).record_set_writes(on)
+    }
+    fn take_set_writes(&mut self, out: &mut Vec<crate::rmap::SetWrite>) {
+        (**self).take_set_writes(out)
+    }
     fn counters(&self) -> Counters {
         (**self).counters()
     }

@@ -717,5 +717,9 @@ pub(crate) mod tests_knob {
         /// `need_rmap_locks` keeps the other way round).
         pub(crate) static RMAP_LOCKS_AFTER_PTL: std::cell::Cell<bool> =
             const { std::cell::Cell::new(false) };
+        /// A mutator locks each VMA's own anon_vma instead of its root
+        /// (the 2026 series' pass 2 locking `src->anon_vma`, not the root).
+        pub(crate) static LOCK_OWN_NOT_ROOT: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
     }
 }

@@ -306,6 +306,16 @@ impl<V: Variant> Rmap for AvcRmap<V> {
         Some(self.core.epoch())
     }
 
+    fn record_set_writes(&mut self, on: bool) {
+        self.core.set_writes = on.then(Vec::new);
+    }
+
+    fn take_set_writes(&mut self, out: &mut Vec<crate::rmap::SetWrite>) {
+        if let Some(w) = &mut self.core.set_writes {
+            out.append(w);
+        }
+    }
+
     /// Whether a page's `mapping` still names a live anon_vma (INV-LIVE).
     fn mapping_alive(&self, mapping: AnonMapping) -> bool {
         self.core.anon_vmas.contains(mapping)

@@ -717,3 +717,64 @@ fn rmap_locks_taken_after_the_ptl_deadlock_against_a_walk() {
         f.detail
     );
 }
+
+/// The 2026 series' "remove unnecessary root lock dance" takes one root
+/// lock for a whole clone because every anon_vma of a chain shares that
+/// root. A mutant that locks each VMA's own anon_vma instead (pass 2
+/// locking `src->anon_vma`, not its root) inserts the fork's AVCs into
+/// the root's tree without the root's lock: `lock-discipline`, on every
+/// design whose era locks the root, with no preemption needed. The
+/// process forking is itself a fork child that wrote after its fork, so
+/// its VMA's anon_vma is not the root.
+#[test]
+fn a_clone_that_locks_its_own_anon_vma_not_the_root_fails_lock_discipline() {
+    use crate::designs::chain_2010::{Chain2010, Era};
+    use crate::designs::prealloc_2026::Prealloc2026;
+    let setup = "mmap p0 0 4 rw anon\nwrite p0 0 0x11\nfork p0\nwrite p1 1 0x22\n";
+    let block = "version 2\nfork p1\nreferenced p1 1\n";
+    let knob = &swap::tests_knob::LOCK_OWN_NOT_ROOT;
+    let check = |o: crate::mmu::BlockOutcome, on: bool, design: &str| {
+        if !on {
+            assert!(o.failure.is_none(), "{design}: {:?}", o.failure);
+            return;
+        }
+        let f = o.failure.expect("lock-discipline");
+        assert_eq!(f.invariant, "lock-discipline", "{design}: {f:?}");
+        assert_eq!(f.actor, Some('A'), "{design}: {f:?}");
+        assert!(
+            f.detail.contains("tree without anon_vma(") && f.detail.contains("for write"),
+            "{design}: {}",
+            f.detail
+        );
+    };
+    for on in [false, true] {
+        let o = block_with_knob(Prealloc2026::new(), setup, block, 1, knob, on);
+        check(o, on, "prealloc-2026");
+        for era in [Era::E2010, Era::E2015, Era::E2022] {
+            let o = block_with_knob(Chain2010::new(era), setup, block, 1, knob, on);
+            check(o, on, &format!("chain-2010 {era:?}"));
+        }
+    }
+}
+
+/// Every anon_vma tree change inside a block is checked against the lock
+/// the era names for it: the single list's own anon_vma lock passes the
+/// same fork, which links the child's VMA into the family's one list.
+#[test]
+fn a_fork_in_a_block_holds_the_lock_of_every_list_it_links() {
+    use crate::designs::single_list_2004::{Era, SingleList2004};
+    let setup = "mmap p0 0 4 rw anon\nwrite p0 0 0x11\nfork p0\nwrite p1 1 0x22\n";
+    let block = "version 2\nfork p1\nreferenced p1 1\n";
+    for era in [Era::E2004, Era::E2006] {
+        let knob = &swap::tests_knob::LOCK_OWN_NOT_ROOT;
+        let o = block_with_knob(
+            SingleList2004::with_era_and_bugs(era, &[]),
+            setup,
+            block,
+            2,
+            knob,
+            true,
+        );
+        assert!(o.failure.is_none(), "{era:?}: {:?}", o.failure);
+    }
+}
