@@ -219,10 +219,12 @@ pub const BUGS: &[Bug] = &[
         commit: "a8bef8ff6ea1",
         years: "2010",
         era: Some("2010"),
-        invariant: "(concurrency)",
+        invariant: "stale-migration-entry",
         needs: &[],
-        injection: Injection::NotInjectable(
-            "exec is not in the op language and needs interleaved walks",
+        injection: Injection::Injected(
+            "migration's walks do not skip exec's temporary stack, so a walk between \
+             exec-shift's expand and its page-table move looks for the page where it is not yet \
+             (lock model: migrate_skips_temp_stack false)",
         ),
     },
     Bug {
@@ -903,7 +905,8 @@ impl Variant for Era {
     /// of the era (`anon_vma_moveto_tail` in the list era,
     /// `need_rmap_locks` in the tree eras), `b12p` brings back the
     /// `remove_migration_pte` peek, `b08` the head insertion of
-    /// `anon_vma_prepare`, `x1` the unlocked `vma_adjust` of 2.6.34–35.
+    /// `anon_vma_prepare`, `x1` the unlocked `vma_adjust` of 2.6.34–35,
+    /// `b09` migration walking exec's temporary stack.
     fn lock_model(&self, core: &Core) -> crate::sched::LockModel {
         use crate::sched::{Insert, LockModel};
         let mut m = match self {
@@ -923,6 +926,9 @@ impl Variant for Era {
         }
         if core.bug("x1") {
             m.adjust_locked = false;
+        }
+        if core.bug("b09") {
+            m.migrate_skips_temp_stack = false;
         }
         m
     }

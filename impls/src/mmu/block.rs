@@ -105,6 +105,16 @@ pub fn step_names(op: &Op) -> &'static [&'static str] {
         Op::Write { .. } => &["write"],
         Op::Reclaim => &["reclaim"],
         Op::FailAlloc { .. } | Op::Dump => &[],
+        Op::ExecStack { .. } => &[END],
+        Op::ExecShift { .. } => &[
+            "merge.prepare",
+            "exec.expand",
+            "move_ptes.clear#i",
+            "move_ptes#i",
+            "merge.prepare",
+            "exec.shrink",
+            END,
+        ],
     }
 }
 
@@ -243,6 +253,8 @@ fn is_mutator(op: &Op) -> bool {
             | Op::Madvise { .. }
             | Op::Fork { .. }
             | Op::Exit { .. }
+            | Op::ExecStack { .. }
+            | Op::ExecShift { .. }
     )
 }
 

@@ -37,6 +37,7 @@ use rmaplab_ops::{Errno, FILE_PAGES, Kind, NR_FILES, Op, Outcome, Pid, Prot, WIN
 
 mod block;
 mod census;
+mod exec;
 mod fault;
 mod fork;
 mod madvise;
@@ -67,6 +68,12 @@ pub mod vm_flags {
     pub const VM_MAYWRITE: u32 = 0x0000_0020;
     pub const VM_MAYEXEC: u32 = 0x0000_0040;
     pub const VM_MAYSHARE: u32 = 0x0000_0080;
+    pub const VM_GROWSDOWN: u32 = 0x0000_0100;
+    pub const VM_SEQ_READ: u32 = 0x0000_8000;
+    pub const VM_RAND_READ: u32 = 0x0001_0000;
+    /// exec's stack before `setup_arg_pages` is done with it (the two
+    /// read-ahead hints, which a stack never has otherwise).
+    pub const VM_STACK_INCOMPLETE_SETUP: u32 = VM_RAND_READ | VM_SEQ_READ;
     pub const VM_DONTCOPY: u32 = 0x0002_0000;
     pub const VM_ACCOUNT: u32 = 0x0010_0000;
     pub const VM_WIPEONFORK: u32 = 0x0200_0000;
@@ -1249,6 +1256,8 @@ impl<R: Rmap> Mmu<R> {
                 self.pure(Outcome::Ok)
             }
             Op::Dump => self.pure(Outcome::Ok),
+            Op::ExecStack { pid, addr, len } => self.op_exec_stack(pid, addr, len),
+            Op::ExecShift { pid, shift } => self.op_exec_shift(pid, shift),
         }
     }
 

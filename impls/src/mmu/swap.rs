@@ -286,6 +286,11 @@ impl<R: Rmap> Mmu<R> {
                 if let Some(&c) = w.cands.iter().find(|&&c| self.m.vmas.get(c).is_none()) {
                     return Err(dangling_candidate(mapping, index, c));
                 }
+                // invalid_migration_vma: migration never touches exec's
+                // temporary stack (its PTEs may be on the move).
+                if mig && self.locks.migrate_skips_temp_stack {
+                    w.cands.retain(|&c| !self.vma_is_temporary_stack(c));
+                }
                 self.bump(|s| {
                     s.walks += 1;
                     s.vmas_visited += w.cands.len() as u64;
@@ -382,7 +387,9 @@ impl<R: Rmap> Mmu<R> {
                     }
                     (WalkKind::Migrate, 1) => {
                         if self.m.frame(frame).mapcount > 0 {
-                            if !in_block {
+                            // A mapping in a skipped temporary stack makes
+                            // the migration fail, as it should.
+                            if !in_block && !self.mapped_in_skipped_stack(frame) {
                                 return Err(self.missed(frame, "migrate (try_to_migrate)"));
                             }
                             // migrate_folio_undo_src: remove_migration_ptes(src, src).
@@ -471,6 +478,21 @@ impl<R: Rmap> Mmu<R> {
             }
             WState::Done => unreachable!("a finished walk has no step"),
         }
+    }
+
+    /// Whether every PTE that still maps `frame` after `try_to_migrate`
+    /// lies in a temporary stack that migration skips.
+    fn mapped_in_skipped_stack(&self, frame: FrameId) -> bool {
+        self.locks.migrate_skips_temp_stack
+            && self
+                .ptes_mapping(frame)
+                .iter()
+                .filter(|&&(p, a)| matches!(self.m.pte(p, a), Pte::Present { .. }))
+                .all(|&(p, a)| {
+                    self.m
+                        .vma_lookup(p, a)
+                        .is_some_and(|v| self.vma_is_temporary_stack(v))
+                })
     }
 
     /// `folio_alloc_swap` / `add_to_swap`: the slot and the swap cache.

@@ -151,6 +151,20 @@ impl<R: Rmap> Mmu<R> {
         adjust: Option<NewRange>,
         remove: &[VmaId],
     ) -> KResult<()> {
+        self.commit_bounds(vma, adjust, remove, "merge.commit", Next::Rmap)
+    }
+
+    /// [`Mmu::commit_merge`] with the name of the step that changes the
+    /// bounds (`commit`) and what the step after it locks when nothing is
+    /// removed (`after`; a removal takes the anon_vma lock).
+    pub(super) fn commit_bounds(
+        &mut self,
+        vma: NewRange,
+        adjust: Option<NewRange>,
+        remove: &[VmaId],
+        commit: &'static str,
+        after: Next,
+    ) -> KResult<()> {
         if !self.locks.adjust_locked {
             // 2.6.34-35: what came before (dup_anon_vma's links) took the
             // anon_vma locks; the bounds change below does not.
@@ -191,7 +205,8 @@ impl<R: Rmap> Mmu<R> {
         self.bump(|s| s.vma_merges += 1);
         // vma_complete dropped the anon_vma lock; each removal takes it
         // again.
-        self.yield_point(StepName::new("merge.commit"), Next::Rmap)?;
+        let next = if remove.is_empty() { after } else { Next::Rmap };
+        self.yield_point(StepName::new(commit), next)?;
         for (i, &r) in remove.iter().enumerate() {
             self.unlink_anon_vmas(r)?;
             self.m.vma_free(r);
