@@ -142,6 +142,8 @@ impl fmt::Display for RmapError {
 #[derive(Clone, Debug, Default)]
 pub struct AllocSchedule {
     made: u64,
+    /// Allocations freed without ever being used (`freed_unused`).
+    unused: u64,
     /// Allocations left before the failing one (`Some(0)`: the next fails).
     fail_in: Option<u64>,
     /// Sites reached, in first-reached order.
@@ -177,6 +179,18 @@ impl AllocSchedule {
                 Ok(())
             }
         }
+    }
+
+    /// Records `n` allocations freed without being used (the 2026
+    /// series' preallocated fork objects when the child reuses an
+    /// anon_vma); for cost reports only.
+    pub fn freed_unused(&mut self, n: u64) {
+        self.unused += n;
+    }
+
+    /// Allocations freed without being used, so far.
+    pub fn unused(&self) -> u64 {
+        self.unused
     }
 
     pub fn made(&self) -> u64 {

@@ -408,6 +408,7 @@ fn anon_vma_fork(
     if rc.is_err() || core.anon_vma_of(child).is_some() {
         core.put_anon_vma(av)?;
         core.avcs.remove(avc);
+        core.alloc.freed_unused(2);
         tidy(core, child);
         return rc;
     }
