@@ -509,10 +509,9 @@ pub fn measure(spec: &DesignSpec, plan: &Plan, strict: bool) -> Result<Measure, 
         }
         let after = mmu.stats();
         let walks = after.walks - before.walks;
-        if walks > 0 {
+        // A migration walks twice: each counts, with the mean of both.
+        if let Some(per) = (after.vmas_visited - before.vmas_visited).checked_div(walks) {
             let class = classes.get(&i).copied().unwrap_or(Class::Any);
-            // A migration walks twice: each counts, with the mean of both.
-            let per = (after.vmas_visited - before.vmas_visited) / walks;
             for _ in 0..walks {
                 m.walks.entry(class.as_str()).or_default().add(per);
             }
