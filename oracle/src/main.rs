@@ -222,8 +222,15 @@ enum Cmd {
     /// class. No oracle runs: every walk counted is the workload's.
     Cost {
         /// The workload (see `--list`).
-        #[arg(long, short, required_unless_present = "list")]
+        #[arg(long, short, required_unless_present_any = ["list", "claims"])]
         workload: Option<String>,
+        /// Measure the claims behind each redesign instead (docs/cost.md):
+        /// prints the claims table (or every row as CSV/JSON).
+        #[arg(long, conflicts_with_all = ["workload", "sweep", "params", "specs", "emit"])]
+        claims: bool,
+        /// With --claims: write one SVG chart per claim under this folder.
+        #[arg(long, value_name = "DIR", requires = "claims")]
+        plot: Option<PathBuf>,
         /// List the workloads and their parameters.
         #[arg(long)]
         list: bool,
@@ -415,6 +422,8 @@ fn main() -> ExitCode {
         }),
         Cmd::Cost {
             workload,
+            claims,
+            plot,
             list,
             sweep,
             params,
@@ -427,6 +436,8 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             cli::cost::cost(&cli::cost::CostArgs {
+                claims,
+                plot: plot.as_deref(),
                 workload: workload.as_deref().unwrap_or_default(),
                 sweep: sweep.as_deref(),
                 params: &params,

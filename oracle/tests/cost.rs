@@ -138,3 +138,36 @@ fn unknown_parameters_are_named() {
     );
     assert!(cost::workload("nope").is_none());
 }
+
+/// The claims: each measures, claim 1 holds (its shape is worked out by
+/// hand above for N = 4), and the charts are byte-identical when
+/// regenerated.
+#[test]
+fn claims_measure_and_their_charts_are_reproducible() {
+    use rmaplab::cost::claims::{CLAIMS, Holds};
+    let dirs = [tempdir("a"), tempdir("b")];
+    for c in CLAIMS {
+        let rows = c.measure().expect("measures");
+        assert_eq!(
+            rows.len(),
+            c.sweep.1.len() * c.specs.len(),
+            "claim {}",
+            c.id
+        );
+        let (measured, holds) = (c.verdict)(&rows);
+        assert!(!measured.is_empty());
+        if c.id == 1 {
+            assert_eq!(holds, Holds::Yes, "{measured}");
+        }
+        let a = rmaplab::cost::plot::chart(c, &rows, &dirs[0]).unwrap();
+        let b = rmaplab::cost::plot::chart(c, &c.measure().unwrap(), &dirs[1]).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        assert!(c.command().starts_with("rmaplab cost -w "));
+    }
+}
+
+fn tempdir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("rmaplab-cost-test-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}

@@ -42,6 +42,9 @@ pub fn list() -> String {
 
 /// Everything `rmaplab cost` was asked for.
 pub struct CostArgs<'a> {
+    /// The claims instead of one workload.
+    pub claims: bool,
+    pub plot: Option<&'a Path>,
     pub workload: &'a str,
     pub sweep: Option<&'a str>,
     pub params: &'a [String],
@@ -61,6 +64,9 @@ pub fn cost(a: &CostArgs<'_>) -> ExitCode {
 }
 
 fn cost_inner(a: &CostArgs<'_>) -> Result<String, String> {
+    if a.claims {
+        return claims(a);
+    }
     let w = cost::workload(a.workload).ok_or_else(|| {
         let names: Vec<&str> = WORKLOADS.iter().map(|w| w.name).collect();
         format!(
@@ -238,4 +244,63 @@ fn table(w: &Workload, rows: &[Row]) -> String {
         let _ = writeln!(s, " {:>8.0}", m.ns_per_op());
     }
     s
+}
+
+/// `--claims`: every claim's sweep; the claims table (markdown), or every
+/// row as CSV/JSON; `--plot DIR` writes one chart per claim.
+fn claims(a: &CostArgs<'_>) -> Result<String, String> {
+    use rmaplab::cost::claims::CLAIMS;
+    if let Some(dir) = a.plot {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let mut out = String::new();
+    let mut all_rows = Vec::new();
+    if a.format == CostFormat::Table {
+        out.push_str("| # | claim | source | workload | measured | holds? | command |\n");
+        out.push_str("|---|---|---|---|---|---|---|\n");
+    }
+    for c in CLAIMS {
+        let rows = c.measure()?;
+        if let Some(dir) = a.plot {
+            let p = rmaplab::cost::plot::chart(c, &rows, dir)?;
+            eprintln!("wrote {}", p.display());
+        }
+        let (measured, holds) = (c.verdict)(&rows);
+        if a.format == CostFormat::Table {
+            let _ = writeln!(
+                out,
+                "| {} | {}: {} | `{}` | {} | {} | {} | `{}` |",
+                c.id,
+                c.who,
+                c.claim,
+                c.source,
+                c.workload,
+                measured,
+                holds.as_str(),
+                c.command()
+            );
+        }
+        all_rows.extend(rows);
+    }
+    match a.format {
+        CostFormat::Table => Ok(out),
+        CostFormat::Json => {
+            Ok(serde_json::to_string_pretty(&all_rows).map_err(|e| e.to_string())? + "\n")
+        }
+        CostFormat::Csv => {
+            // One CSV per workload: a header line before each.
+            let mut s = String::new();
+            for w in WORKLOADS {
+                let rows: Vec<Row> = all_rows
+                    .iter()
+                    .filter(|r| r.workload == w.name)
+                    .cloned()
+                    .collect();
+                if !rows.is_empty() {
+                    s.push_str(&csv(w, &rows));
+                }
+            }
+            Ok(s)
+        }
+    }
 }

@@ -8,6 +8,9 @@
 //! end (anon_vmas, AVCs, bytes by the era's struct sizes), the allocations
 //! it made and those it freed unused, and the VMAs each walk visited.
 
+pub mod claims;
+pub mod plot;
+
 use std::collections::BTreeMap;
 use std::time::Instant;
 
