@@ -357,6 +357,14 @@ pub trait Rmap {
         None
     }
 
+    /// Whether the MMU prepares the anon_vma of a private VMA when it links
+    /// a new one (`mmap_region`'s `vma_link`, exec's stack) instead of at
+    /// its first anonymous fault: Linus Torvalds' eager variant of 7 Apr
+    /// 2010. No kernel shipped it.
+    fn prepares_at_link(&self) -> bool {
+        false
+    }
+
     /// Starts (`true`) or stops recording every change to an anon_vma's
     /// tree or list (insert, remove, reorder) for [`Rmap::take_set_writes`].
     /// The MMU records only inside concurrent blocks, so sequential runs

@@ -243,7 +243,7 @@ enum Cmd {
         params: Vec<String>,
         /// A design spec as corpus headers write it, e.g. `chain-2010
         /// era=2015` (repeatable; default: single-list-2004, chain-2010 eras
-        /// 2010, 2015, 2022, prealloc-2026).
+        /// 2010, 2015, 2022, prealloc-2026, eager-2010).
         #[arg(long = "spec", value_name = "SPEC")]
         specs: Vec<String>,
         #[arg(long, value_enum, default_value = "table")]

@@ -171,3 +171,33 @@ fn tempdir(tag: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// Linus Torvalds' eager variant prepares an anon_vma for every private
+/// mapping when it is linked, read-only file mappings included: f + a
+/// anon_vmas (one AVC each) where the lazy design has a.
+#[test]
+fn eager_2010_prepares_every_private_mapping_at_link() {
+    for (f, a) in [(3, 2), (8, 8), (1, 0)] {
+        let lazy = run("file-mix", &[("f", f), ("a", a)], "chain-2010 era=2010");
+        let eager = run("file-mix", &[("f", f), ("a", a)], "eager-2010");
+        assert_eq!((lazy.anon_vmas, lazy.avcs), (a, a));
+        assert_eq!((eager.anon_vmas, eager.avcs), (f + a, f + a));
+        assert_eq!(eager.vmas, lazy.vmas);
+    }
+    // A shared mapping never gets one.
+    use rmaplab_impls::mmu::Mmu;
+    use rmaplab_ops::{Kind, Op, Pid, Prot};
+    let mut m = Mmu::new(rmaplab_impls::designs::chain_2010::Chain2010::eager_2010());
+    for (addr, kind) in [(0, Kind::Shared), (4, Kind::Anon)] {
+        m.apply(&Op::Mmap {
+            pid: Pid(0),
+            addr,
+            len: 2,
+            prot: Prot::Rw,
+            kind,
+            replace: false,
+        })
+        .unwrap();
+    }
+    assert_eq!(rmaplab_impls::rmap::Rmap::counters(m.rmap()).anon_vmas, 1);
+}

@@ -502,6 +502,17 @@ impl Chain2010 {
         Ok(Self::build(era, era.model(bugs.contains("b16")), bugs))
     }
 
+    /// `eager-2010`: era 2010 with the anon_vma prepared when a private VMA
+    /// is linked (Linus Torvalds, "rmap: make anon_vma_prepare link in all
+    /// the anon_vmas of a mergeable VMA" thread, 7 Apr 2010: "about twice
+    /// as many anon_vma entries"). Only the moment of `anon_vma_prepare`
+    /// changes; the MMU asks [`Rmap::prepares_at_link`].
+    pub fn eager_2010() -> Self {
+        let mut d = Self::new(Era::E2010);
+        d.core.eager = true;
+        d
+    }
+
     /// The era this design runs.
     pub fn era(&self) -> Era {
         self.variant

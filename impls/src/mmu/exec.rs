@@ -71,6 +71,7 @@ impl<R: Rmap> Mmu<R> {
             file: None,
         });
         self.m.link(id);
+        self.prepare_at_link(id)?;
         Ok(Outcome::Ok)
     }
 

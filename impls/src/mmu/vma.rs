@@ -547,7 +547,24 @@ impl<R: Rmap> Mmu<R> {
             file,
         });
         self.m.link(id);
+        self.prepare_at_link(id)?;
         Ok(Outcome::Ok)
+    }
+
+    /// A design that prepares the anon_vma when a private VMA is linked
+    /// ([`Rmap::prepares_at_link`]) gets it now; if that fails the new VMA
+    /// goes again and the op fails with `ENOMEM`, as `mmap_region`'s error
+    /// path unmaps what it linked.
+    pub(super) fn prepare_at_link(&mut self, id: VmaId) -> KResult<()> {
+        if !self.rmap.prepares_at_link() || self.m.vma(id).flags & VM_SHARED != 0 {
+            return Ok(());
+        }
+        if let Err(e) = self.anon_vma_prepare(id) {
+            self.m.unlink_tree(id);
+            self.m.vma_free(id);
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// `copy_vma`: the destination VMA of an mremap move of `vma`'s

@@ -19,13 +19,14 @@ pub enum CostFormat {
 }
 
 /// The designs and eras `cost` compares by default: every design in every
-/// era.
+/// era, and Linus Torvalds' eager variant.
 pub const DEFAULT_SPECS: &[&str] = &[
     "single-list-2004",
     "chain-2010 era=2010",
     "chain-2010 era=2015",
     "chain-2010 era=2022",
     "prealloc-2026",
+    "eager-2010",
 ];
 
 /// The list of workloads and their parameters.

@@ -117,6 +117,37 @@ pub const CLAIMS: &[Claim] = &[
         },
     },
     Claim {
+        id: 3,
+        who: "Linus Torvalds, 7 Apr 2010",
+        claim: "preparing the anon_vma at vma_link time instead of at the first anonymous fault \
+                gives \"about twice as many anon_vma entries\", since \"about half of the vma's \
+                never need an anon_vma entry, probably because they end up being read-only file \
+                mappings\"",
+        source: "rmap: make anon_vma_prepare link in all the anon_vmas of a mergeable VMA (-v2 thread)",
+        workload: "file-mix",
+        sweep: ("a", &[1, 2, 4, 8, 16, 32]),
+        fixed: &[("f", 8)],
+        specs: &["chain-2010 era=2010", "eager-2010"],
+        y: (|r| r.measure.anon_vmas as f64, "live anon_vmas"),
+        verdict: |rows| {
+            // Half of the VMAs read-only file mappings: a = f = 8.
+            let lazy = at(rows, "chain-2010 era=2010", "a", 8).measure.anon_vmas;
+            let eager = at(rows, "eager-2010", "a", 8).measure.anon_vmas;
+            let ratio = eager as f64 / lazy as f64;
+            (
+                format!(
+                    "half the VMAs read-only file mappings (8 + 8): {eager} anon_vmas eager \
+                     against {lazy} lazy, x{ratio:.2}"
+                ),
+                if (1.5..=2.5).contains(&ratio) {
+                    Holds::Yes
+                } else {
+                    Holds::No
+                },
+            )
+        },
+    },
+    Claim {
         id: 4,
         who: "Konstantin Khlebnikov, 2015",
         claim: "with reuse the number of anon_vmas is \"no more than two times bigger than\" the \

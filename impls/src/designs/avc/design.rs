@@ -161,7 +161,15 @@ impl<V: Variant> fmt::Debug for AvcRmap<V> {
 impl<V: Variant> Rmap for AvcRmap<V> {
     /// The CLI name (docs/op-language.md, "Names the CLI accepts").
     fn name(&self) -> &'static str {
-        V::NAME
+        if self.core.eager {
+            "eager-2010"
+        } else {
+            V::NAME
+        }
+    }
+
+    fn prepares_at_link(&self) -> bool {
+        self.core.eager
     }
 
     /// The variant's configuration, then the re-injected bugs.

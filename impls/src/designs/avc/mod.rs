@@ -161,6 +161,8 @@ pub struct Core {
     /// Trees and lists changed while recording
     /// ([`crate::rmap::Rmap::record_set_writes`]).
     pub(crate) set_writes: Option<Vec<crate::rmap::SetWrite>>,
+    /// Prepare at link time (`eager-2010`).
+    pub(crate) eager: bool,
 }
 
 /// The `Dangling` error for a freed anon_vma reached from `ctx` (a UAF of an
@@ -213,6 +215,7 @@ impl Core {
             seq: 0,
             deferred: None,
             set_writes: None,
+            eager: false,
         }
     }
 
