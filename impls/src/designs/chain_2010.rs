@@ -236,7 +236,10 @@ pub const BUGS: &[Bug] = &[
         invariant: "(concurrency)",
         needs: &[],
         injection: Injection::NotInjectable(
-            "RCU/SLAB_TYPESAFE_BY_RCU reuse races are not modelled",
+            "needs SLAB_TYPESAFE_BY_RCU slot reuse: the designs' arenas hand out generational \
+             handles, so a walker never sees a freed anon_vma's slot reused by the next \
+             allocation with its old root, and anon_vma_fork is one step (no point between \
+             allocation and setting the root)",
         ),
     },
     Bug {
@@ -336,7 +339,11 @@ pub const BUGS: &[Bug] = &[
         era: Some("2022"),
         invariant: "(concurrency)",
         needs: &[],
-        injection: Injection::NotInjectable("needs a TLB model and interleaving"),
+        injection: Injection::NotInjectable(
+            "needs page-table pages and a TLB: the emulator has one PTE table for its 256-page \
+             window (no PMD level, so no whole-table move_normal_pmd) and no per-CPU TLB or \
+             flush_tlb_range, so no access can go through a stale translation",
+        ),
     },
     Bug {
         id: "b18",
@@ -380,7 +387,11 @@ pub const BUGS: &[Bug] = &[
         era: Some("2015"),
         invariant: "(concurrency)",
         needs: &[],
-        injection: Injection::NotInjectable("needs a walk concurrent with vma_merge"),
+        injection: Injection::NotInjectable(
+            "needs PTE protections: PTEs carry only a writable bit (no PROT_NONE PTE), and \
+             remove_migration_pte does not rebuild the PTE from the flags of the VMA it finds, so \
+             a merge that leaves old flags on the extended VMA cannot show",
+        ),
     },
     Bug {
         id: "b22",

@@ -98,7 +98,9 @@ pub const BUGS: &[Bug] = &[
         invariant: "(concurrency)",
         needs: &[],
         injection: Injection::NotInjectable(
-            "needs concurrent rmap walks; the emulator serialises every op",
+            "needs a reader that can see a freshly published anon_vma before its list is \
+             initialised: SLAB_TYPESAFE_BY_RCU slot reuse and a lockset data-race check are not \
+             modelled",
         ),
     },
 ];
