@@ -385,12 +385,13 @@ pub const BUGS: &[Bug] = &[
         commit: "e86f15ee64d8",
         years: "2016",
         era: Some("2015"),
-        invariant: "(concurrency)",
+        invariant: "pte-prot",
         needs: &[],
-        injection: Injection::NotInjectable(
-            "needs PTE protections: PTEs carry only a writable bit (no PROT_NONE PTE), and \
-             remove_migration_pte does not rebuild the PTE from the flags of the VMA it finds, so \
-             a merge that leaves old flags on the extended VMA cannot show",
+        injection: Injection::Injected(
+            "vma_merge case 8 extends the middle VMA (old flags) over next and removes next, \
+             instead of extending next down: remove_migration_pte in next's range rebuilds the \
+             PTE from the middle's old protection, and mprotect's change_protection covers only \
+             the middle's range (lock model: merge_next_extends_middle)",
         ),
     },
     Bug {
@@ -928,7 +929,8 @@ impl Variant for Era {
     /// `need_rmap_locks` in the tree eras), `b12p` brings back the
     /// `remove_migration_pte` peek, `b08` the head insertion of
     /// `anon_vma_prepare`, `x1` the unlocked `vma_adjust` of 2.6.34–35,
-    /// `b09` migration walking exec's temporary stack.
+    /// `b09` migration walking exec's temporary stack, `b21` the 4.8 case 8
+    /// that extended the middle VMA over `next`.
     fn lock_model(&self, core: &Core) -> crate::sched::LockModel {
         use crate::sched::{Insert, LockModel};
         let mut m = match self {
@@ -951,6 +953,9 @@ impl Variant for Era {
         }
         if core.bug("b09") {
             m.migrate_skips_temp_stack = false;
+        }
+        if core.bug("b21") {
+            m.merge_next_extends_middle = true;
         }
         m
     }

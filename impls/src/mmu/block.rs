@@ -753,6 +753,16 @@ impl<R: Rmap> Mmu<R> {
         // Every actor finished: a migration entry left anywhere outlived
         // its migration (one moved while no walk could see it).
         let r = r.and_then(|()| self.no_migration_entries_left());
+        // Every PTE, since a walk may have restored one anywhere.
+        let r = r.and_then(|()| {
+            self.check_pte_prot(true).map_err(|v| match v {
+                Violation::PteProt { detail, .. } => Fail::Block {
+                    invariant: "pte-prot",
+                    detail,
+                },
+                v => Fail::Violation(v),
+            })
+        });
         // A strict schedule with items left once every actor finished.
         let complete = r.is_ok();
         let r = match (r, b.strategy.end(complete)) {
@@ -785,6 +795,9 @@ impl<R: Rmap> Mmu<R> {
                         Violation::Rmap(e) => ("rmap".to_string(), e.to_string()),
                         Violation::Findability { detail, .. } => {
                             ("findability".to_string(), detail.clone())
+                        }
+                        Violation::PteProt { detail, .. } => {
+                            ("pte-prot".to_string(), detail.clone())
                         }
                     };
                     (name, detail, Some(v))

@@ -321,7 +321,8 @@ impl<R: Rmap> Mmu<R> {
                     w.step_ptl = Some(v.mm);
                 }
                 if let Some(a) = v.vma_address(index) {
-                    self.walk_visit(w, v.mm, a);
+                    let (mm, flags) = (v.mm, v.flags);
+                    self.walk_visit(w, mm, a, flags);
                 }
                 if let Some(l) = ptl {
                     lock(&mut ex, l, Mode::Exclusive, false)?;
@@ -519,8 +520,9 @@ impl<R: Rmap> Mmu<R> {
         w.slot = Some(slot);
     }
 
-    /// One `rmap_one` call: the PTE at `pid:a`, under its PTL.
-    fn walk_visit(&mut self, w: &mut WalkSm, pid: Pid, a: u64) {
+    /// One `rmap_one` call: the PTE at `pid:a` of a VMA with `vm_flags`,
+    /// under its PTL.
+    fn walk_visit(&mut self, w: &mut WalkSm, pid: Pid, a: u64, vm_flags: u32) {
         let frame = w.frame.expect("resolved page");
         match (w.kind, w.phase, self.m.pte(pid, a)) {
             (WalkKind::Referenced, _, Pte::Present { frame: f, .. }) if f == frame => {
@@ -544,7 +546,13 @@ impl<R: Rmap> Mmu<R> {
                 f.mapcount -= 1;
                 f.exclusive = false;
             }
-            (WalkKind::Migrate, 1, Pte::Present { frame: f, writable }) if f == frame => {
+            (
+                WalkKind::Migrate,
+                1,
+                Pte::Present {
+                    frame: f, writable, ..
+                },
+            ) if f == frame => {
                 // try_to_migrate_one
                 self.m.set_pte(pid, a, Pte::Migration { frame, writable });
                 self.m.frame_mut(frame).mapcount -= 1;
@@ -552,12 +560,16 @@ impl<R: Rmap> Mmu<R> {
             (WalkKind::Migrate, 2, Pte::Migration { frame: f, writable }) if f == frame => {
                 // remove_migration_pte
                 let new = w.new.expect("destination page");
+                // mk_pte(new, vma->vm_page_prot) of the VMA this walk found,
+                // made writable for a writable entry: whatever that VMA's
+                // flags say now is what the PTE allows (B21).
                 self.m.set_pte(
                     pid,
                     a,
                     Pte::Present {
                         frame: new,
                         writable,
+                        protnone: vm_flags & super::vm_flags::VM_ACCESS_FLAGS == 0,
                     },
                 );
                 // PageAnonExclusive comes back only with an exclusive

@@ -318,6 +318,14 @@ impl<R: Rmap> Mmu<R> {
             // next extends down over [start, end); middle shrinks or goes.
             let n = next.expect("next");
             let nv = self.m.vma(n).clone();
+            if remove_middle && self.locks.merge_next_extends_middle {
+                // Before 4.8 (B21): the middle, still with its old flags,
+                // grows over next (vma_adjust's importer takes next's
+                // anon_vma) and next goes.
+                self.dup_anon_vma(middle, n)?;
+                self.commit_merge((middle, m.start, nv.end, m.pgoff), None, &[n])?;
+                return Ok(Some(middle));
+            }
             self.dup_anon_vma(n, middle)?;
             if remove_middle {
                 let pgoff = nv.pgoff - (end - start);

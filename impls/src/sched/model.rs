@@ -94,6 +94,13 @@ pub struct LockModel {
     /// `b09` without it): between `setup_arg_pages`' expand and its page
     /// table move, `vma_address` points where nothing is mapped yet.
     pub migrate_skips_temp_stack: bool,
+    /// `vma_merge` case 8 (a range ending where `next` starts, the whole
+    /// middle VMA changing to `next`'s flags) extends the middle over
+    /// `next` and removes `next`, so for a moment the merged VMA has the
+    /// middle's old flags over `next`'s pages (before 4.8; bug `b21`,
+    /// fixed by Andrea Arcangeli's `e86f15ee64d8`, which extends `next`
+    /// down instead, as 6.18 does).
+    pub merge_next_extends_middle: bool,
 }
 
 impl LockModel {
@@ -112,6 +119,7 @@ impl LockModel {
         unmap_keeps_original: false,
         adjust_locked: true,
         migrate_skips_temp_stack: true,
+        merge_next_extends_middle: false,
     };
 
     /// chain-2010 era 2015 (3.19 … 5.19): as 6.18 but faults under
@@ -138,6 +146,7 @@ impl LockModel {
         unmap_keeps_original: true,
         adjust_locked: true,
         migrate_skips_temp_stack: true,
+        merge_next_extends_middle: false,
     };
 
     /// single-list-2004 era 2004 (2.6.7 + the 2.6.8 importer fix): the
@@ -158,6 +167,7 @@ impl LockModel {
         unmap_keeps_original: true,
         adjust_locked: true,
         migrate_skips_temp_stack: false,
+        merge_next_extends_middle: false,
     };
 
     /// single-list-2004 era 2006 (2.6.18 … 2.6.33): migration entries and
