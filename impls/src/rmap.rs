@@ -53,6 +53,15 @@ pub trait VmaView {
     fn live_vmas(&self) -> Vec<VmaId>;
 }
 
+/// A change to the set of VMAs a walk of `anon_vma` reads (its interval
+/// tree or `same_anon_vma` list), and the root of `anon_vma`'s fork tree
+/// when it happened: the era's lock for it is one or the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetWrite {
+    pub anon_vma: Handle,
+    pub root: Handle,
+}
+
 /// Why `anon_vma_clone` is called (the 2026 series' `enum vma_operation`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CloneOp {
@@ -133,6 +142,8 @@ impl fmt::Display for RmapError {
 #[derive(Clone, Debug, Default)]
 pub struct AllocSchedule {
     made: u64,
+    /// Allocations freed without ever being used (`freed_unused`).
+    unused: u64,
     /// Allocations left before the failing one (`Some(0)`: the next fails).
     fail_in: Option<u64>,
     /// Sites reached, in first-reached order.
@@ -168,6 +179,18 @@ impl AllocSchedule {
                 Ok(())
             }
         }
+    }
+
+    /// Records `n` allocations freed without being used (the 2026
+    /// series' preallocated fork objects when the child reuses an
+    /// anon_vma); for cost reports only.
+    pub fn freed_unused(&mut self, n: u64) {
+        self.unused += n;
+    }
+
+    /// Allocations freed without being used, so far.
+    pub fn unused(&self) -> u64 {
+        self.unused
     }
 
     pub fn made(&self) -> u64 {
@@ -333,6 +356,24 @@ pub trait Rmap {
     fn epoch(&self) -> Option<u64> {
         None
     }
+
+    /// Whether the MMU prepares the anon_vma of a private VMA when it links
+    /// a new one (`mmap_region`'s `vma_link`, exec's stack) instead of at
+    /// its first anonymous fault: Linus Torvalds' eager variant of 7 Apr
+    /// 2010. No kernel shipped it.
+    fn prepares_at_link(&self) -> bool {
+        false
+    }
+
+    /// Starts (`true`) or stops recording every change to an anon_vma's
+    /// tree or list (insert, remove, reorder) for [`Rmap::take_set_writes`].
+    /// The MMU records only inside concurrent blocks, so sequential runs
+    /// pay nothing. A design without such sets keeps the default.
+    fn record_set_writes(&mut self, _on: bool) {}
+
+    /// Moves the recorded changes since the last call into `out`, each
+    /// with the anon_vma's root at the time of the change.
+    fn take_set_writes(&mut self, _out: &mut Vec<SetWrite>) {}
 
     /// Live metadata.
     fn counters(&self) -> Counters;

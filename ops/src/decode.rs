@@ -409,7 +409,11 @@ impl OpKinds {
     /// The kind of one op (never [`OpKinds::PAR`]: a block's ops have
     /// their own kinds).
     pub fn of(op: &Op) -> OpKinds {
-        OpKinds(1 << op_index(op))
+        match op_index(op) {
+            i @ 0..16 => OpKinds(1 << i),
+            // exec's ops are not generated.
+            _ => OpKinds::NONE,
+        }
     }
     /// The kind with this keyword (`mmap`, ..., `dump`, `referenced`,
     /// `par`).
@@ -2150,7 +2154,7 @@ fn encode_op(
     op: &Op,
 ) -> Result<(), Fail> {
     let kind = OpKinds::of(op);
-    if !kinds.contains(kind) {
+    if kind.is_empty() || !kinds.contains(kind) {
         return Err(EncodeError::KindDisabled { index, op: *op }.into());
     }
     if let Some(pid) = op.pid()
@@ -2282,6 +2286,9 @@ fn encode_args(
         }
         Op::FailAlloc { n } => w.field(n, 1, FAIL_ALLOC_MAX)?,
         Op::Fork { .. } | Op::Exit { .. } | Op::Reclaim | Op::Dump => {}
+        Op::ExecStack { .. } | Op::ExecShift { .. } => {
+            unreachable!("refused above: not a decoder kind")
+        }
     }
     Ok(())
 }

@@ -212,6 +212,21 @@ pub enum Op {
         n: u64,
     },
     Dump,
+    /// exec's temporary stack (version 2): an anonymous, writable,
+    /// grows-down VMA at `[addr, addr + len)` in its set-up state
+    /// (`VM_STACK_INCOMPLETE_SETUP`, as `__bprm_mm_init` makes it).
+    ExecStack {
+        pid: Pid,
+        addr: u64,
+        len: u64,
+    },
+    /// `setup_arg_pages` moving the temporary stack down by `shift` pages
+    /// (`shift_arg_pages`, 6.x `relocate_vma_down`: expand down, move the
+    /// page tables, shrink), then ending its set-up state (version 2).
+    ExecShift {
+        pid: Pid,
+        shift: u64,
+    },
 }
 
 impl Op {
@@ -229,7 +244,9 @@ impl Op {
             | Op::Write { pid, .. }
             | Op::Swapout { pid, .. }
             | Op::Migrate { pid, .. }
-            | Op::Referenced { pid, .. } => Some(pid),
+            | Op::Referenced { pid, .. }
+            | Op::ExecStack { pid, .. }
+            | Op::ExecShift { pid, .. } => Some(pid),
             Op::Reclaim | Op::FailAlloc { .. } | Op::Dump => None,
         }
     }
@@ -244,6 +261,8 @@ impl Op {
                 | Op::Migrate { .. }
                 | Op::Referenced { .. }
                 | Op::FailAlloc { .. }
+                | Op::ExecStack { .. }
+                | Op::ExecShift { .. }
         )
     }
 
@@ -265,13 +284,15 @@ impl Op {
             Op::Referenced { .. } => "referenced",
             Op::FailAlloc { .. } => "fail-alloc",
             Op::Dump => "dump",
+            Op::ExecStack { .. } => "exec-stack",
+            Op::ExecShift { .. } => "exec-shift",
         }
     }
 }
 
 impl Op {
     /// How many op kinds there are ([`Op::kind_index`] is below it).
-    pub const KINDS: usize = 15;
+    pub const KINDS: usize = 18;
 
     /// The op's kind as a small number, in the order the fuzz decoder's
     /// weights table lists the kinds (coverage maps index by it).
@@ -292,12 +313,19 @@ impl Op {
             Op::FailAlloc { .. } => 12,
             Op::Dump => 13,
             Op::Referenced { .. } => 14,
+            // 15 is the decoder's `par`.
+            Op::ExecStack { .. } => 16,
+            Op::ExecShift { .. } => 17,
         }
     }
 
-    /// The language version that has this op (`referenced` is version 2).
+    /// The language version that has this op (`referenced`, `exec-stack`
+    /// and `exec-shift` are version 2).
     pub fn version(&self) -> u8 {
-        if matches!(self, Op::Referenced { .. }) {
+        if matches!(
+            self,
+            Op::Referenced { .. } | Op::ExecStack { .. } | Op::ExecShift { .. }
+        ) {
             2
         } else {
             1

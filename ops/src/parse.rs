@@ -55,8 +55,8 @@ impl FromStr for Stream {
 const EXPECTED_OP: &str = "an op (mmap, munmap, mprotect, mremap, madvise, fork, exit, read, \
                            write, swapout, reclaim, migrate, fail-alloc, dump)";
 const EXPECTED_OP_V2: &str = "an op (mmap, munmap, mprotect, mremap, madvise, fork, exit, read, \
-                              write, swapout, reclaim, migrate, referenced, fail-alloc, dump), \
-                              `par` or `end`";
+                              write, swapout, reclaim, migrate, referenced, fail-alloc, dump, \
+                              exec-stack, exec-shift), `par` or `end`";
 const EXPECTED_SCHED: &str = "a schedule (explore:C, pct:SEED:DEPTH, random:SEED, #HEX, or \
                               run-length items such as `A3 B..LABEL A*`, strict after `!`)";
 const EXPECTED_PROT: &str = "a protection (none, r, rw, rx, rwx)";
@@ -359,7 +359,14 @@ fn tokens(content: &str, line: usize) -> Vec<Tok<'_>> {
 }
 
 /// Keywords of version 2 that start a line.
-const V2_KEYWORDS: [&str; 4] = ["par", "end", "sched", "referenced"];
+const V2_KEYWORDS: [&str; 6] = [
+    "par",
+    "end",
+    "sched",
+    "referenced",
+    "exec-stack",
+    "exec-shift",
+];
 /// Separators of version 2 (one-line blocks).
 const V2_SEPARATORS: [&str; 2] = ["||", "@"];
 
@@ -745,6 +752,15 @@ fn parse_op(
         "referenced" => Op::Referenced {
             pid: cur.pid()?,
             addr: cur.number("ADDR")?,
+        },
+        "exec-stack" => Op::ExecStack {
+            pid: cur.pid()?,
+            addr: cur.number("ADDR")?,
+            len: cur.number("LEN")?,
+        },
+        "exec-shift" => Op::ExecShift {
+            pid: cur.pid()?,
+            shift: cur.number("SHIFT")?,
         },
         "fail-alloc" => Op::FailAlloc {
             n: cur.number("N")?,

@@ -108,6 +108,8 @@ pub fn write_op(out: &mut impl fmt::Write, op: &Op) -> fmt::Result {
         }
         Op::Write { pid, addr, value } => write!(out, "{kw} {pid} {addr} {value}"),
         Op::FailAlloc { n } => write!(out, "{kw} {n}"),
+        Op::ExecStack { pid, addr, len } => write!(out, "{kw} {pid} {addr} {len}"),
+        Op::ExecShift { pid, shift } => write!(out, "{kw} {pid} {shift}"),
         Op::Reclaim | Op::Dump => out.write_str(kw),
     }
 }

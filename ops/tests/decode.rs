@@ -137,7 +137,9 @@ fn check_valid(s: &Stream, cfg: &DecodeConfig, narrow: bool) -> usize {
             }
             Op::Munmap { addr, len, .. }
             | Op::Mprotect { addr, len, .. }
-            | Op::Madvise { addr, len, .. } => (vec![addr], vec![len]),
+            | Op::Madvise { addr, len, .. }
+            | Op::ExecStack { addr, len, .. } => (vec![addr], vec![len]),
+            Op::ExecShift { .. } => (vec![], vec![]),
             Op::Mremap {
                 old,
                 old_len,
@@ -609,7 +611,9 @@ fn widen(rng: &mut Rng, mut op: Op) -> Op {
         }
         Op::Munmap { addr, len, .. }
         | Op::Mprotect { addr, len, .. }
-        | Op::Madvise { addr, len, .. } => (*addr, *len) = (v(), v()),
+        | Op::Madvise { addr, len, .. }
+        | Op::ExecStack { addr, len, .. } => (*addr, *len) = (v(), v()),
+        Op::ExecShift { shift, .. } => *shift = v(),
         Op::Mremap {
             old,
             old_len,

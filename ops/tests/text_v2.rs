@@ -509,3 +509,47 @@ fn round_trip_of_generated_blocks() {
         }
     }
 }
+
+#[test]
+fn exec_stack_and_exec_shift_are_version_2_ops() {
+    let s = ok("version 2\nexec-stack p0 20 4\nexec-shift p0 0x8");
+    assert_eq!(
+        s.ops,
+        vec![
+            Op::ExecStack {
+                pid: P0,
+                addr: 20,
+                len: 4
+            },
+            Op::ExecShift { pid: P0, shift: 8 },
+        ]
+    );
+    assert_eq!(
+        print(&s),
+        "version 2\nexec-stack p0 20 4\nexec-shift p0 8\n"
+    );
+    assert_round_trip(&s);
+    assert!(s.ops.iter().all(Op::emulator_only));
+    // In a block, as the mutator.
+    let s = ok("version 2\nexec-shift p0 8 || migrate p0 21 @ explore:2");
+    assert_round_trip(&s);
+    for text in ["", "version 1\n"] {
+        let at = 1 + usize::from(!text.is_empty());
+        assert_err(
+            &format!("{text}exec-stack p0 1 2"),
+            at,
+            1,
+            "is version 2",
+            "\"exec-stack\"",
+        );
+        assert_err(
+            &format!("{text}exec-shift p0 1"),
+            at,
+            1,
+            "is version 2",
+            "\"exec-shift\"",
+        );
+    }
+    assert_err("version 2\nexec-shift p0", 2, 14, "SHIFT", "end of line");
+    assert_err("version 2\nexec-stack p0 1 x", 2, 17, "LEN", "\"x\"");
+}

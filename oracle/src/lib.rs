@@ -12,7 +12,9 @@
 //!   and checked after every op; reports; corpus files;
 //! - [`fuzz`]: the fuzzing engine, shrinking, the bug zoo, `bench`;
 //! - [`kernel`]: the host's Linux kernel as one more machine: the backend,
-//!   the kernel-vs-emulator diff and its fuzz loop, and the C exporter.
+//!   the kernel-vs-emulator diff and its fuzz loop, and the C exporter;
+//! - [`cost`]: named workloads run on each design to compare what they
+//!   spend (`rmaplab cost`).
 
 pub mod oracle;
 
@@ -21,3 +23,5 @@ pub mod run;
 pub mod fuzz;
 
 pub mod kernel;
+
+pub mod cost;

@@ -215,6 +215,43 @@ enum Cmd {
         #[arg(long, value_name = "CHECKS", conflicts_with = "emit_inputs")]
         without: Option<String>,
     },
+    /// Compare what the designs spend on the same work: named, parametric
+    /// workloads (`--list`) run on each design and era, measuring live
+    /// anon_vmas, AVCs and bytes, allocations (and those freed unused),
+    /// and the VMAs each of the workload's own rmap walks visited, by page
+    /// class. No oracle runs: every walk counted is the workload's.
+    Cost {
+        /// The workload (see `--list`).
+        #[arg(long, short, required_unless_present_any = ["list", "claims"])]
+        workload: Option<String>,
+        /// Measure the claims behind each redesign instead (docs/cost.md):
+        /// prints the claims table (or every row as CSV/JSON).
+        #[arg(long, conflicts_with_all = ["workload", "sweep", "params", "specs", "emit"])]
+        claims: bool,
+        /// With --claims: write one SVG chart per claim under this folder.
+        #[arg(long, value_name = "DIR", requires = "claims")]
+        plot: Option<PathBuf>,
+        /// List the workloads and their parameters.
+        #[arg(long)]
+        list: bool,
+        /// One parameter swept: `KEY=V1,V2,...`, `KEY=LO..HI*F` (doubling
+        /// with F=2: `n=1..256*2`) or `KEY=LO..HI+S`.
+        #[arg(long, value_name = "KEY=VALUES")]
+        sweep: Option<String>,
+        /// A fixed parameter (repeatable).
+        #[arg(long = "param", short, value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// A design spec as corpus headers write it, e.g. `chain-2010
+        /// era=2015` (repeatable; default: single-list-2004, chain-2010 eras
+        /// 2010, 2015, 2022, prealloc-2026, eager-2010).
+        #[arg(long = "spec", value_name = "SPEC")]
+        specs: Vec<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: cli::cost::CostFormat,
+        /// Also write each point's ops as an `.ops` file under this folder.
+        #[arg(long, value_name = "DIR")]
+        emit: Option<PathBuf>,
+    },
     /// Encode the `.ops` files under a folder as fuzzer seed inputs.
     Seeds {
         /// Folder of `.ops` files (searched recursively).
@@ -383,6 +420,32 @@ fn main() -> ExitCode {
             out,
             update_zoo,
         }),
+        Cmd::Cost {
+            workload,
+            claims,
+            plot,
+            list,
+            sweep,
+            params,
+            specs,
+            format,
+            emit,
+        } => {
+            if list {
+                print!("{}", cli::cost::list());
+                return ExitCode::SUCCESS;
+            }
+            cli::cost::cost(&cli::cost::CostArgs {
+                claims,
+                plot: plot.as_deref(),
+                workload: workload.as_deref().unwrap_or_default(),
+                sweep: sweep.as_deref(),
+                params: &params,
+                specs: &specs,
+                format,
+                emit: emit.as_deref(),
+            })
+        }
         Cmd::Bench {
             designs,
             execs,

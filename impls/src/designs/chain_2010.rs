@@ -219,10 +219,12 @@ pub const BUGS: &[Bug] = &[
         commit: "a8bef8ff6ea1",
         years: "2010",
         era: Some("2010"),
-        invariant: "(concurrency)",
+        invariant: "stale-migration-entry",
         needs: &[],
-        injection: Injection::NotInjectable(
-            "exec is not in the op language and needs interleaved walks",
+        injection: Injection::Injected(
+            "migration's walks do not skip exec's temporary stack, so a walk between \
+             exec-shift's expand and its page-table move looks for the page where it is not yet \
+             (lock model: migrate_skips_temp_stack false)",
         ),
     },
     Bug {
@@ -234,7 +236,10 @@ pub const BUGS: &[Bug] = &[
         invariant: "(concurrency)",
         needs: &[],
         injection: Injection::NotInjectable(
-            "RCU/SLAB_TYPESAFE_BY_RCU reuse races are not modelled",
+            "needs SLAB_TYPESAFE_BY_RCU slot reuse: the designs' arenas hand out generational \
+             handles, so a walker never sees a freed anon_vma's slot reused by the next \
+             allocation with its old root, and anon_vma_fork is one step (no point between \
+             allocation and setting the root)",
         ),
     },
     Bug {
@@ -334,7 +339,11 @@ pub const BUGS: &[Bug] = &[
         era: Some("2022"),
         invariant: "(concurrency)",
         needs: &[],
-        injection: Injection::NotInjectable("needs a TLB model and interleaving"),
+        injection: Injection::NotInjectable(
+            "needs page-table pages and a TLB: the emulator has one PTE table for its 256-page \
+             window (no PMD level, so no whole-table move_normal_pmd) and no per-CPU TLB or \
+             flush_tlb_range, so no access can go through a stale translation",
+        ),
     },
     Bug {
         id: "b18",
@@ -376,9 +385,14 @@ pub const BUGS: &[Bug] = &[
         commit: "e86f15ee64d8",
         years: "2016",
         era: Some("2015"),
-        invariant: "(concurrency)",
+        invariant: "pte-prot",
         needs: &[],
-        injection: Injection::NotInjectable("needs a walk concurrent with vma_merge"),
+        injection: Injection::Injected(
+            "vma_merge case 8 extends the middle VMA (old flags) over next and removes next, \
+             instead of extending next down: remove_migration_pte in next's range rebuilds the \
+             PTE from the middle's old protection, and mprotect's change_protection covers only \
+             the middle's range (lock model: merge_next_extends_middle)",
+        ),
     },
     Bug {
         id: "b22",
@@ -498,6 +512,17 @@ impl Chain2010 {
     pub fn try_with_bugs(era: Era, bugs: &[&str]) -> Result<Self, String> {
         let bugs = super::bug_set("chain-2010", KNOWN_BUGS, bugs)?;
         Ok(Self::build(era, era.model(bugs.contains("b16")), bugs))
+    }
+
+    /// `eager-2010`: era 2010 with the anon_vma prepared when a private VMA
+    /// is linked (Linus Torvalds, "rmap: make anon_vma_prepare link in all
+    /// the anon_vmas of a mergeable VMA" thread, 7 Apr 2010: "about twice
+    /// as many anon_vma entries"). Only the moment of `anon_vma_prepare`
+    /// changes; the MMU asks [`Rmap::prepares_at_link`].
+    pub fn eager_2010() -> Self {
+        let mut d = Self::new(Era::E2010);
+        d.core.eager = true;
+        d
     }
 
     /// The era this design runs.
@@ -903,7 +928,9 @@ impl Variant for Era {
     /// of the era (`anon_vma_moveto_tail` in the list era,
     /// `need_rmap_locks` in the tree eras), `b12p` brings back the
     /// `remove_migration_pte` peek, `b08` the head insertion of
-    /// `anon_vma_prepare`, `x1` the unlocked `vma_adjust` of 2.6.34–35.
+    /// `anon_vma_prepare`, `x1` the unlocked `vma_adjust` of 2.6.34–35,
+    /// `b09` migration walking exec's temporary stack, `b21` the 4.8 case 8
+    /// that extended the middle VMA over `next`.
     fn lock_model(&self, core: &Core) -> crate::sched::LockModel {
         use crate::sched::{Insert, LockModel};
         let mut m = match self {
@@ -923,6 +950,12 @@ impl Variant for Era {
         }
         if core.bug("x1") {
             m.adjust_locked = false;
+        }
+        if core.bug("b09") {
+            m.migrate_skips_temp_stack = false;
+        }
+        if core.bug("b21") {
+            m.merge_next_extends_middle = true;
         }
         m
     }

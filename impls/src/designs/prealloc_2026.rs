@@ -13,7 +13,7 @@
 //! | 1 | asserts in `anon_vma_clone`/`unlink_anon_vmas` | `check_anon_vma_clone`; the `VM_WARN_ON_ONCE` in `unlink_anon_vmas` |
 //! | 2 | `anon_vma_fork` allocates anon_vma + AVC *before* cloning, frees them on reuse or error | `anon_vma_fork` (undone by `b23`: `anon_vma_fork_b23`) |
 //! | 3 | clone and unlink return early for unfaulted VMAs | `anon_vma_clone`, `unlink_anon_vmas` |
-//! | 4 | one root lock instead of the lock dance | not modelled (no concurrency); INV-ROOT (`one-root`) is what makes it sound |
+//! | 4 | one root lock instead of the lock dance | `anon_vma_clone`, `unlink_anon_vmas` check INV-ROOT (`one-root`) on entry; in a block, every tree change must hold the root's lock for write (`lock-discipline`, the MMU's `check_set_writes`) |
 //! | 5 | no `anon_vma_merge` | none: the MMU calls `unlink_anon_vmas` for the removed VMA |
 //! | 6, 7 | prototypes internal; `vma_is_attached()` | none (see "Trait gaps") |
 //! | 8 | AVCs allocated in a first pass (`anon_vma_chain_assign`), inserted in trees in a second | `anon_vma_clone`, `cleanup_partial_anon_vmas` |
@@ -291,6 +291,7 @@ fn anon_vma_clone(
     op: VmaOperation,
 ) -> Result<(), RmapError> {
     check_anon_vma_clone(core, view, dst, src, op)?;
+    core.check_chain_one_root(src, "anon_vma_clone")?;
     let Some(active) = core.anon_vma_of(src) else {
         return Ok(());
     };
@@ -366,6 +367,7 @@ fn unlink_anon_vmas(core: &mut Core, vma: VmaId) -> Result<(), RmapError> {
         core.vmas.remove(vma);
         return Ok(());
     }
+    core.check_chain_one_root(vma, "unlink_anon_vmas")?;
     chain_2010::unlink_anon_vmas(core, vma)
 }
 
@@ -406,6 +408,7 @@ fn anon_vma_fork(
     if rc.is_err() || core.anon_vma_of(child).is_some() {
         core.put_anon_vma(av)?;
         core.avcs.remove(avc);
+        core.alloc.freed_unused(2);
         tidy(core, child);
         return rc;
     }

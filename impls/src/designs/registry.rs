@@ -105,14 +105,18 @@ pub enum Design {
     SingleList2004,
     Chain2010,
     Prealloc2026,
+    /// Linus Torvalds' eager variant of the 2010 chain (7 Apr 2010): not
+    /// canonical (no kernel shipped it); `rmaplab cost` compares it.
+    Eager2010,
 }
 
 impl Design {
     /// Every name the CLI accepts, canonical designs first.
-    pub const ALL: [Design; 4] = [
+    pub const ALL: [Design; 5] = [
         Design::SingleList2004,
         Design::Chain2010,
         Design::Prealloc2026,
+        Design::Eager2010,
         Design::Reference,
     ];
 
@@ -126,6 +130,18 @@ impl Design {
         ]
     }
 
+    /// The designs every corpus file is checked on: the canonical ones and
+    /// `eager-2010`, a design the engines do not fuzz by default (headers
+    /// list where its layouts differ).
+    pub fn corpus_checked() -> &'static [Design] {
+        &[
+            Design::SingleList2004,
+            Design::Chain2010,
+            Design::Prealloc2026,
+            Design::Eager2010,
+        ]
+    }
+
     /// The name as the CLI spells it.
     pub fn name(self) -> &'static str {
         match self {
@@ -133,6 +149,7 @@ impl Design {
             Design::SingleList2004 => "single-list-2004",
             Design::Chain2010 => "chain-2010",
             Design::Prealloc2026 => "prealloc-2026",
+            Design::Eager2010 => "eager-2010",
         }
     }
 
@@ -150,6 +167,10 @@ impl Design {
                 "Linux 6.18's anon_vma_chain with the January 2026 series \"mm: clean up anon_vma \
                  implementation\""
             }
+            Design::Eager2010 => {
+                "chain-2010 era 2010 preparing the anon_vma when a private VMA is linked, not at \
+                 its first anonymous fault (Linus Torvalds' variant, 7 Apr 2010; never shipped)"
+            }
         }
     }
 
@@ -159,7 +180,7 @@ impl Design {
         match self {
             Design::SingleList2004 => &[Era::E2004, Era::E2006],
             Design::Chain2010 => &[Era::E2010, Era::E2015, Era::E2022],
-            Design::Reference | Design::Prealloc2026 => &[],
+            Design::Reference | Design::Prealloc2026 | Design::Eager2010 => &[],
         }
     }
 
@@ -168,7 +189,7 @@ impl Design {
         match self {
             Design::SingleList2004 => Some(single_list_2004::Era::default().into()),
             Design::Chain2010 => Some(chain_2010::Era::default().into()),
-            Design::Reference | Design::Prealloc2026 => None,
+            Design::Reference | Design::Prealloc2026 | Design::Eager2010 => None,
         }
     }
 
@@ -179,6 +200,7 @@ impl Design {
             Design::SingleList2004 => single_list_2004::BUGS,
             Design::Chain2010 => chain_2010::BUGS,
             Design::Prealloc2026 => prealloc_2026::BUGS,
+            Design::Eager2010 => &[],
         }
     }
 
@@ -247,6 +269,9 @@ pub enum VmaSemantics {
     /// family, so a child's VMAs merge where the chain designs' do not:
     /// layouts differ where fork is involved. single-list-2004.
     Family2004,
+    /// The 2010 rule over anon_vmas every private VMA has from its
+    /// creation: two mappings made apart never merge. eager-2010.
+    Eager2010,
 }
 
 /// One configured design: what a run is of.
@@ -350,6 +375,7 @@ impl DesignSpec {
             (Design::Chain2010, Some(Era::E2010)) => VmaSemantics::AnyOrEqual2010,
             (Design::Chain2010, Some(Era::E2015)) => VmaSemantics::SingularTarget,
             (Design::Chain2010, _) | (Design::Prealloc2026, _) => VmaSemantics::Linux618,
+            (Design::Eager2010, _) => VmaSemantics::Eager2010,
         })
     }
 
@@ -419,6 +445,7 @@ impl DesignSpec {
                 &bugs,
             )),
             Design::Prealloc2026 => Box::new(Prealloc2026::with_bugs(&bugs)),
+            Design::Eager2010 => Box::new(Chain2010::eager_2010()),
         })
     }
 }
@@ -465,6 +492,15 @@ impl FromStr for DesignSpec {
 }
 
 /// The canonical designs, each in its default configuration.
+/// The designs, at their default eras, every corpus file is checked on
+/// ([`Design::corpus_checked`]).
+pub fn corpus_specs() -> Vec<DesignSpec> {
+    Design::corpus_checked()
+        .iter()
+        .map(|&d| DesignSpec::new(d))
+        .collect()
+}
+
 pub fn canonical_specs() -> Vec<DesignSpec> {
     Design::canonical()
         .iter()
@@ -668,6 +704,15 @@ impl<R: Rmap + ?Sized> Rmap for Box<R> {
     }
     fn epoch(&self) -> Option<u64> {
         (**self).epoch()
+    }
+    fn prepares_at_link(&self) -> bool {
+        (**self).prepares_at_link()
+    }
+    fn record_set_writes(&mut self, on: bool) {
+        (**self).record_set_writes(on)
+    }
+    fn take_set_writes(&mut self, out: &mut Vec<crate::rmap::SetWrite>) {
+        (**self).take_set_writes(out)
     }
     fn counters(&self) -> Counters {
         (**self).counters()

@@ -98,7 +98,9 @@ pub const BUGS: &[Bug] = &[
         invariant: "(concurrency)",
         needs: &[],
         injection: Injection::NotInjectable(
-            "needs concurrent rmap walks; the emulator serialises every op",
+            "needs a reader that can see a freshly published anon_vma before its list is \
+             initialised: SLAB_TYPESAFE_BY_RCU slot reuse and a lockset data-race check are not \
+             modelled",
         ),
     },
 ];
@@ -162,6 +164,8 @@ pub struct SingleList2004 {
     alloc: AllocSchedule,
     /// Re-injected bugs (ids of [`KNOWN_BUGS`]); empty by default.
     bugs: BTreeSet<&'static str>,
+    /// Lists changed while recording ([`Rmap::record_set_writes`]).
+    set_writes: Option<Vec<Handle>>,
 }
 
 impl fmt::Debug for SingleList2004 {
@@ -293,6 +297,9 @@ impl SingleList2004 {
         match self.era {
             Era::E2004 => list.head.insert(0, vma),
             Era::E2006 => list.head.push(vma),
+        }
+        if let Some(w) = &mut self.set_writes {
+            w.push(av);
         }
         self.vmas.insert(vma, VmaState { anon_vma: av });
         Ok(())
@@ -477,6 +484,9 @@ impl Rmap for SingleList2004 {
         };
         list.head.remove(pos);
         let empty = list.head.is_empty();
+        if let Some(w) = &mut self.set_writes {
+            w.push(av);
+        }
         self.vmas.remove(vma);
         if empty {
             self.anon_vmas.remove(av);
@@ -557,6 +567,20 @@ impl Rmap for SingleList2004 {
     /// Mutation counts of every container `self_check` and the walk read.
     fn epoch(&self) -> Option<u64> {
         Some(self.anon_vmas.epoch() + self.vmas.epoch())
+    }
+
+    fn record_set_writes(&mut self, on: bool) {
+        self.set_writes = on.then(Vec::new);
+    }
+
+    /// A family's anon_vma is its own root.
+    fn take_set_writes(&mut self, out: &mut Vec<crate::rmap::SetWrite>) {
+        if let Some(w) = &mut self.set_writes {
+            out.extend(w.drain(..).map(|av| crate::rmap::SetWrite {
+                anon_vma: av,
+                root: av,
+            }));
+        }
     }
 
     /// Whether a page's `mapping` still names a live anon_vma (INV-LIVE).

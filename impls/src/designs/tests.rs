@@ -703,3 +703,30 @@ fn prealloc_unlink_of_a_chain_without_anon_vma_warns() {
     assert_eq!(check_name(deferred.expect("deferred")), "unlink_anon_vmas");
     assert!(s.d.self_check(&s.view).is_err());
 }
+
+/// The 2026 series takes one root lock for a whole clone or unlink
+/// (patch 4): `anon_vma_clone` and `unlink_anon_vmas` check on entry that
+/// the chain has one root, so a chain mixing roots fails `one-root` at
+/// the clone or unlink that would lock the wrong root, before any tree
+/// is touched.
+#[test]
+fn prealloc_clone_and_unlink_refuse_a_chain_with_two_roots() {
+    let mut s = Sim::new(Prealloc2026::new());
+    let p = s.mmap(0, 0, 4);
+    s.fault(p);
+    let c = s.fork(1, p);
+    let q = s.mmap(2, 0, 4);
+    s.fault(q);
+    s.check();
+    let other = s.av(q);
+    let avc = s.d.core.vmas.get(c).unwrap().chain[0];
+    s.d.core.avcs.get_mut(avc).unwrap().anon_vma = other;
+    let before = s.structure();
+    let i = s.info(c);
+    let child = s.view.vmas.insert(VmaInfo { mm: Pid(3), ..i });
+    let e = s.d.anon_vma_fork(&s.view, child, c);
+    assert_eq!(check_name(e), "one-root");
+    let e = s.d.unlink_anon_vmas(&s.view, c);
+    assert_eq!(check_name(e), "one-root");
+    assert_eq!(s.structure(), before, "refused before changing anything");
+}

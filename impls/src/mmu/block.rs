@@ -15,8 +15,10 @@
 
 use std::fmt;
 
-use crate::rmap::{Rmap, RmapError};
-use crate::sched::{Execution, LockId, Mode, Pick, Schedule, Step, Strategy, Trace, letter};
+use crate::rmap::{Rmap, RmapError, SetWrite};
+use crate::sched::{
+    Execution, LockId, LockObj, Mode, Pick, Schedule, Step, Strategy, Trace, letter,
+};
 use rmaplab_ops::{Errno, Op, Outcome, Pid};
 
 use super::swap::{WalkKind, WalkSm};
@@ -103,6 +105,16 @@ pub fn step_names(op: &Op) -> &'static [&'static str] {
         Op::Write { .. } => &["write"],
         Op::Reclaim => &["reclaim"],
         Op::FailAlloc { .. } | Op::Dump => &[],
+        Op::ExecStack { .. } => &[END],
+        Op::ExecShift { .. } => &[
+            "merge.prepare",
+            "exec.expand",
+            "move_ptes.clear#i",
+            "move_ptes#i",
+            "merge.prepare",
+            "exec.shrink",
+            END,
+        ],
     }
 }
 
@@ -241,6 +253,8 @@ fn is_mutator(op: &Op) -> bool {
             | Op::Madvise { .. }
             | Op::Fork { .. }
             | Op::Exit { .. }
+            | Op::ExecStack { .. }
+            | Op::ExecShift { .. }
     )
 }
 
@@ -315,6 +329,12 @@ impl<R: Rmap> Mmu<R> {
             for &v in mm.vmas.values() {
                 if let Some(av) = self.rmap.vma_anon_vma(v) {
                     let l = self.walk_lock_of(av);
+                    #[cfg(test)]
+                    let l = if super::swap::tests_knob::LOCK_OWN_NOT_ROOT.get() {
+                        LockId::Anon(av.raw())
+                    } else {
+                        l
+                    };
                     if !needs.contains(&(l, Mode::Exclusive)) {
                         needs.push((l, Mode::Exclusive));
                     }
@@ -367,12 +387,14 @@ impl<R: Rmap> Mmu<R> {
         if let Some(log) = &mut self.m.pte_log {
             log.clear();
         }
+        self.take_set_writes();
         Ok(())
     }
 
     fn end_split_step(&mut self, b: &mut Block, at: StepName) -> KResult<()> {
         let m = b.split.expect("split actor");
         self.check_pte_writes(&b.ex, m, &at.to_string(), None)?;
+        let sets = self.check_set_writes(&b.ex, m, &at.to_string());
         for l in b.step_locks.drain(..) {
             b.ex.release(m, l).map_err(|e| lock_discipline(e.0))?;
         }
@@ -383,6 +405,45 @@ impl<R: Rmap> Mmu<R> {
                 "actor {}'s step {at} changed anon_vma trees or lists without the anon_vma lock",
                 letter(m)
             )));
+        }
+        sets
+    }
+
+    /// The design's set changes since the last call.
+    fn take_set_writes(&mut self) -> Vec<SetWrite> {
+        let mut w = Vec::new();
+        self.rmap.take_set_writes(&mut w);
+        w
+    }
+
+    /// `lock-discipline` for anon_vma trees and lists, after a step of
+    /// actor `a`: every tree insert or remove (list link, unlink or
+    /// reorder) held the era's lock of that anon_vma (its root since
+    /// 2.6.36, itself before) for write. This is the rule the 2026 series'
+    /// "remove unnecessary root lock dance" relies on: one root lock covers
+    /// every anon_vma of a chain because they all share that root.
+    ///
+    /// ASSUMPTIONS: the step's locks are still held (called before they
+    /// are released).
+    fn check_set_writes(&mut self, ex: &Execution, a: usize, step: &str) -> KResult<()> {
+        for w in self.take_set_writes() {
+            let l = LockId::Anon(
+                match self.locks.walk_lock {
+                    LockObj::Own => w.anon_vma,
+                    LockObj::Root => w.root,
+                }
+                .raw(),
+            );
+            if !ex.held(a).contains(&(l, Mode::Exclusive)) {
+                let held: Vec<String> = ex.held(a).iter().map(|(l, _)| l.to_string()).collect();
+                return Err(lock_discipline(format!(
+                    "actor {}'s step {step} changed anon_vma {}'s tree without {l} for write \
+                     (held: [{}])",
+                    letter(a),
+                    w.anon_vma,
+                    held.join(", ")
+                )));
+            }
         }
         Ok(())
     }
@@ -573,12 +634,18 @@ impl<R: Rmap> Mmu<R> {
                 for &(l, m) in &needs {
                     ex.acquire(a, l, m).map_err(|e| lock_discipline(e.0))?;
                 }
+                self.take_set_writes();
                 let o = match self.dispatch(&op) {
                     Ok(o) => o,
                     Err(Fail::NoMem) => Outcome::Err(Errno::ENOMEM),
                     Err(f) => return Err(f),
                 };
                 self.check_pte_writes(ex, a, op.keyword(), None)?;
+                // A fault's anon_vma_prepare links under a lock the atomic
+                // model does not name (the anon_vma is found in the step).
+                if !matches!(op, Op::Read { .. } | Op::Write { .. }) {
+                    self.check_set_writes(ex, a, op.keyword())?;
+                }
                 for &(l, _) in &needs {
                     ex.release(a, l).map_err(|e| lock_discipline(e.0))?;
                 }
@@ -642,6 +709,7 @@ impl<R: Rmap> Mmu<R> {
         self.m.cleared_ptes.clear();
         self.m.dirty_frames.clear();
         self.m.pte_log = Some(Vec::new());
+        self.rmap.record_set_writes(true);
         self.in_block = true;
         let r: KResult<()> = loop {
             match self.run_until_split(&mut b) {
@@ -681,9 +749,20 @@ impl<R: Rmap> Mmu<R> {
         };
         self.in_block = false;
         self.m.pte_log = None;
+        self.rmap.record_set_writes(false);
         // Every actor finished: a migration entry left anywhere outlived
         // its migration (one moved while no walk could see it).
         let r = r.and_then(|()| self.no_migration_entries_left());
+        // Every PTE, since a walk may have restored one anywhere.
+        let r = r.and_then(|()| {
+            self.check_pte_prot(true).map_err(|v| match v {
+                Violation::PteProt { detail, .. } => Fail::Block {
+                    invariant: "pte-prot",
+                    detail,
+                },
+                v => Fail::Violation(v),
+            })
+        });
         // A strict schedule with items left once every actor finished.
         let complete = r.is_ok();
         let r = match (r, b.strategy.end(complete)) {
@@ -716,6 +795,9 @@ impl<R: Rmap> Mmu<R> {
                         Violation::Rmap(e) => ("rmap".to_string(), e.to_string()),
                         Violation::Findability { detail, .. } => {
                             ("findability".to_string(), detail.clone())
+                        }
+                        Violation::PteProt { detail, .. } => {
+                            ("pte-prot".to_string(), detail.clone())
                         }
                     };
                     (name, detail, Some(v))

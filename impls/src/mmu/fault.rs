@@ -59,6 +59,7 @@ impl<R: Rmap> Mmu<R> {
             Pte::Present {
                 frame,
                 writable: true,
+                ..
             } => {
                 // Contents only: nothing the structural checks read.
                 self.m.frame_mut(frame).value = value;
@@ -67,6 +68,7 @@ impl<R: Rmap> Mmu<R> {
             Pte::Present {
                 frame,
                 writable: false,
+                ..
             } => {
                 self.bump(|s| s.faults += 1);
                 self.do_wp_page(pid, addr, vid, frame, value)
@@ -147,6 +149,7 @@ impl<R: Rmap> Mmu<R> {
                 Pte::Present {
                     frame,
                     writable: true,
+                    protnone: false,
                 },
             );
             self.m.frame_mut(frame).value = value;
@@ -165,6 +168,7 @@ impl<R: Rmap> Mmu<R> {
                 Pte::Present {
                     frame,
                     writable: true,
+                    protnone: false,
                 },
             );
             self.m.frame_mut(frame).value = value;
@@ -223,6 +227,7 @@ impl<R: Rmap> Mmu<R> {
             Pte::Present {
                 frame: f,
                 writable: true,
+                protnone: false,
             },
         );
         self.m.remove_rmap(old);

@@ -87,7 +87,11 @@ impl<R: Rmap> Mmu<R> {
         for a in start..end {
             match self.m.pte(parent, a) {
                 Pte::None => {}
-                Pte::Present { frame, writable } => {
+                Pte::Present {
+                    frame,
+                    writable,
+                    protnone,
+                } => {
                     let mut w = writable;
                     if frame != self.m.zero {
                         let f = self.m.frame_mut(frame);
@@ -103,12 +107,20 @@ impl<R: Rmap> Mmu<R> {
                                 Pte::Present {
                                     frame,
                                     writable: false,
+                                    protnone,
                                 },
                             );
                         }
                     }
-                    self.m
-                        .set_pte(child, a, Pte::Present { frame, writable: w });
+                    self.m.set_pte(
+                        child,
+                        a,
+                        Pte::Present {
+                            frame,
+                            writable: w,
+                            protnone,
+                        },
+                    );
                 }
                 Pte::Swap(s) => {
                     let slot = self.m.swap.get_mut(s).expect("live slot");

@@ -37,6 +37,7 @@ use rmaplab_ops::{Errno, FILE_PAGES, Kind, NR_FILES, Op, Outcome, Pid, Prot, WIN
 
 mod block;
 mod census;
+mod exec;
 mod fault;
 mod fork;
 mod madvise;
@@ -67,6 +68,12 @@ pub mod vm_flags {
     pub const VM_MAYWRITE: u32 = 0x0000_0020;
     pub const VM_MAYEXEC: u32 = 0x0000_0040;
     pub const VM_MAYSHARE: u32 = 0x0000_0080;
+    pub const VM_GROWSDOWN: u32 = 0x0000_0100;
+    pub const VM_SEQ_READ: u32 = 0x0000_8000;
+    pub const VM_RAND_READ: u32 = 0x0001_0000;
+    /// exec's stack before `setup_arg_pages` is done with it (the two
+    /// read-ahead hints, which a stack never has otherwise).
+    pub const VM_STACK_INCOMPLETE_SETUP: u32 = VM_RAND_READ | VM_SEQ_READ;
     pub const VM_DONTCOPY: u32 = 0x0002_0000;
     pub const VM_ACCOUNT: u32 = 0x0010_0000;
     pub const VM_WIPEONFORK: u32 = 0x0200_0000;
@@ -148,15 +155,15 @@ pub enum Pte {
     Present {
         frame: FrameId,
         writable: bool,
+        /// Built under a `PROT_NONE` VMA's `vm_page_prot` (`PAGE_NONE`): the
+        /// page cannot be accessed through it.
+        protnone: bool,
     },
     /// A swap entry (`swp_entry_t`); the slot counts its entries.
     Swap(SwapId),
     /// A migration entry; exists only while a `migrate` runs (inside a
     /// concurrent block, other actors may meet it).
-    Migration {
-        frame: FrameId,
-        writable: bool,
-    },
+    Migration { frame: FrameId, writable: bool },
 }
 
 /// What a frame holds.
@@ -274,6 +281,8 @@ pub enum Violation {
     /// A PTE mapping an anonymous page that the design's walk did not reach
     /// (found by swapout or migration).
     Findability { pid: Pid, page: u64, detail: String },
+    /// A PTE that allows more than its VMA's flags (`pte-prot`).
+    PteProt { pid: Pid, page: u64, detail: String },
 }
 
 /// Result of a reverse-map walk of one page.
@@ -784,7 +793,15 @@ impl Machine {
         if frame != self.zero {
             self.frame_mut(frame).mapcount += 1;
         }
-        self.set_pte(pid, addr, Pte::Present { frame, writable });
+        self.set_pte(
+            pid,
+            addr,
+            Pte::Present {
+                frame,
+                writable,
+                protnone: false,
+            },
+        );
     }
 
     /// `anon_vma_compatible(a, b)`: `a` directly below `b`, same file,
@@ -848,6 +865,20 @@ fn prot_bits(p: Prot) -> u32 {
 
 /// Does `[addr, addr + len)` lie inside the window? An empty range must
 /// still start on a window page.
+/// `r`, `rw`, `rwx`, `none` ... of a VMA's flags, for reports.
+fn flags_text(flags: u32) -> String {
+    let mut s = String::new();
+    for (bit, c) in [(VM_READ, 'r'), (VM_WRITE, 'w'), (VM_EXEC, 'x')] {
+        if flags & bit != 0 {
+            s.push(c);
+        }
+    }
+    if s.is_empty() {
+        s.push_str("none");
+    }
+    s
+}
+
 fn range_ok(addr: u64, len: u64) -> bool {
     addr < WINDOW_PAGES && len <= WINDOW_PAGES - addr
 }
@@ -912,6 +943,68 @@ impl<R: Rmap> Mmu<R> {
             .iter()
             .chain(&self.m.cleared_ptes)
             .copied()
+    }
+
+    /// `pte-prot`: no PTE allows more than its VMA does. A writable PTE or
+    /// migration entry needs `VM_WRITE`; a present PTE that is not
+    /// `PROT_NONE` needs some access right. `all`: every PTE; else the PTEs
+    /// the last op wrote and every PTE of the VMAs it changed, the only
+    /// places an op can break it.
+    pub fn check_pte_prot(&self, all: bool) -> Result<(), Violation> {
+        let check = |pid: Pid, a: u64| -> Result<(), Violation> {
+            let (writable, present_access) = match self.m.pte(pid, a) {
+                Pte::Present {
+                    writable, protnone, ..
+                } => (writable, !protnone),
+                Pte::Migration { writable, .. } => (writable, false),
+                Pte::None | Pte::Swap(_) => return Ok(()),
+            };
+            let Some(v) = self.m.vma_lookup(pid, a) else {
+                return Ok(());
+            };
+            let (flags, start, end) = {
+                let v = self.m.vma(v);
+                (v.flags, v.start, v.end)
+            };
+            let why = if writable && flags & VM_WRITE == 0 {
+                "writable"
+            } else if present_access && flags & VM_ACCESS_FLAGS == 0 {
+                "accessible"
+            } else {
+                return Ok(());
+            };
+            Err(Violation::PteProt {
+                pid,
+                page: a,
+                detail: format!(
+                    "the PTE at {pid}:{a} is {why}, but its VMA [{start}, {end}) is {}",
+                    flags_text(flags)
+                ),
+            })
+        };
+        if all {
+            for (i, mm) in self.m.procs.iter().enumerate() {
+                let Some(mm) = mm else { continue };
+                for (a, pte) in mm.pt.iter().enumerate() {
+                    if *pte != Pte::None {
+                        check(Pid(i as u32), a as u64)?;
+                    }
+                }
+            }
+            return Ok(());
+        }
+        for (pid, a) in self.last_op_changed_ptes() {
+            check(pid, a)?;
+        }
+        for &v in &self.m.dirty_vmas {
+            let Some(v) = self.m.vmas.get(v) else {
+                continue;
+            };
+            for a in v.start..v.end {
+                check(v.mm, a)?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether `op` can reach one of the design's allocation sites
@@ -1191,7 +1284,7 @@ impl<R: Rmap> Mmu<R> {
         self.m.dirty_ptes.clear();
         self.m.cleared_ptes.clear();
         self.m.dirty_frames.clear();
-        match self.dispatch(op) {
+        let r = match self.dispatch(op) {
             Ok(o) => Ok(o),
             Err(Fail::NoMem) => Ok(Outcome::Err(Errno::ENOMEM)),
             Err(Fail::Violation(v)) => Err(v),
@@ -1201,7 +1294,11 @@ impl<R: Rmap> Mmu<R> {
                 name: invariant,
                 detail,
             })),
+        }?;
+        if !self.last_op_pure {
+            self.check_pte_prot(false)?;
         }
+        Ok(r)
     }
 
     /// The op's code (sequential, or the split mutator of a block).
@@ -1249,6 +1346,8 @@ impl<R: Rmap> Mmu<R> {
                 self.pure(Outcome::Ok)
             }
             Op::Dump => self.pure(Outcome::Ok),
+            Op::ExecStack { pid, addr, len } => self.op_exec_stack(pid, addr, len),
+            Op::ExecShift { pid, shift } => self.op_exec_shift(pid, shift),
         }
     }
 

@@ -103,7 +103,10 @@ impl<R: Rmap> Mmu<R> {
             (v.flags, v.is_shared())
         };
         for a in start..end {
-            if let Pte::Present { frame, writable } = self.m.pte(pid, a) {
+            if let Pte::Present {
+                frame, writable, ..
+            } = self.m.pte(pid, a)
+            {
                 let w = if flags & VM_WRITE == 0 {
                     false
                 } else if shared {
@@ -115,7 +118,17 @@ impl<R: Rmap> Mmu<R> {
                             && matches!(f.kind, FrameKind::Anon { .. })
                             && f.exclusive)
                 };
-                self.m.set_pte(pid, a, Pte::Present { frame, writable: w });
+                // vm_page_prot: PAGE_NONE without any access right.
+                let protnone = flags & VM_ACCESS_FLAGS == 0;
+                self.m.set_pte(
+                    pid,
+                    a,
+                    Pte::Present {
+                        frame,
+                        writable: w,
+                        protnone,
+                    },
+                );
             } else if let Pte::Migration {
                 frame,
                 writable: true,

@@ -311,7 +311,7 @@ impl<R: Rmap> Mmu<R> {
     /// `move_page_tables`/`move_ptes`: every non-none PTE moves, zero-page,
     /// page cache and swap entries included; frames keep their mapping and
     /// index (the moved VMA kept the pgoff that makes them findable).
-    fn move_page_tables(
+    pub(super) fn move_page_tables(
         &mut self,
         pid: Pid,
         old: u64,

@@ -286,6 +286,11 @@ impl<R: Rmap> Mmu<R> {
                 if let Some(&c) = w.cands.iter().find(|&&c| self.m.vmas.get(c).is_none()) {
                     return Err(dangling_candidate(mapping, index, c));
                 }
+                // invalid_migration_vma: migration never touches exec's
+                // temporary stack (its PTEs may be on the move).
+                if mig && self.locks.migrate_skips_temp_stack {
+                    w.cands.retain(|&c| !self.vma_is_temporary_stack(c));
+                }
                 self.bump(|s| {
                     s.walks += 1;
                     s.vmas_visited += w.cands.len() as u64;
@@ -316,7 +321,8 @@ impl<R: Rmap> Mmu<R> {
                     w.step_ptl = Some(v.mm);
                 }
                 if let Some(a) = v.vma_address(index) {
-                    self.walk_visit(w, v.mm, a);
+                    let (mm, flags) = (v.mm, v.flags);
+                    self.walk_visit(w, mm, a, flags);
                 }
                 if let Some(l) = ptl {
                     lock(&mut ex, l, Mode::Exclusive, false)?;
@@ -382,7 +388,9 @@ impl<R: Rmap> Mmu<R> {
                     }
                     (WalkKind::Migrate, 1) => {
                         if self.m.frame(frame).mapcount > 0 {
-                            if !in_block {
+                            // A mapping in a skipped temporary stack makes
+                            // the migration fail, as it should.
+                            if !in_block && !self.mapped_in_skipped_stack(frame) {
                                 return Err(self.missed(frame, "migrate (try_to_migrate)"));
                             }
                             // migrate_folio_undo_src: remove_migration_ptes(src, src).
@@ -473,6 +481,21 @@ impl<R: Rmap> Mmu<R> {
         }
     }
 
+    /// Whether every PTE that still maps `frame` after `try_to_migrate`
+    /// lies in a temporary stack that migration skips.
+    fn mapped_in_skipped_stack(&self, frame: FrameId) -> bool {
+        self.locks.migrate_skips_temp_stack
+            && self
+                .ptes_mapping(frame)
+                .iter()
+                .filter(|&&(p, a)| matches!(self.m.pte(p, a), Pte::Present { .. }))
+                .all(|&(p, a)| {
+                    self.m
+                        .vma_lookup(p, a)
+                        .is_some_and(|v| self.vma_is_temporary_stack(v))
+                })
+    }
+
     /// `folio_alloc_swap` / `add_to_swap`: the slot and the swap cache.
     fn add_to_swap(&mut self, w: &mut WalkSm) {
         let frame = w.frame.expect("resolved page");
@@ -497,8 +520,9 @@ impl<R: Rmap> Mmu<R> {
         w.slot = Some(slot);
     }
 
-    /// One `rmap_one` call: the PTE at `pid:a`, under its PTL.
-    fn walk_visit(&mut self, w: &mut WalkSm, pid: Pid, a: u64) {
+    /// One `rmap_one` call: the PTE at `pid:a` of a VMA with `vm_flags`,
+    /// under its PTL.
+    fn walk_visit(&mut self, w: &mut WalkSm, pid: Pid, a: u64, vm_flags: u32) {
         let frame = w.frame.expect("resolved page");
         match (w.kind, w.phase, self.m.pte(pid, a)) {
             (WalkKind::Referenced, _, Pte::Present { frame: f, .. }) if f == frame => {
@@ -522,7 +546,13 @@ impl<R: Rmap> Mmu<R> {
                 f.mapcount -= 1;
                 f.exclusive = false;
             }
-            (WalkKind::Migrate, 1, Pte::Present { frame: f, writable }) if f == frame => {
+            (
+                WalkKind::Migrate,
+                1,
+                Pte::Present {
+                    frame: f, writable, ..
+                },
+            ) if f == frame => {
                 // try_to_migrate_one
                 self.m.set_pte(pid, a, Pte::Migration { frame, writable });
                 self.m.frame_mut(frame).mapcount -= 1;
@@ -530,12 +560,16 @@ impl<R: Rmap> Mmu<R> {
             (WalkKind::Migrate, 2, Pte::Migration { frame: f, writable }) if f == frame => {
                 // remove_migration_pte
                 let new = w.new.expect("destination page");
+                // mk_pte(new, vma->vm_page_prot) of the VMA this walk found,
+                // made writable for a writable entry: whatever that VMA's
+                // flags say now is what the PTE allows (B21).
                 self.m.set_pte(
                     pid,
                     a,
                     Pte::Present {
                         frame: new,
                         writable,
+                        protnone: vm_flags & super::vm_flags::VM_ACCESS_FLAGS == 0,
                     },
                 );
                 // PageAnonExclusive comes back only with an exclusive
@@ -716,6 +750,10 @@ pub(crate) mod tests_knob {
         /// `move_ptes` takes the rmap locks after the PTL (the order
         /// `need_rmap_locks` keeps the other way round).
         pub(crate) static RMAP_LOCKS_AFTER_PTL: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
+        /// A mutator locks each VMA's own anon_vma instead of its root
+        /// (the 2026 series' pass 2 locking `src->anon_vma`, not the root).
+        pub(crate) static LOCK_OWN_NOT_ROOT: std::cell::Cell<bool> =
             const { std::cell::Cell::new(false) };
     }
 }

@@ -151,6 +151,20 @@ impl<R: Rmap> Mmu<R> {
         adjust: Option<NewRange>,
         remove: &[VmaId],
     ) -> KResult<()> {
+        self.commit_bounds(vma, adjust, remove, "merge.commit", Next::Rmap)
+    }
+
+    /// [`Mmu::commit_merge`] with the name of the step that changes the
+    /// bounds (`commit`) and what the step after it locks when nothing is
+    /// removed (`after`; a removal takes the anon_vma lock).
+    pub(super) fn commit_bounds(
+        &mut self,
+        vma: NewRange,
+        adjust: Option<NewRange>,
+        remove: &[VmaId],
+        commit: &'static str,
+        after: Next,
+    ) -> KResult<()> {
         if !self.locks.adjust_locked {
             // 2.6.34-35: what came before (dup_anon_vma's links) took the
             // anon_vma locks; the bounds change below does not.
@@ -191,7 +205,8 @@ impl<R: Rmap> Mmu<R> {
         self.bump(|s| s.vma_merges += 1);
         // vma_complete dropped the anon_vma lock; each removal takes it
         // again.
-        self.yield_point(StepName::new("merge.commit"), Next::Rmap)?;
+        let next = if remove.is_empty() { after } else { Next::Rmap };
+        self.yield_point(StepName::new(commit), next)?;
         for (i, &r) in remove.iter().enumerate() {
             self.unlink_anon_vmas(r)?;
             self.m.vma_free(r);
@@ -303,6 +318,14 @@ impl<R: Rmap> Mmu<R> {
             // next extends down over [start, end); middle shrinks or goes.
             let n = next.expect("next");
             let nv = self.m.vma(n).clone();
+            if remove_middle && self.locks.merge_next_extends_middle {
+                // Before 4.8 (B21): the middle, still with its old flags,
+                // grows over next (vma_adjust's importer takes next's
+                // anon_vma) and next goes.
+                self.dup_anon_vma(middle, n)?;
+                self.commit_merge((middle, m.start, nv.end, m.pgoff), None, &[n])?;
+                return Ok(Some(middle));
+            }
             self.dup_anon_vma(n, middle)?;
             if remove_middle {
                 let pgoff = nv.pgoff - (end - start);
@@ -532,7 +555,24 @@ impl<R: Rmap> Mmu<R> {
             file,
         });
         self.m.link(id);
+        self.prepare_at_link(id)?;
         Ok(Outcome::Ok)
+    }
+
+    /// A design that prepares the anon_vma when a private VMA is linked
+    /// ([`Rmap::prepares_at_link`]) gets it now; if that fails the new VMA
+    /// goes again and the op fails with `ENOMEM`, as `mmap_region`'s error
+    /// path unmaps what it linked.
+    pub(super) fn prepare_at_link(&mut self, id: VmaId) -> KResult<()> {
+        if !self.rmap.prepares_at_link() || self.m.vma(id).flags & VM_SHARED != 0 {
+            return Ok(());
+        }
+        if let Err(e) = self.anon_vma_prepare(id) {
+            self.m.unlink_tree(id);
+            self.m.vma_free(id);
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// `copy_vma`: the destination VMA of an mremap move of `vma`'s

@@ -89,6 +89,18 @@ pub struct LockModel {
     /// then change in a step of their own, `merge.prepare` to
     /// `merge.commit`, that takes no anon_vma lock.
     pub adjust_locked: bool,
+    /// Migration's walks skip exec's temporary stack
+    /// (`vma_is_temporary_stack`, Mel Gorman's `a8bef8ff6ea1`, 2.6.34; bug
+    /// `b09` without it): between `setup_arg_pages`' expand and its page
+    /// table move, `vma_address` points where nothing is mapped yet.
+    pub migrate_skips_temp_stack: bool,
+    /// `vma_merge` case 8 (a range ending where `next` starts, the whole
+    /// middle VMA changing to `next`'s flags) extends the middle over
+    /// `next` and removes `next`, so for a moment the merged VMA has the
+    /// middle's old flags over `next`'s pages (before 4.8; bug `b21`,
+    /// fixed by Andrea Arcangeli's `e86f15ee64d8`, which extends `next`
+    /// down instead, as 6.18 does).
+    pub merge_next_extends_middle: bool,
 }
 
 impl LockModel {
@@ -106,6 +118,8 @@ impl LockModel {
         fault_lock: FaultLock::PerVma,
         unmap_keeps_original: false,
         adjust_locked: true,
+        migrate_skips_temp_stack: true,
+        merge_next_extends_middle: false,
     };
 
     /// chain-2010 era 2015 (3.19 … 5.19): as 6.18 but faults under
@@ -131,6 +145,8 @@ impl LockModel {
         fault_lock: FaultLock::MmapRead,
         unmap_keeps_original: true,
         adjust_locked: true,
+        migrate_skips_temp_stack: true,
+        merge_next_extends_middle: false,
     };
 
     /// single-list-2004 era 2004 (2.6.7 + the 2.6.8 importer fix): the
@@ -150,12 +166,16 @@ impl LockModel {
         fault_lock: FaultLock::MmapRead,
         unmap_keeps_original: true,
         adjust_locked: true,
+        migrate_skips_temp_stack: false,
+        merge_next_extends_middle: false,
     };
 
     /// single-list-2004 era 2006 (2.6.18 … 2.6.33): migration entries and
     /// every link at the list tail (`0697212a411c`), `move_ptes` in 64-PTE
     /// chunks, and `remove_migration_pte` still peeks before the PTL; no
-    /// ordering fix for a merging `copy_vma` ever reached this design.
+    /// ordering fix for a merging `copy_vma` ever reached this design, nor
+    /// the temporary-stack skip of 2.6.34 (`shift_arg_pages` moves the
+    /// stack since 2.6.23).
     pub const SINGLE_LIST_2006: LockModel = LockModel {
         prepare_insert: Insert::Tail,
         move_granularity: Granularity::Chunk64,

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use rmaplab_ops::{Stream, parse::parse};
 
+pub mod cost;
 pub mod fuzz;
 pub mod kernel;
 pub mod run;

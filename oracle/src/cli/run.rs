@@ -152,6 +152,8 @@ pub fn steps_text() -> String {
         "migrate p0 0",
         "referenced p0 0",
         "reclaim",
+        "exec-stack p0 0 1",
+        "exec-shift p0 1",
     ];
     let mut out = String::from(
         "Step names per op kind in a concurrent block (`#i` numbers a family: #0, #1, ...).\n\
@@ -206,6 +208,14 @@ const STEP_MEANINGS: &[(&str, &str)] = &[
     (
         "move_ptes.clear#i",
         "a migration entry cleared at its old place, not yet set at the new (PTL held; eras that peek before the PTL)",
+    ),
+    (
+        "exec.expand",
+        "exec-shift's vma_expand: the stack covers old and new range, pgoff kept (anon_vma lock)",
+    ),
+    (
+        "exec.shrink",
+        "exec-shift's vma_shrink to the new range, after its page tables moved (anon_vma lock)",
     ),
     (
         "fork.anon_vma#i",

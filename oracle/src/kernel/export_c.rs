@@ -293,7 +293,9 @@ fn statement(line: usize, op: &Op) -> String {
         | Op::Reclaim
         | Op::Migrate { .. }
         | Op::Referenced { .. }
-        | Op::FailAlloc { .. } => {
+        | Op::FailAlloc { .. }
+        | Op::ExecStack { .. }
+        | Op::ExecShift { .. } => {
             format!(
                 "    /* emulator-only: a live kernel cannot be made to do exactly this */\n    \
                  unsupported({line}, {text});\n"

@@ -886,6 +886,8 @@ impl Kernel {
             | Op::Migrate { .. }
             | Op::Referenced { .. }
             | Op::FailAlloc { .. }
+            | Op::ExecStack { .. }
+            | Op::ExecShift { .. }
             | Op::Dump => Ok(Outcome::Unsupported),
         }
     }

@@ -33,6 +33,9 @@ pub mod invariant {
     pub const LOCK_DISCIPLINE: &str = "lock-discipline";
     /// No actor of a block can run and some are unfinished.
     pub const DEADLOCK: &str = "deadlock";
+    /// A PTE allows more than its VMA: writable without `VM_WRITE`, or
+    /// accessible in a `PROT_NONE` VMA.
+    pub const PTE_PROT: &str = "pte-prot";
     /// Not an invariant: a strict schedule that cannot be followed as
     /// written (bad input).
     pub const SCHEDULE: &str = "schedule";
@@ -96,6 +99,9 @@ pub fn from_violation(v: &Violation) -> Broken {
         Violation::Rmap(e) => from_rmap_error(e),
         Violation::Findability { pid, page, detail } => {
             Broken::new(invariant::FINDABILITY, detail.clone()).at(*pid, *page)
+        }
+        Violation::PteProt { pid, page, detail } => {
+            Broken::new(invariant::PTE_PROT, detail.clone()).at(*pid, *page)
         }
         #[allow(unreachable_patterns)]
         other => Broken::new("mmu", format!("{other:?}")),

@@ -153,10 +153,21 @@ impl Backing {
     }
 }
 
+/// Whether a page's VMA is exec's stack (`VM_GROWSDOWN`, which never
+/// merges with a mapping `mmap` makes), and whether `setup_arg_pages` has
+/// moved it yet (`VM_STACK_INCOMPLETE_SETUP`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stack {
+    No,
+    Temporary,
+    SetUp,
+}
+
 /// One mapped page: its VMA's attributes and its backing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Page {
     prot: Prot,
+    stack: Stack,
     /// `VM_DONTCOPY` (`MADV_DONTFORK`).
     dontfork: bool,
     /// `VM_WIPEONFORK` (`MADV_WIPEONFORK`).
@@ -169,6 +180,7 @@ impl Page {
     /// adjacency).
     fn same_vma_as(&self, next: &Page) -> bool {
         self.prot == next.prot
+            && self.stack == next.stack
             && self.dontfork == next.dontfork
             && self.wipeonfork == next.wipeonfork
             && self.backing.continues_into(next.backing)
@@ -297,6 +309,8 @@ impl Model {
                     .map_or(Outcome::Unsupported, Outcome::Value)
             }),
             Op::Reclaim | Op::FailAlloc { .. } | Op::Dump => Ok(Outcome::Ok),
+            Op::ExecStack { pid, addr, len } => self.exec_stack(pid, addr, len),
+            Op::ExecShift { pid, shift } => self.exec_shift(pid, shift, layout),
         };
         result.unwrap_or_else(Outcome::Err)
     }
@@ -537,11 +551,80 @@ impl Model {
                 addr + i,
                 Page {
                     prot,
+                    stack: Stack::No,
                     dontfork: false,
                     wipeonfork: false,
                     backing,
                 },
             );
+        }
+        Ok(Outcome::Ok)
+    }
+
+    /// `exec-stack`: an anonymous `rw` stack in its set-up state; `EINVAL`
+    /// for length 0 or while the process has a temporary stack, `EEXIST`
+    /// if any page of the range is mapped.
+    fn exec_stack(&mut self, pid: Pid, addr: u64, len: u64) -> OpResult {
+        window(addr, len)?;
+        if len == 0 || self.temporary_stack(pid).is_some() {
+            return Err(Errno::EINVAL);
+        }
+        if self.any_mapped(pid, addr, len) {
+            return Err(Errno::EEXIST);
+        }
+        let pages = self.pages_mut(pid);
+        for p in addr..addr + len {
+            pages.insert(
+                p,
+                Page {
+                    prot: Prot::Rw,
+                    stack: Stack::Temporary,
+                    dontfork: false,
+                    wipeonfork: false,
+                    backing: Backing::Anon { value: None },
+                },
+            );
+        }
+        Ok(Outcome::Ok)
+    }
+
+    /// The lowest page of `pid`'s temporary stack.
+    fn temporary_stack(&self, pid: Pid) -> Option<u64> {
+        self.procs[&pid]
+            .iter()
+            .find(|(_, page)| page.stack == Stack::Temporary)
+            .map(|(&p, _)| p)
+    }
+
+    /// `exec-shift`: the temporary stack's VMA (the machine's bounds when
+    /// known, else its coarse run) moves down by `shift` pages with its
+    /// contents and is set up. `EINVAL` without a temporary stack or when
+    /// the new place leaves the window; `EFAULT` when something is mapped
+    /// between the new place and the old.
+    fn exec_shift(&mut self, pid: Pid, shift: u64, layout: Option<&dyn Layout>) -> OpResult {
+        let Some(page) = self.temporary_stack(pid) else {
+            return Err(Errno::EINVAL);
+        };
+        let (start, end) = match layout.and_then(|l| l.vma_bounds(pid, page)) {
+            Some(b) => b,
+            None => self
+                .runs(pid)
+                .into_iter()
+                .find(|&(s, e)| (s..e).contains(&page))
+                .expect("a mapped page is in a run"),
+        };
+        if shift > 0 {
+            if shift > start || !in_window(start - shift, end - start) {
+                return Err(Errno::EINVAL);
+            }
+            if self.any_mapped(pid, start - shift, shift) {
+                return Err(Errno::EFAULT);
+            }
+            self.move_pages(pid, start, end - start, start - shift, false);
+        }
+        let pages = self.pages_mut(pid);
+        for (_, p) in pages.range_mut(start - shift..end - shift) {
+            p.stack = Stack::SetUp;
         }
         Ok(Outcome::Ok)
     }

@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rmaplab_impls::designs::registry::{DesignSpec, canonical_specs};
+use rmaplab_impls::designs::registry::{DesignSpec, canonical_specs, corpus_specs};
 use rmaplab_ops::corpus::{OutcomeExpect, page_text, parse_header, vma_text};
 use rmaplab_ops::{Stream, parse::parse};
 
@@ -51,7 +51,7 @@ pub fn parse_corpus(text: &str) -> Result<CorpusFile, String> {
     let header = parse_header(text, &stream, |s| s.parse::<DesignSpec>())?;
     let mut expects: Vec<(DesignSpec, Verdict)> = Vec::new();
     let general = header.general.unwrap_or(Verdict::Pass);
-    for s in canonical_specs() {
+    for s in corpus_specs() {
         if !header.specific.iter().any(|(sp, _)| *sp == s) {
             expects.push((s, general.clone()));
         }

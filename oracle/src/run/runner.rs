@@ -1300,6 +1300,9 @@ fn forget_changed<R: Rmap>(census: &mut Census, mmu: &Mmu<R>, op: &Op) {
         // `folio_referenced` only reads the page tables.
         Op::Referenced { .. } => {}
         Op::FailAlloc { .. } | Op::Dump => census.forget(None),
+        Op::ExecStack { pid, addr, len } => census.forget_range(pid, addr, end(addr, len), true),
+        // The stack's PTEs move.
+        Op::ExecShift { pid, .. } => census.forget(Some(pid)),
     }
 }
 

@@ -9,6 +9,33 @@ use crate::rmap::{RmapError, VmaId, VmaView};
 use rmaplab_ops::Pid;
 
 impl Core {
+    /// INV-ROOT for one chain, where the 2026 series relies on it: every
+    /// anon_vma on `vma`'s chain has the same root, so the one root lock
+    /// that `anon_vma_clone` and `unlink_anon_vmas` take (patch 4, "remove
+    /// unnecessary root lock dance") covers every tree they touch.
+    /// `one-root` names the first anon_vma whose root differs.
+    pub(crate) fn check_chain_one_root(&self, vma: VmaId, ctx: &str) -> Result<(), RmapError> {
+        let mut root = None;
+        for c in self.chain_of(vma) {
+            let av = self.avc(c, ctx)?.anon_vma;
+            let r = self.av(av, ctx)?.root;
+            match root {
+                None => root = Some(r),
+                Some(first) if first == r => {}
+                Some(first) => {
+                    return Err(check(
+                        "one-root",
+                        format!(
+                            "{ctx}: VMA {vma}'s chain mixes roots {first} and {r} (anon_vma {av}); \
+                             one root lock does not cover it"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The recomputed counters of every live anon_vma (INV-COUNT), as
     /// `(num_children, num_active_vmas, refcount)`: children are the live
     /// anon_vmas whose parent it is, plus the self-parent link of a root

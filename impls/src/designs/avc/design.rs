@@ -161,7 +161,15 @@ impl<V: Variant> fmt::Debug for AvcRmap<V> {
 impl<V: Variant> Rmap for AvcRmap<V> {
     /// The CLI name (docs/op-language.md, "Names the CLI accepts").
     fn name(&self) -> &'static str {
-        V::NAME
+        if self.core.eager {
+            "eager-2010"
+        } else {
+            V::NAME
+        }
+    }
+
+    fn prepares_at_link(&self) -> bool {
+        self.core.eager
     }
 
     /// The variant's configuration, then the re-injected bugs.
@@ -304,6 +312,16 @@ impl<V: Variant> Rmap for AvcRmap<V> {
 
     fn epoch(&self) -> Option<u64> {
         Some(self.core.epoch())
+    }
+
+    fn record_set_writes(&mut self, on: bool) {
+        self.core.set_writes = on.then(Vec::new);
+    }
+
+    fn take_set_writes(&mut self, out: &mut Vec<crate::rmap::SetWrite>) {
+        if let Some(w) = &mut self.core.set_writes {
+            out.append(w);
+        }
     }
 
     /// Whether a page's `mapping` still names a live anon_vma (INV-LIVE).

@@ -158,6 +158,11 @@ pub struct Core {
     /// The first failure met where the kernel only warns, or inside a hook
     /// that cannot return one (pre/post update); reported by `self_check`.
     pub(crate) deferred: Option<RmapError>,
+    /// Trees and lists changed while recording
+    /// ([`crate::rmap::Rmap::record_set_writes`]).
+    pub(crate) set_writes: Option<Vec<crate::rmap::SetWrite>>,
+    /// Prepare at link time (`eager-2010`).
+    pub(crate) eager: bool,
 }
 
 /// The `Dangling` error for a freed anon_vma reached from `ctx` (a UAF of an
@@ -209,6 +214,8 @@ impl Core {
             bugs,
             seq: 0,
             deferred: None,
+            set_writes: None,
+            eager: false,
         }
     }
 
@@ -406,6 +413,8 @@ impl Core {
             let av = a.anon_vma;
             if let Some(x) = self.anon_vmas.get_mut(av) {
                 x.set.move_to_tail(c);
+                let root = x.root;
+                self.note_set_write(av, root);
             }
         }
     }
@@ -429,11 +438,19 @@ impl Core {
             seq: self.seq,
         };
         self.seq += 1;
-        self.av_mut(a.anon_vma, "anon_vma_interval_tree_insert")?
-            .set
-            .insert(avc, key);
+        let x = self.av_mut(a.anon_vma, "anon_vma_interval_tree_insert")?;
+        x.set.insert(avc, key);
+        let root = x.root;
+        self.note_set_write(a.anon_vma, root);
         self.avcs.get_mut(avc).expect("checked").key = Some(key);
         Ok(())
+    }
+
+    /// Records a change to `av`'s set for the MMU's lock check.
+    fn note_set_write(&mut self, av: Handle, root: Handle) {
+        if let Some(w) = &mut self.set_writes {
+            w.push(crate::rmap::SetWrite { anon_vma: av, root });
+        }
     }
 
     /// `anon_vma_interval_tree_remove` (list eras: `list_del` of
@@ -442,9 +459,10 @@ impl Core {
     pub(crate) fn anon_vma_interval_tree_remove(&mut self, avc: Handle) -> Result<(), RmapError> {
         let a = self.avc(avc, "anon_vma_interval_tree_remove")?;
         if let Some(key) = a.key {
-            self.av_mut(a.anon_vma, "anon_vma_interval_tree_remove")?
-                .set
-                .remove(avc, key);
+            let x = self.av_mut(a.anon_vma, "anon_vma_interval_tree_remove")?;
+            x.set.remove(avc, key);
+            let root = x.root;
+            self.note_set_write(a.anon_vma, root);
             self.avcs.get_mut(avc).expect("checked").key = None;
         }
         Ok(())

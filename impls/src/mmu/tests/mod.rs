@@ -717,3 +717,141 @@ fn rmap_locks_taken_after_the_ptl_deadlock_against_a_walk() {
         f.detail
     );
 }
+
+/// The 2026 series' "remove unnecessary root lock dance" takes one root
+/// lock for a whole clone because every anon_vma of a chain shares that
+/// root. A mutant that locks each VMA's own anon_vma instead (pass 2
+/// locking `src->anon_vma`, not its root) inserts the fork's AVCs into
+/// the root's tree without the root's lock: `lock-discipline`, on every
+/// design whose era locks the root, with no preemption needed. The
+/// process forking is itself a fork child that wrote after its fork, so
+/// its VMA's anon_vma is not the root.
+#[test]
+fn a_clone_that_locks_its_own_anon_vma_not_the_root_fails_lock_discipline() {
+    use crate::designs::chain_2010::{Chain2010, Era};
+    use crate::designs::prealloc_2026::Prealloc2026;
+    let setup = "mmap p0 0 4 rw anon\nwrite p0 0 0x11\nfork p0\nwrite p1 1 0x22\n";
+    let block = "version 2\nfork p1\nreferenced p1 1\n";
+    let knob = &swap::tests_knob::LOCK_OWN_NOT_ROOT;
+    let check = |o: crate::mmu::BlockOutcome, on: bool, design: &str| {
+        if !on {
+            assert!(o.failure.is_none(), "{design}: {:?}", o.failure);
+            return;
+        }
+        let f = o.failure.expect("lock-discipline");
+        assert_eq!(f.invariant, "lock-discipline", "{design}: {f:?}");
+        assert_eq!(f.actor, Some('A'), "{design}: {f:?}");
+        assert!(
+            f.detail.contains("tree without anon_vma(") && f.detail.contains("for write"),
+            "{design}: {}",
+            f.detail
+        );
+    };
+    for on in [false, true] {
+        let o = block_with_knob(Prealloc2026::new(), setup, block, 1, knob, on);
+        check(o, on, "prealloc-2026");
+        for era in [Era::E2010, Era::E2015, Era::E2022] {
+            let o = block_with_knob(Chain2010::new(era), setup, block, 1, knob, on);
+            check(o, on, &format!("chain-2010 {era:?}"));
+        }
+    }
+}
+
+/// Every anon_vma tree change inside a block is checked against the lock
+/// the era names for it: the single list's own anon_vma lock passes the
+/// same fork, which links the child's VMA into the family's one list.
+#[test]
+fn a_fork_in_a_block_holds_the_lock_of_every_list_it_links() {
+    use crate::designs::single_list_2004::{Era, SingleList2004};
+    let setup = "mmap p0 0 4 rw anon\nwrite p0 0 0x11\nfork p0\nwrite p1 1 0x22\n";
+    let block = "version 2\nfork p1\nreferenced p1 1\n";
+    for era in [Era::E2004, Era::E2006] {
+        let knob = &swap::tests_knob::LOCK_OWN_NOT_ROOT;
+        let o = block_with_knob(
+            SingleList2004::with_era_and_bugs(era, &[]),
+            setup,
+            block,
+            2,
+            knob,
+            true,
+        );
+        assert!(o.failure.is_none(), "{era:?}: {:?}", o.failure);
+    }
+}
+
+/// `pte-prot` and B21: a page of a `PROT_NONE` VMA being migrated while
+/// mprotect turns the read-only VMA before it to `PROT_NONE` too, so the
+/// two merge (vma_merge case 8). With the 4.8 bug the merged VMA is the
+/// middle one, still read-only when `remove_migration_pte` rebuilds the
+/// page's PTE from it, and `change_protection` then covers only the
+/// middle's range: an accessible PTE in a `PROT_NONE` VMA. Since
+/// `e86f15ee64d8` next grows down instead and the PTE is rebuilt from its
+/// flags.
+#[test]
+fn b21_case_8_rebuilds_a_pte_from_the_middles_old_flags() {
+    use crate::designs::chain_2010::{Chain2010, Era};
+    let setup = "mmap p0 0 8 rw anon\nwrite p0 1 0x11\nwrite p0 5 0x55\n\
+                 mprotect p0 0 4 r\nmprotect p0 4 4 none\n";
+    let block = "version 2\nmprotect p0 0 4 none\nmigrate p0 5\n";
+    let run = |d: Chain2010| {
+        let mut m = Mmu::new(d);
+        for op in ops(setup) {
+            m.apply(&op).expect("setup op");
+        }
+        let o = m
+            .run_block(
+                &ops(block),
+                &crate::sched::Schedule::Explore { bound: 3 },
+                1000,
+            )
+            .expect("a valid block");
+        (o, m)
+    };
+    for era in [Era::E2010, Era::E2015, Era::E2022] {
+        let (o, _) = run(Chain2010::new(era));
+        assert!(o.failure.is_none(), "{era:?}: {:?}", o.failure);
+    }
+    let (o, _) = run(Chain2010::with_bugs(Era::E2015, &["b21"]));
+    let f = o.failure.expect("pte-prot");
+    assert_eq!(f.invariant, "pte-prot", "{f:?}");
+    assert!(
+        f.detail
+            .contains("the PTE at p0:5 is accessible, but its VMA [0, 8) is none"),
+        "{}",
+        f.detail
+    );
+}
+
+/// `pte-prot` after a sequential op: a PTE left writable in a VMA that
+/// lost `VM_WRITE` (a `change_protection` that skipped it) is reported
+/// with the process and page.
+#[test]
+fn a_writable_pte_in_a_read_only_vma_fails_pte_prot() {
+    let mut m = Mmu::new(Toy::default());
+    for op in ops("mmap p0 0 4 rw anon\nwrite p0 2 0x22\nmprotect p0 0 4 r\n") {
+        m.apply(&op).expect("op");
+    }
+    assert!(m.check_pte_prot(true).is_ok());
+    let Pte::Present { frame, .. } = m.m.pte(Pid(0), 2) else {
+        panic!("present")
+    };
+    m.m.set_pte(
+        Pid(0),
+        2,
+        Pte::Present {
+            frame,
+            writable: true,
+            protnone: false,
+        },
+    );
+    match m.check_pte_prot(true) {
+        Err(Violation::PteProt { pid, page, detail }) => {
+            assert_eq!((pid, page), (Pid(0), 2));
+            assert!(
+                detail.contains("is writable, but its VMA [0, 4) is r"),
+                "{detail}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -395,7 +395,10 @@ pub(super) fn check(m: &T) {
                 m.m.vma_lookup(Pid(i as u32), a as u64).is_some(),
                 "p{i}:{a} has a PTE outside any VMA"
             );
-            if let Pte::Present { frame, writable } = *pte {
+            if let Pte::Present {
+                frame, writable, ..
+            } = *pte
+            {
                 if frame != m.m.zero {
                     *counts.entry(frame).or_default() += 1;
                 }
