@@ -28,6 +28,10 @@ impl<R: Rmap> Mmu<R> {
             .values()
             .copied()
             .collect();
+        // dup_mmap write-locks each parent VMA before copying it
+        // (vma_start_write(mpnt), "fork: lock VMAs of the parent process
+        // when forking", 6.5); taken for all of them up front here.
+        self.vma_start_write(StepName::new("fork.lookup"), &parent_vmas)?;
         let mut linked = Vec::new();
         for pv in parent_vmas {
             let p = self.m.vma(pv).clone();
