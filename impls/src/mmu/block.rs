@@ -1037,6 +1037,24 @@ impl<R: Rmap> Mmu<R> {
         Ok(())
     }
 
+    /// `lock-discipline` for the 2026 series' patch 8/9 (pass 1 of
+    /// `anon_vma_clone` runs without the anon_vma lock): the destination of
+    /// a split, remap or fork clone is not attached, so no fault can find it
+    /// (and no walk: its chains reach the trees only in pass 2).
+    pub(super) fn clone_dst_unreachable(&self, dst: VmaId, what: &str) -> KResult<()> {
+        if !self.in_block {
+            return Ok(());
+        }
+        let v = self.m.vma(dst);
+        if self.m.mm(v.mm).and_then(|mm| mm.vmas.get(&v.start)) == Some(&dst) {
+            return Err(lock_discipline(format!(
+                "the {what} clone's destination VMA {dst} is attached (a fault can find it) \
+                 before its anon_vma_chains are in the trees"
+            )));
+        }
+        Ok(())
+    }
+
     /// What a fault's next step takes: the fallback the locks of a fault
     /// run whole; the fault proper its page-table lock (and the page lock a
     /// migration or swap-in needs), under the VMA read lock it holds.
@@ -1096,9 +1114,17 @@ impl<R: Rmap> Mmu<R> {
                 // locking, the VMA must still be attached and cover addr.
                 let v = f.vma.expect("looked up");
                 let l = LockId::Vma(v.raw());
-                if !ex.conflicts(a, l, Mode::Shared) && self.m.vma_lookup(f.pid, f.addr) == Some(v)
+                #[cfg(test)]
+                let skip = tests_knob::FAULT_SKIPS_VMA_LOCK.get() && self.m.vmas.get(v).is_some();
+                #[cfg(not(test))]
+                let skip = false;
+                if skip
+                    || !ex.conflicts(a, l, Mode::Shared)
+                        && self.m.vma_lookup(f.pid, f.addr) == Some(v)
                 {
-                    ex.acquire(a, l, Mode::Shared).map_err(le)?;
+                    if !skip {
+                        ex.acquire(a, l, Mode::Shared).map_err(le)?;
+                    }
                     f.step = if self.fault_prepares(f, v) {
                         FaultStep::Prepare
                     } else {
@@ -1116,7 +1142,9 @@ impl<R: Rmap> Mmu<R> {
                     // __vmf_anon_prepare: anon_vma_prepare needs mmap_lock;
                     // if the trylock fails, VM_FAULT_RETRY under mmap_lock.
                     if ex.conflicts(a, LockId::Mmap(f.pid.0), Mode::Shared) {
-                        ex.release(a, LockId::Vma(v.raw())).map_err(le)?;
+                        if ex.holds(a, LockId::Vma(v.raw()), Mode::Shared) {
+                            ex.release(a, LockId::Vma(v.raw())).map_err(le)?;
+                        }
                         f.vma = None;
                         f.step = FaultStep::Mmap;
                         return Ok(("fault.prepare", None));
@@ -1135,7 +1163,9 @@ impl<R: Rmap> Mmu<R> {
                         Ok(("fault.prepare", None))
                     }
                     Err(Fail::NoMem) => {
-                        ex.release(a, LockId::Vma(v.raw())).map_err(le)?;
+                        if ex.holds(a, LockId::Vma(v.raw()), Mode::Shared) {
+                            ex.release(a, LockId::Vma(v.raw())).map_err(le)?;
+                        }
                         Ok(("fault.prepare", Some(Outcome::Err(Errno::ENOMEM))))
                     }
                     Err(e) => Err(e),
@@ -1143,6 +1173,18 @@ impl<R: Rmap> Mmu<R> {
             }
             FaultStep::Install => {
                 let v = f.vma.expect("locked");
+                let l = LockId::Vma(v.raw());
+                // The fault installs through a VMA nobody has write-locked:
+                // its read lock excluded writers since fault.lock.
+                if let Some(o) = (0..ex.actors())
+                    .find(|&o| o != a && ex.held(o).iter().any(|&h| h == (l, Mode::Exclusive)))
+                {
+                    return Err(lock_discipline(format!(
+                        "actor {}'s fault installs through VMA {v} while actor {} holds {l} for write",
+                        letter(a),
+                        letter(o)
+                    )));
+                }
                 let needs = self.fault_needs(f).needs;
                 for &(l, m) in &needs {
                     ex.acquire(a, l, m).map_err(le)?;
@@ -1158,7 +1200,9 @@ impl<R: Rmap> Mmu<R> {
                 for &(l, _) in &needs {
                     ex.release(a, l).map_err(le)?;
                 }
-                ex.release(a, LockId::Vma(v.raw())).map_err(le)?;
+                if ex.holds(a, l, Mode::Shared) {
+                    ex.release(a, l).map_err(le)?;
+                }
                 Ok(("fault.install", Some(o)))
             }
             FaultStep::Mmap => {
@@ -1177,5 +1221,19 @@ impl<R: Rmap> Mmu<R> {
                 Ok(("fault.mmap", Some(o)))
             }
         }
+    }
+}
+
+/// Test-only mutants that break one per-VMA-lock rule, to prove the check
+/// that guards it fires.
+#[cfg(test)]
+pub(crate) mod tests_knob {
+    thread_local! {
+        /// `vma_start_read` neither waits for a writer nor takes the lock.
+        pub(crate) static FAULT_SKIPS_VMA_LOCK: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
+        /// `dup_mmap` attaches the child's VMA before `anon_vma_fork`.
+        pub(crate) static FORK_LINKS_BEFORE_CLONE: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
     }
 }

@@ -61,6 +61,7 @@ impl<R: Rmap> Mmu<R> {
         // VMA and the trees).
         self.vma_start_write(StepName::new("split.lookup"), &[vma])?;
         let nid = self.m.vma_alloc(new);
+        self.clone_dst_unreachable(nid, "split")?;
         if let Err(e) = self.rmap.anon_vma_clone(&self.m, nid, vma, CloneOp::Split) {
             self.m.vma_free(nid);
             return Err(e.into());
@@ -147,7 +148,9 @@ impl<R: Rmap> Mmu<R> {
     /// `dst` is write-locked before the publish (Jann Horn's July 2023
     /// fix); with `b18b` only after the clone.
     fn dup_anon_vma(&mut self, dst: VmaId, src: VmaId) -> KResult<()> {
-        self.vma_changing(dst, "anon_vma")?;
+        if !self.rmap.has_anon_vma(dst) && self.rmap.has_anon_vma(src) {
+            self.vma_changing(dst, "anon_vma")?;
+        }
         let published = self.rmap.dup_anon_vma_publish(&self.m, dst, src)?;
         if published {
             self.yield_vma_locking(StepName::new("merge.publish"), &[])?;
@@ -668,6 +671,7 @@ impl<R: Rmap> Mmu<R> {
             pgoff,
             ..v
         });
+        self.clone_dst_unreachable(new, "remap")?;
         if let Err(e) = self.rmap.anon_vma_clone(&self.m, new, vma, CloneOp::Remap) {
             self.m.vma_free(new);
             return Err(e.into());
