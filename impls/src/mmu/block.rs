@@ -985,6 +985,20 @@ impl<R: Rmap> Mmu<R> {
         self.vma_lock_slow(at, vmas, false)
     }
 
+    /// Links a VMA the op made (`vma_link`, `__split_vma`'s new VMA,
+    /// `__mmap_new_vma`): the kernel write-locks it before storing it in
+    /// the maple tree, so faults stay out of it until the op ends.
+    pub(super) fn link_new_vma(&mut self, v: VmaId) -> KResult<()> {
+        self.m.link(v);
+        if self.sched.is_none() || self.locks.fault_lock != FaultLock::PerVma {
+            return Ok(());
+        }
+        let b = self.sched.0.as_mut().expect("a block in progress");
+        let m = b.split.expect("only the split mutator links VMAs");
+        b.ex.acquire(m, LockId::Vma(v.raw()), Mode::Exclusive)
+            .map_err(|e| lock_discipline(e.0))
+    }
+
     /// A step boundary `at` that only eras with per-VMA locks have (a fault
     /// can run between the halves of `dup_anon_vma`); the next step takes
     /// the anon_vma locks and write-locks `vmas` as [`Mmu::vma_start_write`].
@@ -1098,9 +1112,11 @@ impl<R: Rmap> Mmu<R> {
                 // lock_vma_under_rcu: the VMA, without mmap_lock. 6.4 (b18a)
                 // also gave up here on a VMA without anon_vma, so that the
                 // fault would not need to prepare one.
-                f.vma = self
-                    .m
-                    .vma_lookup(f.pid, f.addr)
+                // A fork's child (the pid a fork in progress is making) has
+                // no task yet: its faults wait for the fork's mmap_lock.
+                f.vma = (f.pid.0 < self.m.next_pid)
+                    .then(|| self.m.vma_lookup(f.pid, f.addr))
+                    .flatten()
                     .filter(|&v| self.locks.anon_check_under_vma_lock || self.rmap.has_anon_vma(v));
                 f.step = if f.vma.is_some() {
                     FaultStep::Lock

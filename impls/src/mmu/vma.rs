@@ -77,7 +77,7 @@ impl<R: Rmap> Mmu<R> {
         } else {
             self.m.set_range(vma, old.start, addr, old.pgoff);
         }
-        self.m.link(nid);
+        self.link_new_vma(nid)?;
         if has {
             self.rmap.vma_post_update(&self.m, vma);
         }
@@ -597,7 +597,7 @@ impl<R: Rmap> Mmu<R> {
             flags,
             file,
         });
-        self.m.link(id);
+        self.link_new_vma(id)?;
         Ok(Outcome::Ok)
     }
 
@@ -676,7 +676,7 @@ impl<R: Rmap> Mmu<R> {
             self.m.vma_free(new);
             return Err(e.into());
         }
-        self.m.link(new);
+        self.link_new_vma(new)?;
         Ok((new, vma, false))
     }
 }
