@@ -158,11 +158,16 @@ impl<R: Rmap> Mmu<R> {
         }
         self.rmap.dup_anon_vma_clone(&self.m, dst, src, published)?;
         if published {
-            self.yield_vma_locking(StepName::new("merge.clone"), &[dst])?;
-        } else {
-            self.vma_start_write(StepName::new("merge.clone"), &[dst])?;
+            self.yield_vma_locking(StepName::new("merge.clone"), &[])?;
         }
         Ok(())
+    }
+
+    /// Before `commit_merge`: `dst` write-locked. With `b18b` this is the
+    /// first time (6.4 took it in `vma_prepare`, after `dup_anon_vma`);
+    /// else it is held already.
+    fn merge_lock_dst(&mut self, dst: VmaId) -> KResult<()> {
+        self.vma_start_write(StepName::new("merge.clone"), &[dst])
     }
 
     /// The VMAs a merge write-locks before `dup_anon_vma` (`vmas`, less
@@ -262,6 +267,7 @@ impl<R: Rmap> Mmu<R> {
         if let Src::Copy(from) = vmg.src {
             self.dup_anon_vma(target, from)?;
         }
+        self.merge_lock_dst(target)?;
         let remove: Vec<VmaId> = if remove_next {
             vec![vmg.next.expect("next")]
         } else {
@@ -348,6 +354,7 @@ impl<R: Rmap> Mmu<R> {
             let nv_end = self.m.vma(n).end;
             let src = if self.rmap.has_anon_vma(n) { n } else { middle };
             self.dup_anon_vma(p, src)?;
+            self.merge_lock_dst(p)?;
             self.commit_merge((p, pv.start, nv_end, pv.pgoff), None, &[middle, n])?;
             Ok(Some(p))
         } else if merge_left {
@@ -355,6 +362,7 @@ impl<R: Rmap> Mmu<R> {
             let p = vmg.prev.expect("prev");
             let pv = self.m.vma(p).clone();
             self.dup_anon_vma(p, middle)?;
+            self.merge_lock_dst(p)?;
             if remove_middle {
                 self.commit_merge((p, pv.start, end, pv.pgoff), None, &[middle])?;
             } else {
@@ -367,6 +375,7 @@ impl<R: Rmap> Mmu<R> {
             let n = next.expect("next");
             let nv = self.m.vma(n).clone();
             self.dup_anon_vma(n, middle)?;
+            self.merge_lock_dst(n)?;
             if remove_middle {
                 let pgoff = nv.pgoff - (end - start);
                 self.commit_merge((n, start, nv.end, pgoff), None, &[middle])?;
