@@ -1085,6 +1085,36 @@ impl<R: Rmap> Mmu<R> {
         }
     }
 
+    /// `findability` of the anonymous page a VMA-locked fault left at its
+    /// address: a walk from the page's anon_vma reaches it at once (the
+    /// VMA's anon_vma and chain were set together, under the locks that
+    /// keep faults out). A merge that published `dst->anon_vma` before
+    /// write-locking `dst` (`b18b`) lets a fault map a page that no walk
+    /// reaches until the chain clone.
+    fn fault_page_findable(&self, f: &FaultSm) -> KResult<()> {
+        let Pte::Present { frame, .. } = self.m.pte(f.pid, f.addr) else {
+            return Ok(());
+        };
+        let Some((mapping, index)) = self.m.frame(frame).anon() else {
+            return Ok(());
+        };
+        let w = self
+            .rmap_walk(mapping, index)
+            .map_err(|e| Fail::Violation(Violation::Rmap(e)))?;
+        if w.found.contains(&(f.pid, f.addr)) {
+            return Ok(());
+        }
+        Err(Fail::Violation(Violation::Findability {
+            pid: f.pid,
+            page: f.addr,
+            detail: format!(
+                "a fault mapped {}:{} (mapping {mapping:?}, index {index:#x}) through its VMA's \
+                 anon_vma, but a walk from there visits {} VMA(s) and does not reach it",
+                f.pid, f.addr, w.visited
+            ),
+        }))
+    }
+
     /// Would the fault call `anon_vma_prepare` on `v` (a write to a
     /// private writable VMA without anon_vma)?
     fn fault_prepares(&self, f: &FaultSm, v: VmaId) -> bool {
@@ -1216,6 +1246,7 @@ impl<R: Rmap> Mmu<R> {
                 for &(l, _) in &needs {
                     ex.release(a, l).map_err(le)?;
                 }
+                self.fault_page_findable(f)?;
                 if ex.holds(a, l, Mode::Shared) {
                     ex.release(a, l).map_err(le)?;
                 }

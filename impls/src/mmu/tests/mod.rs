@@ -883,11 +883,12 @@ fn a_clone_into_an_attached_vma_fails_lock_discipline() {
 }
 
 /// Jann Horn's July 2023 scenario on prealloc-2026: if a merge published
-/// `dst->anon_vma` before write-locking `dst`, a fault could install a page
-/// through it before the chain clone, and when the clone then fails
-/// (ENOMEM) `dst` is unfaulted again while the page stays mapped: no walk
-/// reaches it. The series' pass-1 argument ("we hold the mmap write lock")
-/// does not cover this; the write lock of `dst` does.
+/// `dst->anon_vma` before write-locking `dst`, a fault could map a page
+/// through it before the chain clone: no walk reaches the page
+/// (`findability` at the fault's install); and when the clone then fails
+/// (ENOMEM), `dst` is unfaulted again while the page stays mapped. The
+/// series' pass-1 argument ("we hold the mmap write lock") does not cover
+/// this; the write lock of `dst` does.
 #[test]
 fn prealloc_2026_needs_dup_anon_vma_to_write_lock_dst_first() {
     use crate::designs::prealloc_2026::Prealloc2026;
@@ -905,7 +906,7 @@ fn prealloc_2026_needs_dup_anon_vma_to_write_lock_dst_first() {
         ],
         strict: false,
     };
-    let unreached = |locks_dst: bool| {
+    let run = |locks_dst: bool| {
         let mut m = Mmu::new(Prealloc2026::new());
         let mut l = m.lock_model();
         l.dup_anon_vma_locks_dst = locks_dst;
@@ -914,22 +915,25 @@ fn prealloc_2026_needs_dup_anon_vma_to_write_lock_dst_first() {
             m.apply(&op).expect("setup op");
         }
         let o = m.run_block(&block, &sched, 1).expect("a valid block");
-        assert!(o.failure.is_none(), "{:?}", o.failure);
-        // The merge failed on the clone's allocation either way.
-        assert_eq!(
-            o.outcomes[0],
-            Some(ActorOutcome::Op(Outcome::Err(rmaplab_ops::Errno::ENOMEM)))
-        );
-        assert_eq!(o.outcomes[2], Some(ActorOutcome::Op(Outcome::Ok)));
-        let mut lost = Vec::new();
-        for p in m.anon_ptes() {
-            let w = m.rmap_walk(p.mapping, p.index).expect("a walk");
-            if !w.found.contains(&(p.pid, p.page)) {
-                lost.push((p.pid, p.page));
-            }
-        }
-        lost
+        (m, o)
     };
-    assert_eq!(unreached(true), []);
-    assert_eq!(unreached(false), [(Pid(0), 1)]);
+    // With the lock: the fault falls back to mmap_lock and waits; the merge
+    // fails on the clone's allocation and every page stays reachable.
+    let (m, o) = run(true);
+    assert!(o.failure.is_none(), "{:?}", o.failure);
+    assert_eq!(
+        o.outcomes[0],
+        Some(ActorOutcome::Op(Outcome::Err(rmaplab_ops::Errno::ENOMEM)))
+    );
+    for p in m.anon_ptes() {
+        let w = m.rmap_walk(p.mapping, p.index).expect("a walk");
+        assert!(w.found.contains(&(p.pid, p.page)), "{p:?}");
+    }
+    // Without it: the write fault maps p0:1 through the published anon_vma
+    // while prev has no chain yet.
+    let (_, o) = run(false);
+    let f = o.failure.expect("findability");
+    assert_eq!(f.invariant, "findability", "{f:?}");
+    assert_eq!(f.actor, Some('C'));
+    assert!(f.detail.contains("does not reach it"), "{}", f.detail);
 }
