@@ -1222,8 +1222,8 @@ impl<R: Rmap> Mmu<R> {
                 let l = LockId::Vma(v.raw());
                 // The fault installs through a VMA nobody has write-locked:
                 // its read lock excluded writers since fault.lock.
-                if let Some(o) = (0..ex.actors())
-                    .find(|&o| o != a && ex.held(o).iter().any(|&h| h == (l, Mode::Exclusive)))
+                if let Some(o) =
+                    (0..ex.actors()).find(|&o| o != a && ex.held(o).contains(&(l, Mode::Exclusive)))
                 {
                     return Err(lock_discipline(format!(
                         "actor {}'s fault installs through VMA {v} while actor {} holds {l} for write",
