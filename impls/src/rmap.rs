@@ -267,6 +267,35 @@ pub trait Rmap {
     fn dup_anon_vma(&mut self, view: &dyn VmaView, dst: VmaId, src: VmaId)
     -> Result<(), RmapError>;
 
+    /// `dup_anon_vma`'s first half: `dst->anon_vma = src->anon_vma` (if
+    /// `src` has one and `dst` none), the moment a per-VMA-lock fault on
+    /// `dst` can see it. Returns whether it published; the MMU then calls
+    /// [`Rmap::dup_anon_vma_clone`] in a later step. The default publishes
+    /// nothing and leaves all of `dup_anon_vma` to the clone half.
+    fn dup_anon_vma_publish(
+        &mut self,
+        _view: &dyn VmaView,
+        _dst: VmaId,
+        _src: VmaId,
+    ) -> Result<bool, RmapError> {
+        Ok(false)
+    }
+
+    /// `dup_anon_vma`'s second half, `anon_vma_clone(dst, src,
+    /// VMA_OP_MERGE_UNFAULTED)`; `published` is what
+    /// [`Rmap::dup_anon_vma_publish`] returned. On failure `dst` is
+    /// unfaulted again. The default is the whole [`Rmap::dup_anon_vma`].
+    fn dup_anon_vma_clone(
+        &mut self,
+        view: &dyn VmaView,
+        dst: VmaId,
+        src: VmaId,
+        published: bool,
+    ) -> Result<(), RmapError> {
+        let _ = published;
+        self.dup_anon_vma(view, dst, src)
+    }
+
     /// `unlink_anon_vmas`: `vma` goes away (munmap, exit, the VMA a merge
     /// removes). Called for every VMA the MMU frees, faulted or not; the
     /// design drops all its state for `vma`.

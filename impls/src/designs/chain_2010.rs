@@ -346,15 +346,31 @@ pub const BUGS: &[Bug] = &[
         ),
     },
     Bug {
-        id: "b18",
-        title: "per-VMA-lock faults vs anon_vma setup",
+        id: "b18a",
+        title: "per-VMA-lock fault tested vma->anon_vma before taking the VMA lock",
         commit: "657b5146955e",
-        years: "2023",
+        years: "2023 (6.4)",
         era: Some("2022"),
-        invariant: "(concurrency)",
+        invariant: "lock-discipline",
         needs: &[],
-        injection: Injection::NotInjectable(
-            "needs per-VMA-lock faults interleaved with dup_anon_vma",
+        injection: Injection::Injected(
+            "6.4: lock_vma_under_rcu tests vma->anon_vma before vma_start_read, so a fault whose \
+             VMA lost its anon_vma in between prepares one holding only the VMA read lock (lock \
+             model: anon_check_under_vma_lock false)",
+        ),
+    },
+    Bug {
+        id: "b18b",
+        title: "dup_anon_vma published dst->anon_vma before write-locking dst",
+        commit: "Jann Horn, Jul 2023 (mm: lock VMA in dup_anon_vma() before setting ->anon_vma)",
+        years: "2023 (6.4)",
+        era: Some("2022"),
+        invariant: "lock-discipline",
+        needs: &[],
+        injection: Injection::Injected(
+            "6.4: a merge sets dst->anon_vma and clones its chain while a per-VMA-lock fault may \
+             hold dst's read lock; dst is write-locked only afterwards (lock model: \
+             dup_anon_vma_locks_dst false)",
         ),
     },
     Bug {
@@ -930,7 +946,8 @@ impl Variant for Era {
     /// `remove_migration_pte` peek, `b08` the head insertion of
     /// `anon_vma_prepare`, `x1` the unlocked `vma_adjust` of 2.6.34–35,
     /// `b09` migration walking exec's temporary stack, `b21` the 4.8 case 8
-    /// that extended the middle VMA over `next`.
+    /// that extended the middle VMA over `next`, `b18a`/`b18b` the 6.4
+    /// per-VMA-lock races.
     fn lock_model(&self, core: &Core) -> crate::sched::LockModel {
         use crate::sched::{Insert, LockModel};
         let mut m = match self {
@@ -956,6 +973,12 @@ impl Variant for Era {
         }
         if core.bug("b21") {
             m.merge_next_extends_middle = true;
+        }
+        if core.bug("b18a") {
+            m.anon_check_under_vma_lock = false;
+        }
+        if core.bug("b18b") {
+            m.dup_anon_vma_locks_dst = false;
         }
         m
     }
@@ -1069,18 +1092,18 @@ impl Variant for Era {
 
     /// `dup_anon_vma` (mm/vma.c, 6.3 `0503ea8f5ba7`; the vma_adjust
     /// importer/exporter of 2.6.34 `287d97ac0321`, first written 18 Jun
-    /// 2004): an unfaulted `dst` that takes over pages of `src` gets `src`'s
-    /// anon_vma and chain, keeping imported pages findable. With `b03` the
-    /// chain is cloned from the lower of the two VMAs (vma_adjust's `vma`).
-    fn dup_anon_vma(
+    /// 2004), first half: an unfaulted `dst` that takes over pages of `src`
+    /// gets `src`'s anon_vma (its chain follows in
+    /// [`Variant::dup_anon_vma_clone`]).
+    fn dup_anon_vma_publish(
         &self,
         core: &mut Core,
         view: &dyn VmaView,
         dst: VmaId,
         src: VmaId,
-    ) -> Result<(), RmapError> {
+    ) -> Result<bool, RmapError> {
         let Some(sav) = dup_anon_vma_source(core, view, dst, src)? else {
-            return Ok(());
+            return Ok(false);
         };
         if core.chain_len(dst) != 0 {
             return Err(check(
@@ -1088,13 +1111,6 @@ impl Variant for Era {
                 format!("dup_anon_vma: VMA {dst} has a chain but no anon_vma"),
             ));
         }
-        let clone_from = if core.bug("b03") {
-            let d = view.vma_info(dst).expect("alive").start;
-            let s = view.vma_info(src).expect("alive").start;
-            if d < s { dst } else { src }
-        } else {
-            src
-        };
         core.vmas.insert(
             dst,
             VmaState {
@@ -1102,6 +1118,26 @@ impl Variant for Era {
                 chain: Vec::new(),
             },
         );
+        Ok(true)
+    }
+
+    /// `dup_anon_vma`, second half: `dst` clones `src`'s chain, keeping
+    /// imported pages findable. With `b03` the chain is cloned from the
+    /// lower of the two VMAs (vma_adjust's `vma`).
+    fn dup_anon_vma_clone(
+        &self,
+        core: &mut Core,
+        view: &dyn VmaView,
+        dst: VmaId,
+        src: VmaId,
+    ) -> Result<(), RmapError> {
+        let clone_from = if core.bug("b03") {
+            let d = view.vma_info(dst).expect("alive").start;
+            let s = view.vma_info(src).expect("alive").start;
+            if d < s { dst } else { src }
+        } else {
+            src
+        };
         clone_chain(core, view, dst, clone_from)
     }
 

@@ -518,32 +518,40 @@ impl Variant for Series {
         r
     }
 
-    /// `dup_anon_vma` (mm/vma.c): an unfaulted `dst` taking over pages of a
-    /// faulted `src` gets `src->anon_vma` and a clone of its chain
+    /// `dup_anon_vma` (mm/vma.c), first half: an unfaulted `dst` taking
+    /// over pages of a faulted `src` gets `src->anon_vma`. A no-op if `src`
+    /// is unfaulted or `dst` faulted.
+    fn dup_anon_vma_publish(
+        &self,
+        core: &mut Core,
+        view: &dyn VmaView,
+        dst: VmaId,
+        src: VmaId,
+    ) -> Result<bool, RmapError> {
+        let Some(sav) = chain_2010::dup_anon_vma_source(core, view, dst, src)? else {
+            return Ok(false);
+        };
+        let mut st = core.vmas.get(dst).cloned().unwrap_or_default();
+        st.anon_vma = Some(sav);
+        core.vmas.insert(dst, st);
+        Ok(true)
+    }
+
+    /// `dup_anon_vma`, second half: a clone of `src`'s chain
     /// (`VMA_OP_MERGE_UNFAULTED`, patch 9); on failure `dst` is unfaulted
-    /// again. A no-op if `src` is unfaulted or `dst` faulted.
-    fn dup_anon_vma(
+    /// again (`cleanup_partial_anon_vmas` reset it).
+    fn dup_anon_vma_clone(
         &self,
         core: &mut Core,
         view: &dyn VmaView,
         dst: VmaId,
         src: VmaId,
     ) -> Result<(), RmapError> {
-        let Some(sav) = chain_2010::dup_anon_vma_source(core, view, dst, src)? else {
-            return Ok(());
-        };
-        let before = core.vmas.get(dst).cloned();
-        let mut st = before.clone().unwrap_or_default();
-        st.anon_vma = Some(sav);
-        core.vmas.insert(dst, st);
         let r = anon_vma_clone(core, view, dst, src, VmaOperation::MergeUnfaulted);
         if r.is_err() {
-            // ENOMEM (cleanup_partial_anon_vmas reset dst) or a failed
-            // assert: dst is unfaulted again, exactly as before.
-            match before {
-                Some(b) => core.vmas.insert(dst, b),
-                None => core.vmas.remove(dst),
-            };
+            // ENOMEM or a failed assert: dst has no rmap state, exactly as
+            // before the publish (an unfaulted VMA has none).
+            core.vmas.remove(dst);
         }
         r
     }

@@ -652,6 +652,23 @@ impl<R: Rmap + ?Sized> Rmap for Box<R> {
     ) -> Result<(), RmapError> {
         (**self).dup_anon_vma(view, dst, src)
     }
+    fn dup_anon_vma_publish(
+        &mut self,
+        view: &dyn VmaView,
+        dst: VmaId,
+        src: VmaId,
+    ) -> Result<bool, RmapError> {
+        (**self).dup_anon_vma_publish(view, dst, src)
+    }
+    fn dup_anon_vma_clone(
+        &mut self,
+        view: &dyn VmaView,
+        dst: VmaId,
+        src: VmaId,
+        published: bool,
+    ) -> Result<(), RmapError> {
+        (**self).dup_anon_vma_clone(view, dst, src, published)
+    }
     fn unlink_anon_vmas(&mut self, view: &dyn VmaView, vma: VmaId) -> Result<(), RmapError> {
         (**self).unlink_anon_vmas(view, vma)
     }
@@ -754,9 +771,13 @@ mod tests {
     fn the_catalogue_is_b00_to_b23_each_once_with_its_design_and_era() {
         let ids: Vec<&str> = catalogue().iter().map(|(_, b)| b.id).collect();
         // b12p: the peek half of B12, injectable on its own; x1: a race of
-        // 2.6.34-35 the catalogue's history did not list.
+        // 2.6.34-35 the catalogue's history did not list; B18 as b18a and
+        // b18b.
         let mut want: Vec<String> = (0..24).map(|i| format!("b{i:02}")).collect();
         want.insert(13, "b12p".to_string());
+        // B18 is two races, re-injected one at a time.
+        let b18 = want.iter().position(|b| b == "b18").expect("b18");
+        want.splice(b18..=b18, ["b18a".to_string(), "b18b".to_string()]);
         want.push("x1".to_string());
         assert_eq!(ids, want);
         for (d, b) in catalogue() {

@@ -15,9 +15,9 @@
 
 use std::fmt;
 
-use crate::rmap::{Rmap, RmapError, SetWrite};
+use crate::rmap::{Rmap, RmapError, SetWrite, VmaId};
 use crate::sched::{
-    Execution, LockId, LockObj, Mode, Pick, Schedule, Step, Strategy, Trace, letter,
+    Execution, FaultLock, LockId, LockObj, Mode, Pick, Schedule, Step, Strategy, Trace, letter,
 };
 use rmaplab_ops::{Errno, Op, Outcome, Pid};
 
@@ -60,12 +60,24 @@ pub const END: &str = "end";
 /// The step names an op can produce in a block, in the order they can
 /// occur (`#i` marks a numbered family), for `rmaplab steps`.
 pub fn step_names(op: &Op) -> &'static [&'static str] {
-    const UNMAP: &[&str] = &["unmap.zap#i", "unmap.unlink#i", END];
+    const UNMAP: &[&str] = &[
+        "split.lookup",
+        "unmap.gather",
+        "unmap.zap#i",
+        "unmap.unlink#i",
+        END,
+    ];
     match op {
         Op::Mremap { .. } => &[
+            "mremap.lookup",
+            "split.lookup",
+            "merge.lookup",
+            "merge.publish",
+            "merge.clone",
             "merge.prepare",
             "merge.commit",
             "merge.remove#i",
+            "unmap.gather",
             "unmap.zap#i",
             "unmap.unlink#i",
             "copy_vma",
@@ -74,8 +86,13 @@ pub fn step_names(op: &Op) -> &'static [&'static str] {
             END,
         ],
         Op::Mmap { .. } => &[
+            "split.lookup",
+            "unmap.gather",
             "unmap.zap#i",
             "unmap.unlink#i",
+            "merge.lookup",
+            "merge.publish",
+            "merge.clone",
             "merge.prepare",
             "merge.commit",
             "merge.remove#i",
@@ -83,14 +100,19 @@ pub fn step_names(op: &Op) -> &'static [&'static str] {
         ],
         Op::Munmap { .. } | Op::Exit { .. } => UNMAP,
         Op::Mprotect { .. } | Op::Madvise { .. } => &[
+            "merge.lookup",
+            "merge.publish",
+            "merge.clone",
             "merge.prepare",
             "merge.commit",
             "merge.remove#i",
+            "split.lookup",
+            "modify.lookup",
             "unmap.zap#i",
             "unmap.unlink#i",
             END,
         ],
-        Op::Fork { .. } => &["fork.anon_vma#i", "fork.copy#i", END],
+        Op::Fork { .. } => &["fork.lookup", "fork.anon_vma#i", "fork.copy#i", END],
         Op::Swapout { .. } | Op::Referenced { .. } => &["lock", "visit#i", "unlock"],
         Op::Migrate { .. } => &[
             "w1.lock",
@@ -101,12 +123,26 @@ pub fn step_names(op: &Op) -> &'static [&'static str] {
             "w2.visit#i",
             "w2.unlock",
         ],
-        Op::Read { .. } => &["read"],
-        Op::Write { .. } => &["write"],
+        Op::Read { .. } => &[
+            "read",
+            "fault.lookup",
+            "fault.lock",
+            "fault.install",
+            "fault.mmap",
+        ],
+        Op::Write { .. } => &[
+            "write",
+            "fault.lookup",
+            "fault.lock",
+            "fault.prepare",
+            "fault.install",
+            "fault.mmap",
+        ],
         Op::Reclaim => &["reclaim"],
         Op::FailAlloc { .. } | Op::Dump => &[],
         Op::ExecStack { .. } => &[END],
         Op::ExecShift { .. } => &[
+            "exec.lookup",
             "merge.prepare",
             "exec.expand",
             "move_ptes.clear#i",
@@ -194,7 +230,36 @@ pub struct ScheduleRun {
 enum Kind {
     Split { op: Op, pid: Pid, started: bool },
     Walker(WalkSm),
+    Fault(FaultSm),
     Atomic(Op),
+}
+
+/// Where a per-VMA-lock fault is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FaultStep {
+    /// `lock_vma_under_rcu`'s lockless maple-tree walk.
+    Lookup,
+    /// `vma_start_read`.
+    Lock,
+    /// `__vmf_anon_prepare` (a write fault on a VMA without anon_vma).
+    Prepare,
+    /// The fault proper, under the VMA read lock; drops it.
+    Install,
+    /// The fallback: the whole fault under `mmap_lock` (`lock_mm_and_find_vma`).
+    Mmap,
+}
+
+/// A `read`/`write` in a block of an era with per-VMA locks (6.4+): a
+/// step machine (`fault.lookup`, `fault.lock`, `fault.prepare`,
+/// `fault.install`, or `fault.mmap` where it falls back).
+#[derive(Clone, Debug)]
+struct FaultSm {
+    op: Op,
+    pid: Pid,
+    addr: u64,
+    step: FaultStep,
+    /// The VMA it found, then holds the read lock of.
+    vma: Option<VmaId>,
 }
 
 /// The block in progress.
@@ -216,6 +281,9 @@ pub(crate) struct Block {
     rmap_locks: Vec<LockId>,
     /// The PTL the split mutator holds across a yield ([`Next::InPtl`]).
     ptl_held: Option<LockId>,
+    /// VMA write locks the split mutator's next step takes and keeps until
+    /// the op ends ([`Mmu::vma_start_write`]).
+    vma_pending: Vec<LockId>,
 }
 
 /// The MMU's scheduler slot: a clone of a machine never carries the
@@ -302,6 +370,9 @@ impl<R: Rmap> Mmu<R> {
             next
         };
         b.split_next = self.split_needs(pid, next, false);
+        for l in b.vma_pending.drain(..) {
+            b.split_next.needs.push((l, Mode::Exclusive));
+        }
         if next == Next::Rmap {
             // VMAs the op detached are no longer in the mm, but their
             // unlink still takes their anon_vma locks.
@@ -376,7 +447,9 @@ impl<R: Rmap> Mmu<R> {
         for &(l, mode) in &needs {
             b.ex.acquire(m, l, mode).map_err(|e| lock_discipline(e.0))?;
             match l {
-                LockId::Mmap(_) => {}
+                // Held until the op ends (mmap_write_unlock drops the VMA
+                // write locks too).
+                LockId::Mmap(_) | LockId::Vma(_) => {}
                 _ => {
                     anon |= matches!(l, LockId::Anon(_));
                     b.step_locks.push(l);
@@ -500,6 +573,7 @@ impl<R: Rmap> Mmu<R> {
                 }
             }
             Kind::Walker(w) => self.walk_needs(w),
+            Kind::Fault(f) => self.fault_needs(f),
             Kind::Atomic(op) => self.atomic_needs(op),
         })
     }
@@ -541,7 +615,20 @@ impl<R: Rmap> Mmu<R> {
                     .collect(),
             },
             ref op => match op.pid() {
-                Some(pid) => self.split_needs(pid, Next::Rmap, true),
+                Some(pid) => {
+                    let mut s = self.split_needs(pid, Next::Rmap, true);
+                    // A mutator run whole write-locks every VMA of its mm
+                    // it could touch (all of them, to be safe).
+                    if self.locks.fault_lock == FaultLock::PerVma
+                        && is_mutator(op)
+                        && let Some(mm) = self.m.mm(pid)
+                    {
+                        for &v in mm.vmas.values() {
+                            s.needs.push((LockId::Vma(v.raw()), Mode::Exclusive));
+                        }
+                    }
+                    s
+                }
                 None => Step::free(),
             },
         }
@@ -628,6 +715,15 @@ impl<R: Rmap> Mmu<R> {
                 ex.finish_step(strategy.as_mut(), a, &st.name.to_string(), st.last)
                     .map_err(|e| lock_discipline(e.0))
             }
+            Kind::Fault(f) => {
+                let (name, last) = self.fault_step(f, ex, a)?;
+                self.check_pte_writes(ex, a, name, None)?;
+                if let Some(o) = last {
+                    outcomes[a] = Some(ActorOutcome::Op(o));
+                }
+                ex.finish_step(strategy.as_mut(), a, name, last.is_some())
+                    .map_err(|e| lock_discipline(e.0))
+            }
             Kind::Atomic(op) => {
                 let op = *op;
                 let needs = self.atomic_needs(&op).needs;
@@ -684,6 +780,17 @@ impl<R: Rmap> Mmu<R> {
                 Op::Migrate { pid, addr } => {
                     Kind::Walker(WalkSm::new(WalkKind::Migrate, pid, addr))
                 }
+                Op::Read { pid, addr } | Op::Write { pid, addr, .. }
+                    if self.locks.fault_lock == FaultLock::PerVma =>
+                {
+                    Kind::Fault(FaultSm {
+                        op: *op,
+                        pid,
+                        addr,
+                        step: FaultStep::Lookup,
+                        vma: None,
+                    })
+                }
                 _ => Kind::Atomic(*op),
             })
             .collect();
@@ -699,6 +806,7 @@ impl<R: Rmap> Mmu<R> {
             failed: None,
             rmap_locks: Vec::new(),
             ptl_held: None,
+            vma_pending: Vec::new(),
         });
         if !b.strategy.begin() {
             return (None, b.strategy);
@@ -736,6 +844,16 @@ impl<R: Rmap> Mmu<R> {
                         break Err(f);
                     }
                     let _ = b.ex.release(m, LockId::Mmap(pid.0));
+                    // mmap_write_unlock drops the op's VMA write locks.
+                    let vmas: Vec<LockId> =
+                        b.ex.held(m)
+                            .iter()
+                            .filter(|(l, _)| matches!(l, LockId::Vma(_)))
+                            .map(|&(l, _)| l)
+                            .collect();
+                    for l in vmas {
+                        let _ = b.ex.release(m, l);
+                    }
                     if let Some(&(child, _)) = b.ex.held(m).iter().find(|(l, _)| {
                         matches!(op, Op::Fork { .. }) && matches!(l, LockId::Mmap(_))
                     }) {
@@ -927,5 +1045,323 @@ impl<R: Rmap + Clone> Mmu<R> {
             capped: false,
             failure: None,
         })
+    }
+}
+
+/// Per-VMA locks (6.4+, `5e31275cc997`): the split mutator's
+/// `vma_start_write`, the check that nothing changes a VMA a fault holds,
+/// and the fault's step machine.
+impl<R: Rmap> Mmu<R> {
+    /// `vma_start_write` on those of `vmas` the op has not write-locked yet:
+    /// in a block of an era with per-VMA-lock faults, the step `at` ends
+    /// here and the next one (taking the anon_vma locks) begins by taking
+    /// their VMA write locks, waiting for faults that hold a read lock. They
+    /// stay held until the op ends (`mmap_write_unlock` drops them).
+    /// Outside a block this is one branch.
+    #[inline]
+    pub(super) fn vma_start_write(&mut self, at: StepName, vmas: &[VmaId]) -> KResult<()> {
+        if self.sched.is_none() {
+            return Ok(());
+        }
+        self.vma_lock_slow(at, vmas, false)
+    }
+
+    /// Links a VMA the op made (`vma_link`, `__split_vma`'s new VMA,
+    /// `__mmap_new_vma`): the kernel write-locks it before storing it in
+    /// the maple tree, so faults stay out of it until the op ends.
+    pub(super) fn link_new_vma(&mut self, v: VmaId) -> KResult<()> {
+        self.m.link(v);
+        if self.sched.is_none() || self.locks.fault_lock != FaultLock::PerVma {
+            return Ok(());
+        }
+        let b = self.sched.0.as_mut().expect("a block in progress");
+        let m = b.split.expect("only the split mutator links VMAs");
+        b.ex.acquire(m, LockId::Vma(v.raw()), Mode::Exclusive)
+            .map_err(|e| lock_discipline(e.0))
+    }
+
+    /// A step boundary `at` that only eras with per-VMA locks have (a fault
+    /// can run between the halves of `dup_anon_vma`); the next step takes
+    /// the anon_vma locks and write-locks `vmas` as [`Mmu::vma_start_write`].
+    #[inline]
+    pub(super) fn yield_vma_locking(&mut self, at: StepName, vmas: &[VmaId]) -> KResult<()> {
+        if self.sched.is_none() {
+            return Ok(());
+        }
+        self.vma_lock_slow(at, vmas, true)
+    }
+
+    #[cold]
+    fn vma_lock_slow(&mut self, at: StepName, vmas: &[VmaId], always: bool) -> KResult<()> {
+        if self.locks.fault_lock != FaultLock::PerVma {
+            return Ok(());
+        }
+        let b = self.sched.0.as_mut().expect("a block in progress");
+        let m = b.split.expect("only the split mutator locks VMAs");
+        for &v in vmas {
+            let l = LockId::Vma(v.raw());
+            if !b.ex.holds(m, l, Mode::Exclusive) && !b.vma_pending.contains(&l) {
+                b.vma_pending.push(l);
+            }
+        }
+        if b.vma_pending.is_empty() && !always {
+            return Ok(());
+        }
+        self.yield_slow(at, Next::Rmap)
+    }
+
+    /// `lock-discipline`: VMA `v`'s `what` (anon_vma, chain, bounds) is
+    /// about to change; no other actor may hold its VMA lock (a fault's
+    /// read lock: `vma_assert_write_locked` in the kernel's paths).
+    #[inline]
+    pub(super) fn vma_changing(&self, v: VmaId, what: &str) -> KResult<()> {
+        let Some(b) = self.sched.0.as_deref() else {
+            return Ok(());
+        };
+        let m = b.split.expect("only the split mutator changes VMAs");
+        let l = LockId::Vma(v.raw());
+        if let Some(o) =
+            (0..b.ex.actors()).find(|&o| o != m && b.ex.held(o).iter().any(|&(h, _)| h == l))
+        {
+            return Err(lock_discipline(format!(
+                "actor {}'s step changed the {what} of VMA {v} while actor {} holds {l} (a fault under the VMA lock)",
+                letter(m),
+                letter(o)
+            )));
+        }
+        Ok(())
+    }
+
+    /// `lock-discipline` for the 2026 series' patch 8/9 (pass 1 of
+    /// `anon_vma_clone` runs without the anon_vma lock): the destination of
+    /// a split, remap or fork clone is not attached, so no fault can find it
+    /// (and no walk: its chains reach the trees only in pass 2).
+    pub(super) fn clone_dst_unreachable(&self, dst: VmaId, what: &str) -> KResult<()> {
+        if !self.in_block {
+            return Ok(());
+        }
+        let v = self.m.vma(dst);
+        if self.m.mm(v.mm).and_then(|mm| mm.vmas.get(&v.start)) == Some(&dst) {
+            return Err(lock_discipline(format!(
+                "the {what} clone's destination VMA {dst} is attached (a fault can find it) \
+                 before its anon_vma_chains are in the trees"
+            )));
+        }
+        Ok(())
+    }
+
+    /// What a fault's next step takes: the fallback the locks of a fault
+    /// run whole; the fault proper its page-table lock (and the page lock a
+    /// migration or swap-in needs), under the VMA read lock it holds.
+    fn fault_needs(&self, f: &FaultSm) -> Step {
+        match f.step {
+            FaultStep::Lookup | FaultStep::Lock | FaultStep::Prepare => Step::free(),
+            FaultStep::Install => {
+                let mut s = self.atomic_needs(&f.op);
+                s.needs.retain(|(l, _)| !matches!(l, LockId::Mmap(_)));
+                s.needs.push((LockId::Ptl(f.pid.0), Mode::Exclusive));
+                s
+            }
+            FaultStep::Mmap => self.atomic_needs(&f.op),
+        }
+    }
+
+    /// `findability` of the anonymous page a VMA-locked fault left at its
+    /// address: a walk from the page's anon_vma reaches it at once (the
+    /// VMA's anon_vma and chain were set together, under the locks that
+    /// keep faults out). A merge that published `dst->anon_vma` before
+    /// write-locking `dst` (`b18b`) lets a fault map a page that no walk
+    /// reaches until the chain clone.
+    fn fault_page_findable(&self, f: &FaultSm) -> KResult<()> {
+        let Pte::Present { frame, .. } = self.m.pte(f.pid, f.addr) else {
+            return Ok(());
+        };
+        let Some((mapping, index)) = self.m.frame(frame).anon() else {
+            return Ok(());
+        };
+        let w = self
+            .rmap_walk(mapping, index)
+            .map_err(|e| Fail::Violation(Violation::Rmap(e)))?;
+        if w.found.contains(&(f.pid, f.addr)) {
+            return Ok(());
+        }
+        Err(Fail::Violation(Violation::Findability {
+            pid: f.pid,
+            page: f.addr,
+            detail: format!(
+                "a fault mapped {}:{} (mapping {mapping:?}, index {index:#x}) through its VMA's \
+                 anon_vma, but a walk from there visits {} VMA(s) and does not reach it",
+                f.pid, f.addr, w.visited
+            ),
+        }))
+    }
+
+    /// Would the fault call `anon_vma_prepare` on `v` (a write to a
+    /// private writable VMA without anon_vma)?
+    fn fault_prepares(&self, f: &FaultSm, v: VmaId) -> bool {
+        let x = self.m.vma(v);
+        matches!(f.op, Op::Write { .. })
+            && x.flags & super::vm_flags::VM_WRITE != 0
+            && !x.is_shared()
+            && !self.rmap.has_anon_vma(v)
+    }
+
+    /// One step of fault `f` (actor `a`): its name and, when it is the
+    /// last, the fault's outcome.
+    ///
+    /// ASSUMPTIONS: `f`'s locks are taken and dropped through `ex`; the
+    /// step's needs ([`Mmu::fault_needs`]) were free when it was picked.
+    fn fault_step(
+        &mut self,
+        f: &mut FaultSm,
+        ex: &mut Execution,
+        a: usize,
+    ) -> KResult<(&'static str, Option<Outcome>)> {
+        let le = |e: crate::sched::LockError| lock_discipline(e.0);
+        match f.step {
+            FaultStep::Lookup => {
+                // lock_vma_under_rcu: the VMA, without mmap_lock. 6.4 (b18a)
+                // also gave up here on a VMA without anon_vma, so that the
+                // fault would not need to prepare one.
+                // A fork's child (the pid a fork in progress is making) has
+                // no task yet: its faults wait for the fork's mmap_lock.
+                f.vma = (f.pid.0 < self.m.next_pid)
+                    .then(|| self.m.vma_lookup(f.pid, f.addr))
+                    .flatten()
+                    .filter(|&v| self.locks.anon_check_under_vma_lock || self.rmap.has_anon_vma(v));
+                f.step = if f.vma.is_some() {
+                    FaultStep::Lock
+                } else {
+                    FaultStep::Mmap
+                };
+                Ok(("fault.lookup", None))
+            }
+            FaultStep::Lock => {
+                // vma_start_read fails while a writer holds the VMA; after
+                // locking, the VMA must still be attached and cover addr.
+                let v = f.vma.expect("looked up");
+                let l = LockId::Vma(v.raw());
+                #[cfg(test)]
+                let skip = tests_knob::FAULT_SKIPS_VMA_LOCK.get() && self.m.vmas.get(v).is_some();
+                #[cfg(not(test))]
+                let skip = false;
+                if skip
+                    || !ex.conflicts(a, l, Mode::Shared)
+                        && self.m.vma_lookup(f.pid, f.addr) == Some(v)
+                {
+                    if !skip {
+                        ex.acquire(a, l, Mode::Shared).map_err(le)?;
+                    }
+                    f.step = if self.fault_prepares(f, v) {
+                        FaultStep::Prepare
+                    } else {
+                        FaultStep::Install
+                    };
+                } else {
+                    f.vma = None;
+                    f.step = FaultStep::Mmap;
+                }
+                Ok(("fault.lock", None))
+            }
+            FaultStep::Prepare => {
+                let v = f.vma.expect("locked");
+                let r = if self.locks.anon_check_under_vma_lock {
+                    // __vmf_anon_prepare: anon_vma_prepare needs mmap_lock;
+                    // if the trylock fails, VM_FAULT_RETRY under mmap_lock.
+                    if ex.conflicts(a, LockId::Mmap(f.pid.0), Mode::Shared) {
+                        if ex.holds(a, LockId::Vma(v.raw()), Mode::Shared) {
+                            ex.release(a, LockId::Vma(v.raw())).map_err(le)?;
+                        }
+                        f.vma = None;
+                        f.step = FaultStep::Mmap;
+                        return Ok(("fault.prepare", None));
+                    }
+                    self.anon_vma_prepare(v)
+                } else {
+                    // 6.4: the VMA lock alone.
+                    self.fault_vma_only = true;
+                    let r = self.anon_vma_prepare(v);
+                    self.fault_vma_only = false;
+                    r
+                };
+                match r {
+                    Ok(()) => {
+                        f.step = FaultStep::Install;
+                        Ok(("fault.prepare", None))
+                    }
+                    Err(Fail::NoMem) => {
+                        if ex.holds(a, LockId::Vma(v.raw()), Mode::Shared) {
+                            ex.release(a, LockId::Vma(v.raw())).map_err(le)?;
+                        }
+                        Ok(("fault.prepare", Some(Outcome::Err(Errno::ENOMEM))))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            FaultStep::Install => {
+                let v = f.vma.expect("locked");
+                let l = LockId::Vma(v.raw());
+                // The fault installs through a VMA nobody has write-locked:
+                // its read lock excluded writers since fault.lock.
+                if let Some(o) =
+                    (0..ex.actors()).find(|&o| o != a && ex.held(o).contains(&(l, Mode::Exclusive)))
+                {
+                    return Err(lock_discipline(format!(
+                        "actor {}'s fault installs through VMA {v} while actor {} holds {l} for write",
+                        letter(a),
+                        letter(o)
+                    )));
+                }
+                let needs = self.fault_needs(f).needs;
+                for &(l, m) in &needs {
+                    ex.acquire(a, l, m).map_err(le)?;
+                }
+                self.fault_vma_only = true;
+                let r = self.dispatch(&f.op);
+                self.fault_vma_only = false;
+                let o = match r {
+                    Ok(o) => o,
+                    Err(Fail::NoMem) => Outcome::Err(Errno::ENOMEM),
+                    Err(e) => return Err(e),
+                };
+                for &(l, _) in &needs {
+                    ex.release(a, l).map_err(le)?;
+                }
+                self.fault_page_findable(f)?;
+                if ex.holds(a, l, Mode::Shared) {
+                    ex.release(a, l).map_err(le)?;
+                }
+                Ok(("fault.install", Some(o)))
+            }
+            FaultStep::Mmap => {
+                let needs = self.atomic_needs(&f.op).needs;
+                for &(l, m) in &needs {
+                    ex.acquire(a, l, m).map_err(le)?;
+                }
+                let o = match self.dispatch(&f.op) {
+                    Ok(o) => o,
+                    Err(Fail::NoMem) => Outcome::Err(Errno::ENOMEM),
+                    Err(e) => return Err(e),
+                };
+                for &(l, _) in &needs {
+                    ex.release(a, l).map_err(le)?;
+                }
+                Ok(("fault.mmap", Some(o)))
+            }
+        }
+    }
+}
+
+/// Test-only mutants that break one per-VMA-lock rule, to prove the check
+/// that guards it fires.
+#[cfg(test)]
+pub(crate) mod tests_knob {
+    thread_local! {
+        /// `vma_start_read` neither waits for a writer nor takes the lock.
+        pub(crate) static FAULT_SKIPS_VMA_LOCK: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
+        /// `dup_mmap` attaches the child's VMA before `anon_vma_fork`.
+        pub(crate) static FORK_LINKS_BEFORE_CLONE: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
     }
 }

@@ -13,7 +13,7 @@
 use rmaplab_ops::{Errno, Outcome, Pid};
 
 use super::vm_flags::*;
-use super::{KResult, Mmu, Next, Vma, range_ok};
+use super::{KResult, Mmu, Next, StepName, Vma, range_ok};
 use crate::rmap::{Rmap, VmaId};
 
 impl<R: Rmap> Mmu<R> {
@@ -70,7 +70,7 @@ impl<R: Rmap> Mmu<R> {
             flags,
             file: None,
         });
-        self.m.link(id);
+        self.link_new_vma(id)?;
         self.prepare_at_link(id)?;
         Ok(Outcome::Ok)
     }
@@ -107,6 +107,8 @@ impl<R: Rmap> Mmu<R> {
             {
                 return self.pure(Outcome::Err(Errno::EFAULT));
             }
+            // relocate_vma_down's vma_expand write-locks the stack first.
+            self.vma_start_write(StepName::new("exec.lookup"), &[vid])?;
             // vma_expand: [new_start, end) with the same pgoff, under the
             // anon_vma lock (tree keys change); the move that follows
             // takes no anon_vma lock (no need_rmap_locks for a stack).

@@ -28,6 +28,10 @@ impl<R: Rmap> Mmu<R> {
             .values()
             .copied()
             .collect();
+        // dup_mmap write-locks each parent VMA before copying it
+        // (vma_start_write(mpnt), "fork: lock VMAs of the parent process
+        // when forking", 6.5); taken for all of them up front here.
+        self.vma_start_write(StepName::new("fork.lookup"), &parent_vmas)?;
         let mut linked = Vec::new();
         for pv in parent_vmas {
             let p = self.m.vma(pv).clone();
@@ -36,6 +40,14 @@ impl<R: Rmap> Mmu<R> {
             }
             let cid = self.m.vma_alloc(super::Vma { mm: child, ..p });
             let wipe = p.flags & VM_WIPEONFORK != 0;
+            #[cfg(test)]
+            let early = super::block::tests_knob::FORK_LINKS_BEFORE_CLONE.get();
+            #[cfg(not(test))]
+            let early = false;
+            if early {
+                self.m.link(cid);
+            }
+            self.clone_dst_unreachable(cid, "fork")?;
             if !wipe && let Err(e) = self.rmap.anon_vma_fork(&self.m, cid, pv) {
                 // fail_nomem_anon_vma_fork: the design undid its part.
                 self.m.vma_free(cid);
@@ -45,7 +57,9 @@ impl<R: Rmap> Mmu<R> {
                 }
                 return Err(e);
             }
-            self.m.link(cid);
+            if !early {
+                self.m.link(cid);
+            }
             linked.push(cid);
             let i = linked.len() as u32 - 1;
             if !wipe && self.rmap.has_anon_vma(pv) {

@@ -4,7 +4,7 @@ use crate::rmap::{Rmap, VmaId};
 use rmaplab_ops::{Advice, Errno, Outcome, Pid};
 
 use super::vm_flags::*;
-use super::{Fail, KResult, Mmu};
+use super::{Fail, KResult, Mmu, StepName};
 
 impl<R: Rmap> Mmu<R> {
     /// `madvise_walk_vmas`: applies the advice to every VMA part in
@@ -94,6 +94,8 @@ impl<R: Rmap> Mmu<R> {
             return Ok(Ok(vid));
         }
         let vma = self.vma_modify(vid, start, end, new_flags)?;
+        // vm_flags_reset asserts the VMA write-locked.
+        self.vma_start_write(StepName::new("modify.lookup"), &[vma])?;
         self.m.vma_mut(vma).flags = new_flags;
         Ok(Ok(vma))
     }

@@ -837,6 +837,9 @@ pub struct Mmu<R: Rmap> {
     sched: SchedSlot,
     /// A block is running (also while its scheduler is out of `sched`).
     in_block: bool,
+    /// A per-VMA-lock fault of a block is running holding its VMA read
+    /// lock but not `mmap_lock` (where `anon_vma_prepare` must not run).
+    fault_vma_only: bool,
 }
 
 impl<R: Rmap> VmaView for Mmu<R> {
@@ -895,6 +898,7 @@ impl<R: Rmap> Mmu<R> {
             last_op_pure: false,
             sched: SchedSlot::default(),
             in_block: false,
+            fault_vma_only: false,
         }
     }
 
@@ -1478,6 +1482,17 @@ impl<R: Rmap> Mmu<R> {
     fn anon_vma_prepare(&mut self, vma: VmaId) -> KResult<()> {
         if self.rmap.has_anon_vma(vma) {
             return Ok(());
+        }
+        if self.fault_vma_only {
+            // __anon_vma_prepare's mmap_assert_locked: find_mergeable_anon_vma
+            // reads the neighbours, which only mmap_lock keeps alive.
+            return Err(Fail::Block {
+                invariant: "lock-discipline",
+                detail: format!(
+                    "a fault ran anon_vma_prepare on VMA {vma} holding only its VMA read lock, \
+                     not mmap_lock"
+                ),
+            });
         }
         let next = self
             .m

@@ -4,7 +4,7 @@ use crate::rmap::{Rmap, VmaId};
 use rmaplab_ops::{Errno, Outcome, Pid, Prot};
 
 use super::vm_flags::*;
-use super::{Fail, FrameKind, KResult, Mmu, Pte, prot_bits};
+use super::{Fail, FrameKind, KResult, Mmu, Pte, StepName, prot_bits};
 
 impl<R: Rmap> Mmu<R> {
     /// `do_mprotect_pkey`: VMA by VMA from `start`; `ENOMEM` if `start` is
@@ -88,6 +88,8 @@ impl<R: Rmap> Mmu<R> {
             newflags &= !VM_ACCOUNT;
         }
         let vma = self.vma_modify(vid, start, end, newflags)?;
+        // vm_flags_reset asserts the VMA write-locked.
+        self.vma_start_write(StepName::new("modify.lookup"), &[vma])?;
         self.m.vma_mut(vma).flags = newflags;
         self.change_protection(pid, vma, start, end);
         Ok(())

@@ -265,6 +265,10 @@ impl<R: Rmap> Mmu<R> {
     /// `move_vma`: `copy_vma_and_data`, then either `dontunmap_complete` or
     /// `unmap_source_vma`.
     fn move_vma(&mut self, mut vrm: Vrm) -> KResult<Outcome> {
+        // "mm/mremap: write-lock VMA while remapping it to a new address
+        // range" (6.4).
+        let src = vrm.vma.expect("source VMA");
+        self.vma_start_write(StepName::new("mremap.lookup"), &[src])?;
         let new_vma = self.copy_vma_and_data(&mut vrm)?;
         if vrm.dontunmap {
             self.dontunmap_complete(&vrm, new_vma)?;
@@ -385,6 +389,7 @@ impl<R: Rmap> Mmu<R> {
             (v.start, v.end)
         };
         if new_vma != vid && vrm.addr == s && vrm.addr + vrm.old_len == e {
+            self.vma_changing(vid, "anon_vma")?;
             self.unlink_anon_vmas(vid)?;
         }
         Ok(())

@@ -56,12 +56,18 @@ impl<R: Rmap> Mmu<R> {
             new.start = addr;
             new.pgoff += addr - old.start;
         }
+        // __split_vma write-locks vma after the clone; taken before it here
+        // (a fault cannot tell: the clone touches only the unattached new
+        // VMA and the trees).
+        self.vma_start_write(StepName::new("split.lookup"), &[vma])?;
         let nid = self.m.vma_alloc(new);
+        self.clone_dst_unreachable(nid, "split")?;
         if let Err(e) = self.rmap.anon_vma_clone(&self.m, nid, vma, CloneOp::Split) {
             self.m.vma_free(nid);
             return Err(e.into());
         }
         let has = self.rmap.has_anon_vma(vma);
+        self.vma_changing(vma, "bounds")?;
         if has {
             self.rmap.vma_pre_update(vma);
         }
@@ -71,7 +77,7 @@ impl<R: Rmap> Mmu<R> {
         } else {
             self.m.set_range(vma, old.start, addr, old.pgoff);
         }
-        self.m.link(nid);
+        self.link_new_vma(nid)?;
         if has {
             self.rmap.vma_post_update(&self.m, vma);
         }
@@ -136,9 +142,42 @@ impl<R: Rmap> Mmu<R> {
     /// `dup_anon_vma`: before a merge makes `dst` cover pages that `src`
     /// mapped, `dst` takes `src`'s anon_vma if it has none (the design
     /// checks both sides and cleans up after itself on failure).
+    ///
+    /// Two steps where faults take per-VMA locks: `merge.publish` sets
+    /// `dst->anon_vma`, `merge.clone` links `dst` to `src`'s anon_vmas.
+    /// `dst` is write-locked before the publish (Jann Horn's July 2023
+    /// fix); with `b18b` only after the clone.
     fn dup_anon_vma(&mut self, dst: VmaId, src: VmaId) -> KResult<()> {
-        self.rmap.dup_anon_vma(&self.m, dst, src)?;
+        if !self.rmap.has_anon_vma(dst) && self.rmap.has_anon_vma(src) {
+            self.vma_changing(dst, "anon_vma")?;
+        }
+        let published = self.rmap.dup_anon_vma_publish(&self.m, dst, src)?;
+        if published {
+            self.yield_vma_locking(StepName::new("merge.publish"), &[])?;
+            self.vma_changing(dst, "anon_vma chain")?;
+        }
+        self.rmap.dup_anon_vma_clone(&self.m, dst, src, published)?;
+        if published {
+            self.yield_vma_locking(StepName::new("merge.clone"), &[])?;
+        }
         Ok(())
+    }
+
+    /// Before `commit_merge`: `dst` write-locked. With `b18b` this is the
+    /// first time (6.4 took it in `vma_prepare`, after `dup_anon_vma`);
+    /// else it is held already.
+    fn merge_lock_dst(&mut self, dst: VmaId) -> KResult<()> {
+        self.vma_start_write(StepName::new("merge.clone"), &[dst])
+    }
+
+    /// The VMAs a merge write-locks before `dup_anon_vma` (`vmas`, less
+    /// `dst` where `b18b` locks it only after the clone).
+    fn merge_lock(&mut self, vmas: &[VmaId], dst: VmaId) -> KResult<()> {
+        let mut lock: Vec<VmaId> = vmas.to_vec();
+        if !self.locks.dup_anon_vma_locks_dst {
+            lock.retain(|&v| v != dst);
+        }
+        self.vma_start_write(StepName::new("merge.lookup"), &lock)
     }
 
     /// `commit_merge`: rewrites `vma`'s range (and `adjust`'s, the neighbour
@@ -169,6 +208,13 @@ impl<R: Rmap> Mmu<R> {
             // 2.6.34-35: what came before (dup_anon_vma's links) took the
             // anon_vma locks; the bounds change below does not.
             self.yield_point(StepName::new("merge.prepare"), Next::NoRmap)?;
+        }
+        self.vma_changing(vma.0, "bounds")?;
+        if let Some(a) = adjust {
+            self.vma_changing(a.0, "bounds")?;
+        }
+        for &r in remove {
+            self.vma_changing(r, "bounds")?;
         }
         let anon =
             self.rmap.has_anon_vma(vma.0) || adjust.is_some_and(|a| self.rmap.has_anon_vma(a.0));
@@ -223,12 +269,20 @@ impl<R: Rmap> Mmu<R> {
         let remove_next = vmg
             .next
             .is_some_and(|n| n != target && vmg.end == self.m.vma(n).end);
+        // vma_expand: vma_start_write(target), and next if it goes.
+        let lock: Vec<VmaId> = if remove_next {
+            vec![target, vmg.next.expect("next")]
+        } else {
+            vec![target]
+        };
+        self.merge_lock(&lock, target)?;
         if remove_next {
             self.dup_anon_vma(target, vmg.next.expect("next"))?;
         }
         if let Src::Copy(from) = vmg.src {
             self.dup_anon_vma(target, from)?;
         }
+        self.merge_lock_dst(target)?;
         let remove: Vec<VmaId> = if remove_next {
             vec![vmg.next.expect("next")]
         } else {
@@ -293,6 +347,21 @@ impl<R: Rmap> Mmu<R> {
             return Ok(None);
         }
         let remove_middle = left_side && right_side;
+        // vma_start_write(middle), (next), (prev): dup_anon_vma's dst is
+        // prev when merging left, else next.
+        let mut lock = vec![middle];
+        if merge_right {
+            lock.push(next.expect("next"));
+        }
+        if merge_left {
+            lock.push(vmg.prev.expect("prev"));
+        }
+        let dst = if merge_left {
+            vmg.prev.expect("prev")
+        } else {
+            next.expect("next")
+        };
+        self.merge_lock(&lock, dst)?;
         if merge_left && merge_right {
             // prev extends over middle and next; both go.
             let (p, n) = (vmg.prev.expect("prev"), next.expect("next"));
@@ -300,6 +369,7 @@ impl<R: Rmap> Mmu<R> {
             let nv_end = self.m.vma(n).end;
             let src = if self.rmap.has_anon_vma(n) { n } else { middle };
             self.dup_anon_vma(p, src)?;
+            self.merge_lock_dst(p)?;
             self.commit_merge((p, pv.start, nv_end, pv.pgoff), None, &[middle, n])?;
             Ok(Some(p))
         } else if merge_left {
@@ -307,6 +377,7 @@ impl<R: Rmap> Mmu<R> {
             let p = vmg.prev.expect("prev");
             let pv = self.m.vma(p).clone();
             self.dup_anon_vma(p, middle)?;
+            self.merge_lock_dst(p)?;
             if remove_middle {
                 self.commit_merge((p, pv.start, end, pv.pgoff), None, &[middle])?;
             } else {
@@ -327,6 +398,7 @@ impl<R: Rmap> Mmu<R> {
                 return Ok(Some(middle));
             }
             self.dup_anon_vma(n, middle)?;
+            self.merge_lock_dst(n)?;
             if remove_middle {
                 let pgoff = nv.pgoff - (end - start);
                 self.commit_merge((n, start, nv.end, pgoff), None, &[middle])?;
@@ -423,7 +495,10 @@ impl<R: Rmap> Mmu<R> {
     /// VMAs, zaps all their PTEs, then `unlink_anon_vmas` each (as
     /// `free_pgtables` does) and frees them.
     pub(super) fn remove_vmas(&mut self, pid: Pid, vmas: &[VmaId]) -> KResult<()> {
+        // vms_gather_munmap_vmas write-locks each VMA it detaches.
+        self.vma_start_write(StepName::new("unmap.gather"), vmas)?;
         for &v in vmas {
+            self.vma_changing(v, "bounds")?;
             self.m.unlink_tree(v);
         }
         for (i, &v) in vmas.iter().enumerate() {
@@ -554,7 +629,7 @@ impl<R: Rmap> Mmu<R> {
             flags,
             file,
         });
-        self.m.link(id);
+        self.link_new_vma(id)?;
         self.prepare_at_link(id)?;
         Ok(Outcome::Ok)
     }
@@ -645,11 +720,12 @@ impl<R: Rmap> Mmu<R> {
             pgoff,
             ..v
         });
+        self.clone_dst_unreachable(new, "remap")?;
         if let Err(e) = self.rmap.anon_vma_clone(&self.m, new, vma, CloneOp::Remap) {
             self.m.vma_free(new);
             return Err(e.into());
         }
-        self.m.link(new);
+        self.link_new_vma(new)?;
         Ok((new, vma, false))
     }
 }

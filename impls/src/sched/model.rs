@@ -101,6 +101,18 @@ pub struct LockModel {
     /// fixed by Andrea Arcangeli's `e86f15ee64d8`, which extends `next`
     /// down instead, as 6.18 does).
     pub merge_next_extends_middle: bool,
+    /// Per-VMA-lock faults (`fault_lock` [`FaultLock::PerVma`]) read
+    /// `vma->anon_vma` only under the VMA read lock, and prepare an
+    /// anon_vma only under `mmap_lock` (6.18 `__vmf_anon_prepare`). 6.4's
+    /// `lock_vma_under_rcu` tested `vma->anon_vma` before `vma_start_read`
+    /// and then let the fault prepare one under the VMA lock alone (bug
+    /// `b18a`, fixed by `657b5146955e`).
+    pub anon_check_under_vma_lock: bool,
+    /// `dup_anon_vma` write-locks `dst` before publishing
+    /// `dst->anon_vma` (Jann Horn, July 2023, "mm: lock VMA in
+    /// dup_anon_vma() before setting ->anon_vma"); before, `dst` was
+    /// write-locked only after the chain clone (bug `b18b`).
+    pub dup_anon_vma_locks_dst: bool,
 }
 
 impl LockModel {
@@ -120,6 +132,8 @@ impl LockModel {
         adjust_locked: true,
         migrate_skips_temp_stack: true,
         merge_next_extends_middle: false,
+        anon_check_under_vma_lock: true,
+        dup_anon_vma_locks_dst: true,
     };
 
     /// chain-2010 era 2015 (3.19 … 5.19): as 6.18 but faults under
@@ -147,6 +161,8 @@ impl LockModel {
         adjust_locked: true,
         migrate_skips_temp_stack: true,
         merge_next_extends_middle: false,
+        anon_check_under_vma_lock: true,
+        dup_anon_vma_locks_dst: true,
     };
 
     /// single-list-2004 era 2004 (2.6.7 + the 2.6.8 importer fix): the
@@ -168,6 +184,8 @@ impl LockModel {
         adjust_locked: true,
         migrate_skips_temp_stack: false,
         merge_next_extends_middle: false,
+        anon_check_under_vma_lock: true,
+        dup_anon_vma_locks_dst: true,
     };
 
     /// single-list-2004 era 2006 (2.6.18 … 2.6.33): migration entries and

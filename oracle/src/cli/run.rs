@@ -178,6 +178,38 @@ pub fn steps_text() -> String {
 /// steps, the atomic actors).
 const STEP_MEANINGS: &[(&str, &str)] = &[
     (
+        "mremap.lookup",
+        "mremap up to write-locking its source VMA (eras with per-VMA locks, 6.4+)",
+    ),
+    (
+        "merge.lookup",
+        "a merge up to write-locking the VMAs it changes (per-VMA-lock eras)",
+    ),
+    (
+        "merge.publish",
+        "a merge's dup_anon_vma sets dst->anon_vma (per-VMA-lock eras; b18b: before dst is write-locked)",
+    ),
+    (
+        "merge.clone",
+        "a merge's dup_anon_vma links dst to src's anon_vmas (anon_vma_clone, MERGE_UNFAULTED)",
+    ),
+    (
+        "split.lookup",
+        "a split up to write-locking the VMA it cuts (per-VMA-lock eras)",
+    ),
+    (
+        "unmap.gather",
+        "munmap up to write-locking the VMAs it detaches (per-VMA-lock eras)",
+    ),
+    (
+        "modify.lookup",
+        "mprotect/madvise up to write-locking the VMA whose flags change (per-VMA-lock eras)",
+    ),
+    (
+        "fork.lookup",
+        "fork up to write-locking the parent's VMAs (per-VMA-lock eras)",
+    ),
+    (
         "merge.prepare",
         "a merge's dup_anon_vma, before the VMA bounds change (only where vma_adjust ran unlocked: x1)",
     ),
@@ -208,6 +240,10 @@ const STEP_MEANINGS: &[(&str, &str)] = &[
     (
         "move_ptes.clear#i",
         "a migration entry cleared at its old place, not yet set at the new (PTL held; eras that peek before the PTL)",
+    ),
+    (
+        "exec.lookup",
+        "exec-shift write-locks the stack VMA (vma_start_write; per-VMA-lock eras)",
     ),
     (
         "exec.expand",
@@ -245,7 +281,27 @@ const STEP_MEANINGS: &[(&str, &str)] = &[
     ),
     (
         "read, write, reclaim",
-        "a fault or reclaim, and any further mutator (its keyword): one step",
+        "a fault (eras without per-VMA locks) or reclaim, and any further mutator (its keyword): one step",
+    ),
+    (
+        "fault.lookup",
+        "a fault finds its VMA without mmap_lock (lock_vma_under_rcu; b18a: and tests vma->anon_vma)",
+    ),
+    (
+        "fault.lock",
+        "the fault takes the VMA read lock, or falls back to mmap_lock if the VMA is write-locked or gone",
+    ),
+    (
+        "fault.prepare",
+        "a write fault gives the VMA an anon_vma: mmap_read_trylock, else retry under mmap_lock",
+    ),
+    (
+        "fault.install",
+        "the fault maps its page under the VMA read lock and the page-table lock, then drops both",
+    ),
+    (
+        "fault.mmap",
+        "the whole fault under mmap_lock for read (the fallback)",
     ),
 ];
 
@@ -341,4 +397,36 @@ fn bugs_table() -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod steps_tests {
+    use super::STEP_MEANINGS;
+    use rmaplab_ops::{Op, Stream};
+
+    /// Every step `rmaplab steps` lists for an op kind has a meaning: an
+    /// entry of its name, its `#i` family, or a group (`w1.*, w2.*`,
+    /// `read, write, reclaim`).
+    #[test]
+    fn every_listed_step_has_a_meaning() {
+        let means = |name: &str| {
+            STEP_MEANINGS.iter().any(|(key, what)| {
+                !what.is_empty()
+                    && key.split(", ").any(|k| {
+                        k == name || k.strip_suffix('*').is_some_and(|p| name.starts_with(p))
+                    })
+            })
+        };
+        let text = "version 2\nmmap p0 0 1 rw anon\nmunmap p0 0 1\nmprotect p0 0 1 r\n\
+                    mremap p0 0 1 1\nmadvise p0 0 1 dontneed\nfork p0\nexit p0\nread p0 0\n\
+                    write p0 0 1\nswapout p0 0\nmigrate p0 0\nreferenced p0 0\nreclaim\n";
+        let s: Stream = text.parse().expect("parses");
+        let ops: &[Op] = &s.ops;
+        assert_eq!(ops.len(), 13);
+        for op in ops {
+            for name in rmaplab_impls::mmu::step_names(op) {
+                assert!(means(name), "{}: step {name} has no meaning", op.keyword());
+            }
+        }
+    }
 }

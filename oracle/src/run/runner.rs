@@ -1351,6 +1351,54 @@ fn track_peaks<R: Rmap>(stats: &mut RunStats, mmu: &Mmu<R>) {
     stats.peak_vmas = stats.peak_vmas.max(mmu.vma_count() as u64);
 }
 
+/// The order in which a block's mutators and faults finished on a run's
+/// path (their linearization order; walkers are left out), as letters.
+fn finish_order(run: &RunReport, b: &BlockRun) -> String {
+    let walker = |a: usize| {
+        run.outcomes
+            .iter()
+            .find(|o| o.index == b.first + a)
+            .is_some_and(|o| {
+                matches!(
+                    o.op,
+                    Op::Swapout { .. } | Op::Migrate { .. } | Op::Referenced { .. }
+                )
+            })
+    };
+    let steps: Vec<char> = b
+        .trace
+        .split_whitespace()
+        .filter_map(|t| t.chars().next())
+        .collect();
+    let mut last: Vec<(usize, char)> = (0..b.actors)
+        .filter(|&a| !walker(a))
+        .filter_map(|a| {
+            let l = (b'A' + a as u8) as char;
+            steps.iter().rposition(|&c| c == l).map(|i| (i, l))
+        })
+        .collect();
+    last.sort();
+    last.into_iter().map(|(_, l)| l).collect()
+}
+
+/// The first block (its line) both runs' paths ran whose mutators and
+/// faults finished in different orders, with the two orders. The same
+/// schedule can order them differently where the eras' step machines
+/// differ (a fault is one step under `mmap_lock`, several under a
+/// per-VMA lock), and then the ops after the block legitimately differ.
+fn diverging_block(a: &RunReport, b: &RunReport) -> Option<(usize, String, String)> {
+    for ba in &a.blocks {
+        let Some(bb) = b.blocks.iter().find(|x| x.line == ba.line) else {
+            continue;
+        };
+        let (oa, ob) = (finish_order(a, ba), finish_order(b, bb));
+        if oa != ob {
+            return Some((ba.line, oa, ob));
+        }
+    }
+    None
+}
+
 /// Compares the designs' runs op by op. Outcomes must agree up to the first
 /// injected failure; a disagreement on an op whose outcome depends on VMA
 /// boundaries (mremap) where the layouts differ is reported as a layout
@@ -1362,10 +1410,25 @@ pub fn compare_runs(runs: &[RunReport]) -> Comparison {
     }
     let base = &runs[0];
     for other in &runs[1..] {
-        let limit = [base.injected_at, other.injected_at]
-            .into_iter()
-            .flatten()
-            .min();
+        let diverged = diverging_block(base, other);
+        if let Some((line, a, b)) = &diverged {
+            cmp.notes.push(format!(
+                "block at line {line}: its mutators and faults finished in the order {a} with {} \
+                 but {b} with {} (the designs' eras split faults into different steps); runs not \
+                 compared from the block on",
+                base.design, other.design
+            ));
+        }
+        let limit = [
+            base.injected_at,
+            other.injected_at,
+            diverged.and_then(|(line, _, _)| {
+                base.blocks.iter().find(|b| b.line == line).map(|b| b.first)
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         for (a, b) in base.outcomes.iter().zip(&other.outcomes) {
             if limit.is_some_and(|l| a.index >= l) {
                 break;

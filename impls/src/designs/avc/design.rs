@@ -65,8 +65,34 @@ pub trait Variant: Clone + fmt::Debug {
         op: CloneOp,
     ) -> Result<(), RmapError>;
 
-    /// `dup_anon_vma`: the merge importer.
+    /// `dup_anon_vma`: the merge importer, its two halves in one.
     fn dup_anon_vma(
+        &self,
+        core: &mut Core,
+        view: &dyn VmaView,
+        dst: VmaId,
+        src: VmaId,
+    ) -> Result<(), RmapError> {
+        if self.dup_anon_vma_publish(core, view, dst, src)? {
+            self.dup_anon_vma_clone(core, view, dst, src)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `dup_anon_vma`'s test and `dst->anon_vma = src->anon_vma`; whether
+    /// it published (else there is nothing to clone).
+    fn dup_anon_vma_publish(
+        &self,
+        core: &mut Core,
+        view: &dyn VmaView,
+        dst: VmaId,
+        src: VmaId,
+    ) -> Result<bool, RmapError>;
+
+    /// `dup_anon_vma`'s `anon_vma_clone(dst, src, VMA_OP_MERGE_UNFAULTED)`
+    /// after a publish; on failure `dst` is unfaulted again.
+    fn dup_anon_vma_clone(
         &self,
         core: &mut Core,
         view: &dyn VmaView,
@@ -231,6 +257,30 @@ impl<V: Variant> Rmap for AvcRmap<V> {
         src: VmaId,
     ) -> Result<(), RmapError> {
         self.variant.dup_anon_vma(&mut self.core, view, dst, src)
+    }
+
+    fn dup_anon_vma_publish(
+        &mut self,
+        view: &dyn VmaView,
+        dst: VmaId,
+        src: VmaId,
+    ) -> Result<bool, RmapError> {
+        self.variant
+            .dup_anon_vma_publish(&mut self.core, view, dst, src)
+    }
+
+    fn dup_anon_vma_clone(
+        &mut self,
+        view: &dyn VmaView,
+        dst: VmaId,
+        src: VmaId,
+        published: bool,
+    ) -> Result<(), RmapError> {
+        if !published {
+            return Ok(());
+        }
+        self.variant
+            .dup_anon_vma_clone(&mut self.core, view, dst, src)
     }
 
     /// A VMA without rmap state is a no-op in every variant.

@@ -718,6 +718,226 @@ fn rmap_locks_taken_after_the_ptl_deadlock_against_a_walk() {
     );
 }
 
+// ---------------------------------------------------------------------------
+// per-VMA-lock faults (6.4+ eras)
+
+/// Blocks where a per-VMA-lock fault races each kind of VMA change on its
+/// own VMA or a neighbour: `(setup, block)`.
+const VMA_LOCK_RACES: &[(&str, &str)] = &[
+    // A merge into an unfaulted prev (dup_anon_vma) vs a read fault on it.
+    (
+        "mmap p0 4 4 rw anon\nwrite p0 5 1\nmprotect p0 4 4 r\nmmap p0 0 4 rw anon\n",
+        "mprotect p0 4 4 rw\nswapout p0 5\nread p0 1\n",
+    ),
+    // ... vs a write fault on it (anon_vma_prepare).
+    (
+        "mmap p0 4 4 rw anon\nwrite p0 5 1\nmprotect p0 4 4 r\nmmap p0 0 4 rw anon\n",
+        "mprotect p0 4 4 rw\nswapout p0 5\nwrite p0 1 7\n",
+    ),
+    // mremap DONTUNMAP drops the source's anon_vma vs a write fault there.
+    (
+        "mmap p0 0 4 rw anon\nwrite p0 1 1\n",
+        "mremap p0 0 4 4 to 20 dontunmap\nswapout p0 21\nwrite p0 2 7\n",
+    ),
+    // A split vs a write fault on the VMA split.
+    (
+        "mmap p0 0 4 rw anon\nwrite p0 1 1\n",
+        "mprotect p0 0 2 r\nmigrate p0 1\nwrite p0 3 7\n",
+    ),
+    // munmap vs a fault in the VMA unmapped; fork vs a write in the parent.
+    (
+        "mmap p0 0 4 rw anon\nwrite p0 1 1\nmmap p0 4 4 rw anon\n",
+        "munmap p0 2 4\nswapout p0 1\nwrite p0 5 7\n",
+    ),
+    (
+        "mmap p0 0 4 rw anon\nwrite p0 1 1\n",
+        "fork p0\nmigrate p0 1\nwrite p0 1 9\n",
+    ),
+];
+
+/// Runs `block` after `setup` on `m` under `explore:bound`.
+fn explore_block<R: Rmap + Clone>(
+    mut m: Mmu<R>,
+    setup: &str,
+    block: &str,
+    bound: u32,
+) -> crate::mmu::BlockOutcome {
+    for op in ops(setup) {
+        m.apply(&op).expect("setup op");
+    }
+    m.run_block(
+        &ops(block),
+        &crate::sched::Schedule::Explore { bound },
+        100_000,
+    )
+    .expect("a valid block")
+}
+
+#[test]
+fn per_vma_lock_faults_race_vma_changes_safely_on_the_6_18_designs() {
+    use crate::designs::chain_2010::{Chain2010, Era};
+    use crate::designs::prealloc_2026::Prealloc2026;
+    for (setup, block) in VMA_LOCK_RACES {
+        let o = explore_block(Mmu::new(Prealloc2026::new()), setup, block, 3);
+        assert!(
+            o.failure.is_none(),
+            "prealloc-2026: {block}: {:?}",
+            o.failure
+        );
+        assert!(!o.capped && o.schedules > 1, "{block}");
+        let o = explore_block(Mmu::new(Chain2010::new(Era::E2022)), setup, block, 3);
+        assert!(
+            o.failure.is_none(),
+            "chain-2010 2022: {block}: {:?}",
+            o.failure
+        );
+    }
+}
+
+/// The VMA write lock of `dup_anon_vma`'s destination (Jann Horn's July
+/// 2023 fix) is what keeps faults out of a merge into an unfaulted VMA,
+/// on prealloc-2026 as on 6.18: without it (the lock taken after the
+/// clone, as 6.4 did) the merge publishes `dst->anon_vma` under a fault's
+/// read lock.
+#[test]
+fn a_merge_publishing_anon_vma_under_a_faults_read_lock_fails_lock_discipline() {
+    use crate::designs::prealloc_2026::Prealloc2026;
+    let (setup, block) = VMA_LOCK_RACES[0];
+    let mut m = Mmu::new(Prealloc2026::new());
+    let mut locks = m.lock_model();
+    assert!(locks.dup_anon_vma_locks_dst);
+    locks.dup_anon_vma_locks_dst = false;
+    m.set_lock_model(locks);
+    let o = explore_block(m, setup, block, 1);
+    let f = o.failure.expect("lock-discipline");
+    assert_eq!(f.invariant, "lock-discipline", "{f:?}");
+    assert_eq!(f.actor, Some('A'));
+    assert!(
+        f.detail.contains("changed the anon_vma of VMA") && f.detail.contains("actor C holds vma("),
+        "{}",
+        f.detail
+    );
+}
+
+/// A per-VMA-lock fault may prepare an anon_vma only under `mmap_lock`;
+/// a model that lets it do so under the VMA lock alone (6.4 before
+/// `657b5146955e`, after a lockless `vma->anon_vma` test) fails when the
+/// VMA loses its anon_vma between the test and the lock.
+#[test]
+fn a_fault_preparing_an_anon_vma_without_mmap_lock_fails_lock_discipline() {
+    use crate::designs::prealloc_2026::Prealloc2026;
+    let (setup, block) = VMA_LOCK_RACES[2];
+    let mut m = Mmu::new(Prealloc2026::new());
+    let mut locks = m.lock_model();
+    locks.anon_check_under_vma_lock = false;
+    m.set_lock_model(locks);
+    let o = explore_block(m, setup, block, 2);
+    let f = o.failure.expect("lock-discipline");
+    assert_eq!(f.invariant, "lock-discipline", "{f:?}");
+    assert_eq!(f.actor, Some('C'));
+    assert!(
+        f.detail
+            .contains("holding only its VMA read lock, not mmap_lock"),
+        "{}",
+        f.detail
+    );
+}
+
+/// A fault that takes no VMA read lock installs through a VMA the mutator
+/// has write-locked (munmap holds them from its gather to its end).
+#[test]
+fn a_fault_without_its_vma_lock_fails_lock_discipline() {
+    use crate::designs::prealloc_2026::Prealloc2026;
+    let (setup, block) = VMA_LOCK_RACES[4];
+    let knob = &block::tests_knob::FAULT_SKIPS_VMA_LOCK;
+    let o = block_with_knob(Prealloc2026::new(), setup, block, 2, knob, false);
+    assert!(o.failure.is_none(), "{:?}", o.failure);
+    let o = block_with_knob(Prealloc2026::new(), setup, block, 2, knob, true);
+    let f = o.failure.expect("lock-discipline");
+    assert_eq!(f.invariant, "lock-discipline", "{f:?}");
+    assert!(
+        f.detail.contains("installs through VMA") && f.detail.contains("for write"),
+        "{}",
+        f.detail
+    );
+}
+
+/// Patch 8/9 of the 2026 series clones unlocked into a destination no
+/// fault or walk can reach: a fork that attaches the child's VMA first
+/// breaks that.
+#[test]
+fn a_clone_into_an_attached_vma_fails_lock_discipline() {
+    use crate::designs::prealloc_2026::Prealloc2026;
+    let (setup, block) = VMA_LOCK_RACES[5];
+    let knob = &block::tests_knob::FORK_LINKS_BEFORE_CLONE;
+    let o = block_with_knob(Prealloc2026::new(), setup, block, 1, knob, false);
+    assert!(o.failure.is_none(), "{:?}", o.failure);
+    let o = block_with_knob(Prealloc2026::new(), setup, block, 1, knob, true);
+    let f = o.failure.expect("lock-discipline");
+    assert_eq!(f.invariant, "lock-discipline", "{f:?}");
+    assert!(
+        f.detail.contains("fork clone's destination VMA") && f.detail.contains("is attached"),
+        "{}",
+        f.detail
+    );
+}
+
+/// Jann Horn's July 2023 scenario on prealloc-2026: if a merge published
+/// `dst->anon_vma` before write-locking `dst`, a fault could map a page
+/// through it before the chain clone: no walk reaches the page
+/// (`findability` at the fault's install); and when the clone then fails
+/// (ENOMEM), `dst` is unfaulted again while the page stays mapped. The
+/// series' pass-1 argument ("we hold the mmap write lock") does not cover
+/// this; the write lock of `dst` does.
+#[test]
+fn prealloc_2026_needs_dup_anon_vma_to_write_lock_dst_first() {
+    use crate::designs::prealloc_2026::Prealloc2026;
+    use crate::sched::{Item, RunLen, Schedule};
+    let setup = "mmap p0 4 4 rw anon\nwrite p0 5 1\nmprotect p0 4 4 r\nmmap p0 0 4 rw anon\n\
+                 fail-alloc 1\n";
+    let block = ops("mprotect p0 4 4 rw\nswapout p0 5\nwrite p0 1 9\n");
+    let item = |actor, run| Item { actor, run };
+    let sched = Schedule::Replay {
+        items: vec![
+            item(0, RunLen::Until("merge.publish".into())),
+            item(2, RunLen::Finish),
+            item(0, RunLen::Finish),
+            item(1, RunLen::Finish),
+        ],
+        strict: false,
+    };
+    let run = |locks_dst: bool| {
+        let mut m = Mmu::new(Prealloc2026::new());
+        let mut l = m.lock_model();
+        l.dup_anon_vma_locks_dst = locks_dst;
+        m.set_lock_model(l);
+        for op in ops(setup) {
+            m.apply(&op).expect("setup op");
+        }
+        let o = m.run_block(&block, &sched, 1).expect("a valid block");
+        (m, o)
+    };
+    // With the lock: the fault falls back to mmap_lock and waits; the merge
+    // fails on the clone's allocation and every page stays reachable.
+    let (m, o) = run(true);
+    assert!(o.failure.is_none(), "{:?}", o.failure);
+    assert_eq!(
+        o.outcomes[0],
+        Some(ActorOutcome::Op(Outcome::Err(rmaplab_ops::Errno::ENOMEM)))
+    );
+    for p in m.anon_ptes() {
+        let w = m.rmap_walk(p.mapping, p.index).expect("a walk");
+        assert!(w.found.contains(&(p.pid, p.page)), "{p:?}");
+    }
+    // Without it: the write fault maps p0:1 through the published anon_vma
+    // while prev has no chain yet.
+    let (_, o) = run(false);
+    let f = o.failure.expect("findability");
+    assert_eq!(f.invariant, "findability", "{f:?}");
+    assert_eq!(f.actor, Some('C'));
+    assert!(f.detail.contains("does not reach it"), "{}", f.detail);
+}
+
 /// The 2026 series' "remove unnecessary root lock dance" takes one root
 /// lock for a whole clone because every anon_vma of a chain shares that
 /// root. A mutant that locks each VMA's own anon_vma instead (pass 2
