@@ -61,19 +61,51 @@ pub fn check_stream(stream: &Stream, specs: &[DesignSpec]) -> Result<(), Box<Fin
     check_stream_stats(stream, specs, &mut MmuStats::default())
 }
 
-/// [`check_stream`]; when it passes and a block's trace has a walk racing
-/// an mremap's move ([`walk_races_move`]), the stream again with its
-/// blocks explored ([`explore_blocks`], at most [`EXPLORE_MAX_SCHEDULES`]
+/// [`check_stream`]; when it passes, a block's trace has a walk racing
+/// an mremap's move ([`walk_races_move`]) and the stream is one of the
+/// racing streams it selects ([`explores_races`]: one in
+/// [`TARGET_RACE_EVERY`], by a hash of the stream), the stream again with
+/// its blocks explored ([`explore_races`], at most [`RACE_MAX_SCHEDULES`]
 /// schedules per design): what the fuzz targets check, so that libFuzzer
-/// and AFL try those interleavings as the built-in engine does. A failure
-/// found so is the explored stream's (its blocks' `sched explore:2`).
+/// and AFL try those interleavings as the built-in engine does. The choice
+/// depends on the stream alone, so `rmaplab import` of an artifact gives
+/// the target's verdict. A failure found so is the explored stream's (its
+/// blocks' `sched explore:2`).
 pub fn check_stream_races(stream: &Stream, specs: &[DesignSpec]) -> Result<(), Box<Finding>> {
-    check_races(stream, specs, false)
+    check_races(stream, specs, false, false)
+}
+
+/// The fuzz targets explore one racing stream in this many
+/// ([`explores_races`]): exploring each one left libFuzzer a twentieth of
+/// its throughput.
+pub const TARGET_RACE_EVERY: u64 = 8;
+
+/// Whether the fuzz targets explore the racing blocks of `stream`: one
+/// stream in [`TARGET_RACE_EVERY`], chosen by a hash of its text
+/// (ops and schedules), so that the same stream always gets the same
+/// choice (a crash artifact replays with `rmaplab import`).
+pub fn explores_races(stream: &Stream) -> bool {
+    let hash = rmaplab_ops::print::print(stream)
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+    // A final mix (murmur3's): the bytes that differ between two racing
+    // streams are often the last ones, which FNV-1a spreads little.
+    let h = (hash ^ (hash >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    let h = (h ^ (h >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    (h ^ (h >> 33)).is_multiple_of(TARGET_RACE_EVERY)
 }
 
 /// [`check_stream_races`]; with `remember`, a stream whose blocks race a
-/// move is kept for [`libfuzzer_mutate`] ([`RACING`]).
-fn check_races(stream: &Stream, specs: &[DesignSpec], remember: bool) -> Result<(), Box<Finding>> {
+/// move is kept for [`libfuzzer_mutate`] ([`RACING`]); with `all`, every
+/// racing stream is explored, not only those [`explores_races`] selects.
+fn check_races(
+    stream: &Stream,
+    specs: &[DesignSpec],
+    remember: bool,
+    all: bool,
+) -> Result<(), Box<Finding>> {
     let mut acc = MmuStats::default();
     let mut cut = 0;
     check_stream_with(stream, specs, &mut acc, &RunOptions::fuzzing(), &mut |r| {
@@ -88,6 +120,9 @@ fn check_races(stream: &Stream, specs: &[DesignSpec], remember: bool) -> Result<
             racing.push(bytes);
         }
     }
+    if cut == 0 || !(all || explores_races(stream)) {
+        return Ok(());
+    }
     explore_races(stream, cut, specs, &mut acc)
 }
 
@@ -99,10 +134,11 @@ static RACING: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 /// Most inputs [`RACING`] keeps.
 const RACING_MAX: usize = 1024;
 
-/// Whether `stream` fails on a non-empty `baseline` (with its racing
-/// blocks explored, [`check_stream_races`]).
+/// Whether `stream` fails on a non-empty `baseline`, its racing blocks
+/// always explored (every racing stream, not one in
+/// [`TARGET_RACE_EVERY`]: a finding must not be the baseline's own race).
 pub fn fails_baseline(stream: &Stream, baseline: &[DesignSpec]) -> bool {
-    !baseline.is_empty() && check_stream_races(stream, baseline).is_err()
+    !baseline.is_empty() && check_races(stream, baseline, false, true).is_err()
 }
 
 /// The end (op index) of the last block of `r`'s path whose trace races
@@ -272,7 +308,7 @@ pub fn target_finding_file(stream: &Stream, specs: &[DesignSpec]) -> Option<Stri
 
 /// [`target_finding_file`] and the failure's first line.
 fn target_finding(stream: &Stream, specs: &[DesignSpec]) -> Option<(String, String)> {
-    let f = check_races(stream, specs, true).err()?;
+    let f = check_races(stream, specs, true, false).err()?;
     let shrink_cmd = match specs.iter().find(|s| s.label() == f.signature.who) {
         Some(s) => format!("rmaplab shrink FILE.ops {}", s.cli_flags()),
         None => "rmaplab shrink FILE.ops".to_string(),
