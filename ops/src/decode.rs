@@ -46,8 +46,11 @@
 //!   inputs; an input whose header switches neither decodes as it did
 //!   before version 2. Each mask is intersected with the config's; an empty
 //!   intersection means the config's set; `par` is off when the config
-//!   enables no walker (swapout, migrate, referenced). Fewer than 3 bytes:
-//!   empty stream.
+//!   enables no walker (swapout, migrate, referenced). When bit 1 of
+//!   `k0 ^ k1 ^ m` is clear (half of the inputs; not the `FF FF FF` header
+//!   [`encode`] writes), the input is a **two-protection** input: its other
+//!   protection is `rwx`, `r`, `rx`, `none` by bits 2–3 of `k0 ^ k1 ^ m`
+//!   (PROT below). Fewer than 3 bytes: empty stream.
 //! - **Memory.** For each live process the decoder keeps two sets of pages
 //!   among the first `min(window_len, 256)` pages of the sub-window, MAPPED
 //!   and WRITTEN (a subset of MAPPED), and for the stream LAST, the ADDR\*
@@ -110,9 +113,13 @@
 //!     if `P` has no MAPPED page, ADDR. Otherwise one byte `b`:
 //!     - `b < 0x60`: page number `b % |MAPPED|` of MAPPED, in ascending
 //!       order from 0;
-//!     - `0x60 <= b < 0xC0`: page number `b % |WRITTEN|` of WRITTEN (a page
+//!     - `0x60 <= b < 0xA0`: page number `b % |WRITTEN|` of WRITTEN (a page
 //!       that is probably present, maybe shared with a relative); if
 //!       WRITTEN is empty, as for `b < 0x60`;
+//!     - `0xA0 <= b < 0xC0`: page number `b % |U|` of U, the MAPPED pages
+//!       not in WRITTEN (a fault in a mapping not faulted yet, e.g. one
+//!       just made next to a faulted one); if U is empty, as for
+//!       `b < 0x60`;
 //!     - `0xC0 <= b < 0xE0`: LAST if it is in MAPPED (a page another
 //!       process or op just used); otherwise as for `b < 0x60`;
 //!     - `b >= 0xE0`, the direct form: when `window_len <= 32`,
@@ -133,8 +140,21 @@
 //!     `rwx` (3 times), `r`, `rx`, `none`, in that order: mostly writable.
 //!     PROT of mprotect (one byte `pr`): `pr & 7` picks from `r`, `rw`,
 //!     `r`, `rw`, `rwx`, `rx`, `none`, `rw`: often not the `rw` of most
-//!     mappings (a split), often `rw` again (a merge back).
-//!   - mmap: `P ADDR LEN pr kd [OFF]`: PROT from `pr`, `replace` when
+//!     mappings (a split), often `rw` again (a merge back). In a
+//!     two-protection input, either PROT byte with bit 7 clear gives `rw`
+//!     (bit 0 clear) or the input's other protection (bit 0 set), and with
+//!     bit 7 set the tables above: protections coincide often, so that a
+//!     mapping made with another protection than its neighbour's and a
+//!     range given that protection later can merge.
+//!   - mmap: `P GADDR LEN pr kd [OFF]`, GADDR (gap-or-direct address): the
+//!     *gaps* of `P` are the pages right after each run of MAPPED. Without
+//!     gaps, ADDR. Otherwise one byte `b`: `b < 0x40` gives gap number
+//!     `b % |gaps|` in ascending order, and the mmap fills the gap: LEN
+//!     is at most the number of pages up to the next MAPPED page above it
+//!     (if any), so that it sits next to the mappings on both sides (where
+//!     a later fault reuses a neighbour's anon_vma); `b >= 0x40`, the
+//!     direct form: when `window_len <= 191`, `window_start + (b - 0x40)
+//!     % window_len`; otherwise an ADDR follows. PROT from `pr`, `replace` when
 //!     `(pr >> 4) & 3 == 3`; KIND by weight (anon 4, shared 1, file 2,
 //!     sfile 1) from `(kd & 0x3F) % total` over the enabled map kinds, file
 //!     number `kd >> 6`; OFF only for file kinds.
@@ -156,8 +176,9 @@
 //!     pages all in MAPPED, the op is that move undone, `mremap P DEST LEN
 //!     LEN to SOURCE` (`dontunmap` for 4), and nothing more is read: the
 //!     range returns next to the pages it was split from, its pgoff
-//!     unchanged, where `copy_vma` merges it. A fork's child inherits the
-//!     last move.
+//!     unchanged, where `copy_vma` merges it. A block's mutator moves back
+//!     for shapes 5 and 6 too (`dontunmap` for 6). A fork's child inherits
+//!     the last move.
 //!   - mprotect `P ADDR* LEN* pr`; madvise `P ADDR* LEN* ad` (ADVICE
 //!     `ad % 5`: dontneed, dontfork, dofork, wipeonfork, keeponfork);
 //!     munmap `P ADDR* LEN`; fork, exit `P`; read, swapout, migrate
@@ -182,7 +203,7 @@
 //!     `b % |W|` of W, the union of WRITTEN and, when `P` is the process
 //!     of a mutator read before the walker, its WRITTEN before that
 //!     mutator was applied (the pages it moves or unmaps, which the walk
-//!     races); of MAPPED when W is empty; but a choice `b < 0x80` is page
+//!     races); of MAPPED when W is empty; but a choice `b < 0xC0` is page
 //!     `b % |R|` of R, the pages of that earlier WRITTEN that are not in
 //!     WRITTEN now (those the mutator moved or unmapped), when R is not
 //!     empty;
@@ -343,9 +364,26 @@ const BACK: u8 = 0x08;
 /// A walker target byte below this one picks among the pages its block's
 /// mutator took from the walker's process (moved or unmapped), when there
 /// are any.
-const RACED: u8 = 0x80;
+const RACED: u8 = 0xC0;
 /// A mapped address whose byte is in `WRITTEN..SAME` is a written page.
 const WRITTEN: u8 = 0x60;
+/// A mapped address whose byte is in `UNWRITTEN..SAME` is a mapped page
+/// not written yet (a fault in a mapping not faulted yet), when there is
+/// one.
+const UNWRITTEN: u8 = 0xA0;
+/// An mmap address whose byte is below this one fills a gap ([`gaps`]);
+/// from this one on it is in the direct form.
+const GAP: u8 = 0x40;
+/// A direct mmap address in a window of at most this many pages is its
+/// first byte alone (`GAP..=0xFE`: never the wide escape).
+const GAP_COMPACT: u64 = 0xFF - GAP as u64;
+/// The protection a two-protection input ([`Params::alt_prot`]) uses
+/// besides `rw`, by bits 2 and 3 of its swarm bytes' XOR.
+const ALT_PROTS: [Prot; 4] = [Prot::Rwx, Prot::R, Prot::Rx, Prot::None];
+/// In a two-protection input, a PROT byte with this bit set picks from
+/// the usual table; without it, bit 0 picks `rw` or the input's other
+/// protection.
+const PROT_TABLE: u8 = 0x80;
 /// A mapped address whose byte is in `SAME..DIRECT` is the previous
 /// mapped-or-direct address, if this process maps it.
 const SAME: u8 = 0xC0;
@@ -660,6 +698,17 @@ impl Params {
         (lo, hi.max(lo))
     }
 
+    /// The other protection of a two-protection input: when bit 1 of
+    /// `k0 ^ k1 ^ m` is clear (half of the inputs; never for the header
+    /// [`encode`] writes), mmap and mprotect choose between `rw` and this
+    /// one ([`prot_of`]), so that protections coincide: a mapping made
+    /// with another protection than its neighbour's, a range given that
+    /// protection later (what lets a moved range merge into it).
+    fn alt_prot(k0: u8, k1: u8, m: u8) -> Option<Prot> {
+        let x = k0 ^ k1 ^ m;
+        (x & 2 == 0).then(|| ALT_PROTS[usize::from((x >> 2) & 3)])
+    }
+
     /// The kinds and map kinds an input's swarm header enables.
     fn swarm(&self, k0: u8, k1: u8, m: u8) -> (OpKinds, MapKinds) {
         let bits = u16::from_le_bytes([k0, k1]);
@@ -799,6 +848,9 @@ struct Live {
     next: u32,
     /// The address of the last op with a mapped-or-direct address.
     last: Option<u64>,
+    /// The other protection of a two-protection input
+    /// ([`Params::alt_prot`]).
+    alt: Option<Prot>,
     /// Bit `i`: slot `i` has something mapped.
     mapping: u64,
     /// Bit `i`: slot `i` has something written.
@@ -827,6 +879,7 @@ impl Live {
             len: 1,
             next: 1,
             last: None,
+            alt: None,
             mapping: 0,
             writing: 0,
         }
@@ -1056,10 +1109,13 @@ impl Live {
 /// byte `sh` asks for it and the moved pages are still mapped where they
 /// went: the whole moved range returns to where it came from, next to the
 /// pages it was split from (pgoff unchanged), where `copy_vma` merges it.
-fn move_back(pid: Pid, sh: u8, p: &Params, q: &Proc) -> Option<Op> {
+fn move_back(pid: Pid, sh: u8, p: &Params, q: &Proc, in_block: bool) -> Option<Op> {
     let dontunmap = match sh % 8 {
         3 | 7 => false,
         4 => true,
+        // A block's mutator: every move shape may move back.
+        5 if in_block => false,
+        6 if in_block => true,
         _ => return None,
     };
     if sh & BACK == 0 {
@@ -1299,6 +1355,33 @@ impl Reader<'_> {
         self.addr(p)
     }
 
+    /// An mmap address in the mapped pages `set`'s process: a byte below
+    /// [`GAP`] picks one of its [`gaps`] (the page right after a run of
+    /// mapped pages), with the length of the gap up to the next mapped
+    /// page (`None` when none is above), which the mmap fills and does not
+    /// overrun; from [`GAP`] on the direct form (ADDR, its first byte alone
+    /// when the window has at most [`GAP_COMPACT`] pages). Without gaps,
+    /// ADDR.
+    fn gap_addr(&mut self, p: &Params, set: &PageSet) -> Option<(u64, Option<u64>)> {
+        let gaps = gaps(p, set);
+        if gaps.is_empty() {
+            return Some((self.addr(p)?, None));
+        }
+        let b0 = self.byte()?;
+        if self.wide && b0 == ESCAPE {
+            return Some((self.varint()?, None));
+        }
+        if b0 < GAP {
+            let g = gaps.nth(u64::from(b0) % gaps.count());
+            let room = (g..p.set_pages()).find(|&i| set.contains(i)).map(|i| i - g);
+            return Some((p.window_start + g, room));
+        }
+        if p.window_len <= GAP_COMPACT {
+            return Some((p.window_start + u64::from(b0 - GAP) % p.window_len, None));
+        }
+        Some((self.addr(p)?, None))
+    }
+
     /// A run-or-direct length: one within the run of mapped pages at
     /// `addr` (see [`run_choices`]), or LEN.
     fn run_len(&mut self, p: &Params, set: &PageSet, addr: u64) -> Option<u64> {
@@ -1316,6 +1399,29 @@ impl Reader<'_> {
             return self.varint();
         }
         Some(value_of(b))
+    }
+}
+
+/// The pages right after each run of `set` (within the tracked pages): where
+/// an mmap sits next to a mapping, filling the gap above it.
+fn gaps(p: &Params, set: &PageSet) -> PageSet {
+    let mut out = PageSet::default();
+    for i in 1..p.set_pages() {
+        if set.contains(i - 1) && !set.contains(i) {
+            out.insert(&PageSet::range(i, i + 1));
+        }
+    }
+    out
+}
+
+/// The protection a PROT byte `pr` gives from `table` ([`PROTS`], indexed
+/// by its low 4 bits, or [`MPROTECT_PROTS`], by its low 3): in a
+/// two-protection input (`alt`, [`Params::alt_prot`]) without
+/// [`PROT_TABLE`] set, `rw` or `alt` by bit 0.
+fn prot_of(pr: u8, table: &[Prot], alt: Option<Prot>) -> Prot {
+    match alt {
+        Some(a) if pr & PROT_TABLE == 0 => [Prot::Rw, a][usize::from(pr & 1)],
+        _ => table[usize::from(pr) % table.len()],
     }
 }
 
@@ -1361,6 +1467,12 @@ fn mapped_page(b: u8, p: &Params, q: &Proc, last: Option<u64>) -> u64 {
     if b >= SAME {
         if let Some(last) = last.filter(|&a| p.bit(a).is_some_and(|i| q.mapped.contains(i))) {
             return last;
+        }
+    } else if b >= UNWRITTEN {
+        let mut fresh = q.mapped;
+        fresh.remove(&q.written);
+        if !fresh.is_empty() {
+            return p.window_start + fresh.nth(k % fresh.count());
         }
     } else if b >= WRITTEN && !q.written.is_empty() {
         return p.window_start + q.written.nth(k % q.written.count());
@@ -1460,6 +1572,7 @@ fn decode_impl(
     if let (Some(k0), Some(k1), Some(m)) = (r.byte(), r.byte(), r.byte()) {
         let (kinds, maps) = p.swarm(k0, k1, m);
         let mut live = Live::new();
+        live.alt = Params::alt_prot(k0, k1, m);
         while ops.len() < p.max_ops {
             let start = r.bytes.len();
             match decode_op(&mut r, &p, kinds, maps, &live) {
@@ -1538,7 +1651,7 @@ fn decode_op(
     if kind == PAR_INDEX {
         return Some(Decoded::Par);
     }
-    decode_args(kind, r, p, maps, live).map(Decoded::Op)
+    decode_args(kind, r, p, maps, live, false).map(Decoded::Op)
 }
 
 /// A block's actors, in letter order (see the module doc, "Blocks").
@@ -1630,7 +1743,7 @@ fn decode_block(
             Role::Mutator => {
                 let allowed = live.allowed(kinds & OpKinds::MUTATORS, p.max_procs);
                 let kind = pick_weighted(r.byte()?, allowed.bits(), live.weights())?;
-                let op = decode_args(kind, r, p, maps, live)?;
+                let op = decode_args(kind, r, p, maps, live, true)?;
                 before = op
                     .pid()
                     .and_then(|pid| Some((pid, live.procs[live.slot(pid)?].written)));
@@ -1696,6 +1809,7 @@ fn decode_args(
     p: &Params,
     maps: MapKinds,
     live: &Live,
+    in_block: bool,
 ) -> Option<Op> {
     if kind == 10 {
         return Some(Op::Reclaim);
@@ -1714,8 +1828,10 @@ fn decode_args(
     let set = &q.mapped;
     Some(match kind {
         0 => {
-            let addr = r.addr(p)?;
+            let (addr, gap) = r.gap_addr(p, set)?;
             let len = r.len(p)?;
+            // A gap is filled, not overrun.
+            let len = gap.map_or(len, |g| len.min(g));
             let pr = r.byte()?;
             let kd = r.byte()?;
             let file = kd >> 6;
@@ -1735,7 +1851,7 @@ fn decode_args(
                 pid,
                 addr,
                 len,
-                prot: PROTS[usize::from(pr & 15)],
+                prot: prot_of(pr, &PROTS, live.alt),
                 kind,
                 replace: (pr >> 4) & 3 == REPLACE_GROUP,
             }
@@ -1751,13 +1867,13 @@ fn decode_args(
                 pid,
                 addr,
                 len: r.run_len(p, set, addr)?,
-                prot: MPROTECT_PROTS[usize::from(r.byte()? & 7)],
+                prot: prot_of(r.byte()?, &MPROTECT_PROTS, live.alt),
             }
         }
         3 => {
             let sh = r.byte()?;
             let shape = sh % 8;
-            if let Some(op) = move_back(pid, sh, p, q) {
+            if let Some(op) = move_back(pid, sh, p, q, in_block) {
                 return Some(op);
             }
             let old = r.mapped(p, q, live.last)?;
@@ -1932,6 +2048,28 @@ impl Writer {
 
     fn run_len(&mut self, len: u64, p: &Params, set: &PageSet, addr: u64) -> Result<(), Fail> {
         self.tracked(run_choices(p, set, addr) > 0, len, 1, p.max_len)
+    }
+
+    /// Writes an mmap address ([`Reader::gap_addr`]) in its direct form.
+    fn gap_addr(&mut self, addr: u64, p: &Params, set: &PageSet) -> Result<(), Fail> {
+        if gaps(p, set).is_empty() {
+            return self.addr(addr, p);
+        }
+        match addr
+            .checked_sub(p.window_start)
+            .filter(|&v| v < p.window_len)
+        {
+            Some(v) if p.window_len <= GAP_COMPACT => {
+                // v < GAP_COMPACT: the byte is in GAP..=0xFE.
+                self.out.push(GAP + v as u8);
+                Ok(())
+            }
+            Some(_) => {
+                self.out.push(GAP);
+                self.addr(addr, p)
+            }
+            None => self.escape(addr),
+        }
     }
 
     /// Writes an mremap destination ([`Reader::dest`]) in its direct
@@ -2206,7 +2344,7 @@ fn encode_args(
             replace,
             ..
         } => {
-            w.addr(addr, p)?;
+            w.gap_addr(addr, p, set)?;
             w.len(len, p)?;
             let group = if replace { REPLACE_GROUP } else { 0 };
             w.out.push(prot_byte(&PROTS, prot) | group << 4);

@@ -167,6 +167,18 @@ fn explore_races(
     specs: &[DesignSpec],
     acc: &mut MmuStats,
 ) -> Result<(), Box<Finding>> {
+    explore_cut(stream, cut, RACE_MAX_SCHEDULES, specs, acc)
+}
+
+/// `stream` up to op `cut` (0: nothing to do) with its blocks explored,
+/// at most `max_schedules` schedules per design run.
+fn explore_cut(
+    stream: &Stream,
+    cut: usize,
+    max_schedules: u64,
+    specs: &[DesignSpec],
+    acc: &mut MmuStats,
+) -> Result<(), Box<Finding>> {
     if cut == 0 {
         return Ok(());
     }
@@ -178,7 +190,7 @@ fn explore_races(
         .cloned()
         .collect();
     let opts = RunOptions {
-        max_schedules: RACE_MAX_SCHEDULES,
+        max_schedules,
         ..RunOptions::fuzzing()
     };
     let cut = Stream::with_blocks(ops, blocks);
@@ -1030,10 +1042,10 @@ pub const RACE_EVERY: u32 = 8;
 /// Runs a stream with blocks; when its blocks' traces reach a new
 /// feature ([`Coverage::add_block_trace`]: an (actor, step) pair or an
 /// actor switch between two steps) and it passes, the input joins the
-/// pool and the same stream runs again with every block under
-/// `explore:2` ([`explore_blocks`], at most [`EXPLORE_MAX_SCHEDULES`]
-/// schedules per design), so that an interleaving its schedule bytes
-/// missed is still tried. Otherwise, when a block's trace has a walk
+/// pool and the same stream, up to the end of its last block, runs again
+/// with every block under `explore:2` ([`explore_blocks`], at most
+/// [`EXPLORE_MAX_SCHEDULES`] schedules per design), so that an
+/// interleaving its schedule bytes missed is still tried. Otherwise, when a block's trace has a walk
 /// racing an mremap's move ([`walk_races_move`]), the input joins the pool
 /// too (mutations of its other ops try the shapes around it) and the
 /// stream up to that block is explored ([`explore_races`]).
@@ -1081,11 +1093,15 @@ fn check_blocks(
         });
         shared.kept.fetch_add(1, Ordering::Relaxed);
     }
-    let opts = RunOptions {
-        max_schedules: EXPLORE_MAX_SCHEDULES,
-        ..RunOptions::fuzzing()
-    };
-    check_stream_with(&explore_blocks(stream), &cfg.specs, mmu, &opts, &mut |_| {})
+    // Up to the end of the last block: every schedule would run the rest
+    // of the stream again, and what follows the blocks ran once above.
+    let end = stream
+        .blocks
+        .iter()
+        .map(|b| b.first + b.actors)
+        .max()
+        .unwrap_or(0);
+    explore_cut(stream, end, EXPLORE_MAX_SCHEDULES, &cfg.specs, mmu)
 }
 
 /// Whether a block's trace has an mremap that moved page tables
