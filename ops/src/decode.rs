@@ -53,19 +53,22 @@
 //!   (PROT below). Fewer than 3 bytes: empty stream.
 //! - **Memory.** For each live process the decoder keeps two sets of pages
 //!   among the first `min(window_len, 256)` pages of the sub-window, MAPPED
-//!   and WRITTEN (a subset of MAPPED), and for the stream LAST, the ADDR\*
-//!   (below) of the last op that had one (none at first). After each op
-//!   (ranges clipped to those pages):
-//!   - `mmap` adds its range to MAPPED and removes it from WRITTEN (without
-//!     `replace`, only if no page of the range is in MAPPED: otherwise it
-//!     fails with `EEXIST`);
+//!   and WRITTEN (a subset of MAPPED), the protection of each MAPPED page,
+//!   and for the stream LAST, the ADDR\* (below) of the last op that had
+//!   one, the destination for an `mremap` move (none at first). After each
+//!   op (ranges clipped to those pages):
+//!   - `mmap` adds its range to MAPPED with its protection and removes it
+//!     from WRITTEN (without `replace`, only if no page of the range is in
+//!     MAPPED: otherwise it fails with `EEXIST`); `mprotect` sets the
+//!     protection of its MAPPED pages;
 //!   - `munmap` removes its range from both; `madvise .. dontneed` from
 //!     WRITTEN; `write` adds its page to WRITTEN if it is in MAPPED;
 //!   - `mremap` whose OLD is in MAPPED: in place, a shrink removes the
 //!     pages past NEWLEN from both and a growth adds the new pages to
 //!     MAPPED if none of them is in it; a move removes `OLD..OLD+OLDLEN`
 //!     from WRITTEN and, without `dontunmap`, from MAPPED, then adds
-//!     `NEW..NEW+NEWLEN` to MAPPED and sets its WRITTEN pages to those
+//!     `NEW..NEW+NEWLEN` to MAPPED (with the protection of `OLD`'s page;
+//!     the same for an in-place growth) and sets its WRITTEN pages to those
 //!     written at the same offsets of `OLD` (the pages move with it);
 //!   - `fork` gives the child a copy of the parent's sets (`dontfork` is
 //!     ignored); `exit` drops the process's.
@@ -179,7 +182,12 @@
 //!     unchanged, where `copy_vma` merges it. A block's mutator moves back
 //!     for shapes 5 and 6 too (`dontunmap` for 6). A fork's child inherits
 //!     the last move.
-//!   - mprotect `P ADDR* LEN* pr`; madvise `P ADDR* LEN* ad` (ADVICE
+//!   - mprotect `P ADDR* LEN* pr`: when bits 5 and 6 of `pr` are both set
+//!     and a *neighbour* is mapped, the neighbour's protection (else PROT
+//!     above): for a range inside the destination of `P`'s last move, the
+//!     page right below that move's source, else right after it (where the
+//!     range would merge on its way back); for another range, the page
+//!     right below it, else right after it. Madvise `P ADDR* LEN* ad` (ADVICE
 //!     `ad % 5`: dontneed, dontfork, dofork, wipeonfork, keeponfork);
 //!     munmap `P ADDR* LEN`; fork, exit `P`; read, swapout, migrate
 //!     `P ADDR*`; write `P ADDR* VALUE`; fail-alloc `N`; reclaim and dump
@@ -187,7 +195,9 @@
 //!     `P ADDR*`, like swapout.
 //! - **Blocks** (`par`): `sh actor+ n byte{n % 32}`. The shape byte `sh`
 //!   gives the actors in letter order: a mutator (first, or last when bit
-//!   6 is set), one walker (two when bit 0 is set), a fault when bit 1 is
+//!   6 is set; when bit 7 is set, `mremap` is on and a live process's last
+//!   move can go back (the move back above), the mutator is the move back of
+//!   the newest such process and reads no byte), one walker (two when bit 0 is set), a fault when bit 1 is
 //!   set and `read` or `write` is on. Walker j's kind is the
 //!   `((sh >> (2 + 2j)) & 3) % w`-th of the `w` walker kinds on (swapout,
 //!   migrate, referenced in that order; the swarm's, or the config's when
@@ -358,6 +368,9 @@ const EDGE: u8 = 0x60;
 /// A direct destination in a window of at most this many pages is its
 /// first byte alone (`EDGE..=0xFE`: never the wide escape).
 const EDGE_COMPACT: u64 = 0xFF - EDGE as u64;
+/// A block shape byte with this bit set makes the block's mutator a move
+/// back, when one can go back ([`block_move_back`]).
+const BLOCK_BACK: u8 = 0x80;
 /// An mremap shape byte of a same-length move with this bit set moves the
 /// process's last moved range back ([`move_back`]), when there is one.
 const BACK: u8 = 0x08;
@@ -377,6 +390,10 @@ const GAP: u8 = 0x40;
 /// A direct mmap address in a window of at most this many pages is its
 /// first byte alone (`GAP..=0xFE`: never the wide escape).
 const GAP_COMPACT: u64 = 0xFF - GAP as u64;
+/// An mprotect PROT byte with both these bits set gives the range the
+/// protection of a neighbouring mapping ([`Proc::neighbour_prot`]), when
+/// there is one.
+const NEIGHBOUR: u8 = 0x60;
 /// The protection a two-protection input ([`Params::alt_prot`]) uses
 /// besides `rw`, by bits 2 and 3 of its swarm bytes' XOR.
 const ALT_PROTS: [Prot; 4] = [Prot::Rwx, Prot::R, Prot::Rx, Prot::None];
@@ -789,6 +806,12 @@ impl PageSet {
         }
     }
 
+    fn and(&mut self, other: &PageSet) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a &= b;
+        }
+    }
+
     fn remove(&mut self, other: &PageSet) {
         for (a, b) in self.0.iter_mut().zip(&other.0) {
             *a &= !b;
@@ -837,6 +860,50 @@ struct Proc {
     /// Its last mremap move as [`PageSet`] bits: (source, destination,
     /// pages), for the move back ([`BACK`]).
     moved: Option<(u16, u16, u16)>,
+    /// The protection of each mapped page, as bit planes of its index in
+    /// [`Prot::ALL`] (meaningless outside `mapped`).
+    prot: [PageSet; 3],
+}
+
+impl Proc {
+    /// Gives `pages` the protection `prot`.
+    fn set_prot(&mut self, pages: &PageSet, prot: Prot) {
+        let i = Prot::ALL.iter().position(|&q| q == prot).unwrap_or(0);
+        for (k, plane) in self.prot.iter_mut().enumerate() {
+            if i & (1 << k) != 0 {
+                plane.insert(pages);
+            } else {
+                plane.remove(pages);
+            }
+        }
+    }
+
+    /// The protection of mapped page `bit`, `None` if it is not mapped.
+    fn prot_at(&self, bit: u64) -> Option<Prot> {
+        if !self.mapped.contains(bit) {
+            return None;
+        }
+        let i = (0..3).fold(0, |i, k| i | usize::from(self.prot[k].contains(bit)) << k);
+        Prot::ALL.get(i).copied()
+    }
+
+    /// The protection of a mapping next to the range `[lo, hi)` (bits):
+    /// when the range lies in the destination of the last move, of a page
+    /// right next to that move's source (the mapping it returns to);
+    /// otherwise of the page right below the range, else right above it.
+    fn neighbour_prot(&self, lo: u64, hi: u64) -> Option<Prot> {
+        let (from, to, len) = self.moved.map_or((0, 0, 0), |(f, t, l)| {
+            (u64::from(f), u64::from(t), u64::from(l))
+        });
+        let (below, above) = if len > 0 && lo >= to && hi <= to + len {
+            (from.checked_sub(1), from + len)
+        } else {
+            (lo.checked_sub(1), hi)
+        };
+        below
+            .and_then(|b| self.prot_at(b))
+            .or_else(|| self.prot_at(above))
+    }
 }
 
 /// The processes live at a point of the stream, in creation order, and
@@ -998,6 +1065,10 @@ impl Live {
         if let Some(addr) = mapped_addr(op) {
             self.last = Some(addr);
         }
+        // After a move, the range is at its destination.
+        if let Op::Mremap { to: Some(t), .. } = *op {
+            self.last = Some(t.new);
+        }
         match *op {
             Op::Fork { .. } => {
                 self.pids[self.len] = self.next;
@@ -1024,18 +1095,30 @@ impl Live {
         };
         match *op {
             Op::Mmap {
-                addr, len, replace, ..
+                addr,
+                len,
+                replace,
+                prot,
+                ..
             } => {
                 let pages = range(addr, len);
                 if replace || !q.mapped.intersects(&pages) {
                     q.mapped.insert(&pages);
                     q.written.remove(&pages);
+                    q.set_prot(&pages, prot);
                 }
             }
             Op::Munmap { addr, len, .. } => {
                 let pages = range(addr, len);
                 q.mapped.remove(&pages);
                 q.written.remove(&pages);
+            }
+            Op::Mprotect {
+                addr, len, prot, ..
+            } => {
+                let mut pages = range(addr, len);
+                pages.and(&q.mapped);
+                q.set_prot(&pages, prot);
             }
             Op::Madvise {
                 addr,
@@ -1064,7 +1147,9 @@ impl Live {
                 None => {
                     let grown = range(old.saturating_add(old_len), new_len - old_len);
                     if !q.mapped.intersects(&grown) {
+                        let prot = p.bit(old).and_then(|b| q.prot_at(b)).unwrap_or(Prot::Rw);
                         q.mapped.insert(&grown);
+                        q.set_prot(&grown, prot);
                     }
                 }
                 Some(t) => {
@@ -1089,12 +1174,14 @@ impl Live {
                         }
                         _ => None,
                     };
+                    let prot = p.bit(old).and_then(|b| q.prot_at(b)).unwrap_or(Prot::Rw);
                     if !t.dontunmap {
                         q.mapped.remove(&source);
                     }
                     q.written.remove(&source);
                     let dest = range(t.new, new_len);
                     q.mapped.insert(&dest);
+                    q.set_prot(&dest, prot);
                     q.written.remove(&dest);
                     q.written.insert(&moved);
                 }
@@ -1136,6 +1223,20 @@ fn move_back(pid: Pid, sh: u8, p: &Params, q: &Proc, in_block: bool) -> Option<O
             dontunmap,
         }),
     })
+}
+
+/// A block's mutator when its shape byte `sh` has [`BLOCK_BACK`] set, `mremap`
+/// is enabled and a live process's last move can go back ([`move_back`]):
+/// the newest such process's move back (its bytes: none). The move back
+/// is what B08 and B12 race a migration with; a block with a move back
+/// among its other mutators is rare otherwise.
+fn block_move_back(sh: u8, kinds: OpKinds, p: &Params, live: &Live) -> Option<Op> {
+    if sh & BLOCK_BACK == 0 || !kinds.contains(OpKinds::MREMAP) {
+        return None;
+    }
+    (0..live.len)
+        .rev()
+        .find_map(|i| move_back(Pid(live.pids[i]), 3 | BACK, p, &live.procs[i], true))
 }
 
 /// The mapped-or-direct address of an op, if it has one.
@@ -1522,7 +1623,8 @@ pub struct BlockBytes {
     /// From the `par` kind byte (from the `0xFF` before it, when the kind
     /// byte needed one) to the end of the schedule.
     pub bytes: Range<usize>,
-    /// Each actor's bytes, in letter order (one per op of the block).
+    /// Each actor's bytes, in letter order (one per op of the block; empty
+    /// for a mutator that is a block's move back, shape bit 7).
     pub actors: Vec<Range<usize>>,
     /// The schedule's length byte: its low 5 bits are the number of
     /// schedule bytes, its high 3 bits are ignored.
@@ -1741,9 +1843,14 @@ fn decode_block(
         marks[k] = r.bytes.len();
         let op = match role {
             Role::Mutator => {
-                let allowed = live.allowed(kinds & OpKinds::MUTATORS, p.max_procs);
-                let kind = pick_weighted(r.byte()?, allowed.bits(), live.weights())?;
-                let op = decode_args(kind, r, p, maps, live, true)?;
+                let op = match block_move_back(sh, kinds, p, live) {
+                    Some(op) => op,
+                    None => {
+                        let allowed = live.allowed(kinds & OpKinds::MUTATORS, p.max_procs);
+                        let kind = pick_weighted(r.byte()?, allowed.bits(), live.weights())?;
+                        decode_args(kind, r, p, maps, live, true)?
+                    }
+                };
                 before = op
                     .pid()
                     .and_then(|pid| Some((pid, live.procs[live.slot(pid)?].written)));
@@ -1863,11 +1970,17 @@ fn decode_args(
         },
         2 => {
             let addr = r.mapped(p, q, live.last)?;
+            let len = r.run_len(p, set, addr)?;
+            let pr = r.byte()?;
+            let (lo, hi) = p.bits(addr, len);
+            let neighbour = (pr & NEIGHBOUR == NEIGHBOUR)
+                .then(|| q.neighbour_prot(lo, hi))
+                .flatten();
             Op::Mprotect {
                 pid,
                 addr,
-                len: r.run_len(p, set, addr)?,
-                prot: prot_of(r.byte()?, &MPROTECT_PROTS, live.alt),
+                len,
+                prot: neighbour.unwrap_or_else(|| prot_of(pr, &MPROTECT_PROTS, live.alt)),
             }
         }
         3 => {
