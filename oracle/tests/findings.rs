@@ -156,7 +156,7 @@ fn import_reproduces_the_targets_choice_to_explore_a_racing_input() {
         }
         let printed = target_finding_file(&s, &specs);
         let imported = import_file(&bytes, Path::new("crash-x"), &specs);
-        // Exploring every racing stream, as a baseline check does.
+        // Explored whatever the hash says (a baseline check: explore:3).
         let fails_explored = fails_baseline(&s, &specs);
         match &printed {
             Some(p) => {

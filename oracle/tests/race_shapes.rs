@@ -1,25 +1,27 @@
 //! How often fresh random inputs (what the built-in engine draws half of
 //! the time: 0..=400 random bytes through the default decoder) reach the
-//! preconditions of B08's race, stage by stage (docs/fuzzing.md, "The
-//! shapes of the mremap races"):
+//! preconditions of B08's race, step by step (docs/fuzzing.md, "B08's
+//! shape"), per process:
 //!
-//! 1. a block whose mutator moves a range back to where an earlier move of
-//!    its process took it from, with a `migrate` of the same process on a
-//!    moved page;
-//! 2. and before it, an `mmap` of that process right next to the vacated
-//!    range (the VMA the range can merge into on its way back);
-//! 3. and a write of that process into that mapping after both (its fault
-//!    makes `anon_vma_prepare` link it, after the moved range was);
-//! 4. and, at the block, the moved range and the page next to the vacated
-//!    range both mapped with the same protection (so that they merge);
-//! 5. and the stream fails under `chain-2010 era=2010 bug=b08 bug=b12`
-//!    with its racing blocks explored, and passes with b12 alone.
+//! 1. an `mremap` move;
+//! 2. a private mapping made right next to the range it vacated, still
+//!    mapped (the VMA the range can merge into on its way back);
+//! 3. a write into that mapping after both (its fault makes
+//!    `anon_vma_prepare` link it after the moved range was);
+//! 4. the moved range and that mapping with the same protection (so that
+//!    they merge);
+//! 5. then a block moving the range back, with a `migrate` of the same
+//!    process on a moved page;
 //!
-//! Stages 1–4 are read from the ops alone (like the decoder's memory,
-//! roughly: a page's protection is the last `mmap` or `mprotect` over it).
-//! `cargo test --release -p rmaplab --test race_shapes -- --ignored
-//! --nocapture` prints the counts over 300,000 inputs; the test that is not
-//! ignored checks a floor on a smaller sample.
+//! and, of those at step 5, the inputs that fail under `chain-2010
+//! era=2010 bug=b08 bug=b12` and pass with b12 alone (blocks explored:
+//! what a b08 hunt accepts).
+//!
+//! The steps are read from the ops alone, roughly as the decoder's memory
+//! (a page's protection is the last `mmap` or `mprotect` over it). `cargo
+//! test --release -p rmaplab --test race_shapes -- --ignored --nocapture`
+//! prints the counts over 300,000 inputs; the test that is not ignored
+//! checks a floor on a smaller sample.
 
 use std::collections::BTreeMap;
 
@@ -67,15 +69,13 @@ fn apply(procs: &mut BTreeMap<u32, Proc>, next: &mut u32, op: &Op, i: usize) {
             replace,
             kind,
             ..
-        } => {
-            if replace || (addr..addr + len).all(|a| !q.prot.contains_key(&a)) {
-                for a in addr..addr + len {
-                    q.prot.insert(a, prot);
-                }
-                // A merge target has an anon_vma: a private mapping.
-                if matches!(kind, Kind::Anon | Kind::File { .. }) {
-                    q.mmaps.push((addr, len, i));
-                }
+        } if replace || (addr..addr + len).all(|a| !q.prot.contains_key(&a)) => {
+            for a in addr..addr + len {
+                q.prot.insert(a, prot);
+            }
+            // A merge target has an anon_vma: a private mapping.
+            if matches!(kind, Kind::Anon | Kind::File { .. }) {
+                q.mmaps.push((addr, len, i));
             }
         }
         Op::Munmap { addr, len, .. } => {
@@ -85,11 +85,9 @@ fn apply(procs: &mut BTreeMap<u32, Proc>, next: &mut u32, op: &Op, i: usize) {
         }
         Op::Mprotect {
             addr, len, prot, ..
-        } => {
-            if (addr..addr + len).all(|a| q.prot.contains_key(&a)) {
-                for a in addr..addr + len {
-                    q.prot.insert(a, prot);
-                }
+        } if (addr..addr + len).all(|a| q.prot.contains_key(&a)) => {
+            for a in addr..addr + len {
+                q.prot.insert(a, prot);
             }
         }
         Op::Mremap {
@@ -98,19 +96,17 @@ fn apply(procs: &mut BTreeMap<u32, Proc>, next: &mut u32, op: &Op, i: usize) {
             new_len,
             to: Some(t),
             ..
-        } => {
-            if (old..old + old_len).all(|a| q.prot.contains_key(&a)) {
-                let p = q.prot[&old];
-                if !t.dontunmap {
-                    for a in old..old + old_len {
-                        q.prot.remove(&a);
-                    }
+        } if (old..old + old_len).all(|a| q.prot.contains_key(&a)) => {
+            let p = q.prot[&old];
+            if !t.dontunmap {
+                for a in old..old + old_len {
+                    q.prot.remove(&a);
                 }
-                for a in t.new..t.new + new_len {
-                    q.prot.insert(a, p);
-                }
-                q.moves.push((old, t.new, old_len.min(new_len), i));
             }
+            for a in t.new..t.new + new_len {
+                q.prot.insert(a, p);
+            }
+            q.moves.push((old, t.new, old_len.min(new_len), i));
         }
         Op::Write { addr, .. } => q.writes.push((addr, i)),
         _ => {}
@@ -143,7 +139,7 @@ fn stage_of(q: &Proc, m: (u64, u64, u64, usize)) -> u8 {
         }
         best = best.max(3);
         let side = if addr == src + len { addr } else { src - 1 };
-        if q.prot.get(&dst).is_some() && q.prot.get(&dst) == q.prot.get(&side) {
+        if q.prot.contains_key(&dst) && q.prot.get(&dst) == q.prot.get(&side) {
             best = best.max(4);
         }
     }
@@ -225,20 +221,22 @@ fn measure(n: u64, seed: u64) -> [u64; 6] {
         for c in counts.iter_mut().take(usize::from(st)) {
             *c += 1;
         }
-        if !s.blocks.is_empty() && fails_baseline(&s, &b08) && !fails_baseline(&s, &b12) {
+        if st >= 5 && fails_baseline(&s, &b08) && !fails_baseline(&s, &b12) {
             counts[5] += 1;
         }
     }
     counts
 }
 
-/// The floor the decoder's aims keep on a small sample: b08's move back
-/// raced by a migration, next to a fresh mapping.
+/// The floor the decoder's aims keep on a small sample (seeded, so the
+/// counts are fixed: 6,637, 1,957, 695, 482 and 5 when written): steps 1-4
+/// are common, and a block moves the range back after them (step 5), which
+/// without a block's move back came 2 times in 300,000.
 #[test]
 fn fresh_inputs_reach_b08s_preconditions() {
     let c = measure(20_000, 1);
     eprintln!("stages 1-5 and failures of 20,000 fresh inputs: {c:?}");
-    assert!(c[0] >= 4 && c[1] >= 1, "{c:?}");
+    assert!(c[1] >= 1000 && c[3] >= 300 && c[4] >= 2, "{c:?}");
 }
 
 #[test]
