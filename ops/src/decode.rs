@@ -197,7 +197,9 @@
 //!   gives the actors in letter order: a mutator (first, or last when bit
 //!   6 is set; when bit 7 is set, `mremap` is on and a live process's last
 //!   move can go back (the move back above), the mutator is the move back of
-//!   the newest such process and reads no byte), one walker (two when bit 0 is set), a fault when bit 1 is
+//!   the newest such process and reads no byte, and each walker read after
+//!   it is a `migrate` when migrate is on, of the mutator's process unless
+//!   its selector is in `0x80..0xC0`), one walker (two when bit 0 is set), a fault when bit 1 is
 //!   set and `read` or `write` is on. Walker j's kind is the
 //!   `((sh >> (2 + 2j)) & 3) % w`-th of the `w` walker kinds on (swapout,
 //!   migrate, referenced in that order; the swarm's, or the config's when
@@ -1839,12 +1841,17 @@ fn decode_block(
     let mut marks = [0; 5];
     // The written pages of the mutator's process before it ran.
     let mut before: Option<(Pid, PageSet)> = None;
+    // Whether the mutator is a move back ([`block_move_back`]).
+    let mut back = false;
     for (k, &role) in roles[..n].iter().enumerate() {
         marks[k] = r.bytes.len();
         let op = match role {
             Role::Mutator => {
                 let op = match block_move_back(sh, kinds, p, live) {
-                    Some(op) => op,
+                    Some(op) => {
+                        back = true;
+                        op
+                    }
                     None => {
                         let allowed = live.allowed(kinds & OpKinds::MUTATORS, p.max_procs);
                         let kind = pick_weighted(r.byte()?, allowed.bits(), live.weights())?;
@@ -1861,10 +1868,12 @@ fn decode_block(
                     return None;
                 }
                 // A selector from PICK_NEWEST on picks the mutator's
-                // process, when it is live: the walk races its mutator.
+                // process, when it is live: the walk races its mutator. So
+                // does one below PICK_ANY after a move back, which the
+                // encoder never writes.
                 let s = r.byte()?;
                 let slot = match before.and_then(|(m, _)| live.slot(m)) {
-                    Some(m) if s >= PICK_NEWEST => m,
+                    Some(m) if s >= PICK_NEWEST || (back && s < PICK_ANY) => m,
                     _ => live.pick(s, true),
                 };
                 let pid = Pid(live.pids[slot]);
@@ -1872,7 +1881,14 @@ fn decode_block(
                     .filter(|&(m, _)| m == pid)
                     .map_or(PageSet::default(), |(_, w)| w);
                 let addr = r.target(p, &live.procs[slot], &pre)?;
-                match walker_index(walkers, v) {
+                // A move back races migrations (a migration entry left
+                // behind), when migrate is on.
+                let kind = if back && walkers.contains(OpKinds::MIGRATE) {
+                    11
+                } else {
+                    walker_index(walkers, v)
+                };
+                match kind {
                     9 => Op::Swapout { pid, addr },
                     11 => Op::Migrate { pid, addr },
                     _ => Op::Referenced { pid, addr },
