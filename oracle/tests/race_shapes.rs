@@ -229,14 +229,14 @@ fn measure(n: u64, seed: u64) -> [u64; 6] {
 }
 
 /// The floor the decoder's aims keep on a small sample (seeded, so the
-/// counts are fixed: 6,637, 1,957, 695, 482 and 5 when written): steps 1-4
+/// counts are fixed: 6,637, 1,956, 694, 481 and 10 when written): steps 1-4
 /// are common, and a block moves the range back after them (step 5), which
-/// without a block's move back came 2 times in 300,000.
+/// without a block's move back came 2 times in 300,000 (61 with it).
 #[test]
 fn fresh_inputs_reach_b08s_preconditions() {
     let c = measure(20_000, 1);
     eprintln!("stages 1-5 and failures of 20,000 fresh inputs: {c:?}");
-    assert!(c[1] >= 1000 && c[3] >= 300 && c[4] >= 2, "{c:?}");
+    assert!(c[1] >= 1000 && c[3] >= 300 && c[4] >= 4, "{c:?}");
 }
 
 #[test]
