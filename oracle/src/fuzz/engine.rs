@@ -1067,10 +1067,11 @@ pub const RACE_EVERY: u32 = 8;
 /// pool and the same stream, up to the end of its last block, runs again
 /// with every block under `explore:2` ([`explore_blocks`], at most
 /// [`EXPLORE_MAX_SCHEDULES`] schedules per design), so that an
-/// interleaving its schedule bytes missed is still tried. Otherwise, when a block's trace has a walk
-/// racing an mremap's move ([`walk_races_move`]), the input joins the pool
-/// too (mutations of its other ops try the shapes around it) and the
-/// stream up to that block is explored ([`explore_races`]).
+/// interleaving its schedule bytes missed is still tried. Otherwise, when
+/// a block's trace has a walk racing an mremap's move
+/// ([`walk_races_move`]), the input joins the pool too (mutations of its
+/// other ops try the shapes around it) and the stream up to that block is
+/// explored ([`explore_races`]).
 fn check_blocks(
     cfg: &EngineConfig,
     stream: &Stream,
