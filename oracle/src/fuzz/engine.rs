@@ -318,8 +318,10 @@ pub fn fuzz_stream(stream: &Stream) {
         static BASELINE: Vec<DesignSpec> = baseline_from_env();
     }
     SPECS.with(|specs| {
-        if let Some((text, failure)) = target_finding(stream, specs)
-            && !BASELINE.with(|b| fails_baseline(stream, b))
+        // The baseline runs the stream the failure is reported for (the
+        // explored cut stream when an exploration found it).
+        if let Some((text, failure, found)) = target_finding(stream, specs)
+            && !BASELINE.with(|b| fails_baseline(&found, b))
         {
             eprintln!(
                 "\n==== rmaplab: the input as a corpus file (`rmaplab import` of the crash \
@@ -337,11 +339,12 @@ pub fn fuzz_stream(stream: &Stream) {
 /// shrink's time as a hang, and `cargo fuzz tmin` runs a crash thousands of
 /// times; `rmaplab shrink` shrinks the file).
 pub fn target_finding_file(stream: &Stream, specs: &[DesignSpec]) -> Option<String> {
-    target_finding(stream, specs).map(|(text, _)| text)
+    target_finding(stream, specs).map(|(text, _, _)| text)
 }
 
-/// [`target_finding_file`] and the failure's first line.
-fn target_finding(stream: &Stream, specs: &[DesignSpec]) -> Option<(String, String)> {
+/// [`target_finding_file`], the failure's first line and the failing
+/// stream.
+fn target_finding(stream: &Stream, specs: &[DesignSpec]) -> Option<(String, String, Stream)> {
     let f = check_races(stream, specs, true).err()?;
     let shrink_cmd = match specs.iter().find(|s| s.label() == f.signature.who) {
         Some(s) => format!("rmaplab shrink FILE.ops {}", s.cli_flags()),
@@ -355,7 +358,7 @@ fn target_finding(stream: &Stream, specs: &[DesignSpec]) -> Option<(String, Stri
         .find_map(|l| l.strip_prefix("# failure: "))
         .unwrap_or(first_line(&f.report))
         .to_string();
-    Some((text, failure))
+    Some((text, failure, f.stream))
 }
 
 /// `rmaplab import`: the stream the default decoder (the fuzz targets')
