@@ -199,7 +199,8 @@
 //!   move can go back (the move back above), the mutator is the move back of
 //!   the newest such process and reads no byte, and each walker read after
 //!   it is a `migrate` when migrate is on, of the mutator's process unless
-//!   its selector is in `0x80..0xC0`), one walker (two when bit 0 is set), a fault when bit 1 is
+//!   its selector is in `0x80..0xC0`), one walker (two when bit 0 is
+//!   set), a fault when bit 1 is
 //!   set and `read` or `write` is on. Walker j's kind is the
 //!   `((sh >> (2 + 2j)) & 3) % w`-th of the `w` walker kinds on (swapout,
 //!   migrate, referenced in that order; the swarm's, or the config's when

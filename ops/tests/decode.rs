@@ -1104,7 +1104,8 @@ fn mremap_moves_back() {
 /// pages (its length at most the gap's); an address choice in 0xA0..0xC0
 /// is a page mapped but not written; in a two-protection input (bit 1 of
 /// the swarm bytes' XOR clear), a PROT byte picks `rw` or the input's
-/// other protection by bit 0, the usual table with bit 7 set.
+/// other protection by bit 0, the usual table with bit 7 set; an mprotect
+/// PROT byte with bits 5 and 6 set takes a neighbour's protection.
 #[test]
 fn gaps_unwritten_pages_and_two_protections() {
     let cfg = DecodeConfig::default();
@@ -1139,11 +1140,19 @@ fn gaps_unwritten_pages_and_two_protections() {
     assert_eq!(op(&b, 4), "write p0 7 1");
     b[w + 2] = 0x9F; // written pages: page 1
     assert_eq!(op(&b, 4), "write p0 1 1");
+    // The mprotect: kind, P, ADDR*, LEN*, PROT. Bits 5 and 6 of PROT: the
+    // protection of the page below the range (7, of the rwx mapping);
+    // bit 6 alone: the table (0x40 % 8 = 0: r).
+    let mp = at(5) + 4;
+    let mut b = bytes.clone();
+    b[mp] = 0x60;
+    assert_eq!(op(&b, 5), "mprotect p0 8 2 rwx");
+    b[mp] = 0x40;
+    assert_eq!(op(&b, 5), "mprotect p0 8 2 r");
     // Two protections, the other one `rwx` (bits 2-3 of 0xF1 are 0).
     let mut b = bytes.clone();
     b[2] = 0xF1;
     let pr = at(3) + 4;
-    let mp = at(5) + 4;
     assert_eq!(op(&b, 3), "mmap p0 4 4 rw anon", "the encoded byte is 10");
     b[pr] = 1;
     assert_eq!(op(&b, 3), "mmap p0 4 4 rwx anon");
