@@ -46,23 +46,29 @@
 //!   inputs; an input whose header switches neither decodes as it did
 //!   before version 2. Each mask is intersected with the config's; an empty
 //!   intersection means the config's set; `par` is off when the config
-//!   enables no walker (swapout, migrate, referenced). Fewer than 3 bytes:
-//!   empty stream.
+//!   enables no walker (swapout, migrate, referenced). When bit 1 of
+//!   `k0 ^ k1 ^ m` is clear (half of the inputs; not the `FF FF FF` header
+//!   [`encode`] writes), the input is a **two-protection** input: its other
+//!   protection is `rwx`, `r`, `rx`, `none` by bits 2–3 of `k0 ^ k1 ^ m`
+//!   (PROT below). Fewer than 3 bytes: empty stream.
 //! - **Memory.** For each live process the decoder keeps two sets of pages
 //!   among the first `min(window_len, 256)` pages of the sub-window, MAPPED
-//!   and WRITTEN (a subset of MAPPED), and for the stream LAST, the ADDR\*
-//!   (below) of the last op that had one (none at first). After each op
-//!   (ranges clipped to those pages):
-//!   - `mmap` adds its range to MAPPED and removes it from WRITTEN (without
-//!     `replace`, only if no page of the range is in MAPPED: otherwise it
-//!     fails with `EEXIST`);
+//!   and WRITTEN (a subset of MAPPED), the protection of each MAPPED page,
+//!   and for the stream LAST, the ADDR\* (below) of the last op that had
+//!   one, the destination for an `mremap` move (none at first). After each
+//!   op (ranges clipped to those pages):
+//!   - `mmap` adds its range to MAPPED with its protection and removes it
+//!     from WRITTEN (without `replace`, only if no page of the range is in
+//!     MAPPED: otherwise it fails with `EEXIST`); `mprotect` sets the
+//!     protection of its MAPPED pages;
 //!   - `munmap` removes its range from both; `madvise .. dontneed` from
 //!     WRITTEN; `write` adds its page to WRITTEN if it is in MAPPED;
 //!   - `mremap` whose OLD is in MAPPED: in place, a shrink removes the
 //!     pages past NEWLEN from both and a growth adds the new pages to
 //!     MAPPED if none of them is in it; a move removes `OLD..OLD+OLDLEN`
 //!     from WRITTEN and, without `dontunmap`, from MAPPED, then adds
-//!     `NEW..NEW+NEWLEN` to MAPPED and sets its WRITTEN pages to those
+//!     `NEW..NEW+NEWLEN` to MAPPED (with the protection of `OLD`'s page;
+//!     the same for an in-place growth) and sets its WRITTEN pages to those
 //!     written at the same offsets of `OLD` (the pages move with it);
 //!   - `fork` gives the child a copy of the parent's sets (`dontfork` is
 //!     ignored); `exit` drops the process's.
@@ -110,9 +116,13 @@
 //!     if `P` has no MAPPED page, ADDR. Otherwise one byte `b`:
 //!     - `b < 0x60`: page number `b % |MAPPED|` of MAPPED, in ascending
 //!       order from 0;
-//!     - `0x60 <= b < 0xC0`: page number `b % |WRITTEN|` of WRITTEN (a page
+//!     - `0x60 <= b < 0xA0`: page number `b % |WRITTEN|` of WRITTEN (a page
 //!       that is probably present, maybe shared with a relative); if
 //!       WRITTEN is empty, as for `b < 0x60`;
+//!     - `0xA0 <= b < 0xC0`: page number `b % |U|` of U, the MAPPED pages
+//!       not in WRITTEN (a fault in a mapping not faulted yet, e.g. one
+//!       just made next to a faulted one); if U is empty, as for
+//!       `b < 0x60`;
 //!     - `0xC0 <= b < 0xE0`: LAST if it is in MAPPED (a page another
 //!       process or op just used); otherwise as for `b < 0x60`;
 //!     - `b >= 0xE0`, the direct form: when `window_len <= 32`,
@@ -133,8 +143,21 @@
 //!     `rwx` (3 times), `r`, `rx`, `none`, in that order: mostly writable.
 //!     PROT of mprotect (one byte `pr`): `pr & 7` picks from `r`, `rw`,
 //!     `r`, `rw`, `rwx`, `rx`, `none`, `rw`: often not the `rw` of most
-//!     mappings (a split), often `rw` again (a merge back).
-//!   - mmap: `P ADDR LEN pr kd [OFF]`: PROT from `pr`, `replace` when
+//!     mappings (a split), often `rw` again (a merge back). In a
+//!     two-protection input, either PROT byte with bit 7 clear gives `rw`
+//!     (bit 0 clear) or the input's other protection (bit 0 set), and with
+//!     bit 7 set the tables above: protections coincide often, so that a
+//!     mapping made with another protection than its neighbour's and a
+//!     range given that protection later can merge.
+//!   - mmap: `P GADDR LEN pr kd [OFF]`, GADDR (gap-or-direct address): the
+//!     *gaps* of `P` are the pages right after each run of MAPPED. Without
+//!     gaps, ADDR. Otherwise one byte `b`: `b < 0x40` gives gap number
+//!     `b % |gaps|` in ascending order, and the mmap fills the gap: LEN
+//!     is at most the number of pages up to the next MAPPED page above it
+//!     (if any), so that it sits next to the mappings on both sides (where
+//!     a later fault reuses a neighbour's anon_vma); `b >= 0x40`, the
+//!     direct form: when `window_len <= 191`, `window_start + (b - 0x40)
+//!     % window_len`; otherwise an ADDR follows. PROT from `pr`, `replace` when
 //!     `(pr >> 4) & 3 == 3`; KIND by weight (anon 4, shared 1, file 2,
 //!     sfile 1) from `(kd & 0x3F) % total` over the enabled map kinds, file
 //!     number `kd >> 6`; OFF only for file kinds.
@@ -156,9 +179,15 @@
 //!     pages all in MAPPED, the op is that move undone, `mremap P DEST LEN
 //!     LEN to SOURCE` (`dontunmap` for 4), and nothing more is read: the
 //!     range returns next to the pages it was split from, its pgoff
-//!     unchanged, where `copy_vma` merges it. A fork's child inherits the
-//!     last move.
-//!   - mprotect `P ADDR* LEN* pr`; madvise `P ADDR* LEN* ad` (ADVICE
+//!     unchanged, where `copy_vma` merges it. A block's mutator moves back
+//!     for shapes 5 and 6 too (`dontunmap` for 6). A fork's child inherits
+//!     the last move.
+//!   - mprotect `P ADDR* LEN* pr`: when bits 5 and 6 of `pr` are both set
+//!     and a *neighbour* is mapped, the neighbour's protection (else PROT
+//!     above): for a range inside the destination of `P`'s last move, the
+//!     page right below that move's source, else right after it (where the
+//!     range would merge on its way back); for another range, the page
+//!     right below it, else right after it. Madvise `P ADDR* LEN* ad` (ADVICE
 //!     `ad % 5`: dontneed, dontfork, dofork, wipeonfork, keeponfork);
 //!     munmap `P ADDR* LEN`; fork, exit `P`; read, swapout, migrate
 //!     `P ADDR*`; write `P ADDR* VALUE`; fail-alloc `N`; reclaim and dump
@@ -166,7 +195,12 @@
 //!     `P ADDR*`, like swapout.
 //! - **Blocks** (`par`): `sh actor+ n byte{n % 32}`. The shape byte `sh`
 //!   gives the actors in letter order: a mutator (first, or last when bit
-//!   6 is set), one walker (two when bit 0 is set), a fault when bit 1 is
+//!   6 is set; when bit 7 is set, `mremap` is on and a live process's last
+//!   move can go back (the move back above), the mutator is the move back of
+//!   the newest such process and reads no byte, and each walker read after
+//!   it is a `migrate` when migrate is on, of the mutator's process unless
+//!   its selector is in `0x80..0xC0`), one walker (two when bit 0 is
+//!   set), a fault when bit 1 is
 //!   set and `read` or `write` is on. Walker j's kind is the
 //!   `((sh >> (2 + 2j)) & 3) % w`-th of the `w` walker kinds on (swapout,
 //!   migrate, referenced in that order; the swarm's, or the config's when
@@ -182,7 +216,7 @@
 //!     `b % |W|` of W, the union of WRITTEN and, when `P` is the process
 //!     of a mutator read before the walker, its WRITTEN before that
 //!     mutator was applied (the pages it moves or unmaps, which the walk
-//!     races); of MAPPED when W is empty; but a choice `b < 0x80` is page
+//!     races); of MAPPED when W is empty; but a choice `b < 0xC0` is page
 //!     `b % |R|` of R, the pages of that earlier WRITTEN that are not in
 //!     WRITTEN now (those the mutator moved or unmapped), when R is not
 //!     empty;
@@ -337,15 +371,39 @@ const EDGE: u8 = 0x60;
 /// A direct destination in a window of at most this many pages is its
 /// first byte alone (`EDGE..=0xFE`: never the wide escape).
 const EDGE_COMPACT: u64 = 0xFF - EDGE as u64;
+/// A block shape byte with this bit set makes the block's mutator a move
+/// back, when one can go back ([`block_move_back`]).
+const BLOCK_BACK: u8 = 0x80;
 /// An mremap shape byte of a same-length move with this bit set moves the
 /// process's last moved range back ([`move_back`]), when there is one.
 const BACK: u8 = 0x08;
 /// A walker target byte below this one picks among the pages its block's
 /// mutator took from the walker's process (moved or unmapped), when there
 /// are any.
-const RACED: u8 = 0x80;
+const RACED: u8 = 0xC0;
 /// A mapped address whose byte is in `WRITTEN..SAME` is a written page.
 const WRITTEN: u8 = 0x60;
+/// A mapped address whose byte is in `UNWRITTEN..SAME` is a mapped page
+/// not written yet (a fault in a mapping not faulted yet), when there is
+/// one.
+const UNWRITTEN: u8 = 0xA0;
+/// An mmap address whose byte is below this one fills a gap ([`gaps`]);
+/// from this one on it is in the direct form.
+const GAP: u8 = 0x40;
+/// A direct mmap address in a window of at most this many pages is its
+/// first byte alone (`GAP..=0xFE`: never the wide escape).
+const GAP_COMPACT: u64 = 0xFF - GAP as u64;
+/// An mprotect PROT byte with both these bits set gives the range the
+/// protection of a neighbouring mapping ([`Proc::neighbour_prot`]), when
+/// there is one.
+const NEIGHBOUR: u8 = 0x60;
+/// The protection a two-protection input ([`Params::alt_prot`]) uses
+/// besides `rw`, by bits 2 and 3 of its swarm bytes' XOR.
+const ALT_PROTS: [Prot; 4] = [Prot::Rwx, Prot::R, Prot::Rx, Prot::None];
+/// In a two-protection input, a PROT byte with this bit set picks from
+/// the usual table; without it, bit 0 picks `rw` or the input's other
+/// protection.
+const PROT_TABLE: u8 = 0x80;
 /// A mapped address whose byte is in `SAME..DIRECT` is the previous
 /// mapped-or-direct address, if this process maps it.
 const SAME: u8 = 0xC0;
@@ -664,6 +722,17 @@ impl Params {
         (lo, hi.max(lo))
     }
 
+    /// The other protection of a two-protection input: when bit 1 of
+    /// `k0 ^ k1 ^ m` is clear (half of the inputs; never for the header
+    /// [`encode`] writes), mmap and mprotect choose between `rw` and this
+    /// one ([`prot_of`]), so that protections coincide: a mapping made
+    /// with another protection than its neighbour's, a range given that
+    /// protection later (what lets a moved range merge into it).
+    fn alt_prot(k0: u8, k1: u8, m: u8) -> Option<Prot> {
+        let x = k0 ^ k1 ^ m;
+        (x & 2 == 0).then(|| ALT_PROTS[usize::from((x >> 2) & 3)])
+    }
+
     /// The kinds and map kinds an input's swarm header enables.
     fn swarm(&self, k0: u8, k1: u8, m: u8) -> (OpKinds, MapKinds) {
         let bits = u16::from_le_bytes([k0, k1]);
@@ -744,6 +813,12 @@ impl PageSet {
         }
     }
 
+    fn and(&mut self, other: &PageSet) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a &= b;
+        }
+    }
+
     fn remove(&mut self, other: &PageSet) {
         for (a, b) in self.0.iter_mut().zip(&other.0) {
             *a &= !b;
@@ -792,6 +867,50 @@ struct Proc {
     /// Its last mremap move as [`PageSet`] bits: (source, destination,
     /// pages), for the move back ([`BACK`]).
     moved: Option<(u16, u16, u16)>,
+    /// The protection of each mapped page, as bit planes of its index in
+    /// [`Prot::ALL`] (meaningless outside `mapped`).
+    prot: [PageSet; 3],
+}
+
+impl Proc {
+    /// Gives `pages` the protection `prot`.
+    fn set_prot(&mut self, pages: &PageSet, prot: Prot) {
+        let i = Prot::ALL.iter().position(|&q| q == prot).unwrap_or(0);
+        for (k, plane) in self.prot.iter_mut().enumerate() {
+            if i & (1 << k) != 0 {
+                plane.insert(pages);
+            } else {
+                plane.remove(pages);
+            }
+        }
+    }
+
+    /// The protection of mapped page `bit`, `None` if it is not mapped.
+    fn prot_at(&self, bit: u64) -> Option<Prot> {
+        if !self.mapped.contains(bit) {
+            return None;
+        }
+        let i = (0..3).fold(0, |i, k| i | usize::from(self.prot[k].contains(bit)) << k);
+        Prot::ALL.get(i).copied()
+    }
+
+    /// The protection of a mapping next to the range `[lo, hi)` (bits):
+    /// when the range lies in the destination of the last move, of a page
+    /// right next to that move's source (the mapping it returns to);
+    /// otherwise of the page right below the range, else right above it.
+    fn neighbour_prot(&self, lo: u64, hi: u64) -> Option<Prot> {
+        let (from, to, len) = self.moved.map_or((0, 0, 0), |(f, t, l)| {
+            (u64::from(f), u64::from(t), u64::from(l))
+        });
+        let (below, above) = if len > 0 && lo >= to && hi <= to + len {
+            (from.checked_sub(1), from + len)
+        } else {
+            (lo.checked_sub(1), hi)
+        };
+        below
+            .and_then(|b| self.prot_at(b))
+            .or_else(|| self.prot_at(above))
+    }
 }
 
 /// The processes live at a point of the stream, in creation order, and
@@ -803,6 +922,9 @@ struct Live {
     next: u32,
     /// The address of the last op with a mapped-or-direct address.
     last: Option<u64>,
+    /// The other protection of a two-protection input
+    /// ([`Params::alt_prot`]).
+    alt: Option<Prot>,
     /// Bit `i`: slot `i` has something mapped.
     mapping: u64,
     /// Bit `i`: slot `i` has something written.
@@ -831,6 +953,7 @@ impl Live {
             len: 1,
             next: 1,
             last: None,
+            alt: None,
             mapping: 0,
             writing: 0,
         }
@@ -949,6 +1072,10 @@ impl Live {
         if let Some(addr) = mapped_addr(op) {
             self.last = Some(addr);
         }
+        // After a move, the range is at its destination.
+        if let Op::Mremap { to: Some(t), .. } = *op {
+            self.last = Some(t.new);
+        }
         match *op {
             Op::Fork { .. } => {
                 self.pids[self.len] = self.next;
@@ -975,18 +1102,30 @@ impl Live {
         };
         match *op {
             Op::Mmap {
-                addr, len, replace, ..
+                addr,
+                len,
+                replace,
+                prot,
+                ..
             } => {
                 let pages = range(addr, len);
                 if replace || !q.mapped.intersects(&pages) {
                     q.mapped.insert(&pages);
                     q.written.remove(&pages);
+                    q.set_prot(&pages, prot);
                 }
             }
             Op::Munmap { addr, len, .. } => {
                 let pages = range(addr, len);
                 q.mapped.remove(&pages);
                 q.written.remove(&pages);
+            }
+            Op::Mprotect {
+                addr, len, prot, ..
+            } => {
+                let mut pages = range(addr, len);
+                pages.and(&q.mapped);
+                q.set_prot(&pages, prot);
             }
             Op::Madvise {
                 addr,
@@ -1015,7 +1154,9 @@ impl Live {
                 None => {
                     let grown = range(old.saturating_add(old_len), new_len - old_len);
                     if !q.mapped.intersects(&grown) {
+                        let prot = p.bit(old).and_then(|b| q.prot_at(b)).unwrap_or(Prot::Rw);
                         q.mapped.insert(&grown);
+                        q.set_prot(&grown, prot);
                     }
                 }
                 Some(t) => {
@@ -1040,12 +1181,14 @@ impl Live {
                         }
                         _ => None,
                     };
+                    let prot = p.bit(old).and_then(|b| q.prot_at(b)).unwrap_or(Prot::Rw);
                     if !t.dontunmap {
                         q.mapped.remove(&source);
                     }
                     q.written.remove(&source);
                     let dest = range(t.new, new_len);
                     q.mapped.insert(&dest);
+                    q.set_prot(&dest, prot);
                     q.written.remove(&dest);
                     q.written.insert(&moved);
                 }
@@ -1060,10 +1203,13 @@ impl Live {
 /// byte `sh` asks for it and the moved pages are still mapped where they
 /// went: the whole moved range returns to where it came from, next to the
 /// pages it was split from (pgoff unchanged), where `copy_vma` merges it.
-fn move_back(pid: Pid, sh: u8, p: &Params, q: &Proc) -> Option<Op> {
+fn move_back(pid: Pid, sh: u8, p: &Params, q: &Proc, in_block: bool) -> Option<Op> {
     let dontunmap = match sh % 8 {
         3 | 7 => false,
         4 => true,
+        // A block's mutator: every move shape may move back.
+        5 if in_block => false,
+        6 if in_block => true,
         _ => return None,
     };
     if sh & BACK == 0 {
@@ -1084,6 +1230,20 @@ fn move_back(pid: Pid, sh: u8, p: &Params, q: &Proc) -> Option<Op> {
             dontunmap,
         }),
     })
+}
+
+/// A block's mutator when its shape byte `sh` has [`BLOCK_BACK`] set, `mremap`
+/// is enabled and a live process's last move can go back ([`move_back`]):
+/// the newest such process's move back (its bytes: none). The move back
+/// is what B08 and B12 race a migration with; a block with a move back
+/// among its other mutators is rare otherwise.
+fn block_move_back(sh: u8, kinds: OpKinds, p: &Params, live: &Live) -> Option<Op> {
+    if sh & BLOCK_BACK == 0 || !kinds.contains(OpKinds::MREMAP) {
+        return None;
+    }
+    (0..live.len)
+        .rev()
+        .find_map(|i| move_back(Pid(live.pids[i]), 3 | BACK, p, &live.procs[i], true))
 }
 
 /// The mapped-or-direct address of an op, if it has one.
@@ -1303,6 +1463,33 @@ impl Reader<'_> {
         self.addr(p)
     }
 
+    /// An mmap address in the mapped pages `set`'s process: a byte below
+    /// [`GAP`] picks one of its [`gaps`] (the page right after a run of
+    /// mapped pages), with the length of the gap up to the next mapped
+    /// page (`None` when none is above), which the mmap fills and does not
+    /// overrun; from [`GAP`] on the direct form (ADDR, its first byte alone
+    /// when the window has at most [`GAP_COMPACT`] pages). Without gaps,
+    /// ADDR.
+    fn gap_addr(&mut self, p: &Params, set: &PageSet) -> Option<(u64, Option<u64>)> {
+        let gaps = gaps(p, set);
+        if gaps.is_empty() {
+            return Some((self.addr(p)?, None));
+        }
+        let b0 = self.byte()?;
+        if self.wide && b0 == ESCAPE {
+            return Some((self.varint()?, None));
+        }
+        if b0 < GAP {
+            let g = gaps.nth(u64::from(b0) % gaps.count());
+            let room = (g..p.set_pages()).find(|&i| set.contains(i)).map(|i| i - g);
+            return Some((p.window_start + g, room));
+        }
+        if p.window_len <= GAP_COMPACT {
+            return Some((p.window_start + u64::from(b0 - GAP) % p.window_len, None));
+        }
+        Some((self.addr(p)?, None))
+    }
+
     /// A run-or-direct length: one within the run of mapped pages at
     /// `addr` (see [`run_choices`]), or LEN.
     fn run_len(&mut self, p: &Params, set: &PageSet, addr: u64) -> Option<u64> {
@@ -1320,6 +1507,29 @@ impl Reader<'_> {
             return self.varint();
         }
         Some(value_of(b))
+    }
+}
+
+/// The pages right after each run of `set` (within the tracked pages): where
+/// an mmap sits next to a mapping, filling the gap above it.
+fn gaps(p: &Params, set: &PageSet) -> PageSet {
+    let mut out = PageSet::default();
+    for i in 1..p.set_pages() {
+        if set.contains(i - 1) && !set.contains(i) {
+            out.insert(&PageSet::range(i, i + 1));
+        }
+    }
+    out
+}
+
+/// The protection a PROT byte `pr` gives from `table` ([`PROTS`], indexed
+/// by its low 4 bits, or [`MPROTECT_PROTS`], by its low 3): in a
+/// two-protection input (`alt`, [`Params::alt_prot`]) without
+/// [`PROT_TABLE`] set, `rw` or `alt` by bit 0.
+fn prot_of(pr: u8, table: &[Prot], alt: Option<Prot>) -> Prot {
+    match alt {
+        Some(a) if pr & PROT_TABLE == 0 => [Prot::Rw, a][usize::from(pr & 1)],
+        _ => table[usize::from(pr) % table.len()],
     }
 }
 
@@ -1365,6 +1575,12 @@ fn mapped_page(b: u8, p: &Params, q: &Proc, last: Option<u64>) -> u64 {
     if b >= SAME {
         if let Some(last) = last.filter(|&a| p.bit(a).is_some_and(|i| q.mapped.contains(i))) {
             return last;
+        }
+    } else if b >= UNWRITTEN {
+        let mut fresh = q.mapped;
+        fresh.remove(&q.written);
+        if !fresh.is_empty() {
+            return p.window_start + fresh.nth(k % fresh.count());
         }
     } else if b >= WRITTEN && !q.written.is_empty() {
         return p.window_start + q.written.nth(k % q.written.count());
@@ -1414,7 +1630,8 @@ pub struct BlockBytes {
     /// From the `par` kind byte (from the `0xFF` before it, when the kind
     /// byte needed one) to the end of the schedule.
     pub bytes: Range<usize>,
-    /// Each actor's bytes, in letter order (one per op of the block).
+    /// Each actor's bytes, in letter order (one per op of the block; empty
+    /// for a mutator that is a block's move back, shape bit 7).
     pub actors: Vec<Range<usize>>,
     /// The schedule's length byte: its low 5 bits are the number of
     /// schedule bytes, its high 3 bits are ignored.
@@ -1464,6 +1681,7 @@ fn decode_impl(
     if let (Some(k0), Some(k1), Some(m)) = (r.byte(), r.byte(), r.byte()) {
         let (kinds, maps) = p.swarm(k0, k1, m);
         let mut live = Live::new();
+        live.alt = Params::alt_prot(k0, k1, m);
         while ops.len() < p.max_ops {
             let start = r.bytes.len();
             match decode_op(&mut r, &p, kinds, maps, &live) {
@@ -1542,7 +1760,7 @@ fn decode_op(
     if kind == PAR_INDEX {
         return Some(Decoded::Par);
     }
-    decode_args(kind, r, p, maps, live).map(Decoded::Op)
+    decode_args(kind, r, p, maps, live, false).map(Decoded::Op)
 }
 
 /// A block's actors, in letter order (see the module doc, "Blocks").
@@ -1628,13 +1846,23 @@ fn decode_block(
     let mut marks = [0; 5];
     // The written pages of the mutator's process before it ran.
     let mut before: Option<(Pid, PageSet)> = None;
+    // Whether the mutator is a move back ([`block_move_back`]).
+    let mut back = false;
     for (k, &role) in roles[..n].iter().enumerate() {
         marks[k] = r.bytes.len();
         let op = match role {
             Role::Mutator => {
-                let allowed = live.allowed(kinds & OpKinds::MUTATORS, p.max_procs);
-                let kind = pick_weighted(r.byte()?, allowed.bits(), live.weights())?;
-                let op = decode_args(kind, r, p, maps, live)?;
+                let op = match block_move_back(sh, kinds, p, live) {
+                    Some(op) => {
+                        back = true;
+                        op
+                    }
+                    None => {
+                        let allowed = live.allowed(kinds & OpKinds::MUTATORS, p.max_procs);
+                        let kind = pick_weighted(r.byte()?, allowed.bits(), live.weights())?;
+                        decode_args(kind, r, p, maps, live, true)?
+                    }
+                };
                 before = op
                     .pid()
                     .and_then(|pid| Some((pid, live.procs[live.slot(pid)?].written)));
@@ -1645,10 +1873,12 @@ fn decode_block(
                     return None;
                 }
                 // A selector from PICK_NEWEST on picks the mutator's
-                // process, when it is live: the walk races its mutator.
+                // process, when it is live: the walk races its mutator. So
+                // does one below PICK_ANY after a move back, which the
+                // encoder never writes.
                 let s = r.byte()?;
                 let slot = match before.and_then(|(m, _)| live.slot(m)) {
-                    Some(m) if s >= PICK_NEWEST => m,
+                    Some(m) if s >= PICK_NEWEST || (back && s < PICK_ANY) => m,
                     _ => live.pick(s, true),
                 };
                 let pid = Pid(live.pids[slot]);
@@ -1656,7 +1886,14 @@ fn decode_block(
                     .filter(|&(m, _)| m == pid)
                     .map_or(PageSet::default(), |(_, w)| w);
                 let addr = r.target(p, &live.procs[slot], &pre)?;
-                match walker_index(walkers, v) {
+                // A move back races migrations (a migration entry left
+                // behind), when migrate is on.
+                let kind = if back && walkers.contains(OpKinds::MIGRATE) {
+                    11
+                } else {
+                    walker_index(walkers, v)
+                };
+                match kind {
                     9 => Op::Swapout { pid, addr },
                     11 => Op::Migrate { pid, addr },
                     _ => Op::Referenced { pid, addr },
@@ -1700,6 +1937,7 @@ fn decode_args(
     p: &Params,
     maps: MapKinds,
     live: &Live,
+    in_block: bool,
 ) -> Option<Op> {
     if kind == 10 {
         return Some(Op::Reclaim);
@@ -1718,8 +1956,10 @@ fn decode_args(
     let set = &q.mapped;
     Some(match kind {
         0 => {
-            let addr = r.addr(p)?;
+            let (addr, gap) = r.gap_addr(p, set)?;
             let len = r.len(p)?;
+            // A gap is filled, not overrun.
+            let len = gap.map_or(len, |g| len.min(g));
             let pr = r.byte()?;
             let kd = r.byte()?;
             let file = kd >> 6;
@@ -1739,7 +1979,7 @@ fn decode_args(
                 pid,
                 addr,
                 len,
-                prot: PROTS[usize::from(pr & 15)],
+                prot: prot_of(pr, &PROTS, live.alt),
                 kind,
                 replace: (pr >> 4) & 3 == REPLACE_GROUP,
             }
@@ -1751,17 +1991,23 @@ fn decode_args(
         },
         2 => {
             let addr = r.mapped(p, q, live.last)?;
+            let len = r.run_len(p, set, addr)?;
+            let pr = r.byte()?;
+            let (lo, hi) = p.bits(addr, len);
+            let neighbour = (pr & NEIGHBOUR == NEIGHBOUR)
+                .then(|| q.neighbour_prot(lo, hi))
+                .flatten();
             Op::Mprotect {
                 pid,
                 addr,
-                len: r.run_len(p, set, addr)?,
-                prot: MPROTECT_PROTS[usize::from(r.byte()? & 7)],
+                len,
+                prot: neighbour.unwrap_or_else(|| prot_of(pr, &MPROTECT_PROTS, live.alt)),
             }
         }
         3 => {
             let sh = r.byte()?;
             let shape = sh % 8;
-            if let Some(op) = move_back(pid, sh, p, q) {
+            if let Some(op) = move_back(pid, sh, p, q, in_block) {
                 return Some(op);
             }
             let old = r.mapped(p, q, live.last)?;
@@ -1936,6 +2182,28 @@ impl Writer {
 
     fn run_len(&mut self, len: u64, p: &Params, set: &PageSet, addr: u64) -> Result<(), Fail> {
         self.tracked(run_choices(p, set, addr) > 0, len, 1, p.max_len)
+    }
+
+    /// Writes an mmap address ([`Reader::gap_addr`]) in its direct form.
+    fn gap_addr(&mut self, addr: u64, p: &Params, set: &PageSet) -> Result<(), Fail> {
+        if gaps(p, set).is_empty() {
+            return self.addr(addr, p);
+        }
+        match addr
+            .checked_sub(p.window_start)
+            .filter(|&v| v < p.window_len)
+        {
+            Some(v) if p.window_len <= GAP_COMPACT => {
+                // v < GAP_COMPACT: the byte is in GAP..=0xFE.
+                self.out.push(GAP + v as u8);
+                Ok(())
+            }
+            Some(_) => {
+                self.out.push(GAP);
+                self.addr(addr, p)
+            }
+            None => self.escape(addr),
+        }
     }
 
     /// Writes an mremap destination ([`Reader::dest`]) in its direct
@@ -2210,7 +2478,7 @@ fn encode_args(
             replace,
             ..
         } => {
-            w.addr(addr, p)?;
+            w.gap_addr(addr, p, set)?;
             w.len(len, p)?;
             let group = if replace { REPLACE_GROUP } else { 0 };
             w.out.push(prot_byte(&PROTS, prot) | group << 4);

@@ -310,7 +310,7 @@ fn byte_format_is_stable() {
         0xC5, // write p0 6 (the last address) 0xc0de..c5
         0,
         0,
-        12,
+        0x40 + 12, // direct (below 0x40: the gap after a run, page 10)
         2,
         14 | 3 << 4,
         5 | 2 << 6,
@@ -1057,15 +1057,15 @@ fn mremap_destinations_and_walkers_aim_at_merges() {
     let walker = layout[0].actors[1].clone();
     assert_eq!(bytes[walker.start + 1], 0xE0 + 11);
     let target = |bytes: &[u8]| rmaplab_ops::print::print_op(&decode(bytes, &cfg).ops[5]);
-    // Below 0x80: the pages the mutator took away (11); from 0x80 on, the
+    // Below 0xC0: the pages the mutator took away (11); from 0xC0 on, the
     // union of both.
     bytes[walker.start + 1] = 0;
     assert_eq!(target(&bytes), "migrate p0 11");
-    bytes[walker.start + 1] = 1;
+    bytes[walker.start + 1] = 0xBF;
     assert_eq!(target(&bytes), "migrate p0 11");
-    bytes[walker.start + 1] = 0x80;
+    bytes[walker.start + 1] = 0xC0;
     assert_eq!(target(&bytes), "migrate p0 3");
-    bytes[walker.start + 1] = 0x81;
+    bytes[walker.start + 1] = 0xC1;
     assert_eq!(target(&bytes), "migrate p0 11");
 }
 
@@ -1102,4 +1102,76 @@ fn mremap_moves_back() {
     let sh = bytes.len() - 4;
     bytes[sh] = 3 | 0x08;
     assert_eq!(last(&bytes), "mremap p0 0 2 2 to 20");
+}
+
+/// An mmap address byte below 0x40 fills the gap after a run of mapped
+/// pages (its length at most the gap's); an address choice in 0xA0..0xC0
+/// is a page mapped but not written; in a two-protection input (bit 1 of
+/// the swarm bytes' XOR clear), a PROT byte picks `rw` or the input's
+/// other protection by bit 0, the usual table with bit 7 set; an mprotect
+/// PROT byte with bits 5 and 6 set takes a neighbour's protection.
+#[test]
+fn gaps_unwritten_pages_and_two_protections() {
+    let cfg = DecodeConfig::default();
+    let parse = |t: &str| rmaplab_ops::parse::parse(t).expect("parses");
+    let text = "mmap p0 0 4 rw anon\nmmap p0 8 4 rw anon\nwrite p0 1 1\nmmap p0 4 4 rwx anon\n\
+                write p0 5 1\nmprotect p0 8 2 rwx\n";
+    let s = parse(text);
+    let bytes = encode(&s, &cfg).expect("encodable");
+    assert_eq!(&bytes[..3], &[0xFF, 0xFF, 0xFF]);
+    // Where op `k` starts: after the encoding of the ops before it.
+    let at = |k: usize| {
+        let prefix = rmaplab_ops::Stream::from_ops(s.ops[..k].to_vec());
+        encode(&prefix, &cfg).expect("encodable").len()
+    };
+    let op = |bytes: &[u8], k: usize| rmaplab_ops::print::print_op(&decode(bytes, &cfg).ops[k]);
+    // The third mmap: kind, P, GADDR, LEN, PROT, KIND.
+    let m = at(3);
+    assert_eq!(bytes[m + 2], 0x40 + 4, "direct: 0x40 + page");
+    let mut b = bytes.clone();
+    b[m + 2] = 0; // gap 0: page 4, up to page 8
+    b[m + 3] = 7; // 8 pages, clipped to the gap's 4
+    assert_eq!(op(&b, 3), "mmap p0 4 4 rwx anon");
+    b[m + 2] = 1; // gap 1: page 12, nothing mapped above
+    assert_eq!(op(&b, 3), "mmap p0 12 8 rwx anon");
+    b[m + 2] = 0x44; // direct, 8 pages
+    assert_eq!(op(&b, 3), "mmap p0 4 8 rwx anon");
+    // The second write: kind, P, ADDR*, VALUE. Mapped but not written:
+    // pages 0 and 2..=11 (page 1 is written); 0xA0 % 11 = 6: page 7.
+    let w = at(4);
+    let mut b = bytes.clone();
+    b[w + 2] = 0xA0;
+    assert_eq!(op(&b, 4), "write p0 7 1");
+    b[w + 2] = 0x9F; // written pages: page 1
+    assert_eq!(op(&b, 4), "write p0 1 1");
+    // The mprotect: kind, P, ADDR*, LEN*, PROT. Bits 5 and 6 of PROT: the
+    // protection of the page below the range (7, of the rwx mapping);
+    // bit 6 alone: the table (0x40 % 8 = 0: r).
+    let mp = at(5) + 4;
+    let mut b = bytes.clone();
+    b[mp] = 0x60;
+    assert_eq!(op(&b, 5), "mprotect p0 8 2 rwx");
+    b[mp] = 0x40;
+    assert_eq!(op(&b, 5), "mprotect p0 8 2 r");
+    // Two protections, the other one `rwx` (bits 2-3 of 0xF1 are 0).
+    let mut b = bytes.clone();
+    b[2] = 0xF1;
+    let pr = at(3) + 4;
+    assert_eq!(op(&b, 3), "mmap p0 4 4 rw anon", "the encoded byte is 10");
+    b[pr] = 1;
+    assert_eq!(op(&b, 3), "mmap p0 4 4 rwx anon");
+    b[pr] = 0x80 | 13; // the table: r
+    assert_eq!(op(&b, 3), "mmap p0 4 4 r anon");
+    b[mp] = 0x81;
+    assert_eq!(op(&b, 5), "mprotect p0 8 2 rw");
+    b[mp] = 0x01;
+    assert_eq!(op(&b, 5), "mprotect p0 8 2 rwx");
+    b[mp] = 0x00;
+    assert_eq!(op(&b, 5), "mprotect p0 8 2 rw");
+    // Bit 1 of the XOR set: one protection table, as encoded.
+    b[2] = 0xF3;
+    b[mp] = 0x01;
+    assert_eq!(op(&b, 5), "mprotect p0 8 2 rw");
+    b[mp] = 0x04;
+    assert_eq!(op(&b, 5), "mprotect p0 8 2 rwx");
 }

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use rmaplab::fuzz::engine::{
-    EngineConfig, check_stream, finding_file, import_file, run_engine, target_finding_file,
+    EngineConfig, check_stream, explores_races, fails_baseline, finding_file, import_file,
+    run_engine, target_finding_file,
 };
 use rmaplab::run::corpus::check_corpus;
 use rmaplab::run::runner::test_panic;
@@ -128,6 +129,55 @@ fn a_fuzz_target_crash_prints_a_corpus_file_the_checker_accepts() {
         out.status.code(),
         Some(2),
         "a bad RMAPLAB_SPECS is bad input"
+    );
+}
+
+/// The fuzz targets explore the racing blocks of one stream in
+/// `TARGET_RACE_EVERY`, chosen from the stream alone: on b12's zoo stream
+/// under one-byte schedules that pass as pinned, a selected variant fails
+/// once explored, unselected ones pass even where exploring them fails,
+/// and `rmaplab import` of each variant's input gives exactly what
+/// the target printed (or nothing), so an artifact replays as the target
+/// saw it.
+#[test]
+fn import_reproduces_the_targets_choice_to_explore_a_racing_input() {
+    let text = std::fs::read_to_string(root().join("corpus/zoo/b12.ops")).unwrap();
+    let zoo = parse(&text).unwrap();
+    let specs: Vec<DesignSpec> = vec!["chain-2010 era=2010 bug=b12".parse().unwrap()];
+    let cfg = DecodeConfig::default();
+    let (mut selected, mut skipped) = (0, 0);
+    for x in 0..=255u8 {
+        let mut s = zoo.clone();
+        s.blocks[0].sched = rmaplab_ops::Sched::Bytes(vec![x]);
+        let bytes = encode(&s, &cfg).unwrap();
+        let s = decode(&bytes, &cfg);
+        if check_stream(&s, &specs).is_err() {
+            continue;
+        }
+        let printed = target_finding_file(&s, &specs);
+        let imported = import_file(&bytes, Path::new("crash-x"), &specs);
+        // Explored whatever the hash says (a baseline check: explore:3).
+        let fails_explored = fails_baseline(&s, &specs);
+        match &printed {
+            Some(p) => {
+                assert_eq!(&imported, p, "schedule #{x:02x}");
+                assert!(p.contains("sched explore:2"), "{p}");
+                assert!(explores_races(&s) && fails_explored, "schedule #{x:02x}");
+                selected += 1;
+            }
+            None => {
+                assert!(
+                    imported.starts_with("# imported from crash-x"),
+                    "{imported}"
+                );
+                // Unselected, it passes where exploring it fails.
+                skipped += usize::from(fails_explored && !explores_races(&s));
+            }
+        }
+    }
+    assert!(
+        selected >= 2 && skipped > 3 * selected,
+        "{selected} explored, {skipped} not"
     );
 }
 

@@ -61,14 +61,40 @@ pub fn check_stream(stream: &Stream, specs: &[DesignSpec]) -> Result<(), Box<Fin
     check_stream_stats(stream, specs, &mut MmuStats::default())
 }
 
-/// [`check_stream`]; when it passes and a block's trace has a walk racing
-/// an mremap's move ([`walk_races_move`]), the stream again with its
-/// blocks explored ([`explore_blocks`], at most [`EXPLORE_MAX_SCHEDULES`]
+/// [`check_stream`]; when it passes, a block's trace has a walk racing
+/// an mremap's move ([`walk_races_move`]) and the stream is one of the
+/// racing streams it selects ([`explores_races`]: one in
+/// [`TARGET_RACE_EVERY`], by a hash of the stream), the stream again with
+/// its blocks explored ([`explore_races`], at most [`RACE_MAX_SCHEDULES`]
 /// schedules per design): what the fuzz targets check, so that libFuzzer
-/// and AFL try those interleavings as the built-in engine does. A failure
-/// found so is the explored stream's (its blocks' `sched explore:2`).
+/// and AFL try those interleavings as the built-in engine does. The choice
+/// depends on the stream alone, so `rmaplab import` of an artifact gives
+/// the target's verdict. A failure found so is the explored stream's (its
+/// blocks' `sched explore:2`).
 pub fn check_stream_races(stream: &Stream, specs: &[DesignSpec]) -> Result<(), Box<Finding>> {
     check_races(stream, specs, false)
+}
+
+/// The fuzz targets explore one racing stream in this many
+/// ([`explores_races`]): exploring each one left libFuzzer a twentieth of
+/// its throughput.
+pub const TARGET_RACE_EVERY: u64 = 8;
+
+/// Whether the fuzz targets explore the racing blocks of `stream`: one
+/// stream in [`TARGET_RACE_EVERY`], chosen by a hash of its text
+/// (ops and schedules), so that the same stream always gets the same
+/// choice (a crash artifact replays with `rmaplab import`).
+pub fn explores_races(stream: &Stream) -> bool {
+    let hash = rmaplab_ops::print::print(stream)
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+    // A final mix (murmur3's): the bytes that differ between two racing
+    // streams are often the last ones, which FNV-1a spreads little.
+    let h = (hash ^ (hash >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    let h = (h ^ (h >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    (h ^ (h >> 33)).is_multiple_of(TARGET_RACE_EVERY)
 }
 
 /// [`check_stream_races`]; with `remember`, a stream whose blocks race a
@@ -88,6 +114,9 @@ fn check_races(stream: &Stream, specs: &[DesignSpec], remember: bool) -> Result<
             racing.push(bytes);
         }
     }
+    if cut == 0 || !explores_races(stream) {
+        return Ok(());
+    }
     explore_races(stream, cut, specs, &mut acc)
 }
 
@@ -99,10 +128,39 @@ static RACING: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 /// Most inputs [`RACING`] keeps.
 const RACING_MAX: usize = 1024;
 
-/// Whether `stream` fails on a non-empty `baseline` (with its racing
-/// blocks explored, [`check_stream_races`]).
+/// Whether `stream` fails on a non-empty `baseline`: as it is, or with
+/// every block under `explore:3` (the whole stream, at most the runner's
+/// default number of schedules per design), as the zoo's regression test
+/// runs it: a finding must not be the baseline's own race, which a cheaper
+/// exploration (two preemptions, 64 schedules) can miss; that one runs
+/// first, as it rejects most of them. Only findings pay for it.
 pub fn fails_baseline(stream: &Stream, baseline: &[DesignSpec]) -> bool {
-    !baseline.is_empty() && check_stream_races(stream, baseline).is_err()
+    if baseline.is_empty() {
+        return false;
+    }
+    if check_stream(stream, baseline).is_err() {
+        return true;
+    }
+    if stream.blocks.is_empty() {
+        return false;
+    }
+    // Cheap first (a baseline's own race usually shows there): up to the
+    // last block, explore:2, a few schedules.
+    let end = stream
+        .blocks
+        .iter()
+        .map(|b| b.first + b.actors)
+        .max()
+        .unwrap_or(0);
+    let mut acc = MmuStats::default();
+    if explore_cut(stream, end, RACE_MAX_SCHEDULES, baseline, &mut acc).is_err() {
+        return true;
+    }
+    let mut explored = stream.clone();
+    for b in &mut explored.blocks {
+        b.sched = rmaplab_ops::Sched::Explore { preemptions: 3 };
+    }
+    check_stream(&explored, baseline).is_err()
 }
 
 /// The end (op index) of the last block of `r`'s path whose trace races
@@ -131,6 +189,18 @@ fn explore_races(
     specs: &[DesignSpec],
     acc: &mut MmuStats,
 ) -> Result<(), Box<Finding>> {
+    explore_cut(stream, cut, RACE_MAX_SCHEDULES, specs, acc)
+}
+
+/// `stream` up to op `cut` (0: nothing to do) with its blocks explored,
+/// at most `max_schedules` schedules per design run.
+fn explore_cut(
+    stream: &Stream,
+    cut: usize,
+    max_schedules: u64,
+    specs: &[DesignSpec],
+    acc: &mut MmuStats,
+) -> Result<(), Box<Finding>> {
     if cut == 0 {
         return Ok(());
     }
@@ -142,7 +212,7 @@ fn explore_races(
         .cloned()
         .collect();
     let opts = RunOptions {
-        max_schedules: RACE_MAX_SCHEDULES,
+        max_schedules,
         ..RunOptions::fuzzing()
     };
     let cut = Stream::with_blocks(ops, blocks);
@@ -248,8 +318,10 @@ pub fn fuzz_stream(stream: &Stream) {
         static BASELINE: Vec<DesignSpec> = baseline_from_env();
     }
     SPECS.with(|specs| {
-        if let Some((text, failure)) = target_finding(stream, specs)
-            && !BASELINE.with(|b| fails_baseline(stream, b))
+        // The baseline runs the stream the failure is reported for (the
+        // explored cut stream when an exploration found it).
+        if let Some((text, failure, found)) = target_finding(stream, specs)
+            && !BASELINE.with(|b| fails_baseline(&found, b))
         {
             eprintln!(
                 "\n==== rmaplab: the input as a corpus file (`rmaplab import` of the crash \
@@ -267,11 +339,12 @@ pub fn fuzz_stream(stream: &Stream) {
 /// shrink's time as a hang, and `cargo fuzz tmin` runs a crash thousands of
 /// times; `rmaplab shrink` shrinks the file).
 pub fn target_finding_file(stream: &Stream, specs: &[DesignSpec]) -> Option<String> {
-    target_finding(stream, specs).map(|(text, _)| text)
+    target_finding(stream, specs).map(|(text, _, _)| text)
 }
 
-/// [`target_finding_file`] and the failure's first line.
-fn target_finding(stream: &Stream, specs: &[DesignSpec]) -> Option<(String, String)> {
+/// [`target_finding_file`], the failure's first line and the failing
+/// stream.
+fn target_finding(stream: &Stream, specs: &[DesignSpec]) -> Option<(String, String, Stream)> {
     let f = check_races(stream, specs, true).err()?;
     let shrink_cmd = match specs.iter().find(|s| s.label() == f.signature.who) {
         Some(s) => format!("rmaplab shrink FILE.ops {}", s.cli_flags()),
@@ -285,7 +358,7 @@ fn target_finding(stream: &Stream, specs: &[DesignSpec]) -> Option<(String, Stri
         .find_map(|l| l.strip_prefix("# failure: "))
         .unwrap_or(first_line(&f.report))
         .to_string();
-    Some((text, failure))
+    Some((text, failure, f.stream))
 }
 
 /// `rmaplab import`: the stream the default decoder (the fuzz targets')
@@ -994,13 +1067,14 @@ pub const RACE_EVERY: u32 = 8;
 /// Runs a stream with blocks; when its blocks' traces reach a new
 /// feature ([`Coverage::add_block_trace`]: an (actor, step) pair or an
 /// actor switch between two steps) and it passes, the input joins the
-/// pool and the same stream runs again with every block under
-/// `explore:2` ([`explore_blocks`], at most [`EXPLORE_MAX_SCHEDULES`]
-/// schedules per design), so that an interleaving its schedule bytes
-/// missed is still tried. Otherwise, when a block's trace has a walk
-/// racing an mremap's move ([`walk_races_move`]), the input joins the pool
-/// too (mutations of its other ops try the shapes around it) and the
-/// stream up to that block is explored ([`explore_races`]).
+/// pool and the same stream, up to the end of its last block, runs again
+/// with every block under `explore:2` ([`explore_blocks`], at most
+/// [`EXPLORE_MAX_SCHEDULES`] schedules per design), so that an
+/// interleaving its schedule bytes missed is still tried. Otherwise, when
+/// a block's trace has a walk racing an mremap's move
+/// ([`walk_races_move`]), the input joins the pool too (mutations of its
+/// other ops try the shapes around it) and the stream up to that block is
+/// explored ([`explore_races`]).
 fn check_blocks(
     cfg: &EngineConfig,
     stream: &Stream,
@@ -1045,11 +1119,15 @@ fn check_blocks(
         });
         shared.kept.fetch_add(1, Ordering::Relaxed);
     }
-    let opts = RunOptions {
-        max_schedules: EXPLORE_MAX_SCHEDULES,
-        ..RunOptions::fuzzing()
-    };
-    check_stream_with(&explore_blocks(stream), &cfg.specs, mmu, &opts, &mut |_| {})
+    // Up to the end of the last block: every schedule would run the rest
+    // of the stream again, and what follows the blocks ran once above.
+    let end = stream
+        .blocks
+        .iter()
+        .map(|b| b.first + b.actors)
+        .max()
+        .unwrap_or(0);
+    explore_cut(stream, end, EXPLORE_MAX_SCHEDULES, &cfg.specs, mmu)
 }
 
 /// Whether a block's trace has an mremap that moved page tables

@@ -183,6 +183,9 @@ pub fn hunt_libfuzzer(
     let Some(sig) = signature(&stream, specs) else {
         return Err("the libFuzzer artifact does not reproduce with this build".into());
     };
+    if super::engine::fails_baseline(&stream, baseline) {
+        return Err("the libFuzzer artifact fails on the baseline too (its own race)".into());
+    }
     let small = shrink(&stream, specs, &sig, 20_000);
     let small = if super::engine::fails_baseline(&small, baseline) {
         stream
