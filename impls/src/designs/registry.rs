@@ -526,6 +526,13 @@ pub fn find_bug(id: &str) -> Option<(Design, &'static Bug)> {
         .find_map(|&d| d.bugs().iter().find(|b| b.id == id).map(|b| (d, b)))
 }
 
+/// Whether `design` in `era`, as that era shipped, already has `bug`:
+/// re-injecting it there changes nothing (chain-2010 era 2015 uses the
+/// `degree` counters of B16).
+pub fn era_ships_bug(design: Design, era: Era, bug: &str) -> bool {
+    matches!((design, era, bug), (Design::Chain2010, Era::E2015, "b16"))
+}
+
 /// The era bug `bug` of `design` lived in.
 pub fn bug_era(design: Design, bug: &Bug) -> Option<Era> {
     let era = bug.era?;

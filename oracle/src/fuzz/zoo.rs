@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use rmaplab_impls::designs::registry::{DesignSpec, find_bug, select};
+use rmaplab_impls::designs::registry::{DesignSpec, bug_era, era_ships_bug, find_bug, select};
 
 use super::engine::{EngineConfig, Finding, check_stream, check_stream_races, run_engine};
 use super::shrink::{shrink, signature};
@@ -26,14 +26,27 @@ pub fn hunt_bugs(bug: &str) -> Vec<String> {
 
 /// The designs a finding of a hunt of `bug` must pass on: when the bug
 /// needs others to show ([`hunt_bugs`]), those others alone, so that a
-/// race they show by themselves is not taken for the bug's. Empty
-/// otherwise.
+/// race they show by themselves is not taken for the bug's; otherwise its
+/// design in its era as that era shipped, when that is not a canonical
+/// configuration (era 2015 ships B16's counters: a b21 or b13 hunt must
+/// not take B16's failure for its own). Empty when neither applies.
 pub fn hunt_baseline(bug: &str) -> Vec<DesignSpec> {
     let bugs = hunt_bugs(bug);
-    if bugs.len() < 2 {
+    if bugs.len() >= 2 {
+        return select(&[], None, &bugs[1..]).unwrap_or_default();
+    }
+    let Some((design, b)) = find_bug(bug) else {
+        return Vec::new();
+    };
+    let Some(era) = bug_era(design, b) else {
+        return Vec::new();
+    };
+    if era_ships_bug(design, era, bug) || design.default_era() == Some(era) {
         return Vec::new();
     }
-    select(&[], None, &bugs[1..]).unwrap_or_default()
+    let mut shipped = DesignSpec::new(design);
+    shipped.era = Some(era);
+    vec![shipped]
 }
 
 /// What one hunt did.
