@@ -642,6 +642,8 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             && (opts.recheck_pure_ops || self.mmu.may_allocate(op)))
         .then(|| (self.mmu.rmap().counters(), self.mmu.state()));
         let epoch0 = self.mmu.rmap().epoch();
+        // The census carries its counts over only across ops it is told of.
+        self.census.op_began(&self.mmu);
         #[cfg(feature = "test-panic")]
         test_panic::maybe_panic(op, &self.report.design);
         let outcome = self
@@ -1817,6 +1819,132 @@ mod tests {
             Op::Mprotect { .. } | Op::Mmap { .. } => Ok(None),
             _ => mmu.check_map_counts(c, false, true).map(Some),
         }
+    }
+
+    /// The full pass that carries the counts over (`Census::op_began`
+    /// before every op, as the runner says it) gives, on every design after
+    /// every op of random streams, the verdicts, reports and fingerprints of
+    /// the full pass that counts every process again (every process named), its
+    /// fingerprints those of a fresh census, and its path is taken
+    /// thousands of times; a map count or swap count made wrong by the op,
+    /// or before it, fails both alike.
+    #[test]
+    fn a_carried_full_pass_checks_as_a_full_count() {
+        let (mut passes, mut broken, mut carried) = (0, 0, 0);
+        let present = |m: &Mmu<_>| {
+            let n = rmaplab_impls::mmu::Mmu::last_live_pid(m).map_or(0, |p| p.0 + 1);
+            (0..n).map(rmaplab_ops::Pid).find_map(|p| {
+                (0..rmaplab_ops::WINDOW_PAGES)
+                    .find(|&a| matches!(m.pte(p, a), Pte::Present { writable: true, .. }))
+                    .map(|a| (p, a))
+            })
+        };
+        let swapped = |m: &Mmu<_>| {
+            let n = rmaplab_impls::mmu::Mmu::last_live_pid(m).map_or(0, |p| p.0 + 1);
+            (0..n).map(rmaplab_ops::Pid).find_map(|p| {
+                (0..rmaplab_ops::WINDOW_PAGES)
+                    .find(|&a| matches!(m.pte(p, a), Pte::Swap(_)))
+                    .map(|a| (p, a))
+            })
+        };
+        for spec in rmaplab_impls::designs::registry::canonical_specs() {
+            for s in crate::fuzz::bench::streams(200, 64, 29) {
+                let Some(design) = spec.build_cloneable() else {
+                    continue;
+                };
+                let mut mmu = Mmu::new(design);
+                let (mut a, mut b) = (Census::default(), Census::default());
+                check::check_map_counts(&mmu, &mut a, false, true).unwrap();
+                check::check_map_counts(&mmu, &mut b, false, true).unwrap();
+                for op in &s.ops {
+                    let full = !matches!(
+                        op,
+                        Op::Read { .. }
+                            | Op::Write { .. }
+                            | Op::Fork { .. }
+                            | Op::Exit { .. }
+                            | Op::Mprotect { .. }
+                            | Op::Mmap { .. }
+                    );
+                    let before = full.then(|| mmu.clone());
+                    a.op_began(&mmu);
+                    if mmu.apply(op).is_err() {
+                        break;
+                    }
+                    if mmu.last_op_pure() {
+                        continue;
+                    }
+                    let at = || format!("{} after `{}`", spec.label(), print_op(op));
+                    if full {
+                        // `b` counts everything again at every full pass.
+                        b.forget(None);
+                    }
+                    if let Some(before) = before {
+                        // A count made wrong by the op (the machine notes
+                        // the frame it changes) and one made wrong before
+                        // it, after the last pass.
+                        if let Some((p, addr)) = present(&mmu) {
+                            let mut bad = mmu.clone();
+                            bad.testkit_add_mapcount(p, addr, 1);
+                            let (mut ca, mut cb) = (a.clone(), b.clone());
+                            let ea = census_after(&bad, &mut ca, op, true);
+                            let eb = census_after(&bad, &mut cb, op, true);
+                            assert!(ea.is_err(), "{}", at());
+                            assert_eq!(ea, eb, "{}", at());
+                            broken += 1;
+                        }
+                        // An anonymous page (the machine asserts that a
+                        // shmem object it frees has no page mapped).
+                        let anon =
+                            present(&before).filter(|&(p, a)| before.anon_pte_at(p, a).is_some());
+                        if let Some((p, addr)) = anon {
+                            let mut bad = before.clone();
+                            bad.testkit_add_mapcount(p, addr, 1);
+                            let (mut ca, mut cb) = (a.clone(), b.clone());
+                            // The count moved after the last pass, before
+                            // the op `a` is told of.
+                            ca.op_began(&bad);
+                            if bad.apply(op).is_ok() && !bad.last_op_pure() {
+                                let ea = census_after(&bad, &mut ca, op, true);
+                                let eb = census_after(&bad, &mut cb, op, true);
+                                assert_eq!(ea, eb, "{}", at());
+                                broken += 1;
+                            }
+                        }
+                        if let Some((p, addr)) = swapped(&mmu) {
+                            let mut bad = mmu.clone();
+                            bad.testkit_add_swap_count(p, addr, 1);
+                            let (mut ca, mut cb) = (a.clone(), b.clone());
+                            let ea = census_after(&bad, &mut ca, op, true);
+                            let eb = census_after(&bad, &mut cb, op, true);
+                            assert!(ea.is_err(), "{}", at());
+                            assert_eq!(ea, eb, "{}", at());
+                            broken += 1;
+                        }
+                    }
+                    let ra = census_after(&mmu, &mut a, op, true);
+                    let rb = census_after(&mmu, &mut b, op, true);
+                    assert_eq!(ra, rb, "{}", at());
+                    if let Ok(Some(fp)) = ra {
+                        let fresh = check::dump_fingerprint(&mmu, &mut Census::default());
+                        assert_eq!(fp, fresh, "{}", at());
+                        passes += 1;
+                    }
+                    if ra.is_err() {
+                        break;
+                    }
+                }
+                carried += a.full_passes_carried();
+                assert_eq!(b.full_passes_carried(), 0);
+                let fa = check::check_map_counts(&mmu, &mut a, true, true);
+                let fb = check::check_map_counts(&mmu, &mut b, true, true);
+                assert_eq!(fa, fb, "{} at the end", spec.label());
+            }
+        }
+        assert!(
+            passes > 3000 && carried > 1500 && broken > 4000,
+            "{passes} full passes, {carried} carried, {broken} broken"
+        );
     }
 
     /// The fault census that reads the machine's notes itself gives, on
