@@ -25,29 +25,9 @@ pub struct Census {
     swaps: Vec<(u32, u32)>,
     seen: Vec<FrameId>,
     seen_before: Vec<FrameId>,
-    /// Per frame slot, under the stamp: the sum of the hashes of the PTEs
-    /// counted (which process, where, what kind of entry), the frame last
-    /// counted there (its raw handle) and the slot's part of `pages` (as of
-    /// the last full pass).
-    maps: Vec<(u64, u64, u64)>,
-    /// The page part of the fingerprint: a sum over frames of a hash of
-    /// (the PTEs mapping it, how many) and of a hash of each zero-page PTE.
-    /// Two machines whose dumps show the same pages (frames named by first
-    /// appearance) have the same sets of PTEs per frame, so the same sum,
-    /// whatever their frame handles; unlike numbering frames over all
-    /// processes it can be brought up to date frame by frame. The frames'
-    /// parts are those of the last full pass (a carried pass updates the
-    /// frames it checks), the zero-page PTEs' as counted.
-    pages: u64,
-    /// `pages` at the last pass that took the fingerprint.
-    pages_full: u64,
-    /// A frame slot counted under two handles at once (a PTE naming a
-    /// freed frame whose slot was reused): no carried pass until the next
-    /// full count.
-    mixed: bool,
-    /// Per process (by number): the hash of its maps lines, as of the last
-    /// pass.
-    procs: Vec<u64>,
+    /// Per process (by number): the hash of its maps lines and of its
+    /// present pages, as of the last pass.
+    procs: Vec<(u64, u64)>,
     /// Per process (by number): its last scan.
     scans: Vec<Scan>,
     /// Swap entries counted under the current stamp (the sum of the swap
@@ -87,28 +67,6 @@ pub struct Census {
     /// Fault passes that took the PTEs from the machine's notes directly
     /// (see [`Census::faults_direct`]).
     direct: u64,
-    /// Whether the counts and scans, with `since_full`, describe every
-    /// change since the last full pass, which passed: the next full pass
-    /// may carry the counts over ([`Mmu::check_map_counts`]).
-    carry: bool,
-    /// Frames whose count or state changed since the last full pass, and
-    /// those that pass found mapped without checking them as the next full
-    /// pass would (as unmapped frames are: newly mapped ones). Duplicates
-    /// allowed.
-    since_full: Vec<FrameId>,
-    /// The frame arena's epoch at the end of the last pass (`None`: no
-    /// pass yet).
-    end_epoch: Option<u64>,
-    /// Whether [`Census::op_began`] was told of an op since the last pass.
-    began: bool,
-    /// The swap arena's epoch at the last full pass.
-    swap_full: u64,
-    /// Per frame slot: the mark of the last ordering of `seen`.
-    order: Vec<u32>,
-    order_mark: u32,
-    /// Full passes that carried the counts over (see
-    /// [`Census::full_passes_carried`]).
-    carried: u64,
 }
 
 impl Clone for Census {
@@ -120,10 +78,6 @@ impl Clone for Census {
             swaps: self.swaps.clone(),
             seen: self.seen.clone(),
             seen_before: self.seen_before.clone(),
-            maps: self.maps.clone(),
-            pages: self.pages,
-            pages_full: self.pages_full,
-            mixed: self.mixed,
             procs: self.procs.clone(),
             scans: self.scans.clone(),
             swap_entries: self.swap_entries,
@@ -134,12 +88,6 @@ impl Clone for Census {
             full: self.full,
             kept: self.kept,
             direct: self.direct,
-            carry: self.carry,
-            since_full: self.since_full.clone(),
-            end_epoch: self.end_epoch,
-            began: self.began,
-            swap_full: self.swap_full,
-            carried: self.carried,
             ..Census::default()
         }
     }
@@ -159,12 +107,10 @@ impl Census {
             stamp: self.stamp,
             seen: self.seen.clone(),
             procs: self.procs.clone(),
-            pages_full: self.pages_full,
             pending: vec![None],
             delta: self.delta,
             kept: self.kept,
             direct: self.direct,
-            carried: self.carried,
             ..Census::default()
         }
     }
@@ -205,11 +151,6 @@ impl Census {
         self.known = 0;
         self.swap_epoch = None;
         self.full = None;
-        self.pages_full = 0;
-        self.carry = false;
-        self.since_full.clear();
-        self.end_epoch = None;
-        self.began = false;
         for s in &mut self.scans {
             s.current = false;
             s.vmas_current = false;
@@ -229,26 +170,6 @@ impl Census {
     /// that path is taken).
     pub fn faults_direct(&self) -> u64 {
         self.direct
-    }
-
-    /// How many full passes on this census carried the counts over from
-    /// the last passes instead of counting every process again (tests show
-    /// that path is taken).
-    pub fn full_passes_carried(&self) -> u64 {
-        self.carried
-    }
-
-    /// Tells the census that an op is about to run on `mmu`, whose next
-    /// pass follows it. The next full pass may carry the counts over only
-    /// if this was said before every op since the last pass and no frame
-    /// changed between that pass and this op (a caller that checks after
-    /// some ops only, or not at all, keeps the full count).
-    #[inline]
-    pub fn op_began<R: Rmap>(&mut self, mmu: &Mmu<R>) {
-        if self.end_epoch != Some(mmu.m.frames.epoch()) {
-            self.carry = false;
-        }
-        self.began = true;
     }
 
     /// Marks process `pid`'s page table and maps lines (`None`: every
@@ -319,51 +240,24 @@ impl Census {
         if self.swaps.len() < swaps {
             self.swaps.resize(swaps, (0, 0));
         }
-        if self.maps.len() < frames {
-            self.maps.resize(frames, (0, 0, 0));
-        }
         std::mem::swap(&mut self.seen, &mut self.seen_before);
         self.seen.clear();
         self.swap_entries = 0;
-        self.pages = 0;
-        self.mixed = false;
     }
 
-    /// Counts one more PTE of `frame`, whose map count is `mapcount`, the
-    /// PTE hashing to `key` ([`pte_key`]); returns its recorded map count.
+    /// Counts one more PTE of `frame`, whose map count is `mapcount`;
+    /// returns its class (order of first appearance in this pass) and its
+    /// recorded map count.
     #[inline]
-    fn count_frame(&mut self, frame: FrameId, mapcount: u32, key: u64) -> &mut u32 {
-        let k = frame.index();
-        let e = &mut self.frames[k];
-        let m = &mut self.maps[k];
+    fn count_frame(&mut self, frame: FrameId, mapcount: u32) -> (u32, &mut u32) {
+        let e = &mut self.frames[frame.index()];
         if e.0 == self.stamp {
-            if m.1 != frame.raw() {
-                if e.2 == 0 {
-                    m.1 = frame.raw();
-                } else {
-                    self.mixed = true;
-                }
-            }
             e.2 += 1;
-            m.0 = m.0.wrapping_add(key);
         } else {
             *e = (self.stamp, self.seen.len() as u32, 1, mapcount);
-            *m = (key, frame.raw(), 0);
             self.seen.push(frame);
         }
-        &mut e.3
-    }
-
-    /// Brings slot `k`'s part of `pages` up to date with its counts.
-    #[inline]
-    fn rehash_frame(&mut self, k: usize) {
-        let (stamp, _, n, _) = self.frames[k];
-        if stamp == self.stamp {
-            let m = &mut self.maps[k];
-            let g = frame_hash(m.0, n);
-            self.pages = self.pages.wrapping_add(g).wrapping_sub(m.2);
-            m.2 = g;
-        }
+        (e.1, &mut e.3)
     }
 
     /// PTEs counted for frame slot `i` in this pass.
@@ -386,19 +280,16 @@ impl Census {
         if s == self.stamp { v } else { 0 }
     }
 
-    /// Takes back process `i`'s entry at `a`, which a delta pass scans
-    /// again or drops (counted by the last pass, under the current stamp).
+    /// Takes back one entry a delta pass scans again or drops (counted by
+    /// the last pass, under the current stamp).
     #[inline]
-    fn uncount(&mut self, i: usize, a: u64, e: Entry) {
+    fn uncount(&mut self, e: Entry) {
         match e {
-            Entry::Zero => self.pages = self.pages.wrapping_sub(pte_key(i, a, e)),
+            Entry::Zero => {}
             Entry::Present(f) | Entry::Migration(f) => {
-                let k = f.index();
-                let slot = &mut self.frames[k];
+                let slot = &mut self.frames[f.index()];
                 if slot.0 == self.stamp && slot.2 > 0 {
                     slot.2 -= 1;
-                    let m = &mut self.maps[k];
-                    m.0 = m.0.wrapping_sub(pte_key(i, a, e));
                 }
                 self.touched_frames.push(f);
             }
@@ -419,45 +310,6 @@ impl Census {
 #[inline]
 fn mix(h: u64, x: u64) -> u64 {
     (h.rotate_left(23) ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-}
-
-/// How many frames a census notes for the next full pass before it gives
-/// up carrying the counts over (that pass counts everything again).
-const SINCE_FULL_MAX: usize = 1 << 12;
-
-/// A 64-bit finaliser (splitmix64's): every input bit moves every output
-/// bit, so that sums of its outputs hash sets.
-#[inline]
-fn fmix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-/// The hash of process `i`'s entry `e` at `a` in the page fingerprint
-/// (which process and page, and whether present, a migration entry or
-/// the zero page; not which frame).
-#[inline]
-fn pte_key(i: usize, a: u64, e: Entry) -> u64 {
-    let kind = match e {
-        Entry::Zero => 1,
-        Entry::Present(_) => 2,
-        Entry::Migration(_) => 3,
-        Entry::Swap(_) => 4,
-    };
-    fmix((kind << 56) ^ ((i as u64) << 24) ^ a)
-}
-
-/// A frame's part of the page fingerprint: the sum `keys` of its PTEs'
-/// [`pte_key`]s and how many there are (its map count, which the census
-/// checks equal), nothing if none.
-#[inline]
-fn frame_hash(keys: u64, n: u32) -> u64 {
-    if n == 0 {
-        0
-    } else {
-        fmix(keys ^ fmix(u64::from(n) | 1 << 40))
-    }
 }
 
 /// `ranges` sorted and merged where they overlap or touch.
@@ -498,12 +350,11 @@ fn kind_code(k: MapKind) -> u64 {
 impl<R: Rmap> Mmu<R> {
     /// A hash of what a `dump` would show ([`Mmu::state`]): every live
     /// process's maps lines (range, permissions, kind, offset) and present
-    /// pages with their map counts, frames told apart by which PTEs map
-    /// them (as the dump's `f0`, `f1`, ... classes do) so that two machines
+    /// pages with their map counts, frames named by order of first
+    /// appearance (the dump's `f0`, `f1`, ... classes) so that two machines
     /// whose dumps print alike hash alike, whatever their frame handles.
     pub fn dump_fingerprint(&self, c: &mut Census) -> u64 {
         c.forget(None);
-        c.carry = false;
         c.begin(self.m.frames.slots(), self.m.swap.slots());
         self.pass(c, true).unwrap_or(0)
     }
@@ -516,14 +367,14 @@ impl<R: Rmap> Mmu<R> {
     pub fn dump_fingerprint_vmas_of(&self, c: &mut Census, pid: Pid) -> u64 {
         let i = pid.0 as usize;
         if c.procs.len() <= i {
-            c.procs.resize(i + 1, 0);
+            c.procs.resize(i + 1, (0, 0));
         }
         if let Some(mm) = self.m.mm(pid)
             && let Some(e) = c.procs.get_mut(i)
         {
-            *e = self.vmas_hash(pid.0 as usize, mm);
+            e.0 = self.vmas_hash(pid.0 as usize, mm);
             if let Some(s) = c.scans.get_mut(pid.0 as usize) {
-                s.vmas = *e;
+                s.vmas = e.0;
                 s.vmas_current = true;
             }
         }
@@ -547,17 +398,17 @@ impl<R: Rmap> Mmu<R> {
         h
     }
 
-    /// The fingerprint from the maps-line hashes of the live processes
-    /// and the page hash of the last pass that took the fingerprint.
+    /// The fingerprint from the per-process hashes of the live processes.
     #[inline]
     fn fold(&self, c: &Census) -> u64 {
         let mut h = 0;
         for (i, mm) in self.m.procs.iter().enumerate() {
             if mm.is_some() {
-                h = mix(h, c.procs.get(i).copied().unwrap_or_default());
+                let (v, p) = c.procs.get(i).copied().unwrap_or_default();
+                h = mix(mix(h, v), p);
             }
         }
-        mix(h, c.pages_full)
+        h
     }
 
     /// **Map counts** recounted from the page tables of every live
@@ -584,15 +435,9 @@ impl<R: Rmap> Mmu<R> {
         fingerprint: bool,
     ) -> Result<u64, String> {
         if !all_frames && let Some(h) = self.unchanged_since_full(c, fingerprint) {
-            self.end_pass(c);
-            return Ok(h);
-        }
-        if !all_frames && let Some(h) = self.carried_pass(c, fingerprint) {
-            self.end_pass(c);
             return Ok(h);
         }
         c.full = None;
-        c.carry = false;
         c.begin(self.m.frames.slots(), self.m.swap.slots());
         let h = self.pass(c, fingerprint)?;
         for &id in &c.seen {
@@ -601,14 +446,12 @@ impl<R: Rmap> Mmu<R> {
                 return Err(self.miscounted(id, ptes));
             }
         }
-        self.next_mark(c);
         if all_frames {
             for (id, f) in self.m.frames.iter() {
                 self.census_check_unmapped(c, id, f)?;
             }
         } else {
             for &id in &c.seen_before {
-                c.checked[id.index()] = (c.delta, id.generation());
                 if let Some(f) = self.m.frames.get(id) {
                     self.census_check_unmapped(c, id, f)?;
                 }
@@ -620,205 +463,7 @@ impl<R: Rmap> Mmu<R> {
         // Every slot's count is its entries': the sum is theirs.
         c.swap_epoch = Some(self.m.swap.epoch());
         c.full = Some((fingerprint, self.m.frames.epoch(), self.m.swap.epoch()));
-        // What the next full pass checks that this one did not: the frames
-        // mapped now that were not mapped at the last pass (the next one
-        // checks them as it checks unmapped frames).
-        c.since_full.clear();
-        if !all_frames {
-            for &id in &c.seen {
-                if c.checked[id.index()] != (c.delta, id.generation()) {
-                    c.since_full.push(id);
-                }
-            }
-        }
-        c.swap_full = self.m.swap.epoch();
-        c.carry = true;
-        self.end_pass(c);
         Ok(h)
-    }
-
-    /// The end of a pass that passed: what the next one compares.
-    #[inline]
-    fn end_pass(&self, c: &mut Census) {
-        c.end_epoch = Some(self.m.frames.epoch());
-        c.began = false;
-    }
-
-    /// A new mark for [`Census::checked`] (`c.delta`), with room for every
-    /// frame slot.
-    fn next_mark(&self, c: &mut Census) {
-        if c.checked.len() < self.m.frames.slots() {
-            c.checked.resize(self.m.frames.slots(), (0, 0));
-        }
-        c.delta = c.delta.wrapping_add(1);
-        if c.delta == 0 {
-            c.checked.fill((0, 0));
-            c.delta = 1;
-        }
-    }
-
-    /// The full pass with the counts carried over from the last passes,
-    /// when they and `since_full` hold every change since the last full
-    /// pass ([`Census::op_began`] before every op since, no frame changed
-    /// between a pass and the next op) and no swap slot changed since it:
-    /// what was named since is counted again as a delta pass counts it, and
-    /// checked are every frame whose count or state changed since the last
-    /// full pass or that it did not check as this pass would (`since_full`,
-    /// and this op's), as the full pass checks mapped and unmapped frames,
-    /// and every swap slot. Every other frame has the count and state the
-    /// last full pass checked, and the slots it reads are those it read, so
-    /// the full pass's verdict on it is the last one's: `Ok`. `Some` with the
-    /// fingerprint (0 without it), the census left as the full pass leaves
-    /// it (`seen` in the same order); `None` if the counts cannot be carried
-    /// over or a check failed, for the full pass to count again and give its
-    /// verdict and report (the census left as it would find it but for the
-    /// scans, which hold what it would scan).
-    fn carried_pass(&self, c: &mut Census, fingerprint: bool) -> Option<u64> {
-        // Frames changed since the last pass are noted if every op since
-        // was told of, or if none changed.
-        let noted = c.began || c.end_epoch == Some(self.m.frames.epoch());
-        if !c.carry
-            || !noted
-            || c.mixed
-            || c.stamp == 0
-            || c.pending.contains(&None)
-            || self.m.swap.epoch() != c.swap_full
-        {
-            return None;
-        }
-        let seen = c.seen.len();
-        self.begin_delta(c);
-        let ok = self.delta_counts(c).is_ok() && !c.mixed && self.carried_checks(c);
-        if !ok {
-            c.seen.truncate(seen);
-            c.carry = false;
-            return None;
-        }
-        c.carried += 1;
-        self.order_seen(c);
-        c.since_full.clear();
-        c.swap_epoch = Some(self.m.swap.epoch());
-        c.full = Some((fingerprint, self.m.frames.epoch(), self.m.swap.epoch()));
-        if !fingerprint {
-            return Some(0);
-        }
-        let n = self.m.procs.len();
-        if c.procs.len() < n {
-            c.procs.resize(n, 0);
-        }
-        for (i, mm) in self.m.procs.iter().enumerate() {
-            if let Some(mm) = mm {
-                let scan = &mut c.scans[i];
-                if !scan.vmas_current {
-                    scan.vmas = self.vmas_hash(i, mm);
-                    scan.vmas_current = true;
-                }
-                c.procs[i] = scan.vmas;
-            }
-        }
-        c.pages_full = c.pages;
-        Some(self.fold(c))
-    }
-
-    /// The carried pass's checks (see [`Mmu::carried_pass`]): `false` if
-    /// one fails.
-    fn carried_checks(&self, c: &mut Census) -> bool {
-        let since = std::mem::take(&mut c.since_full);
-        let touched = std::mem::take(&mut c.touched_frames);
-        let ok = since
-            .iter()
-            .chain(&touched)
-            .chain(&self.m.dirty_frames)
-            .all(|&id| {
-                let mark = (c.delta, id.generation());
-                let i = id.index();
-                if c.checked[i] == mark {
-                    return true;
-                }
-                c.checked[i] = mark;
-                c.rehash_frame(i);
-                self.carried_frame_ok(c, id)
-            });
-        c.since_full = since;
-        c.touched_frames = touched;
-        ok && self
-            .m
-            .swap
-            .iter()
-            .all(|(id, _)| self.check_swap_slot(c, id).is_ok())
-    }
-
-    /// Frame `id` as the full pass checks a frame mapped now (alive, its
-    /// map count the PTEs counted) and one it found mapped before (in the
-    /// swap cache only of a slot that holds it; if unmapped, as
-    /// [`Mmu::census_check_unmapped`]), whichever it is.
-    #[inline]
-    fn carried_frame_ok(&self, c: &Census, id: FrameId) -> bool {
-        let i = id.index();
-        let (stamp, _, n, _) = c.frames[i];
-        // The slot's count is this frame's if it was counted last there.
-        let ptes = if stamp == c.stamp && c.maps[i].1 == id.raw() {
-            n
-        } else {
-            0
-        };
-        let Some(f) = self.m.frames.get(id) else {
-            return ptes == 0;
-        };
-        if id == self.m.zero {
-            return f.mapcount == 0;
-        }
-        if let Some(s) = f.swap
-            && self.m.swap.get(s).and_then(|slot| slot.cache) != Some(id)
-        {
-            return false;
-        }
-        if ptes > 0 {
-            return f.mapcount == ptes;
-        }
-        f.mapcount == 0
-            && (!matches!(f.kind, FrameKind::Anon { .. })
-                || f.swap
-                    .and_then(|s| self.m.swap.get(s))
-                    .is_some_and(|slot| slot.count > 0))
-    }
-
-    /// `seen` as a full pass orders it: the frames mapped, by first
-    /// appearance in process and address order.
-    fn order_seen(&self, c: &mut Census) {
-        if c.order.len() < self.m.frames.slots() {
-            c.order.resize(self.m.frames.slots(), 0);
-        }
-        c.order_mark = c.order_mark.wrapping_add(1);
-        if c.order_mark == 0 {
-            c.order.fill(0);
-            c.order_mark = 1;
-        }
-        let mark = c.order_mark;
-        // A frame counted since the last count of everything but mapped no
-        // more is new to the passes from here, as after a full count: the
-        // next delta pass that counts it adds it to `seen` again.
-        for &id in &c.seen {
-            let e = &mut c.frames[id.index()];
-            if e.0 == c.stamp && e.2 == 0 {
-                e.0 = 0;
-            }
-        }
-        c.seen.clear();
-        for (mm, scan) in self.m.procs.iter().zip(&c.scans) {
-            if mm.is_none() {
-                continue;
-            }
-            for &(_, e) in &scan.entries {
-                if let Entry::Present(f) | Entry::Migration(f) = e {
-                    let o = &mut c.order[f.index()];
-                    if *o != mark {
-                        *o = mark;
-                        c.seen.push(f);
-                    }
-                }
-            }
-        }
     }
 
     /// The full pass's verdict when nothing it reads changed since the last
@@ -879,7 +524,7 @@ impl<R: Rmap> Mmu<R> {
             {
                 c.scans[i].vmas = self.vmas_hash(i, mm);
                 c.scans[i].vmas_current = true;
-                c.procs[i] = c.scans[i].vmas;
+                c.procs[i].0 = c.scans[i].vmas;
             }
         }
         Some(self.fold(c))
@@ -932,16 +577,7 @@ impl<R: Rmap> Mmu<R> {
         if c.stamp == 0 {
             return self.check_map_counts(c, false, false).map(|_| ());
         }
-        let carry = std::mem::replace(&mut c.carry, false) && c.began;
         self.begin_delta(c);
-        self.delta_counts(c)?;
-        self.end_delta(c, carry)
-    }
-
-    /// The counting part of a delta pass: the processes named since the
-    /// last pass and those added since, their changed entries uncounted
-    /// and counted again.
-    fn delta_counts(&self, c: &mut Census) -> Result<(), String> {
         // Process slots never go away on one machine and a reset census
         // holds no entries, so no slot from `n` on holds any.
         let n = self.m.procs.len();
@@ -971,7 +607,8 @@ impl<R: Rmap> Mmu<R> {
         c.scans = scans;
         c.pending = pending;
         c.pending.clear();
-        r
+        r?;
+        self.end_delta(c)
     }
 
     /// [`Mmu::check_map_counts_delta`] after an op whose every PTE change
@@ -1003,7 +640,6 @@ impl<R: Rmap> Mmu<R> {
             }
             return self.check_map_counts_delta(c);
         }
-        let carry = std::mem::replace(&mut c.carry, false) && c.began;
         self.begin_delta(c);
         c.direct += 1;
         c.known = self.known_procs();
@@ -1015,7 +651,7 @@ impl<R: Rmap> Mmu<R> {
         });
         c.scans = scans;
         r?;
-        self.end_delta(c, carry)
+        self.end_delta(c)
     }
 
     /// Whether process slot `i` has nothing a delta pass would count again:
@@ -1037,9 +673,15 @@ impl<R: Rmap> Mmu<R> {
         c.touched_swaps.clear();
         if c.frames.len() < self.m.frames.slots() {
             c.frames.resize(self.m.frames.slots(), (0, 0, 0, 0));
-            c.maps.resize(self.m.frames.slots(), (0, 0, 0));
         }
-        self.next_mark(c);
+        if c.checked.len() < self.m.frames.slots() {
+            c.checked.resize(self.m.frames.slots(), (0, 0));
+        }
+        c.delta = c.delta.wrapping_add(1);
+        if c.delta == 0 {
+            c.checked.fill((0, 0));
+            c.delta = 1;
+        }
         if c.swaps.len() < self.m.swap.slots() {
             c.swaps.resize(self.m.swap.slots(), (0, 0));
         }
@@ -1050,10 +692,8 @@ impl<R: Rmap> Mmu<R> {
     }
 
     /// The end of a delta pass: the frames and swap slots it touched and
-    /// those the op changed, checked; with `carry` (the counts could be
-    /// carried over before it), those frames are noted for the next full
-    /// pass, which checks them again as it checks every frame.
-    fn end_delta(&self, c: &mut Census, carry: bool) -> Result<(), String> {
+    /// those the op changed, checked.
+    fn end_delta(&self, c: &mut Census) -> Result<(), String> {
         // The frames whose PTEs changed, and those the op made, changed or
         // freed (a count moved without its PTE is caught here).
         let touched = std::mem::take(&mut c.touched_frames);
@@ -1075,7 +715,6 @@ impl<R: Rmap> Mmu<R> {
                 // says which.
                 let entries = c.swap_entries;
                 self.check_map_counts(c, true, false)?;
-                c.carry = false;
                 return Err(format!(
                     "the swap slots' counts add up to {swap_counts} but {entries} swap entries \
                      name them"
@@ -1083,12 +722,6 @@ impl<R: Rmap> Mmu<R> {
             }
             c.swap_epoch = Some(self.m.swap.epoch());
         }
-        if carry && c.since_full.len() < SINCE_FULL_MAX {
-            c.since_full.extend_from_slice(&c.touched_frames);
-            c.since_full.extend_from_slice(&self.m.dirty_frames);
-            c.carry = true;
-        }
-        self.end_pass(c);
         Ok(())
     }
 
@@ -1109,8 +742,8 @@ impl<R: Rmap> Mmu<R> {
         let mm = self.m.procs.get(i).and_then(|m| m.as_ref());
         let Some(mm) = mm else {
             // Gone (or never there): what it mapped is mapped no more.
-            for &(a, e) in &scan.entries {
-                c.uncount(i, a, e);
+            for &(_, e) in &scan.entries {
+                c.uncount(e);
             }
             scan.entries.clear();
             scan.dirty.clear();
@@ -1119,8 +752,8 @@ impl<R: Rmap> Mmu<R> {
             return Ok(());
         };
         if !scan.current {
-            for &(a, e) in &scan.entries {
-                c.uncount(i, a, e);
+            for &(_, e) in &scan.entries {
+                c.uncount(e);
             }
             self.scan(mm, scan);
             return self.count_delta(i, &scan.entries, c);
@@ -1141,7 +774,7 @@ impl<R: Rmap> Mmu<R> {
         merge_ranges(&mut scan.dirty);
         for &(a, e) in &scan.entries {
             if in_ranges(a, &scan.dirty) {
-                c.uncount(i, a, e);
+                c.uncount(e);
             }
         }
         let mut dirty = std::mem::take(&mut c.dirty);
@@ -1170,12 +803,12 @@ impl<R: Rmap> Mmu<R> {
         let now = self.entry_at(mm, a);
         match (scan.entries.binary_search_by_key(&a, |&(x, _)| x), now) {
             (Ok(k), Some(e)) => {
-                c.uncount(i, a, scan.entries[k].1);
+                c.uncount(scan.entries[k].1);
                 scan.entries[k].1 = e;
                 self.count_entry(i, a, e, c)
             }
             (Ok(k), None) => {
-                c.uncount(i, a, scan.entries.remove(k).1);
+                c.uncount(scan.entries.remove(k).1);
                 Ok(())
             }
             (Err(k), Some(e)) => {
@@ -1203,10 +836,10 @@ impl<R: Rmap> Mmu<R> {
     #[inline]
     fn count_entry(&self, i: usize, a: u64, e: Entry, c: &mut Census) -> Result<(), String> {
         match e {
-            Entry::Zero => c.pages = c.pages.wrapping_add(pte_key(i, a, e)),
+            Entry::Zero => {}
             Entry::Present(frame) | Entry::Migration(frame) => {
                 let n = self.live_frame(i, a, frame)?;
-                *c.count_frame(frame, n, pte_key(i, a, e)) = n;
+                *c.count_frame(frame, n).1 = n;
                 c.touched_frames.push(frame);
             }
             Entry::Swap(s) => {
@@ -1290,7 +923,7 @@ impl<R: Rmap> Mmu<R> {
     fn pass(&self, c: &mut Census, fingerprint: bool) -> Result<u64, String> {
         let n = self.m.procs.len();
         if c.procs.len() < n {
-            c.procs.resize(n, 0);
+            c.procs.resize(n, (0, 0));
         }
         if c.scans.len() < n {
             c.scans.resize_with(n, Scan::default);
@@ -1323,22 +956,15 @@ impl<R: Rmap> Mmu<R> {
                     scan.vmas = self.vmas_hash(i, mm);
                     scan.vmas_current = true;
                 }
-                self.count(i, scan, c)?;
+                let h = self.count(i, scan, c, fingerprint)?;
                 if fingerprint {
-                    c.procs[i] = scan.vmas;
+                    c.procs[i] = (scan.vmas, h);
                 }
                 Ok(())
             });
         c.scans = scans;
         r?;
-        for k in 0..c.seen.len() {
-            c.rehash_frame(c.seen[k].index());
-        }
-        if !fingerprint {
-            return Ok(0);
-        }
-        c.pages_full = c.pages;
-        Ok(self.fold(c))
+        Ok(if fingerprint { self.fold(c) } else { 0 })
     }
 
     /// A process's PTEs inside its VMAs, into `scan`.
@@ -1403,14 +1029,33 @@ impl<R: Rmap> Mmu<R> {
         })
     }
 
-    /// Counts process `i`'s entries into `c` (and into its page hash).
-    fn count(&self, i: usize, scan: &Scan, c: &mut Census) -> Result<(), String> {
+    /// Counts process `i`'s entries into `c`; returns the hash of its
+    /// present pages if `fingerprint` asks for it.
+    fn count(
+        &self,
+        i: usize,
+        scan: &Scan,
+        c: &mut Census,
+        fingerprint: bool,
+    ) -> Result<u64, String> {
+        let mut h = 0u64;
         for &(a, e) in &scan.entries {
             match e {
-                Entry::Zero => c.pages = c.pages.wrapping_add(pte_key(i, a, e)),
-                Entry::Present(frame) | Entry::Migration(frame) => {
+                Entry::Zero => {
+                    if fingerprint {
+                        h = mix(h, a << 40 | 0xff_ffff_ffff);
+                    }
+                }
+                Entry::Present(frame) => {
                     let n = self.live_frame(i, a, frame)?;
-                    c.count_frame(frame, n, pte_key(i, a, e));
+                    let (class, _) = c.count_frame(frame, n);
+                    if fingerprint {
+                        h = mix(h, a << 40 | u64::from(class) << 16 | u64::from(n));
+                    }
+                }
+                Entry::Migration(frame) => {
+                    let n = self.live_frame(i, a, frame)?;
+                    c.count_frame(frame, n);
                 }
                 Entry::Swap(s) => {
                     if !self.m.swap.contains(s) {
@@ -1422,7 +1067,7 @@ impl<R: Rmap> Mmu<R> {
                 }
             }
         }
-        Ok(())
+        Ok(h)
     }
 
     /// The map count of `frame`, mapped at `pid:addr`, which must be alive.
