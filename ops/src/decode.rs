@@ -243,6 +243,11 @@ pub mod schedule;
 use crate::print::print_op;
 use crate::{Advice, Block, FILE_PAGES, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Sched, Stream};
 
+/// How many op kinds the decoder generates: every keyword of
+/// [`OpKinds`] but `par` (exec's ops are not generated): what a fuzzing
+/// run's "op kinds N/M" counts against.
+pub const DECODED_OP_KINDS: usize = OP_KEYWORDS.len() - 1;
+
 /// Op keywords in bit order of [`OpKinds`] (`par` is a concurrent block).
 const OP_KEYWORDS: [&str; 16] = [
     "mmap",

@@ -120,10 +120,10 @@ pub fn fuzz(a: &FuzzArgs) -> ExitCode {
         st.execs as f64 / secs / jobs as f64,
         st.ops,
         st.op_kinds.len(),
-        rmaplab_ops::Op::KINDS,
+        rmaplab_ops::decode::DECODED_OP_KINDS,
         st.op_kinds.iter().copied().collect::<Vec<_>>().join(" "),
         st.op_pairs,
-        rmaplab_ops::Op::KINDS * rmaplab_ops::Op::KINDS,
+        rmaplab_ops::decode::DECODED_OP_KINDS * rmaplab_ops::decode::DECODED_OP_KINDS,
         st.max_fork_depth,
         st.kept_inputs
     );

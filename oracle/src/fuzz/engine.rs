@@ -33,7 +33,7 @@ use crate::run::corpus::expect_lines;
 use crate::run::panic::{Panic, catch};
 use crate::run::runner::{RunOptions, run_all};
 use rmaplab_ops::decode::schedule::mutate_schedule;
-use rmaplab_ops::decode::{DecodeConfig, decode, encode};
+use rmaplab_ops::decode::{DECODED_OP_KINDS, DecodeConfig, decode, encode};
 use rmaplab_ops::print::print_with_header;
 use rmaplab_ops::{Op, Stream};
 
@@ -631,9 +631,9 @@ impl Progress {
         format!(
             "op kinds {}/{}, op pairs {}/{}, fork depth {}, kept inputs {}",
             self.op_kinds,
-            Op::KINDS,
+            DECODED_OP_KINDS,
             self.op_pairs,
-            Op::KINDS * Op::KINDS,
+            DECODED_OP_KINDS * DECODED_OP_KINDS,
             self.max_fork_depth,
             self.kept_inputs
         )
