@@ -444,32 +444,32 @@ pub fn specs_from_env() -> Vec<DesignSpec> {
 /// unset: none): a failure that fails on them too does not crash the fuzz
 /// target ([`EngineConfig::baseline`]).
 pub fn baseline_from_env() -> Vec<DesignSpec> {
-    match std::env::var("RMAPLAB_BASELINE") {
+    specs_in_env("RMAPLAB_BASELINE")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_default()
+}
+
+/// The `;`-separated design specs of environment variable `var` (corpus
+/// header words), `None` when it is unset or blank; a bad spec is an
+/// error naming the variable.
+fn specs_in_env(var: &str) -> Result<Option<Vec<DesignSpec>>, String> {
+    match std::env::var(var) {
         Ok(v) if !v.trim().is_empty() => v
             .split(';')
             .map(|w| {
                 w.trim()
                     .parse::<DesignSpec>()
-                    .unwrap_or_else(|e| panic!("RMAPLAB_BASELINE: {e}"))
+                    .map_err(|e| format!("{var}: {e}"))
             })
-            .collect(),
-        _ => Vec::new(),
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        _ => Ok(None),
     }
 }
 
 /// [`specs_from_env`], a bad value an error.
 pub fn try_specs_from_env() -> Result<Vec<DesignSpec>, String> {
-    match std::env::var("RMAPLAB_SPECS") {
-        Ok(v) if !v.trim().is_empty() => v
-            .split(';')
-            .map(|w| {
-                w.trim()
-                    .parse::<DesignSpec>()
-                    .map_err(|e| format!("RMAPLAB_SPECS: {e}"))
-            })
-            .collect(),
-        _ => Ok(canonical_specs()),
-    }
+    Ok(specs_in_env("RMAPLAB_SPECS")?.unwrap_or_else(canonical_specs))
 }
 
 /// The `.ops` text of a finding of the built-in engine ([`corpus_file`];
