@@ -371,6 +371,9 @@ pub(crate) struct Machine {
     /// Processes whose PTEs the running step of a concurrent block changed
     /// (`None` outside a block), for `lock-discipline`.
     pte_log: Option<Vec<Pid>>,
+    /// What the page tables reference, kept by `set_pte` and `take_pte`
+    /// (the map-count check and the layout fingerprint read it).
+    refs: census::Refs,
 }
 
 impl VmaView for Machine {
@@ -417,6 +420,7 @@ impl Machine {
             dirty_frames: Vec::new(),
             pinned: Vec::new(),
             pte_log: None,
+            refs: census::Refs::default(),
         }
     }
 
@@ -556,6 +560,8 @@ impl Machine {
             .and_then(|mm| mm.pt.get(addr as usize).copied())
             .unwrap_or(Pte::None)
     }
+    /// Writes a PTE. With [`Machine::take_pte`], the only writer of a
+    /// page table: both keep the reference counts ([`Machine::refs`]).
     fn set_pte(&mut self, pid: Pid, addr: u64, pte: Pte) {
         let noted = if matches!(pte, Pte::Present { .. }) {
             &mut self.dirty_ptes
@@ -564,15 +570,43 @@ impl Machine {
         };
         noted.push((pid, addr));
         self.note_pte_write(pid);
-        self.mm_mut(pid).pt[addr as usize] = pte;
+        let old = std::mem::replace(&mut self.mm_mut(pid).pt[addr as usize], pte);
+        if old != pte {
+            self.pte_refs(pid, addr, old, false);
+            self.pte_refs(pid, addr, pte, true);
+        }
     }
     /// Clears a PTE, returning what it held (`ptep_get_and_clear`).
     fn take_pte(&mut self, pid: Pid, addr: u64) -> Pte {
         let pte = std::mem::take(&mut self.mm_mut(pid).pt[addr as usize]);
         if pte != Pte::None {
             self.note_pte_write(pid);
+            self.pte_refs(pid, addr, pte, false);
         }
         pte
+    }
+    /// `pte` at `pid:addr` counted in (`add`) or out of [`Machine::refs`];
+    /// a frame whose counts move is noted in `dirty_frames`.
+    #[inline]
+    fn pte_refs(&mut self, pid: Pid, addr: u64, pte: Pte, add: bool) {
+        let frame = match pte {
+            Pte::None => return,
+            Pte::Swap(s) => return self.refs.swap(s, add),
+            Pte::Present { frame, .. } if frame == self.zero => {
+                return self.refs.zero(pid, addr, add);
+            }
+            Pte::Present { frame, .. } => {
+                self.refs.present(frame, pid, addr, add);
+                frame
+            }
+            Pte::Migration { frame, .. } => {
+                self.refs.migration(frame, add);
+                frame
+            }
+        };
+        if self.dirty_frames.last() != Some(&frame) {
+            self.dirty_frames.push(frame);
+        }
     }
     #[inline]
     fn note_pte_write(&mut self, pid: Pid) {
