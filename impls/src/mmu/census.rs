@@ -1,8 +1,14 @@
-//! Read-only counts over the machine for the oracle: a fingerprint of what
-//! a `dump` shows ([`Mmu::dump_fingerprint`]) and the recount of every map
-//! count and swap count from the page tables ([`Mmu::check_map_counts`]).
-//! Neither changes anything; both reuse a caller's [`Census`] scratch so
-//! that running them after every op allocates nothing.
+//! Counts over the machine for the oracle. What the runner checks after
+//! every op: the references the page tables hold, kept by the machine at
+//! its two PTE writers ([`Refs`]), against every frame and swap slot the
+//! op changed ([`Mmu::check_refs`]), and the layout fingerprint kept from
+//! them ([`Mmu::refs_fingerprint`]). The reference they replace on the
+//! per-op path, which tests compare them with and which runs after the
+//! teardown: a fingerprint of what a `dump` shows ([`Mmu::dump_fingerprint`])
+//! and the recount of every map count and swap count from the page tables
+//! ([`Mmu::check_map_counts`], with its delta passes). None of them changes
+//! the machine; they reuse a caller's [`Census`] scratch so that running
+//! them after every op allocates nothing.
 
 use super::{Frame, FrameId, FrameKind, Mm, Mmu, Pte, SwapId, vm_flags::*};
 use crate::rmap::Rmap;

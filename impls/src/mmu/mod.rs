@@ -21,8 +21,10 @@
 //!   [`mremap`] (`mm/mremap.c`, the 6.17+ `struct vma_remap_struct` code),
 //!   [`swap`] (`mm/vmscan.c`/`mm/rmap.c` `try_to_unmap`, `mm/migrate.c`,
 //!   `do_swap_page`);
-//! - [`census`]: read-only counts for the oracle (the map-count recount
-//!   from the page tables, the fingerprint of what a dump shows).
+//! - [`census`]: counts for the oracle: what the page tables reference,
+//!   kept at the two PTE writers, the checks of map counts and the layout
+//!   fingerprint on them, and the full recount from the page tables (the
+//!   tests' reference).
 //!
 //! Addresses are window page numbers; the window base is 2 MiB aligned, so a
 //! page number is also its PTE index within the page table page.
@@ -361,8 +363,9 @@ pub(crate) struct Machine {
     /// `dirty_ptes`, every PTE it wrote, for the map-count census.
     cleared_ptes: Vec<(Pid, u64)>,
     /// Frames made, changed (through [`Machine::frame_mut`], the only way
-    /// to change one) or freed since the start of the current op, for the
-    /// map-count census.
+    /// to change one) or freed since the start of the current op, and those
+    /// whose PTEs it wrote (their kept counts moved: [`Machine::refs`]),
+    /// for the map-count checks.
     dirty_frames: Vec<FrameId>,
     /// Pages a walk in progress holds a reference to (a migration's source
     /// and destination, a page being reclaimed): their last unmap does not
