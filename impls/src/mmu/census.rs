@@ -1195,6 +1195,8 @@ pub(crate) struct Refs {
     zero: u64,
     /// Bumped by every swap entry written or cleared.
     swap_epoch: u64,
+    /// Nothing is kept: no check reads the counts ([`Mmu::keep_no_refs`]).
+    pub(super) off: bool,
 }
 
 /// The PTEs naming one frame slot.
@@ -1329,6 +1331,15 @@ struct Ledger {
 }
 
 impl<R: Rmap> Mmu<R> {
+    /// Stops keeping the counts [`Mmu::check_refs`] reads, for a run in
+    /// which no check reads them (a benchmark without `mapcount` and
+    /// `layout`: what keeping them costs is then measured with the checks).
+    /// Before the first op only: the counts stay as they are, wrong once a
+    /// PTE is written.
+    pub fn keep_no_refs(&mut self) {
+        self.m.refs.off = true;
+    }
+
     /// **Map counts** and the layout fingerprint's pages after one op, at
     /// the cost of what the op changed, from the counts the machine keeps
     /// at its page-table writes ([`Refs`]): every frame the op noted

@@ -592,6 +592,9 @@ impl Machine {
     /// a frame whose counts move is noted in `dirty_frames`.
     #[inline]
     fn pte_refs(&mut self, pid: Pid, addr: u64, pte: Pte, add: bool) {
+        if self.refs.off {
+            return;
+        }
         let frame = match pte {
             Pte::None => return,
             Pte::Swap(s) => return self.refs.swap(s, add),
