@@ -573,7 +573,13 @@ impl Machine {
         };
         noted.push((pid, addr));
         self.note_pte_write(pid);
-        let old = std::mem::replace(&mut self.mm_mut(pid).pt[addr as usize], pte);
+        let off = self.refs.off;
+        let slot = &mut self.mm_mut(pid).pt[addr as usize];
+        if off {
+            *slot = pte;
+            return;
+        }
+        let old = std::mem::replace(slot, pte);
         if old != pte {
             self.pte_refs(pid, addr, old, false);
             self.pte_refs(pid, addr, pte, true);
