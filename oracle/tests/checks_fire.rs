@@ -291,6 +291,30 @@ fn mapcount_fires_through_the_counts_kept_at_the_pte_writes() {
     );
 }
 
+/// A PTE write the kept counts miss, in a run as the engines run it: the
+/// fault's `set_pte` breaks at the choke point and the run fails
+/// `mapcount` at that fault, with the full census's report.
+#[test]
+fn a_pte_write_missed_at_the_choke_point_fails_mapcount_at_that_op() {
+    let s = stream("mmap p0 0 4 rw anon\nwrite p0 0 1\nwrite p0 1 2\nread p0 2\n");
+    let spec = DesignSpec::new(Design::Chain2010);
+    let opts = RunOptions::fuzzing();
+    let r = run_design(&s, Chain2010::new(Era::E2022), &spec, &opts);
+    assert!(r.passed(), "{:?}", r.failure);
+    // The second PTE written: the fault at page 1.
+    rmaplab_impls::mmu::testkit_miss_pte_write(1);
+    let r = run_design(&s, Chain2010::new(Era::E2022), &spec, &opts);
+    let f = r.failure.as_ref().expect("mapcount");
+    assert_eq!(f.broken.invariant, "mapcount", "{f}");
+    assert_eq!(f.op_index, Some(2), "{f}");
+    assert!(
+        f.broken
+            .detail
+            .contains("has map count 1 but 0 PTE(s) map it; PTEs at p0:1"),
+        "{f}"
+    );
+}
+
 /// The delta census skips the sum of the swap slots' counts when no swap
 /// entry moved and no slot changed since the last pass (the swap arena's
 /// epoch): a slot count changed without its entries still fails at the

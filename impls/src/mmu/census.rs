@@ -1289,6 +1289,45 @@ impl Refs {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
+thread_local! {
+    /// PTE writes on this thread still to count before the one the kept
+    /// counts miss ([`testkit_miss_pte_write`]).
+    static MISS_PTE_WRITE: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Makes the kept counts miss the `n`th next PTE that `set_pte` writes on
+/// this thread (0: the next one), as if that write bypassed them: the
+/// tests that prove the checks on the kept counts fire (the `testkit`
+/// feature; never in normal builds or fuzzing).
+#[cfg(any(test, feature = "testkit"))]
+pub fn testkit_miss_pte_write(n: u64) {
+    MISS_PTE_WRITE.with(|c| c.set(Some(n)));
+}
+
+/// Whether the kept counts miss this PTE write ([`testkit_miss_pte_write`]).
+#[cfg(any(test, feature = "testkit"))]
+pub(super) fn missed_pte_write() -> bool {
+    MISS_PTE_WRITE.with(|c| match c.get() {
+        Some(0) => {
+            c.set(None);
+            true
+        }
+        Some(n) => {
+            c.set(Some(n - 1));
+            false
+        }
+        None => false,
+    })
+}
+
+/// Never outside the tests.
+#[cfg(not(any(test, feature = "testkit")))]
+#[inline(always)]
+pub(super) fn missed_pte_write() -> bool {
+    false
+}
+
 /// A 64-bit finaliser (`splitmix64`'s): the terms the fingerprint sums
 /// must not cancel or collide by structure.
 #[inline]

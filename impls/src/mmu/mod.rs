@@ -54,6 +54,8 @@ mod tests;
 pub use block::{ActorOutcome, BlockFailure, BlockOutcome, ScheduleRun, StepName, step_names};
 use block::{Next, SchedSlot};
 pub use census::Census;
+#[cfg(any(test, feature = "testkit"))]
+pub use census::testkit_miss_pte_write;
 
 /// A frame: a generational handle into the MMU's frame arena.
 pub type FrameId = Handle;
@@ -573,7 +575,7 @@ impl Machine {
         };
         noted.push((pid, addr));
         self.note_pte_write(pid);
-        let off = self.refs.off;
+        let off = self.refs.off || census::missed_pte_write();
         let slot = &mut self.mm_mut(pid).pt[addr as usize];
         if off {
             *slot = pte;
