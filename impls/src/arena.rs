@@ -166,6 +166,16 @@ impl<T> Arena<T> {
         self.live == 0
     }
 
+    /// The live object in slot `index`, if any, with its handle.
+    pub fn get_at(&self, index: usize) -> Option<(Handle, &T)> {
+        let s = self.slots.get(index)?;
+        let h = Handle {
+            idx: index as u32,
+            generation: s.generation,
+        };
+        s.value.as_ref().map(|v| (h, v))
+    }
+
     /// Live objects in slot order (deterministic).
     pub fn iter(&self) -> impl Iterator<Item = (Handle, &T)> {
         self.slots.iter().enumerate().filter_map(|(i, s)| {

@@ -20,7 +20,7 @@ use rmaplab::run::runner::{
 use rmaplab_impls::designs::chain_2010::{Chain2010, Era};
 use rmaplab_impls::designs::prealloc_2026::Prealloc2026;
 use rmaplab_impls::designs::registry::{Design, DesignSpec};
-use rmaplab_impls::mmu::{Census, Mmu};
+use rmaplab_impls::mmu::{Census, Mmu, Pte};
 use rmaplab_impls::rmap::CloneRmap;
 use rmaplab_ops::parse::parse;
 use rmaplab_ops::{Pid, Stream};
@@ -209,6 +209,110 @@ fn mapcount_fires_at_the_fault_through_the_delta_census() {
     c.forget(Some(Pid(2)));
     check::check_map_counts_delta(&m, &mut c).unwrap();
     assert!(check::check_map_counts(&m, &mut c, true, false).is_ok());
+}
+
+/// The counts the machine keeps at its page-table writes, which the
+/// runner checks after every op (`check_refs`): a map count moved, a swap
+/// count moved or a PTE write the kept counts missed fails `mapcount` at
+/// that op, with the full census's reports; a PTE written around the two
+/// writers fails the recount at the end of the stream.
+#[test]
+fn mapcount_fires_through_the_counts_kept_at_the_pte_writes() {
+    let forked = "mmap p0 0 4 rw anon\nwrite p0 0 1\nwrite p0 1 2\nfork p0\n";
+    // The checks follow the machine as the runner's do: every slot at the
+    // start, then the frames one op noted.
+    let after_write = |corrupt: &dyn Fn(&mut Mmu<Chain2010>)| {
+        let mut m = mmu_after(forked);
+        let mut c = Census::default();
+        check::check_refs(&m, &mut c, true, true).unwrap();
+        // A COW fault in the child: its PTE at 0 moves to a new frame.
+        m.apply(&stream("write p1 0 9\n").ops[0]).unwrap();
+        corrupt(&mut m);
+        check::check_refs(&m, &mut c, true, true)
+    };
+    assert!(after_write(&|_| {}).is_ok());
+    let b = after_write(&|m| m.testkit_add_mapcount(Pid(1), 0, 1)).unwrap_err();
+    assert_eq!(b.invariant, "mapcount");
+    assert!(
+        b.detail
+            .contains("has map count 2 but 1 PTE(s) map it; PTEs at p1:0"),
+        "{b}"
+    );
+    let b = after_write(&|m| m.testkit_add_mapcount(Pid(0), 1, -1)).unwrap_err();
+    assert_eq!(b.invariant, "mapcount");
+    assert!(
+        b.detail.contains("has map count 1 but 2 PTE(s) map it"),
+        "{b}"
+    );
+    // The fault's PTE write missed by the kept counts.
+    let b = after_write(&|m| m.testkit_uncount_pte(Pid(1), 0)).unwrap_err();
+    assert_eq!(b.invariant, "mapcount");
+    assert!(
+        b.detail
+            .contains("has map count 1 but 0 PTE(s) map it; PTEs at p1:0"),
+        "{b}"
+    );
+    // A swap slot's count moved without its entries, after an op that
+    // touched no swap entry.
+    let swapped = "mmap p0 0 4 rw anon\nwrite p0 0 1\nwrite p0 1 2\nfork p0\nswapout p0 0\n";
+    let mut m = mmu_after(swapped);
+    let mut c = Census::default();
+    check::check_refs(&m, &mut c, true, false).unwrap();
+    m.apply(&stream("write p0 1 3\n").ops[0]).unwrap();
+    check::check_refs(&m, &mut c, true, false).unwrap();
+    m.apply(&stream("write p1 1 4\n").ops[0]).unwrap();
+    m.testkit_add_swap_count(Pid(0), 0, 1);
+    let b = check::check_refs(&m, &mut c, true, false).unwrap_err();
+    assert_eq!(b.invariant, "mapcount");
+    assert!(b.detail.contains("has count 3 but 2 swap entries"), "{b}");
+    // A PTE cleared around `set_pte` and `take_pte`: nothing noted it, the
+    // recount of the page tables sees it.
+    let mut m = mmu_after(forked);
+    assert!(check::check_refs_recount(&m).is_ok());
+    m.testkit_write_pte_uncounted(Pid(1), 1, Pte::None);
+    let b = check::check_refs_recount(&m).unwrap_err();
+    assert_eq!(b.invariant, "mapcount");
+    assert!(
+        b.detail
+            .contains("is mapped by 1 PTE(s); PTEs at p0:1 but the count kept"),
+        "{b}"
+    );
+    // The runner's recount comes after the teardown, with every page table
+    // empty: the count the zaps could not balance is left.
+    for p in ["exit p1\n", "exit p0\n"] {
+        m.apply(&stream(p).ops[0]).unwrap();
+    }
+    let b = check::check_refs_recount(&m).unwrap_err();
+    assert_eq!(b.invariant, "mapcount");
+    assert!(
+        b.detail
+            .contains("is mapped by 0 PTE(s) but the count kept at the page-table writes says 1"),
+        "{b}"
+    );
+}
+
+/// A PTE write the kept counts miss, in a run as the engines run it: the
+/// fault's `set_pte` breaks at the choke point and the run fails
+/// `mapcount` at that fault, with the full census's report.
+#[test]
+fn a_pte_write_missed_at_the_choke_point_fails_mapcount_at_that_op() {
+    let s = stream("mmap p0 0 4 rw anon\nwrite p0 0 1\nwrite p0 1 2\nread p0 2\n");
+    let spec = DesignSpec::new(Design::Chain2010);
+    let opts = RunOptions::fuzzing();
+    let r = run_design(&s, Chain2010::new(Era::E2022), &spec, &opts);
+    assert!(r.passed(), "{:?}", r.failure);
+    // The second PTE written: the fault at page 1.
+    rmaplab_impls::mmu::testkit_miss_pte_write(1);
+    let r = run_design(&s, Chain2010::new(Era::E2022), &spec, &opts);
+    let f = r.failure.as_ref().expect("mapcount");
+    assert_eq!(f.broken.invariant, "mapcount", "{f}");
+    assert_eq!(f.op_index, Some(2), "{f}");
+    assert!(
+        f.broken
+            .detail
+            .contains("has map count 1 but 0 PTE(s) map it; PTEs at p0:1"),
+        "{f}"
+    );
 }
 
 /// The delta census skips the sum of the swap slots' counts when no swap

@@ -1,8 +1,14 @@
-//! Read-only counts over the machine for the oracle: a fingerprint of what
-//! a `dump` shows ([`Mmu::dump_fingerprint`]) and the recount of every map
-//! count and swap count from the page tables ([`Mmu::check_map_counts`]).
-//! Neither changes anything; both reuse a caller's [`Census`] scratch so
-//! that running them after every op allocates nothing.
+//! Counts over the machine for the oracle. What the runner checks after
+//! every op: the references the page tables hold, kept by the machine at
+//! its two PTE writers ([`Refs`]), against every frame and swap slot the
+//! op changed ([`Mmu::check_refs`]), and the layout fingerprint kept from
+//! them ([`Mmu::refs_fingerprint`]). The reference they replace on the
+//! per-op path, which tests compare them with and which runs after the
+//! teardown: a fingerprint of what a `dump` shows ([`Mmu::dump_fingerprint`])
+//! and the recount of every map count and swap count from the page tables
+//! ([`Mmu::check_map_counts`], with its delta passes). None of them changes
+//! the machine; they reuse a caller's [`Census`] scratch so that running
+//! them after every op allocates nothing.
 
 use super::{Frame, FrameId, FrameKind, Mm, Mmu, Pte, SwapId, vm_flags::*};
 use crate::rmap::Rmap;
@@ -67,6 +73,9 @@ pub struct Census {
     /// Fault passes that took the PTEs from the machine's notes directly
     /// (see [`Census::faults_direct`]).
     direct: u64,
+    /// The checks on the counts kept at the page-table writes
+    /// ([`Mmu::check_refs`]): what they carry from op to op.
+    ledger: Ledger,
 }
 
 impl Clone for Census {
@@ -88,6 +97,7 @@ impl Clone for Census {
             full: self.full,
             kept: self.kept,
             direct: self.direct,
+            ledger: self.ledger.clone(),
             ..Census::default()
         }
     }
@@ -111,6 +121,7 @@ impl Census {
             delta: self.delta,
             kept: self.kept,
             direct: self.direct,
+            ledger: self.ledger.clone(),
             ..Census::default()
         }
     }
@@ -151,6 +162,7 @@ impl Census {
         self.known = 0;
         self.swap_epoch = None;
         self.full = None;
+        self.ledger.ready = false;
         for s in &mut self.scans {
             s.current = false;
             s.vmas_current = false;
@@ -859,7 +871,12 @@ impl<R: Rmap> Mmu<R> {
     /// swap-cache page names it back, and it is freed once nothing needs it
     /// (a freed slot is named by no entry).
     fn check_swap_slot(&self, c: &Census, id: SwapId) -> Result<(), String> {
-        let entries = c.swap(id.index());
+        self.check_swap_entries(id, c.swap(id.index()))
+    }
+
+    /// Swap slot `id`, named by `entries` swap entries: as
+    /// [`Mmu::check_swap_slot`] says.
+    fn check_swap_entries(&self, id: SwapId, entries: u32) -> Result<(), String> {
         let Some(slot) = self.m.swap.get(id) else {
             if entries != 0 {
                 return Err(format!(
@@ -1082,6 +1099,12 @@ impl<R: Rmap> Mmu<R> {
     /// Frame `id` (alive) if no PTE of the last pass maps it: map count 0,
     /// no stale swap-cache link, not an anonymous page nothing needs.
     fn census_check_unmapped(&self, c: &Census, id: FrameId, f: &Frame) -> Result<(), String> {
+        self.check_unmapped_frame(id, f, c.frame_count(id.index()))
+    }
+
+    /// Frame `id` (alive), mapped by `ptes` PTEs: if none, as
+    /// [`Mmu::census_check_unmapped`] says.
+    fn check_unmapped_frame(&self, id: FrameId, f: &Frame, ptes: u32) -> Result<(), String> {
         if id == self.m.zero {
             if f.mapcount != 0 {
                 return Err(format!("the zero page has map count {}", f.mapcount));
@@ -1095,7 +1118,7 @@ impl<R: Rmap> Mmu<R> {
                 "frame {id} is in the swap cache of slot {s}, which does not hold it"
             ));
         }
-        if c.frame_count(id.index()) != 0 {
+        if ptes != 0 {
             return Ok(());
         }
         if f.mapcount != 0 {
@@ -1154,6 +1177,487 @@ fn frame_kind(k: &FrameKind) -> String {
     }
 }
 
+/// What the page tables reference, kept at the only two places a PTE is
+/// written ([`Machine::set_pte`] and [`Machine::take_pte`]: the old entry
+/// counted out, the new one in). Part of the machine, so a copy of the
+/// machine (a concurrent block's schedule) carries its counts.
+///
+/// [`Machine::set_pte`]: super::Machine
+/// [`Machine::take_pte`]: super::Machine
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Refs {
+    /// Per frame slot: the PTEs naming it.
+    frames: Vec<FrameRefs>,
+    /// Per swap slot: the swap entries naming it, and the last slot handle
+    /// an entry named there (for a report on a freed slot).
+    swaps: Vec<(u32, Option<SwapId>)>,
+    /// The sum of [`mapper`] over the present PTEs that map the zero page.
+    zero: u64,
+    /// Bumped by every swap entry written or cleared.
+    swap_epoch: u64,
+    /// Nothing is kept: no check reads the counts ([`Mmu::keep_no_refs`]).
+    pub(super) off: bool,
+}
+
+/// The PTEs naming one frame slot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct FrameRefs {
+    /// Present PTEs and migration entries: what its map count must be.
+    ptes: u32,
+    /// Present PTEs alone: the pages a dump shows it at.
+    present: u32,
+    /// The sum of [`mapper`] over those present PTEs: which pages share
+    /// it, whatever the order they were mapped in.
+    mappers: u64,
+}
+
+impl Refs {
+    #[inline]
+    fn slot(&mut self, f: FrameId) -> &mut FrameRefs {
+        let i = f.index();
+        if i >= self.frames.len() {
+            self.frames.resize(i + 1, FrameRefs::default());
+        }
+        &mut self.frames[i]
+    }
+
+    /// A present PTE of `f` at `pid:addr` counted in (`add`) or out.
+    #[inline]
+    pub(super) fn present(&mut self, f: FrameId, pid: Pid, addr: u64, add: bool) {
+        let h = mapper(pid, addr);
+        let r = self.slot(f);
+        if add {
+            r.ptes = r.ptes.wrapping_add(1);
+            r.present = r.present.wrapping_add(1);
+            r.mappers = r.mappers.wrapping_add(h);
+        } else {
+            r.ptes = r.ptes.wrapping_sub(1);
+            r.present = r.present.wrapping_sub(1);
+            r.mappers = r.mappers.wrapping_sub(h);
+        }
+    }
+
+    /// A migration entry of `f` counted in or out.
+    #[inline]
+    pub(super) fn migration(&mut self, f: FrameId, add: bool) {
+        let r = self.slot(f);
+        r.ptes = if add {
+            r.ptes.wrapping_add(1)
+        } else {
+            r.ptes.wrapping_sub(1)
+        };
+    }
+
+    /// A present PTE of the zero page at `pid:addr` counted in or out.
+    #[inline]
+    pub(super) fn zero(&mut self, pid: Pid, addr: u64, add: bool) {
+        let h = mapper(pid, addr);
+        self.zero = if add {
+            self.zero.wrapping_add(h)
+        } else {
+            self.zero.wrapping_sub(h)
+        };
+    }
+
+    /// A swap entry for slot `s` counted in or out.
+    #[inline]
+    pub(super) fn swap(&mut self, s: SwapId, add: bool) {
+        self.swap_epoch += 1;
+        let i = s.index();
+        if i >= self.swaps.len() {
+            self.swaps.resize(i + 1, (0, None));
+        }
+        let e = &mut self.swaps[i];
+        e.0 = if add {
+            e.0.wrapping_add(1)
+        } else {
+            e.0.wrapping_sub(1)
+        };
+        e.1 = Some(s);
+    }
+
+    /// The counts of frame slot `i`.
+    #[inline]
+    fn frame(&self, i: usize) -> FrameRefs {
+        self.frames.get(i).copied().unwrap_or_default()
+    }
+
+    /// The swap entries naming swap slot `i`.
+    #[inline]
+    fn swap_entries(&self, i: usize) -> u32 {
+        self.swaps.get(i).map_or(0, |e| e.0)
+    }
+}
+
+#[cfg(any(test, feature = "testkit"))]
+thread_local! {
+    /// PTE writes on this thread still to count before the one the kept
+    /// counts miss ([`testkit_miss_pte_write`]).
+    static MISS_PTE_WRITE: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Makes the kept counts miss the `n`th next PTE that `set_pte` writes on
+/// this thread (0: the next one), as if that write bypassed them: the
+/// tests that prove the checks on the kept counts fire (the `testkit`
+/// feature; never in normal builds or fuzzing).
+#[cfg(any(test, feature = "testkit"))]
+pub fn testkit_miss_pte_write(n: u64) {
+    MISS_PTE_WRITE.with(|c| c.set(Some(n)));
+}
+
+/// Whether the kept counts miss this PTE write ([`testkit_miss_pte_write`]).
+#[cfg(any(test, feature = "testkit"))]
+pub(super) fn missed_pte_write() -> bool {
+    MISS_PTE_WRITE.with(|c| match c.get() {
+        Some(0) => {
+            c.set(None);
+            true
+        }
+        Some(n) => {
+            c.set(Some(n - 1));
+            false
+        }
+        None => false,
+    })
+}
+
+/// Never outside the tests.
+#[cfg(not(any(test, feature = "testkit")))]
+#[inline(always)]
+pub(super) fn missed_pte_write() -> bool {
+    false
+}
+
+/// A 64-bit finaliser (`splitmix64`'s): the terms the fingerprint sums
+/// must not cancel or collide by structure.
+#[inline]
+fn fmix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// The hash of the page `pid:addr`, summed over the PTEs that map a frame.
+#[inline]
+fn mapper(pid: Pid, addr: u64) -> u64 {
+    fmix(u64::from(pid.0) << 32 | addr | 0x8000_0000)
+}
+
+/// What the checks on the kept counts carry from op to op, in a run's
+/// [`Census`]: the layout fingerprint's parts and the swap slots' state
+/// at the last check.
+#[derive(Clone, Debug, Default)]
+struct Ledger {
+    /// The parts below hold (a reset census or a fresh one: not yet).
+    ready: bool,
+    /// Per frame slot: its term in `pages` (0: no present PTE maps it).
+    terms: Vec<u64>,
+    /// The sum of the frames' terms: which pages share a frame, and the
+    /// frame's map count, as a dump shows them.
+    pages: u64,
+    /// Per process slot: the hash of its maps lines (0: gone).
+    vmas: Vec<u64>,
+    /// Their sum.
+    maps: u64,
+    /// The swap arena's and the swap entries' epochs at the last check.
+    swap_epochs: Option<(u64, u64)>,
+    /// Per swap slot: the frame its swap cache held at the last check.
+    caches: Vec<Option<FrameId>>,
+    /// Per frame slot: the pass that last checked it (a slot noted twice
+    /// in one op is checked once).
+    marks: Vec<u32>,
+    mark: u32,
+}
+
+impl<R: Rmap> Mmu<R> {
+    /// Stops keeping the counts [`Mmu::check_refs`] reads, for a run in
+    /// which no check reads them (a benchmark without `mapcount` and
+    /// `layout`: what keeping them costs is then measured with the checks).
+    /// Before the first op only: the counts stay as they are, wrong once a
+    /// PTE is written.
+    pub fn keep_no_refs(&mut self) {
+        self.m.refs.off = true;
+    }
+
+    /// **Map counts** and the layout fingerprint's pages after one op, at
+    /// the cost of what the op changed, from the counts the machine keeps
+    /// at its page-table writes ([`Refs`]): every frame the op noted
+    /// (its PTEs counted in or out, or the frame made, changed or freed)
+    /// is checked as [`Mmu::check_map_counts`] checks it, with the kept
+    /// count in place of a recount; every swap slot when a swap entry or a
+    /// slot changed (the epochs), with the frames their swap caches held
+    /// then and now. With `layout`, those frames' terms in the fingerprint
+    /// move ([`Mmu::refs_fingerprint`]).
+    ///
+    /// Exact by induction: after the previous op every kept count equalled
+    /// its map count (both start at 0); a frame whose two counts differ now
+    /// had one of them change in this op, and either change notes the
+    /// frame. The same holds for the frame and swap-slot states the other
+    /// checks read.
+    ///
+    /// ASSUMPTIONS: the last check on `c` followed the previous op on this
+    /// machine (the machine's notes of frames are per op, or per
+    /// concurrent block), or `c` is fresh or reset (then every slot is
+    /// checked: [`Mmu::check_refs_all`]).
+    pub fn check_refs(&self, c: &mut Census, counts: bool, layout: bool) -> Result<(), String> {
+        if !c.ledger.ready {
+            return self.check_refs_all(c, counts);
+        }
+        let l = &mut c.ledger;
+        let n = self.m.frames.slots();
+        if l.marks.len() < n {
+            l.marks.resize(n, 0);
+        }
+        if l.terms.len() < n {
+            l.terms.resize(n, 0);
+        }
+        l.mark = l.mark.wrapping_add(1);
+        if l.mark == 0 {
+            l.marks.fill(0);
+            l.mark = 1;
+        }
+        for &id in &self.m.dirty_frames {
+            let i = id.index();
+            if l.marks[i] == l.mark {
+                continue;
+            }
+            l.marks[i] = l.mark;
+            if layout {
+                let t = self.term(i);
+                l.pages = l.pages.wrapping_sub(l.terms[i]).wrapping_add(t);
+                l.terms[i] = t;
+            }
+            if counts {
+                self.check_frame_slot(i)?;
+            }
+        }
+        if counts && l.swap_epochs != Some(self.swap_epochs()) {
+            self.check_swaps(l)?;
+        }
+        Ok(())
+    }
+
+    /// [`Mmu::check_refs`] over every frame and swap slot, its parts of the
+    /// fingerprint made afresh (every process's maps lines hashed): for a
+    /// fresh census, and after a concurrent block.
+    pub fn check_refs_all(&self, c: &mut Census, counts: bool) -> Result<(), String> {
+        let l = &mut c.ledger;
+        let n = self.m.frames.slots().max(self.m.refs.frames.len());
+        l.terms.clear();
+        l.terms.resize(n, 0);
+        l.pages = 0;
+        for i in 0..n {
+            let t = self.term(i);
+            l.terms[i] = t;
+            l.pages = l.pages.wrapping_add(t);
+        }
+        l.vmas.clear();
+        l.maps = 0;
+        l.ready = true;
+        l.swap_epochs = None;
+        l.caches.clear();
+        self.refs_vmas_of(c, None);
+        if counts {
+            for i in 0..n {
+                self.check_frame_slot(i)?;
+            }
+            self.check_swaps(&mut c.ledger)?;
+        }
+        Ok(())
+    }
+
+    /// The layout fingerprint's maps lines: those of `pid` (`None`: every
+    /// process's) hashed again, a process that is gone dropping out.
+    pub fn refs_vmas_of(&self, c: &mut Census, pid: Option<Pid>) {
+        let l = &mut c.ledger;
+        let n = self.m.procs.len();
+        if l.vmas.len() < n {
+            l.vmas.resize(n, 0);
+        }
+        let mut one = |i: usize| {
+            // Finalised: the sum must not let two processes' hashes cancel.
+            let h = match self.m.procs.get(i) {
+                Some(Some(mm)) => fmix(self.vmas_hash(i, mm)),
+                _ => 0,
+            };
+            if let Some(old) = l.vmas.get_mut(i) {
+                l.maps = l.maps.wrapping_sub(*old).wrapping_add(h);
+                *old = h;
+            }
+        };
+        match pid {
+            Some(p) => one(p.0 as usize),
+            None => (0..n).for_each(one),
+        }
+    }
+
+    /// The layout fingerprint as the checks on `c` left it: equal for two
+    /// machines whose dumps print alike (the same processes and maps lines,
+    /// the same pages present, sharing frames alike, with the same map
+    /// counts, and the same zero-page mappings), whatever their frame
+    /// handles; a sum of one term per frame, so it depends on how pages
+    /// share frames, not on which slots the frames sit in. A dump shows no
+    /// swap or migration entry, and neither does the fingerprint.
+    ///
+    /// ASSUMPTIONS: [`Mmu::check_refs`] with `layout` followed the last op,
+    /// and [`Mmu::refs_vmas_of`] named every process whose VMAs it changed.
+    pub fn refs_fingerprint(&self, c: &Census) -> u64 {
+        let l = &c.ledger;
+        mix(mix(mix(0, l.pages), fmix(self.m.refs.zero)), l.maps)
+    }
+
+    /// The term of frame slot `i` in the fingerprint: the pages mapping it
+    /// and its map count, 0 if no present PTE maps it.
+    #[inline]
+    fn term(&self, i: usize) -> u64 {
+        let r = self.m.refs.frame(i);
+        if r.present == 0 {
+            return 0;
+        }
+        let n = self
+            .m
+            .frames
+            .get_at(i)
+            .map_or(u64::MAX, |(_, f)| u64::from(f.mapcount));
+        fmix(r.mappers ^ fmix(n ^ 0x6a09_e667_f3bc_c908))
+    }
+
+    /// The swap arena's epoch and the swap entries' (see [`Refs`]).
+    fn swap_epochs(&self) -> (u64, u64) {
+        (self.m.swap.epoch(), self.m.refs.swap_epoch)
+    }
+
+    /// Frame slot `i` against its kept count: a freed frame is mapped by
+    /// nothing, a live one by as many PTEs as its map count says (if none,
+    /// [`Mmu::check_unmapped_frame`]).
+    fn check_frame_slot(&self, i: usize) -> Result<(), String> {
+        let ptes = self.m.refs.frame(i).ptes;
+        match self.m.frames.get_at(i) {
+            None if ptes == 0 => Ok(()),
+            None => {
+                let (id, at) = self.slot_mappers(i);
+                Err(match id {
+                    Some(id) => format!("frame {id} was freed but {ptes} PTE(s) still map it{at}"),
+                    None => format!("a freed frame is counted as mapped by {ptes} PTE(s)"),
+                })
+            }
+            Some((id, f)) if ptes == 0 => self.check_unmapped_frame(id, f, 0),
+            Some((id, f)) if f.mapcount != ptes => Err(self.miscounted(id, ptes)),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// A frame handle in slot `i` that a PTE names, and `; PTEs at ...`
+    /// for the PTEs naming that slot (a report on a freed frame).
+    fn slot_mappers(&self, i: usize) -> (Option<FrameId>, String) {
+        let mut id = None;
+        let mut at = Vec::new();
+        for (p, mm) in self.m.procs.iter().enumerate() {
+            let Some(mm) = mm else { continue };
+            for (a, pte) in mm.pt.iter().enumerate() {
+                if let Pte::Present { frame, .. } | Pte::Migration { frame, .. } = *pte
+                    && frame.index() == i
+                {
+                    id.get_or_insert(frame);
+                    at.push(format!("p{p}:{a}"));
+                }
+            }
+        }
+        let at = if at.is_empty() {
+            String::new()
+        } else {
+            format!("; PTEs at {}", at.join(" "))
+        };
+        (id, at)
+    }
+
+    /// Every swap slot against its kept count ([`Mmu::check_swap_entries`]),
+    /// a freed one named by no entry, and the frames the swap caches held
+    /// at the last check and hold now ([`Mmu::check_frame_slot`]).
+    fn check_swaps(&self, l: &mut Ledger) -> Result<(), String> {
+        let n = self.m.swap.slots().max(self.m.refs.swaps.len());
+        if l.caches.len() < n {
+            l.caches.resize(n, None);
+        }
+        for i in 0..n {
+            let entries = self.m.refs.swap_entries(i);
+            let now = match self.m.swap.get_at(i) {
+                Some((id, slot)) => {
+                    self.check_swap_entries(id, entries)?;
+                    slot.cache
+                }
+                None => {
+                    if entries != 0 {
+                        let id = self.m.refs.swaps[i].1.expect("an entry named the slot");
+                        return Err(format!(
+                            "swap slot {id} was freed but {entries} swap entr{} name it",
+                            if entries == 1 { "y" } else { "ies" }
+                        ));
+                    }
+                    None
+                }
+            };
+            let before = std::mem::replace(&mut l.caches[i], now);
+            for f in before.into_iter().chain(now) {
+                self.check_frame_slot(f.index())?;
+            }
+        }
+        l.swap_epochs = Some(self.swap_epochs());
+        Ok(())
+    }
+
+    /// The kept counts against a recount of every live process's page
+    /// table (all of it, inside VMAs or not): `Err` names the first slot
+    /// that differs. The safety net at the end of a stream: a PTE written
+    /// around `set_pte` and `take_pte` shows here.
+    pub fn check_refs_recount(&self) -> Result<(), String> {
+        let mut fresh = Refs::default();
+        for (p, mm) in self.m.procs.iter().enumerate() {
+            let Some(mm) = mm else { continue };
+            let pid = Pid(p as u32);
+            for (a, pte) in (0..).zip(mm.pt.iter()) {
+                match *pte {
+                    Pte::None => {}
+                    Pte::Swap(s) => fresh.swap(s, true),
+                    Pte::Present { frame, .. } if frame == self.m.zero => fresh.zero(pid, a, true),
+                    Pte::Present { frame, .. } => fresh.present(frame, pid, a, true),
+                    Pte::Migration { frame, .. } => fresh.migration(frame, true),
+                }
+            }
+        }
+        let kept = &self.m.refs;
+        let n = kept.frames.len().max(fresh.frames.len());
+        for i in 0..n {
+            let (k, f) = (kept.frame(i), fresh.frame(i));
+            if k != f {
+                let (id, at) = self.slot_mappers(i);
+                let name = id.map_or(format!("slot {i}"), |id| id.to_string());
+                return Err(format!(
+                    "frame {name} is mapped by {} PTE(s){at} but the count kept at the \
+                     page-table writes says {}",
+                    f.ptes, k.ptes
+                ));
+            }
+        }
+        let n = kept.swaps.len().max(fresh.swaps.len());
+        for i in 0..n {
+            let (k, f) = (kept.swap_entries(i), fresh.swap_entries(i));
+            if k != f {
+                return Err(format!(
+                    "swap slot {i} is named by {f} swap entries but the count kept at the \
+                     page-table writes says {k}"
+                ));
+            }
+        }
+        if kept.zero != fresh.zero {
+            return Err(
+                "the zero page's mappings differ from those kept at the page-table writes".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Corruption hooks for the tests that prove the map-count check fires
 /// (the `testkit` feature; never in normal builds or fuzzing).
 #[cfg(any(test, feature = "testkit"))]
@@ -1175,5 +1679,19 @@ impl<R: Rmap> Mmu<R> {
         };
         let slot = self.m.swap.get_mut(s).expect("live slot");
         slot.count = slot.count.checked_add_signed(delta).expect("swap count");
+    }
+
+    /// Counts the PTE at `pid:page` out of the kept counts as if a write
+    /// had missed it (the frame noted as `set_pte` notes it).
+    pub fn testkit_uncount_pte(&mut self, pid: Pid, page: u64) {
+        let pte = self.pte(pid, page);
+        assert!(pte != Pte::None, "{pid}:{page} is none");
+        self.m.pte_refs(pid, page, pte, false);
+    }
+
+    /// Writes `pte` at `pid:page` around the choke points: no count kept,
+    /// nothing noted, no map count changed.
+    pub fn testkit_write_pte_uncounted(&mut self, pid: Pid, page: u64, pte: Pte) {
+        self.m.mm_mut(pid).pt[page as usize] = pte;
     }
 }

@@ -21,8 +21,10 @@
 //!   [`mremap`] (`mm/mremap.c`, the 6.17+ `struct vma_remap_struct` code),
 //!   [`swap`] (`mm/vmscan.c`/`mm/rmap.c` `try_to_unmap`, `mm/migrate.c`,
 //!   `do_swap_page`);
-//! - [`census`]: read-only counts for the oracle (the map-count recount
-//!   from the page tables, the fingerprint of what a dump shows).
+//! - [`census`]: counts for the oracle: what the page tables reference,
+//!   kept at the two PTE writers, the checks of map counts and the layout
+//!   fingerprint on them, and the full recount from the page tables (the
+//!   tests' reference).
 //!
 //! Addresses are window page numbers; the window base is 2 MiB aligned, so a
 //! page number is also its PTE index within the page table page.
@@ -52,6 +54,8 @@ mod tests;
 pub use block::{ActorOutcome, BlockFailure, BlockOutcome, ScheduleRun, StepName, step_names};
 use block::{Next, SchedSlot};
 pub use census::Census;
+#[cfg(any(test, feature = "testkit"))]
+pub use census::testkit_miss_pte_write;
 
 /// A frame: a generational handle into the MMU's frame arena.
 pub type FrameId = Handle;
@@ -361,8 +365,9 @@ pub(crate) struct Machine {
     /// `dirty_ptes`, every PTE it wrote, for the map-count census.
     cleared_ptes: Vec<(Pid, u64)>,
     /// Frames made, changed (through [`Machine::frame_mut`], the only way
-    /// to change one) or freed since the start of the current op, for the
-    /// map-count census.
+    /// to change one) or freed since the start of the current op, and those
+    /// whose PTEs it wrote (their kept counts moved: [`Machine::refs`]),
+    /// for the map-count checks.
     dirty_frames: Vec<FrameId>,
     /// Pages a walk in progress holds a reference to (a migration's source
     /// and destination, a page being reclaimed): their last unmap does not
@@ -371,6 +376,9 @@ pub(crate) struct Machine {
     /// Processes whose PTEs the running step of a concurrent block changed
     /// (`None` outside a block), for `lock-discipline`.
     pte_log: Option<Vec<Pid>>,
+    /// What the page tables reference, kept by `set_pte` and `take_pte`
+    /// (the map-count check and the layout fingerprint read it).
+    refs: census::Refs,
 }
 
 impl VmaView for Machine {
@@ -417,6 +425,7 @@ impl Machine {
             dirty_frames: Vec::new(),
             pinned: Vec::new(),
             pte_log: None,
+            refs: census::Refs::default(),
         }
     }
 
@@ -556,6 +565,8 @@ impl Machine {
             .and_then(|mm| mm.pt.get(addr as usize).copied())
             .unwrap_or(Pte::None)
     }
+    /// Writes a PTE. With [`Machine::take_pte`], the only writer of a
+    /// page table: both keep the reference counts ([`Machine::refs`]).
     fn set_pte(&mut self, pid: Pid, addr: u64, pte: Pte) {
         let noted = if matches!(pte, Pte::Present { .. }) {
             &mut self.dirty_ptes
@@ -564,15 +575,52 @@ impl Machine {
         };
         noted.push((pid, addr));
         self.note_pte_write(pid);
-        self.mm_mut(pid).pt[addr as usize] = pte;
+        let off = self.refs.off || census::missed_pte_write();
+        let slot = &mut self.mm_mut(pid).pt[addr as usize];
+        if off {
+            *slot = pte;
+            return;
+        }
+        let old = std::mem::replace(slot, pte);
+        if old != pte {
+            self.pte_refs(pid, addr, old, false);
+            self.pte_refs(pid, addr, pte, true);
+        }
     }
     /// Clears a PTE, returning what it held (`ptep_get_and_clear`).
     fn take_pte(&mut self, pid: Pid, addr: u64) -> Pte {
         let pte = std::mem::take(&mut self.mm_mut(pid).pt[addr as usize]);
         if pte != Pte::None {
             self.note_pte_write(pid);
+            self.pte_refs(pid, addr, pte, false);
         }
         pte
+    }
+    /// `pte` at `pid:addr` counted in (`add`) or out of [`Machine::refs`];
+    /// a frame whose counts move is noted in `dirty_frames`.
+    #[inline]
+    fn pte_refs(&mut self, pid: Pid, addr: u64, pte: Pte, add: bool) {
+        if self.refs.off {
+            return;
+        }
+        let frame = match pte {
+            Pte::None => return,
+            Pte::Swap(s) => return self.refs.swap(s, add),
+            Pte::Present { frame, .. } if frame == self.zero => {
+                return self.refs.zero(pid, addr, add);
+            }
+            Pte::Present { frame, .. } => {
+                self.refs.present(frame, pid, addr, add);
+                frame
+            }
+            Pte::Migration { frame, .. } => {
+                self.refs.migration(frame, add);
+                frame
+            }
+        };
+        if self.dirty_frames.last() != Some(&frame) {
+            self.dirty_frames.push(frame);
+        }
     }
     #[inline]
     fn note_pte_write(&mut self, pid: Pid) {

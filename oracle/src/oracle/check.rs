@@ -282,6 +282,53 @@ pub fn dump_fingerprint_vmas_of<R: Rmap>(mmu: &Mmu<R>, census: &mut Census, pid:
     mmu.dump_fingerprint_vmas_of(census, pid)
 }
 
+/// **Map counts** after one op from the counts the machine keeps at its
+/// page-table writes (`Mmu::check_refs`): every frame and swap slot the op
+/// changed, checked as [`check_map_counts`] checks it (with `counts`), and
+/// the layout fingerprint's pages moved (with `layout`). Exact by
+/// induction over the ops; what the runner checks after every op.
+pub fn check_refs<R: Rmap>(
+    mmu: &Mmu<R>,
+    census: &mut Census,
+    counts: bool,
+    layout: bool,
+) -> Result<(), Broken> {
+    mmu.check_refs(census, counts, layout)
+        .map_err(|d| Broken::new(invariant::MAPCOUNT, d))
+}
+
+/// [`check_refs`] over every frame and swap slot, the fingerprint's parts
+/// made afresh (`Mmu::check_refs_all`): after a concurrent block.
+pub fn check_refs_all<R: Rmap>(
+    mmu: &Mmu<R>,
+    census: &mut Census,
+    counts: bool,
+) -> Result<(), Broken> {
+    mmu.check_refs_all(census, counts)
+        .map_err(|d| Broken::new(invariant::MAPCOUNT, d))
+}
+
+/// The kept counts against a recount of the page tables
+/// (`Mmu::check_refs_recount`): at the end of a stream, the safety net for
+/// a PTE written around the machine's two PTE writers.
+pub fn check_refs_recount<R: Rmap>(mmu: &Mmu<R>) -> Result<(), Broken> {
+    mmu.check_refs_recount()
+        .map_err(|d| Broken::new(invariant::MAPCOUNT, d))
+}
+
+/// The maps lines of `pid` (`None`: every process) hashed again for the
+/// layout fingerprint (`Mmu::refs_vmas_of`): after an op that changed them.
+pub fn refs_vmas_of<R: Rmap>(mmu: &Mmu<R>, census: &mut Census, pid: Option<Pid>) {
+    mmu.refs_vmas_of(census, pid)
+}
+
+/// The layout fingerprint that [`check_refs`] and [`refs_vmas_of`] keep
+/// (`Mmu::refs_fingerprint`): equal for two machines whose dumps print
+/// alike.
+pub fn refs_fingerprint<R: Rmap>(mmu: &Mmu<R>, census: &Census) -> u64 {
+    mmu.refs_fingerprint(census)
+}
+
 /// **Nothing leaked**: with every process gone, no design object and no
 /// anonymous page is left.
 pub fn check_leak<R: Rmap>(mmu: &Mmu<R>) -> Result<(), Broken> {

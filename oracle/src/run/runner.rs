@@ -61,9 +61,10 @@ pub struct RunOptions {
 pub struct Without {
     /// The `layout` differential: no run records or compares fingerprints.
     pub layout: bool,
-    /// The `mapcount` census (full and delta passes, and the one after the
-    /// teardown); with `layout` still on, the full pass still runs where
-    /// `layout` needs its fingerprint (they share it).
+    /// The `mapcount` checks (of the counts kept at the page-table writes
+    /// after every op, the recount at the end of the stream and the census
+    /// after the teardown); with `layout` still on, its fingerprint's
+    /// pages are still kept after every op.
     pub mapcount: bool,
 }
 
@@ -537,10 +538,9 @@ struct DesignRun<'o, R: Rmap> {
     layout: LayoutRole<'o>,
     /// The dump fingerprint after the last op (a pure op keeps it).
     fingerprint: Option<u64>,
-    /// The map-count census of this run's machine.
+    /// What the checks on the machine's kept counts carry from op to op
+    /// (and the full census of the end of the stream).
     census: Census,
-    /// A fault since the last census (see [`DesignRun::check`]).
-    census_due: bool,
 }
 
 impl<'o, R: Rmap> DesignRun<'o, R> {
@@ -553,12 +553,19 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
-        let mmu = Mmu::new(rmap);
+        let mut mmu = Mmu::new(rmap);
+        if !opts.check || (opts.without.mapcount && opts.without.layout) {
+            // No check reads the counts kept at the PTE writers.
+            mmu.keep_no_refs();
+        }
         let mut census = CENSUS_POOL.with(|p| p.take());
         census.reset();
         // The machine before the first op, for a first op that is pure.
-        let fingerprint = (!matches!(layout, LayoutRole::Off))
-            .then(|| check::dump_fingerprint(&mmu, &mut census));
+        let fingerprint = (!matches!(layout, LayoutRole::Off)).then(|| {
+            // A new machine maps nothing: no count to check yet.
+            let _ = check::check_refs_all(&mmu, &mut census, false);
+            check::refs_fingerprint(&mmu, &census)
+        });
         DesignRun {
             mmu,
             opts,
@@ -567,7 +574,6 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             layout,
             fingerprint,
             census,
-            census_due: false,
         }
     }
 
@@ -684,18 +690,11 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
 
     /// The oracle's checks after an op. After a pure op (nothing the
     /// structural checks read has changed since they last passed) only the
-    /// bound, whose peaks move, is new. The map counts are checked after
-    /// every other op: the full census, which also gives the dump
-    /// fingerprint when this run takes part in `layout`, follows `munmap`,
-    /// `mremap` and `madvise` (which unmap or move pages inside a process)
-    /// and `swapout`, `migrate` and `reclaim` (which unmap a page from every
-    /// process); after a fault (`read`, `write`), `mmap` with `replace`,
-    /// `fork` and `exit` the delta census checks what the op changed
-    /// ([`DesignRun::census_delta`]), and
-    /// the fingerprint of the pages waits for the next full census or the
-    /// end of the stream ([`DesignRun::census_if_due`]). After `mprotect`,
-    /// `mmap`, `fork` and `exit` the one process whose VMAs changed has its
-    /// maps lines hashed again, with its pages as the last census saw them.
+    /// bound, whose peaks move, is new. After every other op, the map
+    /// counts of what the op changed, against the counts the machine keeps
+    /// at its page-table writes, and the layout fingerprint kept the same
+    /// way ([`DesignRun::refs`]). With `recheck_pure_ops`, the full census
+    /// recounting the page tables runs too.
     fn check(
         &mut self,
         op: &Op,
@@ -710,86 +709,42 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
         if self.mmu.last_op_pure() && !self.opts.recheck_pure_ops {
             return check::check_bound(&self.mmu, peak).map_err(|b| at.fail(b));
         }
-        // A fault's census takes the PTEs it changed from the machine's
-        // notes itself (`census_fault`).
-        let fault = matches!(op, Op::Read { .. } | Op::Write { .. })
-            && self.counts()
-            && !self.opts.recheck_pure_ops;
-        if !fault && (self.counts() || !matches!(self.layout, LayoutRole::Off)) {
-            forget_changed(&mut self.census, &self.mmu, op);
-        }
         check_after_op_incremental(&self.mmu, self.opts, epoch0, peak).map_err(|b| at.fail(b))?;
-        if self.opts.recheck_pure_ops {
+        if self.opts.recheck_pure_ops && self.counts() {
             self.census.forget(None);
-            return self.census(at);
+            check::check_map_counts(&self.mmu, &mut self.census, false, false)
+                .map_err(|b| at.fail(b))?;
         }
-        match *op {
-            Op::Read { .. } | Op::Write { .. } => self.census_fault(at),
-            // A fork adds a process, an exit removes one: the census waits
-            // like a fault's; the new process's maps lines are hashed (its
-            // pages join at the census).
-            Op::Fork { pid } | Op::Exit { pid } => {
-                self.census_delta(at)?;
-                if self.takes_fingerprint() {
-                    let changed = match op {
-                        Op::Fork { .. } if outcome == Outcome::Ok => {
-                            self.mmu.last_live_pid().unwrap_or(pid)
-                        }
-                        _ => pid,
-                    };
-                    self.fingerprint = Some(check::dump_fingerprint_vmas_of(
-                        &self.mmu,
-                        &mut self.census,
-                        changed,
-                    ));
-                }
-                Ok(())
-            }
-            // One process's VMAs: its maps lines are hashed again, its
-            // pages as the last full census saw them. `mprotect` and `mmap`
-            // without `replace` change no PTE and no frame (a frame they
-            // changed would be caught by the next census: the full one
-            // compares every mapped frame); `mmap` with `replace` may unmap
-            // pages in its range.
-            Op::Mprotect { pid, .. } | Op::Mmap { pid, .. } => {
-                if matches!(op, Op::Mmap { replace: true, .. }) {
-                    self.census_delta(at)?;
-                }
-                if self.takes_fingerprint() {
-                    self.fingerprint = Some(check::dump_fingerprint_vmas_of(
-                        &self.mmu,
-                        &mut self.census,
-                        pid,
-                    ));
-                }
-                Ok(())
-            }
-            _ => self.census(at),
-        }
+        self.refs(Some((op, outcome)), at)
     }
 
-    /// The map counts after a fault, a fork or an exit, at the cost of what
-    /// the op changed (`Mmu::check_map_counts_delta`); the fingerprint
-    /// of the pages waits for the next full census.
-    fn census_delta(&mut self, at: At) -> Result<(), Failure> {
-        if !self.counts() {
-            self.census_due |= self.takes_fingerprint();
+    /// The map counts after an op (`op` and its outcome; `None`: a
+    /// concurrent block, after which every slot is checked) from the
+    /// machine's kept counts ([`check::check_refs`]), and when this run
+    /// takes part in `layout`, its fingerprint: the maps lines of the
+    /// process whose VMAs the op changed hashed again (a fork's child, an
+    /// exit's process; none after a fault or a walk; every process after
+    /// any other op that names none).
+    fn refs(&mut self, op: Option<(&Op, Outcome)>, at: At) -> Result<(), Failure> {
+        let layout = self.takes_fingerprint();
+        let counts = self.counts();
+        if !layout && !counts {
             return Ok(());
         }
-        check::check_map_counts_delta(&self.mmu, &mut self.census).map_err(|b| at.fail(b))?;
-        self.census_due |= self.takes_fingerprint();
-        Ok(())
-    }
-
-    /// [`DesignRun::census_delta`] after a fault, whose changed PTEs the
-    /// census takes from the machine (`Mmu::check_map_counts_after_fault`).
-    fn census_fault(&mut self, at: At) -> Result<(), Failure> {
-        if !self.counts() {
-            self.census_due |= self.takes_fingerprint();
+        match op {
+            Some(_) => check::check_refs(&self.mmu, &mut self.census, counts, layout),
+            None => check::check_refs_all(&self.mmu, &mut self.census, counts),
+        }
+        .map_err(|b| at.fail(b))?;
+        if !layout {
             return Ok(());
         }
-        check::check_map_counts_after_fault(&self.mmu, &mut self.census).map_err(|b| at.fail(b))?;
-        self.census_due |= self.takes_fingerprint();
+        if let Some((op, outcome)) = op
+            && let Some(pid) = vmas_changed_by(&self.mmu, op, outcome)
+        {
+            check::refs_vmas_of(&self.mmu, &mut self.census, pid);
+        }
+        self.fingerprint = Some(check::refs_fingerprint(&self.mmu, &self.census));
         Ok(())
     }
 
@@ -805,32 +760,12 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
         !matches!(self.layout, LayoutRole::Off) && self.report.injected_at.is_none()
     }
 
-    /// The map-count census now, and the dump fingerprint with it when this
-    /// run takes part in `layout` (until an injected failure fired).
-    fn census(&mut self, at: At) -> Result<(), Failure> {
-        let fingerprint = self.takes_fingerprint();
-        if !fingerprint && !self.counts() {
-            self.census_due = false;
+    /// At the end of the stream, for a run that takes part in `layout`: its
+    /// fingerprint compared once more (record slot `len`).
+    fn end_checks(&mut self, len: usize) -> Result<(), Failure> {
+        if !self.opts.check || matches!(self.layout, LayoutRole::Off) {
             return Ok(());
         }
-        let fp = check::check_map_counts(&self.mmu, &mut self.census, false, fingerprint)
-            .map_err(|b| at.fail(b))?;
-        if fingerprint {
-            self.fingerprint = Some(fp);
-        }
-        self.census_due = false;
-        Ok(())
-    }
-
-    /// At the end of the stream: the census a last fault left due, and for
-    /// a run that takes part in `layout` always, its fingerprint compared
-    /// (record slot `len`).
-    fn census_if_due(&mut self, len: usize) -> Result<(), Failure> {
-        let layout = !matches!(self.layout, LayoutRole::Off);
-        if !self.opts.check || !(self.census_due || layout) {
-            return Ok(());
-        }
-        self.census(At::AFTER_LAST_OP)?;
         self.layout(len, At::AFTER_LAST_OP)
     }
 
@@ -864,7 +799,7 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
     /// left.
     fn end_of_stream(&mut self, stream: &Stream) -> Result<(), Failure> {
         self.at.set(At::AFTER_LAST_OP);
-        self.census_if_due(stream.ops.len())?;
+        self.end_checks(stream.ops.len())?;
         // The last dump is the state after the last op
         // (`docs/op-language.md`), so a stream ending with `dump` gets no
         // extra one.
@@ -892,10 +827,15 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
         }
         if self.opts.check {
             // With every process gone, every frame's map count is 0 (the
-            // census after the teardown's exits, once).
+            // full census after the teardown's exits, once), and so is every
+            // count kept at the PTE writers (the recount of page tables that
+            // are all empty now): the safety net for a PTE written around
+            // those writers, which leaves a count no zap can balance.
             if self.counts() {
+                self.census.forget(None);
                 check::check_map_counts(&self.mmu, &mut self.census, true, false)
                     .map_err(|b| At::AFTER_LAST_OP.fail(b))?;
+                check::check_refs_recount(&self.mmu).map_err(|b| At::AFTER_LAST_OP.fail(b))?;
             }
             check::check_leak(&self.mmu).map_err(|b| At::AFTER_LAST_OP.fail(b))?;
         }
@@ -943,10 +883,9 @@ impl<'o, R: Rmap + Clone> DesignRun<'o, R> {
             },
             fingerprint: self.fingerprint,
             // The schedule may change any PTE: the copy's census is
-            // checked next by a full pass over every process
-            // (`after_schedule`), so the counts and scans are not copied.
+            // checked next over every slot (`after_schedule`), so the full
+            // census's counts and scans are not copied.
             census: self.census.copy_for_full_pass(),
-            census_due: self.census_due,
         }
     }
 
@@ -1147,8 +1086,7 @@ impl<'o, R: Rmap + Clone> DesignRun<'o, R> {
         if self.opts.check {
             let peak = self.report.stats.peak_vmas;
             check::check_after_op(&self.mmu, peak).map_err(|b| end.fail(b))?;
-            self.census.forget(None);
-            self.census(end)?;
+            self.refs(None, end)?;
         }
         for i in blk.ops() {
             self.layout(i, end)?;
@@ -1259,7 +1197,9 @@ fn check_after_op_incremental<R: Rmap>(
 /// (`Mmu::last_op_changed_ptes`);
 /// `mprotect` changes maps lines but no PTE a dump shows; a fork leaves the
 /// parent's PTEs mapping what they mapped (the child is scanned whole), an
-/// exit leaves no page table (what it mapped is uncounted).
+/// exit leaves no page table (what it mapped is uncounted). The tests'
+/// reference: the runner checks the counts kept at the page-table writes.
+#[cfg(test)]
 fn forget_changed<R: Rmap>(census: &mut Census, mmu: &Mmu<R>, op: &Op) {
     let end = |addr: u64, len: u64| addr.saturating_add(len).min(rmaplab_ops::WINDOW_PAGES);
     match *op {
@@ -1303,6 +1243,38 @@ fn forget_changed<R: Rmap>(census: &mut Census, mmu: &Mmu<R>, op: &Op) {
         Op::ExecStack { pid, addr, len } => census.forget_range(pid, addr, end(addr, len), true),
         // The stack's PTEs move.
         Op::ExecShift { pid, .. } => census.forget(Some(pid)),
+    }
+}
+
+/// The process whose VMAs `op` (which gave `outcome`) may have changed:
+/// `None` for a fault or a walk (no VMA), `Some(None)` when it names no
+/// process (every one is hashed again). An op changes its own process's
+/// VMAs only; a fork's are the child's.
+fn vmas_changed_by<R: Rmap>(
+    mmu: &Mmu<R>,
+    op: &Op,
+    outcome: Outcome,
+) -> Option<Option<rmaplab_ops::Pid>> {
+    match *op {
+        Op::Read { .. }
+        | Op::Write { .. }
+        | Op::Swapout { .. }
+        | Op::Migrate { .. }
+        | Op::Reclaim
+        | Op::Referenced { .. } => None,
+        Op::Fork { pid } if outcome == Outcome::Ok => {
+            Some(Some(mmu.last_live_pid().unwrap_or(pid)))
+        }
+        Op::Mmap { pid, .. }
+        | Op::Munmap { pid, .. }
+        | Op::Mprotect { pid, .. }
+        | Op::Madvise { pid, .. }
+        | Op::Mremap { pid, .. }
+        | Op::Fork { pid }
+        | Op::Exit { pid }
+        | Op::ExecStack { pid, .. }
+        | Op::ExecShift { pid, .. } => Some(Some(pid)),
+        _ => Some(None),
     }
 }
 
@@ -1943,6 +1915,78 @@ mod tests {
         assert!(
             faults > 1500 && direct > 1000 && broken > 1000,
             "{faults} faults, {direct} direct, {broken} broken"
+        );
+    }
+}
+
+/// The counts the machine keeps at its page-table writes and the layout
+/// fingerprint kept with them, against the full census they replace on the
+/// per-op path.
+#[cfg(test)]
+mod kept_counts {
+    use super::*;
+    use rmaplab_impls::designs::registry::{Design, canonical_specs};
+    use std::collections::HashMap;
+
+    /// Every canonical design and eager-2010.
+    fn specs() -> Vec<DesignSpec> {
+        let mut v = canonical_specs();
+        v.push(DesignSpec::new(Design::Eager2010));
+        v
+    }
+
+    /// After every op of several hundred random streams, on every design:
+    /// the kept counts equal a recount of the page tables, the checks on
+    /// them pass where the full census passes, the fingerprint kept op by
+    /// op equals one made afresh, and two states' kept fingerprints are
+    /// equal exactly when their full dump fingerprints are (over every
+    /// design, stream and op: frames allocated in different slot orders
+    /// by different designs still agree).
+    #[test]
+    fn the_kept_counts_and_fingerprint_follow_a_full_recount() {
+        let mut kept_to_dump: HashMap<u64, u64> = HashMap::new();
+        let mut dump_to_kept: HashMap<u64, u64> = HashMap::new();
+        let (mut ops, mut shared) = (0usize, 0usize);
+        for spec in specs() {
+            for s in crate::fuzz::bench::streams(300, 64, 41) {
+                let Some(design) = spec.build_cloneable() else {
+                    continue;
+                };
+                let mut mmu = Mmu::new(design);
+                let mut c = Census::default();
+                check::check_refs(&mmu, &mut c, true, true).unwrap();
+                for op in &s.ops {
+                    let Ok(outcome) = mmu.apply(op) else { break };
+                    let what = || format!("{} after `{}`", spec.label(), print_op(op));
+                    mmu.check_refs_recount()
+                        .unwrap_or_else(|e| panic!("{}: {e}", what()));
+                    let full = check::check_map_counts(&mmu, &mut Census::default(), true, false);
+                    let kept = check::check_refs(&mmu, &mut c, true, true);
+                    assert_eq!(full.is_ok(), kept.is_ok(), "{}: {full:?} {kept:?}", what());
+                    if kept.is_err() {
+                        break;
+                    }
+                    // The maps lines the runner hashes again (`DesignRun::refs`).
+                    if let Some(pid) = vmas_changed_by(&mmu, op, outcome) {
+                        check::refs_vmas_of(&mmu, &mut c, pid);
+                    }
+                    let fp = check::refs_fingerprint(&mmu, &c);
+                    let mut fresh = Census::default();
+                    check::check_refs_all(&mmu, &mut fresh, false).unwrap();
+                    assert_eq!(fp, check::refs_fingerprint(&mmu, &fresh), "{}", what());
+                    let dump = check::dump_fingerprint(&mmu, &mut Census::default());
+                    let a = *kept_to_dump.entry(fp).or_insert(dump);
+                    let b = *dump_to_kept.entry(dump).or_insert(fp);
+                    assert_eq!((a, b), (dump, fp), "{}", what());
+                    ops += 1;
+                }
+            }
+        }
+        // Many states are reached by more than one design or stream.
+        shared += ops - kept_to_dump.len();
+        assert!(
+            ops > 50_000 && shared > 5_000,
+            "{ops} ops, {shared} shared states"
         );
     }
 }
