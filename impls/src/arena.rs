@@ -151,6 +151,26 @@ impl<T> Arena<T> {
         slot.value.as_mut()
     }
 
+    /// The live object in `h`'s slot, whatever its generation: what a
+    /// reader that kept only the address sees once the slot was freed and
+    /// reused (type-stable memory, `SLAB_TYPESAFE_BY_RCU`). `None` while
+    /// the slot is free.
+    pub fn occupant(&self, h: Handle) -> Option<Handle> {
+        let slot = self.slots.get(h.index())?;
+        slot.value.as_ref().map(|_| Handle {
+            idx: h.idx,
+            generation: slot.generation,
+        })
+    }
+
+    /// The slot the next [`Arena::insert`] fills (LIFO reuse, else a new
+    /// one).
+    pub fn next_index(&self) -> usize {
+        self.free
+            .last()
+            .map_or(self.slots.len(), |&i| i as usize)
+    }
+
     /// Number of live objects.
     pub fn len(&self) -> usize {
         self.live

@@ -642,6 +642,17 @@ impl<R: Rmap + ?Sized> Rmap for Box<R> {
     ) -> Result<(), RmapError> {
         (**self).anon_vma_fork(view, child, parent)
     }
+    fn anon_vma_fork_alloc(
+        &mut self,
+        view: &dyn VmaView,
+        child: VmaId,
+        parent: VmaId,
+    ) -> Result<bool, RmapError> {
+        (**self).anon_vma_fork_alloc(view, child, parent)
+    }
+    fn anon_vma_fork_link(&mut self, view: &dyn VmaView, child: VmaId) -> Result<(), RmapError> {
+        (**self).anon_vma_fork_link(view, child)
+    }
     fn anon_vma_clone(
         &mut self,
         view: &dyn VmaView,
@@ -752,6 +763,15 @@ impl<R: Rmap + ?Sized> Rmap for Box<R> {
     }
     fn tree_of(&self, mapping: AnonMapping) -> Option<Handle> {
         (**self).tree_of(mapping)
+    }
+    fn slot_occupant(&self, mapping: AnonMapping) -> Option<AnonMapping> {
+        (**self).slot_occupant(mapping)
+    }
+    fn slot_root(&self, mapping: AnonMapping) -> Option<Handle> {
+        (**self).slot_root(mapping)
+    }
+    fn next_anon_vma_slot(&self) -> Option<usize> {
+        (**self).next_anon_vma_slot()
     }
     fn claimed_bound(&self) -> Option<u64> {
         (**self).claimed_bound()

@@ -112,8 +112,15 @@ pub fn step_names(op: &Op) -> &'static [&'static str] {
             "unmap.unlink#i",
             END,
         ],
-        Op::Fork { .. } => &["fork.lookup", "fork.anon_vma#i", "fork.copy#i", END],
-        Op::Swapout { .. } | Op::Referenced { .. } => &["lock", "visit#i", "unlock"],
+        Op::Fork { .. } => &[
+            "fork.lookup",
+            "fork.alloc#i",
+            "fork.anon_vma#i",
+            "fork.copy#i",
+            END,
+        ],
+        Op::Swapout { .. } => &["lookup", "lock", "visit#i", "unlock"],
+        Op::Referenced { .. } => &["lock", "visit#i", "unlock"],
         Op::Migrate { .. } => &[
             "w1.lock",
             "w1.visit#i",
@@ -500,13 +507,10 @@ impl<R: Rmap> Mmu<R> {
     /// are released).
     fn check_set_writes(&mut self, ex: &Execution, a: usize, step: &str) -> KResult<()> {
         for w in self.take_set_writes() {
-            let l = LockId::Anon(
-                match self.locks.walk_lock {
-                    LockObj::Own => w.anon_vma,
-                    LockObj::Root => w.root,
-                }
-                .raw(),
-            );
+            let l = self.anon_lock(match self.locks.walk_lock {
+                LockObj::Own => w.anon_vma,
+                LockObj::Root => w.root,
+            });
             if !ex.held(a).contains(&(l, Mode::Exclusive)) {
                 let held: Vec<String> = ex.held(a).iter().map(|(l, _)| l.to_string()).collect();
                 return Err(lock_discipline(format!(
