@@ -650,7 +650,13 @@ impl Core {
         vmas_checked: bool,
     ) -> Result<(), RmapError> {
         let a = self.av(mapping, "rmap walk from folio->mapping")?;
-        self.av(a.root, "rmap walk: anon_vma->root (lock)")?;
+        // Between a split anon_vma_fork's allocation and its link the root
+        // field is a reused slot's old value (type-stable memory): the
+        // walker locked that slot, whose memory stays an anon_vma.
+        let unset = self.pending_fork.is_some_and(|(_, _, av, _)| av == mapping);
+        if !unset {
+            self.av(a.root, "rmap walk: anon_vma->root (lock)")?;
+        }
         match &a.set {
             AvcSet::List(l) => {
                 for &c in l {
