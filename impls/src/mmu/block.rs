@@ -606,6 +606,9 @@ impl<R: Rmap> Mmu<R> {
                     }
                     _ => {}
                 }
+                if self.locks.typesafe_slots {
+                    self.prepare_needs(pid, addr, &mut needs);
+                }
                 Step { needs }
             }
             Op::Reclaim => Step {
@@ -636,6 +639,66 @@ impl<R: Rmap> Mmu<R> {
                 None => Step::free(),
             },
         }
+    }
+
+    /// The anon_vma locks a fault's `anon_vma_prepare` takes, with
+    /// type-stable slots (where a walker may hold the lock of a slot the
+    /// fault's allocation reuses): if the VMA at `pid:addr` has no
+    /// anon_vma, the locks of its mm's anon_vmas (a neighbour's may be
+    /// reused) and, unless the era links a fresh one unlocked (`b02`,
+    /// before `d9d332e0874f`), the lock of the slot the next allocation
+    /// takes.
+    fn prepare_needs(&self, pid: Pid, addr: u64, needs: &mut Vec<(LockId, Mode)>) {
+        let Some(v) = self.m.vma_lookup(pid, addr) else {
+            return;
+        };
+        if self.rmap.has_anon_vma(v) {
+            return;
+        }
+        for l in self.split_needs(pid, Next::Rmap, false).needs {
+            if !needs.contains(&l) {
+                needs.push(l);
+            }
+        }
+        if self.locks.lock_fresh_anon_vma
+            && let Some(i) = self.rmap.next_anon_vma_slot()
+        {
+            let l = (LockId::Anon(i as u64), Mode::Exclusive);
+            if !needs.contains(&l) {
+                needs.push(l);
+            }
+        }
+    }
+
+    /// `data-race` (a lockset rule), after a step of actor `a` that is
+    /// not checked for `lock-discipline` (a fault run whole): no anon_vma
+    /// list or tree the step changed is locked by another actor while `a`
+    /// does not hold that lock.
+    fn check_data_race(&mut self, ex: &Execution, a: usize, step: &str) -> KResult<()> {
+        for w in self.take_set_writes() {
+            let l = self.anon_lock(match self.locks.walk_lock {
+                LockObj::Own => w.anon_vma,
+                LockObj::Root => w.root,
+            });
+            if ex.held(a).iter().any(|&(h, _)| h == l) {
+                continue;
+            }
+            if let Some(o) =
+                (0..ex.actors()).find(|&o| o != a && ex.held(o).iter().any(|&(h, _)| h == l))
+            {
+                return Err(Fail::Block {
+                    invariant: "data-race",
+                    detail: format!(
+                        "actor {}'s step {step} changed anon_vma {}'s list without {l}, \
+                         which actor {} holds",
+                        letter(a),
+                        w.anon_vma,
+                        letter(o)
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Runs actors until the strategy picks the split mutator (`true`; its
@@ -745,6 +808,8 @@ impl<R: Rmap> Mmu<R> {
                 // model does not name (the anon_vma is found in the step).
                 if !matches!(op, Op::Read { .. } | Op::Write { .. }) {
                     self.check_set_writes(ex, a, op.keyword())?;
+                } else if self.locks.typesafe_slots {
+                    self.check_data_race(ex, a, op.keyword())?;
                 }
                 for &(l, _) in &needs {
                     ex.release(a, l).map_err(|e| lock_discipline(e.0))?;
