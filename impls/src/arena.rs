@@ -166,9 +166,7 @@ impl<T> Arena<T> {
     /// The slot the next [`Arena::insert`] fills (LIFO reuse, else a new
     /// one).
     pub fn next_index(&self) -> usize {
-        self.free
-            .last()
-            .map_or(self.slots.len(), |&i| i as usize)
+        self.free.last().map_or(self.slots.len(), |&i| i as usize)
     }
 
     /// Number of live objects.
@@ -319,6 +317,23 @@ mod tests {
         assert_eq!(a.get(h2), Some(&2));
         assert_eq!(a.remove(h1), None);
         assert_eq!(a.len(), 1);
+    }
+
+    #[test]
+    fn occupant_reads_a_reused_slot_whatever_the_generation() {
+        let mut a = Arena::new();
+        let h1 = a.insert(1);
+        let h0 = a.insert(0);
+        assert_eq!(a.next_index(), 2);
+        a.remove(h0);
+        a.remove(h1);
+        // LIFO: the last slot freed is the next filled.
+        assert_eq!(a.next_index(), h1.index());
+        assert_eq!(a.occupant(h1), None);
+        let h2 = a.insert(2);
+        assert_eq!(a.occupant(h1), Some(h2));
+        assert_ne!(h1, h2);
+        assert_eq!(a.next_index(), h0.index());
     }
 
     #[test]

@@ -938,7 +938,13 @@ mod tests {
         let s = select(&[], Some(Era::E2010), &[]).unwrap();
         assert_eq!(s[0].to_string(), "chain-2010 era=2010");
         assert!(select(&[], None, &b(&["b99"])).is_err());
-        assert!(select(&[], None, &b(&["b02"])).is_err());
+        // A catalogued bug that cannot be injected (b11 needs KSM).
+        assert!(select(&[], None, &b(&["b11"])).is_err());
+        // b02 lives in single-list-2004's era 2006.
+        let s = select(&[], None, &b(&["b02"])).unwrap();
+        assert_eq!(s[0].to_string(), "single-list-2004 era=2006 bug=b02");
+        let s = select(&[], None, &b(&["b10"])).unwrap();
+        assert_eq!(s[0].to_string(), "chain-2010 era=2010 bug=b10");
         assert!(select(&[Design::Prealloc2026], None, &b(&["b16"])).is_err());
         assert_eq!(
             select(&[Design::Prealloc2026], Some(Era::E2010), &[]),

@@ -660,9 +660,11 @@ impl<R: Rmap> Mmu<R> {
                 needs.push(l);
             }
         }
-        if self.locks.lock_fresh_anon_vma
-            && let Some(i) = self.rmap.next_anon_vma_slot()
-        {
+        #[cfg(test)]
+        let fresh = self.locks.lock_fresh_anon_vma && !tests_knob::PREPARE_FRESH_UNLOCKED.get();
+        #[cfg(not(test))]
+        let fresh = self.locks.lock_fresh_anon_vma;
+        if fresh && let Some(i) = self.rmap.next_anon_vma_slot() {
             let l = (LockId::Anon(i as u64), Mode::Exclusive);
             if !needs.contains(&l) {
                 needs.push(l);
@@ -1431,6 +1433,10 @@ pub(crate) mod tests_knob {
             const { std::cell::Cell::new(false) };
         /// `dup_mmap` attaches the child's VMA before `anon_vma_fork`.
         pub(crate) static FORK_LINKS_BEFORE_CLONE: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
+        /// A fault's `anon_vma_prepare` takes no lock of the anon_vma it
+        /// allocates (whatever the lock model says).
+        pub(crate) static PREPARE_FRESH_UNLOCKED: std::cell::Cell<bool> =
             const { std::cell::Cell::new(false) };
     }
 }

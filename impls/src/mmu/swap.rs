@@ -195,6 +195,17 @@ impl<R: Rmap> Mmu<R> {
         }
     }
 
+    /// `page_lock_anon_vma` re-checks `page_mapped` under the lock (and
+    /// `page_unlock_anon_vma` releases what it took): the lock model's
+    /// `recheck_mapped_after_lock`.
+    fn recheck_mapped(&self) -> bool {
+        #[cfg(test)]
+        if tests_knob::UNLOCK_REREADS_ROOT.get() {
+            return false;
+        }
+        self.locks.recheck_mapped_after_lock
+    }
+
     /// Whether walk `w` looks its page up in a step of its own before
     /// locking (type-stable slots, inside a block): `page_lock_anon_vma`
     /// reads `page->mapping` under RCU, and the anon_vma may be freed and
@@ -317,7 +328,7 @@ impl<R: Rmap> Mmu<R> {
                 if w.rcu {
                     w.locked = Some(l);
                     let frame = w.frame.expect("resolved page");
-                    if self.locks.recheck_mapped_after_lock && self.m.frame(frame).mapcount == 0 {
+                    if self.recheck_mapped() && self.m.frame(frame).mapcount == 0 {
                         // f18194275c39: the page went while we were not
                         // holding the lock, so the slot may hold another
                         // anon_vma by now: unlock what was locked, walk
@@ -399,7 +410,7 @@ impl<R: Rmap> Mmu<R> {
                     // taken is the lock released (the page stayed mapped,
                     // so the root could not change); before (b10) it reads
                     // anon_vma->root again.
-                    let l = if self.locks.recheck_mapped_after_lock {
+                    let l = if self.recheck_mapped() {
                         l
                     } else {
                         self.walk_lock_of(mapping)
@@ -822,6 +833,11 @@ pub(crate) mod tests_knob {
         /// `move_ptes` takes the rmap locks after the PTL (the order
         /// `need_rmap_locks` keeps the other way round).
         pub(crate) static RMAP_LOCKS_AFTER_PTL: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
+        /// `page_unlock_anon_vma` reads the slot's root again instead of
+        /// releasing the lock it took, and `page_lock_anon_vma` does not
+        /// re-check `page_mapped` (whatever the lock model says).
+        pub(crate) static UNLOCK_REREADS_ROOT: std::cell::Cell<bool> =
             const { std::cell::Cell::new(false) };
         /// A mutator locks each VMA's own anon_vma instead of its root
         /// (the 2026 series' pass 2 locking `src->anon_vma`, not the root).

@@ -266,8 +266,7 @@ impl<V: Variant> Rmap for AvcRmap<V> {
     }
 
     fn anon_vma_fork_link(&mut self, view: &dyn VmaView, child: VmaId) -> Result<(), RmapError> {
-        self.variant
-            .anon_vma_fork_link(&mut self.core, view, child)
+        self.variant.anon_vma_fork_link(&mut self.core, view, child)
     }
 
     /// `MergeUnfaulted` is [`Rmap::dup_anon_vma`]; a split or remap copy is
