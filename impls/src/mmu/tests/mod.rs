@@ -1134,7 +1134,9 @@ fn a_fork_reusing_the_walked_slot_switches_its_root_under_the_walker() {
 /// fault in another process allocates a fresh anon_vma, which reuses the
 /// slot, and (the knob) links its VMA without that anon_vma's lock while
 /// the walker holds it. Since `d9d332e0874f` the fault takes the lock and
-/// waits for the walker. Both eras with type-stable slots.
+/// waits for the walker. In chain-2010 era 2010 the walker re-checks
+/// `page_mapped` under the lock and drops it at once (`f18194275c39`), so
+/// the same knob finds no window there.
 #[test]
 fn a_fault_linking_a_fresh_anon_vma_unlocked_fails_data_race() {
     use crate::designs::chain_2010::{Chain2010, Era};
@@ -1164,10 +1166,7 @@ fn a_fault_linking_a_fresh_anon_vma_unlocked_fails_data_race() {
             "single-list-2004 2006",
         );
         let c = Chain2010::new(Era::E2010);
-        check(
-            block_with_knob(c, setup, block, 3, knob, on),
-            on,
-            "chain-2010 2010",
-        );
+        let o = block_with_knob(c, setup, block, 3, knob, on);
+        assert!(o.failure.is_none(), "chain-2010 2010: {:?}", o.failure);
     }
 }
