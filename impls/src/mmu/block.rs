@@ -644,10 +644,10 @@ impl<R: Rmap> Mmu<R> {
     /// The anon_vma locks a fault's `anon_vma_prepare` takes, with
     /// type-stable slots (where a walker may hold the lock of a slot the
     /// fault's allocation reuses): if the VMA at `pid:addr` has no
-    /// anon_vma, the locks of its mm's anon_vmas (a neighbour's may be
-    /// reused) and, unless the era links a fresh one unlocked (`b02`,
-    /// before `d9d332e0874f`), the lock of the slot the next allocation
-    /// takes.
+    /// anon_vma, the locks of the anon_vmas of its `anon_vma_compatible`
+    /// neighbours (`find_mergeable_anon_vma` may reuse either) and, unless
+    /// the era links a fresh one unlocked (`b02`, before `d9d332e0874f`),
+    /// the lock of the slot the next allocation takes.
     fn prepare_needs(&self, pid: Pid, addr: u64, needs: &mut Vec<(LockId, Mode)>) {
         let Some(v) = self.m.vma_lookup(pid, addr) else {
             return;
@@ -655,9 +655,20 @@ impl<R: Rmap> Mmu<R> {
         if self.rmap.has_anon_vma(v) {
             return;
         }
-        for l in self.split_needs(pid, Next::Rmap, false).needs {
-            if !needs.contains(&l) {
-                needs.push(l);
+        let next = self
+            .m
+            .vma_next_adjacent(v)
+            .filter(|&n| self.m.anon_vma_compatible(v, n));
+        let prev = self
+            .m
+            .vma_prev(v)
+            .filter(|&p| self.m.anon_vma_compatible(p, v));
+        for n in next.into_iter().chain(prev) {
+            if let Some(av) = self.rmap.vma_anon_vma(n) {
+                let l = (self.walk_lock_of(av), Mode::Exclusive);
+                if !needs.contains(&l) {
+                    needs.push(l);
+                }
             }
         }
         #[cfg(test)]
