@@ -1291,7 +1291,9 @@ mod tests {
     /// steps, are not.
     #[test]
     fn lookup_races_needs_another_actor_between_lookup_and_lock() {
-        assert!(lookup_races("B:lookup A:unmap.gather A:end B:lock B:unlock"));
+        assert!(lookup_races(
+            "B:lookup A:unmap.gather A:end B:lock B:unlock"
+        ));
         assert!(lookup_races("C:lookup B:write C:lock C:unlock A:end"));
         assert!(!lookup_races("B:lookup B:lock A:unmap.gather B:unlock"));
         assert!(!lookup_races("A:unmap.gather A:end B:lookup B:lock"));
