@@ -418,6 +418,19 @@ impl<R: Rmap> Mmu<R> {
                     }
                 }
             }
+            // A design that prepares at link time (eager-2010) may
+            // allocate and link a fresh anon_vma in the step, under its
+            // lock; with type-stable slots that lock is named by the slot
+            // the allocation takes.
+            if self.locks.typesafe_slots
+                && self.rmap.prepares_at_link()
+                && let Some(i) = self.rmap.next_anon_vma_slot()
+            {
+                let l = (LockId::Anon(i as u64), Mode::Exclusive);
+                if !needs.contains(&l) {
+                    needs.push(l);
+                }
+            }
         }
         Step { needs }
     }
