@@ -151,6 +151,24 @@ impl<T> Arena<T> {
         slot.value.as_mut()
     }
 
+    /// The live object in `h`'s slot, whatever its generation: what a
+    /// reader that kept only the address sees once the slot was freed and
+    /// reused (type-stable memory, `SLAB_TYPESAFE_BY_RCU`). `None` while
+    /// the slot is free.
+    pub fn occupant(&self, h: Handle) -> Option<Handle> {
+        let slot = self.slots.get(h.index())?;
+        slot.value.as_ref().map(|_| Handle {
+            idx: h.idx,
+            generation: slot.generation,
+        })
+    }
+
+    /// The slot the next [`Arena::insert`] fills (LIFO reuse, else a new
+    /// one).
+    pub fn next_index(&self) -> usize {
+        self.free.last().map_or(self.slots.len(), |&i| i as usize)
+    }
+
     /// Number of live objects.
     pub fn len(&self) -> usize {
         self.live
@@ -309,6 +327,23 @@ mod tests {
         assert_eq!(a.get(h2), Some(&2));
         assert_eq!(a.remove(h1), None);
         assert_eq!(a.len(), 1);
+    }
+
+    #[test]
+    fn occupant_reads_a_reused_slot_whatever_the_generation() {
+        let mut a = Arena::new();
+        let h1 = a.insert(1);
+        let h0 = a.insert(0);
+        assert_eq!(a.next_index(), 2);
+        a.remove(h0);
+        a.remove(h1);
+        // LIFO: the last slot freed is the next filled.
+        assert_eq!(a.next_index(), h1.index());
+        assert_eq!(a.occupant(h1), None);
+        let h2 = a.insert(2);
+        assert_eq!(a.occupant(h1), Some(h2));
+        assert_ne!(h1, h2);
+        assert_eq!(a.next_index(), h0.index());
     }
 
     #[test]

@@ -251,6 +251,29 @@ pub trait Rmap {
         parent: VmaId,
     ) -> Result<(), RmapError>;
 
+    /// `anon_vma_fork`'s first half, where the lock model has type-stable
+    /// slots (2.6.36's `anon_vma_fork`: clone the chain, `anon_vma_alloc`,
+    /// and only then `anon_vma->root = pvma->anon_vma->root`): everything
+    /// up to the allocation of the child's own anon_vma, whose reused slot
+    /// keeps its old `root` until [`Rmap::anon_vma_fork_link`]. Returns
+    /// whether that second half is pending. The default is the whole
+    /// [`Rmap::anon_vma_fork`], nothing pending.
+    fn anon_vma_fork_alloc(
+        &mut self,
+        view: &dyn VmaView,
+        child: VmaId,
+        parent: VmaId,
+    ) -> Result<bool, RmapError> {
+        self.anon_vma_fork(view, child, parent).map(|()| false)
+    }
+
+    /// `anon_vma_fork`'s second half after [`Rmap::anon_vma_fork_alloc`]
+    /// said it is pending: set the root and parent, link the child's own
+    /// anon_vma (under the root lock). The default has nothing to do.
+    fn anon_vma_fork_link(&mut self, _view: &dyn VmaView, _child: VmaId) -> Result<(), RmapError> {
+        Ok(())
+    }
+
     /// `anon_vma_clone` for a split, a remap copy or (through
     /// `dup_anon_vma`) an importer. `dst` starts with the state `vm_area_dup`
     /// gives it: for `Split` and `Remap` it is a fresh copy of `src`.
@@ -414,6 +437,29 @@ pub trait Rmap {
 
     /// The fork tree a page with this `mapping` belongs to (its root).
     fn tree_of(&self, _mapping: AnonMapping) -> Option<Handle> {
+        None
+    }
+
+    /// A type-stable read (`SLAB_TYPESAFE_BY_RCU`) of the anon_vma slot
+    /// `mapping` addresses: the live anon_vma there now, whatever its
+    /// generation (`None` while the slot is free). The default: `mapping`
+    /// while it is alive.
+    fn slot_occupant(&self, mapping: AnonMapping) -> Option<AnonMapping> {
+        self.mapping_alive(mapping).then_some(mapping)
+    }
+
+    /// A type-stable read of the `root` field of `mapping`'s slot
+    /// (`ACCESS_ONCE(anon_vma->root)`): the occupant's, which a reused slot
+    /// keeps stale until `anon_vma_fork` writes it, or the value a free
+    /// slot kept. The default is [`Rmap::tree_of`].
+    fn slot_root(&self, mapping: AnonMapping) -> Option<Handle> {
+        self.tree_of(mapping)
+    }
+
+    /// The slot index the next anon_vma allocation takes (LIFO reuse), for
+    /// the lock `anon_vma_prepare` takes on a fresh anon_vma. `None`, the
+    /// default: unknown.
+    fn next_anon_vma_slot(&self) -> Option<usize> {
         None
     }
 

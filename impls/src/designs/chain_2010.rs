@@ -233,13 +233,13 @@ pub const BUGS: &[Bug] = &[
         commit: "f18194275c39, 1ce82b69e96c",
         years: "2010-2011",
         era: Some("2010"),
-        invariant: "(concurrency)",
+        invariant: "lock-discipline",
         needs: &[],
-        injection: Injection::NotInjectable(
-            "needs SLAB_TYPESAFE_BY_RCU slot reuse: the designs' arenas hand out generational \
-             handles, so a walker never sees a freed anon_vma's slot reused by the next \
-             allocation with its old root, and anon_vma_fork is one step (no point between \
-             allocation and setting the root)",
+        injection: Injection::Injected(
+            "page_lock_anon_vma locks the root its type-stable slot names without re-checking \
+             page_mapped, and page_unlock_anon_vma reads ->root again: a fork that reused the \
+             freed slot and set its root in between makes it unlock a lock it does not hold \
+             (lock model: recheck_mapped_after_lock false)",
         ),
     },
     Bug {
@@ -980,6 +980,9 @@ impl Variant for Era {
         if core.bug("b18b") {
             m.dup_anon_vma_locks_dst = false;
         }
+        if core.bug("b10") {
+            m.recheck_mapped_after_lock = false;
+        }
         m
     }
 
@@ -1033,7 +1036,11 @@ impl Variant for Era {
             }
             return Err(e);
         }
-        let av = core.anon_vma_alloc();
+        let av = if core.fork_split {
+            core.anon_vma_alloc_stale()
+        } else {
+            core.anon_vma_alloc()
+        };
         if core.model.reuse == Reuse::Counters {
             core.anon_vmas.get_mut(av).expect("new").num_active_vmas += 1;
         }
@@ -1045,7 +1052,36 @@ impl Variant for Era {
             return Err(e);
         }
         let avc = core.avc_alloc(child, av);
+        if core.fork_split {
+            // 2.6.36: `anon_vma->root = pvma->anon_vma->root` comes after
+            // anon_vma_alloc; a type-stable reader of the reused slot sees
+            // its old root until then ([`Variant::anon_vma_fork_link`]).
+            core.pending_fork = Some((child, pav, av, avc));
+            return Ok(());
+        }
         fork_own_anon_vma(core, view, child, pav, av, avc)
+    }
+
+    /// The tail of a split `anon_vma_fork`: set the root and link.
+    fn anon_vma_fork_link(
+        &self,
+        core: &mut Core,
+        view: &dyn VmaView,
+        child: VmaId,
+    ) -> Result<(), RmapError> {
+        match core.pending_fork.take() {
+            Some((c, pav, av, avc)) if c == child => {
+                fork_own_anon_vma(core, view, child, pav, av, avc)
+            }
+            Some(p) => {
+                core.pending_fork = Some(p);
+                Err(check(
+                    "fork-child",
+                    format!("anon_vma_fork: no pending allocation for child VMA {child}"),
+                ))
+            }
+            None => Ok(()),
+        }
     }
 
     /// `anon_vma_clone` for a split (`__split_vma`) or a remap copy

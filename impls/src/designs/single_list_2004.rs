@@ -95,12 +95,12 @@ pub const BUGS: &[Bug] = &[
         commit: "d9d332e0874f",
         years: "2008",
         era: Some("2006"),
-        invariant: "(concurrency)",
+        invariant: "data-race",
         needs: &[],
-        injection: Injection::NotInjectable(
-            "needs a reader that can see a freshly published anon_vma before its list is \
-             initialised: SLAB_TYPESAFE_BY_RCU slot reuse and a lockset data-race check are not \
-             modelled",
+        injection: Injection::Injected(
+            "anon_vma_prepare links a VMA to an anon_vma it allocated without taking its lock: \
+             a walker that found the reused slot through page->mapping holds that lock while \
+             the list changes (lock model: lock_fresh_anon_vma false)",
         ),
     },
 ];
@@ -620,11 +620,28 @@ impl Rmap for SingleList2004 {
         self.anon_vmas.contains(mapping).then_some(mapping)
     }
 
+    /// The anon_vma in `mapping`'s slot now (type-stable memory: the
+    /// cache is `SLAB_DESTROY_BY_RCU`, so a freed slot holds the next
+    /// anon_vma allocated).
+    fn slot_occupant(&self, mapping: AnonMapping) -> Option<AnonMapping> {
+        self.anon_vmas.occupant(mapping)
+    }
+
+    fn next_anon_vma_slot(&self) -> Option<usize> {
+        Some(self.anon_vmas.next_index())
+    }
+
+    /// `b02` clears `lock_fresh_anon_vma`: the link of a freshly allocated
+    /// anon_vma is then done without its lock (before `d9d332e0874f`).
     fn lock_model(&self) -> crate::sched::LockModel {
-        match self.era {
+        let mut m = match self.era {
             Era::E2004 => crate::sched::LockModel::SINGLE_LIST_2004,
             Era::E2006 => crate::sched::LockModel::SINGLE_LIST_2006,
+        };
+        if self.bug("b02") {
+            m.lock_fresh_anon_vma = false;
         }
+        m
     }
 
     fn vma_anon_vma(&self, vma: VmaId) -> Option<Handle> {

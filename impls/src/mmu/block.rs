@@ -112,8 +112,15 @@ pub fn step_names(op: &Op) -> &'static [&'static str] {
             "unmap.unlink#i",
             END,
         ],
-        Op::Fork { .. } => &["fork.lookup", "fork.anon_vma#i", "fork.copy#i", END],
-        Op::Swapout { .. } | Op::Referenced { .. } => &["lock", "visit#i", "unlock"],
+        Op::Fork { .. } => &[
+            "fork.lookup",
+            "fork.alloc#i",
+            "fork.anon_vma#i",
+            "fork.copy#i",
+            END,
+        ],
+        Op::Swapout { .. } => &["lookup", "lock", "visit#i", "unlock"],
+        Op::Referenced { .. } => &["lock", "visit#i", "unlock"],
         Op::Migrate { .. } => &[
             "w1.lock",
             "w1.visit#i",
@@ -411,6 +418,19 @@ impl<R: Rmap> Mmu<R> {
                     }
                 }
             }
+            // A design that prepares at link time (eager-2010) may
+            // allocate and link a fresh anon_vma in the step, under its
+            // lock; with type-stable slots that lock is named by the slot
+            // the allocation takes.
+            if self.locks.typesafe_slots
+                && self.rmap.prepares_at_link()
+                && let Some(i) = self.rmap.next_anon_vma_slot()
+            {
+                let l = (LockId::Anon(i as u64), Mode::Exclusive);
+                if !needs.contains(&l) {
+                    needs.push(l);
+                }
+            }
         }
         Step { needs }
     }
@@ -500,13 +520,10 @@ impl<R: Rmap> Mmu<R> {
     /// are released).
     fn check_set_writes(&mut self, ex: &Execution, a: usize, step: &str) -> KResult<()> {
         for w in self.take_set_writes() {
-            let l = LockId::Anon(
-                match self.locks.walk_lock {
-                    LockObj::Own => w.anon_vma,
-                    LockObj::Root => w.root,
-                }
-                .raw(),
-            );
+            let l = self.anon_lock(match self.locks.walk_lock {
+                LockObj::Own => w.anon_vma,
+                LockObj::Root => w.root,
+            });
             if !ex.held(a).contains(&(l, Mode::Exclusive)) {
                 let held: Vec<String> = ex.held(a).iter().map(|(l, _)| l.to_string()).collect();
                 return Err(lock_discipline(format!(
@@ -602,6 +619,9 @@ impl<R: Rmap> Mmu<R> {
                     }
                     _ => {}
                 }
+                if self.locks.typesafe_slots {
+                    self.prepare_needs(pid, addr, &mut needs);
+                }
                 Step { needs }
             }
             Op::Reclaim => Step {
@@ -632,6 +652,79 @@ impl<R: Rmap> Mmu<R> {
                 None => Step::free(),
             },
         }
+    }
+
+    /// The anon_vma locks a fault's `anon_vma_prepare` takes, with
+    /// type-stable slots (where a walker may hold the lock of a slot the
+    /// fault's allocation reuses): if the VMA at `pid:addr` has no
+    /// anon_vma, the locks of the anon_vmas of its `anon_vma_compatible`
+    /// neighbours (`find_mergeable_anon_vma` may reuse either) and, unless
+    /// the era links a fresh one unlocked (`b02`, before `d9d332e0874f`),
+    /// the lock of the slot the next allocation takes.
+    fn prepare_needs(&self, pid: Pid, addr: u64, needs: &mut Vec<(LockId, Mode)>) {
+        let Some(v) = self.m.vma_lookup(pid, addr) else {
+            return;
+        };
+        if self.rmap.has_anon_vma(v) {
+            return;
+        }
+        let next = self
+            .m
+            .vma_next_adjacent(v)
+            .filter(|&n| self.m.anon_vma_compatible(v, n));
+        let prev = self
+            .m
+            .vma_prev(v)
+            .filter(|&p| self.m.anon_vma_compatible(p, v));
+        for n in next.into_iter().chain(prev) {
+            if let Some(av) = self.rmap.vma_anon_vma(n) {
+                let l = (self.walk_lock_of(av), Mode::Exclusive);
+                if !needs.contains(&l) {
+                    needs.push(l);
+                }
+            }
+        }
+        #[cfg(test)]
+        let fresh = self.locks.lock_fresh_anon_vma && !tests_knob::PREPARE_FRESH_UNLOCKED.get();
+        #[cfg(not(test))]
+        let fresh = self.locks.lock_fresh_anon_vma;
+        if fresh && let Some(i) = self.rmap.next_anon_vma_slot() {
+            let l = (LockId::Anon(i as u64), Mode::Exclusive);
+            if !needs.contains(&l) {
+                needs.push(l);
+            }
+        }
+    }
+
+    /// `data-race` (a lockset rule), after a step of actor `a` that is
+    /// not checked for `lock-discipline` (a fault run whole): no anon_vma
+    /// list or tree the step changed is locked by another actor while `a`
+    /// does not hold that lock.
+    fn check_data_race(&mut self, ex: &Execution, a: usize, step: &str) -> KResult<()> {
+        for w in self.take_set_writes() {
+            let l = self.anon_lock(match self.locks.walk_lock {
+                LockObj::Own => w.anon_vma,
+                LockObj::Root => w.root,
+            });
+            if ex.held(a).iter().any(|&(h, _)| h == l) {
+                continue;
+            }
+            if let Some(o) =
+                (0..ex.actors()).find(|&o| o != a && ex.held(o).iter().any(|&(h, _)| h == l))
+            {
+                return Err(Fail::Block {
+                    invariant: "data-race",
+                    detail: format!(
+                        "actor {}'s step {step} changed anon_vma {}'s list without {l}, \
+                         which actor {} holds",
+                        letter(a),
+                        w.anon_vma,
+                        letter(o)
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Runs actors until the strategy picks the split mutator (`true`; its
@@ -741,6 +834,8 @@ impl<R: Rmap> Mmu<R> {
                 // model does not name (the anon_vma is found in the step).
                 if !matches!(op, Op::Read { .. } | Op::Write { .. }) {
                     self.check_set_writes(ex, a, op.keyword())?;
+                } else if self.locks.typesafe_slots {
+                    self.check_data_race(ex, a, op.keyword())?;
                 }
                 for &(l, _) in &needs {
                     ex.release(a, l).map_err(|e| lock_discipline(e.0))?;
@@ -1362,6 +1457,10 @@ pub(crate) mod tests_knob {
             const { std::cell::Cell::new(false) };
         /// `dup_mmap` attaches the child's VMA before `anon_vma_fork`.
         pub(crate) static FORK_LINKS_BEFORE_CLONE: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
+        /// A fault's `anon_vma_prepare` takes no lock of the anon_vma it
+        /// allocates (whatever the lock model says).
+        pub(crate) static PREPARE_FRESH_UNLOCKED: std::cell::Cell<bool> =
             const { std::cell::Cell::new(false) };
     }
 }

@@ -48,7 +48,26 @@ impl<R: Rmap> Mmu<R> {
                 self.m.link(cid);
             }
             self.clone_dst_unreachable(cid, "fork")?;
-            if !wipe && let Err(e) = self.rmap.anon_vma_fork(&self.m, cid, pv) {
+            let r = if wipe {
+                Ok(())
+            } else if self.in_block && self.locks.typesafe_slots {
+                // Type-stable slots: anon_vma_fork allocates the child's
+                // anon_vma in one step and sets its root and links it in
+                // the next (2.6.36 anon_vma_fork), so a reader of the
+                // reused slot can see the old root in between.
+                match self.rmap.anon_vma_fork_alloc(&self.m, cid, pv) {
+                    Ok(true) => {
+                        let i = linked.len() as u32;
+                        self.yield_point(StepName::indexed("fork.alloc", i), Next::Rmap)?;
+                        self.rmap.anon_vma_fork_link(&self.m, cid)
+                    }
+                    Ok(false) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            } else {
+                self.rmap.anon_vma_fork(&self.m, cid, pv)
+            };
+            if let Err(e) = r {
                 // fail_nomem_anon_vma_fork: the design undid its part.
                 self.m.vma_free(cid);
                 let e: Fail = e.into();

@@ -170,12 +170,51 @@ impl<R: Rmap> Mmu<R> {
     }
 
     /// The anon_vma lock a walk of `mapping` takes (own or root, by era).
+    /// With type-stable slots the root is what `mapping`'s slot says now
+    /// (`ACCESS_ONCE(anon_vma->root)`, stale in a reused slot until
+    /// `anon_vma_fork` writes it).
     pub(super) fn walk_lock_of(&self, mapping: AnonMapping) -> LockId {
         let obj = match self.locks.walk_lock {
             LockObj::Own => mapping,
+            LockObj::Root if self.locks.typesafe_slots => {
+                self.rmap.slot_root(mapping).unwrap_or(mapping)
+            }
             LockObj::Root => self.rmap.tree_of(mapping).unwrap_or(mapping),
         };
-        LockId::Anon(obj.raw())
+        self.anon_lock(obj)
+    }
+
+    /// The lock of anon_vma `av`: with type-stable slots it lives in the
+    /// slot's memory, which the next occupant inherits (the cache's
+    /// constructor initialises it once), so it is named by the slot.
+    pub(super) fn anon_lock(&self, av: crate::arena::Handle) -> LockId {
+        if self.locks.typesafe_slots {
+            LockId::Anon(av.index() as u64)
+        } else {
+            LockId::Anon(av.raw())
+        }
+    }
+
+    /// `page_lock_anon_vma` re-checks `page_mapped` under the lock (and
+    /// `page_unlock_anon_vma` releases what it took): the lock model's
+    /// `recheck_mapped_after_lock`.
+    fn recheck_mapped(&self) -> bool {
+        #[cfg(test)]
+        if tests_knob::UNLOCK_REREADS_ROOT.get() {
+            return false;
+        }
+        self.locks.recheck_mapped_after_lock
+    }
+
+    /// Whether walk `w` looks its page up in a step of its own before
+    /// locking (type-stable slots, inside a block): `page_lock_anon_vma`
+    /// reads `page->mapping` under RCU, and the anon_vma may be freed and
+    /// its slot reused before the lock is taken. Only `try_to_unmap`
+    /// (swapout), which holds the page locked and referenced; migration
+    /// holds a reference on the anon_vma from before its first walk
+    /// (2.6.36 `unmap_and_move`).
+    fn rcu_lookup(&self, w: &WalkSm, in_block: bool) -> bool {
+        in_block && self.locks.typesafe_slots && w.kind == WalkKind::Swapout
     }
 
     /// The locks `w`'s next step takes (resolving the page on the first).
@@ -185,7 +224,10 @@ impl<R: Rmap> Mmu<R> {
             WState::Start => match self.anon_frame_at(w.pid, w.addr) {
                 Some(f) if self.check_range(w.pid, w.addr, 1).is_none() => {
                     let (mapping, _) = self.m.frame(f).anon().expect("anonymous frame");
-                    let mut needs = vec![(self.walk_lock_of(mapping), mode)];
+                    let mut needs = Vec::new();
+                    if !self.rcu_lookup(w, true) {
+                        needs.push((self.walk_lock_of(mapping), mode));
+                    }
                     // Migration and reclaim work on a locked folio
                     // (migrate_pages, shrink_folio_list's folio_trylock);
                     // folio_referenced of an anonymous page needs no lock.
@@ -270,6 +312,12 @@ impl<R: Rmap> Mmu<R> {
                     self.m.pin(frame);
                 }
                 w.state = WState::Lock;
+                if self.rcu_lookup(w, in_block) {
+                    // rcu_read_lock; page->mapping; page_mapped: the lock
+                    // is taken in the next step, through the slot.
+                    w.rcu = true;
+                    return Ok(WalkStepped::more(StepName::new("lookup")));
+                }
                 self.walk_step(w, ex)
             }
             WState::Lock => {
@@ -277,10 +325,25 @@ impl<R: Rmap> Mmu<R> {
                 let l = self.walk_lock_of(mapping);
                 lock(&mut ex, l, self.locks.walk_mode(), true)?;
                 w.cands.clear();
-                // A migration pins the anon_vma (folio_get_anon_vma); if
-                // every VMA went away in the gap, the design freed it and
-                // the second walk has nothing to visit.
-                if phase != 2 || self.rmap.mapping_alive(mapping) {
+                if w.rcu {
+                    w.locked = Some(l);
+                    let frame = w.frame.expect("resolved page");
+                    if self.recheck_mapped() && self.m.frame(frame).mapcount == 0 {
+                        // f18194275c39: the page went while we were not
+                        // holding the lock, so the slot may hold another
+                        // anon_vma by now: unlock what was locked, walk
+                        // nothing.
+                        lock(&mut ex, l, Mode::Shared, false)?;
+                        w.locked = None;
+                    } else if let Some(now) = self.rmap.slot_occupant(mapping) {
+                        // Whatever anon_vma the slot holds now (a freed
+                        // one's list is empty: nothing to walk).
+                        self.rmap.rmap_walk(&self.m, now, index, &mut w.cands)?;
+                    }
+                } else if phase != 2 || self.rmap.mapping_alive(mapping) {
+                    // A migration pins the anon_vma (folio_get_anon_vma); if
+                    // every VMA went away in the gap, the design freed it and
+                    // the second walk has nothing to visit.
                     self.rmap.rmap_walk(&self.m, mapping, index, &mut w.cands)?;
                 }
                 if let Some(&c) = w.cands.iter().find(|&&c| self.m.vmas.get(c).is_none()) {
@@ -340,7 +403,20 @@ impl<R: Rmap> Mmu<R> {
             WState::Unlock => {
                 let (mapping, _) = w.target.expect("resolved page");
                 let frame = w.frame.expect("resolved page");
-                lock(&mut ex, self.walk_lock_of(mapping), Mode::Shared, false)?;
+                if !w.rcu {
+                    lock(&mut ex, self.walk_lock_of(mapping), Mode::Shared, false)?;
+                } else if let Some(l) = w.locked.take() {
+                    // page_unlock_anon_vma: since f18194275c39 the lock
+                    // taken is the lock released (the page stayed mapped,
+                    // so the root could not change); before (b10) it reads
+                    // anon_vma->root again.
+                    let l = if self.recheck_mapped() {
+                        l
+                    } else {
+                        self.walk_lock_of(mapping)
+                    };
+                    lock(&mut ex, l, Mode::Shared, false)?;
+                }
                 let name = StepName::new(phase_name(phase, "unlock"));
                 match (w.kind, phase) {
                     (WalkKind::Referenced, _) => {
@@ -698,6 +774,11 @@ pub(crate) struct WalkSm {
     pub(crate) outcome: Option<Outcome>,
     /// The process whose PTL the last step held (a visit), if any.
     pub(crate) step_ptl: Option<Pid>,
+    /// The page was looked up in a step of its own (type-stable slots).
+    rcu: bool,
+    /// The anon_vma lock that `lock` took, with `rcu` (`None` once
+    /// released).
+    locked: Option<LockId>,
 }
 
 impl WalkSm {
@@ -717,6 +798,8 @@ impl WalkSm {
             busy: false,
             outcome: None,
             step_ptl: None,
+            rcu: false,
+            locked: None,
         }
     }
 }
@@ -750,6 +833,11 @@ pub(crate) mod tests_knob {
         /// `move_ptes` takes the rmap locks after the PTL (the order
         /// `need_rmap_locks` keeps the other way round).
         pub(crate) static RMAP_LOCKS_AFTER_PTL: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
+        /// `page_unlock_anon_vma` reads the slot's root again instead of
+        /// releasing the lock it took, and `page_lock_anon_vma` does not
+        /// re-check `page_mapped` (whatever the lock model says).
+        pub(crate) static UNLOCK_REREADS_ROOT: std::cell::Cell<bool> =
             const { std::cell::Cell::new(false) };
         /// A mutator locks each VMA's own anon_vma instead of its root
         /// (the 2026 series' pass 2 locking `src->anon_vma`, not the root).

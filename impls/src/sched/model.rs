@@ -113,6 +113,27 @@ pub struct LockModel {
     /// dup_anon_vma() before setting ->anon_vma"); before, `dst` was
     /// write-locked only after the chain clone (bug `b18b`).
     pub dup_anon_vma_locks_dst: bool,
+    /// anon_vmas live in type-stable memory (`SLAB_DESTROY_BY_RCU`, later
+    /// `SLAB_TYPESAFE_BY_RCU`) and a walker finds its anon_vma through
+    /// `page->mapping` under RCU (`page_lock_anon_vma`): in a block, the
+    /// walk's page lookup is a step of its own, a freed slot is reused
+    /// LIFO by the next allocation, the walker resolves the slot (not the
+    /// object) at `lock`, a reused slot keeps its old `root` until
+    /// `anon_vma_fork` writes it (fork allocates and links in two steps),
+    /// and an anon_vma lock belongs to the slot. On in chain-2010 era 2010
+    /// and single-list-2004 era 2006, whose walkers lock what the slot
+    /// says; sequential runs are unchanged.
+    pub typesafe_slots: bool,
+    /// `page_lock_anon_vma` re-checks `page_mapped` after taking the lock
+    /// and backs out (unlocking what it locked) if the page went
+    /// (`f18194275c39`, 2.6.36); bug `b10` without it: the walk goes on
+    /// and `page_unlock_anon_vma` reads `anon_vma->root` again. Only read
+    /// with [`LockModel::typesafe_slots`].
+    pub recheck_mapped_after_lock: bool,
+    /// `anon_vma_prepare` takes the lock of an anon_vma it allocated, not
+    /// only of one it reused (`d9d332e0874f`, 2.6.28); bug `b02` without
+    /// it. Only read with [`LockModel::typesafe_slots`].
+    pub lock_fresh_anon_vma: bool,
 }
 
 impl LockModel {
@@ -134,6 +155,9 @@ impl LockModel {
         merge_next_extends_middle: false,
         anon_check_under_vma_lock: true,
         dup_anon_vma_locks_dst: true,
+        typesafe_slots: false,
+        recheck_mapped_after_lock: true,
+        lock_fresh_anon_vma: true,
     };
 
     /// chain-2010 era 2015 (3.19 … 5.19): as 6.18 but faults under
@@ -163,6 +187,9 @@ impl LockModel {
         merge_next_extends_middle: false,
         anon_check_under_vma_lock: true,
         dup_anon_vma_locks_dst: true,
+        typesafe_slots: true,
+        recheck_mapped_after_lock: true,
+        lock_fresh_anon_vma: true,
     };
 
     /// single-list-2004 era 2004 (2.6.7 + the 2.6.8 importer fix): the
@@ -186,6 +213,11 @@ impl LockModel {
         merge_next_extends_middle: false,
         anon_check_under_vma_lock: true,
         dup_anon_vma_locks_dst: true,
+        typesafe_slots: false,
+        // The single list's page_lock_anon_vma locks the anon_vma the slot
+        // holds, no root to switch: no re-check until 2.6.36.
+        recheck_mapped_after_lock: false,
+        lock_fresh_anon_vma: true,
     };
 
     /// single-list-2004 era 2006 (2.6.18 … 2.6.33): migration entries and
@@ -197,6 +229,7 @@ impl LockModel {
     pub const SINGLE_LIST_2006: LockModel = LockModel {
         prepare_insert: Insert::Tail,
         move_granularity: Granularity::Chunk64,
+        typesafe_slots: true,
         ..LockModel::SINGLE_LIST_2004
     };
 

@@ -254,8 +254,12 @@ const STEP_MEANINGS: &[(&str, &str)] = &[
         "exec-shift's vma_shrink to the new range, after its page tables moved (anon_vma lock)",
     ),
     (
+        "fork.alloc#i",
+        "anon_vma_fork's first half: clone the chain, allocate the child's anon_vma (type-stable eras: a reused slot keeps its old root)",
+    ),
+    (
         "fork.anon_vma#i",
-        "fork links one child VMA to the parent's anon_vmas (anon_vma_fork)",
+        "fork links one child VMA to the parent's anon_vmas (anon_vma_fork; type-stable eras: sets the root, links)",
     ),
     (
         "fork.copy#i",
@@ -264,6 +268,10 @@ const STEP_MEANINGS: &[(&str, &str)] = &[
     (
         "end",
         "the split mutator's last step, from its last yield point to the end of the op",
+    ),
+    (
+        "lookup",
+        "swapout reads page->mapping and page_mapped under RCU, before locking (type-stable eras)",
     ),
     ("lock", "a walk takes the anon_vma lock of its era"),
     (

@@ -31,6 +31,11 @@ pub mod invariant {
     /// A tree, list, `vma->anon_vma` or PTE changed without the lock the
     /// era requires; an actor finished holding a lock.
     pub const LOCK_DISCIPLINE: &str = "lock-discipline";
+    /// A lockset rule: an anon_vma's list or tree changed without its
+    /// lock while another actor holds that lock (eras with type-stable
+    /// anon_vma slots, where a walker can lock a slot an allocation
+    /// reuses).
+    pub const DATA_RACE: &str = "data-race";
     /// No actor of a block can run and some are unfinished.
     pub const DEADLOCK: &str = "deadlock";
     /// A PTE allows more than its VMA: writable without `VM_WRITE`, or

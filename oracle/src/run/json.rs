@@ -156,7 +156,8 @@ pub struct Fail {
     /// `findability`, `dangling`, `semantics`, `leak`, `failed-op-trace`,
     /// `bound`, `differential`, `layout`, `mapcount`, `panic`, a design
     /// self-check's name, or (version 2) `stale-migration-entry`,
-    /// `unmap-success-but-mapped`, `lock-discipline`, `deadlock`.
+    /// `unmap-success-but-mapped`, `lock-discipline`, `data-race`,
+    /// `deadlock`, `pte-prot`.
     pub invariant: String,
     pub detail: String,
 }

@@ -54,6 +54,18 @@ pub trait Variant: Clone + fmt::Debug {
         parent: VmaId,
     ) -> Result<(), RmapError>;
 
+    /// The second half of an `anon_vma_fork` that stopped after its
+    /// allocation (`core.fork_split`, leaving `core.pending_fork`). The
+    /// default: a variant that never splits has nothing pending.
+    fn anon_vma_fork_link(
+        &self,
+        _core: &mut Core,
+        _view: &dyn VmaView,
+        _child: VmaId,
+    ) -> Result<(), RmapError> {
+        Ok(())
+    }
+
     /// `anon_vma_clone` for a split or a remap copy (`op` is never
     /// `MergeUnfaulted`: that is [`Variant::dup_anon_vma`]).
     fn anon_vma_clone(
@@ -234,6 +246,29 @@ impl<V: Variant> Rmap for AvcRmap<V> {
             .anon_vma_fork(&mut self.core, view, child, parent)
     }
 
+    /// Splits only where the era's lock model has type-stable slots.
+    fn anon_vma_fork_alloc(
+        &mut self,
+        view: &dyn VmaView,
+        child: VmaId,
+        parent: VmaId,
+    ) -> Result<bool, RmapError> {
+        if !self.variant.lock_model(&self.core).typesafe_slots {
+            return self.anon_vma_fork(view, child, parent).map(|()| false);
+        }
+        self.core.fork_split = true;
+        let r = self
+            .variant
+            .anon_vma_fork(&mut self.core, view, child, parent);
+        self.core.fork_split = false;
+        r?;
+        Ok(self.core.pending_fork.is_some())
+    }
+
+    fn anon_vma_fork_link(&mut self, view: &dyn VmaView, child: VmaId) -> Result<(), RmapError> {
+        self.variant.anon_vma_fork_link(&mut self.core, view, child)
+    }
+
     /// `MergeUnfaulted` is [`Rmap::dup_anon_vma`]; a split or remap copy is
     /// the variant's `anon_vma_clone`.
     fn anon_vma_clone(
@@ -389,6 +424,18 @@ impl<V: Variant> Rmap for AvcRmap<V> {
 
     fn tree_of(&self, mapping: AnonMapping) -> Option<Handle> {
         self.core.tree_of(mapping)
+    }
+
+    fn slot_occupant(&self, mapping: AnonMapping) -> Option<AnonMapping> {
+        self.core.anon_vmas.occupant(mapping)
+    }
+
+    fn slot_root(&self, mapping: AnonMapping) -> Option<Handle> {
+        self.core.slot_root(mapping)
+    }
+
+    fn next_anon_vma_slot(&self) -> Option<usize> {
+        Some(self.core.anon_vmas.next_index())
     }
 
     fn lock_model(&self) -> crate::sched::LockModel {

@@ -163,6 +163,16 @@ pub struct Core {
     pub(crate) set_writes: Option<Vec<crate::rmap::SetWrite>>,
     /// Prepare at link time (`eager-2010`).
     pub(crate) eager: bool,
+    /// The `root` each freed anon_vma slot kept (type-stable memory: the
+    /// next occupant reads it until `anon_vma_fork` writes its own).
+    pub(crate) ghost_roots: Vec<Option<Handle>>,
+    /// `anon_vma_fork` stops after allocating the child's anon_vma
+    /// ([`crate::rmap::Rmap::anon_vma_fork_alloc`]); its tail waits in
+    /// `pending_fork`.
+    pub(crate) fork_split: bool,
+    /// `(child, parent's anon_vma, child's anon_vma, its AVC)` between the
+    /// two halves of a split `anon_vma_fork`.
+    pub(crate) pending_fork: Option<(VmaId, Handle, Handle, Handle)>,
 }
 
 /// The `Dangling` error for a freed anon_vma reached from `ctx` (a UAF of an
@@ -216,6 +226,9 @@ impl Core {
             deferred: None,
             set_writes: None,
             eager: false,
+            ghost_roots: Vec::new(),
+            fork_split: false,
+            pending_fork: None,
         }
     }
 
@@ -318,6 +331,31 @@ impl Core {
         h
     }
 
+    /// [`Core::anon_vma_alloc`] as the split `anon_vma_fork` sees it: a
+    /// reused slot keeps the `root` its last occupant had (the cache's
+    /// constructor runs once per slab object, not per allocation), so
+    /// until the fork writes `root` a type-stable reader of the slot sees
+    /// the old one.
+    pub(crate) fn anon_vma_alloc_stale(&mut self) -> Handle {
+        let h = self.anon_vma_alloc();
+        if let Some(Some(old)) = self.ghost_roots.get(h.index()).copied() {
+            self.anon_vmas.get_mut(h).expect("just allocated").root = old;
+        }
+        h
+    }
+
+    /// Frees `av`'s slot, remembering its `root` for the slot's next
+    /// occupant (type-stable memory).
+    fn free_anon_vma(&mut self, av: Handle) {
+        if let Some(a) = self.anon_vmas.remove(av) {
+            let i = av.index();
+            if self.ghost_roots.len() <= i {
+                self.ghost_roots.resize(i + 1, None);
+            }
+            self.ghost_roots[i] = Some(a.root);
+        }
+    }
+
     /// `put_anon_vma` → `__put_anon_vma` (mm/rmap.c, 2.6.36 `76545066c852`):
     /// drops one reference; the last one frees the anon_vma and then drops
     /// the reference it held on its root, keeping "a root outlives every
@@ -329,12 +367,12 @@ impl Core {
             return Ok(());
         }
         let root = a.root;
-        self.anon_vmas.remove(av);
+        self.free_anon_vma(av);
         if root != av {
             let r = self.av_mut(root, "__put_anon_vma (root)")?;
             r.refcount = r.refcount.wrapping_sub(1);
             if r.refcount == 0 {
-                self.anon_vmas.remove(root);
+                self.free_anon_vma(root);
             }
         }
         Ok(())
@@ -612,7 +650,13 @@ impl Core {
         vmas_checked: bool,
     ) -> Result<(), RmapError> {
         let a = self.av(mapping, "rmap walk from folio->mapping")?;
-        self.av(a.root, "rmap walk: anon_vma->root (lock)")?;
+        // Between a split anon_vma_fork's allocation and its link the root
+        // field is a reused slot's old value (type-stable memory): the
+        // walker locked that slot, whose memory stays an anon_vma.
+        let unset = self.pending_fork.is_some_and(|(_, _, av, _)| av == mapping);
+        if !unset {
+            self.av(a.root, "rmap walk: anon_vma->root (lock)")?;
+        }
         match &a.set {
             AvcSet::List(l) => {
                 for &c in l {
@@ -708,5 +752,15 @@ impl Core {
     /// anon_vmas of one tree, never across trees).
     pub(crate) fn tree_of(&self, mapping: AnonMapping) -> Option<Handle> {
         self.anon_vmas.get(mapping).map(|a| a.root)
+    }
+
+    /// The `root` field of `mapping`'s slot, read as type-stable memory:
+    /// the occupant's (stale right after a split fork's allocation) or
+    /// what a free slot kept.
+    pub(crate) fn slot_root(&self, mapping: AnonMapping) -> Option<Handle> {
+        match self.anon_vmas.occupant(mapping) {
+            Some(h) => self.anon_vmas.get(h).map(|a| a.root),
+            None => self.ghost_roots.get(mapping.index()).copied().flatten(),
+        }
     }
 }

@@ -1075,3 +1075,98 @@ fn a_writable_pte_in_a_read_only_vma_fails_pte_prot() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Type-stable anon_vma slots (chain-2010 era 2010): a swapout looks its
+/// page up; the page's VMA is unmapped, which frees its anon_vma (a fork
+/// child's, whose root is the parent's); a fault's `anon_vma_prepare`
+/// reuses the slot as a root of its own. A walker that locked the old
+/// root and reads the slot's root again to unlock (the knob: no
+/// `page_mapped` re-check either) releases a lock it does not hold. The
+/// 2.6.36 walker re-checks `page_mapped` and releases what it took; eras
+/// without type-stable slots look the page up and lock in one step.
+#[test]
+fn an_unlock_that_rereads_a_reused_slots_root_fails_lock_discipline() {
+    use crate::designs::chain_2010::{Chain2010, Era};
+    let setup = "mmap p0 0 4 rw anon\nmmap p0 10 4 rw anon\nwrite p0 1 0x11\nfork p0\n\
+                 write p1 1 0x22\n";
+    let block = "munmap p1 0 4\nswapout p1 1\nwrite p1 11 0x33\n";
+    let knob = &swap::tests_knob::UNLOCK_REREADS_ROOT;
+    for era in [Era::E2010, Era::E2015, Era::E2022] {
+        let o = block_with_knob(Chain2010::new(era), setup, block, 3, knob, false);
+        assert!(o.failure.is_none(), "{era:?}: {:?}", o.failure);
+    }
+    let o = block_with_knob(Chain2010::new(Era::E2010), setup, block, 3, knob, true);
+    let f = o.failure.expect("lock-discipline");
+    assert_eq!(f.invariant, "lock-discipline", "{f:?}");
+    assert_eq!(f.actor, Some('B'), "{f:?}");
+    assert!(f.detail.contains("which it does not hold"), "{}", f.detail);
+    for era in [Era::E2015, Era::E2022] {
+        let o = block_with_knob(Chain2010::new(era), setup, block, 3, knob, true);
+        assert!(o.failure.is_none(), "{era:?}: {:?}", o.failure);
+    }
+}
+
+/// The same walker against a fork (chain-2010 era 2010): the page's
+/// process exits, freeing its anon_vma (a root), and the fork's
+/// `anon_vma_fork` reuses the slot: between its allocation and its link
+/// (`fork.alloc#0`) the slot still names its old root, which the walker
+/// locks; the fork then sets the parent's root, and an unlock that reads
+/// it again releases the parent's root lock, which it does not hold.
+#[test]
+fn a_fork_reusing_the_walked_slot_switches_its_root_under_the_walker() {
+    use crate::designs::chain_2010::{Chain2010, Era};
+    let setup = "mmap p0 0 4 rw anon\nfork p0\nwrite p1 1 0x22\nwrite p0 1 0x11\n";
+    let block = "fork p0\nexit p1\nswapout p1 1\n";
+    let knob = &swap::tests_knob::UNLOCK_REREADS_ROOT;
+    let o = block_with_knob(Chain2010::new(Era::E2010), setup, block, 3, knob, false);
+    assert!(o.failure.is_none(), "{:?}", o.failure);
+    let o = block_with_knob(Chain2010::new(Era::E2010), setup, block, 3, knob, true);
+    let f = o.failure.expect("lock-discipline");
+    assert_eq!(f.invariant, "lock-discipline", "{f:?}");
+    assert_eq!(f.actor, Some('C'), "{f:?}");
+    assert!(f.detail.contains("which it does not hold"), "{}", f.detail);
+    let steps: Vec<&str> = o.trace.0.iter().map(|s| s.name.as_str()).collect();
+    assert!(steps.contains(&"fork.alloc#0"), "{steps:?}");
+}
+
+/// `data-race`: a swapout looks its page up, the page's process exits
+/// (its anon_vma, a root, is freed) and the walker locks the slot; a
+/// fault in another process allocates a fresh anon_vma, which reuses the
+/// slot, and (the knob) links its VMA without that anon_vma's lock while
+/// the walker holds it. Since `d9d332e0874f` the fault takes the lock and
+/// waits for the walker. In chain-2010 era 2010 the walker re-checks
+/// `page_mapped` under the lock and drops it at once (`f18194275c39`), so
+/// the same knob finds no window there.
+#[test]
+fn a_fault_linking_a_fresh_anon_vma_unlocked_fails_data_race() {
+    use crate::designs::chain_2010::{Chain2010, Era};
+    use crate::designs::single_list_2004::{Era as SlEra, SingleList2004};
+    let setup = "mmap p0 0 4 rw anon\nfork p0\nwrite p1 1 0x22\n";
+    let block = "exit p1\nswapout p1 1\nwrite p0 2 0x11\n";
+    let knob = &block::tests_knob::PREPARE_FRESH_UNLOCKED;
+    let check = |o: crate::mmu::BlockOutcome, on: bool, design: &str| {
+        if !on {
+            assert!(o.failure.is_none(), "{design}: {:?}", o.failure);
+            return;
+        }
+        let f = o.failure.expect("data-race");
+        assert_eq!(f.invariant, "data-race", "{design}: {f:?}");
+        assert_eq!(f.actor, Some('C'), "{design}: {f:?}");
+        assert!(
+            f.detail.contains("which actor B holds"),
+            "{design}: {}",
+            f.detail
+        );
+    };
+    for on in [false, true] {
+        let sl = SingleList2004::with_era_and_bugs(SlEra::E2006, &[]);
+        check(
+            block_with_knob(sl, setup, block, 3, knob, on),
+            on,
+            "single-list-2004 2006",
+        );
+        let c = Chain2010::new(Era::E2010);
+        let o = block_with_knob(c, setup, block, 3, knob, on);
+        assert!(o.failure.is_none(), "chain-2010 2010: {:?}", o.failure);
+    }
+}
