@@ -27,6 +27,7 @@ use rand::{Rng, SeedableRng};
 use rmaplab_impls::designs::registry::{DesignSpec, canonical_specs};
 use rmaplab_impls::mmu::MmuStats;
 
+use super::mutate::mutate_ops;
 use super::shrink::{Signature, shrink};
 use crate::oracle::check::invariant;
 use crate::run::corpus::expect_lines;
@@ -418,8 +419,9 @@ pub fn libfuzzer_mutate(
                 bytes: racing[rng.random_range(0..racing.len())].clone(),
                 blocks: true,
             };
+            let other = racing[rng.random_range(0..racing.len())].clone();
             drop(racing);
-            let v = mutate(&mut rng, &entry, &DecodeConfig::default());
+            let v = mutate(&mut rng, &entry, Some(&other), &DecodeConfig::default());
             let len = v.len().min(max_size);
             data[..len].copy_from_slice(&v[..len]);
             return len;
@@ -807,15 +809,33 @@ struct PoolEntry {
     blocks: bool,
 }
 
+/// Of the mutations that are not schedule-only, this many in
+/// [`OP_MUTATION_DENOM`] are op-level ([`mutate_ops`]).
+pub const OP_MUTATION_NUM: u32 = 1;
+pub const OP_MUTATION_DENOM: u32 = 2;
+
 /// A mutation of a pool entry: when it has a concurrent block, 1 time in 4
 /// its schedule bytes only ([`mutate_schedule`]: the same ops under another
-/// interleaving), otherwise 1 to 4 byte edits anywhere.
-fn mutate(rng: &mut SmallRng, entry: &PoolEntry, cfg: &DecodeConfig) -> Vec<u8> {
+/// interleaving); otherwise, [`OP_MUTATION_NUM`] times in
+/// [`OP_MUTATION_DENOM`] op-level changes of its stream ([`mutate_ops`],
+/// with `other`, another entry, for a splice), else (or when those give
+/// nothing) 1 to 4 byte edits anywhere.
+fn mutate(
+    rng: &mut SmallRng,
+    entry: &PoolEntry,
+    other: Option<&[u8]>,
+    cfg: &DecodeConfig,
+) -> Vec<u8> {
     if entry.blocks && rng.random_ratio(1, 4) {
         let mut v = entry.bytes.clone();
         if mutate_schedule(&mut v, usize::MAX, cfg, &mut || rng.random()) {
             return v;
         }
+    }
+    if rng.random_ratio(OP_MUTATION_NUM, OP_MUTATION_DENOM)
+        && let Some(v) = mutate_ops(rng, &entry.bytes, other, cfg)
+    {
+        return v;
     }
     mutate_bytes(rng, &entry.bytes)
 }
@@ -989,7 +1009,8 @@ fn worker(
         }
         let input = if !pool.is_empty() && rng.random_bool(0.5) {
             let i = rng.random_range(0..pool.len());
-            mutate(&mut rng, &pool[i], &cfg.decode)
+            let other = &pool[rng.random_range(0..pool.len())].bytes;
+            mutate(&mut rng, &pool[i], Some(other), &cfg.decode)
         } else {
             let len = rng.random_range(0..=400);
             (0..len).map(|_| rng.random()).collect()
@@ -1330,7 +1351,7 @@ mod tests {
             blocks: true,
         };
         let sched_only = (0..1000)
-            .filter(|_| same_ops(&mutate(&mut rng, &entry, &cfg)))
+            .filter(|_| same_ops(&mutate(&mut rng, &entry, None, &cfg)))
             .count();
         // 1/4, plus byte edits that happen to keep the ops (in the schedule
         // bytes, the length byte's high bits, or after the block).
@@ -1340,7 +1361,7 @@ mod tests {
             blocks: false,
         };
         let kept = (0..1000)
-            .filter(|_| same_ops(&mutate(&mut rng, &flagless, &cfg)))
+            .filter(|_| same_ops(&mutate(&mut rng, &flagless, None, &cfg)))
             .count();
         assert!(kept + 150 < sched_only, "{kept} against {sched_only}");
     }
