@@ -28,7 +28,8 @@ use std::collections::BTreeMap;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rmaplab::fuzz::engine::check_stream;
-use rmaplab::fuzz::engine::fails_baseline;
+use rmaplab::fuzz::engine::{fails_baseline, mutate_bytes};
+use rmaplab::fuzz::mutate::mutate_ops;
 use rmaplab_impls::designs::registry::DesignSpec;
 use rmaplab_impls::mmu::{Mmu, Vma};
 use rmaplab_impls::rmap::Rmap;
@@ -358,6 +359,68 @@ fn diagnose_all(n: u64, seed: u64) -> BTreeMap<&'static str, u64> {
         }
     }
     out
+}
+
+/// The stage-5 inputs of `n` fresh inputs, each mutated `per` times by
+/// `mutate` (one step from the input): the reasons ([`diagnose`]) of the
+/// mutants at stage 5.
+fn mutants(
+    n: u64,
+    seed: u64,
+    per: u64,
+    mutate: impl Fn(&mut SmallRng, &[u8], &[u8]) -> Option<Vec<u8>>,
+) -> BTreeMap<&'static str, u64> {
+    let cfg = DecodeConfig::default();
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut found = Vec::new();
+    for _ in 0..n {
+        let len = rng.random_range(0..=400);
+        let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        if stage(&decode(&bytes, &cfg)) >= 5 {
+            found.push(bytes);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (k, bytes) in found.iter().enumerate() {
+        for _ in 0..per {
+            let other = &found[rng.random_range(0..found.len())];
+            let Some(m) = mutate(&mut rng, bytes, other) else {
+                *out.entry("(no mutation)").or_default() += 1;
+                continue;
+            };
+            let s = decode(&m, &cfg);
+            let why = match stage_at(&s) {
+                (5, Some(at)) => diagnose(&s, at),
+                (st, _) => {
+                    ["stage 0", "stage 1", "stage 2", "stage 3", "stage 4"][usize::from(st.min(4))]
+                }
+            };
+            *out.entry(why).or_default() += 1;
+            if why == "fails B08"
+                && let Some(d) = std::env::var_os("RACE_SHAPES_DUMP")
+            {
+                let text = rmaplab_ops::print::print(&s);
+                std::fs::write(
+                    std::path::Path::new(&d).join(format!("b08-{k:03}-{}.ops", out[why])),
+                    text,
+                )
+                .unwrap();
+            }
+        }
+    }
+    out
+}
+
+#[test]
+#[ignore = "a measurement: cargo test --release -p rmaplab --test race_shapes -- --ignored --nocapture"]
+fn mutants_of_stage5() {
+    let cfg = DecodeConfig::default();
+    let ops = mutants(300_000, 7, 2000, |rng, a, b| {
+        mutate_ops(rng, a, Some(b), &cfg)
+    });
+    eprintln!("op-level mutants of the stage-5 inputs: {ops:#?}");
+    let bytes = mutants(300_000, 7, 2000, |rng, a, _| Some(mutate_bytes(rng, a)));
+    eprintln!("byte mutants of the stage-5 inputs: {bytes:#?}");
 }
 
 #[test]

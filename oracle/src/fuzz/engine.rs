@@ -380,9 +380,12 @@ pub fn import_file(bytes: &[u8], artifact: &Path, specs: &[DesignSpec]) -> Strin
 
 /// The libFuzzer custom mutator. When the input has a concurrent block, 1
 /// time in 4 it changes only schedule bytes ([`mutate_schedule`]: the same
-/// ops under another interleaving). Otherwise, half of the time a fresh
-/// random input of 0..=400 bytes, as the built-in engine makes, else
-/// libFuzzer's own mutation (`default`, i.e. `LLVMFuzzerMutate`).
+/// ops under another interleaving). Otherwise, half of the time the
+/// built-in engine's mutation of an input whose block raced a move, then a
+/// third of the time op-level changes of the input ([`mutate_ops`]), then
+/// half of the time a fresh random input of 0..=400 bytes, as the built-in
+/// engine makes, else libFuzzer's own mutation (`default`, i.e.
+/// `LLVMFuzzerMutate`).
 ///
 /// Coverage-guided mutation of short inputs alone was slow to assemble the
 /// long fork/unmap sequences some bugs need (b16: 3 of 5 seeds within 90 s,
@@ -425,6 +428,21 @@ pub fn libfuzzer_mutate(
             let len = v.len().min(max_size);
             data[..len].copy_from_slice(&v[..len]);
             return len;
+        }
+    }
+    // A third of the rest, op-level changes of the input libFuzzer chose
+    // by its coverage ([`mutate_ops`]; a splice with a racing input).
+    if rng.random_ratio(1, 3) {
+        let other = {
+            let racing = RACING.lock().unwrap_or_else(|e| e.into_inner());
+            (!racing.is_empty()).then(|| racing[rng.random_range(0..racing.len())].clone())
+        };
+        let input = &data[..size.min(max_size)];
+        if let Some(v) = mutate_ops(&mut rng, input, other.as_deref(), &DecodeConfig::default())
+            && v.len() <= max_size
+        {
+            data[..v.len()].copy_from_slice(&v);
+            return v.len();
         }
     }
     if rng.random_bool(0.5) {
@@ -840,7 +858,9 @@ fn mutate(
     mutate_bytes(rng, &entry.bytes)
 }
 
-fn mutate_bytes(rng: &mut SmallRng, input: &[u8]) -> Vec<u8> {
+/// 1 to 4 byte edits of `input` (a byte set, a bit flipped, bytes inserted
+/// or deleted, the tail replaced): the byte half of [`mutate`].
+pub fn mutate_bytes(rng: &mut SmallRng, input: &[u8]) -> Vec<u8> {
     let mut v = input.to_vec();
     let n = rng.random_range(1..=4);
     for _ in 0..n {
