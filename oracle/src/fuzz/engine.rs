@@ -3,7 +3,8 @@
 //! libFuzzer and AFL targets in `fuzz/` are thin wrappers over it
 //! ([`fuzz_one`], [`libfuzzer_mutate`]); the built-in engine
 //! of `rmaplab fuzz` ([`run_engine`]) is here too: random and mutated
-//! inputs (some mutations change only a block's schedule bytes), a pool of
+//! inputs (some mutations change only a block's schedule bytes, some the
+//! ops of the decoded stream: [`super::mutate`]), a pool of
 //! inputs that brought a new op kind, op-kind pair or fork depth
 //! ([`Coverage`]; not code coverage: the engine is not instrumented), every
 //! new failure shrunk and written as an `.ops` file.
