@@ -364,6 +364,35 @@ mod tests {
         assert!(made > 300 && blocks > 10, "{made} {blocks}");
     }
 
+    /// The cost of one mutation, op-level against byte edits, on fresh
+    /// inputs (`cargo test --release -p rmaplab --lib mutation_cost --
+    /// --ignored --nocapture`).
+    #[test]
+    #[ignore = "a measurement"]
+    fn mutation_cost() {
+        let cfg = DecodeConfig::default();
+        let mut rng = SmallRng::seed_from_u64(9);
+        let inputs: Vec<Vec<u8>> = (0..2000).map(|_| random_input(&mut rng)).collect();
+        let t = std::time::Instant::now();
+        let mut n = 0usize;
+        for (i, a) in inputs.iter().enumerate() {
+            let b = &inputs[(i * 7 + 1) % inputs.len()];
+            n += mutate_ops(&mut rng, a, Some(b), &cfg).map_or(0, |v| v.len());
+        }
+        let ops = t.elapsed() / inputs.len() as u32;
+        let t = std::time::Instant::now();
+        for a in &inputs {
+            n += crate::fuzz::engine::mutate_bytes(&mut rng, a).len();
+        }
+        let bytes = t.elapsed() / inputs.len() as u32;
+        let t = std::time::Instant::now();
+        for a in &inputs {
+            n += decode(a, &cfg).ops.len();
+        }
+        let dec = t.elapsed() / inputs.len() as u32;
+        eprintln!("per input: op-level {ops:?}, byte edits {bytes:?}, one decode {dec:?} ({n})");
+    }
+
     /// Inserting a fresh item keeps every op before and after it.
     #[test]
     fn a_fresh_item_keeps_the_rest() {
