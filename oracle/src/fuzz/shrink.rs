@@ -372,6 +372,25 @@ pub fn shrink_blocks(
             chunk = chunk.div_ceil(2);
         }
     }
+    // A block whose ops fail as well in sequence becomes plain ops (its
+    // schedules no longer multiply those of the other blocks).
+    let mut blocks: Vec<usize> = slots.iter().filter_map(|x| x.block).collect();
+    blocks.dedup();
+    for k in blocks {
+        if runs.get() >= max_runs {
+            return finish(&slots, &scheds, specs, want);
+        }
+        let trial: Vec<Slot> = slots
+            .iter()
+            .map(|x| Slot {
+                op: x.op,
+                block: x.block.filter(|&b| b != k),
+            })
+            .collect();
+        if best(&trial, &scheds).is_some_and(|s| fails(&s)) {
+            slots = trial;
+        }
+    }
     // Simplify each op's arguments.
     for i in 0..slots.len() {
         for candidate in simpler(&slots[i].op) {
