@@ -29,7 +29,7 @@ use rmaplab_impls::designs::registry::{DesignSpec, canonical_specs};
 use rmaplab_impls::mmu::MmuStats;
 
 use super::mutate::mutate_ops;
-use super::shrink::{Signature, shrink};
+use super::shrink::{Signature, shrink, shrink_keeping};
 use crate::oracle::check::invariant;
 use crate::run::corpus::expect_lines;
 use crate::run::panic::{Panic, catch};
@@ -1073,7 +1073,14 @@ fn worker(
             // The same design failing the same invariant (a panic: with
             // the same message), and still passing on the baseline (else
             // the stream as found).
-            let small = shrink(&f.stream, &cfg.specs, &f.signature, 4000);
+            // With a baseline, every smaller stream must still pass there.
+            let small = if cfg.baseline.is_empty() {
+                shrink(&f.stream, &cfg.specs, &f.signature, 4000)
+            } else {
+                shrink_keeping(&f.stream, &cfg.specs, &f.signature, 4000, &|s| {
+                    !fails_baseline(s, &cfg.baseline)
+                })
+            };
             let small = if fails_baseline(&small, &cfg.baseline) {
                 f.stream.clone()
             } else {
