@@ -27,8 +27,12 @@ use std::collections::BTreeMap;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use rmaplab::fuzz::engine::fails_baseline;
+use rmaplab::fuzz::engine::check_stream;
+use rmaplab::fuzz::engine::{fails_baseline, mutate_bytes};
+use rmaplab::fuzz::mutate::mutate_ops;
 use rmaplab_impls::designs::registry::DesignSpec;
+use rmaplab_impls::mmu::{Mmu, Vma};
+use rmaplab_impls::rmap::Rmap;
 use rmaplab_ops::decode::{DecodeConfig, decode};
 use rmaplab_ops::{Kind, Op, Prot, Stream};
 
@@ -152,17 +156,24 @@ fn stage_of(q: &Proc, m: (u64, u64, u64, usize)) -> u8 {
 /// and that mapping with the same protection; 5, then a block moving the
 /// range back, a `migrate` of the same process on a moved page.
 fn stage(s: &Stream) -> u8 {
+    stage_at(s).0
+}
+
+/// [`stage`], and for stage 5 the block (its index in `s.blocks`), its
+/// move back (op index) and the racing `migrate` (op index).
+fn stage_at(s: &Stream) -> (u8, Option<(usize, usize, usize)>) {
+    let mut at = None;
     let mut procs: BTreeMap<u32, Proc> = BTreeMap::new();
     procs.insert(0, Proc::default());
     let mut next = 1;
     let mut best = 0;
-    let mut blocks = s.blocks.iter().peekable();
+    let mut blocks = s.blocks.iter().enumerate().peekable();
     for (i, op) in s.ops.iter().enumerate() {
-        if let Some(b) = blocks.peek()
+        if let Some(&(bi, b)) = blocks.peek()
             && b.first == i
         {
             let actors = &s.ops[b.ops()];
-            for m in actors {
+            for (mi, m) in actors.iter().enumerate() {
                 let Op::Mremap {
                     pid,
                     old,
@@ -174,7 +185,7 @@ fn stage(s: &Stream) -> u8 {
                     continue;
                 };
                 let Some(q) = procs.get(&pid.0) else { continue };
-                let raced = actors.iter().any(|w| {
+                let raced = actors.iter().position(|w| {
                     matches!(*w, Op::Migrate { pid: p, addr } if p == pid
                         && (old..old + old_len).contains(&addr))
                 });
@@ -184,14 +195,18 @@ fn stage(s: &Stream) -> u8 {
                     .rev()
                     .find(|&&(src, dst, len, _)| dst == old && src == t.new && len == old_len);
                 if let Some(&mv) = back
-                    && raced
+                    && let Some(w) = raced
                     && stage_of(q, mv) >= 4
                 {
                     best = 5;
+                    at = Some((bi, b.first + mi, b.first + w));
                 }
             }
         }
-        if blocks.peek().is_some_and(|b| i + 1 == b.first + b.actors) {
+        if blocks
+            .peek()
+            .is_some_and(|&(_, b)| i + 1 == b.first + b.actors)
+        {
             blocks.next();
         }
         apply(&mut procs, &mut next, op, i);
@@ -201,7 +216,218 @@ fn stage(s: &Stream) -> u8 {
             }
         }
     }
-    best
+    (best, at)
+}
+
+/// The first reason (in the order B08's race needs them) why a stream at
+/// stage 5 ([`stage_at`]: block `bi`, its move back at op `mover`, its
+/// `migrate` at op `walker`) does not fail B08 alone, read from the
+/// machine of `chain-2010 era=2010 bug=b08 bug=b12` after the ops before
+/// the block (earlier blocks run in op order).
+fn diagnose(s: &Stream, (bi, mover, walker): (usize, usize, usize)) -> &'static str {
+    let b08: DesignSpec = "chain-2010 era=2010 bug=b08 bug=b12".parse().unwrap();
+    let b12: DesignSpec = "chain-2010 era=2010 bug=b12".parse().unwrap();
+    let b = &s.blocks[bi];
+    let prefix = Stream::with_blocks(s.ops[..b.first].to_vec(), s.blocks[..bi].to_vec());
+    if check_stream(&prefix, std::slice::from_ref(&b08)).is_err() {
+        return "a failure before the block";
+    }
+    let mut mmu = Mmu::new(b08.build().unwrap());
+    for op in &s.ops[..b.first] {
+        let _ = mmu.apply(op);
+    }
+    let Op::Mremap {
+        pid,
+        old,
+        old_len,
+        new_len,
+        to: Some(t),
+        ..
+    } = s.ops[mover]
+    else {
+        unreachable!()
+    };
+    let Op::Migrate { addr, .. } = s.ops[walker] else {
+        unreachable!()
+    };
+    let Some((dv, d)) = mmu.vma_at(pid, old) else {
+        return "the moved range is not mapped";
+    };
+    if d.end < old + old_len {
+        return "the moved range is not one VMA";
+    }
+    if (t.new..t.new + new_len).any(|a| mmu.vma_at(pid, a).is_some()) {
+        return "the destination is mapped";
+    }
+    // vm_pgoff of the moved range.
+    let pg = d.pgoff + (old - d.start);
+    let len = new_len;
+    let prev = t
+        .new
+        .checked_sub(1)
+        .and_then(|a| mmu.vma_at(pid, a))
+        .filter(|(_, v)| v.end == t.new);
+    let next = mmu
+        .vma_at(pid, t.new + len)
+        .filter(|(_, v)| v.start == t.new + len);
+    if prev.is_none() && next.is_none() {
+        return "no VMA next to where the range moves back";
+    }
+    // How far each neighbour gets; the furthest one is reported.
+    let rmap = mmu.rmap();
+    let grade = |v: &Vma, id, continuous: bool| -> (u8, &'static str) {
+        if v.file != d.file {
+            (0, "the neighbour is of another kind")
+        } else if v.flags != d.flags {
+            if (v.flags ^ d.flags) & !7 != 0 {
+                (1, "the neighbour's flags differ")
+            } else {
+                (2, "the neighbour's protection differs")
+            }
+        } else if !continuous {
+            (3, "the neighbour's pgoff is not continuous")
+        } else if !rmap.has_anon_vma(id) {
+            (4, "the neighbour has no anon_vma (not faulted)")
+        } else if rmap.vma_anon_vma(id) != rmap.vma_anon_vma(dv) {
+            (5, "the neighbour did not reuse the moved range's anon_vma")
+        } else {
+            (6, "")
+        }
+    };
+    let mut best = (0, "");
+    if let Some((id, v)) = &prev {
+        best = best.max(grade(v, *id, v.pgoff + v.pages() == pg));
+    }
+    if let Some((id, v)) = &next {
+        best = best.max(grade(v, *id, pg + len == v.pgoff));
+    }
+    if best.0 < 6 {
+        return best.1;
+    }
+    if mmu.anon_pte_at(pid, addr).is_none() {
+        return "the migrated page is not faulted";
+    }
+    let mut cut = Stream::with_blocks(
+        s.ops[..b.first + b.actors].to_vec(),
+        s.blocks[..=bi].to_vec(),
+    );
+    for b in &mut cut.blocks {
+        b.sched = rmaplab_ops::Sched::Explore { preemptions: 3 };
+    }
+    if check_stream(&cut, std::slice::from_ref(&b12)).is_err() {
+        return "b12's own race (the neighbour linked before the moved VMA)";
+    }
+    if check_stream(&cut, std::slice::from_ref(&b08)).is_ok() {
+        return "no schedule fails (explore:3)";
+    }
+    if fails_baseline(s, std::slice::from_ref(&b12)) {
+        return "the whole stream fails with b12 alone";
+    }
+    if !fails_baseline(s, std::slice::from_ref(&b08)) {
+        return "the whole stream passes (the rest of it)";
+    }
+    "fails B08"
+}
+
+/// For each stream at stage 5 of `n` fresh inputs, [`diagnose`]; the
+/// counts per reason.
+fn diagnose_all(n: u64, seed: u64) -> BTreeMap<&'static str, u64> {
+    let cfg = DecodeConfig::default();
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut out = BTreeMap::new();
+    let dir = std::env::var_os("RACE_SHAPES_DUMP");
+    let mut k = 0;
+    for _ in 0..n {
+        let len = rng.random_range(0..=400);
+        let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        let s = decode(&bytes, &cfg);
+        if let (5, Some(at)) = stage_at(&s) {
+            let why = diagnose(&s, at);
+            *out.entry(why).or_default() += 1;
+            if let Some(d) = &dir {
+                let text = rmaplab_ops::print::print_with_header(
+                    &s,
+                    &[format!(
+                        "{why}; block {}, mover op {}, walker op {}",
+                        at.0, at.1, at.2
+                    )],
+                );
+                std::fs::write(std::path::Path::new(d).join(format!("s5-{k:03}.ops")), text)
+                    .unwrap();
+                k += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The stage-5 inputs of `n` fresh inputs, each mutated `per` times by
+/// `mutate` (one step from the input): the reasons ([`diagnose`]) of the
+/// mutants at stage 5.
+fn mutants(
+    n: u64,
+    seed: u64,
+    per: u64,
+    mutate: impl Fn(&mut SmallRng, &[u8], &[u8]) -> Option<Vec<u8>>,
+) -> BTreeMap<&'static str, u64> {
+    let cfg = DecodeConfig::default();
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut found = Vec::new();
+    for _ in 0..n {
+        let len = rng.random_range(0..=400);
+        let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        if stage(&decode(&bytes, &cfg)) >= 5 {
+            found.push(bytes);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (k, bytes) in found.iter().enumerate() {
+        for _ in 0..per {
+            let other = &found[rng.random_range(0..found.len())];
+            let Some(m) = mutate(&mut rng, bytes, other) else {
+                *out.entry("(no mutation)").or_default() += 1;
+                continue;
+            };
+            let s = decode(&m, &cfg);
+            let why = match stage_at(&s) {
+                (5, Some(at)) => diagnose(&s, at),
+                (st, _) => {
+                    ["stage 0", "stage 1", "stage 2", "stage 3", "stage 4"][usize::from(st.min(4))]
+                }
+            };
+            *out.entry(why).or_default() += 1;
+            if why == "fails B08"
+                && let Some(d) = std::env::var_os("RACE_SHAPES_DUMP")
+            {
+                let text = rmaplab_ops::print::print(&s);
+                std::fs::write(
+                    std::path::Path::new(&d).join(format!("b08-{k:03}-{}.ops", out[why])),
+                    text,
+                )
+                .unwrap();
+            }
+        }
+    }
+    out
+}
+
+#[test]
+#[ignore = "a measurement: cargo test --release -p rmaplab --test race_shapes -- --ignored --nocapture"]
+fn mutants_of_stage5() {
+    let cfg = DecodeConfig::default();
+    let ops = mutants(300_000, 7, 2000, |rng, a, b| {
+        mutate_ops(rng, a, Some(b), &cfg)
+    });
+    eprintln!("op-level mutants of the stage-5 inputs: {ops:#?}");
+    let bytes = mutants(300_000, 7, 2000, |rng, a, _| Some(mutate_bytes(rng, a)));
+    eprintln!("byte mutants of the stage-5 inputs: {bytes:#?}");
+}
+
+#[test]
+#[ignore = "a measurement: cargo test --release -p rmaplab --test race_shapes -- --ignored --nocapture"]
+fn diagnose_b08_stage5() {
+    let c = diagnose_all(300_000, 7);
+    eprintln!("why stage-5 inputs of 300,000 fresh inputs do not fail B08: {c:#?}");
 }
 
 /// Counts of inputs reaching stages 1..=5 ([`stage`]) of `n` fresh random
@@ -244,4 +470,22 @@ fn fresh_inputs_reach_b08s_preconditions() {
 fn measure_b08_stages() {
     let c = measure(300_000, 7);
     eprintln!("stages 1-5 and failures of 300,000 fresh inputs: {c:?}");
+}
+
+/// `corpus/zoo/b08.ops` (written by `rmaplab hunt --bug b08`, not by hand)
+/// is b08's race, not b12's: it fails with both injected in era 2010 and
+/// passes with b12 alone there, as it is and with its blocks under
+/// `explore:3` (what the hunt's baseline check accepts).
+#[test]
+fn the_b08_zoo_file_is_b08s_own_race() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/zoo/b08.ops");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let file = rmaplab::run::corpus::parse_corpus(&text).unwrap();
+    let b08: Vec<DesignSpec> = vec!["chain-2010 era=2010 bug=b08 bug=b12".parse().unwrap()];
+    let b12: Vec<DesignSpec> = vec!["chain-2010 era=2010 bug=b12".parse().unwrap()];
+    assert!(!file.stream.blocks.is_empty());
+    assert!(check_stream(&file.stream, &b08).is_err());
+    assert!(fails_baseline(&file.stream, &b08));
+    assert!(check_stream(&file.stream, &b12).is_ok());
+    assert!(!fails_baseline(&file.stream, &b12));
 }

@@ -3,7 +3,8 @@
 //! libFuzzer and AFL targets in `fuzz/` are thin wrappers over it
 //! ([`fuzz_one`], [`libfuzzer_mutate`]); the built-in engine
 //! of `rmaplab fuzz` ([`run_engine`]) is here too: random and mutated
-//! inputs (some mutations change only a block's schedule bytes), a pool of
+//! inputs (some mutations change only a block's schedule bytes, some the
+//! ops of the decoded stream: [`super::mutate`]), a pool of
 //! inputs that brought a new op kind, op-kind pair or fork depth
 //! ([`Coverage`]; not code coverage: the engine is not instrumented), every
 //! new failure shrunk and written as an `.ops` file.
@@ -27,7 +28,8 @@ use rand::{Rng, SeedableRng};
 use rmaplab_impls::designs::registry::{DesignSpec, canonical_specs};
 use rmaplab_impls::mmu::MmuStats;
 
-use super::shrink::{Signature, shrink};
+use super::mutate::mutate_ops;
+use super::shrink::{Signature, shrink, shrink_keeping};
 use crate::oracle::check::invariant;
 use crate::run::corpus::expect_lines;
 use crate::run::panic::{Panic, catch};
@@ -379,9 +381,12 @@ pub fn import_file(bytes: &[u8], artifact: &Path, specs: &[DesignSpec]) -> Strin
 
 /// The libFuzzer custom mutator. When the input has a concurrent block, 1
 /// time in 4 it changes only schedule bytes ([`mutate_schedule`]: the same
-/// ops under another interleaving). Otherwise, half of the time a fresh
-/// random input of 0..=400 bytes, as the built-in engine makes, else
-/// libFuzzer's own mutation (`default`, i.e. `LLVMFuzzerMutate`).
+/// ops under another interleaving). Otherwise, half of the time the
+/// built-in engine's mutation of an input whose block raced a move, then a
+/// third of the time op-level changes of the input ([`mutate_ops`]), then
+/// half of the time a fresh random input of 0..=400 bytes, as the built-in
+/// engine makes, else libFuzzer's own mutation (`default`, i.e.
+/// `LLVMFuzzerMutate`).
 ///
 /// Coverage-guided mutation of short inputs alone was slow to assemble the
 /// long fork/unmap sequences some bugs need (b16: 3 of 5 seeds within 90 s,
@@ -418,11 +423,27 @@ pub fn libfuzzer_mutate(
                 bytes: racing[rng.random_range(0..racing.len())].clone(),
                 blocks: true,
             };
+            let other = racing[rng.random_range(0..racing.len())].clone();
             drop(racing);
-            let v = mutate(&mut rng, &entry, &DecodeConfig::default());
+            let v = mutate(&mut rng, &entry, Some(&other), &DecodeConfig::default());
             let len = v.len().min(max_size);
             data[..len].copy_from_slice(&v[..len]);
             return len;
+        }
+    }
+    // A third of the rest, op-level changes of the input libFuzzer chose
+    // by its coverage ([`mutate_ops`]; a splice with a racing input).
+    if rng.random_ratio(1, 3) {
+        let other = {
+            let racing = RACING.lock().unwrap_or_else(|e| e.into_inner());
+            (!racing.is_empty()).then(|| racing[rng.random_range(0..racing.len())].clone())
+        };
+        let input = &data[..size.min(max_size)];
+        if let Some(v) = mutate_ops(&mut rng, input, other.as_deref(), &DecodeConfig::default())
+            && v.len() <= max_size
+        {
+            data[..v.len()].copy_from_slice(&v);
+            return v.len();
         }
     }
     if rng.random_bool(0.5) {
@@ -807,20 +828,40 @@ struct PoolEntry {
     blocks: bool,
 }
 
+/// Of the mutations that are not schedule-only, this many in
+/// [`OP_MUTATION_DENOM`] are op-level ([`mutate_ops`]).
+pub const OP_MUTATION_NUM: u32 = 1;
+pub const OP_MUTATION_DENOM: u32 = 2;
+
 /// A mutation of a pool entry: when it has a concurrent block, 1 time in 4
 /// its schedule bytes only ([`mutate_schedule`]: the same ops under another
-/// interleaving), otherwise 1 to 4 byte edits anywhere.
-fn mutate(rng: &mut SmallRng, entry: &PoolEntry, cfg: &DecodeConfig) -> Vec<u8> {
+/// interleaving); otherwise, [`OP_MUTATION_NUM`] times in
+/// [`OP_MUTATION_DENOM`] op-level changes of its stream ([`mutate_ops`],
+/// with `other`, another entry, for a splice), else (or when those give
+/// nothing) 1 to 4 byte edits anywhere.
+fn mutate(
+    rng: &mut SmallRng,
+    entry: &PoolEntry,
+    other: Option<&[u8]>,
+    cfg: &DecodeConfig,
+) -> Vec<u8> {
     if entry.blocks && rng.random_ratio(1, 4) {
         let mut v = entry.bytes.clone();
         if mutate_schedule(&mut v, usize::MAX, cfg, &mut || rng.random()) {
             return v;
         }
     }
+    if rng.random_ratio(OP_MUTATION_NUM, OP_MUTATION_DENOM)
+        && let Some(v) = mutate_ops(rng, &entry.bytes, other, cfg)
+    {
+        return v;
+    }
     mutate_bytes(rng, &entry.bytes)
 }
 
-fn mutate_bytes(rng: &mut SmallRng, input: &[u8]) -> Vec<u8> {
+/// 1 to 4 byte edits of `input` (a byte set, a bit flipped, bytes inserted
+/// or deleted, the tail replaced): the byte half of [`mutate`].
+pub fn mutate_bytes(rng: &mut SmallRng, input: &[u8]) -> Vec<u8> {
     let mut v = input.to_vec();
     let n = rng.random_range(1..=4);
     for _ in 0..n {
@@ -989,7 +1030,8 @@ fn worker(
         }
         let input = if !pool.is_empty() && rng.random_bool(0.5) {
             let i = rng.random_range(0..pool.len());
-            mutate(&mut rng, &pool[i], &cfg.decode)
+            let other = &pool[rng.random_range(0..pool.len())].bytes;
+            mutate(&mut rng, &pool[i], Some(other), &cfg.decode)
         } else {
             let len = rng.random_range(0..=400);
             (0..len).map(|_| rng.random()).collect()
@@ -1031,7 +1073,14 @@ fn worker(
             // The same design failing the same invariant (a panic: with
             // the same message), and still passing on the baseline (else
             // the stream as found).
-            let small = shrink(&f.stream, &cfg.specs, &f.signature, 4000);
+            // With a baseline, every smaller stream must still pass there.
+            let small = if cfg.baseline.is_empty() {
+                shrink(&f.stream, &cfg.specs, &f.signature, 4000)
+            } else {
+                shrink_keeping(&f.stream, &cfg.specs, &f.signature, 4000, &|s| {
+                    !fails_baseline(s, &cfg.baseline)
+                })
+            };
             let small = if fails_baseline(&small, &cfg.baseline) {
                 f.stream.clone()
             } else {
@@ -1367,7 +1416,7 @@ mod tests {
             blocks: true,
         };
         let sched_only = (0..1000)
-            .filter(|_| same_ops(&mutate(&mut rng, &entry, &cfg)))
+            .filter(|_| same_ops(&mutate(&mut rng, &entry, None, &cfg)))
             .count();
         // 1/4, plus byte edits that happen to keep the ops (in the schedule
         // bytes, the length byte's high bits, or after the block).
@@ -1377,7 +1426,7 @@ mod tests {
             blocks: false,
         };
         let kept = (0..1000)
-            .filter(|_| same_ops(&mutate(&mut rng, &flagless, &cfg)))
+            .filter(|_| same_ops(&mutate(&mut rng, &flagless, None, &cfg)))
             .count();
         assert!(kept + 150 < sched_only, "{kept} against {sched_only}");
     }

@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod engine;
+pub mod mutate;
 pub mod shrink;
 pub mod zoo;
 

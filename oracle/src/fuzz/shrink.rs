@@ -71,14 +71,28 @@ pub fn signature(stream: &Stream, specs: &[DesignSpec]) -> Option<Signature> {
 /// Shrinks `stream` while `signature` stays `want`. Deterministic; bounded
 /// by `max_runs` executions.
 pub fn shrink(stream: &Stream, specs: &[DesignSpec], want: &Signature, max_runs: usize) -> Stream {
+    shrink_keeping(stream, specs, want, max_runs, &|_| true)
+}
+
+/// [`shrink`], every smaller stream also satisfying `keep` (checked only
+/// on a stream whose signature is `want`): for a hunt with a baseline,
+/// that it still passes there, so that shrinking does not turn the bug's
+/// race into the baseline's own.
+pub fn shrink_keeping(
+    stream: &Stream,
+    specs: &[DesignSpec],
+    want: &Signature,
+    max_runs: usize,
+    keep: &dyn Fn(&Stream) -> bool,
+) -> Stream {
     if !stream.blocks.is_empty() {
-        return shrink_blocks(stream, specs, want, max_runs);
+        return shrink_blocks_keeping(stream, specs, want, max_runs, keep);
     }
     let runs = std::cell::Cell::new(0usize);
     let still_fails = |ops: &[Op]| -> bool {
         runs.set(runs.get() + 1);
         let s = Stream::from_ops(ops.to_vec());
-        signature(&s, specs).as_ref() == Some(want)
+        signature(&s, specs).as_ref() == Some(want) && keep(&s)
     };
     let mut ops = stream.ops.clone();
     // ddmin over chunks of ops, chunk size halving down to 1.
@@ -323,10 +337,21 @@ pub fn shrink_blocks(
     want: &Signature,
     max_runs: usize,
 ) -> Stream {
+    shrink_blocks_keeping(stream, specs, want, max_runs, &|_| true)
+}
+
+/// [`shrink_blocks`] under [`shrink_keeping`]'s `keep`.
+fn shrink_blocks_keeping(
+    stream: &Stream,
+    specs: &[DesignSpec],
+    want: &Signature,
+    max_runs: usize,
+    keep: &dyn Fn(&Stream) -> bool,
+) -> Stream {
     let runs = std::cell::Cell::new(0usize);
     let fails = |s: &Stream| -> bool {
         runs.set(runs.get() + 1);
-        signature(s, specs).as_ref() == Some(want)
+        signature(s, specs).as_ref() == Some(want) && keep(s)
     };
     let mut slots: Vec<Slot> = (0..stream.ops.len())
         .map(|i| Slot {
@@ -350,7 +375,7 @@ pub fn shrink_blocks(
         let mut start = 0;
         while start < slots.len() {
             if runs.get() >= max_runs {
-                return finish(&slots, &scheds, specs, want);
+                return finish(&slots, &scheds, specs, want, keep);
             }
             let end = (start + chunk).min(slots.len());
             let candidate: Vec<Slot> = slots[..start]
@@ -372,11 +397,30 @@ pub fn shrink_blocks(
             chunk = chunk.div_ceil(2);
         }
     }
+    // A block whose ops fail as well in sequence becomes plain ops (its
+    // schedules no longer multiply those of the other blocks).
+    let mut blocks: Vec<usize> = slots.iter().filter_map(|x| x.block).collect();
+    blocks.dedup();
+    for k in blocks {
+        if runs.get() >= max_runs {
+            return finish(&slots, &scheds, specs, want, keep);
+        }
+        let trial: Vec<Slot> = slots
+            .iter()
+            .map(|x| Slot {
+                op: x.op,
+                block: x.block.filter(|&b| b != k),
+            })
+            .collect();
+        if best(&trial, &scheds).is_some_and(|s| fails(&s)) {
+            slots = trial;
+        }
+    }
     // Simplify each op's arguments.
     for i in 0..slots.len() {
         for candidate in simpler(&slots[i].op) {
             if runs.get() >= max_runs {
-                return finish(&slots, &scheds, specs, want);
+                return finish(&slots, &scheds, specs, want, keep);
             }
             let mut trial = slots.clone();
             trial[i].op = candidate;
@@ -392,7 +436,7 @@ pub fn shrink_blocks(
             progress = false;
             for candidate in simpler_scheds(&scheds[k]) {
                 if runs.get() >= max_runs {
-                    return finish(&slots, &scheds, specs, want);
+                    return finish(&slots, &scheds, specs, want, keep);
                 }
                 let mut trial = scheds.clone();
                 trial[k] = candidate;
@@ -404,13 +448,19 @@ pub fn shrink_blocks(
             }
         }
     }
-    finish(&slots, &scheds, specs, want)
+    finish(&slots, &scheds, specs, want, keep)
 }
 
 /// The shrunk stream with every block pinned to the strict form of the
 /// schedule it ran on the failing path, so that it replays exactly that
 /// interleaving (kept lenient if the strict form would not fail alike).
-fn finish(slots: &[Slot], scheds: &[Sched], specs: &[DesignSpec], want: &Signature) -> Stream {
+fn finish(
+    slots: &[Slot],
+    scheds: &[Sched],
+    specs: &[DesignSpec],
+    want: &Signature,
+    keep: &dyn Fn(&Stream) -> bool,
+) -> Stream {
     let Some(s) = build(slots, scheds) else {
         unreachable!("every kept candidate parsed")
     };
@@ -429,7 +479,7 @@ fn finish(slots: &[Slot], scheds: &[Sched], specs: &[DesignSpec], want: &Signatu
         }
     }
     match build(slots, &all) {
-        Some(t) if signature(&t, specs).as_ref() == Some(want) => t,
+        Some(t) if signature(&t, specs).as_ref() == Some(want) && keep(&t) => t,
         _ => s,
     }
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use rmaplab_impls::designs::registry::{DesignSpec, bug_era, era_ships_bug, find_bug, select};
 
 use super::engine::{EngineConfig, Finding, check_stream, check_stream_races, run_engine};
-use super::shrink::{shrink, signature};
+use super::shrink::{shrink, shrink_keeping, signature};
 use rmaplab_ops::decode::{DecodeConfig, decode};
 use rmaplab_ops::print::print_with_header;
 
@@ -199,7 +199,14 @@ pub fn hunt_libfuzzer(
     if super::engine::fails_baseline(&stream, baseline) {
         return Err("the libFuzzer artifact fails on the baseline too (its own race)".into());
     }
-    let small = shrink(&stream, specs, &sig, 20_000);
+    // With a baseline, every smaller stream must still pass there.
+    let small = if baseline.is_empty() {
+        shrink(&stream, specs, &sig, 20_000)
+    } else {
+        shrink_keeping(&stream, specs, &sig, 20_000, &|s| {
+            !super::engine::fails_baseline(s, baseline)
+        })
+    };
     let small = if super::engine::fails_baseline(&small, baseline) {
         stream
     } else {
