@@ -244,12 +244,12 @@ use crate::print::print_op;
 use crate::{Advice, Block, FILE_PAGES, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Sched, Stream};
 
 /// How many op kinds the decoder generates: every keyword of
-/// [`OpKinds`] but `par` (exec's ops are not generated): what a fuzzing
-/// run's "op kinds N/M" counts against.
+/// [`OpKinds`] but `par`: what a fuzzing run's "op kinds N/M" counts
+/// against.
 pub const DECODED_OP_KINDS: usize = OP_KEYWORDS.len() - 1;
 
 /// Op keywords in bit order of [`OpKinds`] (`par` is a concurrent block).
-const OP_KEYWORDS: [&str; 16] = [
+const OP_KEYWORDS: [&str; 18] = [
     "mmap",
     "munmap",
     "mprotect",
@@ -266,6 +266,8 @@ const OP_KEYWORDS: [&str; 16] = [
     "dump",
     "referenced",
     "par",
+    "exec-stack",
+    "exec-shift",
 ];
 
 /// Relative frequency of each op kind, in bit order, by situation (see
@@ -273,31 +275,52 @@ const OP_KEYWORDS: [&str; 16] = [
 /// is, forks while few processes are live, exits once many are. Every
 /// weight is non-zero (an allowed kind must have a kind byte) and every row
 /// sums to at most 255 (so that [`weighted_byte`] is never [`LAST_EXIT`]).
-const OP_WEIGHTS: [[u8; 16]; 6] = [
+/// exec's ops come last: an input whose swarm header switches them off
+/// picks every other kind as before they were added.
+const OP_WEIGHTS: [[u8; 18]; 6] = [
     // mmap munmap mprotect mremap madvise fork exit read write swapout
-    // reclaim migrate fail-alloc dump referenced par
+    // reclaim migrate fail-alloc dump referenced par exec-stack exec-shift
     // No live process has anything mapped.
-    [16, 1, 1, 1, 1, 3, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+    [16, 1, 1, 1, 1, 3, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1],
     // Something is mapped, nothing written.
-    [6, 1, 3, 2, 1, 3, 2, 4, 16, 1, 1, 1, 1, 1, 1, 2],
+    [6, 1, 3, 2, 1, 3, 2, 4, 16, 1, 1, 1, 1, 1, 1, 2, 1, 1],
     // One process live (its exit has its own bytes, [`LAST_EXIT`]).
-    [9, 2, 5, 3, 2, 9, 1, 5, 13, 2, 1, 2, 1, 1, 2, 3],
+    [9, 2, 5, 3, 2, 9, 1, 5, 13, 2, 1, 2, 1, 1, 2, 3, 1, 2],
     // 2 or 3 live.
-    [7, 2, 6, 3, 2, 7, 5, 6, 15, 2, 1, 2, 1, 1, 2, 3],
+    [7, 2, 6, 3, 2, 7, 5, 6, 15, 2, 1, 2, 1, 1, 2, 3, 1, 2],
     // 4 or 5 live.
-    [6, 2, 6, 3, 2, 4, 8, 6, 16, 2, 1, 2, 1, 1, 2, 3],
+    [6, 2, 6, 3, 2, 4, 8, 6, 16, 2, 1, 2, 1, 1, 2, 3, 1, 2],
     // 6 or more live.
-    [5, 2, 5, 3, 2, 2, 12, 6, 17, 2, 1, 2, 1, 1, 2, 3],
+    [5, 2, 5, 3, 2, 2, 12, 6, 17, 2, 1, 2, 1, 1, 2, 3, 1, 2],
 ];
 
-// Checks the rules of [`OP_WEIGHTS`] at compile time.
+/// [`OP_WEIGHTS`] while some live process has a temporary exec stack:
+/// exec-shift (the last column) weighs [`STACK_SHIFT_WEIGHT`].
+const STACK_WEIGHTS: [[u8; 18]; 6] = {
+    let mut t = OP_WEIGHTS;
+    let mut r = 0;
+    while r < t.len() {
+        t[r][17] = STACK_SHIFT_WEIGHT;
+        r += 1;
+    }
+    t
+};
+/// exec-shift's weight while a process has a temporary stack.
+const STACK_SHIFT_WEIGHT: u8 = 4;
+
+// Checks the rules of [`OP_WEIGHTS`] and [`STACK_WEIGHTS`] at compile time.
 const _: () = {
     let mut r = 0;
-    while r < OP_WEIGHTS.len() {
+    while r < 2 * OP_WEIGHTS.len() {
+        let row = if r < OP_WEIGHTS.len() {
+            &OP_WEIGHTS[r]
+        } else {
+            &STACK_WEIGHTS[r - OP_WEIGHTS.len()]
+        };
         let (mut i, mut sum) = (0, 0u32);
-        while i < OP_WEIGHTS[r].len() {
-            assert!(OP_WEIGHTS[r][i] > 0);
-            sum += OP_WEIGHTS[r][i] as u32;
+        while i < row.len() {
+            assert!(row[i] > 0);
+            sum += row[i] as u32;
             i += 1;
         }
         assert!(sum <= 255);
@@ -412,12 +435,18 @@ const PROT_TABLE: u8 = 0x80;
 /// A mapped address whose byte is in `SAME..DIRECT` is the previous
 /// mapped-or-direct address, if this process maps it.
 const SAME: u8 = 0xC0;
+/// The bit of `k0 ^ k1 ^ m` that switches exec's ops on.
+const EXEC_BIT: u8 = 0x01;
+/// An exec-stack address whose byte is below this one goes at the top of
+/// a hole of its process ([`holes`]); from this one on it is in the
+/// direct form (as for an mmap's gap, [`GAP_COMPACT`]).
+const HOLE: u8 = GAP;
 /// Pages a [`PageSet`] tracks (the first ones of the sub-window).
 const SET_PAGES: u64 = 256;
 
 /// A set of op kinds (bit `i` is the `i`-th keyword of the op language).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct OpKinds(u16);
+pub struct OpKinds(u32);
 
 impl OpKinds {
     pub const MMAP: OpKinds = OpKinds(1 << 0);
@@ -437,8 +466,12 @@ impl OpKinds {
     pub const REFERENCED: OpKinds = OpKinds(1 << 14);
     /// Concurrent blocks (version 2).
     pub const PAR: OpKinds = OpKinds(1 << 15);
+    /// exec's temporary stack (version 2).
+    pub const EXEC_STACK: OpKinds = OpKinds(1 << 16);
+    /// exec's move of its temporary stack (version 2).
+    pub const EXEC_SHIFT: OpKinds = OpKinds(1 << 17);
     pub const NONE: OpKinds = OpKinds(0);
-    pub const ALL: OpKinds = OpKinds(u16::MAX);
+    pub const ALL: OpKinds = OpKinds((1 << OP_KEYWORDS.len()) - 1);
     /// The kinds only the emulator can perform (blocks interleave rmap
     /// walks, which only the emulator has).
     pub const EMULATOR_ONLY: OpKinds = OpKinds(
@@ -447,20 +480,22 @@ impl OpKinds {
             | Self::MIGRATE.0
             | Self::FAIL_ALLOC.0
             | Self::REFERENCED.0
-            | Self::PAR.0,
+            | Self::PAR.0
+            | Self::EXEC_STACK.0
+            | Self::EXEC_SHIFT.0,
     );
-    /// The kinds a block's mutator may have.
-    pub const MUTATORS: OpKinds = OpKinds((1 << 7) - 1);
+    /// The kinds a block's mutator may have: mmap .. exit, exec-shift.
+    pub const MUTATORS: OpKinds = OpKinds((1 << 7) - 1 | Self::EXEC_SHIFT.0);
     /// The rmap walks, a block's walkers.
     pub const WALKERS: OpKinds = OpKinds(Self::SWAPOUT.0 | Self::MIGRATE.0 | Self::REFERENCED.0);
     /// The kinds that name no process.
     pub const PIDLESS: OpKinds = OpKinds(Self::RECLAIM.0 | Self::FAIL_ALLOC.0 | Self::DUMP.0);
 
     /// The set with these bits.
-    pub const fn from_bits_truncate(bits: u16) -> OpKinds {
+    pub const fn from_bits_truncate(bits: u32) -> OpKinds {
         OpKinds(bits & Self::ALL.0)
     }
-    pub const fn bits(self) -> u16 {
+    pub const fn bits(self) -> u32 {
         self.0
     }
     pub const fn contains(self, other: OpKinds) -> bool {
@@ -472,14 +507,10 @@ impl OpKinds {
     /// The kind of one op (never [`OpKinds::PAR`]: a block's ops have
     /// their own kinds).
     pub fn of(op: &Op) -> OpKinds {
-        match op_index(op) {
-            i @ 0..16 => OpKinds(1 << i),
-            // exec's ops are not generated.
-            _ => OpKinds::NONE,
-        }
+        OpKinds(1 << op_index(op))
     }
     /// The kind with this keyword (`mmap`, ..., `dump`, `referenced`,
-    /// `par`).
+    /// `par`, `exec-stack`, `exec-shift`).
     pub fn from_keyword(keyword: &str) -> Option<OpKinds> {
         let i = OP_KEYWORDS.iter().position(|&k| k == keyword)?;
         Some(OpKinds(1 << i))
@@ -631,6 +662,7 @@ pub enum EncodeError {
     },
     /// Op `index` maps a file number past the last file.
     BadFile { index: usize, op: Op },
+
     /// The block whose actor `A` is op `first` has no encoding: the
     /// decoder makes blocks of one mutator (first or last), one or two
     /// walkers and an optional fault, with a `#HEX` schedule of at most 31
@@ -661,6 +693,7 @@ impl fmt::Display for EncodeError {
             EncodeError::BadFile { index, op } => {
                 (index, op, format!("files are 0..={}", NR_FILES - 1))
             }
+
             EncodeError::BadBlock { first, why } => {
                 return write!(f, "the block at op {first} cannot be encoded: {why}");
             }
@@ -742,7 +775,7 @@ impl Params {
     fn swarm(&self, k0: u8, k1: u8, m: u8) -> (OpKinds, MapKinds) {
         let bits = u16::from_le_bytes([k0, k1]);
         // Without mmap nothing ever happens: it is always on.
-        let mut on = OpKinds::from_bits_truncate(bits & 0x3FFF) | OpKinds::MMAP;
+        let mut on = OpKinds::from_bits_truncate(u32::from(bits & 0x3FFF)) | OpKinds::MMAP;
         let (k14, k15) = (bits & (1 << 14) != 0, bits & (1 << 15) != 0);
         let (m4, m5) = (m & (1 << 4) != 0, m & (1 << 5) != 0);
         for (bit, kinds) in [
@@ -752,6 +785,11 @@ impl Params {
             (m & (1 << 7) != 0, OpKinds::EXIT),
             (k14 && m4, OpKinds::PAR),
             (k15 && m5, OpKinds::REFERENCED),
+            // exec's ops, in half of the inputs.
+            (
+                (k0 ^ k1 ^ m) & EXEC_BIT != 0,
+                OpKinds::EXEC_STACK | OpKinds::EXEC_SHIFT,
+            ),
         ] {
             if bit {
                 on = on | kinds;
@@ -875,6 +913,9 @@ struct Proc {
     /// The protection of each mapped page, as bit planes of its index in
     /// [`Prot::ALL`] (meaningless outside `mapped`).
     prot: [PageSet; 3],
+    /// Its temporary exec stack as [`PageSet`] bits `[lo, hi)`, from an
+    /// `exec-stack` until the `exec-shift` that sets it up.
+    stack: Option<(u16, u16)>,
 }
 
 impl Proc {
@@ -897,6 +938,19 @@ impl Proc {
         }
         let i = (0..3).fold(0, |i, k| i | usize::from(self.prot[k].contains(bit)) << k);
         Prot::ALL.get(i).copied()
+    }
+
+    /// The free pages right below the temporary stack: how far an
+    /// `exec-shift` can move it (0 without a stack).
+    fn room_below(&self) -> u64 {
+        let Some((lo, _)) = self.stack else {
+            return 0;
+        };
+        let lo = u64::from(lo);
+        (0..lo)
+            .rev()
+            .take_while(|&i| !self.mapped.contains(i))
+            .count() as u64
     }
 
     /// The protection of a mapping next to the range `[lo, hi)` (bits):
@@ -934,6 +988,8 @@ struct Live {
     mapping: u64,
     /// Bit `i`: slot `i` has something written.
     writing: u64,
+    /// Bit `i`: slot `i` has a temporary exec stack.
+    stacking: u64,
 }
 
 /// `mask` without bit `i`, the bits above it moved down by one.
@@ -961,6 +1017,7 @@ impl Live {
             alt: None,
             mapping: 0,
             writing: 0,
+            stacking: 0,
         }
     }
 
@@ -970,6 +1027,7 @@ impl Live {
         let bit = 1u64 << i;
         self.mapping = (self.mapping & !bit) | if q.mapped.is_empty() { 0 } else { bit };
         self.writing = (self.writing & !bit) | if q.written.is_empty() { 0 } else { bit };
+        self.stacking = (self.stacking & !bit) | if q.stack.is_none() { 0 } else { bit };
     }
 
     fn as_slice(&self) -> &[u32] {
@@ -1001,7 +1059,13 @@ impl Live {
     }
 
     /// The row of [`OP_WEIGHTS`] for the next op.
-    fn weights(&self) -> &'static [u8; 16] {
+    fn weights(&self) -> &'static [u8; 18] {
+        // exec-shift moves a temporary stack: more often while there is one.
+        let table = if self.stacking == 0 {
+            &OP_WEIGHTS
+        } else {
+            &STACK_WEIGHTS
+        };
         let row = if self.mapping == 0 {
             0
         } else if self.writing == 0 {
@@ -1014,7 +1078,7 @@ impl Live {
                 _ => 5,
             }
         };
-        &OP_WEIGHTS[row]
+        &table[row]
     }
 
     /// Whether the kind bytes [`LAST_EXIT`] twice are the last process's
@@ -1041,6 +1105,28 @@ impl Live {
         } else {
             nth_bit(self.mapping, u32::from(s) % self.mapping.count_ones()) as usize
         }
+    }
+
+    /// The slot an `exec-shift` selector byte picks: below [`PICK_ANY`],
+    /// the `(s % k)`-th of the `k` processes with a temporary stack, if
+    /// there are any; otherwise as [`Live::pick`].
+    fn pick_stack(&self, s: u8) -> usize {
+        if s < PICK_ANY && self.stacking != 0 {
+            return nth_bit(self.stacking, u32::from(s) % self.stacking.count_ones()) as usize;
+        }
+        self.pick(s, true)
+    }
+
+    /// A selector byte that [`Live::pick_stack`] maps to `pid`, if it is
+    /// live.
+    fn stack_selector(&self, pid: Pid) -> Option<u8> {
+        let i = self.slot(pid)?;
+        let s = if self.stacking & (1 << i) != 0 {
+            (self.stacking & ((1 << i) - 1)).count_ones()
+        } else {
+            u32::from(PICK_ANY) + i as u32
+        };
+        u8::try_from(s).ok()
     }
 
     fn slot(&self, pid: Pid) -> Option<usize> {
@@ -1095,6 +1181,7 @@ impl Live {
                 self.procs.copy_within(i + 1..self.len, i);
                 self.mapping = remove_bit(self.mapping, i);
                 self.writing = remove_bit(self.writing, i);
+                self.stacking = remove_bit(self.stacking, i);
                 self.len -= 1;
                 return;
             }
@@ -1198,6 +1285,46 @@ impl Live {
                     q.written.insert(&moved);
                 }
             },
+            Op::ExecStack { addr, len, .. } => {
+                let pages = range(addr, len);
+                if q.stack.is_none() && len > 0 && !q.mapped.intersects(&pages) {
+                    let (lo, hi) = p.bits(addr, len);
+                    q.mapped.insert(&pages);
+                    q.written.remove(&pages);
+                    q.set_prot(&pages, Prot::Rw);
+                    // Bits are below 256.
+                    q.stack = Some((lo as u16, hi as u16));
+                }
+            }
+            Op::ExecShift { shift, .. } => {
+                let Some((lo, hi)) = q.stack else {
+                    return;
+                };
+                let (lo, hi) = (u64::from(lo), u64::from(hi));
+                if shift > 0 {
+                    // `EINVAL` past the window's start, `EFAULT` when
+                    // something is mapped below: nothing moves.
+                    if shift > lo || q.mapped.intersects(&PageSet::range(lo - shift, lo)) {
+                        return;
+                    }
+                    let (from, to) = (
+                        PageSet::range(lo, hi),
+                        PageSet::range(lo - shift, hi - shift),
+                    );
+                    let mut written = PageSet::default();
+                    for b in lo..hi {
+                        if q.written.contains(b) {
+                            written.insert(&PageSet::range(b - shift, b - shift + 1));
+                        }
+                    }
+                    q.mapped.remove(&from);
+                    q.written.remove(&from);
+                    q.mapped.insert(&to);
+                    q.written.insert(&written);
+                    q.set_prot(&to, Prot::Rw);
+                }
+                q.stack = None;
+            }
             _ => return,
         }
         self.refresh(i);
@@ -1286,8 +1413,8 @@ fn map_index(kind: &Kind) -> usize {
 }
 
 /// Picks the index of an allowed entry by weight.
-fn pick_weighted(b: u8, allowed: u16, weights: &[u8]) -> Option<usize> {
-    let allowed = u32::from(allowed) & ((1 << weights.len()) - 1);
+fn pick_weighted(b: u8, allowed: u32, weights: &[u8]) -> Option<usize> {
+    let allowed = allowed & ((1 << weights.len()) - 1);
     let mut total = 0;
     let mut m = allowed;
     while m != 0 {
@@ -1312,7 +1439,7 @@ fn pick_weighted(b: u8, allowed: u16, weights: &[u8]) -> Option<usize> {
 }
 
 /// The smallest byte that [`pick_weighted`] maps to `index`.
-fn weighted_byte(index: usize, allowed: u16, weights: &[u8]) -> u8 {
+fn weighted_byte(index: usize, allowed: u32, weights: &[u8]) -> u8 {
     let start: u32 = (0..index)
         .filter(|&i| allowed & (1 << i) != 0)
         .map(|i| u32::from(weights[i]))
@@ -1495,6 +1622,33 @@ impl Reader<'_> {
         Some((self.addr(p)?, None))
     }
 
+    /// An exec-stack address in the mapped pages `set`'s process: a byte
+    /// below [`HOLE`] picks one of its [`holes`] (a run of free pages),
+    /// with the hole's first page and size, at whose top the stack goes
+    /// (room left below it for the exec-shift); from [`HOLE`] on the direct
+    /// form, as for [`Reader::gap_addr`]. Without holes, ADDR.
+    fn hole_addr(&mut self, p: &Params, set: &PageSet) -> Option<(u64, Option<(u64, u64)>)> {
+        let holes = holes(p, set);
+        if holes.is_empty() {
+            return Some((self.addr(p)?, None));
+        }
+        let b0 = self.byte()?;
+        if self.wide && b0 == ESCAPE {
+            return Some((self.varint()?, None));
+        }
+        if b0 < HOLE {
+            let h = holes.nth(u64::from(b0) % holes.count());
+            let end = (h..p.set_pages())
+                .find(|&i| set.contains(i))
+                .unwrap_or(p.set_pages());
+            return Some((p.window_start + h, Some((h, end - h))));
+        }
+        if p.window_len <= GAP_COMPACT {
+            return Some((p.window_start + u64::from(b0 - HOLE) % p.window_len, None));
+        }
+        Some((self.addr(p)?, None))
+    }
+
     /// A run-or-direct length: one within the run of mapped pages at
     /// `addr` (see [`run_choices`]), or LEN.
     fn run_len(&mut self, p: &Params, set: &PageSet, addr: u64) -> Option<u64> {
@@ -1521,6 +1675,19 @@ fn gaps(p: &Params, set: &PageSet) -> PageSet {
     let mut out = PageSet::default();
     for i in 1..p.set_pages() {
         if set.contains(i - 1) && !set.contains(i) {
+            out.insert(&PageSet::range(i, i + 1));
+        }
+    }
+    out
+}
+
+/// The first page of each run of pages not in `set` (within the tracked
+/// pages): where exec's temporary stack goes, with room below it to move
+/// down.
+fn holes(p: &Params, set: &PageSet) -> PageSet {
+    let mut out = PageSet::default();
+    for i in 0..p.set_pages() {
+        if !set.contains(i) && (i == 0 || set.contains(i - 1)) {
             out.insert(&PageSet::range(i, i + 1));
         }
     }
@@ -1741,6 +1908,10 @@ enum Decoded {
 
 /// Index of `par` in [`OP_KEYWORDS`].
 const PAR_INDEX: usize = 15;
+/// Index of `exec-stack` in [`OP_KEYWORDS`].
+const EXEC_STACK_INDEX: usize = 16;
+/// Index of `exec-shift` in [`OP_KEYWORDS`].
+const EXEC_SHIFT_INDEX: usize = 17;
 /// Most schedule bytes of a decoded block (the length byte's low 5 bits).
 pub const MAX_SCHED_BYTES: usize = 31;
 
@@ -1955,7 +2126,12 @@ fn decode_args(
     if kind == 13 {
         return Some(Op::Dump);
     }
-    let slot = live.pick(r.byte()?, has_mapped_addr(kind));
+    let s = r.byte()?;
+    let slot = if kind == EXEC_SHIFT_INDEX {
+        live.pick_stack(s)
+    } else {
+        live.pick(s, has_mapped_addr(kind))
+    };
     let pid = Pid(live.pids[slot]);
     let q = &live.procs[slot];
     let set = &q.mapped;
@@ -2069,6 +2245,33 @@ fn decode_args(
             pid,
             addr: r.mapped(p, q, live.last)?,
         },
+        EXEC_STACK_INDEX => {
+            let (addr, hole) = r.hole_addr(p, set)?;
+            let len = r.len(p)?;
+            match hole {
+                // At the top of the hole, a page left below it when the
+                // hole has more than one.
+                Some((h, size)) => {
+                    let len = len.min(size.saturating_sub(1).max(1));
+                    Op::ExecStack {
+                        pid,
+                        // Below the window's end (a wide LEN may be 0).
+                        addr: p.window_start + (h + size - len.max(1)),
+                        len,
+                    }
+                }
+                None => Op::ExecStack { pid, addr, len },
+            }
+        }
+        EXEC_SHIFT_INDEX => {
+            // A shift within the free pages below the stack.
+            let room = q.room_below();
+            let shift = match r.tracked(room > 0, p.window_len)? {
+                Ok(b) => 1 + u64::from(b) % room,
+                Err(Field::Narrow(v) | Field::Wide(v)) => v,
+            };
+            Op::ExecShift { pid, shift }
+        }
         _ => Op::Referenced {
             pid,
             addr: r.mapped(p, q, live.last)?,
@@ -2205,6 +2408,29 @@ impl Writer {
             }
             Some(_) => {
                 self.out.push(GAP);
+                self.addr(addr, p)
+            }
+            None => self.escape(addr),
+        }
+    }
+
+    /// Writes an exec-stack address ([`Reader::hole_addr`]) in its direct
+    /// form.
+    fn hole_addr(&mut self, addr: u64, p: &Params, set: &PageSet) -> Result<(), Fail> {
+        if holes(p, set).is_empty() {
+            return self.addr(addr, p);
+        }
+        match addr
+            .checked_sub(p.window_start)
+            .filter(|&v| v < p.window_len)
+        {
+            Some(v) if p.window_len <= GAP_COMPACT => {
+                // v < GAP_COMPACT: the byte is in HOLE..=0xFE.
+                self.out.push(HOLE + v as u8);
+                Ok(())
+            }
+            Some(_) => {
+                self.out.push(HOLE);
                 self.addr(addr, p)
             }
             None => self.escape(addr),
@@ -2427,7 +2653,7 @@ fn encode_op(
     op: &Op,
 ) -> Result<(), Fail> {
     let kind = OpKinds::of(op);
-    if kind.is_empty() || !kinds.contains(kind) {
+    if !kinds.contains(kind) {
         return Err(EncodeError::KindDisabled { index, op: *op }.into());
     }
     if let Some(pid) = op.pid()
@@ -2467,8 +2693,11 @@ fn encode_args(
             let slot = live
                 .slot(pid)
                 .ok_or(EncodeError::NotLive { index, op: *op })?;
-            let kind_has_addr = has_mapped_addr(op_index(op));
-            (live.selector(pid, kind_has_addr), live.procs[slot].mapped)
+            let selector = match op {
+                Op::ExecShift { .. } => live.stack_selector(pid),
+                _ => live.selector(pid, has_mapped_addr(op_index(op))),
+            };
+            (selector, live.procs[slot].mapped)
         }
         None => (None, PageSet::default()),
     };
@@ -2559,8 +2788,13 @@ fn encode_args(
         }
         Op::FailAlloc { n } => w.field(n, 1, FAIL_ALLOC_MAX)?,
         Op::Fork { .. } | Op::Exit { .. } | Op::Reclaim | Op::Dump => {}
-        Op::ExecStack { .. } | Op::ExecShift { .. } => {
-            unreachable!("refused above: not a decoder kind")
+        Op::ExecStack { addr, len, .. } => {
+            w.hole_addr(addr, p, set)?;
+            w.len(len, p)?;
+        }
+        Op::ExecShift { pid, shift } => {
+            let room = live.slot(pid).map_or(0, |i| live.procs[i].room_below());
+            w.tracked(room > 0, shift, 0, p.window_len)?;
         }
     }
     Ok(())

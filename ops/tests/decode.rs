@@ -388,13 +388,13 @@ fn swarm_mask_switches_kinds() {
         only(&with([0x00, 0x00, 0x00]), &["mmap"]);
         // Bit 14 and bit 4 of m switch fork on, bit 15 and bit 5 of m
         // write, bits 6 and 7 of m read and exit.
-        let s = only(&with([0x00, 0x40, 0x0F]), &["mmap", "fork"]);
+        let s = only(&with([0x01, 0x40, 0x0F]), &["mmap", "fork"]);
         assert!(s.ops.iter().any(|op| matches!(op, Op::Mmap { .. })));
-        only(&with([0x00, 0x00, 0x1F]), &["mmap", "fork"]);
-        only(&with([0x00, 0x80, 0x0F]), &["mmap", "write"]);
-        only(&with([0x00, 0x00, 0x2F]), &["mmap", "write"]);
-        only(&with([0x00, 0x00, 0x4F]), &["mmap", "read"]);
-        only(&with([0x20, 0x00, 0x8F]), &["mmap", "fork", "exit"]);
+        only(&with([0x01, 0x00, 0x1F]), &["mmap", "fork"]);
+        only(&with([0x01, 0x80, 0x0F]), &["mmap", "write"]);
+        only(&with([0x01, 0x00, 0x2F]), &["mmap", "write"]);
+        only(&with([0x01, 0x00, 0x4F]), &["mmap", "read"]);
+        only(&with([0x21, 0x00, 0x8F]), &["mmap", "fork", "exit"]);
         // Only swapout, which the live-kernel config disables: only mmap
         // is left.
         let live = DecodeConfig::live_kernel();
