@@ -355,6 +355,7 @@ fn byte_format_is_stable() {
 #[test]
 fn swarm_mask_switches_kinds() {
     let mut rng = Rng(12);
+    let mut execs = 0;
     let cfg = DecodeConfig::default();
     let only = |bytes: &[u8], allowed: &[&str]| {
         let s = decode(bytes, &cfg);
@@ -395,6 +396,12 @@ fn swarm_mask_switches_kinds() {
         only(&with([0x01, 0x00, 0x2F]), &["mmap", "write"]);
         only(&with([0x01, 0x00, 0x4F]), &["mmap", "read"]);
         only(&with([0x21, 0x00, 0x8F]), &["mmap", "fork", "exit"]);
+        // Bit 0 of k0 ^ k1 ^ m switches exec's ops on.
+        let s = only(
+            &with([0x00, 0x00, 0x01]),
+            &["mmap", "exec-stack", "exec-shift"],
+        );
+        execs += s.ops.iter().filter(|op| op.keyword() != "mmap").count();
         // Only swapout, which the live-kernel config disables: only mmap
         // is left.
         let live = DecodeConfig::live_kernel();
@@ -415,6 +422,7 @@ fn swarm_mask_switches_kinds() {
         check_valid(&s, &fed, true);
         assert!(s.ops.iter().any(|op| matches!(op, Op::Fork { .. })));
     }
+    assert!(execs >= 100, "{execs} exec ops");
 }
 
 #[test]
@@ -844,6 +852,15 @@ fn live_stream(rng: &mut Rng, cfg: &DecodeConfig, narrow: bool) -> Stream {
                 pid,
                 addr: addr(rng),
             },
+            "exec-stack" => Op::ExecStack {
+                pid,
+                addr: addr(rng),
+                len: len(rng),
+            },
+            "exec-shift" => Op::ExecShift {
+                pid,
+                shift: if narrow { rng.below(wlen) } else { wide(rng) },
+            },
             "reclaim" => Op::Reclaim,
             "fail-alloc" => Op::FailAlloc {
                 n: if narrow { 1 + rng.below(8) } else { wide(rng) },
@@ -1174,4 +1191,64 @@ fn gaps_unwritten_pages_and_two_protections() {
     assert_eq!(op(&b, 5), "mprotect p0 8 2 rw");
     b[mp] = 0x04;
     assert_eq!(op(&b, 5), "mprotect p0 8 2 rwx");
+}
+
+/// exec's ops: an exec-stack address byte below 0x40 puts the stack at
+/// the top of a hole of its process (a run of free pages), a page left
+/// below it; an exec-shift byte below 0xE0 shifts it within the free
+/// pages below it; a block's mutator can be the exec-shift, and a walker
+/// target below 0xC0 picks among the stack pages it moved away.
+#[test]
+fn exec_stacks_go_in_holes_and_shift_into_room() {
+    let cfg = DecodeConfig::default();
+    let parse = |t: &str| rmaplab_ops::parse::parse(t).expect("parses");
+    let text = "version 2\nmmap p0 0 4 rw anon\nmmap p0 6 2 rw anon\nexec-stack p0 16 4\n\
+                write p0 17 1\nwrite p0 18 2\nexec-shift p0 8\n";
+    let s = parse(text);
+    let bytes = encode(&s, &cfg).expect("encodable");
+    assert_eq!(decode(&bytes, &cfg), s);
+    let at = |k: usize| {
+        let prefix = rmaplab_ops::Stream::from_ops(s.ops[..k].to_vec());
+        encode(&prefix, &cfg).expect("encodable").len()
+    };
+    let op = |bytes: &[u8], k: usize| rmaplab_ops::print::print_op(&decode(bytes, &cfg).ops[k]);
+    // The exec-stack: kind, P, address, LEN. Holes start at pages 4 (2
+    // free pages) and 8 (16 up to the window's end).
+    let e = at(2);
+    assert_eq!(bytes[e + 2], 0x40 + 16, "direct: 0x40 + page");
+    let mut b = bytes.clone();
+    b[e + 2] = 0;
+    assert_eq!(op(&b, 2), "exec-stack p0 5 1", "a page left below");
+    b[e + 2] = 1;
+    assert_eq!(op(&b, 2), "exec-stack p0 20 4", "at the top");
+    // The exec-shift: kind, P, SHIFT. Free below page 16: pages 8..16.
+    let x = at(5);
+    assert_eq!(bytes[x + 2], 0xE0 + 8, "direct");
+    let mut b = bytes.clone();
+    b[x + 2] = 0;
+    assert_eq!(op(&b, 5), "exec-shift p0 1");
+    b[x + 2] = 7;
+    assert_eq!(op(&b, 5), "exec-shift p0 8");
+    b[x + 2] = 8;
+    assert_eq!(op(&b, 5), "exec-shift p0 1");
+    // A block: the exec-shift its mutator, a migration after it. Below
+    // 0xC0 the target is the page the shift moved away (17); from 0xC0 on
+    // a written page, before the shift or after it (9, 10, 13, 17).
+    let s = parse(&format!(
+        "{text}exec-stack p0 16 4\nwrite p0 17 1\npar\n  exec-shift p0 4\n  migrate p0 17\nend sched #00\n"
+    ));
+    let mut bytes = encode(&s, &cfg).expect("encodable");
+    assert_eq!(
+        decode(&bytes, &cfg),
+        Stream::with_blocks(s.ops.clone(), s.blocks.clone())
+    );
+    let layout = rmaplab_ops::decode::block_layout(&bytes, &cfg);
+    let walker = layout[0].actors[1].clone();
+    let target = |bytes: &[u8]| rmaplab_ops::print::print_op(&decode(bytes, &cfg).ops[9]);
+    bytes[walker.start + 1] = 0;
+    assert_eq!(target(&bytes), "migrate p0 17");
+    bytes[walker.start + 1] = 0xC2;
+    assert_eq!(target(&bytes), "migrate p0 13");
+    bytes[walker.start + 1] = 0xC3;
+    assert_eq!(target(&bytes), "migrate p0 17");
 }
