@@ -425,6 +425,12 @@ const GAP_COMPACT: u64 = 0xFF - GAP as u64;
 /// protection of a neighbouring mapping ([`Proc::neighbour_prot`]), when
 /// there is one.
 const NEIGHBOUR: u8 = 0x60;
+/// An mprotect PROT byte with these bits set protects the whole mapping
+/// at its address like the mapping after it ([`whole_to_next`]), when
+/// there is one (else as for [`NEIGHBOUR`]).
+const WHOLE: u8 = 0x70;
+/// The same for a block's mutator: bit 4 alone (a walk racing a merge).
+const WHOLE_IN_BLOCK: u8 = 0x10;
 /// The protection a two-protection input ([`Params::alt_prot`]) uses
 /// besides `rw`, by bits 2 and 3 of its swarm bytes' XOR.
 const ALT_PROTS: [Prot; 4] = [Prot::Rwx, Prot::R, Prot::Rx, Prot::None];
@@ -940,6 +946,23 @@ impl Proc {
         Prot::ALL.get(i).copied()
     }
 
+    /// The mapping as the protections tell it: the run of mapped pages
+    /// around `bit` with its protection, as bits `[lo, hi)`.
+    fn mapping_at(&self, bit: u64) -> Option<(u64, u64)> {
+        let prot = self.prot_at(bit)?;
+        let same = |i: u64| self.prot_at(i) == Some(prot);
+        let lo = (0..bit).rev().take_while(|&i| same(i)).count() as u64;
+        let hi = (bit..SET_PAGES).take_while(|&i| same(i)).count() as u64;
+        Some((bit - lo, bit + hi))
+    }
+
+    /// The pages of the mapping that starts at bit `hi` ([`Proc::mapping_at`]),
+    /// none when `hi` is not mapped.
+    fn next_mapping(&self, hi: u64) -> PageSet {
+        self.mapping_at(hi)
+            .map_or(PageSet::default(), |(_, end)| PageSet::range(hi, end))
+    }
+
     /// The free pages right below the temporary stack: how far an
     /// `exec-shift` can move it (0 without a stack).
     fn room_below(&self) -> u64 {
@@ -1378,6 +1401,24 @@ fn block_move_back(sh: u8, kinds: OpKinds, p: &Params, live: &Live) -> Option<Op
         .find_map(|i| move_back(Pid(live.pids[i]), 3 | BACK, p, &live.procs[i], true))
 }
 
+/// The mprotect of the mapping at `addr` ([`Proc::mapping_at`]; its last
+/// `max_len` pages when it is longer) to the protection of the mapping
+/// right after it, when that one is mapped with another protection: the
+/// two merge (`vma_merge`'s case 8 for a whole mapping, or `next` grows
+/// down over its tail), the shape B21 races a migration of `next`'s pages
+/// with.
+fn whole_to_next(pid: Pid, addr: u64, p: &Params, q: &Proc) -> Option<Op> {
+    let (lo, hi) = q.mapping_at(p.bit(addr)?)?;
+    let prot = q.prot_at(hi)?;
+    let lo = lo.max(hi.saturating_sub(p.max_len));
+    Some(Op::Mprotect {
+        pid,
+        addr: p.window_start + lo,
+        len: hi - lo,
+        prot,
+    })
+}
+
 /// The mapped-or-direct address of an op, if it has one.
 fn mapped_addr(op: &Op) -> Option<u64> {
     match *op {
@@ -1549,12 +1590,15 @@ impl Reader<'_> {
     /// the walk races), when there are any, otherwise among its mapped
     /// pages. A choice below [`RACED`] picks among the pages of `before`
     /// that `q` no longer has written (those the mutator moved or
-    /// unmapped), when there are any.
-    fn target(&mut self, p: &Params, q: &Proc, before: &PageSet) -> Option<u64> {
+    /// unmapped) and the pages `next` (those of the mapping after an
+    /// mprotect mutator's range, which a merge extends or takes over), when
+    /// there are any.
+    fn target(&mut self, p: &Params, q: &Proc, before: &PageSet, next: &PageSet) -> Option<u64> {
         Some(match self.tracked(!q.mapped.is_empty(), p.window_len)? {
             Ok(b) => {
                 let mut raced = *before;
                 raced.remove(&q.written);
+                raced.insert(next);
                 if b < RACED && !raced.is_empty() {
                     return Some(p.window_start + raced.nth(u64::from(b) % raced.count()));
                 }
@@ -2024,6 +2068,12 @@ fn decode_block(
     let mut before: Option<(Pid, PageSet)> = None;
     // Whether the mutator is a move back ([`block_move_back`]).
     let mut back = false;
+    // The written pages of the mapping right after an mprotect mutator's
+    // range ([`Proc::next_mapping`]).
+    let mut next = PageSet::default();
+    // Whether the mutator is an mprotect that merges its range into the
+    // mapping after it.
+    let mut merge = false;
     for (k, &role) in roles[..n].iter().enumerate() {
         marks[k] = r.bytes.len();
         let op = match role {
@@ -2042,6 +2092,22 @@ fn decode_block(
                 before = op
                     .pid()
                     .and_then(|pid| Some((pid, live.procs[live.slot(pid)?].written)));
+                if let Op::Mprotect {
+                    pid,
+                    addr,
+                    len,
+                    prot,
+                } = op
+                    && let Some(i) = live.slot(pid)
+                {
+                    let q = &live.procs[i];
+                    let hi = p.bits(addr, len).1;
+                    next = q.next_mapping(hi);
+                    next.and(&q.written);
+                    // The range takes the protection of the mapping after
+                    // it: the two merge.
+                    merge = q.prot_at(hi) == Some(prot);
+                }
                 op
             }
             Role::Walker(v) => {
@@ -2050,21 +2116,22 @@ fn decode_block(
                 }
                 // A selector from PICK_NEWEST on picks the mutator's
                 // process, when it is live: the walk races its mutator. So
-                // does one below PICK_ANY after a move back, which the
-                // encoder never writes.
+                // does one below PICK_ANY after a move back or a merge,
+                // which the encoder never writes.
                 let s = r.byte()?;
                 let slot = match before.and_then(|(m, _)| live.slot(m)) {
-                    Some(m) if s >= PICK_NEWEST || (back && s < PICK_ANY) => m,
+                    Some(m) if s >= PICK_NEWEST || ((back || merge) && s < PICK_ANY) => m,
                     _ => live.pick(s, true),
                 };
                 let pid = Pid(live.pids[slot]);
-                let pre = before
+                let (pre, near) = before
                     .filter(|&(m, _)| m == pid)
-                    .map_or(PageSet::default(), |(_, w)| w);
-                let addr = r.target(p, &live.procs[slot], &pre)?;
-                // A move back races migrations (a migration entry left
-                // behind), when migrate is on.
-                let kind = if back && walkers.contains(OpKinds::MIGRATE) {
+                    .map_or((PageSet::default(), PageSet::default()), |(_, w)| (w, next));
+                let addr = r.target(p, &live.procs[slot], &pre, &near)?;
+                // A move back or a merge races migrations (a migration
+                // entry left behind, a PTE rebuilt from the wrong VMA),
+                // when migrate is on.
+                let kind = if (back || merge) && walkers.contains(OpKinds::MIGRATE) {
                     11
                 } else {
                     walker_index(walkers, v)
@@ -2174,6 +2241,13 @@ fn decode_args(
             let addr = r.mapped(p, q, live.last)?;
             let len = r.run_len(p, set, addr)?;
             let pr = r.byte()?;
+            // A block's mutator: with bit 4 alone (half of them).
+            let whole = if in_block { WHOLE_IN_BLOCK } else { WHOLE };
+            if pr & whole == whole
+                && let Some(op) = whole_to_next(pid, addr, p, q)
+            {
+                return Some(op);
+            }
             let (lo, hi) = p.bits(addr, len);
             let neighbour = (pr & NEIGHBOUR == NEIGHBOUR)
                 .then(|| q.neighbour_prot(lo, hi))
