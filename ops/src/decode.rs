@@ -44,7 +44,11 @@
 //!   *and* bit 4 of `m` switch concurrent blocks (`par`, kind 15) on, bit
 //!   15 *and* bit 5 of `m` `referenced` (kind 14), each in 1/4 of the
 //!   inputs; an input whose header switches neither decodes as it did
-//!   before version 2. Each mask is intersected with the config's; an empty
+//!   before version 2. Bit 0 of `k0 ^ k1 ^ m` switches exec's two ops on
+//!   (`exec-stack`, kind 16, and `exec-shift`, kind 17; half of the inputs,
+//!   and the `FF FF FF` header [`encode`] writes); an input whose header
+//!   leaves it clear decodes as it did before they were added (the mask
+//!   became 32 bits wide then). Each mask is intersected with the config's; an empty
 //!   intersection means the config's set; `par` is off when the config
 //!   enables no walker (swapout, migrate, referenced). When bit 1 of
 //!   `k0 ^ k1 ^ m` is clear (half of the inputs; not the `FF FF FF` header
@@ -54,7 +58,8 @@
 //! - **Memory.** For each live process the decoder keeps two sets of pages
 //!   among the first `min(window_len, 256)` pages of the sub-window, MAPPED
 //!   and WRITTEN (a subset of MAPPED), the protection of each MAPPED page,
-//!   and for the stream LAST, the ADDR\* (below) of the last op that had
+//!   its temporary exec STACK (none at first), and for the stream LAST, the
+//!   ADDR\* (below) of the last op that had
 //!   one, the destination for an `mremap` move (none at first). After each
 //!   op (ranges clipped to those pages):
 //!   - `mmap` adds its range to MAPPED with its protection and removes it
@@ -70,6 +75,11 @@
 //!     `NEW..NEW+NEWLEN` to MAPPED (with the protection of `OLD`'s page;
 //!     the same for an in-place growth) and sets its WRITTEN pages to those
 //!     written at the same offsets of `OLD` (the pages move with it);
+//!   - `exec-stack` without a STACK, whose range has no MAPPED page, adds
+//!     it to MAPPED (`rw`) and makes it the STACK; `exec-shift` of a
+//!     process with a STACK moves it (MAPPED and WRITTEN) down by SHIFT
+//!     pages when none of the SHIFT pages below it is MAPPED, and (moved
+//!     or not, unless the shift failed) ends the STACK;
 //!   - `fork` gives the child a copy of the parent's sets (`dontfork` is
 //!     ignored); `exit` drops the process's.
 //! - **Kind byte.** The kinds allowed for this op are the enabled ones,
@@ -78,18 +88,20 @@
 //!   is. The byte modulo the sum of their weights picks one by weight, from
 //!   the first row of this table that applies:
 //!
-//!   | when                       | mmap | munmap | mprotect | mremap | madvise | fork | exit | read | write | swapout | reclaim | migrate | fail-alloc | dump | referenced | par |
-//!   |----------------------------|-----:|-------:|---------:|-------:|--------:|-----:|-----:|-----:|------:|--------:|--------:|--------:|-----------:|-----:|-----------:|----:|
-//!   | no MAPPED page at all      |   16 |      1 |        1 |      1 |       1 |    3 |    2 |    1 |     1 |       1 |       1 |       1 |          1 |    1 |          1 |   1 |
-//!   | no WRITTEN page at all     |    6 |      1 |        3 |      2 |       1 |    3 |    2 |    4 |    16 |       1 |       1 |       1 |          1 |    1 |          1 |   2 |
-//!   | 1 process live             |    9 |      2 |        5 |      3 |       2 |    9 |    1 |    5 |    13 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |
-//!   | 2 or 3 live                |    7 |      2 |        6 |      3 |       2 |    7 |    5 |    6 |    15 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |
-//!   | 4 or 5 live                |    6 |      2 |        6 |      3 |       2 |    4 |    8 |    6 |    16 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |
-//!   | 6 or more live             |    5 |      2 |        5 |      3 |       2 |    2 |   12 |    6 |    17 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |
+//!   | when                       | mmap | munmap | mprotect | mremap | madvise | fork | exit | read | write | swapout | reclaim | migrate | fail-alloc | dump | referenced | par | exec-stack | exec-shift |
+//!   |----------------------------|-----:|-------:|---------:|-------:|--------:|-----:|-----:|-----:|------:|--------:|--------:|--------:|-----------:|-----:|-----------:|----:|-----------:|-----------:|
+//!   | no MAPPED page at all      |   16 |      1 |        1 |      1 |       1 |    3 |    2 |    1 |     1 |       1 |       1 |       1 |          1 |    1 |          1 |   1 |          3 |          1 |
+//!   | no WRITTEN page at all     |    6 |      1 |        3 |      2 |       1 |    3 |    2 |    4 |    16 |       1 |       1 |       1 |          1 |    1 |          1 |   2 |          1 |          1 |
+//!   | 1 process live             |    9 |      2 |        5 |      3 |       2 |    9 |    1 |    5 |    13 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |          1 |          2 |
+//!   | 2 or 3 live                |    7 |      2 |        6 |      3 |       2 |    7 |    5 |    6 |    15 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |          1 |          2 |
+//!   | 4 or 5 live                |    6 |      2 |        6 |      3 |       2 |    4 |    8 |    6 |    16 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |          1 |          2 |
+//!   | 6 or more live             |    5 |      2 |        5 |      3 |       2 |    2 |   12 |    6 |    17 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |          1 |          2 |
 //!
-//!   `par` is not allowed while no live process has a MAPPED page. The two
-//!   new kinds come last, so the byte of every older kind is unchanged
-//!   ([`encode`] writes the smallest byte of each kind).
+//!   While some live process has a STACK, `exec-shift` weighs 4 in every
+//!   row. `par` is not allowed while no live process has a MAPPED page.
+//!   Newer kinds come last, so the byte of every older kind is unchanged
+//!   where they are off ([`encode`] writes the smallest byte of each
+//!   kind).
 //!
 //!   Exception: when exactly one process is live and `exit` is enabled, a
 //!   kind byte `0xFF` is followed by another byte: `0xFF` again is `exit`
@@ -182,7 +194,27 @@
 //!     unchanged, where `copy_vma` merges it. A block's mutator moves back
 //!     for shapes 5 and 6 too (`dontunmap` for 6). A fork's child inherits
 //!     the last move.
-//!   - mprotect `P ADDR* LEN* pr`: when bits 5 and 6 of `pr` are both set
+//!   - exec-stack `P HADDR LEN`, HADDR (hole-or-direct address): the
+//!     *holes* of `P` are the runs of pages not in MAPPED (the first page
+//!     of each). Without holes, ADDR. Otherwise one byte `b`: `b < 0x40`
+//!     gives hole number `b % |holes|` in ascending order, of `h` pages up
+//!     to the next MAPPED page (or the tracked pages' end), and the stack
+//!     goes at its top: LEN is at most `h - 1` (at least 1) and the
+//!     address is the hole's end minus LEN, which leaves room below for
+//!     the exec-shift; `b >= 0x40`, the direct form, as for mmap's GADDR.
+//!     exec-shift `P SHIFT`: `P` as for the kinds with an ADDR\*, except
+//!     that `s < 0x80` picks the `(s % k)`-th of the `k` processes with a
+//!     STACK when there are any; SHIFT is a tracked field: with `r > 0`
+//!     pages not in MAPPED right below `P`'s STACK, a choice `b < 0xE0`
+//!     gives `1 + b % r`; otherwise (or without room) the direct form, a
+//!     value field `range(window_len)`.
+//!   - mprotect `P ADDR* LEN* pr`: when bits 4, 5 and 6 of `pr` are all
+//!     set (bit 4 alone for a block's mutator), and the page right after
+//!     the *mapping* at ADDR (the run of MAPPED pages around it with its
+//!     protection) is MAPPED, the mapping (its last `max_len` pages when
+//!     it is longer) gets that page's protection, ADDR\* and LEN\*
+//!     notwithstanding: it merges with the mapping after it (`vma_merge`
+//!     case 8 for a whole mapping). Otherwise, when bits 5 and 6 of `pr` are both set
 //!     and a *neighbour* is mapped, the neighbour's protection (else PROT
 //!     above): for a range inside the destination of `P`'s last move, the
 //!     page right below that move's source, else right after it (where the
@@ -207,8 +239,8 @@
 //!   the swarm has none). Each actor is read, and applied to the memory,
 //!   in letter order (as a consumer that ignores blocks runs them):
 //!   - mutator: a kind byte picked by the table's row among the enabled
-//!     kinds mmap .. exit that are allowed, then that op's `P` and
-//!     arguments as above;
+//!     kinds mmap .. exit and exec-shift that are allowed, then that op's
+//!     `P` and arguments as above;
 //!   - walker: `P` (as for the kinds with an ADDR\*, except that `s >=
 //!     0xC0` picks the process of a mutator read before the walker, if
 //!     it is live) and a target, a
@@ -218,8 +250,13 @@
 //!     mutator was applied (the pages it moves or unmaps, which the walk
 //!     races); of MAPPED when W is empty; but a choice `b < 0xC0` is page
 //!     `b % |R|` of R, the pages of that earlier WRITTEN that are not in
-//!     WRITTEN now (those the mutator moved or unmapped), when R is not
-//!     empty;
+//!     WRITTEN now (those the mutator moved or unmapped) and, for an
+//!     `mprotect` mutator, the WRITTEN pages of the mapping right after its
+//!     range, when R is not empty. An `mprotect` mutator whose range takes
+//!     the protection of the page right after it (a *merge*) makes the
+//!     walkers read after it act as after a move back: `s < 0x80` picks
+//!     the mutator's process too, and each is a `migrate` when migrate is
+//!     on;
 //!   - fault: one byte (bit 0: `write` when both are on), `P`, ADDR\*, and
 //!     VALUE for a write.
 //!
@@ -668,6 +705,9 @@ pub enum EncodeError {
     },
     /// Op `index` maps a file number past the last file.
     BadFile { index: usize, op: Op },
+    /// Op `index` changes its process's temporary exec stack, which the
+    /// decoder never does (only exec touches it until `exec-shift`).
+    TouchesStack { index: usize, op: Op },
 
     /// The block whose actor `A` is op `first` has no encoding: the
     /// decoder makes blocks of one mutator (first or last), one or two
@@ -699,6 +739,11 @@ impl fmt::Display for EncodeError {
             EncodeError::BadFile { index, op } => {
                 (index, op, format!("files are 0..={}", NR_FILES - 1))
             }
+            EncodeError::TouchesStack { index, op } => (
+                index,
+                op,
+                "it changes its process's temporary stack before exec-shift".to_string(),
+            ),
 
             EncodeError::BadBlock { first, why } => {
                 return write!(f, "the block at op {first} cannot be encoded: {why}");
@@ -1310,7 +1355,9 @@ impl Live {
             },
             Op::ExecStack { addr, len, .. } => {
                 let pages = range(addr, len);
-                if q.stack.is_none() && len > 0 && !q.mapped.intersects(&pages) {
+                // Recorded even where the memory thinks the range mapped (it
+                // may be wrong): ops that would change it are dropped.
+                if q.stack.is_none() && len > 0 {
                     let (lo, hi) = p.bits(addr, len);
                     q.mapped.insert(&pages);
                     q.written.remove(&pages);
@@ -1396,9 +1443,10 @@ fn block_move_back(sh: u8, kinds: OpKinds, p: &Params, live: &Live) -> Option<Op
     if sh & BLOCK_BACK == 0 || !kinds.contains(OpKinds::MREMAP) {
         return None;
     }
-    (0..live.len)
-        .rev()
-        .find_map(|i| move_back(Pid(live.pids[i]), 3 | BACK, p, &live.procs[i], true))
+    (0..live.len).rev().find_map(|i| {
+        move_back(Pid(live.pids[i]), 3 | BACK, p, &live.procs[i], true)
+            .filter(|op| !touches_stack(op, p, live))
+    })
 }
 
 /// The mprotect of the mapping at `addr` ([`Proc::mapping_at`]; its last
@@ -1417,6 +1465,46 @@ fn whole_to_next(pid: Pid, addr: u64, p: &Params, q: &Proc) -> Option<Op> {
         len: hi - lo,
         prot,
     })
+}
+
+/// Whether `op` would split, move, unmap or replace pages of its process's
+/// temporary stack (STACK in the decoder's memory): nothing but exec
+/// touches that VMA between `__bprm_mm_init` and `setup_arg_pages` (the
+/// new mm is not yet any task's), so the decoder drops such ops.
+fn touches_stack(op: &Op, p: &Params, live: &Live) -> bool {
+    if live.stacking == 0 {
+        return false;
+    }
+    let Some(i) = op.pid().and_then(|pid| live.slot(pid)) else {
+        return false;
+    };
+    let Some((lo, hi)) = live.procs[i].stack else {
+        return false;
+    };
+    let stack = PageSet::range(u64::from(lo), u64::from(hi));
+    let hits = |addr: u64, len: u64| {
+        let (a, b) = p.bits(addr, len);
+        PageSet::range(a, b).intersects(&stack)
+    };
+    match *op {
+        Op::Mmap {
+            addr,
+            len,
+            replace: true,
+            ..
+        }
+        | Op::Munmap { addr, len, .. }
+        | Op::Mprotect { addr, len, .. }
+        | Op::Madvise { addr, len, .. } => hits(addr, len),
+        Op::Mremap {
+            old,
+            old_len,
+            new_len,
+            to,
+            ..
+        } => hits(old, old_len) || to.is_some_and(|t| hits(t.new, new_len)),
+        _ => false,
+    }
 }
 
 /// The mapped-or-direct address of an op, if it has one.
@@ -1498,6 +1586,9 @@ enum Field {
 struct Reader<'a> {
     bytes: &'a [u8],
     wide: bool,
+    /// Set when an mprotect's PROT byte made it a merge with the mapping
+    /// after it ([`whole_to_next`]).
+    merged: bool,
 }
 
 impl Reader<'_> {
@@ -1887,8 +1978,13 @@ fn decode_impl(
         Some(rest) => Reader {
             bytes: rest,
             wide: true,
+            merged: false,
         },
-        None => Reader { bytes, wide: false },
+        None => Reader {
+            bytes,
+            wide: false,
+            merged: false,
+        },
     };
     // The offset in `bytes` of a point where `rest` bytes are left.
     let at = |rest: usize| bytes.len() - rest;
@@ -1905,6 +2001,7 @@ fn decode_impl(
                     live.apply(&op, &p);
                     ops.push(op);
                 }
+                Some(Decoded::Skip) => {}
                 Some(Decoded::Par) => {
                     let Some(block) = decode_block(&mut r, &p, kinds, maps, &mut live) else {
                         break;
@@ -1948,6 +2045,9 @@ fn decode_impl(
 enum Decoded {
     Op(Op),
     Par,
+    /// An op that would change a temporary stack ([`touches_stack`]):
+    /// dropped.
+    Skip,
 }
 
 /// Index of `par` in [`OP_KEYWORDS`].
@@ -1980,7 +2080,11 @@ fn decode_op(
     if kind == PAR_INDEX {
         return Some(Decoded::Par);
     }
-    decode_args(kind, r, p, maps, live, false).map(Decoded::Op)
+    let op = decode_args(kind, r, p, maps, live, false)?;
+    if touches_stack(&op, p, live) {
+        return Some(Decoded::Skip);
+    }
+    Some(Decoded::Op(op))
 }
 
 /// A block's actors, in letter order (see the module doc, "Blocks").
@@ -2071,8 +2175,9 @@ fn decode_block(
     // The written pages of the mapping right after an mprotect mutator's
     // range ([`Proc::next_mapping`]).
     let mut next = PageSet::default();
-    // Whether the mutator is an mprotect that merges its range into the
-    // mapping after it.
+    // Whether the mutator is an mprotect its PROT byte made a merge with
+    // the mapping after its range ([`whole_to_next`]; the encoder never
+    // writes that byte).
     let mut merge = false;
     for (k, &role) in roles[..n].iter().enumerate() {
         marks[k] = r.bytes.len();
@@ -2086,27 +2191,24 @@ fn decode_block(
                     None => {
                         let allowed = live.allowed(kinds & OpKinds::MUTATORS, p.max_procs);
                         let kind = pick_weighted(r.byte()?, allowed.bits(), live.weights())?;
-                        decode_args(kind, r, p, maps, live, true)?
+                        r.merged = false;
+                        let op = decode_args(kind, r, p, maps, live, true)?;
+                        if touches_stack(&op, p, live) {
+                            return None;
+                        }
+                        merge = r.merged;
+                        op
                     }
                 };
                 before = op
                     .pid()
                     .and_then(|pid| Some((pid, live.procs[live.slot(pid)?].written)));
-                if let Op::Mprotect {
-                    pid,
-                    addr,
-                    len,
-                    prot,
-                } = op
+                if let Op::Mprotect { pid, addr, len, .. } = op
                     && let Some(i) = live.slot(pid)
                 {
                     let q = &live.procs[i];
-                    let hi = p.bits(addr, len).1;
-                    next = q.next_mapping(hi);
+                    next = q.next_mapping(p.bits(addr, len).1);
                     next.and(&q.written);
-                    // The range takes the protection of the mapping after
-                    // it: the two merge.
-                    merge = q.prot_at(hi) == Some(prot);
                 }
                 op
             }
@@ -2246,6 +2348,7 @@ fn decode_args(
             if pr & whole == whole
                 && let Some(op) = whole_to_next(pid, addr, p, q)
             {
+                r.merged = true;
                 return Some(op);
             }
             let (lo, hi) = p.bits(addr, len);
@@ -2682,6 +2785,9 @@ fn encode_block(
                 }
                 w.out
                     .push(weighted_byte(op_index(op), allowed.bits(), live.weights()));
+                if touches_stack(op, p, live) {
+                    return Err(EncodeError::TouchesStack { index, op: *op }.into());
+                }
                 encode_args(w, p, maps, live, index, op)?;
             }
             Role::Walker(_) => {
@@ -2747,6 +2853,9 @@ fn encode_op(
             max_procs: p.max_procs,
         }
         .into());
+    }
+    if touches_stack(op, p, live) {
+        return Err(EncodeError::TouchesStack { index, op: *op }.into());
     }
     w.out
         .push(weighted_byte(op_index(op), allowed.bits(), live.weights()));
