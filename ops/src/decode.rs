@@ -528,7 +528,7 @@ impl OpKinds {
             | Self::EXEC_SHIFT.0,
     );
     /// The kinds a block's mutator may have: mmap .. exit, exec-shift.
-    pub const MUTATORS: OpKinds = OpKinds((1 << 7) - 1 | Self::EXEC_SHIFT.0);
+    pub const MUTATORS: OpKinds = OpKinds(((1 << 7) - 1) | Self::EXEC_SHIFT.0);
     /// The rmap walks, a block's walkers.
     pub const WALKERS: OpKinds = OpKinds(Self::SWAPOUT.0 | Self::MIGRATE.0 | Self::REFERENCED.0);
     /// The kinds that name no process.
