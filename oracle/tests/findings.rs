@@ -51,8 +51,9 @@ fn checked(dir: &Path, name: &str, text: &str) -> Result<(), String> {
 }
 
 /// A crash artifact of `RMAPLAB_SPECS='chain-2010 era=2015' cargo fuzz run
-/// -s none -O --no-trace-compares differential` (CVE-2022-42703, b16, found
-/// in seconds), and the corpus file the target printed before it crashed,
+/// -s none -O --no-trace-compares differential -- -seed=1` (CVE-2022-42703,
+/// b16, found within a minute), and the corpus file the target printed
+/// before it crashed,
 /// kept as it was printed in `corpus/found/` (so `cargo test` replays it as
 /// it is). Decoder bytes keep their meaning: a decoder change that breaks
 /// this is a change of the byte format.
