@@ -25,8 +25,10 @@ fn family(name: &str) -> String {
     }
 }
 
-/// Every `.ops` file under the corpus folders that holds a block.
-fn block_streams() -> Vec<(String, Stream)> {
+/// Every `.ops` file under the corpus folders that holds a block, with
+/// the configurations its header says it fails on (a fuzzer's finding
+/// corrupts their state, which the emulator does not survive).
+fn block_streams() -> Vec<(String, Stream, Vec<String>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus");
     let mut out = Vec::new();
     for dir in ["blocks", "races", "zoo", "found"] {
@@ -44,7 +46,15 @@ fn block_streams() -> Vec<(String, Stream)> {
                 .parse()
                 .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             if !s.blocks.is_empty() {
-                out.push((p.display().to_string(), s));
+                let header = rmaplab_ops::corpus::parse_header(&text, &s, |t| Ok(t.to_string()))
+                    .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                let fails = header
+                    .specific
+                    .into_iter()
+                    .filter(|(_, v)| matches!(v, rmaplab_ops::corpus::Verdict::Fail(_)))
+                    .map(|(spec, _)| spec)
+                    .collect();
+                out.push((p.display().to_string(), s, fails));
             }
         }
     }
@@ -87,7 +97,12 @@ fn check<R: Rmap + Clone>(rmap: R, file: &str, s: &Stream, seen: &mut BTreeSet<S
                 seen.insert(format!("{} {name}", op.keyword()));
             }
         }
-        let _ = m.run_block(block, &Schedule::Random { seed: 0 }, 1);
+        // A schedule that fails (an era's known race) leaves a state the
+        // rest of the stream cannot be run on.
+        if !matches!(m.run_block(block, &Schedule::Random { seed: 0 }, 1), Ok(o) if o.failure.is_none())
+        {
+            return;
+        }
         i = b.first + b.actors;
     }
 }
@@ -97,8 +112,13 @@ fn every_step_a_block_takes_is_listed_for_its_op_kind() {
     let streams = block_streams();
     assert!(streams.len() >= 6, "only {} block files", streams.len());
     let mut seen = BTreeSet::new();
-    for (file, s) in &streams {
+    for (file, s, fails) in &streams {
         for era in chain_2010::Era::ALL {
+            let spec = format!("chain-2010 era={}", era.as_str());
+            let default = era == chain_2010::Era::E2022 && fails.iter().any(|f| f == "chain-2010");
+            if fails.contains(&spec) || default {
+                continue;
+            }
             check(Chain2010::new(era), file, s, &mut seen);
         }
         check(Prealloc2026::new(), file, s, &mut seen);

@@ -44,7 +44,11 @@
 //!   *and* bit 4 of `m` switch concurrent blocks (`par`, kind 15) on, bit
 //!   15 *and* bit 5 of `m` `referenced` (kind 14), each in 1/4 of the
 //!   inputs; an input whose header switches neither decodes as it did
-//!   before version 2. Each mask is intersected with the config's; an empty
+//!   before version 2. Bit 0 of `k0 ^ k1 ^ m` switches exec's two ops on
+//!   (`exec-stack`, kind 16, and `exec-shift`, kind 17; half of the inputs,
+//!   and the `FF FF FF` header [`encode`] writes); an input whose header
+//!   leaves it clear decodes as it did before they were added (the mask
+//!   became 32 bits wide then). Each mask is intersected with the config's; an empty
 //!   intersection means the config's set; `par` is off when the config
 //!   enables no walker (swapout, migrate, referenced). When bit 1 of
 //!   `k0 ^ k1 ^ m` is clear (half of the inputs; not the `FF FF FF` header
@@ -54,7 +58,8 @@
 //! - **Memory.** For each live process the decoder keeps two sets of pages
 //!   among the first `min(window_len, 256)` pages of the sub-window, MAPPED
 //!   and WRITTEN (a subset of MAPPED), the protection of each MAPPED page,
-//!   and for the stream LAST, the ADDR\* (below) of the last op that had
+//!   its temporary exec STACK (none at first), and for the stream LAST, the
+//!   ADDR\* (below) of the last op that had
 //!   one, the destination for an `mremap` move (none at first). After each
 //!   op (ranges clipped to those pages):
 //!   - `mmap` adds its range to MAPPED with its protection and removes it
@@ -70,6 +75,11 @@
 //!     `NEW..NEW+NEWLEN` to MAPPED (with the protection of `OLD`'s page;
 //!     the same for an in-place growth) and sets its WRITTEN pages to those
 //!     written at the same offsets of `OLD` (the pages move with it);
+//!   - `exec-stack` without a STACK, whose range has no MAPPED page, adds
+//!     it to MAPPED (`rw`) and makes it the STACK; `exec-shift` of a
+//!     process with a STACK moves it (MAPPED and WRITTEN) down by SHIFT
+//!     pages when none of the SHIFT pages below it is MAPPED, and (moved
+//!     or not, unless the shift failed) ends the STACK;
 //!   - `fork` gives the child a copy of the parent's sets (`dontfork` is
 //!     ignored); `exit` drops the process's.
 //! - **Kind byte.** The kinds allowed for this op are the enabled ones,
@@ -78,18 +88,20 @@
 //!   is. The byte modulo the sum of their weights picks one by weight, from
 //!   the first row of this table that applies:
 //!
-//!   | when                       | mmap | munmap | mprotect | mremap | madvise | fork | exit | read | write | swapout | reclaim | migrate | fail-alloc | dump | referenced | par |
-//!   |----------------------------|-----:|-------:|---------:|-------:|--------:|-----:|-----:|-----:|------:|--------:|--------:|--------:|-----------:|-----:|-----------:|----:|
-//!   | no MAPPED page at all      |   16 |      1 |        1 |      1 |       1 |    3 |    2 |    1 |     1 |       1 |       1 |       1 |          1 |    1 |          1 |   1 |
-//!   | no WRITTEN page at all     |    6 |      1 |        3 |      2 |       1 |    3 |    2 |    4 |    16 |       1 |       1 |       1 |          1 |    1 |          1 |   2 |
-//!   | 1 process live             |    9 |      2 |        5 |      3 |       2 |    9 |    1 |    5 |    13 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |
-//!   | 2 or 3 live                |    7 |      2 |        6 |      3 |       2 |    7 |    5 |    6 |    15 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |
-//!   | 4 or 5 live                |    6 |      2 |        6 |      3 |       2 |    4 |    8 |    6 |    16 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |
-//!   | 6 or more live             |    5 |      2 |        5 |      3 |       2 |    2 |   12 |    6 |    17 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |
+//!   | when                       | mmap | munmap | mprotect | mremap | madvise | fork | exit | read | write | swapout | reclaim | migrate | fail-alloc | dump | referenced | par | exec-stack | exec-shift |
+//!   |----------------------------|-----:|-------:|---------:|-------:|--------:|-----:|-----:|-----:|------:|--------:|--------:|--------:|-----------:|-----:|-----------:|----:|-----------:|-----------:|
+//!   | no MAPPED page at all      |   16 |      1 |        1 |      1 |       1 |    3 |    2 |    1 |     1 |       1 |       1 |       1 |          1 |    1 |          1 |   1 |          3 |          1 |
+//!   | no WRITTEN page at all     |    6 |      1 |        3 |      2 |       1 |    3 |    2 |    4 |    16 |       1 |       1 |       1 |          1 |    1 |          1 |   2 |          1 |          1 |
+//!   | 1 process live             |    9 |      2 |        5 |      3 |       2 |    9 |    1 |    5 |    13 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |          1 |          2 |
+//!   | 2 or 3 live                |    7 |      2 |        6 |      3 |       2 |    7 |    5 |    6 |    15 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |          1 |          2 |
+//!   | 4 or 5 live                |    6 |      2 |        6 |      3 |       2 |    4 |    8 |    6 |    16 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |          1 |          2 |
+//!   | 6 or more live             |    5 |      2 |        5 |      3 |       2 |    2 |   12 |    6 |    17 |       2 |       1 |       2 |          1 |    1 |          2 |   3 |          1 |          2 |
 //!
-//!   `par` is not allowed while no live process has a MAPPED page. The two
-//!   new kinds come last, so the byte of every older kind is unchanged
-//!   ([`encode`] writes the smallest byte of each kind).
+//!   While some live process has a STACK, `exec-shift` weighs 4 in every
+//!   row. `par` is not allowed while no live process has a MAPPED page.
+//!   Newer kinds come last, so the byte of every older kind is unchanged
+//!   where they are off ([`encode`] writes the smallest byte of each
+//!   kind).
 //!
 //!   Exception: when exactly one process is live and `exit` is enabled, a
 //!   kind byte `0xFF` is followed by another byte: `0xFF` again is `exit`
@@ -182,7 +194,27 @@
 //!     unchanged, where `copy_vma` merges it. A block's mutator moves back
 //!     for shapes 5 and 6 too (`dontunmap` for 6). A fork's child inherits
 //!     the last move.
-//!   - mprotect `P ADDR* LEN* pr`: when bits 5 and 6 of `pr` are both set
+//!   - exec-stack `P HADDR LEN`, HADDR (hole-or-direct address): the
+//!     *holes* of `P` are the runs of pages not in MAPPED (the first page
+//!     of each). Without holes, ADDR. Otherwise one byte `b`: `b < 0x40`
+//!     gives hole number `b % |holes|` in ascending order, of `h` pages up
+//!     to the next MAPPED page (or the tracked pages' end), and the stack
+//!     goes at its top: LEN is at most `h - 1` (at least 1) and the
+//!     address is the hole's end minus LEN, which leaves room below for
+//!     the exec-shift; `b >= 0x40`, the direct form, as for mmap's GADDR.
+//!     exec-shift `P SHIFT`: `P` as for the kinds with an ADDR\*, except
+//!     that `s < 0x80` picks the `(s % k)`-th of the `k` processes with a
+//!     STACK when there are any; SHIFT is a tracked field: with `r > 0`
+//!     pages not in MAPPED right below `P`'s STACK, a choice `b < 0xE0`
+//!     gives `1 + b % r`; otherwise (or without room) the direct form, a
+//!     value field `range(window_len)`.
+//!   - mprotect `P ADDR* LEN* pr`: when bits 4, 5 and 6 of `pr` are all
+//!     set (bit 4 alone for a block's mutator), and the page right after
+//!     the *mapping* at ADDR (the run of MAPPED pages around it with its
+//!     protection) is MAPPED, the mapping (its last `max_len` pages when
+//!     it is longer) gets that page's protection, ADDR\* and LEN\*
+//!     notwithstanding: it merges with the mapping after it (`vma_merge`
+//!     case 8 for a whole mapping). Otherwise, when bits 5 and 6 of `pr` are both set
 //!     and a *neighbour* is mapped, the neighbour's protection (else PROT
 //!     above): for a range inside the destination of `P`'s last move, the
 //!     page right below that move's source, else right after it (where the
@@ -207,8 +239,8 @@
 //!   the swarm has none). Each actor is read, and applied to the memory,
 //!   in letter order (as a consumer that ignores blocks runs them):
 //!   - mutator: a kind byte picked by the table's row among the enabled
-//!     kinds mmap .. exit that are allowed, then that op's `P` and
-//!     arguments as above;
+//!     kinds mmap .. exit and exec-shift that are allowed, then that op's
+//!     `P` and arguments as above;
 //!   - walker: `P` (as for the kinds with an ADDR\*, except that `s >=
 //!     0xC0` picks the process of a mutator read before the walker, if
 //!     it is live) and a target, a
@@ -218,8 +250,13 @@
 //!     mutator was applied (the pages it moves or unmaps, which the walk
 //!     races); of MAPPED when W is empty; but a choice `b < 0xC0` is page
 //!     `b % |R|` of R, the pages of that earlier WRITTEN that are not in
-//!     WRITTEN now (those the mutator moved or unmapped), when R is not
-//!     empty;
+//!     WRITTEN now (those the mutator moved or unmapped) and, for an
+//!     `mprotect` mutator, the WRITTEN pages of the mapping right after its
+//!     range, when R is not empty. An `mprotect` mutator whose range takes
+//!     the protection of the page right after it (a *merge*) makes the
+//!     walkers read after it act as after a move back: `s < 0x80` picks
+//!     the mutator's process too, and each is a `migrate` when migrate is
+//!     on;
 //!   - fault: one byte (bit 0: `write` when both are on), `P`, ADDR\*, and
 //!     VALUE for a write.
 //!
@@ -244,12 +281,12 @@ use crate::print::print_op;
 use crate::{Advice, Block, FILE_PAGES, Kind, MremapTo, NR_FILES, Op, Pid, Prot, Sched, Stream};
 
 /// How many op kinds the decoder generates: every keyword of
-/// [`OpKinds`] but `par` (exec's ops are not generated): what a fuzzing
-/// run's "op kinds N/M" counts against.
+/// [`OpKinds`] but `par`: what a fuzzing run's "op kinds N/M" counts
+/// against.
 pub const DECODED_OP_KINDS: usize = OP_KEYWORDS.len() - 1;
 
 /// Op keywords in bit order of [`OpKinds`] (`par` is a concurrent block).
-const OP_KEYWORDS: [&str; 16] = [
+const OP_KEYWORDS: [&str; 18] = [
     "mmap",
     "munmap",
     "mprotect",
@@ -266,6 +303,8 @@ const OP_KEYWORDS: [&str; 16] = [
     "dump",
     "referenced",
     "par",
+    "exec-stack",
+    "exec-shift",
 ];
 
 /// Relative frequency of each op kind, in bit order, by situation (see
@@ -273,31 +312,52 @@ const OP_KEYWORDS: [&str; 16] = [
 /// is, forks while few processes are live, exits once many are. Every
 /// weight is non-zero (an allowed kind must have a kind byte) and every row
 /// sums to at most 255 (so that [`weighted_byte`] is never [`LAST_EXIT`]).
-const OP_WEIGHTS: [[u8; 16]; 6] = [
+/// exec's ops come last: an input whose swarm header switches them off
+/// picks every other kind as before they were added.
+const OP_WEIGHTS: [[u8; 18]; 6] = [
     // mmap munmap mprotect mremap madvise fork exit read write swapout
-    // reclaim migrate fail-alloc dump referenced par
+    // reclaim migrate fail-alloc dump referenced par exec-stack exec-shift
     // No live process has anything mapped.
-    [16, 1, 1, 1, 1, 3, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+    [16, 1, 1, 1, 1, 3, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1],
     // Something is mapped, nothing written.
-    [6, 1, 3, 2, 1, 3, 2, 4, 16, 1, 1, 1, 1, 1, 1, 2],
+    [6, 1, 3, 2, 1, 3, 2, 4, 16, 1, 1, 1, 1, 1, 1, 2, 1, 1],
     // One process live (its exit has its own bytes, [`LAST_EXIT`]).
-    [9, 2, 5, 3, 2, 9, 1, 5, 13, 2, 1, 2, 1, 1, 2, 3],
+    [9, 2, 5, 3, 2, 9, 1, 5, 13, 2, 1, 2, 1, 1, 2, 3, 1, 2],
     // 2 or 3 live.
-    [7, 2, 6, 3, 2, 7, 5, 6, 15, 2, 1, 2, 1, 1, 2, 3],
+    [7, 2, 6, 3, 2, 7, 5, 6, 15, 2, 1, 2, 1, 1, 2, 3, 1, 2],
     // 4 or 5 live.
-    [6, 2, 6, 3, 2, 4, 8, 6, 16, 2, 1, 2, 1, 1, 2, 3],
+    [6, 2, 6, 3, 2, 4, 8, 6, 16, 2, 1, 2, 1, 1, 2, 3, 1, 2],
     // 6 or more live.
-    [5, 2, 5, 3, 2, 2, 12, 6, 17, 2, 1, 2, 1, 1, 2, 3],
+    [5, 2, 5, 3, 2, 2, 12, 6, 17, 2, 1, 2, 1, 1, 2, 3, 1, 2],
 ];
 
-// Checks the rules of [`OP_WEIGHTS`] at compile time.
+/// [`OP_WEIGHTS`] while some live process has a temporary exec stack:
+/// exec-shift (the last column) weighs [`STACK_SHIFT_WEIGHT`].
+const STACK_WEIGHTS: [[u8; 18]; 6] = {
+    let mut t = OP_WEIGHTS;
+    let mut r = 0;
+    while r < t.len() {
+        t[r][17] = STACK_SHIFT_WEIGHT;
+        r += 1;
+    }
+    t
+};
+/// exec-shift's weight while a process has a temporary stack.
+const STACK_SHIFT_WEIGHT: u8 = 4;
+
+// Checks the rules of [`OP_WEIGHTS`] and [`STACK_WEIGHTS`] at compile time.
 const _: () = {
     let mut r = 0;
-    while r < OP_WEIGHTS.len() {
+    while r < 2 * OP_WEIGHTS.len() {
+        let row = if r < OP_WEIGHTS.len() {
+            &OP_WEIGHTS[r]
+        } else {
+            &STACK_WEIGHTS[r - OP_WEIGHTS.len()]
+        };
         let (mut i, mut sum) = (0, 0u32);
-        while i < OP_WEIGHTS[r].len() {
-            assert!(OP_WEIGHTS[r][i] > 0);
-            sum += OP_WEIGHTS[r][i] as u32;
+        while i < row.len() {
+            assert!(row[i] > 0);
+            sum += row[i] as u32;
             i += 1;
         }
         assert!(sum <= 255);
@@ -402,6 +462,12 @@ const GAP_COMPACT: u64 = 0xFF - GAP as u64;
 /// protection of a neighbouring mapping ([`Proc::neighbour_prot`]), when
 /// there is one.
 const NEIGHBOUR: u8 = 0x60;
+/// An mprotect PROT byte with these bits set protects the whole mapping
+/// at its address like the mapping after it ([`whole_to_next`]), when
+/// there is one (else as for [`NEIGHBOUR`]).
+const WHOLE: u8 = 0x70;
+/// The same for a block's mutator: bit 4 alone (a walk racing a merge).
+const WHOLE_IN_BLOCK: u8 = 0x10;
 /// The protection a two-protection input ([`Params::alt_prot`]) uses
 /// besides `rw`, by bits 2 and 3 of its swarm bytes' XOR.
 const ALT_PROTS: [Prot; 4] = [Prot::Rwx, Prot::R, Prot::Rx, Prot::None];
@@ -412,12 +478,18 @@ const PROT_TABLE: u8 = 0x80;
 /// A mapped address whose byte is in `SAME..DIRECT` is the previous
 /// mapped-or-direct address, if this process maps it.
 const SAME: u8 = 0xC0;
+/// The bit of `k0 ^ k1 ^ m` that switches exec's ops on.
+const EXEC_BIT: u8 = 0x01;
+/// An exec-stack address whose byte is below this one goes at the top of
+/// a hole of its process ([`holes`]); from this one on it is in the
+/// direct form (as for an mmap's gap, [`GAP_COMPACT`]).
+const HOLE: u8 = GAP;
 /// Pages a [`PageSet`] tracks (the first ones of the sub-window).
 const SET_PAGES: u64 = 256;
 
 /// A set of op kinds (bit `i` is the `i`-th keyword of the op language).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct OpKinds(u16);
+pub struct OpKinds(u32);
 
 impl OpKinds {
     pub const MMAP: OpKinds = OpKinds(1 << 0);
@@ -437,8 +509,12 @@ impl OpKinds {
     pub const REFERENCED: OpKinds = OpKinds(1 << 14);
     /// Concurrent blocks (version 2).
     pub const PAR: OpKinds = OpKinds(1 << 15);
+    /// exec's temporary stack (version 2).
+    pub const EXEC_STACK: OpKinds = OpKinds(1 << 16);
+    /// exec's move of its temporary stack (version 2).
+    pub const EXEC_SHIFT: OpKinds = OpKinds(1 << 17);
     pub const NONE: OpKinds = OpKinds(0);
-    pub const ALL: OpKinds = OpKinds(u16::MAX);
+    pub const ALL: OpKinds = OpKinds((1 << OP_KEYWORDS.len()) - 1);
     /// The kinds only the emulator can perform (blocks interleave rmap
     /// walks, which only the emulator has).
     pub const EMULATOR_ONLY: OpKinds = OpKinds(
@@ -447,20 +523,22 @@ impl OpKinds {
             | Self::MIGRATE.0
             | Self::FAIL_ALLOC.0
             | Self::REFERENCED.0
-            | Self::PAR.0,
+            | Self::PAR.0
+            | Self::EXEC_STACK.0
+            | Self::EXEC_SHIFT.0,
     );
-    /// The kinds a block's mutator may have.
-    pub const MUTATORS: OpKinds = OpKinds((1 << 7) - 1);
+    /// The kinds a block's mutator may have: mmap .. exit, exec-shift.
+    pub const MUTATORS: OpKinds = OpKinds(((1 << 7) - 1) | Self::EXEC_SHIFT.0);
     /// The rmap walks, a block's walkers.
     pub const WALKERS: OpKinds = OpKinds(Self::SWAPOUT.0 | Self::MIGRATE.0 | Self::REFERENCED.0);
     /// The kinds that name no process.
     pub const PIDLESS: OpKinds = OpKinds(Self::RECLAIM.0 | Self::FAIL_ALLOC.0 | Self::DUMP.0);
 
     /// The set with these bits.
-    pub const fn from_bits_truncate(bits: u16) -> OpKinds {
+    pub const fn from_bits_truncate(bits: u32) -> OpKinds {
         OpKinds(bits & Self::ALL.0)
     }
-    pub const fn bits(self) -> u16 {
+    pub const fn bits(self) -> u32 {
         self.0
     }
     pub const fn contains(self, other: OpKinds) -> bool {
@@ -472,14 +550,10 @@ impl OpKinds {
     /// The kind of one op (never [`OpKinds::PAR`]: a block's ops have
     /// their own kinds).
     pub fn of(op: &Op) -> OpKinds {
-        match op_index(op) {
-            i @ 0..16 => OpKinds(1 << i),
-            // exec's ops are not generated.
-            _ => OpKinds::NONE,
-        }
+        OpKinds(1 << op_index(op))
     }
     /// The kind with this keyword (`mmap`, ..., `dump`, `referenced`,
-    /// `par`).
+    /// `par`, `exec-stack`, `exec-shift`).
     pub fn from_keyword(keyword: &str) -> Option<OpKinds> {
         let i = OP_KEYWORDS.iter().position(|&k| k == keyword)?;
         Some(OpKinds(1 << i))
@@ -631,6 +705,10 @@ pub enum EncodeError {
     },
     /// Op `index` maps a file number past the last file.
     BadFile { index: usize, op: Op },
+    /// Op `index` changes its process's temporary exec stack, which the
+    /// decoder never does (only exec touches it until `exec-shift`).
+    TouchesStack { index: usize, op: Op },
+
     /// The block whose actor `A` is op `first` has no encoding: the
     /// decoder makes blocks of one mutator (first or last), one or two
     /// walkers and an optional fault, with a `#HEX` schedule of at most 31
@@ -661,6 +739,12 @@ impl fmt::Display for EncodeError {
             EncodeError::BadFile { index, op } => {
                 (index, op, format!("files are 0..={}", NR_FILES - 1))
             }
+            EncodeError::TouchesStack { index, op } => (
+                index,
+                op,
+                "it changes its process's temporary stack before exec-shift".to_string(),
+            ),
+
             EncodeError::BadBlock { first, why } => {
                 return write!(f, "the block at op {first} cannot be encoded: {why}");
             }
@@ -742,7 +826,7 @@ impl Params {
     fn swarm(&self, k0: u8, k1: u8, m: u8) -> (OpKinds, MapKinds) {
         let bits = u16::from_le_bytes([k0, k1]);
         // Without mmap nothing ever happens: it is always on.
-        let mut on = OpKinds::from_bits_truncate(bits & 0x3FFF) | OpKinds::MMAP;
+        let mut on = OpKinds::from_bits_truncate(u32::from(bits & 0x3FFF)) | OpKinds::MMAP;
         let (k14, k15) = (bits & (1 << 14) != 0, bits & (1 << 15) != 0);
         let (m4, m5) = (m & (1 << 4) != 0, m & (1 << 5) != 0);
         for (bit, kinds) in [
@@ -752,6 +836,11 @@ impl Params {
             (m & (1 << 7) != 0, OpKinds::EXIT),
             (k14 && m4, OpKinds::PAR),
             (k15 && m5, OpKinds::REFERENCED),
+            // exec's ops, in half of the inputs.
+            (
+                (k0 ^ k1 ^ m) & EXEC_BIT != 0,
+                OpKinds::EXEC_STACK | OpKinds::EXEC_SHIFT,
+            ),
         ] {
             if bit {
                 on = on | kinds;
@@ -875,6 +964,9 @@ struct Proc {
     /// The protection of each mapped page, as bit planes of its index in
     /// [`Prot::ALL`] (meaningless outside `mapped`).
     prot: [PageSet; 3],
+    /// Its temporary exec stack as [`PageSet`] bits `[lo, hi)`, from an
+    /// `exec-stack` until the `exec-shift` that sets it up.
+    stack: Option<(u16, u16)>,
 }
 
 impl Proc {
@@ -897,6 +989,36 @@ impl Proc {
         }
         let i = (0..3).fold(0, |i, k| i | usize::from(self.prot[k].contains(bit)) << k);
         Prot::ALL.get(i).copied()
+    }
+
+    /// The mapping as the protections tell it: the run of mapped pages
+    /// around `bit` with its protection, as bits `[lo, hi)`.
+    fn mapping_at(&self, bit: u64) -> Option<(u64, u64)> {
+        let prot = self.prot_at(bit)?;
+        let same = |i: u64| self.prot_at(i) == Some(prot);
+        let lo = (0..bit).rev().take_while(|&i| same(i)).count() as u64;
+        let hi = (bit..SET_PAGES).take_while(|&i| same(i)).count() as u64;
+        Some((bit - lo, bit + hi))
+    }
+
+    /// The pages of the mapping that starts at bit `hi` ([`Proc::mapping_at`]),
+    /// none when `hi` is not mapped.
+    fn next_mapping(&self, hi: u64) -> PageSet {
+        self.mapping_at(hi)
+            .map_or(PageSet::default(), |(_, end)| PageSet::range(hi, end))
+    }
+
+    /// The free pages right below the temporary stack: how far an
+    /// `exec-shift` can move it (0 without a stack).
+    fn room_below(&self) -> u64 {
+        let Some((lo, _)) = self.stack else {
+            return 0;
+        };
+        let lo = u64::from(lo);
+        (0..lo)
+            .rev()
+            .take_while(|&i| !self.mapped.contains(i))
+            .count() as u64
     }
 
     /// The protection of a mapping next to the range `[lo, hi)` (bits):
@@ -934,6 +1056,8 @@ struct Live {
     mapping: u64,
     /// Bit `i`: slot `i` has something written.
     writing: u64,
+    /// Bit `i`: slot `i` has a temporary exec stack.
+    stacking: u64,
 }
 
 /// `mask` without bit `i`, the bits above it moved down by one.
@@ -961,6 +1085,7 @@ impl Live {
             alt: None,
             mapping: 0,
             writing: 0,
+            stacking: 0,
         }
     }
 
@@ -970,6 +1095,7 @@ impl Live {
         let bit = 1u64 << i;
         self.mapping = (self.mapping & !bit) | if q.mapped.is_empty() { 0 } else { bit };
         self.writing = (self.writing & !bit) | if q.written.is_empty() { 0 } else { bit };
+        self.stacking = (self.stacking & !bit) | if q.stack.is_none() { 0 } else { bit };
     }
 
     fn as_slice(&self) -> &[u32] {
@@ -1001,7 +1127,13 @@ impl Live {
     }
 
     /// The row of [`OP_WEIGHTS`] for the next op.
-    fn weights(&self) -> &'static [u8; 16] {
+    fn weights(&self) -> &'static [u8; 18] {
+        // exec-shift moves a temporary stack: more often while there is one.
+        let table = if self.stacking == 0 {
+            &OP_WEIGHTS
+        } else {
+            &STACK_WEIGHTS
+        };
         let row = if self.mapping == 0 {
             0
         } else if self.writing == 0 {
@@ -1014,7 +1146,7 @@ impl Live {
                 _ => 5,
             }
         };
-        &OP_WEIGHTS[row]
+        &table[row]
     }
 
     /// Whether the kind bytes [`LAST_EXIT`] twice are the last process's
@@ -1041,6 +1173,28 @@ impl Live {
         } else {
             nth_bit(self.mapping, u32::from(s) % self.mapping.count_ones()) as usize
         }
+    }
+
+    /// The slot an `exec-shift` selector byte picks: below [`PICK_ANY`],
+    /// the `(s % k)`-th of the `k` processes with a temporary stack, if
+    /// there are any; otherwise as [`Live::pick`].
+    fn pick_stack(&self, s: u8) -> usize {
+        if s < PICK_ANY && self.stacking != 0 {
+            return nth_bit(self.stacking, u32::from(s) % self.stacking.count_ones()) as usize;
+        }
+        self.pick(s, true)
+    }
+
+    /// A selector byte that [`Live::pick_stack`] maps to `pid`, if it is
+    /// live.
+    fn stack_selector(&self, pid: Pid) -> Option<u8> {
+        let i = self.slot(pid)?;
+        let s = if self.stacking & (1 << i) != 0 {
+            (self.stacking & ((1 << i) - 1)).count_ones()
+        } else {
+            u32::from(PICK_ANY) + i as u32
+        };
+        u8::try_from(s).ok()
     }
 
     fn slot(&self, pid: Pid) -> Option<usize> {
@@ -1095,6 +1249,7 @@ impl Live {
                 self.procs.copy_within(i + 1..self.len, i);
                 self.mapping = remove_bit(self.mapping, i);
                 self.writing = remove_bit(self.writing, i);
+                self.stacking = remove_bit(self.stacking, i);
                 self.len -= 1;
                 return;
             }
@@ -1198,6 +1353,48 @@ impl Live {
                     q.written.insert(&moved);
                 }
             },
+            Op::ExecStack { addr, len, .. } => {
+                let pages = range(addr, len);
+                // Recorded even where the memory thinks the range mapped (it
+                // may be wrong): ops that would change it are dropped.
+                if q.stack.is_none() && len > 0 {
+                    let (lo, hi) = p.bits(addr, len);
+                    q.mapped.insert(&pages);
+                    q.written.remove(&pages);
+                    q.set_prot(&pages, Prot::Rw);
+                    // Bits are below 256.
+                    q.stack = Some((lo as u16, hi as u16));
+                }
+            }
+            Op::ExecShift { shift, .. } => {
+                let Some((lo, hi)) = q.stack else {
+                    return;
+                };
+                let (lo, hi) = (u64::from(lo), u64::from(hi));
+                if shift > 0 {
+                    // `EINVAL` past the window's start, `EFAULT` when
+                    // something is mapped below: nothing moves.
+                    if shift > lo || q.mapped.intersects(&PageSet::range(lo - shift, lo)) {
+                        return;
+                    }
+                    let (from, to) = (
+                        PageSet::range(lo, hi),
+                        PageSet::range(lo - shift, hi - shift),
+                    );
+                    let mut written = PageSet::default();
+                    for b in lo..hi {
+                        if q.written.contains(b) {
+                            written.insert(&PageSet::range(b - shift, b - shift + 1));
+                        }
+                    }
+                    q.mapped.remove(&from);
+                    q.written.remove(&from);
+                    q.mapped.insert(&to);
+                    q.written.insert(&written);
+                    q.set_prot(&to, Prot::Rw);
+                }
+                q.stack = None;
+            }
             _ => return,
         }
         self.refresh(i);
@@ -1246,9 +1443,68 @@ fn block_move_back(sh: u8, kinds: OpKinds, p: &Params, live: &Live) -> Option<Op
     if sh & BLOCK_BACK == 0 || !kinds.contains(OpKinds::MREMAP) {
         return None;
     }
-    (0..live.len)
-        .rev()
-        .find_map(|i| move_back(Pid(live.pids[i]), 3 | BACK, p, &live.procs[i], true))
+    (0..live.len).rev().find_map(|i| {
+        move_back(Pid(live.pids[i]), 3 | BACK, p, &live.procs[i], true)
+            .filter(|op| !touches_stack(op, p, live))
+    })
+}
+
+/// The mprotect of the mapping at `addr` ([`Proc::mapping_at`]; its last
+/// `max_len` pages when it is longer) to the protection of the mapping
+/// right after it, when that one is mapped with another protection: the
+/// two merge (`vma_merge`'s case 8 for a whole mapping, or `next` grows
+/// down over its tail), the shape B21 races a migration of `next`'s pages
+/// with.
+fn whole_to_next(pid: Pid, addr: u64, p: &Params, q: &Proc) -> Option<Op> {
+    let (lo, hi) = q.mapping_at(p.bit(addr)?)?;
+    let prot = q.prot_at(hi)?;
+    let lo = lo.max(hi.saturating_sub(p.max_len));
+    Some(Op::Mprotect {
+        pid,
+        addr: p.window_start + lo,
+        len: hi - lo,
+        prot,
+    })
+}
+
+/// Whether `op` would split, move, unmap or replace pages of its process's
+/// temporary stack (STACK in the decoder's memory): nothing but exec
+/// touches that VMA between `__bprm_mm_init` and `setup_arg_pages` (the
+/// new mm is not yet any task's), so the decoder drops such ops.
+fn touches_stack(op: &Op, p: &Params, live: &Live) -> bool {
+    if live.stacking == 0 {
+        return false;
+    }
+    let Some(i) = op.pid().and_then(|pid| live.slot(pid)) else {
+        return false;
+    };
+    let Some((lo, hi)) = live.procs[i].stack else {
+        return false;
+    };
+    let stack = PageSet::range(u64::from(lo), u64::from(hi));
+    let hits = |addr: u64, len: u64| {
+        let (a, b) = p.bits(addr, len);
+        PageSet::range(a, b).intersects(&stack)
+    };
+    match *op {
+        Op::Mmap {
+            addr,
+            len,
+            replace: true,
+            ..
+        }
+        | Op::Munmap { addr, len, .. }
+        | Op::Mprotect { addr, len, .. }
+        | Op::Madvise { addr, len, .. } => hits(addr, len),
+        Op::Mremap {
+            old,
+            old_len,
+            new_len,
+            to,
+            ..
+        } => hits(old, old_len) || to.is_some_and(|t| hits(t.new, new_len)),
+        _ => false,
+    }
 }
 
 /// The mapped-or-direct address of an op, if it has one.
@@ -1286,8 +1542,8 @@ fn map_index(kind: &Kind) -> usize {
 }
 
 /// Picks the index of an allowed entry by weight.
-fn pick_weighted(b: u8, allowed: u16, weights: &[u8]) -> Option<usize> {
-    let allowed = u32::from(allowed) & ((1 << weights.len()) - 1);
+fn pick_weighted(b: u8, allowed: u32, weights: &[u8]) -> Option<usize> {
+    let allowed = allowed & ((1 << weights.len()) - 1);
     let mut total = 0;
     let mut m = allowed;
     while m != 0 {
@@ -1312,7 +1568,7 @@ fn pick_weighted(b: u8, allowed: u16, weights: &[u8]) -> Option<usize> {
 }
 
 /// The smallest byte that [`pick_weighted`] maps to `index`.
-fn weighted_byte(index: usize, allowed: u16, weights: &[u8]) -> u8 {
+fn weighted_byte(index: usize, allowed: u32, weights: &[u8]) -> u8 {
     let start: u32 = (0..index)
         .filter(|&i| allowed & (1 << i) != 0)
         .map(|i| u32::from(weights[i]))
@@ -1330,6 +1586,9 @@ enum Field {
 struct Reader<'a> {
     bytes: &'a [u8],
     wide: bool,
+    /// Set when an mprotect's PROT byte made it a merge with the mapping
+    /// after it ([`whole_to_next`]).
+    merged: bool,
 }
 
 impl Reader<'_> {
@@ -1422,12 +1681,15 @@ impl Reader<'_> {
     /// the walk races), when there are any, otherwise among its mapped
     /// pages. A choice below [`RACED`] picks among the pages of `before`
     /// that `q` no longer has written (those the mutator moved or
-    /// unmapped), when there are any.
-    fn target(&mut self, p: &Params, q: &Proc, before: &PageSet) -> Option<u64> {
+    /// unmapped) and the pages `next` (those of the mapping after an
+    /// mprotect mutator's range, which a merge extends or takes over), when
+    /// there are any.
+    fn target(&mut self, p: &Params, q: &Proc, before: &PageSet, next: &PageSet) -> Option<u64> {
         Some(match self.tracked(!q.mapped.is_empty(), p.window_len)? {
             Ok(b) => {
                 let mut raced = *before;
                 raced.remove(&q.written);
+                raced.insert(next);
                 if b < RACED && !raced.is_empty() {
                     return Some(p.window_start + raced.nth(u64::from(b) % raced.count()));
                 }
@@ -1495,6 +1757,33 @@ impl Reader<'_> {
         Some((self.addr(p)?, None))
     }
 
+    /// An exec-stack address in the mapped pages `set`'s process: a byte
+    /// below [`HOLE`] picks one of its [`holes`] (a run of free pages),
+    /// with the hole's first page and size, at whose top the stack goes
+    /// (room left below it for the exec-shift); from [`HOLE`] on the direct
+    /// form, as for [`Reader::gap_addr`]. Without holes, ADDR.
+    fn hole_addr(&mut self, p: &Params, set: &PageSet) -> Option<(u64, Option<(u64, u64)>)> {
+        let holes = holes(p, set);
+        if holes.is_empty() {
+            return Some((self.addr(p)?, None));
+        }
+        let b0 = self.byte()?;
+        if self.wide && b0 == ESCAPE {
+            return Some((self.varint()?, None));
+        }
+        if b0 < HOLE {
+            let h = holes.nth(u64::from(b0) % holes.count());
+            let end = (h..p.set_pages())
+                .find(|&i| set.contains(i))
+                .unwrap_or(p.set_pages());
+            return Some((p.window_start + h, Some((h, end - h))));
+        }
+        if p.window_len <= GAP_COMPACT {
+            return Some((p.window_start + u64::from(b0 - HOLE) % p.window_len, None));
+        }
+        Some((self.addr(p)?, None))
+    }
+
     /// A run-or-direct length: one within the run of mapped pages at
     /// `addr` (see [`run_choices`]), or LEN.
     fn run_len(&mut self, p: &Params, set: &PageSet, addr: u64) -> Option<u64> {
@@ -1521,6 +1810,19 @@ fn gaps(p: &Params, set: &PageSet) -> PageSet {
     let mut out = PageSet::default();
     for i in 1..p.set_pages() {
         if set.contains(i - 1) && !set.contains(i) {
+            out.insert(&PageSet::range(i, i + 1));
+        }
+    }
+    out
+}
+
+/// The first page of each run of pages not in `set` (within the tracked
+/// pages): where exec's temporary stack goes, with room below it to move
+/// down.
+fn holes(p: &Params, set: &PageSet) -> PageSet {
+    let mut out = PageSet::default();
+    for i in 0..p.set_pages() {
+        if !set.contains(i) && (i == 0 || set.contains(i - 1)) {
             out.insert(&PageSet::range(i, i + 1));
         }
     }
@@ -1676,8 +1978,13 @@ fn decode_impl(
         Some(rest) => Reader {
             bytes: rest,
             wide: true,
+            merged: false,
         },
-        None => Reader { bytes, wide: false },
+        None => Reader {
+            bytes,
+            wide: false,
+            merged: false,
+        },
     };
     // The offset in `bytes` of a point where `rest` bytes are left.
     let at = |rest: usize| bytes.len() - rest;
@@ -1694,6 +2001,7 @@ fn decode_impl(
                     live.apply(&op, &p);
                     ops.push(op);
                 }
+                Some(Decoded::Skip) => {}
                 Some(Decoded::Par) => {
                     let Some(block) = decode_block(&mut r, &p, kinds, maps, &mut live) else {
                         break;
@@ -1737,10 +2045,17 @@ fn decode_impl(
 enum Decoded {
     Op(Op),
     Par,
+    /// An op that would change a temporary stack ([`touches_stack`]):
+    /// dropped.
+    Skip,
 }
 
 /// Index of `par` in [`OP_KEYWORDS`].
 const PAR_INDEX: usize = 15;
+/// Index of `exec-stack` in [`OP_KEYWORDS`].
+const EXEC_STACK_INDEX: usize = 16;
+/// Index of `exec-shift` in [`OP_KEYWORDS`].
+const EXEC_SHIFT_INDEX: usize = 17;
 /// Most schedule bytes of a decoded block (the length byte's low 5 bits).
 pub const MAX_SCHED_BYTES: usize = 31;
 
@@ -1765,7 +2080,11 @@ fn decode_op(
     if kind == PAR_INDEX {
         return Some(Decoded::Par);
     }
-    decode_args(kind, r, p, maps, live, false).map(Decoded::Op)
+    let op = decode_args(kind, r, p, maps, live, false)?;
+    if touches_stack(&op, p, live) {
+        return Some(Decoded::Skip);
+    }
+    Some(Decoded::Op(op))
 }
 
 /// A block's actors, in letter order (see the module doc, "Blocks").
@@ -1853,6 +2172,13 @@ fn decode_block(
     let mut before: Option<(Pid, PageSet)> = None;
     // Whether the mutator is a move back ([`block_move_back`]).
     let mut back = false;
+    // The written pages of the mapping right after an mprotect mutator's
+    // range ([`Proc::next_mapping`]).
+    let mut next = PageSet::default();
+    // Whether the mutator is an mprotect its PROT byte made a merge with
+    // the mapping after its range ([`whole_to_next`]; the encoder never
+    // writes that byte).
+    let mut merge = false;
     for (k, &role) in roles[..n].iter().enumerate() {
         marks[k] = r.bytes.len();
         let op = match role {
@@ -1865,12 +2191,25 @@ fn decode_block(
                     None => {
                         let allowed = live.allowed(kinds & OpKinds::MUTATORS, p.max_procs);
                         let kind = pick_weighted(r.byte()?, allowed.bits(), live.weights())?;
-                        decode_args(kind, r, p, maps, live, true)?
+                        r.merged = false;
+                        let op = decode_args(kind, r, p, maps, live, true)?;
+                        if touches_stack(&op, p, live) {
+                            return None;
+                        }
+                        merge = r.merged;
+                        op
                     }
                 };
                 before = op
                     .pid()
                     .and_then(|pid| Some((pid, live.procs[live.slot(pid)?].written)));
+                if let Op::Mprotect { pid, addr, len, .. } = op
+                    && let Some(i) = live.slot(pid)
+                {
+                    let q = &live.procs[i];
+                    next = q.next_mapping(p.bits(addr, len).1);
+                    next.and(&q.written);
+                }
                 op
             }
             Role::Walker(v) => {
@@ -1879,21 +2218,22 @@ fn decode_block(
                 }
                 // A selector from PICK_NEWEST on picks the mutator's
                 // process, when it is live: the walk races its mutator. So
-                // does one below PICK_ANY after a move back, which the
-                // encoder never writes.
+                // does one below PICK_ANY after a move back or a merge,
+                // which the encoder never writes.
                 let s = r.byte()?;
                 let slot = match before.and_then(|(m, _)| live.slot(m)) {
-                    Some(m) if s >= PICK_NEWEST || (back && s < PICK_ANY) => m,
+                    Some(m) if s >= PICK_NEWEST || ((back || merge) && s < PICK_ANY) => m,
                     _ => live.pick(s, true),
                 };
                 let pid = Pid(live.pids[slot]);
-                let pre = before
+                let (pre, near) = before
                     .filter(|&(m, _)| m == pid)
-                    .map_or(PageSet::default(), |(_, w)| w);
-                let addr = r.target(p, &live.procs[slot], &pre)?;
-                // A move back races migrations (a migration entry left
-                // behind), when migrate is on.
-                let kind = if back && walkers.contains(OpKinds::MIGRATE) {
+                    .map_or((PageSet::default(), PageSet::default()), |(_, w)| (w, next));
+                let addr = r.target(p, &live.procs[slot], &pre, &near)?;
+                // A move back or a merge races migrations (a migration
+                // entry left behind, a PTE rebuilt from the wrong VMA),
+                // when migrate is on.
+                let kind = if (back || merge) && walkers.contains(OpKinds::MIGRATE) {
                     11
                 } else {
                     walker_index(walkers, v)
@@ -1955,7 +2295,12 @@ fn decode_args(
     if kind == 13 {
         return Some(Op::Dump);
     }
-    let slot = live.pick(r.byte()?, has_mapped_addr(kind));
+    let s = r.byte()?;
+    let slot = if kind == EXEC_SHIFT_INDEX {
+        live.pick_stack(s)
+    } else {
+        live.pick(s, has_mapped_addr(kind))
+    };
     let pid = Pid(live.pids[slot]);
     let q = &live.procs[slot];
     let set = &q.mapped;
@@ -1998,6 +2343,14 @@ fn decode_args(
             let addr = r.mapped(p, q, live.last)?;
             let len = r.run_len(p, set, addr)?;
             let pr = r.byte()?;
+            // A block's mutator: with bit 4 alone (half of them).
+            let whole = if in_block { WHOLE_IN_BLOCK } else { WHOLE };
+            if pr & whole == whole
+                && let Some(op) = whole_to_next(pid, addr, p, q)
+            {
+                r.merged = true;
+                return Some(op);
+            }
             let (lo, hi) = p.bits(addr, len);
             let neighbour = (pr & NEIGHBOUR == NEIGHBOUR)
                 .then(|| q.neighbour_prot(lo, hi))
@@ -2069,6 +2422,33 @@ fn decode_args(
             pid,
             addr: r.mapped(p, q, live.last)?,
         },
+        EXEC_STACK_INDEX => {
+            let (addr, hole) = r.hole_addr(p, set)?;
+            let len = r.len(p)?;
+            match hole {
+                // At the top of the hole, a page left below it when the
+                // hole has more than one.
+                Some((h, size)) => {
+                    let len = len.min(size.saturating_sub(1).max(1));
+                    Op::ExecStack {
+                        pid,
+                        // Below the window's end (a wide LEN may be 0).
+                        addr: p.window_start + (h + size - len.max(1)),
+                        len,
+                    }
+                }
+                None => Op::ExecStack { pid, addr, len },
+            }
+        }
+        EXEC_SHIFT_INDEX => {
+            // A shift within the free pages below the stack.
+            let room = q.room_below();
+            let shift = match r.tracked(room > 0, p.window_len)? {
+                Ok(b) => 1 + u64::from(b) % room,
+                Err(Field::Narrow(v) | Field::Wide(v)) => v,
+            };
+            Op::ExecShift { pid, shift }
+        }
         _ => Op::Referenced {
             pid,
             addr: r.mapped(p, q, live.last)?,
@@ -2205,6 +2585,29 @@ impl Writer {
             }
             Some(_) => {
                 self.out.push(GAP);
+                self.addr(addr, p)
+            }
+            None => self.escape(addr),
+        }
+    }
+
+    /// Writes an exec-stack address ([`Reader::hole_addr`]) in its direct
+    /// form.
+    fn hole_addr(&mut self, addr: u64, p: &Params, set: &PageSet) -> Result<(), Fail> {
+        if holes(p, set).is_empty() {
+            return self.addr(addr, p);
+        }
+        match addr
+            .checked_sub(p.window_start)
+            .filter(|&v| v < p.window_len)
+        {
+            Some(v) if p.window_len <= GAP_COMPACT => {
+                // v < GAP_COMPACT: the byte is in HOLE..=0xFE.
+                self.out.push(HOLE + v as u8);
+                Ok(())
+            }
+            Some(_) => {
+                self.out.push(HOLE);
                 self.addr(addr, p)
             }
             None => self.escape(addr),
@@ -2382,6 +2785,9 @@ fn encode_block(
                 }
                 w.out
                     .push(weighted_byte(op_index(op), allowed.bits(), live.weights()));
+                if touches_stack(op, p, live) {
+                    return Err(EncodeError::TouchesStack { index, op: *op }.into());
+                }
                 encode_args(w, p, maps, live, index, op)?;
             }
             Role::Walker(_) => {
@@ -2427,7 +2833,7 @@ fn encode_op(
     op: &Op,
 ) -> Result<(), Fail> {
     let kind = OpKinds::of(op);
-    if kind.is_empty() || !kinds.contains(kind) {
+    if !kinds.contains(kind) {
         return Err(EncodeError::KindDisabled { index, op: *op }.into());
     }
     if let Some(pid) = op.pid()
@@ -2448,6 +2854,9 @@ fn encode_op(
         }
         .into());
     }
+    if touches_stack(op, p, live) {
+        return Err(EncodeError::TouchesStack { index, op: *op }.into());
+    }
     w.out
         .push(weighted_byte(op_index(op), allowed.bits(), live.weights()));
     encode_args(w, p, maps, live, index, op)
@@ -2467,8 +2876,11 @@ fn encode_args(
             let slot = live
                 .slot(pid)
                 .ok_or(EncodeError::NotLive { index, op: *op })?;
-            let kind_has_addr = has_mapped_addr(op_index(op));
-            (live.selector(pid, kind_has_addr), live.procs[slot].mapped)
+            let selector = match op {
+                Op::ExecShift { .. } => live.stack_selector(pid),
+                _ => live.selector(pid, has_mapped_addr(op_index(op))),
+            };
+            (selector, live.procs[slot].mapped)
         }
         None => (None, PageSet::default()),
     };
@@ -2559,8 +2971,13 @@ fn encode_args(
         }
         Op::FailAlloc { n } => w.field(n, 1, FAIL_ALLOC_MAX)?,
         Op::Fork { .. } | Op::Exit { .. } | Op::Reclaim | Op::Dump => {}
-        Op::ExecStack { .. } | Op::ExecShift { .. } => {
-            unreachable!("refused above: not a decoder kind")
+        Op::ExecStack { addr, len, .. } => {
+            w.hole_addr(addr, p, set)?;
+            w.len(len, p)?;
+        }
+        Op::ExecShift { pid, shift } => {
+            let room = live.slot(pid).map_or(0, |i| live.procs[i].room_below());
+            w.tracked(room > 0, shift, 0, p.window_len)?;
         }
     }
     Ok(())

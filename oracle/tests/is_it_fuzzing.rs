@@ -32,8 +32,9 @@ fn the_engine_reaches_every_op_kind_and_deep_fork_chains() {
         "canonical designs fail: {:?}",
         st.findings[0].0.report
     );
-    // Every op kind of the language (`referenced` included).
-    assert_eq!(st.op_kinds.len(), 15, "op kinds reached: {:?}", st.op_kinds);
+    // Every op kind of the language (`referenced`, `exec-stack` and
+    // `exec-shift` included).
+    assert_eq!(st.op_kinds.len(), 17, "op kinds reached: {:?}", st.op_kinds);
     assert!(
         st.max_fork_depth >= 5,
         "deepest fork chain {}",

@@ -695,8 +695,8 @@ pub struct Coverage {
     seen: HashSet<u64>,
     /// Op kinds executed at least once.
     kinds: BTreeSet<&'static str>,
-    /// Bit `a * 16 + b`: op kind `b` ran right after op kind `a`.
-    pairs: [u64; 4],
+    /// Bit `a * Op::KINDS + b`: op kind `b` ran right after op kind `a`.
+    pairs: [u64; PAIR_WORDS],
     max_depth: usize,
     /// Distinct [`Coverage::BLOCK_STEP`] features.
     block_steps: usize,
@@ -707,7 +707,7 @@ pub struct Coverage {
 }
 
 impl Coverage {
-    /// A pair of consecutive op kinds `a`, `b`: `a * 16 + b`.
+    /// A pair of consecutive op kinds `a`, `b`: `a * Op::KINDS + b`.
     pub const PAIR: u64 = 0;
     /// The depth `d` of a fork (p0 is depth 0): `d`.
     pub const FORK_DEPTH: u64 = 1 << 56;
@@ -727,7 +727,7 @@ impl Coverage {
             new |= self.kinds.insert(op.keyword());
             let k = kind_index(op);
             if let Some(a) = prev {
-                let f = Self::PAIR | (a * 16 + k);
+                let f = Self::PAIR | (a * Op::KINDS as u64 + k);
                 if self.seen.insert(f) {
                     new = true;
                     self.pairs[f as usize / 64] |= 1 << (f % 64);
@@ -802,6 +802,9 @@ impl Coverage {
         self.pairs.iter().map(|w| w.count_ones() as usize).sum()
     }
 }
+
+/// Words of a bit map of op kind pairs.
+const PAIR_WORDS: usize = (Op::KINDS * Op::KINDS).div_ceil(64);
 
 fn kind_index(op: &Op) -> u64 {
     op.kind_index() as u64
@@ -932,8 +935,8 @@ struct Shared {
     execs: AtomicU64,
     ops: AtomicU64,
     kept: AtomicUsize,
-    /// Bit `a * 16 + b`: op kind `b` ran right after op kind `a`.
-    pairs: [AtomicU64; 4],
+    /// Bit `a * Op::KINDS + b`: op kind `b` ran right after op kind `a`.
+    pairs: [AtomicU64; PAIR_WORDS],
     stats: Mutex<EngineStats>,
 }
 
