@@ -65,7 +65,18 @@ impl<R: Rmap> Mmu<R> {
             Some(t) => in_window(old, old_len) && in_window(t.new, new_len),
             None => in_window(old, old_len) && in_window(old, new_len),
         };
-        if !ok || new_len == 0 {
+        if !ok {
+            return Ok(Outcome::Err(Errno::EINVAL));
+        }
+        // Exec's temporary stack as source or target: see
+        // `temporary_stack_in`.
+        if let Some(o) = self
+            .temporary_stack_in(pid, old, old_len)
+            .or_else(|| to.and_then(|t| self.temporary_stack_in(pid, t.new, new_len)))
+        {
+            return Ok(o);
+        }
+        if new_len == 0 {
             return Ok(Outcome::Err(Errno::EINVAL));
         }
         let vrm = Vrm {
