@@ -47,8 +47,9 @@ impl Vrm {
 
 impl<R: Rmap> Mmu<R> {
     /// The `mremap` op: the window rule (old range; new range at `NEW`, or
-    /// `[old, old + new_len)` without a target), `EINVAL` for a zero new
-    /// length (`check_mremap_params`), then `do_mremap`.
+    /// `[old, old + new_len)` without a target), `EFAULT` when the old
+    /// range or the target touches exec's temporary stack, `EINVAL` for a
+    /// zero new length (`check_mremap_params`), then `do_mremap`.
     pub(super) fn op_mremap(
         &mut self,
         pid: Pid,

@@ -772,7 +772,9 @@ impl Model {
     ///    then `mremap_to` with a target or `mremap_at` without.
     ///
     /// The window rule comes first: the old range, and the new range (at
-    /// `NEW` with a target, else `[old, old + new_len)`), must be inside it.
+    /// `NEW` with a target, else `[old, old + new_len)`), must be inside it;
+    /// then the old range and the target must not touch a temporary stack
+    /// (`EFAULT`).
     fn mremap(
         &mut self,
         pid: Pid,
