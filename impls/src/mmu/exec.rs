@@ -33,6 +33,27 @@ impl<R: Rmap> Mmu<R> {
             .find(|&v| self.vma_is_temporary_stack(v))
     }
 
+    /// `EFAULT` when `[addr, addr + len)` overlaps a VMA of `pid` in its
+    /// set-up state. In the kernel that VMA is in `bprm->mm`, which no task
+    /// uses until `setup_arg_pages` returns, so no user op can reach it;
+    /// the emulator keeps it in `pid`'s mm and refuses such ops at entry,
+    /// before any lock or change (the reference model does the same).
+    ///
+    /// ASSUMPTIONS: `range_ok(addr, len)` holds.
+    pub(super) fn temporary_stack_in(&self, pid: Pid, addr: u64, len: u64) -> Option<Outcome> {
+        let mm = self.m.mm(pid)?;
+        if len == 0 {
+            return None;
+        }
+        mm.vmas
+            .range(..addr + len)
+            .rev()
+            .map(|(_, &v)| v)
+            .take_while(|&v| self.m.vma(v).end > addr)
+            .any(|v| self.vma_is_temporary_stack(v))
+            .then_some(Outcome::Err(Errno::EFAULT))
+    }
+
     /// `exec-stack P ADDR LEN`: `__bprm_mm_init`'s stack VMA (anonymous,
     /// `VM_STACK_FLAGS | VM_STACK_INCOMPLETE_SETUP`, accounted) at `[addr,
     /// addr + len)`, never merged (its flags are unlike any mmap's). The

@@ -1447,6 +1447,9 @@ impl<R: Rmap> Mmu<R> {
         if let Some(o) = self.check_range(pid, addr, len) {
             return self.pure(o);
         }
+        if replace && let Some(o) = self.temporary_stack_in(pid, addr, len) {
+            return self.pure(o);
+        }
         if len == 0 {
             // do_mmap
             return self.pure(Outcome::Err(Errno::EINVAL));
@@ -1456,6 +1459,9 @@ impl<R: Rmap> Mmu<R> {
 
     fn op_munmap(&mut self, pid: Pid, addr: u64, len: u64) -> KResult<Outcome> {
         if let Some(o) = self.check_range(pid, addr, len) {
+            return self.pure(o);
+        }
+        if let Some(o) = self.temporary_stack_in(pid, addr, len) {
             return self.pure(o);
         }
         if len == 0 {
@@ -1468,6 +1474,9 @@ impl<R: Rmap> Mmu<R> {
 
     fn op_mprotect(&mut self, pid: Pid, addr: u64, len: u64, prot: Prot) -> KResult<Outcome> {
         if let Some(o) = self.check_range(pid, addr, len) {
+            return self.pure(o);
+        }
+        if let Some(o) = self.temporary_stack_in(pid, addr, len) {
             return self.pure(o);
         }
         if len == 0 {
@@ -1485,6 +1494,9 @@ impl<R: Rmap> Mmu<R> {
         advice: rmaplab_ops::Advice,
     ) -> KResult<Outcome> {
         if let Some(o) = self.check_range(pid, addr, len) {
+            return self.pure(o);
+        }
+        if let Some(o) = self.temporary_stack_in(pid, addr, len) {
             return self.pure(o);
         }
         if len == 0 {

@@ -47,8 +47,9 @@ impl Vrm {
 
 impl<R: Rmap> Mmu<R> {
     /// The `mremap` op: the window rule (old range; new range at `NEW`, or
-    /// `[old, old + new_len)` without a target), `EINVAL` for a zero new
-    /// length (`check_mremap_params`), then `do_mremap`.
+    /// `[old, old + new_len)` without a target), `EFAULT` when the old
+    /// range or the target touches exec's temporary stack, `EINVAL` for a
+    /// zero new length (`check_mremap_params`), then `do_mremap`.
     pub(super) fn op_mremap(
         &mut self,
         pid: Pid,
@@ -65,7 +66,18 @@ impl<R: Rmap> Mmu<R> {
             Some(t) => in_window(old, old_len) && in_window(t.new, new_len),
             None => in_window(old, old_len) && in_window(old, new_len),
         };
-        if !ok || new_len == 0 {
+        if !ok {
+            return Ok(Outcome::Err(Errno::EINVAL));
+        }
+        // Exec's temporary stack as source or target: see
+        // `temporary_stack_in`.
+        if let Some(o) = self
+            .temporary_stack_in(pid, old, old_len)
+            .or_else(|| to.and_then(|t| self.temporary_stack_in(pid, t.new, new_len)))
+        {
+            return Ok(o);
+        }
+        if new_len == 0 {
             return Ok(Outcome::Err(Errno::EINVAL));
         }
         let vrm = Vrm {

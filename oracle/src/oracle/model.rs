@@ -497,6 +497,9 @@ impl Model {
         replace: bool,
     ) -> OpResult {
         window(addr, len)?;
+        if replace {
+            self.no_temporary_stack(pid, addr, len)?;
+        }
         if len == 0 {
             return Err(Errno::EINVAL);
         }
@@ -588,6 +591,21 @@ impl Model {
         Ok(Outcome::Ok)
     }
 
+    /// `EFAULT` when a page of `[addr, addr + len)` is a temporary stack's:
+    /// that VMA is exec's new mm in the kernel, out of the caller's reach
+    /// until `setup_arg_pages` ends, so `mmap` over it, `munmap`,
+    /// `mprotect`, `madvise` and `mremap` (source or target) fail before
+    /// changing anything.
+    fn no_temporary_stack(&self, pid: Pid, addr: u64, len: u64) -> Result<(), Errno> {
+        if self.procs[&pid]
+            .range(addr..addr + len)
+            .any(|(_, page)| page.stack == Stack::Temporary)
+        {
+            return Err(Errno::EFAULT);
+        }
+        Ok(())
+    }
+
     /// The lowest page of `pid`'s temporary stack.
     fn temporary_stack(&self, pid: Pid) -> Option<u64> {
         self.procs[&pid]
@@ -632,6 +650,7 @@ impl Model {
     /// `munmap`: `EINVAL` for length 0 (`do_vmi_munmap`), holes are fine.
     fn munmap(&mut self, pid: Pid, addr: u64, len: u64) -> OpResult {
         window(addr, len)?;
+        self.no_temporary_stack(pid, addr, len)?;
         if len == 0 {
             return Err(Errno::EINVAL);
         }
@@ -646,6 +665,7 @@ impl Model {
     /// all set: anonymous memory, and files opened read-write).
     fn mprotect(&mut self, pid: Pid, addr: u64, len: u64, prot: Prot) -> OpResult {
         window(addr, len)?;
+        self.no_temporary_stack(pid, addr, len)?;
         let pages = self.pages_mut(pid);
         for p in addr..addr + len {
             match pages.get_mut(&p) {
@@ -670,6 +690,7 @@ impl Model {
     /// wipeonfork/keeponfork toggle `VM_WIPEONFORK`.
     fn madvise(&mut self, pid: Pid, addr: u64, len: u64, advice: Advice) -> OpResult {
         window(addr, len)?;
+        self.no_temporary_stack(pid, addr, len)?;
         let mut hole = false;
         let pages = self.pages_mut(pid);
         for p in addr..addr + len {
@@ -751,7 +772,9 @@ impl Model {
     ///    then `mremap_to` with a target or `mremap_at` without.
     ///
     /// The window rule comes first: the old range, and the new range (at
-    /// `NEW` with a target, else `[old, old + new_len)`), must be inside it.
+    /// `NEW` with a target, else `[old, old + new_len)`), must be inside it;
+    /// then the old range and the target must not touch a temporary stack
+    /// (`EFAULT`).
     fn mremap(
         &mut self,
         pid: Pid,
@@ -765,6 +788,10 @@ impl Model {
         match to {
             Some(t) => window(t.new, new_len)?,
             None => window(old, new_len)?,
+        }
+        self.no_temporary_stack(pid, old, old_len)?;
+        if let Some(t) = to {
+            self.no_temporary_stack(pid, t.new, new_len)?;
         }
         // check_mremap_params
         if new_len == 0 {
