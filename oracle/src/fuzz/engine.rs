@@ -5,8 +5,9 @@
 //! of `rmaplab fuzz` ([`run_engine`]) is here too: random and mutated
 //! inputs (some mutations change only a block's schedule bytes, some the
 //! ops of the decoded stream: [`super::mutate`]), a pool of
-//! inputs that brought a new op kind, op-kind pair or fork depth
-//! ([`Coverage`]; not code coverage: the engine is not instrumented), every
+//! inputs that brought a new op kind, op-kind pair, fork depth, block
+//! step or kernel path ([`Coverage`]; not code coverage: the engine is not
+//! instrumented, the MMU notes the kernel paths it models), every
 //! new failure shrunk and written as an `.ops` file.
 //!
 //! Whatever the engine, a failure ends up as a corpus file: the stream
@@ -675,8 +676,8 @@ pub struct EngineStats {
     /// Distinct pairs of consecutive op kinds executed (of `Op::KINDS` squared).
     pub op_pairs: usize,
     /// Inputs the jobs added to their mutation pools because they brought
-    /// a new op kind, op-kind pair or fork depth (seeds not counted; each
-    /// job's pool holds at most 4096).
+    /// a new op kind, op-kind pair, fork depth, block step or kernel-path
+    /// feature (seeds not counted; each job's pool holds at most 4096).
     pub kept_inputs: usize,
     /// Distinct kernel-path features ([`Coverage::add_paths`]) the jobs
     /// reached (the sum of each job's).
@@ -691,8 +692,9 @@ pub struct EngineStats {
 /// The built-in engine's coverage map: the features of the executions a
 /// job has seen, an input being kept for its mutation pool when it brings
 /// a new one. A feature is a `u64` whose top byte is its kind
-/// ([`Coverage::PAIR`], [`Coverage::FORK_DEPTH`], [`Coverage::BLOCK_STEP`])
-/// and whose low bits say which one.
+/// ([`Coverage::PAIR`], [`Coverage::FORK_DEPTH`], [`Coverage::BLOCK_STEP`],
+/// [`Coverage::KIND_PATH`], [`Coverage::PATH_SEQ`]) and whose low bits say
+/// which one.
 #[derive(Default)]
 pub struct Coverage {
     seen: HashSet<u64>,
