@@ -321,6 +321,7 @@ fn emu_report(stream: &Stream, outcomes: &[Outcome], dumps: Vec<State>) -> RunRe
         blocks: Vec::new(),
         schedules: 0,
         capped: false,
+        paths: Vec::new(),
         design: "synthetic".into(),
         config: Vec::new(),
         outcomes: stream

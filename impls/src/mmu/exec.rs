@@ -13,7 +13,7 @@
 use rmaplab_ops::{Errno, Outcome, Pid};
 
 use super::vm_flags::*;
-use super::{KResult, Mmu, Next, StepName, Vma, range_ok};
+use super::{KResult, Mmu, Next, StepName, Vma, path, range_ok};
 use crate::rmap::{Rmap, VmaId};
 
 impl<R: Rmap> Mmu<R> {
@@ -93,6 +93,7 @@ impl<R: Rmap> Mmu<R> {
         });
         self.link_new_vma(id)?;
         self.prepare_at_link(id)?;
+        self.path(path::EXEC_STACK);
         Ok(Outcome::Ok)
     }
 
@@ -154,6 +155,7 @@ impl<R: Rmap> Mmu<R> {
         }
         self.m.vma_mut(vid).flags &= !VM_STACK_INCOMPLETE_SETUP;
         self.m.dirty_vmas.push(vid);
+        self.path(path::EXEC_SHIFT);
         Ok(Outcome::Ok)
     }
 }

@@ -5,7 +5,7 @@ use crate::rmap::{Rmap, VmaId};
 use rmaplab_ops::{Outcome, Pid};
 
 use super::vm_flags::*;
-use super::{Fail, FileRef, FrameId, FrameKind, KResult, Mmu, Pte, Violation};
+use super::{Fail, FileRef, FrameId, FrameKind, KResult, Mmu, Pte, Violation, path};
 
 /// `fault_around_bytes` / `PAGE_SIZE` (64 KiB, the default).
 const FAULT_AROUND_PAGES: u64 = 16;
@@ -173,6 +173,7 @@ impl<R: Rmap> Mmu<R> {
             );
             self.m.frame_mut(frame).value = value;
             self.bump(|s| s.cow_reuses += 1);
+            self.path(path::COW_REUSE);
             return Ok(Outcome::Ok);
         }
         self.wp_page_copy(pid, addr, vid, frame, value)
@@ -232,6 +233,7 @@ impl<R: Rmap> Mmu<R> {
         );
         self.m.remove_rmap(old);
         self.bump(|s| s.cow_copies += 1);
+        self.path(path::COW_COPY);
         Ok(Outcome::Ok)
     }
 

@@ -5,7 +5,7 @@ use crate::rmap::{Rmap, VmaId};
 use rmaplab_ops::{Outcome, Pid};
 
 use super::vm_flags::*;
-use super::{Fail, FrameKind, KResult, Mm, Mmu, Next, Pte, StepName};
+use super::{Fail, FrameKind, KResult, Mm, Mmu, Next, Pte, StepName, path};
 
 impl<R: Rmap> Mmu<R> {
     /// `dup_mmap`: the child gets a copy of every VMA not `VM_DONTCOPY`, in
@@ -48,6 +48,10 @@ impl<R: Rmap> Mmu<R> {
                 self.m.link(cid);
             }
             self.clone_dst_unreachable(cid, "fork")?;
+            let (n0, slot) = (
+                self.rmap.counters().anon_vmas,
+                self.rmap.next_anon_vma_slot(),
+            );
             let r = if wipe {
                 Ok(())
             } else if self.in_block && self.locks.typesafe_slots {
@@ -82,6 +86,7 @@ impl<R: Rmap> Mmu<R> {
             linked.push(cid);
             let i = linked.len() as u32 - 1;
             if !wipe && self.rmap.has_anon_vma(pv) {
+                self.noted_alloc(n0, slot, path::FORK_ALLOC, path::FORK_REUSED);
                 self.yield_point(StepName::indexed("fork.anon_vma", i), Next::NoRmap)?;
                 self.copy_page_range(child, cid, parent, pv);
                 self.yield_point(StepName::indexed("fork.copy", i), Next::Rmap)?;

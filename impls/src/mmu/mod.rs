@@ -277,6 +277,61 @@ pub struct MmuStats {
     pub known_races: u64,
 }
 
+/// Kernel paths an op took ([`Mmu::last_op_paths`]), one bit each: what
+/// kcov would tell a fuzzer of the functions the MMU models, in a form the
+/// built-in engine's coverage reads cheaply.
+pub mod path {
+    /// `vma_merge`/`commit_merge` grew `prev` over the range.
+    pub const MERGE_PREV: u32 = 1 << 0;
+    /// The merge grew `next` down over the range (or, before 4.8, the
+    /// middle over `next`).
+    pub const MERGE_NEXT: u32 = 1 << 1;
+    /// `prev` grew over the range and `next`: both merged.
+    pub const MERGE_BOTH: u32 = 1 << 2;
+    /// `dup_anon_vma`: an importer without an anon_vma took its source's.
+    pub const DUP_ANON_VMA: u32 = 1 << 3;
+    /// `anon_vma_prepare` reused a neighbour's anon_vma
+    /// (`find_mergeable_anon_vma` found one).
+    pub const PREPARE_REUSED: u32 = 1 << 4;
+    /// `anon_vma_prepare` allocated an anon_vma.
+    pub const PREPARE_ALLOC: u32 = 1 << 5;
+    /// `copy_vma` merged the moved range into a neighbour.
+    pub const COPY_VMA_MERGED: u32 = 1 << 6;
+    /// `copy_vma` made a new VMA (`anon_vma_clone` of the source).
+    pub const COPY_VMA_NEW: u32 = 1 << 7;
+    /// `__split_vma` (its `anon_vma_clone`).
+    pub const SPLIT: u32 = 1 << 8;
+    /// `anon_vma_fork` reused an anon_vma of the parent's chain.
+    pub const FORK_REUSED: u32 = 1 << 9;
+    /// `anon_vma_fork` allocated the child's own anon_vma.
+    pub const FORK_ALLOC: u32 = 1 << 10;
+    /// `unlink_anon_vmas` freed an anon_vma.
+    pub const UNLINK_FREED: u32 = 1 << 11;
+    /// `mremap`'s `move_vma`.
+    pub const MOVE_VMA: u32 = 1 << 12;
+    /// A write fault copied the page (`wp_page_copy`).
+    pub const COW_COPY: u32 = 1 << 13;
+    /// A write fault reused the page in place (`wp_page_reuse`).
+    pub const COW_REUSE: u32 = 1 << 14;
+    /// `do_swap_page`: a page swapped in.
+    pub const SWAP_IN: u32 = 1 << 15;
+    /// `try_to_migrate`: migration entries installed.
+    pub const MIGRATION_INSTALL: u32 = 1 << 16;
+    /// `remove_migration_ptes`: migration entries replaced.
+    pub const MIGRATION_REMOVE: u32 = 1 << 17;
+    /// A new anon_vma took a slot an earlier one had freed (the
+    /// type-stable slab reuse a racing lookup can meet).
+    pub const SLOT_REUSED: u32 = 1 << 18;
+    /// exec's `setup_arg_pages` stack (`exec-stack`).
+    pub const EXEC_STACK: u32 = 1 << 19;
+    /// exec's `shift_arg_pages` (`relocate_vma_down`: `exec-shift`).
+    pub const EXEC_SHIFT: u32 = 1 << 20;
+    /// A page swapped out (`try_to_unmap`).
+    pub const SWAP_OUT: u32 = 1 << 21;
+    /// Number of path bits.
+    pub const COUNT: u32 = 22;
+}
+
 /// An invariant broken during an op.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Violation {
@@ -888,6 +943,11 @@ pub struct Mmu<R: Rmap> {
     /// A per-VMA-lock fault of a block is running holding its VMA read
     /// lock but not `mmap_lock` (where `anon_vma_prepare` must not run).
     fault_vma_only: bool,
+    /// The [`path`] bits of the op running (reset by [`Mmu::apply`]).
+    paths: Cell<u32>,
+    /// Past the highest anon_vma slot seen taken (for
+    /// [`path::SLOT_REUSED`]).
+    slot_hwm: Cell<usize>,
 }
 
 impl<R: Rmap> VmaView for Mmu<R> {
@@ -947,6 +1007,8 @@ impl<R: Rmap> Mmu<R> {
             sched: SchedSlot::default(),
             in_block: false,
             fault_vma_only: false,
+            paths: Cell::new(0),
+            slot_hwm: Cell::new(0),
         }
     }
 
@@ -1127,6 +1189,35 @@ impl<R: Rmap> Mmu<R> {
     pub fn stats(&self) -> MmuStats {
         self.stats.get()
     }
+    /// The [`path`] bits the last op (or the block's ops, since the last
+    /// [`Mmu::take_paths`]) took.
+    pub fn last_op_paths(&self) -> u32 {
+        self.paths.get()
+    }
+
+    /// [`Mmu::last_op_paths`], cleared.
+    pub fn take_paths(&self) -> u32 {
+        self.paths.replace(0)
+    }
+
+    /// Notes that the op took the [`path`] `p`.
+    #[inline(always)]
+    fn path(&self, p: u32) {
+        self.paths.set(self.paths.get() | p);
+    }
+
+    /// Notes an anon_vma allocation's slot: [`path::SLOT_REUSED`] when an
+    /// earlier anon_vma had taken it. `slot` is the design's
+    /// [`Rmap::next_anon_vma_slot`] before the allocation.
+    fn note_slot(&self, slot: Option<usize>) {
+        if let Some(s) = slot {
+            if s < self.slot_hwm.get() {
+                self.path(path::SLOT_REUSED);
+            }
+            self.slot_hwm.set(self.slot_hwm.get().max(s + 1));
+        }
+    }
+
     fn bump(&self, f: impl FnOnce(&mut MmuStats)) {
         let mut s = self.stats.get();
         f(&mut s);
@@ -1332,6 +1423,7 @@ impl<R: Rmap> Mmu<R> {
     /// reference or failed design check is a [`Violation`].
     pub fn apply(&mut self, op: &Op) -> Result<Outcome, Violation> {
         self.last_op_pure = false;
+        self.paths.set(0);
         self.m.dirty_vmas.clear();
         self.m.dirty_ptes.clear();
         self.m.cleared_ptes.clear();
@@ -1408,6 +1500,7 @@ impl<R: Rmap> Mmu<R> {
     /// the mappings the walk found.
     pub fn referenced(&mut self, pid: Pid, addr: u64) -> Result<Outcome, Violation> {
         self.last_op_pure = false;
+        self.paths.set(0);
         self.m.dirty_vmas.clear();
         self.m.dirty_ptes.clear();
         self.m.cleared_ptes.clear();
@@ -1563,14 +1656,35 @@ impl<R: Rmap> Mmu<R> {
             .vma_prev(vma)
             .filter(|&p| self.m.anon_vma_compatible(p, vma));
         self.bump(|s| s.anon_vma_prepares += 1);
+        let (n0, slot) = (
+            self.rmap.counters().anon_vmas,
+            self.rmap.next_anon_vma_slot(),
+        );
         self.rmap.anon_vma_prepare(&self.m, vma, next, prev)?;
+        self.noted_alloc(n0, slot, path::PREPARE_ALLOC, path::PREPARE_REUSED);
         Ok(())
+    }
+
+    /// After an `anon_vma_prepare` or `anon_vma_fork` that began with `n0`
+    /// live anon_vmas and `slot` next: `alloc` if it allocated one (and
+    /// the slot's reuse), else `reused`.
+    fn noted_alloc(&self, n0: u64, slot: Option<usize>, alloc: u32, reused: u32) {
+        if self.rmap.counters().anon_vmas > n0 {
+            self.path(alloc);
+            self.note_slot(slot);
+        } else {
+            self.path(reused);
+        }
     }
 
     /// `unlink_anon_vmas` for a VMA that is going away (or, for
     /// `MREMAP_DONTUNMAP`, losing its anon_vma).
     fn unlink_anon_vmas(&mut self, vma: VmaId) -> KResult<()> {
+        let n0 = self.rmap.counters().anon_vmas;
         self.rmap.unlink_anon_vmas(&self.m, vma)?;
+        if self.rmap.counters().anon_vmas < n0 {
+            self.path(path::UNLINK_FREED);
+        }
         Ok(())
     }
 

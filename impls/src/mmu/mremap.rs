@@ -6,7 +6,7 @@ use rmaplab_ops::{Errno, MremapTo, Outcome, Pid};
 
 use super::vm_flags::*;
 use super::vma::{Src, Vmg};
-use super::{Fail, KResult, Mmu, Next, Pte, StepName};
+use super::{Fail, KResult, Mmu, Next, Pte, StepName, path};
 
 /// `enum mremap_type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -280,6 +280,7 @@ impl<R: Rmap> Mmu<R> {
         // "mm/mremap: write-lock VMA while remapping it to a new address
         // range" (6.4).
         let src = vrm.vma.expect("source VMA");
+        self.path(path::MOVE_VMA);
         self.vma_start_write(StepName::new("mremap.lookup"), &[src])?;
         let new_vma = self.copy_vma_and_data(&mut vrm)?;
         if vrm.dontunmap {

@@ -6,7 +6,7 @@ use crate::rmap::{AnonMapping, Rmap, RmapError, VmaId};
 use crate::sched::{Execution, LockId, LockObj, Mode, Step};
 use rmaplab_ops::{Outcome, Pid};
 
-use super::{Fail, FrameId, KResult, Mmu, Pte, StepName, SwapId, SwapSlot, Violation};
+use super::{Fail, FrameId, KResult, Mmu, Pte, StepName, SwapId, SwapSlot, Violation, path};
 
 impl<R: Rmap> Mmu<R> {
     /// The anonymous (non-zero) frame `pid:addr` maps, if any.
@@ -122,6 +122,7 @@ impl<R: Rmap> Mmu<R> {
         self.m.set_pte(pid, addr, Pte::None);
         self.m.map_frame(pid, addr, frame, writable);
         self.bump(|s| s.swapins += 1);
+        self.path(path::SWAP_IN);
         Ok(frame)
     }
 
@@ -456,6 +457,7 @@ impl<R: Rmap> Mmu<R> {
                         } else {
                             self.check_unmapped(frame, "swapout")?;
                             self.bump(|s| s.swapouts += 1);
+                            self.path(path::SWAP_OUT);
                             w.outcome = Some(Outcome::Ok);
                         }
                         self.m.release_pinned(frame);
@@ -632,9 +634,11 @@ impl<R: Rmap> Mmu<R> {
                 // try_to_migrate_one
                 self.m.set_pte(pid, a, Pte::Migration { frame, writable });
                 self.m.frame_mut(frame).mapcount -= 1;
+                self.path(path::MIGRATION_INSTALL);
             }
             (WalkKind::Migrate, 2, Pte::Migration { frame: f, writable }) if f == frame => {
                 // remove_migration_pte
+                self.path(path::MIGRATION_REMOVE);
                 let new = w.new.expect("destination page");
                 // mk_pte(new, vma->vm_page_prot) of the VMA this walk found,
                 // made writable for a writable entry: whatever that VMA's

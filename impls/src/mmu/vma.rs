@@ -6,7 +6,7 @@ use crate::rmap::{CloneOp, MergeSrc, Rmap, VmaId};
 use rmaplab_ops::{Errno, Kind, Outcome, Pid, Prot};
 
 use super::vm_flags::*;
-use super::{Fail, FileRef, KResult, Mmu, Next, ShmemObj, StepName, Vma, prot_bits};
+use super::{Fail, FileRef, KResult, Mmu, Next, ShmemObj, StepName, Vma, path, prot_bits};
 
 /// What the range being merged carries (`vmg->anon_vma`, `vmg->middle`,
 /// `vmg->copied_from`), as `is_mergeable_anon_vma` needs it.
@@ -82,6 +82,7 @@ impl<R: Rmap> Mmu<R> {
             self.rmap.vma_post_update(&self.m, vma);
         }
         self.bump(|s| s.vma_splits += 1);
+        self.path(path::SPLIT);
         Ok(nid)
     }
 
@@ -150,6 +151,9 @@ impl<R: Rmap> Mmu<R> {
     fn dup_anon_vma(&mut self, dst: VmaId, src: VmaId) -> KResult<()> {
         if !self.rmap.has_anon_vma(dst) && self.rmap.has_anon_vma(src) {
             self.vma_changing(dst, "anon_vma")?;
+        }
+        if !self.rmap.has_anon_vma(dst) && self.rmap.has_anon_vma(src) {
+            self.path(path::DUP_ANON_VMA);
         }
         let published = self.rmap.dup_anon_vma_publish(&self.m, dst, src)?;
         if published {
@@ -320,6 +324,7 @@ impl<R: Rmap> Mmu<R> {
             vmg.end = end;
             return Err(e);
         }
+        self.path(merge_path(left, right));
         Ok(Some(t))
     }
 
@@ -371,6 +376,7 @@ impl<R: Rmap> Mmu<R> {
             self.dup_anon_vma(p, src)?;
             self.merge_lock_dst(p)?;
             self.commit_merge((p, pv.start, nv_end, pv.pgoff), None, &[middle, n])?;
+            self.path(path::MERGE_BOTH);
             Ok(Some(p))
         } else if merge_left {
             // prev extends over [start, end); middle shrinks or goes.
@@ -384,6 +390,7 @@ impl<R: Rmap> Mmu<R> {
                 let adj = (middle, end, m.end, m.pgoff + (end - m.start));
                 self.commit_merge((p, pv.start, end, pv.pgoff), Some(adj), &[])?;
             }
+            self.path(path::MERGE_PREV);
             Ok(Some(p))
         } else {
             // next extends down over [start, end); middle shrinks or goes.
@@ -395,6 +402,7 @@ impl<R: Rmap> Mmu<R> {
                 // anon_vma) and next goes.
                 self.dup_anon_vma(middle, n)?;
                 self.commit_merge((middle, m.start, nv.end, m.pgoff), None, &[n])?;
+                self.path(path::MERGE_NEXT);
                 return Ok(Some(middle));
             }
             self.dup_anon_vma(n, middle)?;
@@ -406,6 +414,7 @@ impl<R: Rmap> Mmu<R> {
                 let adj = (n, start, nv.end, nv.pgoff - (nv.start - start));
                 self.commit_merge((middle, m.start, start, m.pgoff), Some(adj), &[])?;
             }
+            self.path(path::MERGE_NEXT);
             Ok(Some(n))
         }
     }
@@ -709,6 +718,7 @@ impl<R: Rmap> Mmu<R> {
                     }
                     vma
                 };
+                self.path(path::COPY_VMA_MERGED);
                 return Ok((nv, vma, true));
             }
             Ok(None) | Err(Fail::NoMem) => {}
@@ -726,7 +736,18 @@ impl<R: Rmap> Mmu<R> {
             return Err(e.into());
         }
         self.link_new_vma(new)?;
+        self.path(path::COPY_VMA_NEW);
         Ok((new, vma, false))
+    }
+}
+
+/// The [`path`] bit of a merge into `prev` (`left`), `next` (`right`) or
+/// both.
+fn merge_path(left: bool, right: bool) -> u32 {
+    match (left, right) {
+        (true, true) => path::MERGE_BOTH,
+        (true, false) => path::MERGE_PREV,
+        _ => path::MERGE_NEXT,
     }
 }
 

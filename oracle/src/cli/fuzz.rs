@@ -113,7 +113,7 @@ pub fn fuzz(a: &FuzzArgs) -> ExitCode {
     let secs = st.elapsed.as_secs_f64().max(1e-9);
     eprintln!(
         "done: {} execs in {:.1}s ({:.0}/s, {:.0}/s per job), {} ops, op kinds {}/{} [{}], \
-         op pairs {}/{}, deepest fork chain {}, kept inputs {}",
+         op pairs {}/{}, deepest fork chain {}, kept inputs {}, kernel-path features {}",
         st.execs,
         secs,
         st.execs as f64 / secs,
@@ -125,7 +125,8 @@ pub fn fuzz(a: &FuzzArgs) -> ExitCode {
         st.op_pairs,
         rmaplab_ops::decode::DECODED_OP_KINDS * rmaplab_ops::decode::DECODED_OP_KINDS,
         st.max_fork_depth,
-        st.kept_inputs
+        st.kept_inputs,
+        st.path_features
     );
     if st.mmu.known_races > 0 {
         eprintln!(

@@ -5,8 +5,9 @@
 //! of `rmaplab fuzz` ([`run_engine`]) is here too: random and mutated
 //! inputs (some mutations change only a block's schedule bytes, some the
 //! ops of the decoded stream: [`super::mutate`]), a pool of
-//! inputs that brought a new op kind, op-kind pair or fork depth
-//! ([`Coverage`]; not code coverage: the engine is not instrumented), every
+//! inputs that brought a new op kind, op-kind pair, fork depth, block
+//! step or kernel path ([`Coverage`]; not code coverage: the engine is not
+//! instrumented, the MMU notes the kernel paths it models), every
 //! new failure shrunk and written as an `.ops` file.
 //!
 //! Whatever the engine, a failure ends up as a corpus file: the stream
@@ -675,9 +676,12 @@ pub struct EngineStats {
     /// Distinct pairs of consecutive op kinds executed (of `Op::KINDS` squared).
     pub op_pairs: usize,
     /// Inputs the jobs added to their mutation pools because they brought
-    /// a new op kind, op-kind pair or fork depth (seeds not counted; each
-    /// job's pool holds at most 4096).
+    /// a new op kind, op-kind pair, fork depth, block step or kernel-path
+    /// feature (seeds not counted; each job's pool holds at most 4096).
     pub kept_inputs: usize,
+    /// Distinct kernel-path features ([`Coverage::add_paths`]) the jobs
+    /// reached (the sum of each job's).
+    pub path_features: usize,
     /// What the MMUs did, summed over every execution and design.
     pub mmu: MmuStats,
     /// Executions until the first failure, if any.
@@ -688,8 +692,9 @@ pub struct EngineStats {
 /// The built-in engine's coverage map: the features of the executions a
 /// job has seen, an input being kept for its mutation pool when it brings
 /// a new one. A feature is a `u64` whose top byte is its kind
-/// ([`Coverage::PAIR`], [`Coverage::FORK_DEPTH`], [`Coverage::BLOCK_STEP`])
-/// and whose low bits say which one.
+/// ([`Coverage::PAIR`], [`Coverage::FORK_DEPTH`], [`Coverage::BLOCK_STEP`],
+/// [`Coverage::KIND_PATH`], [`Coverage::PATH_SEQ`]) and whose low bits say
+/// which one.
 #[derive(Default)]
 pub struct Coverage {
     seen: HashSet<u64>,
@@ -704,6 +709,10 @@ pub struct Coverage {
     depth: Vec<usize>,
     /// Streams with a racing block seen since the last one explored.
     races_skipped: u32,
+    /// Distinct [`Coverage::KIND_PATH`] and [`Coverage::PATH_SEQ`] features.
+    path_features: usize,
+    /// Scratch: the path bits of each process's last op that took one.
+    last_path: Vec<u32>,
 }
 
 impl Coverage {
@@ -714,6 +723,13 @@ impl Coverage {
     /// A step of a block's trace: the actor (its letter's index) and the
     /// step's name (yield point), hashed.
     pub const BLOCK_STEP: u64 = 2 << 56;
+    /// An op kind `k` and the kernel paths `m` it took (the MMU's
+    /// [`rmaplab_impls::mmu::path`] bits): `k << 32 | m`.
+    pub const KIND_PATH: u64 = 3 << 56;
+    /// The paths `p` of a process's previous op that took any, then the
+    /// paths `m` of its op: `p << 28 | m` (a reused anon_vma, then a split,
+    /// then a merging `copy_vma` is such a chain).
+    pub const PATH_SEQ: u64 = 4 << 56;
 
     /// Adds what the ops of `stream` reach: op kinds, pairs of consecutive
     /// kinds, fork depths. Whether any of it is new.
@@ -785,6 +801,40 @@ impl Coverage {
             prev = Some((actor, step));
         }
         new
+    }
+
+    /// Adds the kernel paths a design's run of `stream` took
+    /// ([`RunReport::paths`](crate::run::runner::RunReport::paths): op
+    /// index, path bits, for the ops that took any): each (op kind, paths)
+    /// and each (paths of the same process's previous such op, paths).
+    /// Whether any of it is new.
+    pub fn add_paths(&mut self, stream: &Stream, paths: &[(u32, u32)]) -> bool {
+        const _: () = assert!(rmaplab_impls::mmu::path::COUNT <= 28);
+        let mut new = false;
+        self.last_path.clear();
+        for &(i, m) in paths {
+            let Some(op) = stream.ops.get(i as usize) else {
+                continue;
+            };
+            let k = kind_index(op);
+            let f = Self::KIND_PATH | k << 32 | u64::from(m);
+            let mut fresh = usize::from(self.seen.insert(f));
+            let p = op.pid().map_or(0, |p| p.0 as usize);
+            if self.last_path.len() <= p {
+                self.last_path.resize(p + 1, 0);
+            }
+            let prev = std::mem::replace(&mut self.last_path[p], m);
+            let f = Self::PATH_SEQ | u64::from(prev) << 28 | u64::from(m);
+            fresh += usize::from(self.seen.insert(f));
+            self.path_features += fresh;
+            new |= fresh > 0;
+        }
+        new
+    }
+
+    /// Distinct kernel-path features added ([`Coverage::add_paths`]).
+    pub fn path_features(&self) -> usize {
+        self.path_features
     }
 
     /// Distinct (actor, step) pairs of block traces added.
@@ -1002,6 +1052,15 @@ pub fn run_engine_with(cfg: &EngineConfig, mut observe: impl FnMut(&Progress)) -
     st
 }
 
+/// The runs of the built-in engine: the fuzzing options, with each op's
+/// kernel paths kept for [`Coverage::add_paths`].
+fn path_opts() -> RunOptions {
+    RunOptions {
+        paths: true,
+        ..RunOptions::fuzzing()
+    }
+}
+
 /// One job: `budget` executions at most (its share of `max_execs`).
 fn worker(
     cfg: &EngineConfig,
@@ -1063,7 +1122,20 @@ fn worker(
             shared.kept.fetch_add(1, Ordering::Relaxed);
         }
         let result = if stream.blocks.is_empty() {
-            check_stream_stats(&stream, &cfg.specs, &mut mmu)
+            // New kernel paths keep the input too (after the run, which
+            // reports them): whether or not it failed, as above.
+            let mut new = false;
+            let r = check_stream_with(&stream, &cfg.specs, &mut mmu, &path_opts(), &mut |r| {
+                new |= cov.add_paths(&stream, &r.paths);
+            });
+            if new && pool.len() < 4096 {
+                pool.push(PoolEntry {
+                    bytes: input.clone(),
+                    blocks: false,
+                });
+                shared.kept.fetch_add(1, Ordering::Relaxed);
+            }
+            r
         } else {
             check_blocks(cfg, &stream, &input, &mut cov, &mut pool, &mut mmu, shared)
         };
@@ -1105,7 +1177,9 @@ fn worker(
         }
     }
     publish(shared, &cov);
-    add_stats(&mut shared.stats.lock().expect("stats lock").mmu, &mmu);
+    let mut st = shared.stats.lock().expect("stats lock");
+    add_stats(&mut st.mmu, &mmu);
+    st.path_features += cov.path_features;
 }
 
 /// Most schedules one design run of an [`explore_blocks`] exploration
@@ -1136,13 +1210,23 @@ fn check_blocks(
     mmu: &mut MmuStats,
     shared: &Shared,
 ) -> Result<(), Box<Finding>> {
-    let (mut new, mut cut) = (false, 0);
-    check_stream_with(stream, &cfg.specs, mmu, &RunOptions::fuzzing(), &mut |r| {
+    let (mut new, mut new_paths, mut cut) = (false, false, 0);
+    check_stream_with(stream, &cfg.specs, mmu, &path_opts(), &mut |r| {
         for b in &r.blocks {
             new |= cov.add_block_trace(&b.trace);
         }
+        new_paths |= cov.add_paths(stream, &r.paths);
         cut = cut.max(racing_end(r));
     })?;
+    if !new && new_paths && pool.len() < 4096 {
+        // New kernel paths of the ops outside the blocks: kept for
+        // mutation, not explored (the blocks' steps are not new).
+        pool.push(PoolEntry {
+            bytes: input.to_vec(),
+            blocks: true,
+        });
+        shared.kept.fetch_add(1, Ordering::Relaxed);
+    }
     if !new {
         if cut == 0 {
             return Ok(());

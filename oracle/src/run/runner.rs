@@ -54,6 +54,9 @@ pub struct RunOptions {
     /// Checks left out to measure what they cost (`rmaplab bench
     /// --without`); none by default, and no engine leaves any out.
     pub without: Without,
+    /// Keep the kernel paths of each op outside blocks
+    /// ([`RunReport::paths`]; the built-in engine's coverage).
+    pub paths: bool,
 }
 
 /// The oracle's checks a benchmark can leave out ([`RunOptions::without`]).
@@ -116,6 +119,7 @@ impl Default for RunOptions {
             recheck_pure_ops: false,
             max_schedules: DEFAULT_MAX_SCHEDULES,
             without: Without::default(),
+            paths: false,
         }
     }
 }
@@ -259,6 +263,10 @@ pub struct RunReport {
     /// The schedule cap ([`RunOptions::max_schedules`]) stopped an
     /// exploration: a run without failure was not explored in full.
     pub capped: bool,
+    /// With [`RunOptions::paths`]: `(op index, path bits)` of each op
+    /// outside blocks that took a kernel path
+    /// (`rmaplab_impls::mmu::path`), in stream order.
+    pub paths: Vec<(u32, u32)>,
 }
 
 impl RunReport {
@@ -276,6 +284,7 @@ impl RunReport {
             alloc_sites: Vec::new(),
             failed_site: None,
             blocks: Vec::new(),
+            paths: Vec::new(),
             schedules: 0,
             capped: false,
         }
@@ -600,6 +609,9 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
     fn op(&mut self, i: usize, op: &Op, expected: Outcome, at: At) -> Result<(), Failure> {
         self.report.executed = i + 1;
         let applied = self.apply(op, at)?;
+        if self.opts.paths && self.mmu.last_op_paths() != 0 {
+            self.report.paths.push((i as u32, self.mmu.last_op_paths()));
+        }
         self.record_outcome(i, at.line, op, applied.outcome);
         self.compare(op, applied.outcome, expected, at)?;
         track_peaks(&mut self.report.stats, &self.mmu);
