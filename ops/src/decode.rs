@@ -275,6 +275,7 @@
 use std::fmt;
 use std::ops::{BitAnd, BitOr, Range, Sub};
 
+mod aim_slots;
 pub mod schedule;
 
 use crate::print::print_op;
@@ -958,6 +959,9 @@ struct Proc {
     /// Pages it (or an ancestor before the fork) has written since they
     /// were mapped (a subset of `mapped`).
     written: PageSet,
+    /// Pages of `written` it wrote itself since it was created (the slot
+    /// aim's victims, [`aim_slots`]).
+    own: PageSet,
     /// Its last mremap move as [`PageSet`] bits: (source, destination,
     /// pages), for the move back ([`BACK`]).
     moved: Option<(u16, u16, u16)>,
@@ -1058,6 +1062,8 @@ struct Live {
     writing: u64,
     /// Bit `i`: slot `i` has a temporary exec stack.
     stacking: u64,
+    /// The slot aim is on ([`aim_slots::SLOTS_BIT`]).
+    slots: bool,
 }
 
 /// `mask` without bit `i`, the bits above it moved down by one.
@@ -1086,6 +1092,7 @@ impl Live {
             mapping: 0,
             writing: 0,
             stacking: 0,
+            slots: false,
         }
     }
 
@@ -1239,6 +1246,7 @@ impl Live {
             Op::Fork { .. } => {
                 self.pids[self.len] = self.next;
                 self.procs[self.len] = self.procs[i];
+                self.procs[self.len].own = PageSet::default();
                 self.refresh(self.len);
                 self.len += 1;
                 self.next += 1;
@@ -1296,6 +1304,7 @@ impl Live {
             Op::Write { addr, .. } => {
                 if let Some(b) = p.bit(addr).filter(|&b| q.mapped.contains(b)) {
                     q.written.insert(&PageSet::range(b, b + 1));
+                    q.own.insert(&PageSet::range(b, b + 1));
                 }
             }
             Op::Mremap {
@@ -1397,6 +1406,8 @@ impl Live {
             }
             _ => return,
         }
+        let written = q.written;
+        q.own.and(&written);
         self.refresh(i);
     }
 }
@@ -1994,6 +2005,7 @@ fn decode_impl(
         let (kinds, maps) = p.swarm(k0, k1, m);
         let mut live = Live::new();
         live.alt = Params::alt_prot(k0, k1, m);
+        live.slots = (k0 ^ k1 ^ m) & aim_slots::SLOTS_BIT != 0;
         while ops.len() < p.max_ops {
             let start = r.bytes.len();
             match decode_op(&mut r, &p, kinds, maps, &live) {
@@ -2163,6 +2175,9 @@ fn decode_block(
     live: &mut Live,
 ) -> Option<RawBlock> {
     let sh = r.byte()?;
+    if aim_slots::is_slot_block(sh, kinds, p, live) {
+        return aim_slots::slot_block(r, p, kinds, maps, live, sh);
+    }
     let walkers = walker_kinds(kinds, p);
     let faults = fault_kinds(kinds);
     let (roles, n) = block_roles(sh, !faults.is_empty());
