@@ -266,6 +266,17 @@
 //!   on the schedule bytes: [`block_layout`] says where they are, and
 //!   [`schedule::mutate_schedule`] changes them alone.
 //!
+//! - **Slot blocks** (bit 4 of `k0 ^ k1 ^ m`, half of the inputs and the
+//!   `FF FF FF` header): a block whose shape byte has bit 7 set while no
+//!   process's last move can go back reads its actors as in
+//!   `decode/aim_slots.rs`: one or two walkers on a *victim*'s own pages
+//!   (those it wrote itself since it was created, fork children first), a
+//!   fault on a page of a mapping its process has not written (when
+//!   `read` or `write` is on), and last a mutator that takes the first
+//!   walker's target from the victim (`exit`, or a `munmap` or `mmap …
+//!   replace` of the run of mapped pages around it): the shape of the
+//!   type-stable anon_vma slot races. [`encode`] never sets shape bit 7.
+//!
 //! [`encode`] writes every ADDR\* and LEN\* in its direct form, the
 //! smallest byte for every choice, and a selector byte that [`decode`] maps
 //! back to the op's process (below `0x80` for one with a MAPPED page,
