@@ -275,6 +275,7 @@
 use std::fmt;
 use std::ops::{BitAnd, BitOr, Range, Sub};
 
+mod aim_vmalock;
 pub mod schedule;
 
 use crate::print::print_op;
@@ -967,6 +968,9 @@ struct Proc {
     /// Its temporary exec stack as [`PageSet`] bits `[lo, hi)`, from an
     /// `exec-stack` until the `exec-shift` that sets it up.
     stack: Option<(u16, u16)>,
+    /// ANON: the pages of mappings a write gave an anon_vma
+    /// ([`aim_vmalock::track`]; the per-VMA-lock aims).
+    anon: PageSet,
 }
 
 impl Proc {
@@ -1255,6 +1259,7 @@ impl Live {
             }
             _ => {}
         }
+        aim_vmalock::track(&mut self.procs[i], op, p);
         let q = &mut self.procs[i];
         let range = |addr, len| {
             let (lo, hi) = p.bits(addr, len);
@@ -1589,6 +1594,8 @@ struct Reader<'a> {
     /// Set when an mprotect's PROT byte made it a merge with the mapping
     /// after it ([`whole_to_next`]).
     merged: bool,
+    /// The per-VMA-lock aims' state within a block ([`aim_vmalock`]).
+    aim: aim_vmalock::Aim,
 }
 
 impl Reader<'_> {
@@ -1669,6 +1676,18 @@ impl Reader<'_> {
     fn mapped(&mut self, p: &Params, q: &Proc, last: Option<u64>) -> Option<u64> {
         Some(match self.tracked(!q.mapped.is_empty(), p.window_len)? {
             Ok(b) => mapped_page(b, p, q, last),
+            Err(Field::Narrow(v)) => p.window_start + v,
+            Err(Field::Wide(v)) => v,
+        })
+    }
+
+    /// A block fault's mapped-or-direct address: after a mutator the
+    /// per-VMA-lock aims made ([`aim_vmalock::fault_page`]), a choice
+    /// below `0xC0` picks among the pages it races on.
+    fn fault_addr(&mut self, p: &Params, q: &Proc, pid: Pid, last: Option<u64>) -> Option<u64> {
+        Some(match self.tracked(!q.mapped.is_empty(), p.window_len)? {
+            Ok(b) => aim_vmalock::fault_page(&self.aim, pid, b, p, q)
+                .unwrap_or_else(|| mapped_page(b, p, q, last)),
             Err(Field::Narrow(v)) => p.window_start + v,
             Err(Field::Wide(v)) => v,
         })
@@ -1979,11 +1998,13 @@ fn decode_impl(
             bytes: rest,
             wide: true,
             merged: false,
+            aim: aim_vmalock::Aim::default(),
         },
         None => Reader {
             bytes,
             wide: false,
             merged: false,
+            aim: aim_vmalock::Aim::default(),
         },
     };
     // The offset in `bytes` of a point where `rest` bytes are left.
@@ -1994,6 +2015,7 @@ fn decode_impl(
         let (kinds, maps) = p.swarm(k0, k1, m);
         let mut live = Live::new();
         live.alt = Params::alt_prot(k0, k1, m);
+        let vmalock = (k0 ^ k1 ^ m) & aim_vmalock::VMALOCK_BIT != 0;
         while ops.len() < p.max_ops {
             let start = r.bytes.len();
             match decode_op(&mut r, &p, kinds, maps, &live) {
@@ -2003,7 +2025,13 @@ fn decode_impl(
                 }
                 Some(Decoded::Skip) => {}
                 Some(Decoded::Par) => {
-                    let Some(block) = decode_block(&mut r, &p, kinds, maps, &mut live) else {
+                    r.aim = aim_vmalock::Aim {
+                        on: vmalock,
+                        ..Default::default()
+                    };
+                    let block = decode_block(&mut r, &p, kinds, maps, &mut live);
+                    r.aim.on = false;
+                    let Some(block) = block else {
                         break;
                     };
                     if ops.len() + block.ops.len() > p.max_ops {
@@ -2250,10 +2278,19 @@ fn decode_block(
                 }
                 let b = r.byte()?;
                 let write = faults.contains(OpKinds::WRITE)
-                    && (b & 1 != 0 || !faults.contains(OpKinds::READ));
-                let slot = live.pick(r.byte()?, true);
+                    && (b & 1 != 0
+                        || !faults.contains(OpKinds::READ)
+                        || aim_vmalock::fault_writes(&r.aim));
+                let s = r.byte()?;
+                let slot = match aim_vmalock::fault_pid(&r.aim, s).and_then(|m| live.slot(m)) {
+                    Some(m) => m,
+                    None => live.pick(s, true),
+                };
                 let pid = Pid(live.pids[slot]);
-                let addr = r.mapped(p, &live.procs[slot], live.last)?;
+                let addr = r.fault_addr(p, &live.procs[slot], pid, live.last)?;
+                if r.aim.on {
+                    r.aim.fault = Some((pid, addr));
+                }
                 if write {
                     Op::Write {
                         pid,
@@ -2343,6 +2380,11 @@ fn decode_args(
             let addr = r.mapped(p, q, live.last)?;
             let len = r.run_len(p, set, addr)?;
             let pr = r.byte()?;
+            if in_block
+                && let Some(op) = aim_vmalock::merge_into_unfaulted(&mut r.aim, pid, addr, pr, p, q)
+            {
+                return Some(op);
+            }
             // A block's mutator: with bit 4 alone (half of them).
             let whole = if in_block { WHOLE_IN_BLOCK } else { WHOLE };
             if pr & whole == whole
@@ -2369,6 +2411,9 @@ fn decode_args(
                 return Some(op);
             }
             let old = r.mapped(p, q, live.last)?;
+            if in_block && let Some(op) = aim_vmalock::dontunmap_whole(r, pid, sh, old, p, q)? {
+                return Some(op);
+            }
             let old_len = r.run_len(p, set, old)?;
             let (moves, same_len, dontunmap) = match shape {
                 0..=2 => (false, false, false),
