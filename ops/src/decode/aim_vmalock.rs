@@ -67,30 +67,39 @@ fn touches(set: &PageSet, lo: u64, hi: u64) -> bool {
     set.intersects(&PageSet::range(lo, hi))
 }
 
-/// The mapping ([`Proc::mapping_at`]) before `lo` and after `hi`, with its
-/// protection, in the order `next_first` asks.
-fn neighbours(q: &Proc, lo: u64, hi: u64, next_first: bool) -> [Option<(u64, u64, Prot)>; 2] {
-    let at = |b: u64| Some((q.mapping_at(b)?, q.prot_at(b)?));
-    let next = at(hi).map(|((l, h), pr)| (l, h, pr));
-    let prev = lo
-        .checked_sub(1)
-        .and_then(at)
-        .map(|((l, h), pr)| (l, h, pr));
-    if next_first {
-        [next, prev]
-    } else {
-        [prev, next]
+/// The merge into an unfaulted VMA across the boundary at bit `hi` of
+/// `q` (the mapping ending there and the one starting there, with other
+/// protections, one faulted and one not): the faulted one's bits, the
+/// unfaulted one's, and the unfaulted one's protection.
+type Merge = ((u64, u64), (u64, u64), Prot);
+
+fn merge_at(q: &Proc, hi: u64) -> Option<Merge> {
+    let left = q.mapping_at(hi.checked_sub(1)?)?;
+    let right = q.mapping_at(hi)?;
+    let (lp, rp) = (q.prot_at(left.0)?, q.prot_at(right.0)?);
+    if lp == rp {
+        return None;
+    }
+    match (
+        touches(&q.anon, left.0, left.1),
+        touches(&q.anon, right.0, right.1),
+    ) {
+        (true, false) => Some((left, right, rp)),
+        (false, true) => Some((right, left, lp)),
+        _ => None,
     }
 }
 
 /// A block mutator's mprotect of `pid` at `addr` with PROT byte `pr`, in
-/// the mode: when bit [`MERGE_PR`] is set and the mapping at the anchor
-/// and a neighbour with another protection are one faulted and one
-/// unfaulted, the faulted one's pages next to the other (at most
-/// `max_len`) get the unfaulted one's protection, ADDR\* and LEN\*
-/// notwithstanding. The merge then sets the unfaulted VMA's anon_vma
-/// (`dup_anon_vma`, from `vma_merge_existing_range`), which the fault
-/// after it races. Records the unfaulted pages in `aim.dst`.
+/// the mode: when bit [`MERGE_PR`] is set and `pid` has a faulted mapping
+/// next to an unfaulted one with another protection, the faulted one's
+/// pages next to the other (at most `max_len`) get the unfaulted one's
+/// protection, ADDR\* and LEN\* notwithstanding. The pair is the one at
+/// the anchor's mapping (its end first when bit 0 of `pr` is clear) if
+/// it is one, else pair number `pr >> 4` of the process in address order.
+/// The merge then sets the unfaulted VMA's anon_vma (`dup_anon_vma`, from
+/// `vma_merge_existing_range`), which the fault after it races. Records
+/// the unfaulted pages in `aim.dst`.
 pub(super) fn merge_into_unfaulted(
     aim: &mut Aim,
     pid: Pid,
@@ -99,42 +108,47 @@ pub(super) fn merge_into_unfaulted(
     p: &Params,
     q: &Proc,
 ) -> Option<Op> {
-    if !aim.on || pr & MERGE_PR == 0 {
+    if !aim.on || pr & MERGE_PR == 0 || q.anon.is_empty() {
         return None;
     }
-    let (lo, hi) = q.mapping_at(p.bit(aim.anchor(pid, addr))?)?;
-    let here = q.prot_at(lo)?;
-    let faulted = touches(&q.anon, lo, hi);
-    for (nlo, nhi, prot) in neighbours(q, lo, hi, pr & 1 == 0).into_iter().flatten() {
-        if prot == here || touches(&q.anon, nlo, nhi) == faulted {
-            continue;
-        }
-        // The faulted range, on the side of the unfaulted one.
-        let ((flo, fhi), (dlo, dhi), prot) = if faulted {
-            ((lo, hi), (nlo, nhi), prot)
-        } else {
-            ((nlo, nhi), (lo, hi), here)
-        };
-        let (a, b) = if flo < dlo {
-            (flo.max(fhi.saturating_sub(p.max_len)), fhi)
-        } else {
-            (flo, fhi.min(flo.saturating_add(p.max_len)))
-        };
-        aim.dst = Some((pid, PageSet::range(dlo, dhi), false));
-        return Some(Op::Mprotect {
-            pid,
-            addr: p.window_start + a,
-            len: b - a,
-            prot,
+    let here = p
+        .bit(aim.anchor(pid, addr))
+        .and_then(|b| q.mapping_at(b))
+        .and_then(|(lo, hi)| {
+            let ends = if pr & 1 == 0 { [hi, lo] } else { [lo, hi] };
+            ends.into_iter().find_map(|e| merge_at(q, e))
         });
-    }
-    None
+    let ((flo, fhi), (dlo, dhi), prot) = match here {
+        Some(m) => m,
+        None => {
+            let pairs = || (1..p.set_pages()).filter_map(|e| merge_at(q, e));
+            let n = pairs().count();
+            if n == 0 {
+                return None;
+            }
+            pairs().nth(usize::from(pr >> 4) % n)?
+        }
+    };
+    // The faulted range, on the side of the unfaulted one.
+    let (a, b) = if flo < dlo {
+        (flo.max(fhi.saturating_sub(p.max_len)), fhi)
+    } else {
+        (flo, fhi.min(flo.saturating_add(p.max_len)))
+    };
+    aim.dst = Some((pid, PageSet::range(dlo, dhi), false));
+    Some(Op::Mprotect {
+        pid,
+        addr: p.window_start + a,
+        len: b - a,
+        prot,
+    })
 }
 
 /// A block mutator's mremap of `pid` with shape byte `sh` and source
 /// `old`, in the mode: for a `dontunmap` shape (4, 6) with bit
-/// [`WHOLE_SH`] set, when the mapping at the anchor is faulted, the move
-/// of that whole mapping (at most `max_len` pages) with `dontunmap`, its
+/// [`WHOLE_SH`] set, when `pid` has a faulted mapping, the move of the
+/// whole mapping at the anchor if it is faulted, else of the one holding
+/// faulted page number `sh >> 5` (at most `max_len` pages) with `dontunmap`, its
 /// length unchanged; the destination is read as NEW\*. `mremap`'s
 /// `MREMAP_DONTUNMAP` unlinks the source's anon_vma (`unlink_anon_vmas`
 /// in `move_vma`), which a write fault on it races. Records the source
@@ -150,10 +164,14 @@ pub(super) fn dontunmap_whole(
     if !r.aim.on || sh & WHOLE_SH == 0 || !matches!(sh % 8, 4 | 6) {
         return Some(None);
     }
+    if q.anon.is_empty() {
+        return Some(None);
+    }
     let Some((lo, hi)) = p
         .bit(r.aim.anchor(pid, old))
         .and_then(|b| q.mapping_at(b))
         .filter(|&(lo, hi)| touches(&q.anon, lo, hi))
+        .or_else(|| q.mapping_at(q.anon.nth(u64::from(sh >> 5) % q.anon.count())))
     else {
         return Some(None);
     };
@@ -221,7 +239,12 @@ pub(super) fn track(q: &mut Proc, op: &Op, p: &Params) {
         }
         Op::Munmap { addr, len, .. } => q.anon.remove(&range(addr, len)),
         Op::Write { addr, .. } => {
-            if let Some((lo, hi)) = p.bit(addr).and_then(|b| q.mapping_at(b)) {
+            // A write to a read-only mapping faults with EFAULT.
+            if let Some((lo, hi)) = p
+                .bit(addr)
+                .filter(|&b| q.prot_at(b).is_some_and(Prot::writable))
+                .and_then(|b| q.mapping_at(b))
+            {
                 q.anon.insert(&PageSet::range(lo, hi));
             }
         }
