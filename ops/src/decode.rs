@@ -265,6 +265,27 @@
 //!   runs out of bytes, ends the stream. Nothing read for the ops depends
 //!   on the schedule bytes: [`block_layout`] says where they are, and
 //!   [`schedule::mutate_schedule`] changes them alone.
+//! - **Per-VMA-lock aims** (bit 5 of `k0 ^ k1 ^ m`, half of the inputs;
+//!   `ops/src/decode/aim_vmalock.rs`). MEMORY also keeps ANON, the pages
+//!   of mappings a write to a writable page gave an anon_vma (a merge by
+//!   `mprotect` spreads it over the new run, a move carries it, `dontunmap`
+//!   clears the source's). In a block with the bit set: a mutator
+//!   `mprotect` whose PROT byte has bit 3 set, when its process has a
+//!   faulted mapping next to an unfaulted one with another protection
+//!   (the pair at ADDR\*'s mapping, or at the page of a fault read before
+//!   the mutator, else pair number `pr >> 4` in address order), gives the
+//!   faulted one's pages next to the other (at most `max_len`) the other's
+//!   protection: a merge into an unfaulted VMA. A mutator `mremap` of
+//!   shape 4 or 6 with bit 4 of `sh` set, when its process has a faulted
+//!   mapping (at OLD\* or at such a fault's page, else the one holding
+//!   ANON page number `sh >> 5`), is `mremap` of that whole mapping (at
+//!   most `max_len` pages) `to NEW* dontunmap`, NEWLEN = OLDLEN, reading
+//!   no LEN. After either, the block's fault is a `write` for the move
+//!   (when write is on), its selector below `0x80` picks the mutator's
+//!   process, and its ADDR\* choice below `0xC0` picks among the still
+//!   mapped pages of the unfaulted mapping (merge) or of the source
+//!   (move). [`encode`] never writes these bits (its PROT bytes are below
+//!   8, its shape bytes below 8).
 //!
 //! [`encode`] writes every ADDR\* and LEN\* in its direct form, the
 //! smallest byte for every choice, and a selector byte that [`decode`] maps

@@ -115,11 +115,9 @@ fn apply(procs: &mut BTreeMap<u32, Pages>, next: &mut u32, op: &Op) {
             }
             mark_run(q, addr);
         }
-        Op::Write { addr, .. } => {
-            if q.get(&addr).is_some_and(|x| x.0.writable()) {
-                q.get_mut(&addr).expect("mapped").1 = true;
-                mark_run(q, addr);
-            }
+        Op::Write { addr, .. } if q.get(&addr).is_some_and(|x| x.0.writable()) => {
+            q.get_mut(&addr).expect("mapped").1 = true;
+            mark_run(q, addr);
         }
         Op::Mremap {
             old,
@@ -270,11 +268,11 @@ fn measure(n: u64, seed: u64) -> [[u64; 8]; 2] {
         let s = decode(&bytes, &cfg);
         let (b, a) = stages(&s);
         let c = &mut counts[half];
-        for k in 0..usize::from(b) {
-            c[k] += 1;
+        for x in c[..4].iter_mut().take(usize::from(b)) {
+            *x += 1;
         }
-        for k in 0..usize::from(a) {
-            c[4 + k] += 1;
+        for x in c[4..].iter_mut().take(usize::from(a)) {
+            *x += 1;
         }
         if b >= 3 && fails_baseline(&s, &b18b) && !fails_baseline(&s, &base_b) {
             c[3] += 1;

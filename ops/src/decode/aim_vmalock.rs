@@ -299,10 +299,8 @@ pub(super) fn track(q: &mut Proc, op: &Op, p: &Params) {
                 }
             }
         }
-        Op::ExecStack { addr, len, .. } => {
-            if q.stack.is_none() && len > 0 {
-                q.anon.remove(&range(addr, len));
-            }
+        Op::ExecStack { addr, len, .. } if q.stack.is_none() && len > 0 => {
+            q.anon.remove(&range(addr, len));
         }
         Op::ExecShift { shift, .. } => {
             let Some((lo, hi)) = q.stack else {
