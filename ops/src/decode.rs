@@ -265,6 +265,27 @@
 //!   runs out of bytes, ends the stream. Nothing read for the ops depends
 //!   on the schedule bytes: [`block_layout`] says where they are, and
 //!   [`schedule::mutate_schedule`] changes them alone.
+//! - **Per-VMA-lock aims** (bit 5 of `k0 ^ k1 ^ m`, half of the inputs;
+//!   `ops/src/decode/aim_vmalock.rs`). MEMORY also keeps ANON, the pages
+//!   of mappings a write to a writable page gave an anon_vma (a merge by
+//!   `mprotect` spreads it over the new run, a move carries it, `dontunmap`
+//!   clears the source's). In a block with the bit set: a mutator
+//!   `mprotect` whose PROT byte has bit 3 set, when its process has a
+//!   faulted mapping next to an unfaulted one with another protection
+//!   (the pair at ADDR\*'s mapping, or at the page of a fault read before
+//!   the mutator, else pair number `pr >> 4` in address order), gives the
+//!   faulted one's pages next to the other (at most `max_len`) the other's
+//!   protection: a merge into an unfaulted VMA. A mutator `mremap` of
+//!   shape 4 or 6 with bit 4 of `sh` set, when its process has a faulted
+//!   mapping (at OLD\* or at such a fault's page, else the one holding
+//!   ANON page number `sh >> 5`), is `mremap` of that whole mapping (at
+//!   most `max_len` pages) `to NEW* dontunmap`, NEWLEN = OLDLEN, reading
+//!   no LEN. After either, the block's fault is a `write` for the move
+//!   (when write is on), its selector below `0x80` picks the mutator's
+//!   process, and its ADDR\* choice below `0xC0` picks among the still
+//!   mapped pages of the unfaulted mapping (merge) or of the source
+//!   (move). [`encode`] never writes these bits (its PROT bytes are below
+//!   8, its shape bytes below 8).
 //!
 //! - **Slot blocks** (bit 4 of `k0 ^ k1 ^ m`, half of the inputs and the
 //!   `FF FF FF` header): a block whose shape byte has bit 7 set while no
@@ -287,6 +308,7 @@ use std::fmt;
 use std::ops::{BitAnd, BitOr, Range, Sub};
 
 mod aim_slots;
+mod aim_vmalock;
 pub mod schedule;
 
 use crate::print::print_op;
@@ -982,6 +1004,9 @@ struct Proc {
     /// Its temporary exec stack as [`PageSet`] bits `[lo, hi)`, from an
     /// `exec-stack` until the `exec-shift` that sets it up.
     stack: Option<(u16, u16)>,
+    /// ANON: the pages of mappings a write gave an anon_vma
+    /// ([`aim_vmalock::track`]; the per-VMA-lock aims).
+    anon: PageSet,
 }
 
 impl Proc {
@@ -1274,6 +1299,7 @@ impl Live {
             }
             _ => {}
         }
+        aim_vmalock::track(&mut self.procs[i], op, p);
         let q = &mut self.procs[i];
         let range = |addr, len| {
             let (lo, hi) = p.bits(addr, len);
@@ -1611,6 +1637,8 @@ struct Reader<'a> {
     /// Set when an mprotect's PROT byte made it a merge with the mapping
     /// after it ([`whole_to_next`]).
     merged: bool,
+    /// The per-VMA-lock aims' state within a block ([`aim_vmalock`]).
+    aim: aim_vmalock::Aim,
 }
 
 impl Reader<'_> {
@@ -1691,6 +1719,18 @@ impl Reader<'_> {
     fn mapped(&mut self, p: &Params, q: &Proc, last: Option<u64>) -> Option<u64> {
         Some(match self.tracked(!q.mapped.is_empty(), p.window_len)? {
             Ok(b) => mapped_page(b, p, q, last),
+            Err(Field::Narrow(v)) => p.window_start + v,
+            Err(Field::Wide(v)) => v,
+        })
+    }
+
+    /// A block fault's mapped-or-direct address: after a mutator the
+    /// per-VMA-lock aims made ([`aim_vmalock::fault_page`]), a choice
+    /// below `0xC0` picks among the pages it races on.
+    fn fault_addr(&mut self, p: &Params, q: &Proc, pid: Pid, last: Option<u64>) -> Option<u64> {
+        Some(match self.tracked(!q.mapped.is_empty(), p.window_len)? {
+            Ok(b) => aim_vmalock::fault_page(&self.aim, pid, b, p, q)
+                .unwrap_or_else(|| mapped_page(b, p, q, last)),
             Err(Field::Narrow(v)) => p.window_start + v,
             Err(Field::Wide(v)) => v,
         })
@@ -2001,11 +2041,13 @@ fn decode_impl(
             bytes: rest,
             wide: true,
             merged: false,
+            aim: aim_vmalock::Aim::default(),
         },
         None => Reader {
             bytes,
             wide: false,
             merged: false,
+            aim: aim_vmalock::Aim::default(),
         },
     };
     // The offset in `bytes` of a point where `rest` bytes are left.
@@ -2017,6 +2059,7 @@ fn decode_impl(
         let mut live = Live::new();
         live.alt = Params::alt_prot(k0, k1, m);
         live.slots = (k0 ^ k1 ^ m) & aim_slots::SLOTS_BIT != 0;
+        let vmalock = (k0 ^ k1 ^ m) & aim_vmalock::VMALOCK_BIT != 0;
         while ops.len() < p.max_ops {
             let start = r.bytes.len();
             match decode_op(&mut r, &p, kinds, maps, &live) {
@@ -2026,7 +2069,13 @@ fn decode_impl(
                 }
                 Some(Decoded::Skip) => {}
                 Some(Decoded::Par) => {
-                    let Some(block) = decode_block(&mut r, &p, kinds, maps, &mut live) else {
+                    r.aim = aim_vmalock::Aim {
+                        on: vmalock,
+                        ..Default::default()
+                    };
+                    let block = decode_block(&mut r, &p, kinds, maps, &mut live);
+                    r.aim.on = false;
+                    let Some(block) = block else {
                         break;
                     };
                     if ops.len() + block.ops.len() > p.max_ops {
@@ -2276,10 +2325,19 @@ fn decode_block(
                 }
                 let b = r.byte()?;
                 let write = faults.contains(OpKinds::WRITE)
-                    && (b & 1 != 0 || !faults.contains(OpKinds::READ));
-                let slot = live.pick(r.byte()?, true);
+                    && (b & 1 != 0
+                        || !faults.contains(OpKinds::READ)
+                        || aim_vmalock::fault_writes(&r.aim));
+                let s = r.byte()?;
+                let slot = match aim_vmalock::fault_pid(&r.aim, s).and_then(|m| live.slot(m)) {
+                    Some(m) => m,
+                    None => live.pick(s, true),
+                };
                 let pid = Pid(live.pids[slot]);
-                let addr = r.mapped(p, &live.procs[slot], live.last)?;
+                let addr = r.fault_addr(p, &live.procs[slot], pid, live.last)?;
+                if r.aim.on {
+                    r.aim.fault = Some((pid, addr));
+                }
                 if write {
                     Op::Write {
                         pid,
@@ -2369,6 +2427,11 @@ fn decode_args(
             let addr = r.mapped(p, q, live.last)?;
             let len = r.run_len(p, set, addr)?;
             let pr = r.byte()?;
+            if in_block
+                && let Some(op) = aim_vmalock::merge_into_unfaulted(&mut r.aim, pid, addr, pr, p, q)
+            {
+                return Some(op);
+            }
             // A block's mutator: with bit 4 alone (half of them).
             let whole = if in_block { WHOLE_IN_BLOCK } else { WHOLE };
             if pr & whole == whole
@@ -2395,6 +2458,9 @@ fn decode_args(
                 return Some(op);
             }
             let old = r.mapped(p, q, live.last)?;
+            if in_block && let Some(op) = aim_vmalock::dontunmap_whole(r, pid, sh, old, p, q)? {
+                return Some(op);
+            }
             let old_len = r.run_len(p, set, old)?;
             let (moves, same_len, dontunmap) = match shape {
                 0..=2 => (false, false, false),
