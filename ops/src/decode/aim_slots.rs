@@ -320,6 +320,7 @@ mod tests {
             bytes,
             wide: false,
             merged: false,
+            aim: Default::default(),
         };
         let b = slot_block(&mut r, &p, kinds, MapKinds::ALL, &mut live, sh).expect("a block");
         assert!(r.bytes.is_empty());
