@@ -43,7 +43,7 @@ fn expected(s: &Stream) -> (Vec<AtomicU8>, [usize; 5]) {
     for r in &runs {
         features::path_features(s, &r.paths, &mut scratch, &mut emit);
         for b in &r.blocks {
-            features::block_trace_features(&b.trace, &mut emit);
+            features::block_trace_features(&b.trace, &mut |f, _| emit(f));
         }
     }
     let mut kinds = [0; 5];

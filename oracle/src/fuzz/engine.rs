@@ -115,8 +115,8 @@ enum Choice<'a> {
     /// [`explores_races`]: the AFL target's choice, from the stream alone.
     Hash,
     /// The libFuzzer target's: the features of the run go to `emit`
-    /// ([`super::features`]); a stream whose blocks reached a step or
-    /// switch this process had not seen ([`NOVEL_STEPS`]) explores its
+    /// ([`super::features`]); a stream whose blocks reached an (actor,
+    /// step) pair this process had not seen ([`NOVEL_STEPS`]) explores its
     /// racing blocks, then every block up to the last one (at most
     /// [`EXPLORE_MAX_SCHEDULES`] schedules per design), as the built-in
     /// engine explores a block with new steps; else as [`Choice::Hash`].
@@ -126,8 +126,11 @@ enum Choice<'a> {
     All,
 }
 
-/// The block features ([`features::block_trace_features`]) this process's
-/// libFuzzer target has seen ([`Choice::Novel`]).
+/// The (actor, step) pairs of blocks ([`features::block_trace_features`])
+/// this process's libFuzzer target has seen ([`Choice::Novel`]; not the
+/// switches between two actors' steps, which the built-in engine also
+/// explores for: they stay new far longer, and exploring each such stream
+/// took most of the target's time).
 static NOVEL_STEPS: Mutex<Option<HashSet<u64>>> = Mutex::new(None);
 
 /// [`check_stream_races`] with the exploration `choice`; with `remember`,
@@ -160,8 +163,8 @@ fn check_races(
                 let mut seen = NOVEL_STEPS.lock().unwrap_or_else(|e| e.into_inner());
                 let seen = seen.get_or_insert_with(HashSet::new);
                 for b in &r.blocks {
-                    features::block_trace_features(&b.trace, &mut |f| {
-                        novel |= seen.insert(f);
+                    features::block_trace_features(&b.trace, &mut |f, switch| {
+                        novel |= !switch && seen.insert(f);
                         emit(f);
                     });
                 }
@@ -405,7 +408,7 @@ thread_local! {
 /// feature of the run in `counters` ([`features::set_counter`]; the
 /// target's `__libfuzzer_extra_counters` map, which libFuzzer clears
 /// before each execution and reads after it) and exploring the blocks of a
-/// stream that reached a block step new to this process, as the built-in
+/// stream that reached an (actor, step) pair new to this process, as the built-in
 /// engine does, besides the racing streams [`explores_races`] selects.
 /// Whether a stream was explored depends on what the process ran before;
 /// `rmaplab import` explores whatever this target could have
@@ -877,7 +880,7 @@ impl Coverage {
     /// Whether any of it is new.
     pub fn add_block_trace(&mut self, trace: &str) -> bool {
         let mut new = false;
-        features::block_trace_features(trace, &mut |f| new |= self.add_block_feature(f));
+        features::block_trace_features(trace, &mut |f, _| new |= self.add_block_feature(f));
         new
     }
 

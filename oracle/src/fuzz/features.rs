@@ -107,8 +107,9 @@ pub fn block_step(actor: usize, step: &str) -> u64 {
 /// The features of a block's labelled trace (`A:copy_vma B:w1.lock ...`):
 /// each (actor, step) pair, the step's `#N` occurrence left out, and each
 /// switch from one actor's step to another's (`A:copy_vma>B:w1.lock`,
-/// under the second actor).
-pub fn block_trace_features(trace: &str, emit: &mut impl FnMut(u64)) {
+/// under the second actor); `emit`'s second argument says which (`true`:
+/// a switch).
+pub fn block_trace_features(trace: &str, emit: &mut impl FnMut(u64, bool)) {
     let mut prev: Option<(&str, &str)> = None;
     for item in trace.split_whitespace() {
         let Some((actor, step)) = item.split_once(':') else {
@@ -116,11 +117,11 @@ pub fn block_trace_features(trace: &str, emit: &mut impl FnMut(u64)) {
         };
         let step = step.split('#').next().unwrap_or(step);
         let a = usize::from(actor.bytes().next().unwrap_or(b'A').wrapping_sub(b'A'));
-        emit(block_step(a, step));
+        emit(block_step(a, step), false);
         if let Some((pa, ps)) = prev
             && pa != actor
         {
-            emit(block_step(a, &format!("{pa}:{ps}>{step}")));
+            emit(block_step(a, &format!("{pa}:{ps}>{step}")), true);
         }
         prev = Some((actor, step));
     }
