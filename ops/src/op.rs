@@ -251,6 +251,27 @@ impl Op {
         }
     }
 
+    /// The process the op names, if any, to change it.
+    pub fn pid_mut(&mut self) -> Option<&mut Pid> {
+        match self {
+            Op::Mmap { pid, .. }
+            | Op::Munmap { pid, .. }
+            | Op::Mprotect { pid, .. }
+            | Op::Mremap { pid, .. }
+            | Op::Madvise { pid, .. }
+            | Op::Fork { pid }
+            | Op::Exit { pid }
+            | Op::Read { pid, .. }
+            | Op::Write { pid, .. }
+            | Op::Swapout { pid, .. }
+            | Op::Migrate { pid, .. }
+            | Op::Referenced { pid, .. }
+            | Op::ExecStack { pid, .. }
+            | Op::ExecShift { pid, .. } => Some(pid),
+            Op::Reclaim | Op::FailAlloc { .. } | Op::Dump => None,
+        }
+    }
+
     /// Ops that only the emulator can perform (the live kernel reports them
     /// `unsupported`); they never change the reference semantics.
     pub fn emulator_only(&self) -> bool {

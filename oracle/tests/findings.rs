@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use rmaplab::fuzz::engine::{
-    EngineConfig, check_stream, explores_races, fails_baseline, finding_file, import_file,
-    run_engine, target_finding_file,
+    EngineConfig, check_stream, check_stream_explored, explores_races, fails_baseline,
+    finding_file, import_file, run_engine, target_finding_file,
 };
 use rmaplab::run::corpus::check_corpus;
 use rmaplab::run::runner::test_panic;
@@ -133,13 +133,16 @@ fn a_fuzz_target_crash_prints_a_corpus_file_the_checker_accepts() {
     );
 }
 
-/// The fuzz targets explore the racing blocks of one stream in
+/// The AFL target explores the racing blocks of one stream in
 /// `TARGET_RACE_EVERY`, chosen from the stream alone: on b12's zoo stream
 /// under one-byte schedules that pass as pinned, a selected variant fails
 /// once explored, unselected ones pass even where exploring them fails,
 /// and `rmaplab import` of each variant's input gives exactly what
-/// the target printed (or nothing), so an artifact replays as the target
-/// saw it.
+/// the target printed, so an artifact replays as the target saw it. Where
+/// the target printed nothing, import gives the failure of every
+/// exploration the libFuzzer target could have made
+/// (`check_stream_explored`: it explores blocks with steps new to its
+/// process too), else the stream as it is.
 #[test]
 fn import_reproduces_the_targets_choice_to_explore_a_racing_input() {
     let text = std::fs::read_to_string(root().join("corpus/zoo/b12.ops")).unwrap();
@@ -167,10 +170,19 @@ fn import_reproduces_the_targets_choice_to_explore_a_racing_input() {
                 selected += 1;
             }
             None => {
-                assert!(
-                    imported.starts_with("# imported from crash-x"),
-                    "{imported}"
-                );
+                match check_stream_explored(&s, &specs) {
+                    Ok(()) => assert!(
+                        imported.starts_with("# imported from crash-x"),
+                        "{imported}"
+                    ),
+                    Err(f) => {
+                        assert!(imported.contains("sched explore:2"), "{imported}");
+                        assert!(
+                            imported.contains(&format!("failure: {}", f.signature.who)),
+                            "{imported}"
+                        );
+                    }
+                }
                 // Unselected, it passes where exploring it fails.
                 skipped += usize::from(fails_explored && !explores_races(&s));
             }

@@ -20,7 +20,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
@@ -29,6 +29,7 @@ use rand::{Rng, SeedableRng};
 use rmaplab_impls::designs::registry::{DesignSpec, canonical_specs};
 use rmaplab_impls::mmu::MmuStats;
 
+use super::features;
 use super::mutate::mutate_ops;
 use super::shrink::{Signature, shrink, shrink_keeping};
 use crate::oracle::check::invariant;
@@ -72,10 +73,11 @@ pub fn check_stream(stream: &Stream, specs: &[DesignSpec]) -> Result<(), Box<Fin
 /// schedules per design): what the fuzz targets check, so that libFuzzer
 /// and AFL try those interleavings as the built-in engine does. The choice
 /// depends on the stream alone, so `rmaplab import` of an artifact gives
-/// the target's verdict. A failure found so is the explored stream's (its
-/// blocks' `sched explore:2`).
+/// the AFL target's verdict (the libFuzzer target explores more:
+/// [`fuzz_stream_counters`]). A failure found so is the explored stream's
+/// (its blocks' `sched explore:2`).
 pub fn check_stream_races(stream: &Stream, specs: &[DesignSpec]) -> Result<(), Box<Finding>> {
-    check_races(stream, specs, false)
+    check_races(stream, specs, false, &mut Choice::Hash)
 }
 
 /// The fuzz targets explore one racing stream in this many
@@ -100,13 +102,74 @@ pub fn explores_races(stream: &Stream) -> bool {
     (h ^ (h >> 33)).is_multiple_of(TARGET_RACE_EVERY)
 }
 
-/// [`check_stream_races`]; with `remember`, a stream whose blocks race a
-/// move is kept for [`libfuzzer_mutate`] ([`RACING`]).
-fn check_races(stream: &Stream, specs: &[DesignSpec], remember: bool) -> Result<(), Box<Finding>> {
+/// [`check_stream_explored`]: what `rmaplab import` and the libFuzzer
+/// hunt replay a crash artifact with, as the libFuzzer target may have
+/// explored any racing block or block with new steps ([`Choice::Novel`]).
+pub fn check_stream_explored(stream: &Stream, specs: &[DesignSpec]) -> Result<(), Box<Finding>> {
+    check_races(stream, specs, false, &mut Choice::All)
+}
+
+/// Which blocks a fuzz target explores once a stream has passed.
+enum Choice<'a> {
+    /// A racing stream ([`walk_races_move`], [`lookup_races`]) selected by
+    /// [`explores_races`]: the AFL target's choice, from the stream alone.
+    Hash,
+    /// The libFuzzer target's: the features of the run go to `emit`
+    /// ([`super::features`]); a stream whose blocks reached an (actor,
+    /// step) pair this process had not seen ([`NOVEL_STEPS`]) explores its
+    /// racing blocks, then every block up to the last one (at most
+    /// [`EXPLORE_MAX_SCHEDULES`] schedules per design), as the built-in
+    /// engine explores a block with new steps; else as [`Choice::Hash`].
+    Novel(&'a mut dyn FnMut(u64)),
+    /// Whatever [`Choice::Novel`] could have explored: the racing blocks,
+    /// then every block (replaying an artifact).
+    All,
+}
+
+/// The (actor, step) pairs of blocks ([`features::block_trace_features`])
+/// this process's libFuzzer target has seen ([`Choice::Novel`]; not the
+/// switches between two actors' steps, which the built-in engine also
+/// explores for: they stay new far longer, and exploring each such stream
+/// took most of the target's time).
+static NOVEL_STEPS: Mutex<Option<HashSet<u64>>> = Mutex::new(None);
+
+/// [`check_stream_races`] with the exploration `choice`; with `remember`,
+/// a stream whose blocks race a move is kept for [`libfuzzer_mutate`]
+/// ([`RACING`]). The explorations run in one order whatever the choice
+/// (racing blocks, then every block), so that [`Choice::All`] reports the
+/// failure the target reported.
+fn check_races(
+    stream: &Stream,
+    specs: &[DesignSpec],
+    remember: bool,
+    choice: &mut Choice,
+) -> Result<(), Box<Finding>> {
     let mut acc = MmuStats::default();
     let mut cut = 0;
-    check_stream_with(stream, specs, &mut acc, &RunOptions::fuzzing(), &mut |r| {
+    let mut novel = false;
+    let opts = match choice {
+        Choice::Novel(emit) => {
+            let mut scratch = features::Scratch::default();
+            features::stream_features(stream, &mut scratch, emit);
+            path_opts()
+        }
+        _ => RunOptions::fuzzing(),
+    };
+    check_stream_with(stream, specs, &mut acc, &opts, &mut |r| {
         cut = cut.max(racing_end(r));
+        if let Choice::Novel(emit) = choice {
+            features::path_features(stream, &r.paths, &mut Default::default(), emit);
+            if !r.blocks.is_empty() {
+                let mut seen = NOVEL_STEPS.lock().unwrap_or_else(|e| e.into_inner());
+                let seen = seen.get_or_insert_with(HashSet::new);
+                for b in &r.blocks {
+                    features::block_trace_features(&b.trace, &mut |f, switch| {
+                        novel |= !switch && seen.insert(f);
+                        emit(f);
+                    });
+                }
+            }
+        }
     })?;
     if remember
         && cut > 0
@@ -117,10 +180,34 @@ fn check_races(stream: &Stream, specs: &[DesignSpec], remember: bool) -> Result<
             racing.push(bytes);
         }
     }
-    if cut == 0 || !explores_races(stream) {
-        return Ok(());
+    let (races, all) = match choice {
+        Choice::Hash => (cut > 0 && explores_races(stream), false),
+        Choice::Novel(_) => (cut > 0 && (novel || explores_races(stream)), novel),
+        Choice::All => (cut > 0, true),
+    };
+    if races {
+        explore_races(stream, cut, specs, &mut acc)?;
     }
-    explore_races(stream, cut, specs, &mut acc)
+    if all {
+        explore_cut(
+            stream,
+            blocks_end(stream),
+            EXPLORE_MAX_SCHEDULES,
+            specs,
+            &mut acc,
+        )?;
+    }
+    Ok(())
+}
+
+/// The end (op index) of the last block of `stream` (0: none).
+fn blocks_end(stream: &Stream) -> usize {
+    stream
+        .blocks
+        .iter()
+        .map(|b| b.first + b.actors)
+        .max()
+        .unwrap_or(0)
 }
 
 /// The inputs (encoded) of this process's fuzz target whose blocks raced
@@ -149,12 +236,7 @@ pub fn fails_baseline(stream: &Stream, baseline: &[DesignSpec]) -> bool {
     }
     // Cheap first (a baseline's own race usually shows there): up to the
     // last block, explore:2, a few schedules.
-    let end = stream
-        .blocks
-        .iter()
-        .map(|b| b.first + b.actors)
-        .max()
-        .unwrap_or(0);
+    let end = blocks_end(stream);
     let mut acc = MmuStats::default();
     if explore_cut(stream, end, RACE_MAX_SCHEDULES, baseline, &mut acc).is_err() {
         return true;
@@ -314,17 +396,37 @@ pub fn fuzz_one(data: &[u8]) {
 /// a failure that fails on the designs of `RMAPLAB_BASELINE` too is not
 /// reported ([`baseline_from_env`]).
 pub fn fuzz_stream(stream: &Stream) {
-    thread_local! {
-        static SPECS: Vec<DesignSpec> = specs_from_env();
-    }
-    thread_local! {
-        static BASELINE: Vec<DesignSpec> = baseline_from_env();
-    }
-    SPECS.with(|specs| {
+    target_stream(stream, &mut Choice::Hash);
+}
+
+thread_local! {
+    static TARGET_SPECS: Vec<DesignSpec> = specs_from_env();
+    static TARGET_BASELINE: Vec<DesignSpec> = baseline_from_env();
+}
+
+/// The libFuzzer target: [`fuzz_stream`], setting the counter of each
+/// feature of the run in `counters` ([`features::set_counter`]; the
+/// target's `__libfuzzer_extra_counters` map, which libFuzzer clears
+/// before each execution and reads after it) and exploring the blocks of a
+/// stream that reached an (actor, step) pair new to this process, as the built-in
+/// engine does, besides the racing streams [`explores_races`] selects.
+/// Whether a stream was explored depends on what the process ran before;
+/// `rmaplab import` explores whatever this target could have
+/// ([`check_stream_explored`]), so a crash artifact replays.
+pub fn fuzz_stream_counters(stream: &Stream, counters: &[AtomicU8]) {
+    target_stream(
+        stream,
+        &mut Choice::Novel(&mut |f| features::set_counter(counters, f)),
+    );
+}
+
+/// [`fuzz_stream`] with the exploration `choice`.
+fn target_stream(stream: &Stream, choice: &mut Choice) {
+    TARGET_SPECS.with(|specs| {
         // The baseline runs the stream the failure is reported for (the
         // explored cut stream when an exploration found it).
-        if let Some((text, failure, found)) = target_finding(stream, specs)
-            && !BASELINE.with(|b| fails_baseline(&found, b))
+        if let Some((text, failure, found)) = target_finding(stream, specs, choice)
+            && !TARGET_BASELINE.with(|b| fails_baseline(&found, b))
         {
             eprintln!(
                 "\n==== rmaplab: the input as a corpus file (`rmaplab import` of the crash \
@@ -342,13 +444,17 @@ pub fn fuzz_stream(stream: &Stream) {
 /// shrink's time as a hang, and `cargo fuzz tmin` runs a crash thousands of
 /// times; `rmaplab shrink` shrinks the file).
 pub fn target_finding_file(stream: &Stream, specs: &[DesignSpec]) -> Option<String> {
-    target_finding(stream, specs).map(|(text, _, _)| text)
+    target_finding(stream, specs, &mut Choice::Hash).map(|(text, _, _)| text)
 }
 
 /// [`target_finding_file`], the failure's first line and the failing
 /// stream.
-fn target_finding(stream: &Stream, specs: &[DesignSpec]) -> Option<(String, String, Stream)> {
-    let f = check_races(stream, specs, true).err()?;
+fn target_finding(
+    stream: &Stream,
+    specs: &[DesignSpec],
+    choice: &mut Choice,
+) -> Option<(String, String, Stream)> {
+    let f = check_races(stream, specs, true, choice).err()?;
     let shrink_cmd = match specs.iter().find(|s| s.label() == f.signature.who) {
         Some(s) => format!("rmaplab shrink FILE.ops {}", s.cli_flags()),
         None => "rmaplab shrink FILE.ops".to_string(),
@@ -366,18 +472,22 @@ fn target_finding(stream: &Stream, specs: &[DesignSpec]) -> Option<(String, Stri
 
 /// `rmaplab import`: the stream the default decoder (the fuzz targets')
 /// makes of `bytes`. When it fails on `specs`, the corpus file a fuzz
-/// target prints for it ([`target_finding_file`]), else the stream after a
-/// line saying where it came from.
+/// target prints for it ([`target_finding_file`]; when that passes, with
+/// every exploration the libFuzzer target could have made,
+/// [`check_stream_explored`]), else the stream after a line saying where
+/// it came from.
 pub fn import_file(bytes: &[u8], artifact: &Path, specs: &[DesignSpec]) -> String {
     let stream = decode(bytes, &DecodeConfig::default());
-    target_finding_file(&stream, specs).unwrap_or_else(|| {
-        let header = vec![format!(
-            "imported from {} ({} bytes)",
-            artifact.display(),
-            bytes.len()
-        )];
-        print_with_header(&stream, &header)
-    })
+    target_finding_file(&stream, specs)
+        .or_else(|| target_finding(&stream, specs, &mut Choice::All).map(|(text, _, _)| text))
+        .unwrap_or_else(|| {
+            let header = vec![format!(
+                "imported from {} ({} bytes)",
+                artifact.display(),
+                bytes.len()
+            )];
+            print_with_header(&stream, &header)
+        })
 }
 
 /// The libFuzzer custom mutator. When the input has a concurrent block, 1
@@ -690,11 +800,9 @@ pub struct EngineStats {
 }
 
 /// The built-in engine's coverage map: the features of the executions a
-/// job has seen, an input being kept for its mutation pool when it brings
-/// a new one. A feature is a `u64` whose top byte is its kind
-/// ([`Coverage::PAIR`], [`Coverage::FORK_DEPTH`], [`Coverage::BLOCK_STEP`],
-/// [`Coverage::KIND_PATH`], [`Coverage::PATH_SEQ`]) and whose low bits say
-/// which one.
+/// job has seen ([`super::features`], the libFuzzer target's extra
+/// counters too), an input being kept for its mutation pool when it brings
+/// a new one.
 #[derive(Default)]
 pub struct Coverage {
     seen: HashSet<u64>,
@@ -705,58 +813,46 @@ pub struct Coverage {
     max_depth: usize,
     /// Distinct [`Coverage::BLOCK_STEP`] features.
     block_steps: usize,
-    /// Scratch: the fork depth of each process of the stream being added.
-    depth: Vec<usize>,
     /// Streams with a racing block seen since the last one explored.
     races_skipped: u32,
     /// Distinct [`Coverage::KIND_PATH`] and [`Coverage::PATH_SEQ`] features.
     path_features: usize,
-    /// Scratch: the path bits of each process's last op that took one.
-    last_path: Vec<u32>,
+    scratch: features::Scratch,
 }
 
 impl Coverage {
-    /// A pair of consecutive op kinds `a`, `b`: `a * Op::KINDS + b`.
-    pub const PAIR: u64 = 0;
-    /// The depth `d` of a fork (p0 is depth 0): `d`.
-    pub const FORK_DEPTH: u64 = 1 << 56;
-    /// A step of a block's trace: the actor (its letter's index) and the
-    /// step's name (yield point), hashed.
-    pub const BLOCK_STEP: u64 = 2 << 56;
-    /// An op kind `k` and the kernel paths `m` it took (the MMU's
-    /// [`rmaplab_impls::mmu::path`] bits): `k << 32 | m`.
-    pub const KIND_PATH: u64 = 3 << 56;
-    /// The paths `p` of a process's previous op that took any, then the
-    /// paths `m` of its op: `p << 28 | m` (a reused anon_vma, then a split,
-    /// then a merging `copy_vma` is such a chain).
-    pub const PATH_SEQ: u64 = 4 << 56;
+    /// [`features::PAIR`].
+    pub const PAIR: u64 = features::PAIR;
+    /// [`features::FORK_DEPTH`].
+    pub const FORK_DEPTH: u64 = features::FORK_DEPTH;
+    /// [`features::BLOCK_STEP`].
+    pub const BLOCK_STEP: u64 = features::BLOCK_STEP;
+    /// [`features::KIND_PATH`].
+    pub const KIND_PATH: u64 = features::KIND_PATH;
+    /// [`features::PATH_SEQ`].
+    pub const PATH_SEQ: u64 = features::PATH_SEQ;
 
     /// Adds what the ops of `stream` reach: op kinds, pairs of consecutive
-    /// kinds, fork depths. Whether any of it is new.
+    /// kinds, fork depths ([`features::stream_features`]). Whether any of
+    /// it is new.
     pub fn add_stream(&mut self, stream: &Stream) -> bool {
         let mut new = false;
-        let mut prev: Option<u64> = None;
-        self.depth.clear();
-        self.depth.push(0);
-        let mut max = 0;
         for op in &stream.ops {
             new |= self.kinds.insert(op.keyword());
-            let k = kind_index(op);
-            if let Some(a) = prev {
-                let f = Self::PAIR | (a * Op::KINDS as u64 + k);
-                if self.seen.insert(f) {
-                    new = true;
-                    self.pairs[f as usize / 64] |= 1 << (f % 64);
+        }
+        let mut max = 0;
+        let (seen, pairs) = (&mut self.seen, &mut self.pairs);
+        features::stream_features(stream, &mut self.scratch, &mut |f| {
+            if features::kind(f) == features::FORK_DEPTH {
+                max = max.max((f & 0xFFFF_FFFF) as usize);
+            }
+            if seen.insert(f) {
+                new = true;
+                if features::kind(f) == features::PAIR {
+                    pairs[f as usize / 64] |= 1 << (f % 64);
                 }
             }
-            prev = Some(k);
-            if let Op::Fork { pid } = op {
-                let d = self.depth.get(pid.0 as usize).copied().unwrap_or(0) + 1;
-                self.depth.push(d);
-                max = max.max(d);
-                new |= self.seen.insert(Self::FORK_DEPTH | d as u64);
-            }
-        }
+        });
         if max > self.max_depth {
             self.max_depth = max;
             new = true;
@@ -765,71 +861,41 @@ impl Coverage {
     }
 
     /// Adds one step of a block's trace: actor `actor` (0 for `A`) stopped
-    /// at the yield point `step`. Whether the pair is new. (For the
-    /// runner's per-block traces: inputs whose schedules reach new
-    /// interleavings are then kept like those with new op pairs.)
+    /// at the yield point `step` ([`features::block_step`]). Whether the
+    /// pair is new. (For the runner's per-block traces: inputs whose
+    /// schedules reach new interleavings are then kept like those with new
+    /// op pairs.)
     pub fn add_block_step(&mut self, actor: usize, step: &str) -> bool {
-        // FNV-1a of the step's name, in the 48 bits above the actor's byte.
-        let h = step.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
-        let f = Self::BLOCK_STEP | (h & ((1 << 48) - 1)) << 8 | (actor as u64 & 0xFF);
+        self.add_block_feature(features::block_step(actor, step))
+    }
+
+    fn add_block_feature(&mut self, f: u64) -> bool {
         let new = self.seen.insert(f);
         self.block_steps += usize::from(new);
         new
     }
 
-    /// Adds a block's labelled trace (`A:copy_vma B:w1.lock ...`): each
-    /// (actor, step) pair, the step's `#N` occurrence left out, and each
-    /// switch from one actor's step to another's (`A:copy_vma>B:w1.lock`,
-    /// under the second actor). Whether any of it is new.
+    /// Adds a block's labelled trace ([`features::block_trace_features`]:
+    /// each (actor, step) pair and each switch between two actors' steps).
+    /// Whether any of it is new.
     pub fn add_block_trace(&mut self, trace: &str) -> bool {
         let mut new = false;
-        let mut prev: Option<(&str, &str)> = None;
-        for item in trace.split_whitespace() {
-            let Some((actor, step)) = item.split_once(':') else {
-                continue;
-            };
-            let step = step.split('#').next().unwrap_or(step);
-            let a = usize::from(actor.bytes().next().unwrap_or(b'A').wrapping_sub(b'A'));
-            new |= self.add_block_step(a, step);
-            if let Some((pa, ps)) = prev
-                && pa != actor
-            {
-                new |= self.add_block_step(a, &format!("{pa}:{ps}>{step}"));
-            }
-            prev = Some((actor, step));
-        }
+        features::block_trace_features(trace, &mut |f, _| new |= self.add_block_feature(f));
         new
     }
 
     /// Adds the kernel paths a design's run of `stream` took
-    /// ([`RunReport::paths`](crate::run::runner::RunReport::paths): op
-    /// index, path bits, for the ops that took any): each (op kind, paths)
-    /// and each (paths of the same process's previous such op, paths).
-    /// Whether any of it is new.
+    /// ([`features::path_features`]: each (op kind, paths) and each
+    /// (paths of the same process's previous such op, paths)). Whether any
+    /// of it is new.
     pub fn add_paths(&mut self, stream: &Stream, paths: &[(u32, u32)]) -> bool {
-        const _: () = assert!(rmaplab_impls::mmu::path::COUNT <= 28);
-        let mut new = false;
-        self.last_path.clear();
-        for &(i, m) in paths {
-            let Some(op) = stream.ops.get(i as usize) else {
-                continue;
-            };
-            let k = kind_index(op);
-            let f = Self::KIND_PATH | k << 32 | u64::from(m);
-            let mut fresh = usize::from(self.seen.insert(f));
-            let p = op.pid().map_or(0, |p| p.0 as usize);
-            if self.last_path.len() <= p {
-                self.last_path.resize(p + 1, 0);
-            }
-            let prev = std::mem::replace(&mut self.last_path[p], m);
-            let f = Self::PATH_SEQ | u64::from(prev) << 28 | u64::from(m);
-            fresh += usize::from(self.seen.insert(f));
-            self.path_features += fresh;
-            new |= fresh > 0;
-        }
-        new
+        let mut fresh = 0;
+        let seen = &mut self.seen;
+        features::path_features(stream, paths, &mut self.scratch, &mut |f| {
+            fresh += usize::from(seen.insert(f));
+        });
+        self.path_features += fresh;
+        fresh > 0
     }
 
     /// Distinct kernel-path features added ([`Coverage::add_paths`]).
@@ -855,10 +921,6 @@ impl Coverage {
 
 /// Words of a bit map of op kind pairs.
 const PAIR_WORDS: usize = (Op::KINDS * Op::KINDS).div_ceil(64);
-
-fn kind_index(op: &Op) -> u64 {
-    op.kind_index() as u64
-}
 
 /// Depth of the deepest fork chain in a stream.
 pub fn fork_depth(stream: &Stream) -> usize {
@@ -1257,12 +1319,7 @@ fn check_blocks(
     }
     // Up to the end of the last block: every schedule would run the rest
     // of the stream again, and what follows the blocks ran once above.
-    let end = stream
-        .blocks
-        .iter()
-        .map(|b| b.first + b.actors)
-        .max()
-        .unwrap_or(0);
+    let end = blocks_end(stream);
     explore_cut(stream, end, EXPLORE_MAX_SCHEDULES, &cfg.specs, mmu)
 }
 

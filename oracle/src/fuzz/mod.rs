@@ -6,8 +6,9 @@
 
 pub mod bench;
 pub mod engine;
+pub mod features;
 pub mod mutate;
 pub mod shrink;
 pub mod zoo;
 
-pub use engine::{fuzz_one, fuzz_stream, libfuzzer_mutate};
+pub use engine::{fuzz_one, fuzz_stream, fuzz_stream_counters, libfuzzer_mutate};

@@ -167,20 +167,13 @@ fn set_field(rng: &mut SmallRng, op: &mut Op, dict: &[u64], prots: &[Op], pids: 
         let p = pids[rng
             .random_range(0..pids.len().max(1))
             .min(pids.len().saturating_sub(1))];
-        match op {
-            Op::Mmap { pid, .. }
-            | Op::Munmap { pid, .. }
-            | Op::Mprotect { pid, .. }
-            | Op::Mremap { pid, .. }
-            | Op::Madvise { pid, .. }
-            | Op::Read { pid, .. }
-            | Op::Write { pid, .. }
-            | Op::Swapout { pid, .. }
-            | Op::Migrate { pid, .. }
-            | Op::Referenced { pid, .. }
-            | Op::Fork { pid }
-            | Op::Exit { pid } => *pid = p,
-            _ => {}
+        // exec's ops keep theirs: `exec_stack` and the `exec_shift` that
+        // ends its set-up are one exec of one process, which moving one of
+        // them alone would break.
+        if !matches!(op, Op::ExecStack { .. } | Op::ExecShift { .. })
+            && let Some(pid) = op.pid_mut()
+        {
+            *pid = p;
         }
         return *op != before;
     }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use rmaplab_impls::designs::registry::{DesignSpec, bug_era, era_ships_bug, find_bug, select};
 
-use super::engine::{EngineConfig, Finding, check_stream, check_stream_races, run_engine};
+use super::engine::{EngineConfig, Finding, check_stream, check_stream_explored, run_engine};
 use super::shrink::{shrink, shrink_keeping, signature};
 use rmaplab_ops::decode::{DecodeConfig, decode};
 use rmaplab_ops::print::print_with_header;
@@ -188,8 +188,8 @@ pub fn hunt_libfuzzer(
     let bytes = std::fs::read(&artifact).map_err(|e| e.to_string())?;
     std::fs::remove_dir_all(&work).ok();
     // The target may have found it with the blocks explored
-    // (check_stream_races).
-    let stream = match check_stream_races(&decode(&bytes, &DecodeConfig::default()), specs) {
+    // (check_stream_explored: whatever it could have explored).
+    let stream = match check_stream_explored(&decode(&bytes, &DecodeConfig::default()), specs) {
         Err(f) => f.stream,
         Ok(()) => decode(&bytes, &DecodeConfig::default()),
     };
