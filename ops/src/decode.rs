@@ -275,6 +275,7 @@
 use std::fmt;
 use std::ops::{BitAnd, BitOr, Range, Sub};
 
+mod aim_merge;
 pub mod schedule;
 
 use crate::print::print_op;
@@ -1058,6 +1059,8 @@ struct Live {
     writing: u64,
     /// Bit `i`: slot `i` has a temporary exec stack.
     stacking: u64,
+    /// The merge aim is on ([`aim_merge::MERGE_BIT`]).
+    merge_aim: bool,
 }
 
 /// `mask` without bit `i`, the bits above it moved down by one.
@@ -1086,6 +1089,7 @@ impl Live {
             mapping: 0,
             writing: 0,
             stacking: 0,
+            merge_aim: false,
         }
     }
 
@@ -1994,6 +1998,7 @@ fn decode_impl(
         let (kinds, maps) = p.swarm(k0, k1, m);
         let mut live = Live::new();
         live.alt = Params::alt_prot(k0, k1, m);
+        live.merge_aim = (k0 ^ k1 ^ m) & aim_merge::MERGE_BIT != 0;
         while ops.len() < p.max_ops {
             let start = r.bytes.len();
             match decode_op(&mut r, &p, kinds, maps, &live) {
@@ -2179,6 +2184,8 @@ fn decode_block(
     // the mapping after its range ([`whole_to_next`]; the encoder never
     // writes that byte).
     let mut merge = false;
+    // The pages the merge aim's mutator races ([`aim_merge::mutator`]).
+    let mut aimed_next = None;
     for (k, &role) in roles[..n].iter().enumerate() {
         marks[k] = r.bytes.len();
         let op = match role {
@@ -2189,15 +2196,25 @@ fn decode_block(
                         op
                     }
                     None => {
-                        let allowed = live.allowed(kinds & OpKinds::MUTATORS, p.max_procs);
-                        let kind = pick_weighted(r.byte()?, allowed.bits(), live.weights())?;
-                        r.merged = false;
-                        let op = decode_args(kind, r, p, maps, live, true)?;
-                        if touches_stack(&op, p, live) {
-                            return None;
+                        let b = r.byte()?;
+                        // The merge aim's mprotect, and the pages its
+                        // walkers race.
+                        if let Some(aimed) = aim_merge::mutator(b, r, p, kinds, live) {
+                            let (op, raced) = aimed?;
+                            merge = true;
+                            aimed_next = Some(raced);
+                            op
+                        } else {
+                            let allowed = live.allowed(kinds & OpKinds::MUTATORS, p.max_procs);
+                            let kind = pick_weighted(b, allowed.bits(), live.weights())?;
+                            r.merged = false;
+                            let op = decode_args(kind, r, p, maps, live, true)?;
+                            if touches_stack(&op, p, live) {
+                                return None;
+                            }
+                            merge = r.merged;
+                            op
                         }
-                        merge = r.merged;
-                        op
                     }
                 };
                 before = op
@@ -2209,6 +2226,9 @@ fn decode_block(
                     let q = &live.procs[i];
                     next = q.next_mapping(p.bits(addr, len).1);
                     next.and(&q.written);
+                }
+                if let Some(raced) = aimed_next.take() {
+                    next = raced;
                 }
                 op
             }
