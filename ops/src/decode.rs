@@ -265,6 +265,25 @@
 //!   runs out of bytes, ends the stream. Nothing read for the ops depends
 //!   on the schedule bytes: [`block_layout`] says where they are, and
 //!   [`schedule::mutate_schedule`] changes them alone.
+//! - **Merge aim** (bit 6 of `k0 ^ k1 ^ m`; `aim_merge.rs`). In such an
+//!   input, a block mutator's kind byte from `0x80` on, when `mprotect` is
+//!   on and a live process has a *boundary* (pages `i - 1` and `i` MAPPED
+//!   with different protections), is a merging `mprotect`: a process byte
+//!   `s` (`s % k` of the `k` processes with a boundary), a choice byte `c`
+//!   (`c & 3`: 0 and 1 the mapping before the boundary, its last
+//!   `max_len` pages, to the protection of the one after it; 2 a head of
+//!   the one after it to the protection of the one before; 3 a tail of the
+//!   one before to the protection of the one after; the boundary is
+//!   `(c >> 2) % n` of the `n` whose racing pages, below, are not empty,
+//!   of all when none is), and for a head or a tail a length byte `l`
+//!   (below `0x80`, up to the `l % w`-th of its `w` WRITTEN pages when
+//!   there are any, else `1 + l % m`; at most `max_len` pages and, when
+//!   the mapping has more than one, not all of it). Its walkers act as
+//!   after a merge (the mutator's process for a selector below `0x80`,
+//!   `migrate` when on), and the raced pages of their target are the
+//!   WRITTEN pages of the mapping taken over (whole) or of the range
+//!   (head, tail). Other kind bytes, and inputs with the bit clear, decode
+//!   as before; [`encode`] writes kind bytes below `0x80`.
 //!
 //! [`encode`] writes every ADDR\* and LEN\* in its direct form, the
 //! smallest byte for every choice, and a selector byte that [`decode`] maps

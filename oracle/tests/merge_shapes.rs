@@ -25,8 +25,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use rand::rngs::SmallRng;
 use rand::SeedableRng;
+use rand::rngs::SmallRng;
 use rmaplab::fuzz::engine::fails_baseline;
 use rmaplab::fuzz::zoo::hunt_baseline;
 use rmaplab_impls::designs::registry::DesignSpec;
