@@ -206,3 +206,58 @@ fn decode_merge(
     };
     Some((op, raced))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{DecodeConfig, block_layout, decode, encode};
+    use crate::parse::parse;
+    use crate::{Op, Prot};
+
+    /// A stream with two mappings of one process (pages 4..8 `rw` with a
+    /// written page 6, then 8..12 `r` with written pages 8 and 9) and a
+    /// block whose mutator is an mprotect; with its kind byte set from
+    /// `0x80` on (the encoder's header has bit 6 set), each choice byte
+    /// gives an mprotect that ends or starts at the boundary (page 8) with
+    /// the protection of the mapping on its other side, and the walker
+    /// migrates a page the shape moves or takes over.
+    #[test]
+    fn a_merge_kind_byte_moves_a_boundary() {
+        let text = "version 2\nmmap p0 4 8 rw anon\nwrite p0 6 1\nwrite p0 8 1\nwrite p0 9 1\n\
+                    mprotect p0 8 4 r\npar\n  mprotect p0 4 1 r\n  migrate p0 6\nend sched #00\n";
+        let s = parse(text).unwrap();
+        let cfg = DecodeConfig::default();
+        let bytes = encode(&s, &cfg).unwrap();
+        assert_eq!(decode(&bytes, &cfg), s);
+        let layout = block_layout(&bytes, &cfg);
+        let mutator = layout[0].actors[0].start;
+        for c in 0..4u8 {
+            let mut b = bytes[..mutator].to_vec();
+            // Kind byte, process, choice, length (below 0x80: up to a
+            // written page), then a walker selector below 0x80 and a
+            // raced target choice.
+            b.extend_from_slice(&[0x80, 0, c, 0, 0, 0, 0]);
+            let d = decode(&b, &cfg);
+            let ops = &d.ops[d.blocks[0].ops()];
+            let Op::Mprotect {
+                addr, len, prot, ..
+            } = ops[0]
+            else {
+                panic!("{:?}", ops[0]);
+            };
+            let (lo, hi) = (addr, addr + len);
+            match c {
+                // The whole `rw` mapping to `r`: it joins the next.
+                0 | 1 => assert_eq!((lo, hi, prot), (4, 8, Prot::R)),
+                // A head of the `r` mapping (up to written page 8) to `rw`.
+                2 => assert_eq!((lo, hi, prot), (8, 9, Prot::Rw)),
+                // A tail of the `rw` mapping (from written page 6) to `r`.
+                _ => assert_eq!((lo, hi, prot), (6, 8, Prot::R)),
+            }
+            let Op::Migrate { addr: page, .. } = ops[1] else {
+                panic!("{:?}", ops[1]);
+            };
+            let raced = if c < 2 { 8..12 } else { lo..hi };
+            assert!(raced.contains(&page), "{c}: {page} not in {raced:?}");
+        }
+    }
+}
