@@ -297,6 +297,25 @@
 //!   walker's target from the victim (`exit`, or a `munmap` or `mmap …
 //!   replace` of the run of mapped pages around it): the shape of the
 //!   type-stable anon_vma slot races. [`encode`] never sets shape bit 7.
+//! - **Merge aim** (bit 6 of `k0 ^ k1 ^ m`; `aim_merge.rs`). In such an
+//!   input, a block mutator's kind byte from `0x80` on, when `mprotect` is
+//!   on and a live process has a *boundary* (pages `i - 1` and `i` MAPPED
+//!   with different protections), is a merging `mprotect`: a process byte
+//!   `s` (`s % k` of the `k` processes with a boundary), a choice byte `c`
+//!   (`c & 3`: 0 and 1 the mapping before the boundary, its last
+//!   `max_len` pages, to the protection of the one after it; 2 a head of
+//!   the one after it to the protection of the one before; 3 a tail of the
+//!   one before to the protection of the one after; the boundary is
+//!   `(c >> 2) % n` of the `n` whose racing pages, below, are not empty,
+//!   of all when none is), and for a head or a tail a length byte `l`
+//!   (below `0x80`, up to the `l % w`-th of its `w` WRITTEN pages when
+//!   there are any, else `1 + l % m`; at most `max_len` pages and, when
+//!   the mapping has more than one, not all of it). Its walkers act as
+//!   after a merge (the mutator's process for a selector below `0x80`,
+//!   `migrate` when on), and the raced pages of their target are the
+//!   WRITTEN pages of the mapping taken over (whole) or of the range
+//!   (head, tail). Other kind bytes, and inputs with the bit clear, decode
+//!   as before; [`encode`] writes kind bytes below `0x80`.
 //!
 //! [`encode`] writes every ADDR\* and LEN\* in its direct form, the
 //! smallest byte for every choice, and a selector byte that [`decode`] maps
@@ -309,6 +328,7 @@ use std::ops::{BitAnd, BitOr, Range, Sub};
 
 mod aim_slots;
 mod aim_vmalock;
+mod aim_merge;
 pub mod schedule;
 
 use crate::print::print_op;
@@ -1100,6 +1120,8 @@ struct Live {
     stacking: u64,
     /// The slot aim is on ([`aim_slots::SLOTS_BIT`]).
     slots: bool,
+    /// The merge aim is on ([`aim_merge::MERGE_BIT`]).
+    merge_aim: bool,
 }
 
 /// `mask` without bit `i`, the bits above it moved down by one.
@@ -1129,6 +1151,7 @@ impl Live {
             writing: 0,
             stacking: 0,
             slots: false,
+            merge_aim: false,
         }
     }
 
@@ -2060,6 +2083,7 @@ fn decode_impl(
         live.alt = Params::alt_prot(k0, k1, m);
         live.slots = (k0 ^ k1 ^ m) & aim_slots::SLOTS_BIT != 0;
         let vmalock = (k0 ^ k1 ^ m) & aim_vmalock::VMALOCK_BIT != 0;
+        live.merge_aim = (k0 ^ k1 ^ m) & aim_merge::MERGE_BIT != 0;
         while ops.len() < p.max_ops {
             let start = r.bytes.len();
             match decode_op(&mut r, &p, kinds, maps, &live) {
@@ -2254,6 +2278,8 @@ fn decode_block(
     // the mapping after its range ([`whole_to_next`]; the encoder never
     // writes that byte).
     let mut merge = false;
+    // The pages the merge aim's mutator races ([`aim_merge::mutator`]).
+    let mut aimed_next = None;
     for (k, &role) in roles[..n].iter().enumerate() {
         marks[k] = r.bytes.len();
         let op = match role {
@@ -2264,15 +2290,25 @@ fn decode_block(
                         op
                     }
                     None => {
-                        let allowed = live.allowed(kinds & OpKinds::MUTATORS, p.max_procs);
-                        let kind = pick_weighted(r.byte()?, allowed.bits(), live.weights())?;
-                        r.merged = false;
-                        let op = decode_args(kind, r, p, maps, live, true)?;
-                        if touches_stack(&op, p, live) {
-                            return None;
+                        let b = r.byte()?;
+                        // The merge aim's mprotect, and the pages its
+                        // walkers race.
+                        if let Some(aimed) = aim_merge::mutator(b, r, p, kinds, live) {
+                            let (op, raced) = aimed?;
+                            merge = true;
+                            aimed_next = Some(raced);
+                            op
+                        } else {
+                            let allowed = live.allowed(kinds & OpKinds::MUTATORS, p.max_procs);
+                            let kind = pick_weighted(b, allowed.bits(), live.weights())?;
+                            r.merged = false;
+                            let op = decode_args(kind, r, p, maps, live, true)?;
+                            if touches_stack(&op, p, live) {
+                                return None;
+                            }
+                            merge = r.merged;
+                            op
                         }
-                        merge = r.merged;
-                        op
                     }
                 };
                 before = op
@@ -2284,6 +2320,9 @@ fn decode_block(
                     let q = &live.procs[i];
                     next = q.next_mapping(p.bits(addr, len).1);
                     next.and(&q.written);
+                }
+                if let Some(raced) = aimed_next.take() {
+                    next = raced;
                 }
                 op
             }

@@ -122,7 +122,7 @@ fn a_fuzz_target_crash_prints_a_corpus_file_the_checker_accepts() {
         plain,
         rmaplab_ops::print::print_with_header(
             &stream,
-            &["imported from crash-x (203 bytes)".into()]
+            &["imported from crash-x (253 bytes)".into()]
         )
     );
     let out = rmaplab(&["import", B16_ARTIFACT], &[("RMAPLAB_SPECS", "nope")]);

@@ -23,6 +23,8 @@
 //! prints the counts over 300,000 inputs; the test that is not ignored
 //! checks a floor on a smaller sample.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use rand::rngs::SmallRng;
@@ -338,8 +340,7 @@ fn diagnose_all(n: u64, seed: u64) -> BTreeMap<&'static str, u64> {
     let dir = std::env::var_os("RACE_SHAPES_DUMP");
     let mut k = 0;
     for _ in 0..n {
-        let len = rng.random_range(0..=400);
-        let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        let bytes = common::fresh_input(&mut rng);
         let s = decode(&bytes, &cfg);
         if let (5, Some(at)) = stage_at(&s) {
             let why = diagnose(&s, at);
@@ -374,8 +375,7 @@ fn mutants(
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut found = Vec::new();
     for _ in 0..n {
-        let len = rng.random_range(0..=400);
-        let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        let bytes = common::fresh_input(&mut rng);
         if stage(&decode(&bytes, &cfg)) >= 5 {
             found.push(bytes);
         }
@@ -440,8 +440,7 @@ fn measure(n: u64, seed: u64) -> [u64; 6] {
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut counts = [0u64; 6];
     for _ in 0..n {
-        let len = rng.random_range(0..=400);
-        let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        let bytes = common::fresh_input(&mut rng);
         let s = decode(&bytes, &cfg);
         let st = stage(&s);
         for c in counts.iter_mut().take(usize::from(st)) {

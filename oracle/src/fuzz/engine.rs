@@ -249,11 +249,14 @@ pub fn fails_baseline(stream: &Stream, baseline: &[DesignSpec]) -> bool {
 }
 
 /// The end (op index) of the last block of `r`'s path whose trace races
-/// an mremap's move ([`walk_races_move`]); 0 if none does.
+/// an mremap's move ([`walk_races_move`]) or a merge ([`walk_races_merge`]);
+/// 0 if none does.
 fn racing_end(r: &crate::run::runner::RunReport) -> usize {
     r.blocks
         .iter()
-        .filter(|b| walk_races_move(&b.trace) || lookup_races(&b.trace))
+        .filter(|b| {
+            walk_races_move(&b.trace) || walk_races_merge(&b.trace) || lookup_races(&b.trace)
+        })
         .map(|b| b.first + b.actors)
         .max()
         .unwrap_or(0)
@@ -1349,6 +1352,27 @@ fn walk_races_move(trace: &str) -> bool {
     moved && mover.is_some_and(|m| walkers & !(1 << (m.wrapping_sub(b'A') & 7)) != 0)
 }
 
+/// Whether a block's trace has an actor that changed VMA bounds
+/// (`merge.prepare`, `merge.commit`, `merge.remove#i`: `vma_adjust`) and a
+/// walk of another actor that visited a VMA: the shape of the merge races
+/// (X1's walk between the two VMAs of a moving boundary, B21's migration
+/// rebuilding a PTE in the VMA a merge took over), explored like a move's.
+fn walk_races_merge(trace: &str) -> bool {
+    let (mut mergers, mut walkers) = (0u8, 0u8);
+    for item in trace.split_whitespace() {
+        let Some((actor, step)) = item.split_once(':') else {
+            continue;
+        };
+        let bit = 1u8 << (actor.bytes().next().unwrap_or(b'A').wrapping_sub(b'A') & 7);
+        if step == "merge.prepare" || step == "merge.commit" || step.starts_with("merge.remove#") {
+            mergers |= bit;
+        } else if step.contains("visit#") {
+            walkers |= bit;
+        }
+    }
+    mergers != 0 && walkers & !mergers != 0
+}
+
 /// Whether a trace has a walk that looked its page up in a step of its
 /// own (`lookup`: the eras with type-stable anon_vma slots) with another
 /// actor's step before its `lock`: the window in which the page's
@@ -1491,6 +1515,21 @@ mod tests {
         assert!(!lookup_races("B:lookup B:lock A:unmap.gather B:unlock"));
         assert!(!lookup_races("A:unmap.gather A:end B:lookup B:lock"));
         assert!(!lookup_races("A:copy_vma B:w1.lock B:w1.unlock"));
+    }
+
+    /// A merge (a bounds change) with another actor's walk visiting a VMA
+    /// is a race worth exploring; a merge alone, a walk alone, or a walk
+    /// by the merging actor itself, are not.
+    #[test]
+    fn walk_races_merge_needs_a_merge_and_another_actors_visit() {
+        assert!(walk_races_merge(
+            "B:merge.prepare A:w2.lock A:w2.visit#0 B:merge.commit"
+        ));
+        assert!(walk_races_merge("A:merge.remove#0 B:w1.visit#1 A:end"));
+        assert!(!walk_races_merge("A:merge.lookup B:w1.visit#0 A:end"));
+        assert!(!walk_races_merge("A:merge.prepare A:merge.commit A:end"));
+        assert!(!walk_races_merge("A:merge.prepare A:visit#0"));
+        assert!(!walk_races_merge("A:copy_vma A:move_ptes#0 B:visit#0"));
     }
 
     #[test]

@@ -228,3 +228,12 @@ impl<R: Rmap> Rmap for Wrap<R> {
         self.inner.describe(view, mapping, vmas)
     }
 }
+
+/// One fresh random input as the built-in engine draws half of them
+/// (0..=400 random bytes): the sample the shape measurements
+/// (`merge_shapes`, `race_shapes`) count stages over.
+pub fn fresh_input(rng: &mut rand::rngs::SmallRng) -> Vec<u8> {
+    use rand::Rng;
+    let len = rng.random_range(0..=400);
+    (0..len).map(|_| rng.random()).collect()
+}
