@@ -326,9 +326,9 @@
 use std::fmt;
 use std::ops::{BitAnd, BitOr, Range, Sub};
 
+mod aim_merge;
 mod aim_slots;
 mod aim_vmalock;
-mod aim_merge;
 pub mod schedule;
 
 use crate::print::print_op;
