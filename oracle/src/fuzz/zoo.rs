@@ -97,7 +97,7 @@ pub fn hunt_builtin(
 }
 
 /// Hunts with libFuzzer (`cargo fuzz run -s none -O --no-trace-compares
-/// differential -- -len_control=0`, the
+/// differential`, the
 /// target selecting the designs from `RMAPLAB_SPECS`), from an empty
 /// corpus; the crash artifact is decoded with the same decoder and shrunk.
 pub fn hunt_libfuzzer(
@@ -135,11 +135,6 @@ pub fn hunt_libfuzzer(
         .arg(&corpus)
         .arg("--")
         .arg(format!("-seed={seed}"))
-        // From the first input on, the whole default length (4096): with
-        // libFuzzer's length control an empty corpus starts at 4-byte
-        // inputs, fewer than one op, and grows them only while coverage
-        // stalls, where the built-in engine starts with whole streams.
-        .arg("-len_control=0")
         .arg(format!("-max_total_time={seconds}"))
         .arg("-print_final_stats=1")
         .arg(format!("-artifact_prefix={}/", work.display()))
