@@ -1266,10 +1266,11 @@ pub const RACE_EVERY: u32 = 8;
 /// with every block under `explore:2` ([`explore_blocks`], at most
 /// [`EXPLORE_MAX_SCHEDULES`] schedules per design), so that an
 /// interleaving its schedule bytes missed is still tried. Otherwise, when
-/// a block's trace has a walk racing an mremap's move
-/// ([`walk_races_move`]), the input joins the pool too (mutations of its
-/// other ops try the shapes around it) and the stream up to that block is
-/// explored ([`explore_races`]).
+/// a block's trace has a racing shape ([`racing_end`]: a walk racing a
+/// move or a merge, a slot lookup, a fault racing a mutator), one such
+/// input in [`RACE_EVERY`] joins the pool too (mutations of its other ops
+/// try the shapes around it) and the stream up to that block is explored
+/// ([`explore_races`]).
 fn check_blocks(
     cfg: &EngineConfig,
     stream: &Stream,
