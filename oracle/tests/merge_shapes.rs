@@ -23,96 +23,22 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
+use common::pages::{Model, Moves, Pages, Rules, mapping};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use rmaplab::fuzz::engine::fails_baseline;
 use rmaplab::fuzz::zoo::hunt_baseline;
 use rmaplab_impls::designs::registry::DesignSpec;
 use rmaplab_ops::decode::{DecodeConfig, decode};
-use rmaplab_ops::{Advice, Op, Prot, Stream};
+use rmaplab_ops::{Op, Prot, Stream};
 
-/// A process's pages: protection, and whether the page is present.
-type Pages = BTreeMap<u64, (Prot, bool)>;
-
-fn apply(procs: &mut BTreeMap<u32, Pages>, next: &mut u32, op: &Op) {
-    let Some(pid) = op.pid() else { return };
-    match *op {
-        Op::Fork { .. } => {
-            let child = procs.get(&pid.0).cloned().unwrap_or_default();
-            procs.insert(*next, child);
-            *next += 1;
-            return;
-        }
-        Op::Exit { .. } => {
-            procs.remove(&pid.0);
-            return;
-        }
-        _ => {}
-    }
-    let q = procs.entry(pid.0).or_default();
-    match *op {
-        Op::Mmap {
-            addr,
-            len,
-            prot,
-            replace,
-            ..
-        } if replace || (addr..addr + len).all(|a| !q.contains_key(&a)) => {
-            for a in addr..addr + len {
-                q.insert(a, (prot, false));
-            }
-        }
-        Op::Munmap { addr, len, .. } => {
-            for a in addr..addr.saturating_add(len) {
-                q.remove(&a);
-            }
-        }
-        Op::Mprotect {
-            addr, len, prot, ..
-        } if (addr..addr + len).all(|a| q.contains_key(&a)) => {
-            for a in addr..addr + len {
-                q.get_mut(&a).expect("mapped").0 = prot;
-            }
-        }
-        Op::Madvise {
-            addr,
-            len,
-            advice: Advice::DontNeed,
-            ..
-        } => {
-            for a in addr..addr.saturating_add(len) {
-                if let Some(page) = q.get_mut(&a) {
-                    page.1 = false;
-                }
-            }
-        }
-        Op::Write { addr, .. } => {
-            if let Some(page) = q.get_mut(&addr)
-                && page.0.writable()
-            {
-                page.1 = true;
-            }
-        }
-        _ => {}
-    }
-}
-
-/// The mapping (a run of pages with one protection) around `a`.
-fn mapping(q: &Pages, a: u64) -> Option<(u64, u64, Prot)> {
-    let (prot, _) = *q.get(&a)?;
-    let same = |i: u64| q.get(&i).is_some_and(|&(p, _)| p == prot);
-    let mut lo = a;
-    while lo > 0 && same(lo - 1) {
-        lo -= 1;
-    }
-    let mut hi = a;
-    while same(hi) {
-        hi += 1;
-    }
-    Some((lo, hi, prot))
-}
+/// The page model's rules here: the mark is "present" (a write while
+/// writable sets it, `madvise … dontneed` clears it); moves are ignored.
+const RULES: Rules = Rules {
+    mark_run: false,
+    dontneed_clears: true,
+    moves: Moves::Ignored,
+};
 
 /// The `PROT_NONE` mappings of `q` with a present page, and whether a
 /// mapping that is not `PROT_NONE` is right before each: (X's start, N's
@@ -138,9 +64,7 @@ fn stages_of(q: &Pages) -> (bool, Vec<(u64, u64, u64)>) {
 
 /// The highest stage (0..=4) `s` reaches by its ops.
 fn stage(s: &Stream) -> u8 {
-    let mut procs: BTreeMap<u32, Pages> = BTreeMap::new();
-    procs.insert(0, Pages::new());
-    let mut next = 1;
+    let mut model = Model::new(RULES);
     let mut best = 0;
     let mut blocks = s.blocks.iter().peekable();
     for (i, op) in s.ops.iter().enumerate() {
@@ -158,7 +82,9 @@ fn stage(s: &Stream) -> u8 {
                 else {
                     continue;
                 };
-                let Some(q) = procs.get(&pid.0) else { continue };
+                let Some(q) = model.procs.get(&pid.0).map(|p| &p.pages) else {
+                    continue;
+                };
                 for (xlo, nlo, nhi) in stages_of(q).1 {
                     if addr != xlo || addr + len != nlo {
                         continue;
@@ -177,8 +103,8 @@ fn stage(s: &Stream) -> u8 {
         if blocks.peek().is_some_and(|b| i + 1 == b.first + b.actors) {
             blocks.next();
         }
-        apply(&mut procs, &mut next, op);
-        for q in procs.values() {
+        model.apply(op, i);
+        for q in model.procs.values().map(|p| &p.pages) {
             let (none_present, shapes) = stages_of(q);
             if none_present {
                 best = best.max(1);
@@ -241,9 +167,7 @@ fn measure_b21_stages() {
 /// `vma_merge` cases 5 and 4); 3, with a `migrate` of a page of the
 /// moving range that is present in the walker's process.
 fn x1_stage(s: &Stream) -> u8 {
-    let mut procs: BTreeMap<u32, Pages> = BTreeMap::new();
-    procs.insert(0, Pages::new());
-    let mut next = 1;
+    let mut model = Model::new(RULES);
     let mut best = 0;
     let mut blocks = s.blocks.iter().peekable();
     for (i, op) in s.ops.iter().enumerate() {
@@ -261,7 +185,9 @@ fn x1_stage(s: &Stream) -> u8 {
                 else {
                     continue;
                 };
-                let Some(q) = procs.get(&pid.0) else { continue };
+                let Some(q) = model.procs.get(&pid.0).map(|p| &p.pages) else {
+                    continue;
+                };
                 let end = addr + len;
                 let head =
                     addr.checked_sub(1)
@@ -284,7 +210,7 @@ fn x1_stage(s: &Stream) -> u8 {
                 best = best.max(2);
                 let raced = actors.iter().any(|w| {
                     matches!(*w, Op::Migrate { pid: p, addr: a } if (addr..end).contains(&a)
-                        && procs.get(&p.0).and_then(|q| q.get(&a)).is_some_and(|x| x.1))
+                        && model.procs.get(&p.0).and_then(|q| q.pages.get(&a)).is_some_and(|x| x.1))
                 });
                 if raced {
                     best = 3;
@@ -294,8 +220,8 @@ fn x1_stage(s: &Stream) -> u8 {
         if blocks.peek().is_some_and(|b| i + 1 == b.first + b.actors) {
             blocks.next();
         }
-        apply(&mut procs, &mut next, op);
-        for q in procs.values() {
+        model.apply(op, i);
+        for q in model.procs.values().map(|p| &p.pages) {
             let boundary = q.iter().any(|(&a, &(prot, present))| {
                 present
                     && mapping(q, a).is_some_and(|(lo, hi, _)| {

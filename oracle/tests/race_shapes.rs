@@ -27,6 +27,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use common::pages::{Model, Moves, Proc, Rules};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rmaplab::fuzz::engine::check_stream;
@@ -36,88 +37,16 @@ use rmaplab_impls::designs::registry::DesignSpec;
 use rmaplab_impls::mmu::{Mmu, Vma};
 use rmaplab_impls::rmap::Rmap;
 use rmaplab_ops::decode::{DecodeConfig, decode};
-use rmaplab_ops::{Kind, Op, Prot, Stream};
+use rmaplab_ops::{Op, Stream};
 
-/// What one process did, as far as the stages need it.
-#[derive(Clone, Default)]
-struct Proc {
-    /// Mapped pages and their protection.
-    prot: BTreeMap<u64, Prot>,
-    /// Moves: (source, destination, length, op index).
-    moves: Vec<(u64, u64, u64, usize)>,
-    /// Mappings: (address, length, op index).
-    mmaps: Vec<(u64, u64, usize)>,
-    /// Writes: (address, op index).
-    writes: Vec<(u64, usize)>,
-}
-
-fn apply(procs: &mut BTreeMap<u32, Proc>, next: &mut u32, op: &Op, i: usize) {
-    let Some(pid) = op.pid() else { return };
-    match *op {
-        Op::Fork { .. } => {
-            let child = procs.get(&pid.0).cloned().unwrap_or_default();
-            procs.insert(*next, child);
-            *next += 1;
-            return;
-        }
-        Op::Exit { .. } => {
-            procs.remove(&pid.0);
-            return;
-        }
-        _ => {}
-    }
-    let q = procs.entry(pid.0).or_default();
-    match *op {
-        Op::Mmap {
-            addr,
-            len,
-            prot,
-            replace,
-            kind,
-            ..
-        } if replace || (addr..addr + len).all(|a| !q.prot.contains_key(&a)) => {
-            for a in addr..addr + len {
-                q.prot.insert(a, prot);
-            }
-            // A merge target has an anon_vma: a private mapping.
-            if matches!(kind, Kind::Anon | Kind::File { .. }) {
-                q.mmaps.push((addr, len, i));
-            }
-        }
-        Op::Munmap { addr, len, .. } => {
-            for a in addr..addr.saturating_add(len) {
-                q.prot.remove(&a);
-            }
-        }
-        Op::Mprotect {
-            addr, len, prot, ..
-        } if (addr..addr + len).all(|a| q.prot.contains_key(&a)) => {
-            for a in addr..addr + len {
-                q.prot.insert(a, prot);
-            }
-        }
-        Op::Mremap {
-            old,
-            old_len,
-            new_len,
-            to: Some(t),
-            ..
-        } if (old..old + old_len).all(|a| q.prot.contains_key(&a)) => {
-            let p = q.prot[&old];
-            if !t.dontunmap {
-                for a in old..old + old_len {
-                    q.prot.remove(&a);
-                }
-            }
-            for a in t.new..t.new + new_len {
-                q.prot.insert(a, p);
-            }
-            q.moves.push((old, t.new, old_len.min(new_len), i));
-        }
-        Op::Write { addr, .. } => q.writes.push((addr, i)),
-        _ => {}
-    }
-}
+/// The page model's rules here: protections and the logs of moves,
+/// mappings and writes (the marks are not read); every page a move maps
+/// takes the protection of the source's first page.
+const RULES: Rules = Rules {
+    mark_run: false,
+    dontneed_clears: false,
+    moves: Moves::FirstProt,
+};
 
 /// The stages (1..=4) one process reaches at this point for its move
 /// `m` and its mappings, and whether the move back of `m` would find the
@@ -131,7 +60,7 @@ fn stage_of(q: &Proc, m: (u64, u64, u64, usize)) -> u8 {
             continue;
         }
         // Still mapped as made (not unmapped since).
-        if !(addr..addr + mlen).all(|a| q.prot.contains_key(&a)) {
+        if !(addr..addr + mlen).all(|a| q.pages.contains_key(&a)) {
             continue;
         }
         best = best.max(2);
@@ -145,7 +74,9 @@ fn stage_of(q: &Proc, m: (u64, u64, u64, usize)) -> u8 {
         }
         best = best.max(3);
         let side = if addr == src + len { addr } else { src - 1 };
-        if q.prot.contains_key(&dst) && q.prot.get(&dst) == q.prot.get(&side) {
+        if q.pages.contains_key(&dst)
+            && q.pages.get(&dst).map(|x| x.0) == q.pages.get(&side).map(|x| x.0)
+        {
             best = best.max(4);
         }
     }
@@ -165,9 +96,7 @@ fn stage(s: &Stream) -> u8 {
 /// move back (op index) and the racing `migrate` (op index).
 fn stage_at(s: &Stream) -> (u8, Option<(usize, usize, usize)>) {
     let mut at = None;
-    let mut procs: BTreeMap<u32, Proc> = BTreeMap::new();
-    procs.insert(0, Proc::default());
-    let mut next = 1;
+    let mut model = Model::new(RULES);
     let mut best = 0;
     let mut blocks = s.blocks.iter().enumerate().peekable();
     for (i, op) in s.ops.iter().enumerate() {
@@ -186,7 +115,9 @@ fn stage_at(s: &Stream) -> (u8, Option<(usize, usize, usize)>) {
                 else {
                     continue;
                 };
-                let Some(q) = procs.get(&pid.0) else { continue };
+                let Some(q) = model.procs.get(&pid.0) else {
+                    continue;
+                };
                 let raced = actors.iter().position(|w| {
                     matches!(*w, Op::Migrate { pid: p, addr } if p == pid
                         && (old..old + old_len).contains(&addr))
@@ -211,8 +142,8 @@ fn stage_at(s: &Stream) -> (u8, Option<(usize, usize, usize)>) {
         {
             blocks.next();
         }
-        apply(&mut procs, &mut next, op, i);
-        for q in procs.values() {
+        model.apply(op, i);
+        for q in model.procs.values() {
             for &mv in &q.moves {
                 best = best.max(stage_of(q, mv));
             }

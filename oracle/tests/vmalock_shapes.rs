@@ -31,124 +31,30 @@
 //! counts over 300,000 inputs; the test that is not ignored checks a floor
 //! on a smaller sample.
 
-use std::collections::BTreeMap;
+mod common;
 
+use common::pages::{Model, Moves, Rules, faulted, mapping};
+use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
 use rmaplab::fuzz::engine::fails_baseline;
 use rmaplab::fuzz::zoo::hunt_baseline;
 use rmaplab_impls::designs::registry::DesignSpec;
 use rmaplab_ops::decode::{DecodeConfig, decode};
-use rmaplab_ops::{Op, Prot, Stream};
+use rmaplab_ops::{Op, Stream};
 
-/// A process's pages: protection, and whether the page's mapping is
-/// faulted (has an anon_vma).
-type Pages = BTreeMap<u64, (Prot, bool)>;
-
-/// The mapping (a run of pages with one protection) around `a`.
-fn mapping(q: &Pages, a: u64) -> Option<(u64, u64, Prot)> {
-    let (prot, _) = *q.get(&a)?;
-    let same = |i: u64| q.get(&i).is_some_and(|&(p, _)| p == prot);
-    let mut lo = a;
-    while lo > 0 && same(lo - 1) {
-        lo -= 1;
-    }
-    let mut hi = a;
-    while same(hi) {
-        hi += 1;
-    }
-    Some((lo, hi, prot))
-}
-
-fn faulted(q: &Pages, lo: u64, hi: u64) -> bool {
-    (lo..hi).any(|a| q.get(&a).is_some_and(|x| x.1))
-}
-
-fn mark_run(q: &mut Pages, a: u64) {
-    if let Some((lo, hi, _)) = mapping(q, a)
-        && faulted(q, lo, hi)
-    {
-        for b in lo..hi {
-            q.get_mut(&b).expect("mapped").1 = true;
-        }
-    }
-}
-
-fn apply(procs: &mut BTreeMap<u32, Pages>, next: &mut u32, op: &Op) {
-    let Some(pid) = op.pid() else { return };
-    match *op {
-        Op::Fork { .. } => {
-            let child = procs.get(&pid.0).cloned().unwrap_or_default();
-            procs.insert(*next, child);
-            *next += 1;
-            return;
-        }
-        Op::Exit { .. } => {
-            procs.remove(&pid.0);
-            return;
-        }
-        _ => {}
-    }
-    let q = procs.entry(pid.0).or_default();
-    match *op {
-        Op::Mmap {
-            addr,
-            len,
-            prot,
-            replace,
-            ..
-        } if replace || (addr..addr + len).all(|a| !q.contains_key(&a)) => {
-            for a in addr..addr + len {
-                q.insert(a, (prot, false));
-            }
-        }
-        Op::Munmap { addr, len, .. } => {
-            for a in addr..addr.saturating_add(len) {
-                q.remove(&a);
-            }
-        }
-        Op::Mprotect {
-            addr, len, prot, ..
-        } if (addr..addr + len).all(|a| q.contains_key(&a)) => {
-            for a in addr..addr + len {
-                q.get_mut(&a).expect("mapped").0 = prot;
-            }
-            mark_run(q, addr);
-        }
-        Op::Write { addr, .. } if q.get(&addr).is_some_and(|x| x.0.writable()) => {
-            q.get_mut(&addr).expect("mapped").1 = true;
-            mark_run(q, addr);
-        }
-        Op::Mremap {
-            old,
-            old_len,
-            new_len,
-            to: Some(t),
-            ..
-        } if (old..old + old_len).all(|a| q.contains_key(&a)) => {
-            let moved: Vec<_> = (0..old_len.min(new_len)).map(|i| q[&(old + i)]).collect();
-            let prot = q[&old].0;
-            for a in old..old + old_len {
-                if t.dontunmap {
-                    q.get_mut(&a).expect("mapped").1 = false;
-                } else {
-                    q.remove(&a);
-                }
-            }
-            for i in 0..new_len {
-                let page = moved.get(i as usize).copied().unwrap_or((prot, false));
-                q.insert(t.new + i, page);
-            }
-        }
-        _ => {}
-    }
-}
+/// The page model's rules here: the mark is "the mapping is faulted" (a
+/// write while writable sets it, and it spreads over the mapping around a
+/// write or an mprotect); moves carry each page's protection and mark,
+/// `dontunmap` clears the source's.
+const RULES: Rules = Rules {
+    mark_run: true,
+    dontneed_clears: false,
+    moves: Moves::PerPage,
+};
 
 /// The highest stages (0..=3) `s` reaches by its ops: (b18b, b18a).
 fn stages(s: &Stream) -> (u8, u8) {
-    let mut procs: BTreeMap<u32, Pages> = BTreeMap::new();
-    procs.insert(0, Pages::new());
-    let mut next = 1;
+    let mut model = Model::new(RULES);
     let (mut b, mut a) = (0, 0);
     let mut blocks = s.blocks.iter().peekable();
     for (i, op) in s.ops.iter().enumerate() {
@@ -164,7 +70,9 @@ fn stages(s: &Stream) -> (u8, u8) {
                         len,
                         prot,
                     } => {
-                        let Some(q) = procs.get(&pid.0) else { continue };
+                        let Some(q) = model.procs.get(&pid.0).map(|p| &p.pages) else {
+                            continue;
+                        };
                         let Some((lo, hi, _)) = mapping(q, addr) else {
                             continue;
                         };
@@ -200,7 +108,9 @@ fn stages(s: &Stream) -> (u8, u8) {
                         to: Some(t),
                         ..
                     } if t.dontunmap => {
-                        let Some(q) = procs.get(&pid.0) else { continue };
+                        let Some(q) = model.procs.get(&pid.0).map(|p| &p.pages) else {
+                            continue;
+                        };
                         if !q.get(&old).is_some_and(|x| x.1) {
                             continue;
                         }
@@ -223,8 +133,8 @@ fn stages(s: &Stream) -> (u8, u8) {
         {
             blocks.next();
         }
-        apply(&mut procs, &mut next, op);
-        for q in procs.values() {
+        model.apply(op, i);
+        for q in model.procs.values().map(|p| &p.pages) {
             for (&x, &(prot, f)) in q {
                 if !f {
                     continue;
@@ -260,8 +170,7 @@ fn measure(n: u64, seed: u64) -> [[u64; 8]; 2] {
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut counts = [[0u64; 8]; 2];
     for _ in 0..n {
-        let len = rng.random_range(0..=400);
-        let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        let bytes = common::fresh_input(&mut rng);
         let half = match bytes.get(..3) {
             Some(&[k0, k1, m]) => usize::from((k0 ^ k1 ^ m) & 0x20 != 0),
             _ => 0,

@@ -249,13 +249,17 @@ pub fn fails_baseline(stream: &Stream, baseline: &[DesignSpec]) -> bool {
 }
 
 /// The end (op index) of the last block of `r`'s path whose trace races
-/// an mremap's move ([`walk_races_move`]) or a merge ([`walk_races_merge`]);
-/// 0 if none does.
+/// an mremap's move ([`walk_races_move`]), a merge ([`walk_races_merge`]),
+/// a freed anon_vma slot ([`lookup_races`]) or a per-VMA-lock fault
+/// ([`fault_races`]); 0 if none does.
 fn racing_end(r: &crate::run::runner::RunReport) -> usize {
     r.blocks
         .iter()
         .filter(|b| {
-            walk_races_move(&b.trace) || walk_races_merge(&b.trace) || lookup_races(&b.trace)
+            walk_races_move(&b.trace)
+                || walk_races_merge(&b.trace)
+                || lookup_races(&b.trace)
+                || fault_races(&b.trace)
         })
         .map(|b| b.first + b.actors)
         .max()
@@ -1262,10 +1266,11 @@ pub const RACE_EVERY: u32 = 8;
 /// with every block under `explore:2` ([`explore_blocks`], at most
 /// [`EXPLORE_MAX_SCHEDULES`] schedules per design), so that an
 /// interleaving its schedule bytes missed is still tried. Otherwise, when
-/// a block's trace has a walk racing an mremap's move
-/// ([`walk_races_move`]), the input joins the pool too (mutations of its
-/// other ops try the shapes around it) and the stream up to that block is
-/// explored ([`explore_races`]).
+/// a block's trace has a racing shape ([`racing_end`]: a walk racing a
+/// move or a merge, a slot lookup, a fault racing a mutator), one such
+/// input in [`RACE_EVERY`] joins the pool too (mutations of its other ops
+/// try the shapes around it) and the stream up to that block is explored
+/// ([`explore_races`]).
 fn check_blocks(
     cfg: &EngineConfig,
     stream: &Stream,
@@ -1394,6 +1399,62 @@ fn lookup_races(trace: &str) -> bool {
         }
     }
     false
+}
+
+/// Whether a trace has a fault of the per-VMA-lock eras (`fault.lookup`
+/// … `fault.install`, or its `fault.mmap` fallback) and another actor's
+/// mutator overlapping it: a mutator step inside the fault's window, or a
+/// fault step between a mutator's first step and its `end`. The shape of
+/// the 6.4 races: a VMA's anon_vma changed between `lock_vma_under_rcu`'s
+/// test and the fault's use of it (B18a, 657b5146955e), or a merge's
+/// `dup_anon_vma` publishing `dst->anon_vma` before write-locking `dst`
+/// under a fault that holds `dst` or maps a page before the clone (B18b).
+fn fault_races(trace: &str) -> bool {
+    let (mut faulting, mut mutating) = (0u8, 0u8);
+    for item in trace.split_whitespace() {
+        let Some((actor, step)) = item.split_once(':') else {
+            continue;
+        };
+        let bit = 1u8 << (actor.bytes().next().unwrap_or(b'A').wrapping_sub(b'A') & 7);
+        if let Some(fault) = step.strip_prefix("fault.") {
+            if mutating & !bit != 0 {
+                return true;
+            }
+            match fault {
+                "lookup" => faulting |= bit,
+                "install" | "mmap" => faulting &= !bit,
+                _ => {}
+            }
+        } else if is_mutator_step(step) {
+            if faulting & !bit != 0 {
+                return true;
+            }
+            if step == "end" {
+                mutating &= !bit;
+            } else {
+                mutating |= bit;
+            }
+        }
+    }
+    false
+}
+
+/// Whether a block step is a VMA mutator's (`rmaplab steps`: mremap,
+/// mmap, munmap, mprotect, madvise, fork, exit, exec), not a walk's or a
+/// fault's.
+fn is_mutator_step(step: &str) -> bool {
+    const PREFIXES: [&str; 9] = [
+        "mremap.",
+        "split.",
+        "merge.",
+        "unmap.",
+        "modify.",
+        "fork.",
+        "exec.",
+        "copy_vma",
+        "move_ptes",
+    ];
+    step == "end" || PREFIXES.iter().any(|p| step.starts_with(p))
 }
 
 /// `stream` with every block's schedule `explore:2`.
@@ -1530,6 +1591,42 @@ mod tests {
         assert!(!walk_races_merge("A:merge.prepare A:merge.commit A:end"));
         assert!(!walk_races_merge("A:merge.prepare A:visit#0"));
         assert!(!walk_races_merge("A:copy_vma A:move_ptes#0 B:visit#0"));
+    }
+
+    /// A fault overlapping another actor's mutator is a race worth
+    /// exploring: a mutator step between the fault's lookup and install
+    /// (B18a's move), or the whole fault between a merge's steps (B18b's
+    /// publish … clone); a fault before or after the mutator, the
+    /// mutator's own fault, or a walk inside the fault's window, are not.
+    #[test]
+    fn fault_races_needs_a_fault_and_another_actors_mutator_overlapping() {
+        assert!(fault_races(
+            "A:fault.lookup B:mremap.lookup B:copy_vma B:end A:fault.lock A:fault.install"
+        ));
+        assert!(fault_races(
+            "A:fault.lookup A:fault.lock B:merge.publish A:fault.install B:end"
+        ));
+        assert!(fault_races(
+            "D:merge.lookup D:merge.publish C:fault.lookup C:fault.lock C:fault.install \
+             D:merge.clone D:end"
+        ));
+        assert!(fault_races(
+            "B:split.lookup A:fault.lookup A:fault.mmap B:end"
+        ));
+        assert!(!fault_races(
+            "A:fault.lookup A:fault.lock A:fault.install B:mremap.lookup B:end"
+        ));
+        assert!(!fault_races(
+            "B:merge.lookup B:merge.commit B:end A:fault.lookup A:fault.lock A:fault.install"
+        ));
+        assert!(!fault_races(
+            "A:fault.lookup A:fault.mmap B:copy_vma B:move_ptes#0 B:end"
+        ));
+        assert!(!fault_races(
+            "A:fault.lookup B:w1.lock B:w1.visit#0 A:fault.lock A:fault.install"
+        ));
+        assert!(!fault_races("A:merge.lookup A:fault.lookup A:end"));
+        assert!(!fault_races("A:write B:copy_vma B:end"));
     }
 
     #[test]

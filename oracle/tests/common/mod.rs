@@ -1,9 +1,12 @@
 //! A design wrapper for the oracle's tests: forwards every hook to the
 //! wrapped design, logs the hooks that copy anon_vma state (with whether
 //! the destination had an anon_vma before and the source had one), and can
-//! change one merge decision (a layout-changing mutant).
+//! change one merge decision (a layout-changing mutant). [`pages`]: the
+//! page model the shape counters share.
 
 #![allow(dead_code)]
+
+pub mod pages;
 
 use std::cell::RefCell;
 use std::rc::Rc;
