@@ -18,6 +18,7 @@
 //! execution here.
 
 use std::collections::{BTreeSet, HashSet};
+use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
@@ -936,7 +937,11 @@ pub struct EngineStats {
 /// a new one.
 #[derive(Default)]
 pub struct Coverage {
-    seen: HashSet<u64>,
+    /// A fixed hasher (not `RandomState`): in the libFuzzer target, the
+    /// set's probe sequences are instrumented code, whose edge counters
+    /// would differ from one process to the next with random keys and make
+    /// a `-seed=` run irreproducible.
+    seen: HashSet<u64, BuildHasherDefault<DefaultHasher>>,
     /// Op kinds executed at least once.
     kinds: BTreeSet<&'static str>,
     /// Bit `a * Op::KINDS + b`: op kind `b` ran right after op kind `a`.
