@@ -1788,4 +1788,51 @@ mod tests {
             .count();
         assert!(kept + 150 < sched_only, "{kept} against {sched_only}");
     }
+
+    /// The exploration both engines choose: every block on a new feature,
+    /// else the racing blocks of one racing stream in `RACE_EVERY` (by
+    /// count), else nothing.
+    #[test]
+    fn block_exploration_explores_new_features_and_one_racing_stream_in_n() {
+        let s = rmaplab_ops::parse::parse(
+            "version 2\nmmap p0 0 4 rw anon\nwrite p0 1 1\n\
+             par\n  write p0 1 2\n  migrate p0 1\nend sched #01\nread p0 1\n",
+        )
+        .unwrap();
+        let end = blocks_end(&s);
+        assert!(end > 0);
+        let mut cov = Coverage::default();
+        assert_eq!(
+            block_exploration(&mut cov, true, 0, &s),
+            Exploration::Blocks(end)
+        );
+        assert_eq!(block_exploration(&mut cov, false, 0, &s), Exploration::None);
+        let chosen: Vec<bool> = (0..2 * RACE_EVERY)
+            .map(|_| block_exploration(&mut cov, false, 3, &s) == Exploration::Races(3))
+            .collect();
+        let at: Vec<usize> = (0..chosen.len()).filter(|&i| chosen[i]).collect();
+        let n = RACE_EVERY as usize;
+        assert_eq!(at, vec![n - 1, 2 * n - 1]);
+    }
+
+    /// The libFuzzer target's pool keeps the bytes the mutator made when
+    /// they decode to the stream run (their swarm header and aims kept),
+    /// else the stream's encoding.
+    #[test]
+    fn the_target_pool_keeps_the_raw_mutant() {
+        let cfg = DecodeConfig::default();
+        let raw: Vec<u8> = (0..200u32).map(|i| (i * 37 % 251) as u8).collect();
+        let s = decode(&raw, &cfg);
+        let mut st = TargetState {
+            last_mutant: raw.clone(),
+            ..TargetState::default()
+        };
+        st.keep(&s);
+        assert_eq!(st.pool[0].bytes, raw);
+        assert_ne!(encode(&s, &cfg).unwrap(), raw);
+        let other = decode(&[0xFF, 0xFF, 0xFF, 0, 0, 4, 5], &cfg);
+        st.keep(&other);
+        assert_eq!(st.pool[1].bytes, encode(&other, &cfg).unwrap());
+        assert_eq!(decode(&st.pool[1].bytes, &cfg), other);
+    }
 }
