@@ -81,9 +81,10 @@ pub fn check_stream_races(stream: &Stream, specs: &[DesignSpec]) -> Result<(), B
     check_races(stream, specs, &mut Choice::Hash)
 }
 
-/// The fuzz targets explore one racing stream in this many
-/// ([`explores_races`]): exploring each one left libFuzzer a twentieth of
-/// its throughput.
+/// The AFL target (and `rmaplab import`'s first verdict) explores one
+/// racing stream in this many ([`explores_races`]): exploring each one
+/// left libFuzzer a twentieth of its throughput. (The libFuzzer target
+/// counts instead: [`Choice::Novel`].)
 pub const TARGET_RACE_EVERY: u64 = 8;
 
 /// Whether the fuzz targets explore the racing blocks of `stream`: one
