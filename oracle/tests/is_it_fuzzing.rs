@@ -92,10 +92,11 @@ fn the_engine_is_deterministic_for_a_seed_and_budget() {
 }
 
 /// The libFuzzer custom mutator: deterministic for libFuzzer's seed, within
-/// `max_size`, and (no racing input remembered) a third of the time
+/// `max_size`, and (no pool input kept) half of the time a fresh input (the
+/// built-in engine's next one), the other half libFuzzer's: a third of it
 /// op-level changes of the input (encoded: the `FF FF FF` header; on this
-/// short input some give nothing and fall through), the rest half fresh
-/// inputs, half libFuzzer's own mutation.
+/// short input some give nothing and fall through), the rest libFuzzer's
+/// own mutation.
 #[test]
 fn the_libfuzzer_mutator_mixes_fresh_inputs_with_libfuzzers_mutation() {
     use rmaplab::fuzz::engine::libfuzzer_mutate;
@@ -128,7 +129,7 @@ fn the_libfuzzer_mutator_mixes_fresh_inputs_with_libfuzzers_mutation() {
         "{defaults} of 1000 went to libFuzzer"
     );
     assert!(
-        (140..=300).contains(&op_level),
+        (50..=150).contains(&op_level),
         "{op_level} of 1000 were op-level"
     );
 }
@@ -173,8 +174,8 @@ fn the_libfuzzer_mutator_mutates_schedules_of_inputs_with_blocks() {
     }
     // 1/4 schedule mutations (plus the odd fresh input that decodes to the
     // same ops, which random bytes practically never do), 1/4 libFuzzer's
-    // (3/4 of the time not schedule-only, 2/3 of that not op-level, half of
-    // that libFuzzer's).
+    // (3/4 of the time not schedule-only, half of that libFuzzer's share,
+    // 2/3 of that not op-level).
     assert!((180..=320).contains(&sched_only), "{sched_only} of 1000");
     assert!((180..=320).contains(&defaults), "{defaults} of 1000");
 }

@@ -18,6 +18,7 @@
 //! execution here.
 
 use std::collections::{BTreeSet, HashSet};
+use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
@@ -77,12 +78,13 @@ pub fn check_stream(stream: &Stream, specs: &[DesignSpec]) -> Result<(), Box<Fin
 /// [`fuzz_stream_counters`]). A failure found so is the explored stream's
 /// (its blocks' `sched explore:2`).
 pub fn check_stream_races(stream: &Stream, specs: &[DesignSpec]) -> Result<(), Box<Finding>> {
-    check_races(stream, specs, false, &mut Choice::Hash)
+    check_races(stream, specs, &mut Choice::Hash)
 }
 
-/// The fuzz targets explore one racing stream in this many
-/// ([`explores_races`]): exploring each one left libFuzzer a twentieth of
-/// its throughput.
+/// The AFL target (and `rmaplab import`'s first verdict) explores one
+/// racing stream in this many ([`explores_races`]): exploring each one
+/// left libFuzzer a twentieth of its throughput. (The libFuzzer target
+/// counts instead: [`Choice::Novel`].)
 pub const TARGET_RACE_EVERY: u64 = 8;
 
 /// Whether the fuzz targets explore the racing blocks of `stream`: one
@@ -104,86 +106,142 @@ pub fn explores_races(stream: &Stream) -> bool {
 
 /// [`check_stream_explored`]: what `rmaplab import` and the libFuzzer
 /// hunt replay a crash artifact with, as the libFuzzer target may have
-/// explored any racing block or block with new steps ([`Choice::Novel`]).
+/// explored any racing block or any block ([`Choice::Novel`]).
 pub fn check_stream_explored(stream: &Stream, specs: &[DesignSpec]) -> Result<(), Box<Finding>> {
-    check_races(stream, specs, false, &mut Choice::All)
+    check_races(stream, specs, &mut Choice::All)
 }
 
 /// Which blocks a fuzz target explores once a stream has passed.
 enum Choice<'a> {
-    /// A racing stream ([`walk_races_move`], [`lookup_races`]) selected by
-    /// [`explores_races`]: the AFL target's choice, from the stream alone.
+    /// A racing stream ([`racing_end`]) selected by
+    /// [`explores_races`]: the AFL target's choice, from the stream alone
+    /// (AFL forks a fresh process per input, so no state of the target's
+    /// process would persist from one input to the next).
     Hash,
     /// The libFuzzer target's: the features of the run go to `emit`
-    /// ([`super::features`]); a stream whose blocks reached an (actor,
-    /// step) pair this process had not seen ([`NOVEL_STEPS`]) explores its
-    /// racing blocks, then every block up to the last one (at most
-    /// [`EXPLORE_MAX_SCHEDULES`] schedules per design), as the built-in
-    /// engine explores a block with new steps; else as [`Choice::Hash`].
+    /// ([`super::features`]), and what to explore is the built-in engine's
+    /// choice ([`block_exploration`]), made with this process's coverage
+    /// ([`TARGET_STATE`]): every block when the blocks' traces reached a
+    /// new (actor, step) pair or actor switch, else one racing stream in
+    /// [`RACE_EVERY`].
     Novel(&'a mut dyn FnMut(u64)),
     /// Whatever [`Choice::Novel`] could have explored: the racing blocks,
     /// then every block (replaying an artifact).
     All,
 }
 
-/// The (actor, step) pairs of blocks ([`features::block_trace_features`])
-/// this process's libFuzzer target has seen ([`Choice::Novel`]; not the
-/// switches between two actors' steps, which the built-in engine also
-/// explores for: they stay new far longer, and exploring each such stream
-/// took most of the target's time).
-static NOVEL_STEPS: Mutex<Option<HashSet<u64>>> = Mutex::new(None);
+/// What the libFuzzer target keeps from one input to the next in its
+/// process ([`Choice::Novel`]): the built-in engine's coverage map of one
+/// job, and the pool that engine would have kept, which
+/// [`libfuzzer_mutate`] mutates as the built-in engine mutates its pool
+/// (libFuzzer keeps an input only for new counters, which a racing input
+/// rarely brings).
+#[derive(Default)]
+struct TargetState {
+    cov: Coverage,
+    /// Encoded inputs, at most [`TARGET_POOL_MAX`]; when full, a new one
+    /// replaces one chosen by [`TargetState::kept`].
+    pool: Vec<PoolEntry>,
+    /// Inputs kept so far (chooses the one a full pool replaces).
+    kept: u64,
+    /// The bytes [`libfuzzer_mutate`] made last: libFuzzer runs each
+    /// mutation it asks for right after it, and the typed target sees only
+    /// the decoded stream, so the pool keeps these when they decode to the
+    /// stream run (the raw input, whose swarm header and aims its
+    /// mutations keep, as the built-in engine's pool does), else its
+    /// encoding.
+    last_mutant: Vec<u8>,
+}
 
-/// [`check_stream_races`] with the exploration `choice`; with `remember`,
-/// a stream whose blocks race a move is kept for [`libfuzzer_mutate`]
-/// ([`RACING`]). The explorations run in one order whatever the choice
-/// (racing blocks, then every block), so that [`Choice::All`] reports the
-/// failure the target reported.
+static TARGET_STATE: Mutex<Option<TargetState>> = Mutex::new(None);
+
+/// Most inputs [`TARGET_STATE`]'s pool holds (the built-in engine's job's).
+const TARGET_POOL_MAX: usize = 4096;
+
+impl TargetState {
+    /// Keeps `stream` (encoded) for [`libfuzzer_mutate`]; once the pool is
+    /// full, in place of an entry chosen by a hash of the count, so that
+    /// the pool follows what the process reaches now.
+    fn keep(&mut self, stream: &Stream) {
+        let cfg = DecodeConfig::default();
+        let raw = catch(|| decode(&self.last_mutant, &cfg) == *stream).unwrap_or(false);
+        let bytes = if raw {
+            self.last_mutant.clone()
+        } else {
+            let Ok(bytes) = encode(stream, &cfg) else {
+                return;
+            };
+            bytes
+        };
+        let entry = PoolEntry {
+            bytes,
+            blocks: !stream.blocks.is_empty(),
+        };
+        self.kept += 1;
+        if self.pool.len() < TARGET_POOL_MAX {
+            self.pool.push(entry);
+        } else {
+            let i =
+                (self.kept.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize % self.pool.len();
+            self.pool[i] = entry;
+        }
+    }
+}
+
+/// What a passing stream with blocks gets explored with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Exploration {
+    None,
+    /// Up to the end of its last racing block ([`explore_races`]).
+    Races(usize),
+    /// Up to the end of its last block, every block ([`explore_cut`], at
+    /// most [`EXPLORE_MAX_SCHEDULES`] schedules per design).
+    Blocks(usize),
+}
+
+/// The built-in engine's choice for a passing stream with blocks, which
+/// the libFuzzer target makes too: every block when the blocks' traces
+/// reached a `new` feature; else, when a block races (`cut`, the end of
+/// the last racing block, [`racing_end`]), one such stream in
+/// [`RACE_EVERY`] (counted in `cov`) up to `cut`.
+fn block_exploration(cov: &mut Coverage, new: bool, cut: usize, stream: &Stream) -> Exploration {
+    if new {
+        return Exploration::Blocks(blocks_end(stream));
+    }
+    if cut == 0 {
+        return Exploration::None;
+    }
+    // One racing block in RACE_EVERY is kept and explored: exploring
+    // each one (and mutating the pool they fill) left the engine a
+    // tenth of its throughput, most of it on shapes already explored.
+    cov.races_skipped += 1;
+    if cov.races_skipped < RACE_EVERY {
+        return Exploration::None;
+    }
+    cov.races_skipped = 0;
+    Exploration::Races(cut)
+}
+
+/// [`check_stream_races`] with the exploration `choice`. The explorations
+/// run in one order whatever the choice (racing blocks, then every
+/// block), so that [`Choice::All`] reports a failure whenever the target
+/// could have.
 fn check_races(
     stream: &Stream,
     specs: &[DesignSpec],
-    remember: bool,
     choice: &mut Choice,
 ) -> Result<(), Box<Finding>> {
     let mut acc = MmuStats::default();
-    let mut cut = 0;
-    let mut novel = false;
-    let opts = match choice {
-        Choice::Novel(emit) => {
-            let mut scratch = features::Scratch::default();
-            features::stream_features(stream, &mut scratch, emit);
-            path_opts()
-        }
-        _ => RunOptions::fuzzing(),
-    };
-    check_stream_with(stream, specs, &mut acc, &opts, &mut |r| {
-        cut = cut.max(racing_end(r));
-        if let Choice::Novel(emit) = choice {
-            features::path_features(stream, &r.paths, &mut Default::default(), emit);
-            if !r.blocks.is_empty() {
-                let mut seen = NOVEL_STEPS.lock().unwrap_or_else(|e| e.into_inner());
-                let seen = seen.get_or_insert_with(HashSet::new);
-                for b in &r.blocks {
-                    features::block_trace_features(&b.trace, &mut |f, switch| {
-                        novel |= !switch && seen.insert(f);
-                        emit(f);
-                    });
-                }
-            }
-        }
-    })?;
-    if remember
-        && cut > 0
-        && let Ok(bytes) = encode(stream, &DecodeConfig::default())
-    {
-        let mut racing = RACING.lock().unwrap_or_else(|e| e.into_inner());
-        if racing.len() < RACING_MAX {
-            racing.push(bytes);
-        }
+    if let Choice::Novel(emit) = choice {
+        return check_novel(stream, specs, &mut acc, *emit);
     }
+    let mut cut = 0;
+    check_stream_with(stream, specs, &mut acc, &RunOptions::fuzzing(), &mut |r| {
+        cut = cut.max(racing_end(r));
+    })?;
     let (races, all) = match choice {
         Choice::Hash => (cut > 0 && explores_races(stream), false),
-        Choice::Novel(_) => (cut > 0 && (novel || explores_races(stream)), novel),
-        Choice::All => (cut > 0, true),
+        _ => (cut > 0, !stream.blocks.is_empty()),
     };
     if races {
         explore_races(stream, cut, specs, &mut acc)?;
@@ -200,6 +258,53 @@ fn check_races(
     Ok(())
 }
 
+/// [`Choice::Novel`]: one input of the libFuzzer target, as one execution
+/// of the built-in engine's job ([`worker`], [`check_blocks`]) with this
+/// process's [`TARGET_STATE`], every feature also going to `emit`.
+fn check_novel(
+    stream: &Stream,
+    specs: &[DesignSpec],
+    acc: &mut MmuStats,
+    emit: &mut dyn FnMut(u64),
+) -> Result<(), Box<Finding>> {
+    let mut guard = TARGET_STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let st = guard.get_or_insert_with(TargetState::default);
+    if st.cov.add_stream_with(stream, emit) {
+        st.keep(stream);
+    }
+    let (mut new, mut new_paths, mut cut) = (false, false, 0);
+    let cov = &mut st.cov;
+    let run = check_stream_with(stream, specs, acc, &path_opts(), &mut |r| {
+        for b in &r.blocks {
+            new |= cov.add_block_trace_with(&b.trace, emit);
+        }
+        new_paths |= cov.add_paths_with(stream, &r.paths, emit);
+        cut = cut.max(racing_end(r));
+    });
+    if stream.blocks.is_empty() {
+        // As the built-in engine: new kernel paths keep the input, failed
+        // or not.
+        if new_paths {
+            st.keep(stream);
+        }
+        return run;
+    }
+    run?;
+    if !new && new_paths {
+        st.keep(stream);
+    }
+    let e = block_exploration(&mut st.cov, new, cut, stream);
+    if e != Exploration::None {
+        st.keep(stream);
+    }
+    drop(guard);
+    match e {
+        Exploration::None => Ok(()),
+        Exploration::Races(cut) => explore_races(stream, cut, specs, acc),
+        Exploration::Blocks(end) => explore_cut(stream, end, EXPLORE_MAX_SCHEDULES, specs, acc),
+    }
+}
+
 /// The end (op index) of the last block of `stream` (0: none).
 fn blocks_end(stream: &Stream) -> usize {
     stream
@@ -209,14 +314,6 @@ fn blocks_end(stream: &Stream) -> usize {
         .max()
         .unwrap_or(0)
 }
-
-/// The inputs (encoded) of this process's fuzz target whose blocks raced
-/// an mremap's move: libFuzzer keeps an input only for new code
-/// coverage, which such an input rarely brings, so [`libfuzzer_mutate`]
-/// mutates these too, as the built-in engine's pool keeps them.
-static RACING: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-/// Most inputs [`RACING`] keeps.
-const RACING_MAX: usize = 1024;
 
 /// Whether `stream` fails on a non-empty `baseline`: as it is, or with
 /// every block under `explore:3` (the whole stream, at most the runner's
@@ -414,10 +511,12 @@ thread_local! {
 /// The libFuzzer target: [`fuzz_stream`], setting the counter of each
 /// feature of the run in `counters` ([`features::set_counter`]; the
 /// target's `__libfuzzer_extra_counters` map, which libFuzzer clears
-/// before each execution and reads after it) and exploring the blocks of a
-/// stream that reached an (actor, step) pair new to this process, as the built-in
-/// engine does, besides the racing streams [`explores_races`] selects.
-/// Whether a stream was explored depends on what the process ran before;
+/// before each execution and reads after it) and exploring blocks as the
+/// built-in engine does ([`Choice::Novel`]: every block of a stream whose
+/// blocks reached a step or actor switch new to this process, one racing
+/// stream in [`RACE_EVERY`]), keeping the inputs that engine keeps for
+/// [`libfuzzer_mutate`]. Whether a stream was explored depends on what the
+/// process ran before;
 /// `rmaplab import` explores whatever this target could have
 /// ([`check_stream_explored`]), so a crash artifact replays.
 pub fn fuzz_stream_counters(stream: &Stream, counters: &[AtomicU8]) {
@@ -461,7 +560,7 @@ fn target_finding(
     specs: &[DesignSpec],
     choice: &mut Choice,
 ) -> Option<(String, String, Stream)> {
-    let f = check_races(stream, specs, true, choice).err()?;
+    let f = check_races(stream, specs, choice).err()?;
     let shrink_cmd = match specs.iter().find(|s| s.label() == f.signature.who) {
         Some(s) => format!("rmaplab shrink FILE.ops {}", s.cli_flags()),
         None => "rmaplab shrink FILE.ops".to_string(),
@@ -499,22 +598,42 @@ pub fn import_file(bytes: &[u8], artifact: &Path, specs: &[DesignSpec]) -> Strin
 
 /// The libFuzzer custom mutator. When the input has a concurrent block, 1
 /// time in 4 it changes only schedule bytes ([`mutate_schedule`]: the same
-/// ops under another interleaving). Otherwise, half of the time the
-/// built-in engine's mutation of an input whose block raced a move, then a
-/// third of the time op-level changes of the input ([`mutate_ops`]), then
-/// half of the time a fresh random input of 0..=400 bytes, as the built-in
-/// engine makes, else libFuzzer's own mutation (`default`, i.e.
-/// `LLVMFuzzerMutate`).
+/// ops under another interleaving). Otherwise, [`BUILTIN_SHARE_NUM`] times
+/// in [`BUILTIN_SHARE_DENOM`] an input as the built-in engine makes its
+/// next one (half of the time a fresh random input of 0..=400 bytes, else
+/// [`mutate`] of an entry of the pool the target keeps as that engine
+/// does, [`TARGET_STATE`]); the rest of the time a mutation of the input
+/// libFuzzer chose by its coverage: a third of the time op-level changes
+/// ([`mutate_ops`], a splice with a pool entry), else libFuzzer's own
+/// mutation (`default`, i.e. `LLVMFuzzerMutate`).
 ///
 /// Coverage-guided mutation of short inputs alone was slow to assemble the
 /// long fork/unmap sequences some bugs need (b16: 3 of 5 seeds within 90 s,
 /// median 83 s); fresh whole streams from the decoder keep the op mix and
-/// process-tree shapes it was designed for, while the coverage-guided half
+/// process-tree shapes it was designed for, and the built-in engine's pool
+/// keeps the racing inputs and those with new block steps that libFuzzer,
+/// keeping an input only for a new counter, drops; libFuzzer's own half
 /// keeps what libFuzzer is good at. libFuzzer's byte mutations rarely keep
 /// a block's ops while changing its schedule (an inserted or deleted byte
 /// shifts every later field; the length byte must follow). `seed` is
 /// libFuzzer's, so runs stay reproducible with `-seed=`.
 pub fn libfuzzer_mutate(
+    data: &mut [u8],
+    size: usize,
+    max_size: usize,
+    seed: u32,
+    default: fn(&mut [u8], usize, usize) -> usize,
+) -> usize {
+    let len = mutate_for_libfuzzer(data, size, max_size, seed, default);
+    let mut state = TARGET_STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let last = &mut state.get_or_insert_with(TargetState::default).last_mutant;
+    last.clear();
+    last.extend_from_slice(&data[..len]);
+    len
+}
+
+/// [`libfuzzer_mutate`]'s mutation.
+fn mutate_for_libfuzzer(
     data: &mut [u8],
     size: usize,
     max_size: usize,
@@ -532,30 +651,41 @@ pub fn libfuzzer_mutate(
             return v.len();
         }
     }
-    // Half the time, the built-in engine's mutation of an input whose
-    // blocks raced a move ([`RACING`]).
-    if rng.random_bool(0.5) {
-        let racing = RACING.lock().unwrap_or_else(|e| e.into_inner());
-        if !racing.is_empty() {
-            let entry = PoolEntry {
-                bytes: racing[rng.random_range(0..racing.len())].clone(),
-                blocks: true,
-            };
-            let other = racing[rng.random_range(0..racing.len())].clone();
-            drop(racing);
-            let v = mutate(&mut rng, &entry, Some(&other), &DecodeConfig::default());
-            let len = v.len().min(max_size);
-            data[..len].copy_from_slice(&v[..len]);
-            return len;
+    let (entry, other) = {
+        let state = TARGET_STATE.lock().unwrap_or_else(|e| e.into_inner());
+        match state.as_ref().map(|s| &s.pool) {
+            Some(pool) if !pool.is_empty() => {
+                let e = &pool[rng.random_range(0..pool.len())];
+                let o = &pool[rng.random_range(0..pool.len())];
+                (
+                    Some(PoolEntry {
+                        bytes: e.bytes.clone(),
+                        blocks: e.blocks,
+                    }),
+                    Some(o.bytes.clone()),
+                )
+            }
+            _ => (None, None),
         }
+    };
+    if rng.random_ratio(BUILTIN_SHARE_NUM, BUILTIN_SHARE_DENOM) {
+        // The built-in engine's next input ([`worker`]).
+        let v = match &entry {
+            Some(entry) if rng.random_bool(0.5) => {
+                mutate(&mut rng, entry, other.as_deref(), &DecodeConfig::default())
+            }
+            _ => {
+                let len = rng.random_range(0..=400);
+                (0..len).map(|_| rng.random()).collect()
+            }
+        };
+        let len = v.len().min(max_size);
+        data[..len].copy_from_slice(&v[..len]);
+        return len;
     }
     // A third of the rest, op-level changes of the input libFuzzer chose
-    // by its coverage ([`mutate_ops`]; a splice with a racing input).
+    // by its coverage ([`mutate_ops`]; a splice with a pool entry).
     if rng.random_ratio(1, 3) {
-        let other = {
-            let racing = RACING.lock().unwrap_or_else(|e| e.into_inner());
-            (!racing.is_empty()).then(|| racing[rng.random_range(0..racing.len())].clone())
-        };
         let input = &data[..size.min(max_size)];
         if let Some(v) = mutate_ops(&mut rng, input, other.as_deref(), &DecodeConfig::default())
             && v.len() <= max_size
@@ -564,14 +694,14 @@ pub fn libfuzzer_mutate(
             return v.len();
         }
     }
-    if rng.random_bool(0.5) {
-        let len = rng.random_range(0..=400).min(max_size);
-        rng.fill(&mut data[..len]);
-        len
-    } else {
-        default(data, size, max_size)
-    }
+    default(data, size, max_size)
 }
+
+/// Of the custom mutator's inputs that are not schedule-only, this many
+/// in [`BUILTIN_SHARE_DENOM`] are the built-in engine's
+/// ([`libfuzzer_mutate`]).
+pub const BUILTIN_SHARE_NUM: u32 = 1;
+pub const BUILTIN_SHARE_DENOM: u32 = 2;
 
 /// The designs named by `RMAPLAB_SPECS`, else the canonical ones. A bad
 /// value aborts: a fuzzer must not silently test something else.
@@ -812,7 +942,11 @@ pub struct EngineStats {
 /// a new one.
 #[derive(Default)]
 pub struct Coverage {
-    seen: HashSet<u64>,
+    /// A fixed hasher (not `RandomState`): in the libFuzzer target, the
+    /// set's probe sequences are instrumented code, whose edge counters
+    /// would differ from one process to the next with random keys and make
+    /// a `-seed=` run irreproducible.
+    seen: HashSet<u64, BuildHasherDefault<DefaultHasher>>,
     /// Op kinds executed at least once.
     kinds: BTreeSet<&'static str>,
     /// Bit `a * Op::KINDS + b`: op kind `b` ran right after op kind `a`.
@@ -899,6 +1033,61 @@ impl Coverage {
         let mut fresh = 0;
         let seen = &mut self.seen;
         features::path_features(stream, paths, &mut self.scratch, &mut |f| {
+            fresh += usize::from(seen.insert(f));
+        });
+        self.path_features += fresh;
+        fresh > 0
+    }
+
+    /// [`Coverage::add_stream`], each feature also going to `emit` (the
+    /// libFuzzer target's counters).
+    fn add_stream_with(&mut self, stream: &Stream, emit: &mut dyn FnMut(u64)) -> bool {
+        let mut new = false;
+        for op in &stream.ops {
+            new |= self.kinds.insert(op.keyword());
+        }
+        let mut max = 0;
+        let (seen, pairs) = (&mut self.seen, &mut self.pairs);
+        features::stream_features(stream, &mut self.scratch, &mut |f| {
+            emit(f);
+            if features::kind(f) == features::FORK_DEPTH {
+                max = max.max((f & 0xFFFF_FFFF) as usize);
+            }
+            if seen.insert(f) {
+                new = true;
+                if features::kind(f) == features::PAIR {
+                    pairs[f as usize / 64] |= 1 << (f % 64);
+                }
+            }
+        });
+        if max > self.max_depth {
+            self.max_depth = max;
+            new = true;
+        }
+        new
+    }
+
+    /// [`Coverage::add_block_trace`], each feature also going to `emit`.
+    fn add_block_trace_with(&mut self, trace: &str, emit: &mut dyn FnMut(u64)) -> bool {
+        let mut new = false;
+        features::block_trace_features(trace, &mut |f, _| {
+            emit(f);
+            new |= self.add_block_feature(f);
+        });
+        new
+    }
+
+    /// [`Coverage::add_paths`], each feature also going to `emit`.
+    fn add_paths_with(
+        &mut self,
+        stream: &Stream,
+        paths: &[(u32, u32)],
+        emit: &mut dyn FnMut(u64),
+    ) -> bool {
+        let mut fresh = 0;
+        let seen = &mut self.seen;
+        features::path_features(stream, paths, &mut self.scratch, &mut |f| {
+            emit(f);
             fresh += usize::from(seen.insert(f));
         });
         self.path_features += fresh;
@@ -1267,10 +1456,11 @@ pub const RACE_EVERY: u32 = 8;
 /// [`EXPLORE_MAX_SCHEDULES`] schedules per design), so that an
 /// interleaving its schedule bytes missed is still tried. Otherwise, when
 /// a block's trace has a racing shape ([`racing_end`]: a walk racing a
-/// move or a merge, a slot lookup, a fault racing a mutator), one such
-/// input in [`RACE_EVERY`] joins the pool too (mutations of its other ops
-/// try the shapes around it) and the stream up to that block is explored
-/// ([`explore_races`]).
+/// move or a merge, a slot lookup, a fault racing a mutator), the input
+/// joins the pool too (mutations of its other ops try the shapes around
+/// it) and the stream up to that block is explored ([`explore_races`]) —
+/// one such stream in [`RACE_EVERY`] ([`block_exploration`], the choice
+/// the libFuzzer target makes too).
 fn check_blocks(
     cfg: &EngineConfig,
     stream: &Stream,
@@ -1297,38 +1487,24 @@ fn check_blocks(
         });
         shared.kept.fetch_add(1, Ordering::Relaxed);
     }
-    if !new {
-        if cut == 0 {
-            return Ok(());
-        }
-        // One racing block in RACE_EVERY is kept and explored: exploring
-        // each one (and mutating the pool they fill) left the engine a
-        // tenth of its throughput, most of it on shapes already explored.
-        cov.races_skipped += 1;
-        if cov.races_skipped < RACE_EVERY {
-            return Ok(());
-        }
-        cov.races_skipped = 0;
-        if pool.len() < 4096 {
-            pool.push(PoolEntry {
-                bytes: input.to_vec(),
-                blocks: true,
-            });
-            shared.kept.fetch_add(1, Ordering::Relaxed);
-        }
-        return explore_races(stream, cut, &cfg.specs, mmu);
-    }
-    if pool.len() < 4096 {
+    let e = block_exploration(cov, new, cut, stream);
+    if e != Exploration::None && pool.len() < 4096 {
         pool.push(PoolEntry {
             bytes: input.to_vec(),
             blocks: true,
         });
         shared.kept.fetch_add(1, Ordering::Relaxed);
     }
-    // Up to the end of the last block: every schedule would run the rest
-    // of the stream again, and what follows the blocks ran once above.
-    let end = blocks_end(stream);
-    explore_cut(stream, end, EXPLORE_MAX_SCHEDULES, &cfg.specs, mmu)
+    match e {
+        Exploration::None => Ok(()),
+        Exploration::Races(cut) => explore_races(stream, cut, &cfg.specs, mmu),
+        // Up to the end of the last block: every schedule would run the
+        // rest of the stream again, and what follows the blocks ran once
+        // above.
+        Exploration::Blocks(end) => {
+            explore_cut(stream, end, EXPLORE_MAX_SCHEDULES, &cfg.specs, mmu)
+        }
+    }
 }
 
 /// Whether a block's trace has an mremap that moved page tables
@@ -1709,5 +1885,52 @@ mod tests {
             .filter(|_| same_ops(&mutate(&mut rng, &flagless, None, &cfg)))
             .count();
         assert!(kept + 150 < sched_only, "{kept} against {sched_only}");
+    }
+
+    /// The exploration both engines choose: every block on a new feature,
+    /// else the racing blocks of one racing stream in `RACE_EVERY` (by
+    /// count), else nothing.
+    #[test]
+    fn block_exploration_explores_new_features_and_one_racing_stream_in_n() {
+        let s = rmaplab_ops::parse::parse(
+            "version 2\nmmap p0 0 4 rw anon\nwrite p0 1 1\n\
+             par\n  write p0 1 2\n  migrate p0 1\nend sched #01\nread p0 1\n",
+        )
+        .unwrap();
+        let end = blocks_end(&s);
+        assert!(end > 0);
+        let mut cov = Coverage::default();
+        assert_eq!(
+            block_exploration(&mut cov, true, 0, &s),
+            Exploration::Blocks(end)
+        );
+        assert_eq!(block_exploration(&mut cov, false, 0, &s), Exploration::None);
+        let chosen: Vec<bool> = (0..2 * RACE_EVERY)
+            .map(|_| block_exploration(&mut cov, false, 3, &s) == Exploration::Races(3))
+            .collect();
+        let at: Vec<usize> = (0..chosen.len()).filter(|&i| chosen[i]).collect();
+        let n = RACE_EVERY as usize;
+        assert_eq!(at, vec![n - 1, 2 * n - 1]);
+    }
+
+    /// The libFuzzer target's pool keeps the bytes the mutator made when
+    /// they decode to the stream run (their swarm header and aims kept),
+    /// else the stream's encoding.
+    #[test]
+    fn the_target_pool_keeps_the_raw_mutant() {
+        let cfg = DecodeConfig::default();
+        let raw: Vec<u8> = (0..200u32).map(|i| (i * 37 % 251) as u8).collect();
+        let s = decode(&raw, &cfg);
+        let mut st = TargetState {
+            last_mutant: raw.clone(),
+            ..TargetState::default()
+        };
+        st.keep(&s);
+        assert_eq!(st.pool[0].bytes, raw);
+        assert_ne!(encode(&s, &cfg).unwrap(), raw);
+        let other = decode(&[0xFF, 0xFF, 0xFF, 0, 0, 4, 5], &cfg);
+        st.keep(&other);
+        assert_eq!(st.pool[1].bytes, encode(&other, &cfg).unwrap());
+        assert_eq!(decode(&st.pool[1].bytes, &cfg), other);
     }
 }
