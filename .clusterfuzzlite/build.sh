@@ -33,6 +33,10 @@ for t in $targets; do
   cp "$fuzz_target_dir/$triple/release/$t" "$OUT/$t"
 done
 
+# libFuzzer options the runner reads beside each binary: differential runs
+# without the entropic schedule, as the hunts and the nightly job run it.
+printf '[libfuzzer]\nentropic = 0\n' > "$OUT/differential.options"
+
 # Seed corpora: the differential target's seeds are the corpus files
 # encoded by the decoder's inverse; the parse target reads .ops text.
 # The encoder is a host tool: built without the fuzzing flags.
