@@ -1517,20 +1517,30 @@ fn walk_races_move(trace: &str) -> bool {
     let mut mover = None;
     let mut moved = false;
     let mut walkers = 0u8;
-    for item in trace.split_whitespace() {
-        let Some((actor, step)) = item.split_once(':') else {
-            continue;
-        };
-        let a = actor.bytes().next().unwrap_or(b'A');
+    for (a, step) in trace_steps(trace) {
         if step == "copy_vma" {
             mover = Some(a);
         } else if step.starts_with("move_ptes#") && mover == Some(a) {
             moved = true;
         } else if step.contains("visit#") {
-            walkers |= 1 << (a.wrapping_sub(b'A') & 7);
+            walkers |= actor_bit(a);
         }
     }
-    moved && mover.is_some_and(|m| walkers & !(1 << (m.wrapping_sub(b'A') & 7)) != 0)
+    moved && mover.is_some_and(|m| walkers & !actor_bit(m) != 0)
+}
+
+/// The (actor letter, step name) items of a block's trace (`A:copy_vma
+/// B:w1.visit#0 …`), as the racing predicates read them.
+fn trace_steps(trace: &str) -> impl Iterator<Item = (u8, &str)> {
+    trace.split_whitespace().filter_map(|item| {
+        let (actor, step) = item.split_once(':')?;
+        Some((actor.bytes().next().unwrap_or(b'A'), step))
+    })
+}
+
+/// An actor's bit in the predicates' actor sets (eight actors at most).
+fn actor_bit(actor: u8) -> u8 {
+    1 << (actor.wrapping_sub(b'A') & 7)
 }
 
 /// Whether a block's trace has an actor that changed VMA bounds
@@ -1540,11 +1550,8 @@ fn walk_races_move(trace: &str) -> bool {
 /// rebuilding a PTE in the VMA a merge took over), explored like a move's.
 fn walk_races_merge(trace: &str) -> bool {
     let (mut mergers, mut walkers) = (0u8, 0u8);
-    for item in trace.split_whitespace() {
-        let Some((actor, step)) = item.split_once(':') else {
-            continue;
-        };
-        let bit = 1u8 << (actor.bytes().next().unwrap_or(b'A').wrapping_sub(b'A') & 7);
+    for (actor, step) in trace_steps(trace) {
+        let bit = actor_bit(actor);
         if step == "merge.prepare" || step == "merge.commit" || step.starts_with("merge.remove#") {
             mergers |= bit;
         } else if step.contains("visit#") {
@@ -1561,11 +1568,8 @@ fn walk_races_merge(trace: &str) -> bool {
 /// byte-driven schedule rarely hits.
 fn lookup_races(trace: &str) -> bool {
     let mut open = 0u8;
-    for item in trace.split_whitespace() {
-        let Some((actor, step)) = item.split_once(':') else {
-            continue;
-        };
-        let bit = 1u8 << (actor.bytes().next().unwrap_or(b'A').wrapping_sub(b'A') & 7);
+    for (actor, step) in trace_steps(trace) {
+        let bit = actor_bit(actor);
         if step == "lookup" {
             open |= bit;
         } else if step == "lock" {
@@ -1587,11 +1591,8 @@ fn lookup_races(trace: &str) -> bool {
 /// under a fault that holds `dst` or maps a page before the clone (B18b).
 fn fault_races(trace: &str) -> bool {
     let (mut faulting, mut mutating) = (0u8, 0u8);
-    for item in trace.split_whitespace() {
-        let Some((actor, step)) = item.split_once(':') else {
-            continue;
-        };
-        let bit = 1u8 << (actor.bytes().next().unwrap_or(b'A').wrapping_sub(b'A') & 7);
+    for (actor, step) in trace_steps(trace) {
+        let bit = actor_bit(actor);
         if let Some(fault) = step.strip_prefix("fault.") {
             if mutating & !bit != 0 {
                 return true;
@@ -1738,8 +1739,6 @@ pub fn collect_ops(dir: &Path, out: &mut Vec<PathBuf>) {
 mod tests {
     use super::*;
 
-    /// A decoder panic leaves no stream: its file keeps the input's bytes,
-    /// and `rmaplab import` of them (after `xxd -r -p`) reproduces it.
     /// A walk whose page lookup and lock another actor's step separates
     /// is a race worth exploring; back to back, or another walker's own
     /// steps, are not.
@@ -1805,6 +1804,8 @@ mod tests {
         assert!(!fault_races("A:write B:copy_vma B:end"));
     }
 
+    /// A decoder panic leaves no stream: its file keeps the input's bytes,
+    /// and `rmaplab import` of them (after `xxd -r -p`) reproduces it.
     #[test]
     fn a_decoder_panic_is_written_with_its_input_bytes() {
         let p = Panic {
