@@ -117,14 +117,21 @@ fn stage(s: &Stream) -> u8 {
     best
 }
 
-/// Counts of inputs reaching stages 1..=4 ([`stage`]) of `n` fresh random
-/// inputs, and failing B21 and passing era 2015 as shipped.
-fn measure(n: u64, seed: u64) -> [u64; 5] {
+/// Counts of `n` fresh random inputs reaching stages 1..K-1 of `stage`,
+/// then of those at the last stage that fail under `spec` and pass on
+/// `bug`'s hunt baseline (its era as shipped).
+fn measure_stages<const K: usize>(
+    n: u64,
+    seed: u64,
+    spec: &str,
+    bug: &str,
+    stage: fn(&Stream) -> u8,
+) -> [u64; K] {
     let cfg = DecodeConfig::default();
-    let b21: Vec<DesignSpec> = vec!["chain-2010 era=2015 bug=b21".parse().unwrap()];
-    let baseline = hunt_baseline("b21");
+    let buggy: Vec<DesignSpec> = vec![spec.parse().unwrap()];
+    let baseline = hunt_baseline(bug);
     let mut rng = SmallRng::seed_from_u64(seed);
-    let mut counts = [0u64; 5];
+    let mut counts = [0u64; K];
     for _ in 0..n {
         let bytes = common::fresh_input(&mut rng);
         let s = decode(&bytes, &cfg);
@@ -132,11 +139,18 @@ fn measure(n: u64, seed: u64) -> [u64; 5] {
         for c in counts.iter_mut().take(usize::from(st)) {
             *c += 1;
         }
-        if st >= 4 && fails_baseline(&s, &b21) && !fails_baseline(&s, &baseline) {
-            counts[4] += 1;
+        if usize::from(st) >= K - 1 && fails_baseline(&s, &buggy) && !fails_baseline(&s, &baseline)
+        {
+            counts[K - 1] += 1;
         }
     }
     counts
+}
+
+/// Stages 1..=4 ([`stage`]) and failures of B21 (passing era 2015 as
+/// shipped).
+fn measure(n: u64, seed: u64) -> [u64; 5] {
+    measure_stages(n, seed, "chain-2010 era=2015 bug=b21", "b21", stage)
 }
 
 /// The floor the decoder's aims keep on a small sample (seeded, so the
@@ -239,26 +253,10 @@ fn x1_stage(s: &Stream) -> u8 {
     best
 }
 
-/// Counts of inputs reaching steps 1..=3 ([`x1_stage`]) of `n` fresh
-/// random inputs, and failing X1 and passing era 2010 as shipped.
+/// Steps 1..=3 ([`x1_stage`]) and failures of X1 (passing era 2010 as
+/// shipped).
 fn measure_x1(n: u64, seed: u64) -> [u64; 4] {
-    let cfg = DecodeConfig::default();
-    let x1: Vec<DesignSpec> = vec!["chain-2010 era=2010 bug=x1".parse().unwrap()];
-    let baseline = hunt_baseline("x1");
-    let mut rng = SmallRng::seed_from_u64(seed);
-    let mut counts = [0u64; 4];
-    for _ in 0..n {
-        let bytes = common::fresh_input(&mut rng);
-        let s = decode(&bytes, &cfg);
-        let st = x1_stage(&s);
-        for c in counts.iter_mut().take(usize::from(st)) {
-            *c += 1;
-        }
-        if st >= 3 && fails_baseline(&s, &x1) && !fails_baseline(&s, &baseline) {
-            counts[3] += 1;
-        }
-    }
-    counts
+    measure_stages(n, seed, "chain-2010 era=2010 bug=x1", "x1", x1_stage)
 }
 
 /// The floor the merge aim keeps on a small sample (seeded, so the counts
