@@ -419,3 +419,67 @@ fn the_b08_zoo_file_is_b08s_own_race() {
     assert!(check_stream(&file.stream, &b12).is_ok());
     assert!(!fails_baseline(&file.stream, &b12));
 }
+
+/// Of `n` fresh inputs, how many the merge-race mutation
+/// ([`insert_merge_race`], on `chain-2010 era=2010 bug=b08 bug=b12`)
+/// changes, and how many of those fail B08 (as [`measure`] counts it) and
+/// b12 alone.
+fn measure_merge_race(n: u64, seed: u64) -> [u64; 3] {
+    use rmaplab::fuzz::merge_race::insert_merge_race;
+    let cfg = DecodeConfig::default();
+    let b08: Vec<DesignSpec> = vec!["chain-2010 era=2010 bug=b08 bug=b12".parse().unwrap()];
+    let b12: Vec<DesignSpec> = vec!["chain-2010 era=2010 bug=b12".parse().unwrap()];
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut counts = [0u64; 3];
+    for _ in 0..n {
+        let bytes = common::fresh_input(&mut rng);
+        let Some(m) = insert_merge_race(&mut rng, &bytes, &cfg, &b08[0]) else {
+            continue;
+        };
+        counts[0] += 1;
+        let s = decode(&m, &cfg);
+        if fails_baseline(&s, &b12) {
+            counts[2] += 1;
+        } else if fails_baseline(&s, &b08) {
+            counts[1] += 1;
+        }
+    }
+    counts
+}
+
+#[test]
+#[ignore = "a measurement: cargo test --release -p rmaplab --test race_shapes -- --ignored --nocapture"]
+fn measure_merge_race_mutation() {
+    let c = measure_merge_race(100_000, 7);
+    eprintln!("of 100,000 fresh inputs: changed, fail B08, fail b12 alone: {c:?}");
+}
+
+#[test]
+#[ignore = "a measurement: cargo test --release -p rmaplab --test race_shapes -- --ignored --nocapture"]
+fn measure_all_merge_races() {
+    use rmaplab::fuzz::merge_race::all_merge_races;
+    let cfg = DecodeConfig::default();
+    let b08: Vec<DesignSpec> = vec!["chain-2010 era=2010 bug=b08 bug=b12".parse().unwrap()];
+    let b12: Vec<DesignSpec> = vec!["chain-2010 era=2010 bug=b12".parse().unwrap()];
+    let mut rng = SmallRng::seed_from_u64(7);
+    let (mut inputs, mut streams, mut b08s, mut b12s) = (0, 0, 0, 0);
+    for _ in 0..20_000 {
+        let bytes = common::fresh_input(&mut rng);
+        let all = all_merge_races(&bytes, &cfg, &b08[0]);
+        inputs += u64::from(!all.is_empty());
+        let mut hit = false;
+        for s in all {
+            streams += 1;
+            if fails_baseline(&s, &b12) {
+                b12s += 1;
+            } else if fails_baseline(&s, &b08) {
+                b08s += 1;
+                if !hit {
+                    eprintln!("{}", rmaplab_ops::print::print(&s));
+                }
+                hit = true;
+            }
+        }
+    }
+    eprintln!("inputs with a merging move {inputs}, streams {streams}, B08 {b08s}, b12 alone {b12s}");
+}

@@ -86,7 +86,8 @@ impl<R: Rmap> Mmu<R> {
             linked.push(cid);
             let i = linked.len() as u32 - 1;
             if !wipe && self.rmap.has_anon_vma(pv) {
-                self.noted_alloc(n0, slot, path::FORK_ALLOC, path::FORK_REUSED);
+                let how = self.noted_alloc(n0, slot, path::FORK_ALLOC, path::FORK_REUSED);
+                self.note_link(cid, how);
                 self.yield_point(StepName::indexed("fork.anon_vma", i), Next::NoRmap)?;
                 self.copy_page_range(child, cid, parent, pv);
                 self.yield_point(StepName::indexed("fork.copy", i), Next::Rmap)?;

@@ -32,7 +32,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-use crate::arena::{Arena, Handle};
+use crate::arena::{Arena, Handle, SecondaryMap};
 use crate::rmap::{AnonMapping, Rmap, RmapError, VmaId, VmaInfo, VmaView};
 use crate::state::{FrameRef, MapKind, ProcState, State, VmaLine};
 use rmaplab_ops::{Errno, FILE_PAGES, Kind, NR_FILES, Op, Outcome, Pid, Prot, WINDOW_PAGES};
@@ -948,6 +948,22 @@ pub struct Mmu<R: Rmap> {
     /// Past the highest anon_vma slot seen taken (for
     /// [`path::SLOT_REUSED`]).
     slot_hwm: Cell<usize>,
+    /// How and when each VMA got its anon_vma ([`Mmu::anon_link`]).
+    links: SecondaryMap<AnonLink>,
+    /// Anon_vma links made so far (the next [`AnonLink::seq`]).
+    link_seq: u32,
+}
+
+/// How a VMA got its anon_vma, and when: the [`path`] bit of the event
+/// (`PREPARE_ALLOC`, `PREPARE_REUSED`, `FORK_ALLOC`, `FORK_REUSED`,
+/// `SPLIT`, `COPY_VMA_NEW`, `DUP_ANON_VMA`) and how many such events came
+/// before it in the run. The designs' walk order follows these events
+/// (tail insertion) except where an era inserts at the head; the fuzzers
+/// read it as state coverage, never the oracle.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AnonLink {
+    pub how: u32,
+    pub seq: u32,
 }
 
 impl<R: Rmap> VmaView for Mmu<R> {
@@ -1009,6 +1025,8 @@ impl<R: Rmap> Mmu<R> {
             fault_vma_only: false,
             paths: Cell::new(0),
             slot_hwm: Cell::new(0),
+            links: SecondaryMap::new(),
+            link_seq: 0,
         }
     }
 
@@ -1271,6 +1289,28 @@ impl<R: Rmap> Mmu<R> {
     pub fn vma_at(&self, pid: Pid, page: u64) -> Option<(VmaId, Vma)> {
         let id = self.m.vma_lookup(pid, page)?;
         Some((id, self.m.vma(id).clone()))
+    }
+
+    /// How and when `vma` got its anon_vma, if the MMU saw it get one.
+    pub fn anon_link(&self, vma: VmaId) -> Option<AnonLink> {
+        self.links.get(vma).copied()
+    }
+
+    /// Records that `vma` got its anon_vma by the event `how`.
+    fn note_link(&mut self, vma: VmaId, how: u32) {
+        let seq = self.link_seq;
+        self.link_seq += 1;
+        self.links.insert(vma, AnonLink { how, seq });
+    }
+
+    /// The VMAs of `pid` in address order (none for a process that is not
+    /// live), for the fuzzers' state-guided mutations and for reports.
+    pub fn vmas_of(&self, pid: Pid) -> impl Iterator<Item = (VmaId, &Vma)> + '_ {
+        self.m
+            .mm(pid)
+            .into_iter()
+            .flat_map(|mm| mm.vmas.values())
+            .map(|&id| (id, self.m.vma(id)))
     }
 
     /// The PTE of `pid` at `page`.
@@ -1661,19 +1701,22 @@ impl<R: Rmap> Mmu<R> {
             self.rmap.next_anon_vma_slot(),
         );
         self.rmap.anon_vma_prepare(&self.m, vma, next, prev)?;
-        self.noted_alloc(n0, slot, path::PREPARE_ALLOC, path::PREPARE_REUSED);
+        let how = self.noted_alloc(n0, slot, path::PREPARE_ALLOC, path::PREPARE_REUSED);
+        self.note_link(vma, how);
         Ok(())
     }
 
     /// After an `anon_vma_prepare` or `anon_vma_fork` that began with `n0`
     /// live anon_vmas and `slot` next: `alloc` if it allocated one (and
     /// the slot's reuse), else `reused`.
-    fn noted_alloc(&self, n0: u64, slot: Option<usize>, alloc: u32, reused: u32) {
+    fn noted_alloc(&self, n0: u64, slot: Option<usize>, alloc: u32, reused: u32) -> u32 {
         if self.rmap.counters().anon_vmas > n0 {
             self.path(alloc);
             self.note_slot(slot);
+            alloc
         } else {
             self.path(reused);
+            reused
         }
     }
 

@@ -83,6 +83,9 @@ impl<R: Rmap> Mmu<R> {
         }
         self.bump(|s| s.vma_splits += 1);
         self.path(path::SPLIT);
+        if has {
+            self.note_link(nid, path::SPLIT);
+        }
         Ok(nid)
     }
 
@@ -154,6 +157,7 @@ impl<R: Rmap> Mmu<R> {
         }
         if !self.rmap.has_anon_vma(dst) && self.rmap.has_anon_vma(src) {
             self.path(path::DUP_ANON_VMA);
+            self.note_link(dst, path::DUP_ANON_VMA);
         }
         let published = self.rmap.dup_anon_vma_publish(&self.m, dst, src)?;
         if published {
@@ -737,6 +741,7 @@ impl<R: Rmap> Mmu<R> {
         }
         self.link_new_vma(new)?;
         self.path(path::COPY_VMA_NEW);
+        self.note_link(new, path::COPY_VMA_NEW);
         Ok((new, vma, false))
     }
 }

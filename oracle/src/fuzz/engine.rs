@@ -31,6 +31,7 @@ use rmaplab_impls::designs::registry::{DesignSpec, canonical_specs};
 use rmaplab_impls::mmu::MmuStats;
 
 use super::features;
+use super::merge_race::insert_merge_race;
 use super::mutate::mutate_ops;
 use super::shrink::{Signature, shrink, shrink_keeping};
 use crate::oracle::check::invariant;
@@ -279,6 +280,7 @@ fn check_novel(
             new |= cov.add_block_trace_with(&b.trace, emit);
         }
         new_paths |= cov.add_paths_with(stream, &r.paths, emit);
+        new_paths |= cov.add_state_with(&r.state, emit);
         cut = cut.max(racing_end(r));
     });
     if stream.blocks.is_empty() {
@@ -672,7 +674,14 @@ fn mutate_for_libfuzzer(
         // The built-in engine's next input ([`worker`]).
         let v = match &entry {
             Some(entry) if rng.random_bool(0.5) => {
-                mutate(&mut rng, entry, other.as_deref(), &DecodeConfig::default())
+                let spec = TARGET_SPECS.with(|s| s.first().cloned());
+                mutate(
+                    &mut rng,
+                    entry,
+                    other.as_deref(),
+                    &DecodeConfig::default(),
+                    spec.as_ref(),
+                )
             }
             _ => {
                 let len = rng.random_range(0..=400);
@@ -1094,6 +1103,23 @@ impl Coverage {
         fresh > 0
     }
 
+    /// Adds the state features of a run's end ([`features::MERGE_PAIR`]),
+    /// counted with the path features. Whether any is new.
+    pub fn add_state(&mut self, state: &[u64]) -> bool {
+        self.add_state_with(state, &mut |_| {})
+    }
+
+    /// [`Coverage::add_state`], each feature also going to `emit`.
+    fn add_state_with(&mut self, state: &[u64], emit: &mut dyn FnMut(u64)) -> bool {
+        let mut fresh = 0;
+        for &f in state {
+            emit(f);
+            fresh += usize::from(self.seen.insert(f));
+        }
+        self.path_features += fresh;
+        fresh > 0
+    }
+
     /// Distinct kernel-path features added ([`Coverage::add_paths`]).
     pub fn path_features(&self) -> usize {
         self.path_features
@@ -1144,9 +1170,17 @@ struct PoolEntry {
 pub const OP_MUTATION_NUM: u32 = 1;
 pub const OP_MUTATION_DENOM: u32 = 2;
 
+/// Of the mutations that are not schedule-only, this many in
+/// [`MERGE_RACE_DENOM`] insert a block racing a migration against a merging
+/// move where `spec`'s machine has one ([`insert_merge_race`]).
+pub const MERGE_RACE_NUM: u32 = 1;
+pub const MERGE_RACE_DENOM: u32 = 8;
+
 /// A mutation of a pool entry: when it has a concurrent block, 1 time in 4
 /// its schedule bytes only ([`mutate_schedule`]: the same ops under another
-/// interleaving); otherwise, [`OP_MUTATION_NUM`] times in
+/// interleaving); otherwise, [`MERGE_RACE_NUM`] times in
+/// [`MERGE_RACE_DENOM`] a merging move raced on `spec`'s machine
+/// ([`insert_merge_race`]), then [`OP_MUTATION_NUM`] times in
 /// [`OP_MUTATION_DENOM`] op-level changes of its stream ([`mutate_ops`],
 /// with `other`, another entry, for a splice), else (or when those give
 /// nothing) 1 to 4 byte edits anywhere.
@@ -1155,12 +1189,19 @@ fn mutate(
     entry: &PoolEntry,
     other: Option<&[u8]>,
     cfg: &DecodeConfig,
+    spec: Option<&DesignSpec>,
 ) -> Vec<u8> {
     if entry.blocks && rng.random_ratio(1, 4) {
         let mut v = entry.bytes.clone();
         if mutate_schedule(&mut v, usize::MAX, cfg, &mut || rng.random()) {
             return v;
         }
+    }
+    if let Some(spec) = spec
+        && rng.random_ratio(MERGE_RACE_NUM, MERGE_RACE_DENOM)
+        && let Some(v) = insert_merge_race(rng, &entry.bytes, cfg, spec)
+    {
+        return v;
     }
     if rng.random_ratio(OP_MUTATION_NUM, OP_MUTATION_DENOM)
         && let Some(v) = mutate_ops(rng, &entry.bytes, other, cfg)
@@ -1351,7 +1392,7 @@ fn worker(
         let input = if !pool.is_empty() && rng.random_bool(0.5) {
             let i = rng.random_range(0..pool.len());
             let other = &pool[rng.random_range(0..pool.len())].bytes;
-            mutate(&mut rng, &pool[i], Some(other), &cfg.decode)
+            mutate(&mut rng, &pool[i], Some(other), &cfg.decode, cfg.specs.first())
         } else {
             let len = rng.random_range(0..=400);
             (0..len).map(|_| rng.random()).collect()
@@ -1385,6 +1426,7 @@ fn worker(
             let mut new = false;
             let r = check_stream_with(&stream, &cfg.specs, &mut mmu, &path_opts(), &mut |r| {
                 new |= cov.add_paths(&stream, &r.paths);
+                new |= cov.add_state(&r.state);
             });
             if new && pool.len() < 4096 {
                 pool.push(PoolEntry {
@@ -1476,6 +1518,7 @@ fn check_blocks(
             new |= cov.add_block_trace(&b.trace);
         }
         new_paths |= cov.add_paths(stream, &r.paths);
+        new_paths |= cov.add_state(&r.state);
         cut = cut.max(racing_end(r));
     })?;
     if !new && new_paths && pool.len() < 4096 {
@@ -1873,7 +1916,7 @@ mod tests {
             blocks: true,
         };
         let sched_only = (0..1000)
-            .filter(|_| same_ops(&mutate(&mut rng, &entry, None, &cfg)))
+            .filter(|_| same_ops(&mutate(&mut rng, &entry, None, &cfg, None)))
             .count();
         // 1/4, plus byte edits that happen to keep the ops (in the schedule
         // bytes, the length byte's high bits, or after the block).
@@ -1883,7 +1926,7 @@ mod tests {
             blocks: false,
         };
         let kept = (0..1000)
-            .filter(|_| same_ops(&mutate(&mut rng, &flagless, None, &cfg)))
+            .filter(|_| same_ops(&mutate(&mut rng, &flagless, None, &cfg, None)))
             .count();
         assert!(kept + 150 < sched_only, "{kept} against {sched_only}");
     }

@@ -9,12 +9,18 @@
 //! libFuzzer's extra counters ([`set_counter`]), so that libFuzzer keeps
 //! such inputs too.
 //!
+//! The runs also report one kind of state at the end of the stream: the
+//! pairs of VMAs a move could merge ([`MERGE_PAIR`]), with how and in
+//! which order each got its anon_vma.
+//!
 //! A feature is a `u64` whose top byte is its kind ([`PAIR`],
-//! [`FORK_DEPTH`], [`BLOCK_STEP`], [`KIND_PATH`], [`PATH_SEQ`]) and whose
-//! low bits say which one.
+//! [`FORK_DEPTH`], [`BLOCK_STEP`], [`KIND_PATH`], [`PATH_SEQ`],
+//! [`MERGE_PAIR`]) and whose low bits say which one.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use rmaplab_impls::mmu::Mmu;
+use rmaplab_impls::rmap::Rmap;
 use rmaplab_ops::{Op, Stream};
 
 /// A pair of consecutive op kinds `a`, `b`: `a * Op::KINDS + b`.
@@ -30,6 +36,17 @@ pub const KIND_PATH: u64 = 3 << 56;
 /// paths `m` of its op: `p << 28 | m` (a reused anon_vma, then a split,
 /// then a merging `copy_vma` is such a chain).
 pub const PATH_SEQ: u64 = 4 << 56;
+
+/// A pair of private anonymous VMAs `V`, `T` of one process at the end of
+/// the stream such that `V`, moved whole to where its `vm_pgoff` lines up
+/// with `T`'s (touching `T` or inside it), could merge with it
+/// ([`merge_pair_features`]): how each got its anon_vma (the
+/// [`rmaplab_impls::mmu::AnonLink`] event's path bit index, 31 for none),
+/// whether `T` got it after `V`, whether their flags are equal, whether
+/// they share the anon_vma, whether `V` has a page present. The
+/// mremap-ordering races (B12, B08) start from such a pair: which one the
+/// walk visits first depends on these.
+pub const MERGE_PAIR: u64 = 5 << 56;
 
 /// The kind of a feature (one of the constants above).
 pub fn kind(feature: u64) -> u64 {
@@ -91,6 +108,52 @@ pub fn path_features(
         }
         let prev = std::mem::replace(&mut scratch.last_path[p], m);
         emit(PATH_SEQ | u64::from(prev) << 28 | u64::from(m));
+    }
+}
+
+/// The [`MERGE_PAIR`] features of `mmu`'s state.
+pub fn merge_pair_features<R: Rmap>(mmu: &Mmu<R>, emit: &mut impl FnMut(u64)) {
+    let how = |id| {
+        mmu.anon_link(id)
+            .filter(|_| mmu.rmap().has_anon_vma(id))
+            .map_or((31, None), |l| (u64::from(l.how.trailing_zeros()), Some(l.seq)))
+    };
+    for pid in mmu.live_pids() {
+        for (vid, v) in mmu.vmas_of(pid) {
+            if !v.is_anonymous() || v.is_shared() || !mmu.rmap().has_anon_vma(vid) {
+                continue;
+            }
+            let (hv, sv) = how(vid);
+            let present = (v.start..v.end).any(|a| mmu.anon_pte_at(pid, a).is_some());
+            for (tid, t) in mmu.vmas_of(pid) {
+                if tid == vid || !t.is_anonymous() || t.is_shared() {
+                    continue;
+                }
+                let Some(new) = (t.start + v.pgoff).checked_sub(t.pgoff) else {
+                    continue;
+                };
+                let len = v.pages();
+                let touches = new + len >= t.start && new <= t.end;
+                let over_self = new < v.end && new + len > v.start;
+                if !touches || over_self {
+                    continue;
+                }
+                let (ht, st) = how(tid);
+                let inside = new + len > t.start && new < t.end;
+                let same = mmu
+                    .rmap()
+                    .vma_anon_vma(vid)
+                    .is_some_and(|a| mmu.rmap().vma_anon_vma(tid) == Some(a));
+                let bits = hv
+                    | ht << 5
+                    | u64::from(st > sv) << 10
+                    | u64::from(v.flags == t.flags) << 11
+                    | u64::from(same) << 12
+                    | u64::from(inside) << 13
+                    | u64::from(present) << 14;
+                emit(MERGE_PAIR | bits);
+            }
+        }
     }
 }
 

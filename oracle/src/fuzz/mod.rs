@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod engine;
 pub mod features;
+pub mod merge_race;
 pub mod mutate;
 pub mod shrink;
 pub mod zoo;

@@ -33,12 +33,12 @@ use rmaplab_ops::{Block, MremapTo, Op, Pid, Stream};
 /// One op outside blocks, or a whole concurrent block (its ops, and the
 /// block with `first` relative to them).
 #[derive(Clone)]
-struct Item {
-    ops: Vec<Op>,
-    block: Option<Block>,
+pub(super) struct Item {
+    pub(super) ops: Vec<Op>,
+    pub(super) block: Option<Block>,
 }
 
-fn items(s: &Stream) -> Vec<Item> {
+pub(super) fn items(s: &Stream) -> Vec<Item> {
     let mut out = Vec::with_capacity(s.ops.len());
     let mut blocks = s.blocks.iter().peekable();
     let mut i = 0;
@@ -65,7 +65,7 @@ fn items(s: &Stream) -> Vec<Item> {
 /// The stream of `items`, its ops naming processes that are not live (or
 /// forking past `max_procs`) dropped (a block with one such op, whole),
 /// cut at `max_ops`.
-fn stream(items: &[Item], cfg: &DecodeConfig) -> Stream {
+pub(super) fn stream(items: &[Item], cfg: &DecodeConfig) -> Stream {
     let mut ops = Vec::new();
     let mut blocks = Vec::new();
     let mut live: Vec<u32> = vec![0];

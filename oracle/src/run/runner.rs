@@ -267,6 +267,10 @@ pub struct RunReport {
     /// outside blocks that took a kernel path
     /// (`rmaplab_impls::mmu::path`), in stream order.
     pub paths: Vec<(u32, u32)>,
+    /// With [`RunOptions::paths`]: the state features at the end of the
+    /// stream (`crate::fuzz::features::merge_pair_features`, of the first
+    /// schedule's end when the stream has blocks).
+    pub state: Vec<u64>,
 }
 
 impl RunReport {
@@ -285,6 +289,7 @@ impl RunReport {
             failed_site: None,
             blocks: Vec::new(),
             paths: Vec::new(),
+            state: Vec::new(),
             schedules: 0,
             capped: false,
         }
@@ -819,6 +824,10 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             self.record_dump(stream.lines.last().copied().unwrap_or(0));
         }
         self.report.stats.final_counters = self.mmu.rmap().counters();
+        if self.opts.paths && self.report.state.is_empty() {
+            let state = &mut self.report.state;
+            crate::fuzz::features::merge_pair_features(&self.mmu, &mut |f| state.push(f));
+        }
         if self.opts.record {
             self.report.stats.trees = tree_stats(&self.mmu);
         }

@@ -1,0 +1,247 @@
+//! A state-guided op-level mutation: a concurrent block in which a
+//! migration walks a page that a merging `mremap` moves.
+//!
+//! The mremap-ordering races (B12, B12p, B08: docs/bugs.md) all end the
+//! same way: `copy_vma` merges the moved range into a VMA next to its
+//! destination, `move_ptes` then carries a migration entry from the source
+//! to that VMA, and `remove_migration_ptes` must visit the two in an order
+//! that cannot miss it. Which moves merge depends on what the decoder does
+//! not know: the VMAs' `vm_pgoff`, their flags and their anon_vmas. The
+//! decoder's own aim (a block's move back, `ops/src/decode.rs`) guesses
+//! from the pages it remembers, and misses whenever a range moved twice or
+//! a neighbour was remade (docs/fuzzing.md, "B08's shape").
+//!
+//! This mutation asks the machine instead. It runs the stream on one
+//! design (the engine's first), and at a point between two ops lists the
+//! moves that would merge: a whole private anonymous VMA `V` with a page
+//! present, moved to where its `vm_pgoff` lines up with another anonymous
+//! VMA `T` of the same process (right before `T`, right after it, or into
+//! a hole punched in it: `MREMAP_FIXED` unmaps what is there). Each
+//! candidate is tried on a copy of the machine, and one whose `copy_vma`
+//! merged ([`path::COPY_VMA_MERGED`]) becomes a block there: that `mremap`
+//! and a `migrate` of a page of `V`, under random schedule bytes. What
+//! came before the block (which VMA `T` is, how it got its anon_vma, in
+//! which order the two were linked) is whatever the fuzzer built; the
+//! mutation names no bug and knows no list order.
+
+use rand::Rng;
+use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
+use rmaplab_impls::designs::registry::DesignSpec;
+use rmaplab_impls::mmu::{Mmu, path};
+use rmaplab_impls::rmap::{CloneRmap, Rmap};
+use rmaplab_ops::decode::{DecodeConfig, decode, encode};
+use rmaplab_ops::{Block, MremapTo, Op, Pid, Sched, Stream};
+
+use super::mutate::{Item, items, stream};
+use crate::run::panic::catch;
+
+/// Most candidate moves tried on copies of the machine per mutation.
+const TRIALS: usize = 8;
+/// Most schedule bytes the block gets (each decision takes one).
+const SCHED_BYTES: usize = 12;
+
+/// A move that may merge: `V` (the whole VMA at `old`, `len` pages) of
+/// `pid` to `new`, and a present anonymous page of `V` to migrate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Candidate {
+    pid: Pid,
+    old: u64,
+    len: u64,
+    new: u64,
+    page: u64,
+}
+
+impl Candidate {
+    fn mremap(&self) -> Op {
+        Op::Mremap {
+            pid: self.pid,
+            old: self.old,
+            old_len: self.len,
+            new_len: self.len,
+            to: Some(MremapTo {
+                new: self.new,
+                dontunmap: false,
+            }),
+        }
+    }
+}
+
+/// The stream `bytes` decode to, with a block racing a migration against a
+/// merging move inserted where the machine (`spec`'s design) has one,
+/// encoded. `None` when the stream has no such point, no candidate merged,
+/// or the result has no encoding: the caller mutates otherwise.
+pub fn insert_merge_race(
+    rng: &mut SmallRng,
+    bytes: &[u8],
+    cfg: &DecodeConfig,
+    spec: &DesignSpec,
+) -> Option<Vec<u8>> {
+    let design = spec.build_cloneable()?;
+    let s = decode(bytes, cfg);
+    let mut its = items(&s);
+    if !cfg.kinds.contains(rmaplab_ops::decode::OpKinds::PAR) {
+        return None;
+    }
+    let (at, block) = catch(|| pick(rng, &its, cfg, design)).ok()??;
+    its.insert(at, block);
+    let out = stream(&its, cfg);
+    encode(&out, cfg).ok()
+}
+
+/// Runs `its` on a machine with `design`, collects the points with
+/// candidate moves, and at one of them (uniformly) tries candidates on
+/// copies until one merges: its index in `its` and its block.
+fn pick(
+    rng: &mut SmallRng,
+    its: &[Item],
+    cfg: &DecodeConfig,
+    design: Box<dyn CloneRmap>,
+) -> Option<(usize, Item)> {
+    let mut mmu = Mmu::new(design);
+    let mut points: Vec<(usize, Mmu<Box<dyn CloneRmap>>, Vec<Candidate>)> = Vec::new();
+    for i in 0..=its.len() {
+        let c = candidates(&mmu, cfg);
+        if !c.is_empty() {
+            points.push((i, mmu.clone(), c));
+        }
+        let Some(it) = its.get(i) else { break };
+        // A block's ops run one after the other here: the state after it
+        // is one of those its schedules reach.
+        if it.ops.iter().any(|op| mmu.apply(op).is_err()) {
+            break;
+        }
+    }
+    if points.is_empty() {
+        return None;
+    }
+    let (at, mmu, mut cands) = points.swap_remove(rng.random_range(0..points.len()));
+    cands.shuffle(rng);
+    let c = cands.into_iter().take(TRIALS).find(|c| {
+        let mut m = mmu.clone();
+        m.apply(&c.mremap()).is_ok() && m.last_op_paths() & path::COPY_VMA_MERGED != 0
+    })?;
+    let migrate = Op::Migrate {
+        pid: c.pid,
+        addr: c.page,
+    };
+    // The mover is actor A or the last actor, as the decoder writes both.
+    let ops = if rng.random_bool(0.5) {
+        vec![c.mremap(), migrate]
+    } else {
+        vec![migrate, c.mremap()]
+    };
+    let n = rng.random_range(0..=SCHED_BYTES);
+    let block = Block {
+        first: 0,
+        actors: ops.len(),
+        sched: Sched::Bytes((0..n).map(|_| rng.random()).collect()),
+        line: 0,
+        sched_line: 0,
+        sched_col: 0,
+    };
+    Some((
+        at,
+        Item {
+            ops,
+            block: Some(block),
+        },
+    ))
+}
+
+/// The moves of whole private anonymous VMAs with a present page to where
+/// their `vm_pgoff` lines up with another anonymous VMA of the process:
+/// touching it or inside it, inside the decoder's sub-window, not over
+/// the moved VMA itself.
+fn candidates<R: Rmap>(mmu: &Mmu<R>, cfg: &DecodeConfig) -> Vec<Candidate> {
+    let lo = cfg.window_start;
+    let hi = lo + cfg.window_len.max(1);
+    let mut out = Vec::new();
+    for pid in mmu.live_pids() {
+        let vmas: Vec<_> = mmu
+            .vmas_of(pid)
+            .filter(|(_, v)| v.is_anonymous() && !v.is_shared())
+            .map(|(id, v)| (id, v.clone()))
+            .collect();
+        for (vid, v) in &vmas {
+            if !mmu.rmap().has_anon_vma(*vid) {
+                continue;
+            }
+            let Some(page) = (v.start..v.end).find(|&a| mmu.anon_pte_at(pid, a).is_some()) else {
+                continue;
+            };
+            let len = v.pages();
+            for (tid, t) in &vmas {
+                if tid == vid {
+                    continue;
+                }
+                // Where V's first page index sits in T's linear layout.
+                let Some(new) = (t.start + v.pgoff).checked_sub(t.pgoff) else {
+                    continue;
+                };
+                let touches = new + len >= t.start && new <= t.end;
+                let inside = new >= lo && new + len <= hi;
+                let over_self = new < v.end && new + len > v.start;
+                if touches && inside && !over_self {
+                    out.push(Candidate {
+                        pid,
+                        old: v.start,
+                        len,
+                        new,
+                        page,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every stream [`insert_merge_race`] can make of `bytes` (each point,
+/// each candidate that merges, the mover first, no schedule bytes), for
+/// measurements.
+pub fn all_merge_races(bytes: &[u8], cfg: &DecodeConfig, spec: &DesignSpec) -> Vec<Stream> {
+    let Some(design) = spec.build_cloneable() else {
+        return Vec::new();
+    };
+    let s = decode(bytes, cfg);
+    let its = items(&s);
+    let mut out = Vec::new();
+    let _ = catch(|| {
+        let mut mmu = Mmu::new(design);
+        for i in 0..=its.len() {
+            for c in candidates(&mmu, cfg) {
+                let mut m = mmu.clone();
+                if m.apply(&c.mremap()).is_ok() && m.last_op_paths() & path::COPY_VMA_MERGED != 0
+                {
+                    let mut v = its.clone();
+                    let block = Block {
+                        first: 0,
+                        actors: 2,
+                        sched: Sched::Bytes(Vec::new()),
+                        line: 0,
+                        sched_line: 0,
+                        sched_col: 0,
+                    };
+                    let migrate = Op::Migrate {
+                        pid: c.pid,
+                        addr: c.page,
+                    };
+                    v.insert(
+                        i,
+                        Item {
+                            ops: vec![c.mremap(), migrate],
+                            block: Some(block),
+                        },
+                    );
+                    out.push(stream(&v, cfg));
+                }
+            }
+            let Some(it) = its.get(i) else { break };
+            if it.ops.iter().any(|op| mmu.apply(op).is_err()) {
+                break;
+            }
+        }
+    });
+    out
+}
