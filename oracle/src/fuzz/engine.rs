@@ -31,7 +31,7 @@ use rmaplab_impls::designs::registry::{DesignSpec, canonical_specs};
 use rmaplab_impls::mmu::MmuStats;
 
 use super::features;
-use super::merge_race::insert_merge_race;
+use super::merge_race::Ready;
 use super::mutate::mutate_ops;
 use super::shrink::{Signature, shrink, shrink_keeping};
 use crate::oracle::check::invariant;
@@ -674,14 +674,7 @@ fn mutate_for_libfuzzer(
         // The built-in engine's next input ([`worker`]).
         let v = match &entry {
             Some(entry) if rng.random_bool(0.5) => {
-                let spec = TARGET_SPECS.with(|s| s.first().cloned());
-                mutate(
-                    &mut rng,
-                    entry,
-                    other.as_deref(),
-                    &DecodeConfig::default(),
-                    spec.as_ref(),
-                )
+                mutate(&mut rng, entry, other.as_deref(), &DecodeConfig::default())
             }
             _ => {
                 let len = rng.random_range(0..=400);
@@ -1170,17 +1163,15 @@ struct PoolEntry {
 pub const OP_MUTATION_NUM: u32 = 1;
 pub const OP_MUTATION_DENOM: u32 = 2;
 
-/// Of the mutations that are not schedule-only, this many in
-/// [`MERGE_RACE_DENOM`] insert a block racing a migration against a merging
-/// move where `spec`'s machine has one ([`insert_merge_race`]).
+/// Of the inputs made from the pool, this many in [`MERGE_RACE_DENOM`]
+/// (once some input's end state offers a merging move) race such a move:
+/// [`Ready::mutant`], on the first design's machine.
 pub const MERGE_RACE_NUM: u32 = 1;
 pub const MERGE_RACE_DENOM: u32 = 8;
 
 /// A mutation of a pool entry: when it has a concurrent block, 1 time in 4
 /// its schedule bytes only ([`mutate_schedule`]: the same ops under another
-/// interleaving); otherwise, [`MERGE_RACE_NUM`] times in
-/// [`MERGE_RACE_DENOM`] a merging move raced on `spec`'s machine
-/// ([`insert_merge_race`]), then [`OP_MUTATION_NUM`] times in
+/// interleaving); otherwise, [`OP_MUTATION_NUM`] times in
 /// [`OP_MUTATION_DENOM`] op-level changes of its stream ([`mutate_ops`],
 /// with `other`, another entry, for a splice), else (or when those give
 /// nothing) 1 to 4 byte edits anywhere.
@@ -1189,19 +1180,12 @@ fn mutate(
     entry: &PoolEntry,
     other: Option<&[u8]>,
     cfg: &DecodeConfig,
-    spec: Option<&DesignSpec>,
 ) -> Vec<u8> {
     if entry.blocks && rng.random_ratio(1, 4) {
         let mut v = entry.bytes.clone();
         if mutate_schedule(&mut v, usize::MAX, cfg, &mut || rng.random()) {
             return v;
         }
-    }
-    if let Some(spec) = spec
-        && rng.random_ratio(MERGE_RACE_NUM, MERGE_RACE_DENOM)
-        && let Some(v) = insert_merge_race(rng, &entry.bytes, cfg, spec)
-    {
-        return v;
     }
     if rng.random_ratio(OP_MUTATION_NUM, OP_MUTATION_DENOM)
         && let Some(v) = mutate_ops(rng, &entry.bytes, other, cfg)
@@ -1379,6 +1363,7 @@ fn worker(
         })
         .collect();
     let mut cov = Coverage::default();
+    let mut ready = Ready::default();
     let mut seen_sigs: Vec<Signature> = Vec::new();
     let mut local_execs = 0u64;
     let mut mmu = MmuStats::default();
@@ -1389,10 +1374,18 @@ fn worker(
         if budget.is_some_and(|b| local_execs >= b) {
             break;
         }
-        let input = if !pool.is_empty() && rng.random_bool(0.5) {
+        let from_pool = !pool.is_empty() && rng.random_bool(0.5);
+        let raced = (from_pool
+            && !ready.is_empty()
+            && rng.random_ratio(MERGE_RACE_NUM, MERGE_RACE_DENOM))
+        .then(|| ready.mutant(&mut rng, &cfg.decode, cfg.specs.first()?))
+        .flatten();
+        let input = if let Some(v) = raced {
+            v
+        } else if from_pool {
             let i = rng.random_range(0..pool.len());
             let other = &pool[rng.random_range(0..pool.len())].bytes;
-            mutate(&mut rng, &pool[i], Some(other), &cfg.decode, cfg.specs.first())
+            mutate(&mut rng, &pool[i], Some(other), &cfg.decode)
         } else {
             let len = rng.random_range(0..=400);
             (0..len).map(|_| rng.random()).collect()
@@ -1427,6 +1420,7 @@ fn worker(
             let r = check_stream_with(&stream, &cfg.specs, &mut mmu, &path_opts(), &mut |r| {
                 new |= cov.add_paths(&stream, &r.paths);
                 new |= cov.add_state(&r.state);
+                ready.offer(&r.state, &input);
             });
             if new && pool.len() < 4096 {
                 pool.push(PoolEntry {
@@ -1437,7 +1431,9 @@ fn worker(
             }
             r
         } else {
-            check_blocks(cfg, &stream, &input, &mut cov, &mut pool, &mut mmu, shared)
+            check_blocks(
+                cfg, &stream, &input, &mut cov, &mut pool, &mut ready, &mut mmu, shared,
+            )
         };
         if let Err(f) = result {
             if seen_sigs.contains(&f.signature) || fails_baseline(&f.stream, &cfg.baseline) {
@@ -1509,6 +1505,7 @@ fn check_blocks(
     input: &[u8],
     cov: &mut Coverage,
     pool: &mut Vec<PoolEntry>,
+    ready: &mut Ready,
     mmu: &mut MmuStats,
     shared: &Shared,
 ) -> Result<(), Box<Finding>> {
@@ -1519,6 +1516,7 @@ fn check_blocks(
         }
         new_paths |= cov.add_paths(stream, &r.paths);
         new_paths |= cov.add_state(&r.state);
+        ready.offer(&r.state, input);
         cut = cut.max(racing_end(r));
     })?;
     if !new && new_paths && pool.len() < 4096 {
@@ -1916,7 +1914,7 @@ mod tests {
             blocks: true,
         };
         let sched_only = (0..1000)
-            .filter(|_| same_ops(&mutate(&mut rng, &entry, None, &cfg, None)))
+            .filter(|_| same_ops(&mutate(&mut rng, &entry, None, &cfg)))
             .count();
         // 1/4, plus byte edits that happen to keep the ops (in the schedule
         // bytes, the length byte's high bits, or after the block).
@@ -1926,7 +1924,7 @@ mod tests {
             blocks: false,
         };
         let kept = (0..1000)
-            .filter(|_| same_ops(&mutate(&mut rng, &flagless, None, &cfg, None)))
+            .filter(|_| same_ops(&mutate(&mut rng, &flagless, None, &cfg)))
             .count();
         assert!(kept + 150 < sched_only, "{kept} against {sched_only}");
     }

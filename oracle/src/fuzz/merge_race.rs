@@ -24,6 +24,8 @@
 //! which order the two were linked) is whatever the fuzzer built; the
 //! mutation names no bug and knows no list order.
 
+use std::collections::BTreeMap;
+
 use rand::Rng;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
@@ -33,6 +35,7 @@ use rmaplab_impls::rmap::{CloneRmap, Rmap};
 use rmaplab_ops::decode::{DecodeConfig, decode, encode};
 use rmaplab_ops::{Block, MremapTo, Op, Pid, Sched, Stream};
 
+use super::features::{self, MERGE_PAIR};
 use super::mutate::{Item, items, stream};
 use crate::run::panic::catch;
 
@@ -115,7 +118,15 @@ fn pick(
     if points.is_empty() {
         return None;
     }
-    let (at, mmu, mut cands) = points.swap_remove(rng.random_range(0..points.len()));
+    // The end half of the time: the state an engine chose the input for
+    // (its end state's features, [`Ready`]).
+    let end = points.last().is_some_and(|p| p.0 == its.len()) && rng.random_bool(0.5);
+    let k = if end {
+        points.len() - 1
+    } else {
+        rng.random_range(0..points.len())
+    };
+    let (at, mmu, mut cands) = points.swap_remove(k);
     cands.shuffle(rng);
     let c = cands.into_iter().take(TRIALS).find(|c| {
         let mut m = mmu.clone();
@@ -244,4 +255,75 @@ pub fn all_merge_races(bytes: &[u8], cfg: &DecodeConfig, spec: &DesignSpec) -> V
         }
     });
     out
+}
+
+/// Inputs whose end state offers a merging move: a [`MERGE_PAIR`] feature
+/// with equal flags, one anon_vma and a page present (what
+/// [`insert_merge_race`] races), at most [`READY_PER_FEATURE`] inputs per
+/// feature. An engine draws the input to race by feature first, so that
+/// the rare pairs (a merge target that got its anon_vma after the moved
+/// VMA, say) are raced as often as the common ones, as AFL's favoured
+/// inputs and libFuzzer's rare features are scheduled.
+#[derive(Default)]
+pub struct Ready {
+    by_feature: BTreeMap<u64, Vec<Vec<u8>>>,
+    offers: u64,
+}
+
+/// Most inputs [`Ready`] keeps per feature.
+pub const READY_PER_FEATURE: usize = 8;
+
+impl Ready {
+    /// Whether `f` is a [`MERGE_PAIR`] feature whose move would merge.
+    pub fn is_ready(f: u64) -> bool {
+        const READY: u64 = 1 << 11 | 1 << 12 | 1 << 14;
+        features::kind(f) == MERGE_PAIR && f & READY == READY
+    }
+
+    /// Keeps `bytes` for each ready feature of `state` (a run's
+    /// [`RunReport::state`](crate::run::runner::RunReport::state)): while
+    /// the feature has room, else in place of one of its inputs one time
+    /// in 16, so that the inputs follow what the engine reaches now.
+    pub fn offer(&mut self, state: &[u64], bytes: &[u8]) {
+        for &f in state.iter().filter(|&&f| Ready::is_ready(f)) {
+            self.offers += 1;
+            let v = self.by_feature.entry(f).or_default();
+            if v.len() < READY_PER_FEATURE {
+                if !v.iter().any(|b| b == bytes) {
+                    v.push(bytes.to_vec());
+                }
+            } else if self.offers.is_multiple_of(16) {
+                let i = (self.offers / 16) as usize % READY_PER_FEATURE;
+                v[i] = bytes.to_vec();
+            }
+        }
+    }
+
+    /// Whether no input is kept.
+    pub fn is_empty(&self) -> bool {
+        self.by_feature.is_empty()
+    }
+
+    /// Distinct ready features seen.
+    pub fn features(&self) -> usize {
+        self.by_feature.len()
+    }
+
+    /// An input: a feature uniformly, then one of its inputs.
+    pub fn pick(&self, rng: &mut SmallRng) -> Option<&[u8]> {
+        let n = self.by_feature.len();
+        let v = self.by_feature.values().nth(rng.random_range(0..n.max(1)))?;
+        v.get(rng.random_range(0..v.len().max(1))).map(Vec::as_slice)
+    }
+
+    /// [`insert_merge_race`] on a [`Ready::pick`].
+    pub fn mutant(
+        &self,
+        rng: &mut SmallRng,
+        cfg: &DecodeConfig,
+        spec: &DesignSpec,
+    ) -> Option<Vec<u8>> {
+        let bytes = self.pick(rng)?.to_vec();
+        insert_merge_race(rng, &bytes, cfg, spec)
+    }
 }
