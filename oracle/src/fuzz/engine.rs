@@ -152,6 +152,9 @@ struct TargetState {
     /// mutations keep, as the built-in engine's pool does), else its
     /// encoding.
     last_mutant: Vec<u8>,
+    /// Inputs whose end state offers a merging move, for
+    /// [`libfuzzer_mutate`]'s built-in half ([`Ready`]).
+    ready: Ready,
 }
 
 static TARGET_STATE: Mutex<Option<TargetState>> = Mutex::new(None);
@@ -160,19 +163,24 @@ static TARGET_STATE: Mutex<Option<TargetState>> = Mutex::new(None);
 const TARGET_POOL_MAX: usize = 4096;
 
 impl TargetState {
+    /// The bytes of `stream`: the last mutant when it decodes to it (the
+    /// raw input, whose swarm header and aims its mutations keep), else
+    /// its encoding (`None`: it has none).
+    fn raw_or_encoded(&self, stream: &Stream) -> Option<Vec<u8>> {
+        let cfg = DecodeConfig::default();
+        if catch(|| decode(&self.last_mutant, &cfg) == *stream).unwrap_or(false) {
+            Some(self.last_mutant.clone())
+        } else {
+            encode(stream, &cfg).ok()
+        }
+    }
+
     /// Keeps `stream` (encoded) for [`libfuzzer_mutate`]; once the pool is
     /// full, in place of an entry chosen by a hash of the count, so that
     /// the pool follows what the process reaches now.
     fn keep(&mut self, stream: &Stream) {
-        let cfg = DecodeConfig::default();
-        let raw = catch(|| decode(&self.last_mutant, &cfg) == *stream).unwrap_or(false);
-        let bytes = if raw {
-            self.last_mutant.clone()
-        } else {
-            let Ok(bytes) = encode(stream, &cfg) else {
-                return;
-            };
-            bytes
+        let Some(bytes) = self.raw_or_encoded(stream) else {
+            return;
         };
         let entry = PoolEntry {
             bytes,
@@ -274,6 +282,7 @@ fn check_novel(
         st.keep(stream);
     }
     let (mut new, mut new_paths, mut cut) = (false, false, 0);
+    let mut state = Vec::new();
     let cov = &mut st.cov;
     let run = check_stream_with(stream, specs, acc, &path_opts(), &mut |r| {
         for b in &r.blocks {
@@ -281,8 +290,17 @@ fn check_novel(
         }
         new_paths |= cov.add_paths_with(stream, &r.paths, emit);
         new_paths |= cov.add_state_with(&r.state, emit);
+        if r.state.iter().any(|&f| Ready::is_ready(f)) {
+            state.extend_from_slice(&r.state);
+        }
         cut = cut.max(racing_end(r));
     });
+    if !state.is_empty() {
+        let bytes = st.raw_or_encoded(stream);
+        if let Some(b) = bytes {
+            st.ready.offer(&state, &b);
+        }
+    }
     if stream.blocks.is_empty() {
         // As the built-in engine: new kernel paths keep the input, failed
         // or not.
@@ -672,11 +690,23 @@ fn mutate_for_libfuzzer(
     };
     if rng.random_ratio(BUILTIN_SHARE_NUM, BUILTIN_SHARE_DENOM) {
         // The built-in engine's next input ([`worker`]).
-        let v = match &entry {
-            Some(entry) if rng.random_bool(0.5) => {
+        let from_pool = entry.is_some() && rng.random_bool(0.5);
+        let raced = if from_pool && rng.random_ratio(MERGE_RACE_NUM, MERGE_RACE_DENOM) {
+            let state = TARGET_STATE.lock().unwrap_or_else(|e| e.into_inner());
+            let spec = TARGET_SPECS.with(|s| s.first().cloned());
+            match (state.as_ref(), spec) {
+                (Some(st), Some(spec)) => st.ready.mutant(&mut rng, &DecodeConfig::default(), &spec),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let v = match (raced, &entry) {
+            (Some(v), _) => v,
+            (None, Some(entry)) if from_pool => {
                 mutate(&mut rng, entry, other.as_deref(), &DecodeConfig::default())
             }
-            _ => {
+            (None, _) => {
                 let len = rng.random_range(0..=400);
                 (0..len).map(|_| rng.random()).collect()
             }
