@@ -322,6 +322,7 @@ fn emu_report(stream: &Stream, outcomes: &[Outcome], dumps: Vec<State>) -> RunRe
         schedules: 0,
         capped: false,
         paths: Vec::new(),
+        state: Vec::new(),
         design: "synthetic".into(),
         config: Vec::new(),
         outcomes: stream

@@ -481,5 +481,7 @@ fn measure_all_merge_races() {
             }
         }
     }
-    eprintln!("inputs with a merging move {inputs}, streams {streams}, B08 {b08s}, b12 alone {b12s}");
+    eprintln!(
+        "inputs with a merging move {inputs}, streams {streams}, B08 {b08s}, b12 alone {b12s}"
+    );
 }

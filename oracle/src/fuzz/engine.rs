@@ -550,10 +550,13 @@ pub fn fuzz_stream_counters(stream: &Stream, counters: &[AtomicU8]) {
 fn target_stream(stream: &Stream, choice: &mut Choice) {
     TARGET_SPECS.with(|specs| {
         // The baseline runs the stream the failure is reported for (the
-        // explored cut stream when an exploration found it).
-        if let Some((text, failure, found)) = target_finding(stream, specs, choice)
-            && !TARGET_BASELINE.with(|b| fails_baseline(&found, b))
+        // explored cut stream when an exploration found it), and first: a
+        // failure it shares (b12's own race in a b08 hunt, say) is dropped
+        // before the corpus file, which runs every design, is written.
+        if let Some(f) = check_races(stream, specs, choice).err()
+            && !TARGET_BASELINE.with(|b| fails_baseline(&f.stream, b))
         {
+            let (text, failure) = finding_text(&f, specs);
             eprintln!(
                 "\n==== rmaplab: the input as a corpus file (`rmaplab import` of the crash \
                  artifact gives the same) ====\n{text}==== end of the corpus file ====\n"
@@ -581,6 +584,12 @@ fn target_finding(
     choice: &mut Choice,
 ) -> Option<(String, String, Stream)> {
     let f = check_races(stream, specs, choice).err()?;
+    let (text, failure) = finding_text(&f, specs);
+    Some((text, failure, f.stream))
+}
+
+/// The corpus file of a fuzz target's finding `f` and its failure line.
+fn finding_text(f: &Finding, specs: &[DesignSpec]) -> (String, String) {
     let shrink_cmd = match specs.iter().find(|s| s.label() == f.signature.who) {
         Some(s) => format!("rmaplab shrink FILE.ops {}", s.cli_flags()),
         None => "rmaplab shrink FILE.ops".to_string(),
@@ -593,7 +602,7 @@ fn target_finding(
         .find_map(|l| l.strip_prefix("# failure: "))
         .unwrap_or(first_line(&f.report))
         .to_string();
-    Some((text, failure, f.stream))
+    (text, failure)
 }
 
 /// `rmaplab import`: the stream the default decoder (the fuzz targets')
@@ -688,25 +697,27 @@ fn mutate_for_libfuzzer(
             _ => (None, None),
         }
     };
+    // As often as the built-in engine's job makes one from its pool, a
+    // merging move raced in
+    // an input whose end state offers one ([`Ready::mutant`]).
+    if entry.is_some() && rng.random_ratio(2 * MERGE_RACE_NUM, MERGE_RACE_DENOM) {
+        let state = TARGET_STATE.lock().unwrap_or_else(|e| e.into_inner());
+        let spec = TARGET_SPECS.with(|s| s.first().cloned());
+        if let (Some(st), Some(spec)) = (state.as_ref(), spec)
+            && let Some(v) = st.ready.mutant(&mut rng, &DecodeConfig::default(), &spec)
+            && v.len() <= max_size
+        {
+            data[..v.len()].copy_from_slice(&v);
+            return v.len();
+        }
+    }
     if rng.random_ratio(BUILTIN_SHARE_NUM, BUILTIN_SHARE_DENOM) {
         // The built-in engine's next input ([`worker`]).
-        let from_pool = entry.is_some() && rng.random_bool(0.5);
-        let raced = if from_pool && rng.random_ratio(MERGE_RACE_NUM, MERGE_RACE_DENOM) {
-            let state = TARGET_STATE.lock().unwrap_or_else(|e| e.into_inner());
-            let spec = TARGET_SPECS.with(|s| s.first().cloned());
-            match (state.as_ref(), spec) {
-                (Some(st), Some(spec)) => st.ready.mutant(&mut rng, &DecodeConfig::default(), &spec),
-                _ => None,
-            }
-        } else {
-            None
-        };
-        let v = match (raced, &entry) {
-            (Some(v), _) => v,
-            (None, Some(entry)) if from_pool => {
+        let v = match &entry {
+            Some(entry) if rng.random_bool(0.5) => {
                 mutate(&mut rng, entry, other.as_deref(), &DecodeConfig::default())
             }
-            (None, _) => {
+            _ => {
                 let len = rng.random_range(0..=400);
                 (0..len).map(|_| rng.random()).collect()
             }
@@ -1405,11 +1416,10 @@ fn worker(
             break;
         }
         let from_pool = !pool.is_empty() && rng.random_bool(0.5);
-        let raced = (from_pool
-            && !ready.is_empty()
-            && rng.random_ratio(MERGE_RACE_NUM, MERGE_RACE_DENOM))
-        .then(|| ready.mutant(&mut rng, &cfg.decode, cfg.specs.first()?))
-        .flatten();
+        let raced =
+            (from_pool && !ready.is_empty() && rng.random_ratio(MERGE_RACE_NUM, MERGE_RACE_DENOM))
+                .then(|| ready.mutant(&mut rng, &cfg.decode, cfg.specs.first()?))
+                .flatten();
         let input = if let Some(v) = raced {
             v
         } else if from_pool {
@@ -1461,9 +1471,8 @@ fn worker(
             }
             r
         } else {
-            check_blocks(
-                cfg, &stream, &input, &mut cov, &mut pool, &mut ready, &mut mmu, shared,
-            )
+            check_blocks(cfg, &stream, &input, &mut cov, &mut pool, &mut mmu, shared)
+                .map(|state| ready.offer(&state, &input))
         };
         if let Err(f) = result {
             if seen_sigs.contains(&f.signature) || fails_baseline(&f.stream, &cfg.baseline) {
@@ -1528,25 +1537,27 @@ pub const RACE_EVERY: u32 = 8;
 /// joins the pool too (mutations of its other ops try the shapes around
 /// it) and the stream up to that block is explored ([`explore_races`]) —
 /// one such stream in [`RACE_EVERY`] ([`block_exploration`], the choice
-/// the libFuzzer target makes too).
+/// the libFuzzer target makes too). Returns the run's end-state features
+/// ([`RunReport::state`](crate::run::runner::RunReport::state)) for the
+/// job's [`Ready`] inputs.
 fn check_blocks(
     cfg: &EngineConfig,
     stream: &Stream,
     input: &[u8],
     cov: &mut Coverage,
     pool: &mut Vec<PoolEntry>,
-    ready: &mut Ready,
     mmu: &mut MmuStats,
     shared: &Shared,
-) -> Result<(), Box<Finding>> {
+) -> Result<Vec<u64>, Box<Finding>> {
     let (mut new, mut new_paths, mut cut) = (false, false, 0);
+    let mut state = Vec::new();
     check_stream_with(stream, &cfg.specs, mmu, &path_opts(), &mut |r| {
         for b in &r.blocks {
             new |= cov.add_block_trace(&b.trace);
         }
         new_paths |= cov.add_paths(stream, &r.paths);
         new_paths |= cov.add_state(&r.state);
-        ready.offer(&r.state, input);
+        state.extend_from_slice(&r.state);
         cut = cut.max(racing_end(r));
     })?;
     if !new && new_paths && pool.len() < 4096 {
@@ -1576,6 +1587,7 @@ fn check_blocks(
             explore_cut(stream, end, EXPLORE_MAX_SCHEDULES, &cfg.specs, mmu)
         }
     }
+    .map(|()| state)
 }
 
 /// Whether a block's trace has an mremap that moved page tables

@@ -116,7 +116,9 @@ pub fn merge_pair_features<R: Rmap>(mmu: &Mmu<R>, emit: &mut impl FnMut(u64)) {
     let how = |id| {
         mmu.anon_link(id)
             .filter(|_| mmu.rmap().has_anon_vma(id))
-            .map_or((31, None), |l| (u64::from(l.how.trailing_zeros()), Some(l.seq)))
+            .map_or((31, None), |l| {
+                (u64::from(l.how.trailing_zeros()), Some(l.seq))
+            })
     };
     for pid in mmu.live_pids() {
         for (vid, v) in mmu.vmas_of(pid) {

@@ -101,12 +101,12 @@ fn pick(
     cfg: &DecodeConfig,
     design: Box<dyn CloneRmap>,
 ) -> Option<(usize, Item)> {
-    let mut mmu = Mmu::new(design);
-    let mut points: Vec<(usize, Mmu<Box<dyn CloneRmap>>, Vec<Candidate>)> = Vec::new();
+    // First pass: the points with candidates (no copies kept).
+    let mut mmu = Mmu::new(design.clone_box());
+    let mut points: Vec<usize> = Vec::new();
     for i in 0..=its.len() {
-        let c = candidates(&mmu, cfg);
-        if !c.is_empty() {
-            points.push((i, mmu.clone(), c));
+        if !candidates(&mmu, cfg).is_empty() {
+            points.push(i);
         }
         let Some(it) = its.get(i) else { break };
         // A block's ops run one after the other here: the state after it
@@ -115,18 +115,22 @@ fn pick(
             break;
         }
     }
-    if points.is_empty() {
-        return None;
-    }
+    let &last = points.last()?;
     // The end half of the time: the state an engine chose the input for
     // (its end state's features, [`Ready`]).
-    let end = points.last().is_some_and(|p| p.0 == its.len()) && rng.random_bool(0.5);
-    let k = if end {
-        points.len() - 1
+    let at = if last == its.len() && rng.random_bool(0.5) {
+        last
     } else {
-        rng.random_range(0..points.len())
+        points[rng.random_range(0..points.len())]
     };
-    let (at, mmu, mut cands) = points.swap_remove(k);
+    // Second pass: the machine at that point.
+    let mut mmu = Mmu::new(design);
+    for it in &its[..at] {
+        if it.ops.iter().any(|op| mmu.apply(op).is_err()) {
+            return None;
+        }
+    }
+    let mut cands = candidates(&mmu, cfg);
     cands.shuffle(rng);
     let c = cands.into_iter().take(TRIALS).find(|c| {
         let mut m = mmu.clone();
@@ -223,8 +227,7 @@ pub fn all_merge_races(bytes: &[u8], cfg: &DecodeConfig, spec: &DesignSpec) -> V
         for i in 0..=its.len() {
             for c in candidates(&mmu, cfg) {
                 let mut m = mmu.clone();
-                if m.apply(&c.mremap()).is_ok() && m.last_op_paths() & path::COPY_VMA_MERGED != 0
-                {
+                if m.apply(&c.mremap()).is_ok() && m.last_op_paths() & path::COPY_VMA_MERGED != 0 {
                     let mut v = its.clone();
                     let block = Block {
                         first: 0,
@@ -312,8 +315,12 @@ impl Ready {
     /// An input: a feature uniformly, then one of its inputs.
     pub fn pick(&self, rng: &mut SmallRng) -> Option<&[u8]> {
         let n = self.by_feature.len();
-        let v = self.by_feature.values().nth(rng.random_range(0..n.max(1)))?;
-        v.get(rng.random_range(0..v.len().max(1))).map(Vec::as_slice)
+        let v = self
+            .by_feature
+            .values()
+            .nth(rng.random_range(0..n.max(1)))?;
+        v.get(rng.random_range(0..v.len().max(1)))
+            .map(Vec::as_slice)
     }
 
     /// [`insert_merge_race`] on a [`Ready::pick`].
