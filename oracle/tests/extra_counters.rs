@@ -1,8 +1,8 @@
 //! The libFuzzer target's extra counters (`fuzz_stream_counters`): after
 //! a passing stream they hold exactly the features the built-in engine
 //! computes for it (`rmaplab::fuzz::features`: op-kind pairs and fork
-//! depths of the stream, kernel paths and block steps of each design's
-//! run), one byte set per feature.
+//! depths of the stream, kernel paths, block steps and end-state merge
+//! pairs of each design's run), one byte set per feature.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -26,7 +26,7 @@ fn set(map: &[AtomicU8]) -> Vec<usize> {
 
 /// The counters of every feature of `s` on the canonical designs, from the
 /// feature functions directly; and how many distinct features of each kind.
-fn expected(s: &Stream) -> (Vec<AtomicU8>, [usize; 5]) {
+fn expected(s: &Stream) -> (Vec<AtomicU8>, [usize; 6]) {
     let m = map();
     let mut all = std::collections::HashSet::new();
     let mut scratch = features::Scratch::default();
@@ -42,11 +42,12 @@ fn expected(s: &Stream) -> (Vec<AtomicU8>, [usize; 5]) {
     let (runs, _) = run_all(s, &canonical_specs(), &opts);
     for r in &runs {
         features::path_features(s, &r.paths, &mut scratch, &mut emit);
+        r.state.iter().for_each(|&f| emit(f));
         for b in &r.blocks {
             features::block_trace_features(&b.trace, &mut |f, _| emit(f));
         }
     }
-    let mut kinds = [0; 5];
+    let mut kinds = [0; 6];
     for f in all {
         kinds[(features::kind(f) >> 56) as usize] += 1;
     }
@@ -61,7 +62,8 @@ fn zoo(id: &str) -> Stream {
 
 #[test]
 fn the_counters_hold_the_built_in_engines_features() {
-    // Without blocks: op pairs, fork depths, kernel paths.
+    // Without blocks: op pairs, fork depths, kernel paths, merge pairs
+    // (the range moved to 20 can move back).
     let plain = parse(
         "version 1\nmmap p0 0 8 rw anon\nwrite p0 1 5\nfork p0\nwrite p1 1 6\nfork p1\n\
          mprotect p0 2 2 r\nmremap p0 0 2 2 to 20\nwrite p2 3 1\n",
@@ -72,7 +74,11 @@ fn the_counters_hold_the_built_in_engines_features() {
     for (s, blocks) in [(plain, false), (racing, true)] {
         let (want, kinds) = expected(&s);
         assert!(
-            kinds[0] > 0 && kinds[1] > 0 && kinds[3] > 0 && kinds[4] > 0,
+            kinds[0] > 0
+                && kinds[1] > 0
+                && kinds[3] > 0
+                && kinds[4] > 0
+                && (blocks || kinds[5] > 0),
             "{kinds:?}"
         );
         assert_eq!(kinds[2] > 0, blocks, "block steps: {kinds:?}");
@@ -95,7 +101,8 @@ fn the_counters_hold_the_built_in_engines_features() {
         let (runs, _) = run_all(&s, &canonical_specs(), &opts);
         for r in &runs {
             cov.add_paths(&s, &r.paths);
+            cov.add_state(&r.state);
         }
-        assert_eq!(cov.path_features(), kinds[3] + kinds[4]);
+        assert_eq!(cov.path_features(), kinds[3] + kinds[4] + kinds[5]);
     }
 }
