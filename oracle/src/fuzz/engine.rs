@@ -699,7 +699,7 @@ fn mutate_for_libfuzzer(
     };
     // A merging move raced in an input whose end state offers one
     // ([`Ready::mutant`]; twice the built-in engine's share).
-    if entry.is_some() && rng.random_ratio(2 * MERGE_RACE_NUM, MERGE_RACE_DENOM) {
+    if entry.is_some() && rng.random_ratio(MERGE_RACE_NUM, MERGE_RACE_DENOM) {
         let state = TARGET_STATE.lock().unwrap_or_else(|e| e.into_inner());
         let spec = TARGET_SPECS.with(|s| s.first().cloned());
         if let (Some(st), Some(spec)) = (state.as_ref(), spec)
