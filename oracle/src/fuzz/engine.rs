@@ -698,7 +698,7 @@ fn mutate_for_libfuzzer(
         }
     };
     // A merging move raced in an input whose end state offers one
-    // ([`Ready::mutant`]; twice the built-in engine's share).
+    // ([`Ready::mutant`]), as often as the built-in engine races one.
     if entry.is_some() && rng.random_ratio(MERGE_RACE_NUM, MERGE_RACE_DENOM) {
         let state = TARGET_STATE.lock().unwrap_or_else(|e| e.into_inner());
         let spec = TARGET_SPECS.with(|s| s.first().cloned());
@@ -1206,8 +1206,8 @@ pub const OP_MUTATION_DENOM: u32 = 2;
 /// Of the built-in engine's inputs made from the pool, this many in
 /// [`MERGE_RACE_DENOM`] (once some input's end state offers a merging
 /// move) race such a move: [`Ready::mutant`], on the first design's
-/// machine. The libFuzzer target makes twice as many of its mutations
-/// that are not schedule-only so (it runs fewer inputs a second).
+/// machine; so are as many of the libFuzzer target's mutations that are
+/// not schedule-only.
 pub const MERGE_RACE_NUM: u32 = 1;
 pub const MERGE_RACE_DENOM: u32 = 8;
 
