@@ -136,32 +136,37 @@ fn pick(
         let mut m = mmu.clone();
         m.apply(&c.mremap()).is_ok() && m.last_op_paths() & path::COPY_VMA_MERGED != 0
     })?;
+    // The mover is actor A or the last actor, as the decoder writes both.
+    let mover_first = rng.random_bool(0.5);
+    let n = rng.random_range(0..=SCHED_BYTES);
+    let sched = (0..n).map(|_| rng.random()).collect();
+    Some((at, race(&c, mover_first, sched)))
+}
+
+/// The block of `c`: its move and a migration of its page, the mover
+/// first or last, under the schedule bytes `sched`.
+fn race(c: &Candidate, mover_first: bool, sched: Vec<u8>) -> Item {
     let migrate = Op::Migrate {
         pid: c.pid,
         addr: c.page,
     };
-    // The mover is actor A or the last actor, as the decoder writes both.
-    let ops = if rng.random_bool(0.5) {
+    let ops = if mover_first {
         vec![c.mremap(), migrate]
     } else {
         vec![migrate, c.mremap()]
     };
-    let n = rng.random_range(0..=SCHED_BYTES);
     let block = Block {
         first: 0,
         actors: ops.len(),
-        sched: Sched::Bytes((0..n).map(|_| rng.random()).collect()),
+        sched: Sched::Bytes(sched),
         line: 0,
         sched_line: 0,
         sched_col: 0,
     };
-    Some((
-        at,
-        Item {
-            ops,
-            block: Some(block),
-        },
-    ))
+    Item {
+        ops,
+        block: Some(block),
+    }
 }
 
 /// The moves of whole private anonymous VMAs with a present page to where
@@ -229,25 +234,7 @@ pub fn all_merge_races(bytes: &[u8], cfg: &DecodeConfig, spec: &DesignSpec) -> V
                 let mut m = mmu.clone();
                 if m.apply(&c.mremap()).is_ok() && m.last_op_paths() & path::COPY_VMA_MERGED != 0 {
                     let mut v = its.clone();
-                    let block = Block {
-                        first: 0,
-                        actors: 2,
-                        sched: Sched::Bytes(Vec::new()),
-                        line: 0,
-                        sched_line: 0,
-                        sched_col: 0,
-                    };
-                    let migrate = Op::Migrate {
-                        pid: c.pid,
-                        addr: c.page,
-                    };
-                    v.insert(
-                        i,
-                        Item {
-                            ops: vec![c.mremap(), migrate],
-                            block: Some(block),
-                        },
-                    );
+                    v.insert(i, race(&c, true, Vec::new()));
                     out.push(stream(&v, cfg));
                 }
             }
