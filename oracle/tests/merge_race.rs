@@ -149,16 +149,23 @@ fn merge_pairs_say_how_and_in_which_order_each_got_its_anon_vma() {
 
 #[test]
 fn ready_inputs_are_drawn_by_feature() {
-    let (a, b) = (MERGE_PAIR | 1 << 11 | 1 << 12 | 1 << 14, 0);
-    let b = a | 1 << 10 | b;
+    let a = MERGE_PAIR | 1 << 11 | 1 << 12 | 1 << 14;
+    let b = a | 1 << 10;
     let mut ready = Ready::default();
     assert!(ready.is_empty());
+    // The bytes are asked for only when kept: while the feature has room
+    // (8 inputs), then one offer in 16.
+    let mut asked = 0;
     for i in 0..100u8 {
-        ready.offer(&[a], &[i]);
+        ready.offer(&[a], || {
+            asked += 1;
+            Some(vec![i])
+        });
     }
-    ready.offer(&[b], &[200]);
+    assert!((8..=8 + 100 / 16).contains(&asked), "{asked}");
+    ready.offer(&[b], || Some(vec![200]));
     // Not ready: another kind, or flags that differ.
-    ready.offer(&[1 << 56, a & !(1 << 11)], &[201]);
+    ready.offer(&[1 << 56, a & !(1 << 11)], || panic!("not ready"));
     assert_eq!(ready.features(), 2);
     let mut rng = SmallRng::seed_from_u64(3);
     let rare = (0..1000)

@@ -361,13 +361,22 @@ fn diagnose_b08_stage5() {
     eprintln!("why stage-5 inputs of 300,000 fresh inputs do not fail B08: {c:#?}");
 }
 
+/// The configuration a b08 hunt runs (b12 injected with it) and its
+/// baseline (b12 alone).
+fn b08_and_b12() -> (Vec<DesignSpec>, Vec<DesignSpec>) {
+    let spec = |s: &str| vec![s.parse::<DesignSpec>().unwrap()];
+    (
+        spec("chain-2010 era=2010 bug=b08 bug=b12"),
+        spec("chain-2010 era=2010 bug=b12"),
+    )
+}
+
 /// Counts of inputs reaching stages 1..=5 ([`stage`]) of `n` fresh random
 /// inputs, and failing B08 and not B12 alone (their racing blocks
 /// explored).
 fn measure(n: u64, seed: u64) -> [u64; 6] {
     let cfg = DecodeConfig::default();
-    let b08: Vec<DesignSpec> = vec!["chain-2010 era=2010 bug=b08 bug=b12".parse().unwrap()];
-    let b12: Vec<DesignSpec> = vec!["chain-2010 era=2010 bug=b12".parse().unwrap()];
+    let (b08, b12) = b08_and_b12();
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut counts = [0u64; 6];
     for _ in 0..n {
@@ -411,8 +420,7 @@ fn the_b08_zoo_file_is_b08s_own_race() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/zoo/b08.ops");
     let text = std::fs::read_to_string(&path).unwrap();
     let file = rmaplab::run::corpus::parse_corpus(&text).unwrap();
-    let b08: Vec<DesignSpec> = vec!["chain-2010 era=2010 bug=b08 bug=b12".parse().unwrap()];
-    let b12: Vec<DesignSpec> = vec!["chain-2010 era=2010 bug=b12".parse().unwrap()];
+    let (b08, b12) = b08_and_b12();
     assert!(!file.stream.blocks.is_empty());
     assert!(check_stream(&file.stream, &b08).is_err());
     assert!(fails_baseline(&file.stream, &b08));
@@ -427,8 +435,7 @@ fn the_b08_zoo_file_is_b08s_own_race() {
 fn measure_merge_race(n: u64, seed: u64) -> [u64; 3] {
     use rmaplab::fuzz::merge_race::insert_merge_race;
     let cfg = DecodeConfig::default();
-    let b08: Vec<DesignSpec> = vec!["chain-2010 era=2010 bug=b08 bug=b12".parse().unwrap()];
-    let b12: Vec<DesignSpec> = vec!["chain-2010 era=2010 bug=b12".parse().unwrap()];
+    let (b08, b12) = b08_and_b12();
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut counts = [0u64; 3];
     for _ in 0..n {
@@ -459,8 +466,7 @@ fn measure_merge_race_mutation() {
 fn measure_all_merge_races() {
     use rmaplab::fuzz::merge_race::all_merge_races;
     let cfg = DecodeConfig::default();
-    let b08: Vec<DesignSpec> = vec!["chain-2010 era=2010 bug=b08 bug=b12".parse().unwrap()];
-    let b12: Vec<DesignSpec> = vec!["chain-2010 era=2010 bug=b12".parse().unwrap()];
+    let (b08, b12) = b08_and_b12();
     let mut rng = SmallRng::seed_from_u64(7);
     let (mut inputs, mut streams, mut b08s, mut b12s) = (0, 0, 0, 0);
     for _ in 0..20_000 {

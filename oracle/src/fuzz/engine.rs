@@ -162,24 +162,24 @@ static TARGET_STATE: Mutex<Option<TargetState>> = Mutex::new(None);
 /// Most inputs [`TARGET_STATE`]'s pool holds (the built-in engine's job's).
 const TARGET_POOL_MAX: usize = 4096;
 
-impl TargetState {
-    /// The bytes of `stream`: the last mutant when it decodes to it (the
-    /// raw input, whose swarm header and aims its mutations keep), else
-    /// its encoding (`None`: it has none).
-    fn raw_or_encoded(&self, stream: &Stream) -> Option<Vec<u8>> {
-        let cfg = DecodeConfig::default();
-        if catch(|| decode(&self.last_mutant, &cfg) == *stream).unwrap_or(false) {
-            Some(self.last_mutant.clone())
-        } else {
-            encode(stream, &cfg).ok()
-        }
+/// The bytes of `stream`: `last_mutant` when it decodes to it (the raw
+/// input, whose swarm header and aims its mutations keep), else its
+/// encoding (`None`: it has none).
+fn raw_or_encoded(last_mutant: &[u8], stream: &Stream) -> Option<Vec<u8>> {
+    let cfg = DecodeConfig::default();
+    if catch(|| decode(last_mutant, &cfg) == *stream).unwrap_or(false) {
+        Some(last_mutant.to_vec())
+    } else {
+        encode(stream, &cfg).ok()
     }
+}
 
+impl TargetState {
     /// Keeps `stream` (encoded) for [`libfuzzer_mutate`]; once the pool is
     /// full, in place of an entry chosen by a hash of the count, so that
     /// the pool follows what the process reaches now.
     fn keep(&mut self, stream: &Stream) {
-        let Some(bytes) = self.raw_or_encoded(stream) else {
+        let Some(bytes) = raw_or_encoded(&self.last_mutant, stream) else {
             return;
         };
         let entry = PoolEntry {
@@ -296,10 +296,10 @@ fn check_novel(
         cut = cut.max(racing_end(r));
     });
     if !state.is_empty() {
-        let bytes = st.raw_or_encoded(stream);
-        if let Some(b) = bytes {
-            st.ready.offer(&state, &b);
-        }
+        let TargetState {
+            ready, last_mutant, ..
+        } = st;
+        ready.offer(&state, || raw_or_encoded(last_mutant, stream));
     }
     if stream.blocks.is_empty() {
         // As the built-in engine: new kernel paths keep the input, failed
@@ -1461,7 +1461,7 @@ fn worker(
             let r = check_stream_with(&stream, &cfg.specs, &mut mmu, &path_opts(), &mut |r| {
                 new |= cov.add_paths(&stream, &r.paths);
                 new |= cov.add_state(&r.state);
-                ready.offer(&r.state, &input);
+                ready.offer(&r.state, || Some(input.clone()));
             });
             if new && pool.len() < 4096 {
                 pool.push(PoolEntry {
@@ -1473,7 +1473,7 @@ fn worker(
             r
         } else {
             check_blocks(cfg, &stream, &input, &mut cov, &mut pool, &mut mmu, shared)
-                .map(|state| ready.offer(&state, &input))
+                .map(|state| ready.offer(&state, || Some(input.clone())))
         };
         if let Err(f) = result {
             if seen_sigs.contains(&f.signature) || fails_baseline(&f.stream, &cfg.baseline) {

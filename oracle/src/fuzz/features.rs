@@ -111,7 +111,8 @@ pub fn path_features(
     }
 }
 
-/// The [`MERGE_PAIR`] features of `mmu`'s state.
+/// The [`MERGE_PAIR`] features of `mmu`'s state: one per
+/// [`aligned_moves`](super::merge_race::aligned_moves) pair.
 pub fn merge_pair_features<R: Rmap>(mmu: &Mmu<R>, emit: &mut impl FnMut(u64)) {
     let how = |id| {
         mmu.anon_link(id)
@@ -121,41 +122,24 @@ pub fn merge_pair_features<R: Rmap>(mmu: &Mmu<R>, emit: &mut impl FnMut(u64)) {
             })
     };
     for pid in mmu.live_pids() {
-        for (vid, v) in mmu.vmas_of(pid) {
-            if !v.is_anonymous() || v.is_shared() || !mmu.rmap().has_anon_vma(vid) {
-                continue;
-            }
+        super::merge_race::aligned_moves(mmu, pid, &mut |vid, v, tid, t, new| {
             let (hv, sv) = how(vid);
             let present = (v.start..v.end).any(|a| mmu.anon_pte_at(pid, a).is_some());
-            for (tid, t) in mmu.vmas_of(pid) {
-                if tid == vid || !t.is_anonymous() || t.is_shared() {
-                    continue;
-                }
-                let Some(new) = (t.start + v.pgoff).checked_sub(t.pgoff) else {
-                    continue;
-                };
-                let len = v.pages();
-                let touches = new + len >= t.start && new <= t.end;
-                let over_self = new < v.end && new + len > v.start;
-                if !touches || over_self {
-                    continue;
-                }
-                let (ht, st) = how(tid);
-                let inside = new + len > t.start && new < t.end;
-                let same = mmu
-                    .rmap()
-                    .vma_anon_vma(vid)
-                    .is_some_and(|a| mmu.rmap().vma_anon_vma(tid) == Some(a));
-                let bits = hv
-                    | ht << 5
-                    | u64::from(st > sv) << 10
-                    | u64::from(v.flags == t.flags) << 11
-                    | u64::from(same) << 12
-                    | u64::from(inside) << 13
-                    | u64::from(present) << 14;
-                emit(MERGE_PAIR | bits);
-            }
-        }
+            let (ht, st) = how(tid);
+            let inside = new + v.pages() > t.start && new < t.end;
+            let same = mmu
+                .rmap()
+                .vma_anon_vma(vid)
+                .is_some_and(|a| mmu.rmap().vma_anon_vma(tid) == Some(a));
+            let bits = hv
+                | ht << 5
+                | u64::from(st > sv) << 10
+                | u64::from(v.flags == t.flags) << 11
+                | u64::from(same) << 12
+                | u64::from(inside) << 13
+                | u64::from(present) << 14;
+            emit(MERGE_PAIR | bits);
+        });
     }
 }
 

@@ -30,8 +30,8 @@ use rand::Rng;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rmaplab_impls::designs::registry::DesignSpec;
-use rmaplab_impls::mmu::{Mmu, path};
-use rmaplab_impls::rmap::{CloneRmap, Rmap};
+use rmaplab_impls::mmu::{Mmu, Vma, path};
+use rmaplab_impls::rmap::{CloneRmap, Rmap, VmaId};
 use rmaplab_ops::decode::{DecodeConfig, decode, encode};
 use rmaplab_ops::{Block, MremapTo, Op, Pid, Sched, Stream};
 
@@ -80,12 +80,12 @@ pub fn insert_merge_race(
     cfg: &DecodeConfig,
     spec: &DesignSpec,
 ) -> Option<Vec<u8>> {
-    let design = spec.build_cloneable()?;
-    let s = decode(bytes, cfg);
-    let mut its = items(&s);
     if !cfg.kinds.contains(rmaplab_ops::decode::OpKinds::PAR) {
         return None;
     }
+    let design = spec.build_cloneable()?;
+    let s = decode(bytes, cfg);
+    let mut its = items(&s);
     let (at, block) = catch(|| pick(rng, &its, cfg, design)).ok()??;
     its.insert(at, block);
     let out = stream(&its, cfg);
@@ -169,50 +169,62 @@ fn race(c: &Candidate, mover_first: bool, sched: Vec<u8>) -> Item {
     }
 }
 
-/// The moves of whole private anonymous VMAs with a present page to where
-/// their `vm_pgoff` lines up with another anonymous VMA of the process:
-/// touching it or inside it, inside the decoder's sub-window, not over
-/// the moved VMA itself.
+/// Each pair of private anonymous VMAs `V` (with an anon_vma) and `T` of
+/// `pid` such that `V`, moved whole to `new`, where its `vm_pgoff` lines
+/// up with `T`'s, touches `T` or enters it and leaves its own range:
+/// `f(V's id, V, T's id, T, new)`, in address order of `V`, then of `T`.
+/// The geometry both [`insert_merge_race`] and
+/// [`features::merge_pair_features`] read.
+pub fn aligned_moves<R: Rmap>(
+    mmu: &Mmu<R>,
+    pid: Pid,
+    f: &mut impl FnMut(VmaId, &Vma, VmaId, &Vma, u64),
+) {
+    let private_anon = |v: &Vma| v.is_anonymous() && !v.is_shared();
+    for (vid, v) in mmu.vmas_of(pid) {
+        if !private_anon(v) || !mmu.rmap().has_anon_vma(vid) {
+            continue;
+        }
+        let len = v.pages();
+        for (tid, t) in mmu.vmas_of(pid) {
+            if tid == vid || !private_anon(t) {
+                continue;
+            }
+            // Where V's first page index sits in T's linear layout.
+            let Some(new) = (t.start + v.pgoff).checked_sub(t.pgoff) else {
+                continue;
+            };
+            let touches = new + len >= t.start && new <= t.end;
+            let over_self = new < v.end && new + len > v.start;
+            if touches && !over_self {
+                f(vid, v, tid, t, new);
+            }
+        }
+    }
+}
+
+/// The [`aligned_moves`] of every live process whose `V` has a page
+/// present and whose destination is inside the decoder's sub-window.
 fn candidates<R: Rmap>(mmu: &Mmu<R>, cfg: &DecodeConfig) -> Vec<Candidate> {
     let lo = cfg.window_start;
     let hi = lo + cfg.window_len.max(1);
     let mut out = Vec::new();
     for pid in mmu.live_pids() {
-        let vmas: Vec<_> = mmu
-            .vmas_of(pid)
-            .filter(|(_, v)| v.is_anonymous() && !v.is_shared())
-            .map(|(id, v)| (id, v.clone()))
-            .collect();
-        for (vid, v) in &vmas {
-            if !mmu.rmap().has_anon_vma(*vid) {
-                continue;
-            }
-            let Some(page) = (v.start..v.end).find(|&a| mmu.anon_pte_at(pid, a).is_some()) else {
-                continue;
-            };
+        aligned_moves(mmu, pid, &mut |_, v, _, _, new| {
             let len = v.pages();
-            for (tid, t) in &vmas {
-                if tid == vid {
-                    continue;
-                }
-                // Where V's first page index sits in T's linear layout.
-                let Some(new) = (t.start + v.pgoff).checked_sub(t.pgoff) else {
-                    continue;
-                };
-                let touches = new + len >= t.start && new <= t.end;
-                let inside = new >= lo && new + len <= hi;
-                let over_self = new < v.end && new + len > v.start;
-                if touches && inside && !over_self {
-                    out.push(Candidate {
-                        pid,
-                        old: v.start,
-                        len,
-                        new,
-                        page,
-                    });
-                }
+            if new < lo || new + len > hi {
+                return;
             }
-        }
+            if let Some(page) = (v.start..v.end).find(|&a| mmu.anon_pte_at(pid, a).is_some()) {
+                out.push(Candidate {
+                    pid,
+                    old: v.start,
+                    len,
+                    new,
+                    page,
+                });
+            }
+        });
     }
     out
 }
@@ -270,21 +282,33 @@ impl Ready {
         features::kind(f) == MERGE_PAIR && f & READY == READY
     }
 
-    /// Keeps `bytes` for each ready feature of `state` (a run's
+    /// Keeps the input's bytes for each ready feature of `state` (a run's
     /// [`RunReport::state`](crate::run::runner::RunReport::state)): while
     /// the feature has room, else in place of one of its inputs one time
     /// in 16, so that the inputs follow what the engine reaches now.
-    pub fn offer(&mut self, state: &[u64], bytes: &[u8]) {
+    /// `bytes` is called only when something is kept, at most once (the
+    /// libFuzzer target decodes or encodes to get them).
+    pub fn offer(&mut self, state: &[u64], bytes: impl FnOnce() -> Option<Vec<u8>>) {
+        let mut bytes = Some(bytes);
+        let mut got: Option<Vec<u8>> = None;
         for &f in state.iter().filter(|&&f| Ready::is_ready(f)) {
             self.offers += 1;
             let v = self.by_feature.entry(f).or_default();
-            if v.len() < READY_PER_FEATURE {
-                if !v.iter().any(|b| b == bytes) {
-                    v.push(bytes.to_vec());
-                }
+            let slot = if v.len() < READY_PER_FEATURE {
+                None
             } else if self.offers.is_multiple_of(16) {
-                let i = (self.offers / 16) as usize % READY_PER_FEATURE;
-                v[i] = bytes.to_vec();
+                Some((self.offers / 16) as usize % READY_PER_FEATURE)
+            } else {
+                continue;
+            };
+            if let Some(make) = bytes.take() {
+                got = make();
+            }
+            let Some(b) = &got else { return };
+            match slot {
+                None if !v.contains(b) => v.push(b.clone()),
+                None => {}
+                Some(i) => v[i] = b.clone(),
             }
         }
     }

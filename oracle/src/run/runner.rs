@@ -268,8 +268,8 @@ pub struct RunReport {
     /// (`rmaplab_impls::mmu::path`), in stream order.
     pub paths: Vec<(u32, u32)>,
     /// With [`RunOptions::paths`]: the state features at the end of the
-    /// stream (`crate::fuzz::features::merge_pair_features`, of the first
-    /// schedule's end when the stream has blocks).
+    /// stream (`crate::fuzz::features::merge_pair_features`; with blocks,
+    /// of the first schedule's run, whose report the run keeps).
     pub state: Vec<u64>,
 }
 
@@ -824,7 +824,7 @@ impl<'o, R: Rmap> DesignRun<'o, R> {
             self.record_dump(stream.lines.last().copied().unwrap_or(0));
         }
         self.report.stats.final_counters = self.mmu.rmap().counters();
-        if self.opts.paths && self.report.state.is_empty() {
+        if self.opts.paths {
             let state = &mut self.report.state;
             crate::fuzz::features::merge_pair_features(&self.mmu, &mut |f| state.push(f));
         }
