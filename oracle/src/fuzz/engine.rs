@@ -152,8 +152,8 @@ struct TargetState {
     /// mutations keep, as the built-in engine's pool does), else its
     /// encoding.
     last_mutant: Vec<u8>,
-    /// Inputs whose end state offers a merging move, for
-    /// [`libfuzzer_mutate`]'s built-in half ([`Ready`]).
+    /// Inputs whose end state offers a merging move, which
+    /// [`libfuzzer_mutate`] races ([`Ready`]).
     ready: Ready,
 }
 
